@@ -1,0 +1,152 @@
+/**
+ * The certificate authority: init, issue, revoke, CRL, list, show. Files through ca-files.ts, registry through
+ * store/, rules from profiles.ts; the clock and the signer are injected so tests can move time and swap keys.
+ */
+import type { x509 } from "../keys/x509.js";
+import { createHash } from "node:crypto";
+import { AlreadyRevokedError, CaExistsError, CertificateNotFoundError, UsageError } from "../errors/index.js";
+import { generateKeyPair, keyTypeSpec } from "../keys/key-types.js";
+import type { KeyType } from "../keys/key-types.js";
+import { encryptCryptoKey } from "../keys/encrypted-pkcs8.js";
+import { writeFileAtomic, writeSecretFile } from "../keys/secret-file.js";
+import type { CertificateRecord, CertificateRepository } from "../store/certificates.js";
+import { caExists, ensureCaDir, readCaCertificates } from "./ca-files.js";
+import type { CaCertificates, CaPaths } from "./ca-files.js";
+import { vetCsr } from "./csr.js";
+import { intermediateShape, leafShape, rootShape } from "./profiles.js";
+import type { KeyFamily, Profile } from "./profiles.js";
+import { randomSerial } from "./serial.js";
+import { signCertificate } from "./sign.js";
+import type { Signer } from "./sign.js";
+import { buildCrl } from "./crl.js";
+import { parseReason } from "./reasons.js";
+
+export interface IssuedCertificate {
+  pem: string;
+  record: CertificateRecord;
+}
+
+export function fingerprintOf(cert: x509.X509Certificate): string {
+  return createHash("sha256").update(new Uint8Array(cert.rawData)).digest("hex");
+}
+
+export async function initCa(paths: CaPaths, opts: { name: string; keyType: KeyType; passphrase: string; now?: Date }): Promise<CaCertificates> {
+  if (caExists(paths)) throw new CaExistsError(`a CA already exists in ${paths.dir}; refusing to overwrite it`);
+  if (opts.passphrase.length < 8) throw new UsageError("the CA passphrase must be at least 8 characters");
+  const now = opts.now ?? new Date();
+  ensureCaDir(paths);
+  const spec = keyTypeSpec(opts.keyType);
+  const signingAlgorithm = spec.signingAlgorithm as Algorithm;
+
+  const rootKeys = await generateKeyPair(opts.keyType);
+  const root = await signCertificate({
+    serial: randomSerial(),
+    subject: `CN=${escapeDn(opts.name)} Root CA`,
+    shape: rootShape(now),
+    publicKey: rootKeys.publicKey,
+    issuer: { selfSigned: rootKeys, signingAlgorithm },
+  });
+  const intKeys = await generateKeyPair(opts.keyType);
+  const intermediate = await signCertificate({
+    serial: randomSerial(),
+    subject: `CN=${escapeDn(opts.name)} Issuing CA`,
+    shape: intermediateShape(now, root.notAfter),
+    publicKey: intKeys.publicKey,
+    issuer: { signingKey: rootKeys.privateKey, signingAlgorithm, certificate: root },
+  });
+  // Keys first: a CA directory never holds a certificate without its key.
+  writeSecretFile(paths.rootKey, await encryptCryptoKey(rootKeys.privateKey, opts.passphrase));
+  writeSecretFile(paths.intermediateKey, await encryptCryptoKey(intKeys.privateKey, opts.passphrase));
+  writeFileAtomic(paths.rootCert, root.toString("pem") + "\n", { mode: 0o644 });
+  writeFileAtomic(paths.intermediateCert, intermediate.toString("pem") + "\n", { mode: 0o644 });
+  return readCaCertificates(paths);
+}
+
+function escapeDn(value: string): string {
+  return value.replace(/([,+"\\<>;=])/g, "\\$1");
+}
+
+export interface AuthorityDeps {
+  paths: CaPaths;
+  registry: CertificateRepository;
+  /** Decrypts the intermediate key on first need (issue, CRL); revoke, list and show never need it. */
+  signer: () => Promise<Signer>;
+  now?: () => Date;
+}
+
+export class CertificateAuthority {
+  private readonly now: () => Date;
+  private signerPromise: Promise<Signer> | undefined;
+
+  constructor(private readonly deps: AuthorityDeps) {
+    this.now = deps.now ?? (() => new Date());
+  }
+
+  get certificates(): CaCertificates {
+    return readCaCertificates(this.deps.paths);
+  }
+
+  private signer(): Promise<Signer> {
+    this.signerPromise ??= this.deps.signer();
+    return this.signerPromise;
+  }
+
+  /** Issues from a CSR; nothing is written to the registry unless the CSR is accepted and the certificate signed. */
+  async issueFromCsr(csrInput: Uint8Array | string, opts: { profile: Profile; days: number; sans?: string[] }): Promise<IssuedCertificate> {
+    const vetted = await vetCsr(csrInput);
+    return this.issueForKey({ publicKey: vetted.csr.publicKey, commonName: vetted.commonName, family: vetted.family, keyType: vetted.keyType, ...opts });
+  }
+
+  /** Issues for a public key whose possession was already established (the server's own TLS key, a vetted CSR). */
+  async issueForKey(req: { publicKey: x509.PublicKey | CryptoKey; commonName: string; family: KeyFamily; keyType: string; profile: Profile; days: number; sans?: string[] }): Promise<IssuedCertificate> {
+    const signer = await this.signer();
+    const now = this.now();
+    const shape = leafShape({ profile: req.profile, family: req.family, days: req.days, sans: req.sans ?? [], commonName: req.commonName, now, issuerNotAfter: signer.certificate.notAfter });
+    const serial = randomSerial();
+    const cert = await signCertificate({ serial, subject: `CN=${escapeDn(req.commonName)}`, shape, publicKey: req.publicKey, issuer: signer });
+    const pem = cert.toString("pem") + "\n";
+    const record = {
+      serial,
+      identity: req.commonName,
+      subject: cert.subject,
+      profile: req.profile,
+      keyType: req.keyType,
+      notBefore: cert.notBefore,
+      notAfter: cert.notAfter,
+      fingerprintSha256: fingerprintOf(cert),
+      pem,
+      createdAt: now,
+    };
+    await this.deps.registry.insert(record);
+    return { pem, record: { ...record, storedStatus: "active", revokedAt: null, revocationReason: null } };
+  }
+
+  async revoke(serial: string, reasonName?: string): Promise<CertificateRecord> {
+    const reason = parseReason(reasonName);
+    const existing = await this.deps.registry.get(serial);
+    if (!existing) throw new CertificateNotFoundError(`no certificate with serial ${serial} in this CA's registry`);
+    if (existing.storedStatus === "revoked") throw new AlreadyRevokedError(`certificate ${serial} is already revoked`);
+    await this.deps.registry.revoke(serial, reason, this.now());
+    const after = await this.deps.registry.get(serial);
+    if (!after) throw new CertificateNotFoundError(`certificate ${serial} disappeared while revoking`);
+    return after;
+  }
+
+  /** A fresh CRL v2 over every revoked certificate, with the next CRL number. */
+  async crl(opts: { days?: number } = {}): Promise<x509.X509Crl> {
+    const signer = await this.signer();
+    const revoked = await this.deps.registry.revoked();
+    const crlNumber = await this.deps.registry.nextCrlNumber();
+    return buildCrl({ signer, revoked, crlNumber, now: this.now(), days: opts.days ?? 7 });
+  }
+
+  async list(): Promise<CertificateRecord[]> {
+    return this.deps.registry.list();
+  }
+
+  async show(serial: string): Promise<CertificateRecord> {
+    const c = await this.deps.registry.get(serial);
+    if (!c) throw new CertificateNotFoundError(`no certificate with serial ${serial} in this CA's registry`);
+    return c;
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The CA on disk: HOME/ca/{root,intermediate}.{crt,key}. Certificates are PEM; keys are encrypted PKCS#8 (0600).
+ * Loading a signer decrypts the intermediate key into a non-extractable WebCrypto key held only in memory.
+ */
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { x509 } from "../keys/x509.js";
+import { CaMissingError } from "../errors/index.js";
+import { decryptPrivateKey, toSigningCryptoKey } from "../keys/encrypted-pkcs8.js";
+import { keyTypeSpec } from "../keys/key-types.js";
+import type { KeyType } from "../keys/key-types.js";
+import type { Signer } from "./sign.js";
+
+export interface CaPaths {
+  dir: string;
+  rootCert: string;
+  rootKey: string;
+  intermediateCert: string;
+  intermediateKey: string;
+  /** Dev mode only: the CA passphrase kept beside the keys (never in production). */
+  devPassphrase: string;
+}
+
+export function caPaths(home: string): CaPaths {
+  const dir = join(home, "ca");
+  return {
+    dir,
+    rootCert: join(dir, "root.crt"),
+    rootKey: join(dir, "root.key"),
+    intermediateCert: join(dir, "intermediate.crt"),
+    intermediateKey: join(dir, "intermediate.key"),
+    devPassphrase: join(dir, "passphrase"),
+  };
+}
+
+export function caExists(paths: CaPaths): boolean {
+  return [paths.rootCert, paths.rootKey, paths.intermediateCert, paths.intermediateKey].some((p) => existsSync(p));
+}
+
+export function ensureCaDir(paths: CaPaths): void {
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+}
+
+export interface CaCertificates {
+  root: x509.X509Certificate;
+  intermediate: x509.X509Certificate;
+  rootPem: string;
+  intermediatePem: string;
+}
+
+export function readCaCertificates(paths: CaPaths): CaCertificates {
+  if (!existsSync(paths.rootCert) || !existsSync(paths.intermediateCert)) {
+    throw new CaMissingError(`no CA in ${paths.dir}: run "certvault ca init" first`);
+  }
+  const rootPem = readFileSync(paths.rootCert, "utf8");
+  const intermediatePem = readFileSync(paths.intermediateCert, "utf8");
+  return { root: new x509.X509Certificate(rootPem), intermediate: new x509.X509Certificate(intermediatePem), rootPem, intermediatePem };
+}
+
+/** The key type of a CA certificate (the CA signs with the algorithm that fits its key). */
+export function caKeyType(cert: x509.X509Certificate): KeyType {
+  const alg = cert.publicKey.algorithm as EcKeyAlgorithm & RsaHashedKeyAlgorithm;
+  if (alg.name === "ECDSA" && alg.namedCurve === "P-384") return "ec-p384";
+  if (alg.name === "ECDSA") return "ec-p256";
+  return "rsa-3072";
+}
+
+/** Decrypts the intermediate key and returns the signer that issues certificates and CRLs. */
+export async function loadIntermediateSigner(paths: CaPaths, passphrase: string): Promise<Signer> {
+  const { intermediate } = readCaCertificates(paths);
+  const keyType = caKeyType(intermediate);
+  const keyObject = decryptPrivateKey(readFileSync(paths.intermediateKey, "utf8"), passphrase);
+  const spec = keyTypeSpec(keyType);
+  return {
+    signingKey: await toSigningCryptoKey(keyObject, spec.keyAlgorithm),
+    signingAlgorithm: spec.signingAlgorithm as Algorithm,
+    certificate: intermediate,
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * Turns a CertificateShape (pure profile) into a signed X.509 certificate. Everything that signs goes through a
+ * Signer, so that a key in a file and a key in a token (PKCS#11) are two implementations of one thing.
+ */
+import { nodeCrypto, x509 } from "../keys/x509.js";
+
+import type { CertificateShape, KeyUsageName } from "./profiles.js";
+
+
+export interface Signer {
+  /** The WebCrypto key that signs; for hardware tokens a non-extractable handle. */
+  readonly signingKey: CryptoKey;
+  readonly signingAlgorithm: Algorithm | EcdsaParams;
+  readonly certificate: x509.X509Certificate;
+}
+
+const KU_FLAGS: Record<KeyUsageName, x509.KeyUsageFlags> = {
+  digitalSignature: x509.KeyUsageFlags.digitalSignature,
+  keyEncipherment: x509.KeyUsageFlags.keyEncipherment,
+  keyAgreement: x509.KeyUsageFlags.keyAgreement,
+  keyCertSign: x509.KeyUsageFlags.keyCertSign,
+  cRLSign: x509.KeyUsageFlags.cRLSign,
+};
+const EKU_OIDS = { clientAuth: x509.ExtendedKeyUsage.clientAuth, serverAuth: x509.ExtendedKeyUsage.serverAuth } as const;
+
+export async function shapeExtensions(shape: CertificateShape, subjectKey: x509.PublicKey | CryptoKey, issuer: x509.X509Certificate | CryptoKey): Promise<x509.Extension[]> {
+  const ext: x509.Extension[] = [];
+  ext.push(shape.ca ? new x509.BasicConstraintsExtension(true, shape.ca.pathLength, true) : new x509.BasicConstraintsExtension(false, undefined, true));
+  const flags = shape.keyUsage.reduce((acc, u) => acc | KU_FLAGS[u], 0);
+  ext.push(new x509.KeyUsagesExtension(flags, true));
+  if (shape.extendedKeyUsage.length > 0) {
+    ext.push(new x509.ExtendedKeyUsageExtension(shape.extendedKeyUsage.map((e) => EKU_OIDS[e]), false));
+  }
+  const names = [...shape.sans.dns.map((value) => ({ type: "dns" as const, value })), ...shape.sans.ip.map((value) => ({ type: "ip" as const, value }))];
+  if (names.length > 0) ext.push(new x509.SubjectAlternativeNameExtension(names, false));
+  ext.push(await x509.SubjectKeyIdentifierExtension.create(subjectKey as CryptoKey, false, nodeCrypto));
+  ext.push(await x509.AuthorityKeyIdentifierExtension.create(issuer as CryptoKey, false, nodeCrypto));
+  return ext;
+}
+
+export async function signCertificate(params: {
+  serial: string;
+  subject: string;
+  shape: CertificateShape;
+  publicKey: x509.PublicKey | CryptoKey;
+  issuer: Signer | { selfSigned: CryptoKeyPair; signingAlgorithm: Algorithm | EcdsaParams };
+}): Promise<x509.X509Certificate> {
+  const { shape, issuer } = params;
+  const self = "selfSigned" in issuer;
+  const issuerRef = self ? issuer.selfSigned.publicKey : issuer.certificate;
+  return x509.X509CertificateGenerator.create({
+    serialNumber: params.serial,
+    subject: params.subject,
+    issuer: self ? params.subject : issuer.certificate.subject,
+    notBefore: shape.notBefore,
+    notAfter: shape.notAfter,
+    publicKey: params.publicKey,
+    signingKey: self ? issuer.selfSigned.privateKey : issuer.signingKey,
+    signingAlgorithm: issuer.signingAlgorithm,
+    extensions: await shapeExtensions(shape, params.publicKey, issuerRef),
+  });
+}

@@ -1,0 +1,150 @@
+/**
+ * The one error hierarchy of certvault. Every failure that crosses a module boundary is a CertvaultError with a
+ * stable snake_case `code` (part of the public interface: HTTP bodies, CLI messages, SDK errors), an HTTP `status`
+ * used by the server's single error mapper, and a message that is safe to show: never a key, a passphrase or
+ * record content.
+ */
+export class CertvaultError extends Error {
+  static readonly code: string = "internal_error";
+  readonly code: string;
+  /** HTTP status the server answers with. */
+  readonly status: number;
+  /** CLI exit status: 1 refused/failed, 2 usage. */
+  readonly exitCode: 1 | 2;
+
+  constructor(message: string, opts: { status?: number; exitCode?: 1 | 2; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = new.target.name;
+    this.code = (new.target as typeof CertvaultError).code;
+    this.status = opts.status ?? 500;
+    this.exitCode = opts.exitCode ?? 1;
+  }
+}
+
+/** Bad command-line usage or configuration (exit 2). */
+export class UsageError extends CertvaultError {
+  static override readonly code: string = "usage_error";
+  constructor(message: string) {
+    super(message, { status: 400, exitCode: 2 });
+  }
+}
+
+/** Input that cannot be parsed or is structurally invalid (400). */
+export class InvalidInputError extends CertvaultError {
+  static override readonly code: string = "invalid_input";
+  constructor(message: string, opts: { cause?: unknown } = {}) {
+    super(message, { status: 400, ...opts });
+  }
+}
+
+export class NotFoundError extends CertvaultError {
+  static override readonly code: string = "not_found";
+  constructor(message = "not found") {
+    super(message, { status: 404 });
+  }
+}
+
+export class ConflictError extends CertvaultError {
+  static override readonly code: string = "conflict";
+  constructor(message: string) {
+    super(message, { status: 409 });
+  }
+}
+
+export class PayloadTooLargeError extends CertvaultError {
+  static override readonly code: string = "payload_too_large";
+  constructor(message = "body exceeds the size limit") {
+    super(message, { status: 413 });
+  }
+}
+
+/** A wrong passphrase, or an encrypted key file that cannot be decrypted. */
+export class BadPassphraseError extends CertvaultError {
+  static override readonly code: string = "bad_passphrase";
+  constructor(message = "wrong passphrase, or the key file is damaged") {
+    super(message, { status: 400 });
+  }
+}
+
+/** A passphrase is needed but none can be obtained (non-interactive, no file, no env): a usage error. */
+export class PassphraseRequiredError extends CertvaultError {
+  static override readonly code: string = "passphrase_required";
+  constructor(message = "a passphrase is required: use --passphrase-file FILE or CERTVAULT_PASSPHRASE") {
+    super(message, { status: 400, exitCode: 2 });
+  }
+}
+
+// ---- CA --------------------------------------------------------------------------------------------------------
+
+/** A CSR or certificate request the CA refuses (bad signature, weak key, unknown curve, malformed). */
+export class CsrRejectedError extends CertvaultError {
+  static override readonly code: string = "csr_rejected";
+  constructor(message: string, opts: { cause?: unknown } = {}) {
+    super(message, { status: 400, ...opts });
+  }
+}
+
+export class CaExistsError extends CertvaultError {
+  static override readonly code: string = "ca_exists";
+  constructor(message: string) {
+    super(message, { status: 409 });
+  }
+}
+
+export class CaMissingError extends CertvaultError {
+  static override readonly code: string = "ca_missing";
+  constructor(message: string) {
+    super(message, { status: 500 });
+  }
+}
+
+export class CertificateNotFoundError extends CertvaultError {
+  static override readonly code: string = "certificate_not_found";
+  constructor(message: string) {
+    super(message, { status: 404 });
+  }
+}
+
+export class AlreadyRevokedError extends CertvaultError {
+  static override readonly code: string = "already_revoked";
+  constructor(message: string) {
+    super(message, { status: 409 });
+  }
+}
+
+// ---- authentication (server) -----------------------------------------------------------------------------------
+
+export class ClientCertificateRequiredError extends CertvaultError {
+  static override readonly code: string = "client_certificate_required";
+  constructor(message = "a client certificate issued by this CA is required") {
+    super(message, { status: 401 });
+  }
+}
+
+/** A certificate that chains to us but may not be used here (EKU, CA:TRUE, validity). */
+export class CertificateNotAllowedError extends CertvaultError {
+  static override readonly code: string = "certificate_not_allowed";
+  constructor(message: string) {
+    super(message, { status: 403 });
+  }
+}
+
+export class CertificateRevokedError extends CertvaultError {
+  static override readonly code: string = "certificate_revoked";
+  constructor(message = "this certificate has been revoked") {
+    super(message, { status: 403 });
+  }
+}
+
+export class ServiceUnavailableError extends CertvaultError {
+  static override readonly code: string = "service_unavailable";
+  constructor(message: string) {
+    super(message, { status: 503 });
+  }
+}
+
+/** Wraps anything that is not a CertvaultError so that nothing else ever reaches a user; the message is generic. */
+export function asCertvaultError(err: unknown): CertvaultError {
+  if (err instanceof CertvaultError) return err;
+  return new CertvaultError("internal error", { cause: err });
+}

@@ -1,0 +1,24 @@
+// Lint = correctness rules of typescript-eslint on top of eslint's recommended set.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+export default tseslint.config(
+  { ignores: ["dist/**", "node_modules/**", ".certvault/**", "coverage/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/consistent-type-imports": "error",
+      "no-restricted-properties": ["error", { object: "process", property: "env", message: "Read configuration once in config/ and pass it down." }],
+    },
+  },
+  {
+    files: ["**/*.js"],
+    languageOptions: { globals: { process: "readonly", console: "readonly", Buffer: "readonly" } },
+  },
+  {
+    files: ["config/**", "scripts/**", "bench/**", "test/**", "testing/**", "bin/**", "eslint.config.js"],
+    rules: { "no-restricted-properties": "off" },
+  },
+);

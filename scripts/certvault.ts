@@ -1,0 +1,46 @@
+/**
+ * The `certvault` command: dispatches to one module per command group; turns every error into one line on stderr
+ * and the contract's exit status (0 ok, 1 refused or failed, 2 usage).
+ */
+import { asCertvaultError } from "../errors/index.js";
+import { processIo } from "./cli.js";
+import type { Io } from "./cli.js";
+import { caCommand } from "./commands/ca.js";
+
+export const HELP = `usage: certvault <command> [options]
+
+Admin (the CA):
+  ca init | ca issue | ca revoke | ca crl | ca list | ca show     run "certvault ca --help" for details
+
+Common options: --home DIR (env CERTVAULT_HOME, default ./.certvault), --json, --passphrase-file FILE
+Secrets are never arguments: --passphrase-file FILE or env CERTVAULT_PASSPHRASE.
+Exit status: 0 success, 1 refused or failed, 2 usage error.
+`;
+
+type Command = (argv: string[], io: Io) => Promise<number>;
+const COMMANDS: Record<string, Command> = {
+  ca: caCommand,
+};
+
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    io.out(HELP);
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    io.err(`certvault: unknown command "${name}"\n${HELP}`);
+    return 2;
+  }
+  try {
+    return await command(rest, io);
+  } catch (err) {
+    const e = asCertvaultError(err);
+    io.err(`certvault: ${e.message}${e.code === "internal_error" && err instanceof Error ? ` (${err.message})` : ""}\n`);
+    return e.exitCode;
+  }
+}
+
+const code = await main(process.argv.slice(2));
+process.exitCode = code;

@@ -1,0 +1,59 @@
+/**
+ * What every command shares: argument parsing (node:util parseArgs, unknown flags are usage errors), the common
+ * options, and printing. Commands do parsing and printing only; the work is one library call.
+ */
+import { parseArgs } from "node:util";
+import type { ParseArgsConfig } from "node:util";
+import { UsageError } from "../errors/index.js";
+
+export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
+
+export const COMMON_OPTIONS = {
+  home: { type: "string" },
+  db: { type: "string" },
+  json: { type: "boolean" },
+  "passphrase-file": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies OptionSpec;
+
+export interface Parsed {
+  flags: Record<string, string | boolean | string[] | undefined>;
+  positionals: string[];
+}
+
+export function parse(argv: string[], options: OptionSpec, opts: { positionals?: number } = {}): Parsed {
+  try {
+    const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
+    if (opts.positionals !== undefined && positionals.length > opts.positionals) {
+      throw new UsageError(`unexpected argument "${positionals[opts.positionals]}"`);
+    }
+    return { flags: values as Parsed["flags"], positionals };
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError((err as Error).message);
+  }
+}
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+  env: Readonly<Record<string, string | undefined>>;
+  stdinIsTTY: boolean;
+}
+
+export const processIo: Io = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+  env: process.env,
+  stdinIsTTY: Boolean(process.stdin.isTTY),
+};
+
+export function printJson(io: Io, value: unknown): void {
+  io.out(JSON.stringify(value, null, 2) + "\n");
+}
+
+export function requireString(flags: Parsed["flags"], name: string): string {
+  const v = flags[name];
+  if (typeof v !== "string" || v.length === 0) throw new UsageError(`--${name} is required`);
+  return v;
+}

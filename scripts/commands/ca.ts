@@ -1,0 +1,161 @@
+/** `certvault ca init|issue|revoke|crl|list|show`: parsing and printing around ca/. */
+import { readFileSync } from "node:fs";
+import { resolveCommon } from "../../config/index.js";
+import type { CommonConfig } from "../../config/index.js";
+import { CertificateAuthority, initCa } from "../../ca/authority.js";
+import { caPaths, loadIntermediateSigner } from "../../ca/ca-files.js";
+import { parseDays, parseProfile } from "../../ca/profiles.js";
+import { normalizeSerial } from "../../ca/serial.js";
+import { parseKeyType } from "../../keys/key-types.js";
+import { writeFileAtomic } from "../../keys/secret-file.js";
+import { crlPem } from "../../keys/pem.js";
+import { openDatabase } from "../../store/db.js";
+import { CertificateRepository, statusAt } from "../../store/certificates.js";
+import type { CertificateRecord } from "../../store/certificates.js";
+import { CsrRejectedError, UsageError } from "../../errors/index.js";
+import { parse, printJson, requireString } from "../cli.js";
+import type { Io } from "../cli.js";
+import { obtainPassphrase } from "../passphrase.js";
+import { x509 } from "../../keys/x509.js";
+
+export const CA_HELP = `usage: certvault ca <command> [options]
+
+  init    [--name CN] [--key-type ec-p256|ec-p384|rsa-3072] [--passphrase-file F]
+  issue   --csr FILE --profile client|server [--days N] [--san NAME]... [--out FILE]
+  revoke  (--serial HEX | --cert FILE) [--reason REASON]
+  crl     [--out FILE] [--days N]
+  list    [--json]
+  show    SERIAL [--json]
+
+common: --home DIR (env CERTVAULT_HOME, default ./.certvault), --db FILE|URL (env CERTVAULT_DB)
+`;
+
+export async function withAuthority<T>(cfg: CommonConfig, io: Io, fn: (ca: CertificateAuthority) => Promise<T>): Promise<T> {
+  const paths = caPaths(cfg.home);
+  const db = await openDatabase(cfg.db);
+  try {
+    const ca = new CertificateAuthority({
+      paths,
+      registry: new CertificateRepository(db),
+      signer: async () =>
+        loadIntermediateSigner(paths, await obtainPassphrase({ ...cfg, devPassphraseFile: paths.devPassphrase }, io, { prompt: "CA passphrase: " })),
+    });
+    return await fn(ca);
+  } finally {
+    await db.destroy();
+  }
+}
+
+export function describe(c: CertificateRecord, now = new Date()): Record<string, unknown> {
+  return {
+    serial: c.serial,
+    subject: c.subject,
+    identity: c.identity,
+    profile: c.profile,
+    keyType: c.keyType,
+    notBefore: c.notBefore.toISOString(),
+    notAfter: c.notAfter.toISOString(),
+    status: statusAt(c, now),
+    revokedAt: c.revokedAt ? c.revokedAt.toISOString() : null,
+    revocationReason: c.revocationReason,
+    fingerprintSha256: c.fingerprintSha256,
+  };
+}
+
+function output(io: Io, out: string | undefined, text: string): void {
+  if (out) writeFileAtomic(out, text, { mode: 0o644, overwrite: true });
+  else io.out(text);
+}
+
+export async function caCommand(argv: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help") {
+    io.out(CA_HELP);
+    return sub === undefined ? 2 : 0;
+  }
+  switch (sub) {
+    case "init": {
+      const { flags } = parse(rest, { name: { type: "string" }, "key-type": { type: "string" } }, { positionals: 0 });
+      const cfg = resolveCommon(flags, io.env);
+      const keyType = parseKeyType(flags["key-type"] as string | undefined);
+      const passphrase = await obtainPassphrase(cfg, io, { prompt: "New CA passphrase: ", confirm: true });
+      const certs = await initCa(caPaths(cfg.home), { name: (flags.name as string | undefined) ?? "certvault", keyType, passphrase });
+      const paths = caPaths(cfg.home);
+      if (cfg.json) printJson(io, { root: paths.rootCert, intermediate: paths.intermediateCert, rootSubject: certs.root.subject, intermediateSubject: certs.intermediate.subject, keyType });
+      else io.out(`created ${certs.root.subject} and ${certs.intermediate.subject} (${keyType}) in ${paths.dir}\n`);
+      // The registry is created with the CA so that the first `list` has a schema to read.
+      await (await openDatabase(cfg.db)).destroy();
+      return 0;
+    }
+    case "issue": {
+      const { flags } = parse(rest, { csr: { type: "string" }, profile: { type: "string" }, days: { type: "string" }, san: { type: "string", multiple: true }, out: { type: "string" } }, { positionals: 0 });
+      const cfg = resolveCommon(flags, io.env);
+      const profile = parseProfile(flags.profile as string | undefined);
+      const days = parseDays(flags.days as string | undefined, profile);
+      const csrPath = requireString(flags, "csr");
+      let csr: Buffer;
+      try {
+        csr = readFileSync(csrPath);
+      } catch {
+        throw new UsageError(`cannot read the CSR file ${csrPath}`);
+      }
+      const issued = await withAuthority(cfg, io, (ca) => ca.issueFromCsr(csr, { profile, days, sans: (flags.san as string[] | undefined) ?? [] }));
+      output(io, flags.out as string | undefined, cfg.json && !flags.out ? JSON.stringify({ ...describe(issued.record), pem: issued.pem }, null, 2) + "\n" : issued.pem);
+      if (flags.out && cfg.json) printJson(io, describe(issued.record));
+      return 0;
+    }
+    case "revoke": {
+      const { flags } = parse(rest, { serial: { type: "string" }, cert: { type: "string" }, reason: { type: "string" } }, { positionals: 0 });
+      const cfg = resolveCommon(flags, io.env);
+      const serial = serialFromFlags(flags);
+      const rec = await withAuthority(cfg, io, (ca) => ca.revoke(serial, flags.reason as string | undefined));
+      if (cfg.json) printJson(io, describe(rec));
+      else io.out(`revoked ${rec.serial} (${rec.subject}), reason ${rec.revocationReason}\n`);
+      return 0;
+    }
+    case "crl": {
+      const { flags } = parse(rest, { out: { type: "string" }, days: { type: "string" } }, { positionals: 0 });
+      const cfg = resolveCommon(flags, io.env);
+      const days = flags.days === undefined ? 7 : Number(flags.days);
+      if (!Number.isInteger(days) || days < 1 || days > 365) throw new UsageError("--days must be a whole number from 1 to 365");
+      const crl = await withAuthority(cfg, io, (ca) => ca.crl({ days }));
+      output(io, flags.out as string | undefined, crlPem(crl.rawData));
+      return 0;
+    }
+    case "list": {
+      const { flags } = parse(rest, {}, { positionals: 0 });
+      const cfg = resolveCommon(flags, io.env);
+      const all = await withAuthority(cfg, io, (ca) => ca.list());
+      const rows = all.map((c) => describe(c));
+      if (cfg.json) printJson(io, rows);
+      else for (const r of rows) io.out(`${r.serial}  ${String(r.status).padEnd(7)}  ${String(r.profile).padEnd(6)}  ${r.notAfter}  ${r.subject}\n`);
+      return 0;
+    }
+    case "show": {
+      const { flags, positionals } = parse(rest, {}, { positionals: 1 });
+      const cfg = resolveCommon(flags, io.env);
+      if (positionals[0] === undefined) throw new UsageError("usage: certvault ca show SERIAL");
+      const rec = await withAuthority(cfg, io, (ca) => ca.show(normalizeSerial(positionals[0] as string)));
+      if (cfg.json) printJson(io, { ...describe(rec), pem: rec.pem });
+      else io.out(Object.entries(describe(rec)).map(([k, v]) => `${k}: ${v ?? "-"}`).join("\n") + "\n" + rec.pem);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown ca command "${sub}"\n${CA_HELP}`);
+  }
+}
+
+function serialFromFlags(flags: Record<string, unknown>): string {
+  const serial = flags.serial as string | undefined;
+  const certPath = flags.cert as string | undefined;
+  if ((serial === undefined) === (certPath === undefined)) throw new UsageError("give exactly one of --serial HEX or --cert FILE");
+  if (serial !== undefined) return normalizeSerial(serial);
+  let cert: x509.X509Certificate;
+  try {
+    cert = new x509.X509Certificate(readFileSync(certPath as string, "utf8"));
+  } catch {
+    throw new CsrRejectedError(`cannot read a PEM certificate from ${certPath}`);
+  }
+  return normalizeSerial(cert.serialNumber);
+}
+

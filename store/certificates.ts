@@ -1,0 +1,154 @@
+/**
+ * The CA registry: every certificate the CA issued, with its revocation state, and the CA's counters (CRL number,
+ * registry revision). The revision increments on every issue or revoke so that servers can notice a change by
+ * polling one row.
+ */
+import type { Knex } from "knex";
+import type { Db } from "./db.js";
+import { toNumber } from "./db.js";
+
+export type CertificateStatus = "active" | "revoked" | "expired";
+
+export interface CertificateRecord {
+  serial: string;
+  identity: string;
+  subject: string;
+  profile: string;
+  keyType: string;
+  notBefore: Date;
+  notAfter: Date;
+  fingerprintSha256: string;
+  pem: string;
+  /** As stored: active or revoked. Use statusAt() for the effective status including expiry. */
+  storedStatus: "active" | "revoked";
+  revokedAt: Date | null;
+  revocationReason: string | null;
+  createdAt: Date;
+}
+
+interface Row {
+  serial: string;
+  identity: string;
+  subject: string;
+  profile: string;
+  key_type: string;
+  not_before: number | string;
+  not_after: number | string;
+  fingerprint_sha256: string;
+  pem: string;
+  status: "active" | "revoked";
+  revoked_at: number | string | null;
+  revocation_reason: string | null;
+  created_at: number | string;
+}
+
+function fromRow(r: Row): CertificateRecord {
+  return {
+    serial: r.serial,
+    identity: r.identity,
+    subject: r.subject,
+    profile: r.profile,
+    keyType: r.key_type,
+    notBefore: new Date(toNumber(r.not_before)),
+    notAfter: new Date(toNumber(r.not_after)),
+    fingerprintSha256: r.fingerprint_sha256,
+    pem: r.pem,
+    storedStatus: r.status,
+    revokedAt: r.revoked_at === null ? null : new Date(toNumber(r.revoked_at)),
+    revocationReason: r.revocation_reason,
+    createdAt: new Date(toNumber(r.created_at)),
+  };
+}
+
+export function statusAt(c: CertificateRecord, now: Date): CertificateStatus {
+  if (c.storedStatus === "revoked") return "revoked";
+  return c.notAfter.getTime() < now.getTime() ? "expired" : "active";
+}
+
+const REVISION = "revision";
+const CRL_NUMBER = "crl_number";
+
+export class CertificateRepository {
+  constructor(private readonly db: Db) {}
+
+  async insert(c: Omit<CertificateRecord, "storedStatus" | "revokedAt" | "revocationReason">): Promise<void> {
+    await this.db.transaction(async (trx) => {
+      await trx<Row>("certificates").insert({
+        serial: c.serial,
+        identity: c.identity,
+        subject: c.subject,
+        profile: c.profile,
+        key_type: c.keyType,
+        not_before: c.notBefore.getTime(),
+        not_after: c.notAfter.getTime(),
+        fingerprint_sha256: c.fingerprintSha256,
+        pem: c.pem,
+        status: "active",
+        revoked_at: null,
+        revocation_reason: null,
+        created_at: c.createdAt.getTime(),
+      });
+      await bump(trx, REVISION);
+    });
+  }
+
+  async exists(serial: string): Promise<boolean> {
+    return (await this.db("certificates").where({ serial }).first("serial")) !== undefined;
+  }
+
+  async get(serial: string): Promise<CertificateRecord | null> {
+    const row = (await this.db<Row>("certificates").where({ serial }).first()) as Row | undefined;
+    return row ? fromRow(row) : null;
+  }
+
+  async list(): Promise<CertificateRecord[]> {
+    const rows = (await this.db<Row>("certificates").orderBy("created_at", "asc").orderBy("serial", "asc")) as Row[];
+    return rows.map(fromRow);
+  }
+
+  /** Certificates of one identity that are neither revoked nor expired at `now`. */
+  async activeForIdentity(identity: string, now: Date): Promise<CertificateRecord[]> {
+    const rows = (await this.db<Row>("certificates")
+      .where({ identity, status: "active", profile: "client" })
+      .andWhere("not_after", ">=", now.getTime())
+      .andWhere("not_before", "<=", now.getTime())
+      .orderBy("not_before", "asc")) as Row[];
+    return rows.map(fromRow);
+  }
+
+  async revoked(): Promise<CertificateRecord[]> {
+    const rows = (await this.db<Row>("certificates").where({ status: "revoked" }).orderBy("revoked_at", "asc")) as Row[];
+    return rows.map(fromRow);
+  }
+
+  /** Marks a certificate revoked; returns false when it was already revoked (nothing changes then). */
+  async revoke(serial: string, reason: string, at: Date): Promise<boolean> {
+    return this.db.transaction(async (trx) => {
+      const n = await trx("certificates")
+        .where({ serial, status: "active" })
+        .update({ status: "revoked", revoked_at: at.getTime(), revocation_reason: reason });
+      if (n > 0) await bump(trx, REVISION);
+      return n > 0;
+    });
+  }
+
+  async revision(): Promise<number> {
+    const row = (await this.db("ca_meta").where({ key: REVISION }).first("value")) as { value: unknown } | undefined;
+    return row ? toNumber(row.value) : 0;
+  }
+
+  /** Allocates the next CRL number; never repeats, also with several writers. */
+  async nextCrlNumber(): Promise<number> {
+    return this.db.transaction((trx) => bump(trx, CRL_NUMBER));
+  }
+}
+
+async function bump(trx: Db | Knex.Transaction, key: string): Promise<number> {
+  const updated = await trx("ca_meta").where({ key }).increment("value", 1);
+  if (updated === 0) {
+    await trx("ca_meta").insert({ key, value: 1 });
+    return 1;
+  }
+  const row = (await trx("ca_meta").where({ key }).first("value")) as { value: unknown };
+  return toNumber(row.value);
+}

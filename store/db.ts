@@ -1,0 +1,51 @@
+/**
+ * Opening the database: SQLite file (embedded default) or a PostgreSQL URL, both through knex, migrated to the latest
+ * schema on open. Dialect differences stay in this folder.
+ */
+import knexFactory from "knex";
+import type { Knex } from "knex";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { migrationSource } from "./migrations.js";
+
+export type Db = Knex;
+
+export function isPostgresUrl(target: string): boolean {
+  return /^postgres(ql)?:\/\//.test(target);
+}
+
+export async function openDatabase(target: string): Promise<Db> {
+  let db: Knex;
+  if (isPostgresUrl(target)) {
+    db = knexFactory({ client: "pg", connection: target, pool: { min: 0, max: 10 } });
+  } else {
+    mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+    db = knexFactory({
+      client: "sqlite3",
+      connection: { filename: target },
+      useNullAsDefault: true,
+      // One connection: SQLite serialises writers anyway, and a single handle keeps transactions simple.
+      pool: {
+        min: 1,
+        max: 1,
+        afterCreate(conn: { run(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) {
+          // WAL lets the CLI write (revoke) while a server reads; busy_timeout waits instead of failing on a lock.
+          conn.run("PRAGMA journal_mode = WAL", (e1) => {
+            if (e1) return done(e1, conn);
+            conn.run("PRAGMA busy_timeout = 5000", (e2) => {
+              if (e2) return done(e2, conn);
+              conn.run("PRAGMA foreign_keys = ON", (e3) => done(e3, conn));
+            });
+          });
+        },
+      },
+    });
+  }
+  await db.migrate.latest({ migrationSource, tableName: "knex_migrations" });
+  return db;
+}
+
+/** Knex returns bigint columns as strings on PostgreSQL and numbers on SQLite. */
+export function toNumber(v: unknown): number {
+  return typeof v === "number" ? v : Number(v);
+}

@@ -1,0 +1,71 @@
+/**
+ * The schema, as knex migrations kept in code (so they run the same from sources and from dist/, on SQLite and on
+ * PostgreSQL). Append new migrations; never edit one that has shipped.
+ */
+import type { Knex } from "knex";
+
+interface Migration {
+  up(db: Knex): Promise<void>;
+  down(db: Knex): Promise<void>;
+}
+
+const MIGRATIONS: Record<string, Migration> = {
+  "001_ca_registry": {
+    async up(db) {
+      await db.schema.createTable("certificates", (t) => {
+        t.string("serial", 64).primary(); // lower-case hex, no leading zeros
+        t.string("identity", 256).notNullable().index(); // subject CN
+        t.text("subject").notNullable();
+        t.string("profile", 16).notNullable();
+        t.string("key_type", 32).notNullable();
+        t.bigInteger("not_before").notNullable(); // ms since epoch
+        t.bigInteger("not_after").notNullable();
+        t.string("fingerprint_sha256", 64).notNullable().unique();
+        t.text("pem").notNullable();
+        t.string("status", 16).notNullable().defaultTo("active"); // active | revoked (expired is derived)
+        t.bigInteger("revoked_at");
+        t.string("revocation_reason", 32);
+        t.bigInteger("created_at").notNullable();
+      });
+      await db.schema.createTable("ca_meta", (t) => {
+        t.string("key", 64).primary();
+        t.bigInteger("value").notNullable();
+      });
+    },
+    async down(db) {
+      await db.schema.dropTable("ca_meta");
+      await db.schema.dropTable("certificates");
+    },
+  },
+  "002_records": {
+    async up(db) {
+      await db.schema.createTable("records", (t) => {
+        t.string("id", 64).primary();
+        t.string("owner", 256).notNullable();
+        t.binary("envelope").notNullable();
+        t.integer("size").notNullable();
+        t.bigInteger("created_at").notNullable();
+        t.bigInteger("updated_at").notNullable();
+        t.integer("version").notNullable().defaultTo(1);
+        t.index(["owner", "created_at", "id"]);
+      });
+    },
+    async down(db) {
+      await db.schema.dropTable("records");
+    },
+  },
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  async getMigrations() {
+    return Object.keys(MIGRATIONS).sort();
+  },
+  getMigrationName(name) {
+    return name;
+  },
+  async getMigration(name) {
+    const m = MIGRATIONS[name];
+    if (!m) throw new Error(`unknown migration ${name}`);
+    return m;
+  },
+};
