@@ -148,3 +148,41 @@ export function asCertvaultError(err: unknown): CertvaultError {
   if (err instanceof CertvaultError) return err;
   return new CertvaultError("internal error", { cause: err });
 }
+
+// ---- HTTP API input --------------------------------------------------------------------------------------------
+
+export class InvalidIdError extends CertvaultError {
+  static override readonly code: string = "invalid_id";
+  constructor(message = "the record id is malformed") {
+    super(message, { status: 400 });
+  }
+}
+
+export class InvalidQueryError extends CertvaultError {
+  static override readonly code: string = "invalid_query";
+  constructor(message: string) {
+    super(message, { status: 400 });
+  }
+}
+
+/** A client-sealed upload that is not one of the caller's envelopes. */
+export class NotARecipientError extends CertvaultError {
+  static override readonly code: string = "not_a_recipient";
+  constructor(message = "none of the envelope's recipients is a certificate of the caller") {
+    super(message, { status: 400 });
+  }
+}
+
+export class RouteNotFoundError extends CertvaultError {
+  static override readonly code: string = "not_found";
+  constructor(message = "no such endpoint") {
+    super(message, { status: 404 });
+  }
+}
+
+export class MethodNotAllowedError extends CertvaultError {
+  static override readonly code: string = "method_not_allowed";
+  constructor(message = "method not allowed on this endpoint") {
+    super(message, { status: 405 });
+  }
+}

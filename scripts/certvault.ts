@@ -6,11 +6,17 @@ import { asCertvaultError } from "../errors/index.js";
 import { processIo } from "./cli.js";
 import type { Io } from "./cli.js";
 import { caCommand } from "./commands/ca.js";
+import { serverCommand } from "./commands/server.js";
+import { devCommand } from "./commands/dev.js";
 
 export const HELP = `usage: certvault <command> [options]
 
 Admin (the CA):
   ca init | ca issue | ca revoke | ca crl | ca list | ca show     run "certvault ca --help" for details
+
+Server:
+  server [--host 127.0.0.1] [--port 8443] [--db FILE|URL] [--max-record-bytes N]
+  dev                                                             what "npm start" runs: dev CA, demo profile, server
 
 Common options: --home DIR (env CERTVAULT_HOME, default ./.certvault), --json, --passphrase-file FILE
 Secrets are never arguments: --passphrase-file FILE or env CERTVAULT_PASSPHRASE.
@@ -20,6 +26,8 @@ Exit status: 0 success, 1 refused or failed, 2 usage error.
 type Command = (argv: string[], io: Io) => Promise<number>;
 const COMMANDS: Record<string, Command> = {
   ca: caCommand,
+  server: serverCommand,
+  dev: devCommand,
 };
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { resolveCommon } from "../../config/index.js";
 import type { CommonConfig } from "../../config/index.js";
 import { CertificateAuthority, initCa } from "../../ca/authority.js";
-import { caPaths, loadIntermediateSigner } from "../../ca/ca-files.js";
+import { caExists, caPaths, loadIntermediateSigner } from "../../ca/ca-files.js";
 import { parseDays, parseProfile } from "../../ca/profiles.js";
 import { normalizeSerial } from "../../ca/serial.js";
 import { parseKeyType } from "../../keys/key-types.js";
@@ -12,7 +12,7 @@ import { crlPem } from "../../keys/pem.js";
 import { openDatabase } from "../../store/db.js";
 import { CertificateRepository, statusAt } from "../../store/certificates.js";
 import type { CertificateRecord } from "../../store/certificates.js";
-import { CsrRejectedError, UsageError } from "../../errors/index.js";
+import { CaExistsError, CsrRejectedError, UsageError } from "../../errors/index.js";
 import { parse, printJson, requireString } from "../cli.js";
 import type { Io } from "../cli.js";
 import { obtainPassphrase } from "../passphrase.js";
@@ -78,6 +78,8 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       const { flags } = parse(rest, { name: { type: "string" }, "key-type": { type: "string" } }, { positionals: 0 });
       const cfg = resolveCommon(flags, io.env);
       const keyType = parseKeyType(flags["key-type"] as string | undefined);
+      // Refuse an existing CA before asking for a passphrase: "a CA exists" is exit 1 also when no passphrase was given.
+      if (caExists(caPaths(cfg.home))) throw new CaExistsError(`a CA already exists in ${caPaths(cfg.home).dir}; refusing to overwrite it`);
       const passphrase = await obtainPassphrase(cfg, io, { prompt: "New CA passphrase: ", confirm: true });
       const certs = await initCa(caPaths(cfg.home), { name: (flags.name as string | undefined) ?? "certvault", keyType, passphrase });
       const paths = caPaths(cfg.home);

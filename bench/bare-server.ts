@@ -1,0 +1,30 @@
+/**
+ * The baseline: a bare node:https mTLS server with the same certificates and TLS settings as certvault, answering
+ * {"ok":true} to GET and echoing POST bodies. Whatever certvault costs on top of this is certvault's.
+ */
+import { createServer } from "node:https";
+import { readFileSync } from "node:fs";
+import type { AddressInfo } from "node:net";
+import { tlsOptions } from "../server/tls.js";
+
+const [, , keyFile, certFile, caFile, passphrase] = process.argv;
+const server = createServer(
+  tlsOptions({ key: readFileSync(keyFile as string), passphrase: passphrase as string, cert: readFileSync(certFile as string, "utf8"), ca: readFileSync(caFile as string, "utf8"), crl: "" }),
+  (req, res) => {
+    if (req.method === "POST") {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        res.writeHead(201, { "content-type": "application/octet-stream" });
+        res.end(Buffer.concat(chunks));
+      });
+      return;
+    }
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end('{"ok":true}');
+  },
+);
+server.listen(0, "127.0.0.1", () => {
+  process.stdout.write(`listening on https://127.0.0.1:${(server.address() as AddressInfo).port}\n`);
+});
+process.on("SIGTERM", () => server.close(() => process.exit(0)));

@@ -1,0 +1,169 @@
+/**
+ * Server bench: certvault against a bare node:https mTLS server, same certificates, same run, server pinned to CPU 0
+ * and the load generator to CPU 1 (when taskset exists). Medians of several short runs and the ratio certvault/bare.
+ */
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { connect } from "node:tls";
+import autocannon from "autocannon";
+import { createTestCA } from "../testing/index.js";
+import type { TestIdentity } from "../testing/index.js";
+import { median, table } from "./stats.js";
+
+const ROOT = join(import.meta.dirname, "..");
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const hasTaskset = (() => {
+  try {
+    return readFileSync("/usr/bin/taskset").length > 0;
+  } catch {
+    return false;
+  }
+})();
+
+interface Proc {
+  child: ChildProcess;
+  url: string;
+}
+
+function startPinned(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Proc> {
+  const cmd = hasTaskset ? "taskset" : process.execPath;
+  const full = hasTaskset ? ["-c", "0", process.execPath, ...args] : args;
+  const child = spawn(cmd, full, { cwd: ROOT, env, stdio: ["ignore", "pipe", "ignore"], detached: true });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (b: Buffer) => {
+      out += b.toString();
+      const m = /listening on (https:\/\/\S+)/.exec(out);
+      if (m?.[1]) resolve({ child, url: m[1].replace("localhost", "127.0.0.1") });
+    });
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+  });
+}
+
+function stop(p: Proc): Promise<void> {
+  return new Promise((resolve) => {
+    p.child.removeAllListeners("exit");
+    p.child.once("exit", () => resolve());
+    if (p.child.pid) process.kill(-p.child.pid, "SIGTERM");
+  });
+}
+
+async function load(url: string, id: TestIdentity, ca: string, opts: { method?: "GET" | "POST"; body?: Buffer; connections?: number; onRunning?: () => void }): Promise<{ rps: number; p99: number }> {
+  const result = await autocannon({
+    url,
+    connections: opts.connections ?? 50,
+    duration: SECONDS,
+    method: opts.method ?? "GET",
+    ...(opts.body ? { body: opts.body } : {}),
+    tlsOptions: { ca, cert: id.certPem, key: id.keyPem },
+  } as autocannon.Options);
+  return { rps: result.requests.average, p99: result.latency.p99 };
+}
+
+/** New TLS connection + one GET per iteration, `concurrency` loops, for SECONDS: full handshakes per second. */
+async function handshakes(url: string, id: TestIdentity, ca: string, path: string, concurrency = 20): Promise<number> {
+  const u = new URL(url);
+  const end = Date.now() + SECONDS * 1000;
+  let count = 0;
+  const one = (): Promise<void> =>
+    new Promise((resolve) => {
+      const s = connect({ host: u.hostname, port: Number(u.port), ca, cert: id.certPem, key: id.keyPem, servername: "localhost", session: undefined }, () => {
+        s.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+      });
+      s.on("data", () => undefined);
+      s.on("close", () => {
+        count++;
+        resolve();
+      });
+      s.on("error", () => resolve());
+    });
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (Date.now() < end) await one();
+  }));
+  return count / SECONDS;
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+export async function benchServer(): Promise<void> {
+  const ca = await createTestCA();
+  try {
+    const id = await ca.issueClient("bench");
+    const serverKey = join(ca.home, "server", "server.key");
+    const cvEnv = { ...process.env, CERTVAULT_FROM_SOURCE: "1", CERTVAULT_LOG_LEVEL: "warn" };
+    const cv = await startPinned([join(ROOT, "bin", "certvault.js"), "server", "--home", ca.home, "--port", "0", "--passphrase-file", ca.passphraseFile], cvEnv);
+    const serverCert = readFileSync(join(ca.home, "server", "server.crt"), "utf8");
+    const body = Buffer.alloc(1024, 0x61);
+    const rows: Record<string, { cv: number[]; bare: number[]; unit: string; cvP99: number[]; bareP99: number[] }> = {};
+    const add = (name: string, unit: string, cvv: number, barev: number, cvP99 = 0, bareP99 = 0): void => {
+      rows[name] ??= { cv: [], bare: [], unit, cvP99: [], bareP99: [] };
+      rows[name].cv.push(cvv);
+      rows[name].bare.push(barev);
+      rows[name].cvP99.push(cvP99);
+      rows[name].bareP99.push(bareP99);
+    };
+    await stop(cv);
+    const chainFile = join(ca.home, "server", "chain.pem");
+    (await import("node:fs")).writeFileSync(chainFile, serverCert + ca.intermediatePem);
+    const caBundle = join(ca.home, "bundle.pem");
+    (await import("node:fs")).writeFileSync(caBundle, ca.rootPem + ca.intermediatePem);
+
+    for (let run = 0; run < RUNS; run++) {
+      const bare = await startPinned(["--import", "tsx", join(ROOT, "bench", "bare-server.ts"), serverKey, chainFile, caBundle, ca.passphrase]);
+      const b1 = await load(`${bare.url}/`, id, ca.rootPem, {});
+      const b2 = await load(`${bare.url}/`, id, ca.rootPem, { method: "POST", body });
+      const b3 = await handshakes(bare.url, id, ca.rootPem, "/");
+      await stop(bare);
+
+      const server = await startPinned([join(ROOT, "bin", "certvault.js"), "server", "--home", ca.home, "--port", "0", "--passphrase-file", ca.passphraseFile], cvEnv);
+      const c1 = await load(`${server.url}/v1/me`, id, ca.rootPem, {});
+      const c2 = await load(`${server.url}/v1/records`, id, ca.rootPem, { method: "POST", body });
+      const c3 = await handshakes(server.url, id, ca.rootPem, "/v1/me");
+      // GET of a stored record (server-sealed 1 KiB) against the bare GET.
+      const idRes = await fetchJson(server.url, id, ca.rootPem);
+      const c4 = await load(`${server.url}/v1/records/${idRes}`, id, ca.rootPem, {});
+      let peak = 0;
+      const sampler = setInterval(() => (peak = Math.max(peak, server.child.pid ? rssMb(server.child.pid) : 0)), 200);
+      await load(`${server.url}/v1/me`, id, ca.rootPem, { connections: 100 });
+      clearInterval(sampler);
+      await stop(server);
+
+      add("GET /v1/me keep-alive (c=50)", "req/s", c1.rps, b1.rps, c1.p99, b1.p99);
+      add("POST 1 KiB record, server-sealed (c=50)", "req/s", c2.rps, b2.rps, c2.p99, b2.p99);
+      add("GET 1 KiB record envelope (c=50)", "req/s", c4.rps, b1.rps, c4.p99, b1.p99);
+      add("new mTLS handshake + GET (c=20)", "conn/s", c3, b3);
+      add("server RSS at 100 keep-alive conns", "MB", peak, 0);
+    }
+    console.log(`\nserver bench: ${RUNS} runs x ${SECONDS} s, server on CPU 0, load on CPU 1 (taskset: ${hasTaskset})`);
+    table(Object.entries(rows).map(([name, r]) => ({
+      name,
+      unit: r.unit,
+      product: median(r.cv),
+      bare: median(r.bare),
+      extra: r.unit === "req/s" ? `p99 ${median(r.cvP99)} ms vs ${median(r.bareP99)} ms` : "",
+    })));
+  } finally {
+    await ca.cleanup();
+  }
+}
+
+async function fetchJson(url: string, id: TestIdentity, ca: string): Promise<string> {
+  const { request } = await import("node:https");
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/v1/records`, { method: "POST", ca, cert: id.certPem, key: id.keyPem }, (res) => {
+      let s = "";
+      res.on("data", (c: Buffer) => (s += c.toString()));
+      res.on("end", () => resolve((JSON.parse(s) as { id: string }).id));
+    });
+    req.on("error", reject);
+    req.end(Buffer.alloc(1024, 0x62));
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) await benchServer();

@@ -1,0 +1,50 @@
+/** `certvault server`: starts the records server; SIGTERM/SIGINT finish in-flight requests and exit 0. */
+import { resolveServer } from "../../config/index.js";
+import type { ServerConfig } from "../../config/index.js";
+import { caPaths } from "../../ca/ca-files.js";
+import { startServer } from "../../server/index.js";
+import type { RunningServer } from "../../server/index.js";
+import { parse } from "../cli.js";
+import type { Io } from "../cli.js";
+import { obtainPassphrase } from "../passphrase.js";
+
+export const SERVER_OPTIONS = {
+  host: { type: "string" },
+  port: { type: "string" },
+  "max-record-bytes": { type: "string" },
+} as const;
+
+export const SERVER_HELP = `usage: certvault server [--home DIR] [--host 127.0.0.1] [--port 8443] [--db FILE|URL] [--max-record-bytes N] [--passphrase-file F]
+`;
+
+export async function runUntilSignal(running: RunningServer): Promise<number> {
+  return new Promise((resolveExit) => {
+    const stop = (): void => {
+      process.off("SIGTERM", stop);
+      process.off("SIGINT", stop);
+      running.close().then(
+        () => resolveExit(0),
+        () => resolveExit(1),
+      );
+    };
+    process.on("SIGTERM", stop);
+    process.on("SIGINT", stop);
+  });
+}
+
+export async function launch(config: ServerConfig, io: Io): Promise<RunningServer> {
+  const passphrase = await obtainPassphrase({ ...config, devPassphraseFile: caPaths(config.home).devPassphrase }, io, { prompt: "CA passphrase: " });
+  const running = await startServer({ config, passphrase });
+  io.out(`listening on ${running.url}\n`);
+  return running;
+}
+
+export async function serverCommand(argv: string[], io: Io): Promise<number> {
+  const { flags } = parse(argv, SERVER_OPTIONS, { positionals: 0 });
+  if (flags.help) {
+    io.out(SERVER_HELP);
+    return 0;
+  }
+  const running = await launch(resolveServer(flags, io.env), io);
+  return runUntilSignal(running);
+}

@@ -1,0 +1,58 @@
+/**
+ * The Koa application: request id and access log, the error mapper, authentication, then the routes. Every
+ * request passes authentication before any route sees it.
+ */
+import Koa from "koa";
+import type { Context, Next } from "koa";
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import { errorMapper } from "./errors.js";
+import { authenticate } from "./auth.js";
+import type { Caller } from "./auth.js";
+import { buildRouter } from "./routes.js";
+import type { RouteDeps } from "./routes.js";
+import { MethodNotAllowedError, RouteNotFoundError } from "../errors/index.js";
+
+export interface AppDeps extends RouteDeps {
+  log: Logger;
+  now: () => Date;
+}
+
+function accessLog(log: Logger) {
+  return async function logRequest(ctx: Context, next: Next): Promise<void> {
+    const started = process.hrtime.bigint();
+    const requestId = randomUUID();
+    ctx.set("X-Request-Id", requestId);
+    ctx.state.log = log.child({ requestId });
+    try {
+      await next();
+    } finally {
+      const caller = ctx.state.caller as Caller | undefined;
+      // Never a body, a key or a query string (cursors are harmless, but the rule is simpler without exceptions).
+      log.info({
+        requestId,
+        method: ctx.method,
+        path: ctx.path,
+        status: ctx.status,
+        identity: caller?.identity,
+        serial: caller?.serial,
+        ms: Number(process.hrtime.bigint() - started) / 1e6,
+      }, "request");
+    }
+  };
+}
+
+export function buildApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  app.silent = true;
+  const router = buildRouter(deps);
+  app.use(accessLog(deps.log));
+  app.use(errorMapper);
+  app.use(authenticate(deps.registry, deps.now));
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new MethodNotAllowedError(), notImplemented: () => new MethodNotAllowedError() }));
+  app.use(() => {
+    throw new RouteNotFoundError();
+  });
+  return app;
+}

@@ -1,0 +1,19 @@
+/**
+ * Reading a request body under a size limit: refused from Content-Length before reading anything, and counted
+ * while streaming for chunked uploads, so an oversized body never sits whole in memory.
+ */
+import type { Context } from "koa";
+import { PayloadTooLargeError } from "../errors/index.js";
+
+export async function readBody(ctx: Context, limit: number): Promise<Uint8Array> {
+  const declared = ctx.request.length;
+  if (declared !== undefined && declared > limit) throw new PayloadTooLargeError(`the body exceeds the limit of ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > limit) throw new PayloadTooLargeError(`the body exceeds the limit of ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return new Uint8Array(Buffer.concat(chunks, total));
+}

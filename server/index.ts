@@ -1,0 +1,107 @@
+/**
+ * Starting and stopping the records server: open the database, load the CA signer, make sure the server has a TLS
+ * certificate, start watching the registry, and listen. SIGTERM handling lives with the CLI; `close()` here
+ * finishes in-flight requests and closes idle keep-alive connections.
+ */
+import { createServer } from "node:https";
+import type { Server } from "node:https";
+import type { TLSSocket } from "node:tls";
+import type { AddressInfo } from "node:net";
+import { pino } from "pino";
+import type { Logger } from "pino";
+import type { ServerConfig } from "../config/index.js";
+import { openDatabase } from "../store/db.js";
+import type { Db } from "../store/db.js";
+import { CertificateRepository } from "../store/certificates.js";
+import { RecordRepository } from "../store/records.js";
+import { CertificateAuthority } from "../ca/authority.js";
+import { caPaths, loadIntermediateSigner, readCaCertificates } from "../ca/ca-files.js";
+import { normalizeSerial } from "../ca/serial.js";
+import { RegistryWatcher } from "./registry-watch.js";
+import { RecordService } from "./services/records.js";
+import { buildApp } from "./app.js";
+import { ensureServerCertificate } from "./server-cert.js";
+import { secureContextOptions, tlsOptions } from "./tls.js";
+import type { TlsMaterial } from "./tls.js";
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  server: Server;
+  db: Db;
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: ServerConfig;
+  /** CA passphrase, obtained by the caller (CLI) from file, env or prompt. */
+  passphrase: string;
+  now?: () => Date;
+  log?: Logger;
+}
+
+export async function startServer(opts: StartOptions): Promise<RunningServer> {
+  const { config, passphrase } = opts;
+  const now = opts.now ?? (() => new Date());
+  const log = opts.log ?? pino({ level: config.logLevel, base: { svc: "certvault" } }, pino.destination(2));
+  const paths = caPaths(config.home);
+  const certs = readCaCertificates(paths);
+  const db = await openDatabase(config.db);
+  const registry = new CertificateRepository(db);
+  const signer = await loadIntermediateSigner(paths, passphrase);
+  const ca = new CertificateAuthority({ paths, registry, signer: async () => signer, now });
+  const identity = await ensureServerCertificate(config.home, ca, passphrase, now());
+
+  // The watcher's first CRL arrives before the server exists; later ones swap the live TLS context.
+  let server: Server | undefined = undefined;
+  const material: TlsMaterial = {
+    key: identity.keyPem,
+    passphrase: identity.passphrase,
+    cert: identity.certPem + certs.intermediatePem,
+    ca: certs.rootPem + certs.intermediatePem,
+    crl: "",
+  };
+  const watcher = new RegistryWatcher(registry, ca, {
+    pollMs: config.revocationPollMs,
+    crlDays: 7,
+    now,
+    onCrl: (pem) => {
+      material.crl = pem;
+      server?.setSecureContext(secureContextOptions(material));
+    },
+    onError: (err) => log.error({ err }, "registry poll failed"),
+  });
+  await watcher.start();
+
+  const app = buildApp({ log, now, registry: watcher, records: new RecordService(new RecordRepository(db), watcher, now), maxRecordBytes: config.maxRecordBytes });
+  server = createServer({ ...tlsOptions(material), keepAliveTimeout: 30_000, headersTimeout: 20_000, requestTimeout: 120_000 }, app.callback());
+  server.on("secureConnection", (socket: TLSSocket) => {
+    const cert = socket.getPeerX509Certificate();
+    if (cert) watcher.track(normalizeSerial(cert.serialNumber), socket);
+  });
+  server.on("tlsClientError", (err) => log.debug({ err: err.message }, "TLS handshake refused"));
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => resolveListen());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+
+  return {
+    url: `https://${host}:${port}`,
+    port,
+    server,
+    db,
+    async close() {
+      watcher.stop();
+      await new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeIdleConnections();
+        // In-flight requests get a grace period, then whatever is left is cut.
+        setTimeout(() => server.closeAllConnections(), 10_000).unref();
+      });
+      await db.destroy();
+    },
+  };
+}

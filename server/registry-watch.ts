@@ -1,0 +1,114 @@
+/**
+ * The server's view of the CA registry, kept current by polling one counter (the registry revision, bumped by every
+ * issue and revoke, from any process). On a change it reloads the revoked set (so the per-request check is a Set
+ * lookup), forgets cached certificate look-ups, issues a fresh CRL into the TLS context, and destroys open
+ * connections that authenticated with a now-revoked certificate.
+ */
+import type { TLSSocket } from "node:tls";
+import type { CertificateRecord, CertificateRepository } from "../store/certificates.js";
+import type { CertificateAuthority } from "../ca/authority.js";
+import { crlPem } from "../keys/pem.js";
+
+export interface WatchOptions {
+  pollMs: number;
+  /** How long an issued CRL is valid; it is re-issued well before that. */
+  crlDays: number;
+  now: () => Date;
+  onCrl: (pem: string) => void;
+  onError: (err: unknown) => void;
+}
+
+export class RegistryWatcher {
+  private revision = -1;
+  private revoked = new Set<string>();
+  private bySerial = new Map<string, CertificateRecord | null>();
+  private byIdentity = new Map<string, CertificateRecord[]>();
+  private readonly sockets = new Map<string, Set<TLSSocket>>();
+  private timer: NodeJS.Timeout | undefined;
+  private polling = false;
+  private crlIssuedAt = 0;
+  private crlRevision = -1;
+  crlDer: Uint8Array = new Uint8Array(0);
+  crlPemText = "";
+
+  constructor(
+    private readonly registry: CertificateRepository,
+    private readonly ca: CertificateAuthority,
+    private readonly opts: WatchOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    await this.poll();
+    this.timer = setInterval(() => void this.poll(), this.opts.pollMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  isRevoked(serial: string): boolean {
+    return this.revoked.has(serial);
+  }
+
+  /** The registry entry of a serial; cached until the next registry change. */
+  async certificate(serial: string): Promise<CertificateRecord | null> {
+    if (!this.bySerial.has(serial)) this.bySerial.set(serial, await this.registry.get(serial));
+    return this.bySerial.get(serial) ?? null;
+  }
+
+  /** The identity's certificates that are active now (not revoked, within validity). */
+  async activeCertificates(identity: string): Promise<CertificateRecord[]> {
+    let certs = this.byIdentity.get(identity);
+    if (!certs) {
+      certs = await this.registry.activeForIdentity(identity, this.opts.now());
+      this.byIdentity.set(identity, certs);
+    }
+    const now = this.opts.now().getTime();
+    return certs.filter((c) => c.notAfter.getTime() >= now && !this.revoked.has(c.serial));
+  }
+
+  track(serial: string, socket: TLSSocket): void {
+    let set = this.sockets.get(serial);
+    if (!set) this.sockets.set(serial, (set = new Set()));
+    set.add(socket);
+    socket.once("close", () => {
+      set.delete(socket);
+      if (set.size === 0 && this.sockets.get(serial) === set) this.sockets.delete(serial);
+    });
+    if (this.revoked.has(serial)) socket.destroy();
+  }
+
+  async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const revision = await this.registry.revision();
+      const crlStale = this.opts.now().getTime() - this.crlIssuedAt > (this.opts.crlDays * 86_400_000) / 2;
+      if (revision !== this.revision) {
+        const revoked = await this.registry.revoked();
+        this.revoked = new Set(revoked.map((c) => c.serial));
+        this.bySerial = new Map();
+        this.byIdentity = new Map();
+        this.revision = revision;
+        for (const serial of this.revoked) {
+          for (const s of this.sockets.get(serial) ?? []) s.destroy();
+        }
+      }
+      if (crlStale || this.crlRevision !== this.revision) await this.reissueCrl();
+    } catch (err) {
+      this.opts.onError(err);
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  private async reissueCrl(): Promise<void> {
+    const crl = await this.ca.crl({ days: this.opts.crlDays });
+    this.crlDer = new Uint8Array(crl.rawData);
+    this.crlPemText = crlPem(crl.rawData);
+    this.crlIssuedAt = this.opts.now().getTime();
+    this.crlRevision = this.revision;
+    this.opts.onCrl(this.crlPemText);
+  }
+}

@@ -1,0 +1,73 @@
+/** The route table: every endpoint of the HTTP API in one place; handlers are thin (parse, call a service, answer). */
+import Router from "@koa/router";
+import type { Context } from "koa";
+import { readBody } from "./body.js";
+import { CMS_MEDIA_TYPE, parseLimit } from "./services/records.js";
+import type { RecordService } from "./services/records.js";
+import type { RegistryWatcher } from "./registry-watch.js";
+import type { Caller } from "./auth.js";
+
+export interface RouteDeps {
+  records: RecordService;
+  registry: RegistryWatcher;
+  maxRecordBytes: number;
+}
+
+function caller(ctx: Context): Caller {
+  return ctx.state.caller as Caller;
+}
+
+function mediaType(ctx: Context): string {
+  return (ctx.get("content-type").split(";")[0] ?? "").trim().toLowerCase();
+}
+
+function query(ctx: Context, name: string): string | undefined {
+  const v = ctx.query[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+export function buildRouter(deps: RouteDeps): Router {
+  const router = new Router({ prefix: "/v1" });
+
+  router.get("/me", async (ctx) => {
+    const c = caller(ctx);
+    const certs = await deps.registry.activeCertificates(c.identity);
+    ctx.body = { identity: c.identity, serial: c.serial, notAfter: new Date(c.notAfter).toISOString(), certificates: certs.map((r) => r.pem) };
+  });
+
+  router.post("/records", async (ctx) => {
+    const body = await readBody(ctx, deps.maxRecordBytes);
+    const id = await deps.records.create(caller(ctx), body, mediaType(ctx));
+    ctx.status = 201;
+    ctx.body = { id };
+  });
+
+  router.get("/records", async (ctx) => {
+    ctx.body = await deps.records.list(caller(ctx), parseLimit(query(ctx, "limit")), query(ctx, "cursor"));
+  });
+
+  router.get("/records/:id", async (ctx) => {
+    const envelope = await deps.records.get(caller(ctx), ctx.params.id ?? "");
+    ctx.type = CMS_MEDIA_TYPE;
+    ctx.body = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
+  });
+
+  router.put("/records/:id", async (ctx) => {
+    const body = await readBody(ctx, deps.maxRecordBytes);
+    const id = ctx.params.id ?? "";
+    await deps.records.replace(caller(ctx), id, body, mediaType(ctx));
+    ctx.body = { id };
+  });
+
+  router.delete("/records/:id", async (ctx) => {
+    await deps.records.delete(caller(ctx), ctx.params.id ?? "");
+    ctx.status = 204;
+  });
+
+  router.get("/crl", (ctx) => {
+    ctx.type = "application/pkix-crl";
+    ctx.body = Buffer.from(deps.registry.crlDer);
+  });
+
+  return router;
+}

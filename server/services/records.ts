@@ -1,0 +1,104 @@
+/**
+ * Records: plaintext uploads are sealed to every active certificate of the caller's identity and the plaintext is
+ * dropped; client-sealed uploads are checked (they parse, within limits, and one recipient is a certificate of the
+ * caller) and stored as sent. Ownership is part of every query (store/records.ts).
+ */
+import { randomBytes } from "node:crypto";
+import { InvalidIdError, InvalidQueryError, NotARecipientError, NotFoundError, ServiceUnavailableError } from "../../errors/index.js";
+import { isRecipient, seal } from "../../envelope/index.js";
+import type { RecordMeta, RecordRepository } from "../../store/records.js";
+import type { RegistryWatcher } from "../registry-watch.js";
+import type { Caller } from "../auth.js";
+
+export const CMS_MEDIA_TYPE = "application/pkcs7-mime";
+const ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+export const DEFAULT_PAGE = 100;
+export const MAX_PAGE = 1000;
+
+export function newRecordId(): string {
+  return randomBytes(16).toString("base64url");
+}
+
+export function checkId(id: string): string {
+  if (!ID_PATTERN.test(id)) throw new InvalidIdError();
+  return id;
+}
+
+export interface Page {
+  records: { id: string; size: number; createdAt: string; updatedAt: string }[];
+  next: string | null;
+}
+
+function encodeCursor(m: RecordMeta): string {
+  return Buffer.from(`${m.createdAt.getTime()}.${m.id}`, "utf8").toString("base64url");
+}
+
+function decodeCursor(cursor: string): { createdAt: number; id: string } {
+  const text = /^[A-Za-z0-9_-]{1,64}$/.test(cursor) ? Buffer.from(cursor, "base64url").toString("utf8") : "";
+  const m = /^(\d{1,15})\.([A-Za-z0-9_-]{22})$/.exec(text);
+  if (!m || m[1] === undefined || m[2] === undefined) throw new InvalidQueryError("the cursor is malformed");
+  return { createdAt: Number(m[1]), id: m[2] };
+}
+
+export function parseLimit(raw: string | undefined): number {
+  if (raw === undefined) return DEFAULT_PAGE;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > MAX_PAGE) throw new InvalidQueryError(`limit must be a whole number from 1 to ${MAX_PAGE}`);
+  return n;
+}
+
+export class RecordService {
+  constructor(
+    private readonly repo: RecordRepository,
+    private readonly registry: RegistryWatcher,
+    private readonly now: () => Date,
+  ) {}
+
+  /** Turns an upload into the envelope to store. */
+  private async envelopeFor(caller: Caller, body: Uint8Array, contentType: string): Promise<Uint8Array> {
+    const certs = await this.registry.activeCertificates(caller.identity);
+    if (contentType === CMS_MEDIA_TYPE) {
+      if (!certs.some((c) => isRecipient(body, c.pem))) throw new NotARecipientError();
+      return body;
+    }
+    if (certs.length === 0) throw new ServiceUnavailableError("the caller's identity has no active certificate to seal to");
+    return await seal(body, certs.map((c) => c.pem));
+  }
+
+  async create(caller: Caller, body: Uint8Array, contentType: string): Promise<string> {
+    const envelope = await this.envelopeFor(caller, body, contentType);
+    const id = newRecordId();
+    await this.repo.insert({ id, owner: caller.identity, envelope, now: this.now() });
+    return id;
+  }
+
+  async replace(caller: Caller, id: string, body: Uint8Array, contentType: string): Promise<void> {
+    checkId(id);
+    // Existence first, so that a foreign id costs no sealing and answers exactly like a missing one.
+    if ((await this.repo.getEnvelope(caller.identity, id)) === null) throw new NotFoundError();
+    const envelope = await this.envelopeFor(caller, body, contentType);
+    if (!(await this.repo.replace({ id, owner: caller.identity, envelope, now: this.now() }))) throw new NotFoundError();
+  }
+
+  async get(caller: Caller, id: string): Promise<Uint8Array> {
+    const envelope = await this.repo.getEnvelope(caller.identity, checkId(id));
+    if (envelope === null) throw new NotFoundError();
+    return envelope;
+  }
+
+  async delete(caller: Caller, id: string): Promise<void> {
+    if (!(await this.repo.delete(caller.identity, checkId(id)))) throw new NotFoundError();
+  }
+
+  async list(caller: Caller, limit: number, cursor: string | undefined): Promise<Page> {
+    const after = cursor === undefined || cursor === "" ? null : decodeCursor(cursor);
+    // One extra row tells whether there is a next page without a second query.
+    const rows = await this.repo.page(caller.identity, limit + 1, after);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      records: page.map((m) => ({ id: m.id, size: m.size, createdAt: m.createdAt.toISOString(), updatedAt: m.updatedAt.toISOString() })),
+      next: rows.length > limit && last ? encodeCursor(last) : null,
+    };
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Records: sealed envelopes and their metadata. Every query that reads or changes a record names its owner in the
+ * WHERE clause, so one identity can never reach another's rows, whatever the caller passes as id.
+ */
+import type { Db } from "./db.js";
+import { toNumber } from "./db.js";
+
+export interface RecordMeta {
+  id: string;
+  size: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface Row {
+  id: string;
+  owner: string;
+  envelope?: Buffer | Uint8Array;
+  size: number;
+  created_at: number | string;
+  updated_at: number | string;
+  version: number;
+}
+
+function meta(r: Row): RecordMeta {
+  return { id: r.id, size: r.size, createdAt: new Date(toNumber(r.created_at)), updatedAt: new Date(toNumber(r.updated_at)) };
+}
+
+export class RecordRepository {
+  constructor(private readonly db: Db) {}
+
+  async insert(p: { id: string; owner: string; envelope: Uint8Array; now: Date }): Promise<void> {
+    await this.db("records").insert({
+      id: p.id,
+      owner: p.owner,
+      envelope: Buffer.from(p.envelope.buffer, p.envelope.byteOffset, p.envelope.byteLength),
+      size: p.envelope.byteLength,
+      created_at: p.now.getTime(),
+      updated_at: p.now.getTime(),
+      version: 1,
+    });
+  }
+
+  async getEnvelope(owner: string, id: string): Promise<Uint8Array | null> {
+    const row = (await this.db<Row>("records").where({ owner, id }).first("envelope")) as Pick<Row, "envelope"> | undefined;
+    return row?.envelope ? new Uint8Array(row.envelope) : null;
+  }
+
+  /** Replaces the envelope; returns false when the owner has no such record. */
+  async replace(p: { id: string; owner: string; envelope: Uint8Array; now: Date }): Promise<boolean> {
+    const n = await this.db("records")
+      .where({ owner: p.owner, id: p.id })
+      .update({
+        envelope: Buffer.from(p.envelope.buffer, p.envelope.byteOffset, p.envelope.byteLength),
+        size: p.envelope.byteLength,
+        updated_at: p.now.getTime(),
+        version: this.db.raw("version + 1"),
+      });
+    return n > 0;
+  }
+
+  async delete(owner: string, id: string): Promise<boolean> {
+    return (await this.db("records").where({ owner, id }).delete()) > 0;
+  }
+
+  /** One page in (createdAt, id) order, starting strictly after the cursor position. */
+  async page(owner: string, limit: number, after: { createdAt: number; id: string } | null): Promise<RecordMeta[]> {
+    const q = this.db<Row>("records").where({ owner }).select("id", "size", "created_at", "updated_at");
+    if (after) {
+      q.andWhere((w) => {
+        void w.where("created_at", ">", after.createdAt).orWhere((w2) => {
+          void w2.where("created_at", "=", after.createdAt).andWhere("id", ">", after.id);
+        });
+      });
+    }
+    const rows = (await q.orderBy([{ column: "created_at" }, { column: "id" }]).limit(limit)) as Row[];
+    return rows.map(meta);
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * Records end to end: curl stores, openssl opens; the database never holds plaintext; owners only; malformed input
+ * gets its code, writes nothing, and the server keeps serving.
+ */
+import { expect } from "chai";
+import { randomBytes } from "node:crypto";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createTestCA, startTestServer } from "../../testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { curl, json } from "../helpers/curl.js";
+import { openssl } from "../helpers/openssl.js";
+
+describe("server: records", function () {
+  let ca: TestCA;
+  let server: TestServer;
+  let rootFile: string;
+  let alice: TestIdentity;
+  let bob: TestIdentity;
+
+  before(async function () {
+    ca = await createTestCA();
+    server = await startTestServer({ ca });
+    rootFile = join(ca.home, "ca", "root.crt");
+    alice = await ca.issueClient("alice");
+    bob = await ca.issueClient("bob");
+  });
+  after(async function () {
+    await server.stop();
+    await ca.cleanup();
+  });
+
+  const countRecords = async (): Promise<number> => Number(((await ca.db("records").count({ n: "*" }))[0] as { n: number }).n);
+
+  async function post(id: TestIdentity, data: Uint8Array | string, headers: string[] = []): Promise<string> {
+    const r = await curl(`${server.url}/v1/records`, { cacert: rootFile, id, data, headers });
+    expect(r.status, r.body.toString()).to.equal(201);
+    const recordId = json(r).id as string;
+    expect(recordId).to.match(/^[A-Za-z0-9_-]{22}$/);
+    return recordId;
+  }
+
+  async function openWithOpenssl(envelope: Buffer, who: TestIdentity): Promise<Buffer> {
+    const file = join(who.dir, `env-${randomBytes(4).toString("hex")}.der`);
+    writeFileSync(file, envelope);
+    const out = join(who.dir, "plain.out");
+    const r = await openssl(["cms", "-decrypt", "-inform", "DER", "-binary", "-in", file, "-inkey", who.keyPath, "-recip", who.certPath, "-out", out]);
+    expect(r.code, r.stderr).to.equal(0);
+    return readFileSync(out);
+  }
+
+  it("stores a file sent by curl and openssl cms opens the fetched envelope byte-identically", async function () {
+    const plaintext = randomBytes(50_000);
+    const id = await post(alice, plaintext);
+    const r = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice });
+    expect(r.status).to.equal(200);
+    expect(r.body.subarray(0, 1)[0]).to.equal(0x30); // DER SEQUENCE
+    expect(Buffer.compare(await openWithOpenssl(r.body, alice), plaintext)).to.equal(0);
+  });
+
+  it("never writes a record's plaintext to the database files", async function () {
+    const marker = `PLAINTEXT-MARKER-${randomBytes(12).toString("hex")}`;
+    await post(alice, marker.repeat(20));
+    // WAL mode: the bytes may sit in the -wal file as well as the main file; search all of them.
+    const files = readdirSync(ca.home).filter((f) => f.startsWith("certvault.db"));
+    expect(files.length).to.be.greaterThan(0);
+    for (const f of files) expect(readFileSync(join(ca.home, f)).includes(Buffer.from(marker))).to.equal(false, f);
+  });
+
+  it("another identity cannot read, overwrite, delete or list a record: 404 as for a missing id", async function () {
+    const id = await post(alice, "alice's secret");
+    const read = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: bob });
+    const missing = await curl(`${server.url}/v1/records/${"A".repeat(22)}`, { cacert: rootFile, id: bob });
+    expect(read.status).to.equal(404);
+    expect(json(read)).to.deep.equal(json(missing));
+    const put = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: bob, method: "PUT", data: "overwritten" });
+    expect(put.status).to.equal(404);
+    const del = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: bob, method: "DELETE" });
+    expect(del.status).to.equal(404);
+    const list = await curl(`${server.url}/v1/records?limit=1000`, { cacert: rootFile, id: bob });
+    expect((json(list).records as { id: string }[]).map((r) => r.id)).to.not.include(id);
+    const still = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice });
+    expect((await openWithOpenssl(still.body, alice)).toString()).to.equal("alice's secret");
+  });
+
+  it("PUT replaces and DELETE removes the owner's record", async function () {
+    const id = await post(alice, "v1");
+    const put = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice, method: "PUT", data: "v2" });
+    expect(put.status).to.equal(200);
+    const got = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice });
+    expect((await openWithOpenssl(got.body, alice)).toString()).to.equal("v2");
+    const del = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice, method: "DELETE" });
+    expect(del.status).to.equal(204);
+    const gone = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice });
+    expect(gone.status).to.equal(404);
+  });
+
+  it("pages through the owner's records with a cursor, each exactly once", async function () {
+    const carol = await ca.issueClient("carol");
+    const ids = new Set<string>();
+    for (let i = 0; i < 7; i++) ids.add(await post(carol, `record ${i}`));
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const q: string = cursor ? `&cursor=${cursor}` : "";
+      const r = await curl(`${server.url}/v1/records?limit=3${q}`, { cacert: rootFile, id: carol });
+      expect(r.status).to.equal(200);
+      const page = json(r) as unknown as { records: { id: string; size: number; createdAt: string }[]; next: string | null };
+      expect(page.records.length).to.be.at.most(3);
+      for (const rec of page.records) {
+        expect(rec.size).to.be.greaterThan(0);
+        seen.push(rec.id);
+      }
+      cursor = page.next;
+    } while (cursor);
+    expect(seen).to.have.length(7);
+    expect(new Set(seen)).to.deep.equal(ids);
+  });
+
+  it("accepts a client-sealed envelope addressed to the caller and stores it as sent", async function () {
+    const plain = join(alice.dir, "plain.txt");
+    writeFileSync(plain, "sealed on the client");
+    const env = join(alice.dir, "client.der");
+    const s = await openssl(["cms", "-encrypt", "-binary", "-aes-256-gcm", "-in", plain, "-outform", "DER", "-out", env, "-recip", alice.certPath, "-keyopt", "ecdh_kdf_md:sha256"]);
+    expect(s.code, s.stderr).to.equal(0);
+    const sent = readFileSync(env);
+    const r = await curl(`${server.url}/v1/records`, { cacert: rootFile, id: alice, data: sent, headers: ["Content-Type: application/pkcs7-mime"] });
+    expect(r.status, r.body.toString()).to.equal(201);
+    const got = await curl(`${server.url}/v1/records/${json(r).id as string}`, { cacert: rootFile, id: alice });
+    expect(Buffer.compare(got.body, sent)).to.equal(0);
+  });
+
+  it("refuses a client-sealed envelope that is not addressed to the caller, and garbage CMS", async function () {
+    const before = await countRecords();
+    const plain = join(bob.dir, "plain.txt");
+    writeFileSync(plain, "for alice only");
+    const env = join(bob.dir, "foralice.der");
+    await openssl(["cms", "-encrypt", "-binary", "-aes-256-gcm", "-in", plain, "-outform", "DER", "-out", env, "-recip", alice.certPath, "-keyopt", "ecdh_kdf_md:sha256"]);
+    const notMine = await curl(`${server.url}/v1/records`, { cacert: rootFile, id: bob, data: readFileSync(env), headers: ["Content-Type: application/pkcs7-mime"] });
+    expect(notMine.status).to.equal(400);
+    expect(json(notMine).error?.code).to.be.a("string");
+    const garbage = await curl(`${server.url}/v1/records`, { cacert: rootFile, id: bob, data: randomBytes(200), headers: ["Content-Type: application/pkcs7-mime"] });
+    expect(garbage.status).to.equal(400);
+    expect(json(garbage).error?.code).to.be.a("string");
+    expect(await countRecords()).to.equal(before);
+  });
+
+  it("answers bad ids and bad queries with 400 and their codes", async function () {
+    for (const bad of ["short", "x".repeat(23), "..%2F..%2Fetc", "%00" + "A".repeat(21)]) {
+      const r = await curl(`${server.url}/v1/records/${bad}`, { cacert: rootFile, id: alice });
+      expect(r.status, bad).to.equal(400);
+      expect(json(r).error?.code).to.equal("invalid_id");
+    }
+    for (const q of ["limit=0", "limit=abc", "limit=100000", "cursor=!!!", "cursor=bm90LWEtY3Vyc29y"]) {
+      const r = await curl(`${server.url}/v1/records?${q}`, { cacert: rootFile, id: alice });
+      expect(r.status, q).to.equal(400);
+      expect(json(r).error?.code).to.equal("invalid_query");
+    }
+  });
+
+  it("refuses a body of 16 MiB + 1 with 413 payload_too_large, writes nothing, keeps serving", async function () {
+    const before = await countRecords();
+    const big = join(alice.dir, "big.bin");
+    writeFileSync(big, Buffer.alloc(16 * 1024 * 1024 + 1, 0x61));
+    const r = await curl(`${server.url}/v1/records`, { cacert: rootFile, id: alice, dataFile: big });
+    expect(r.status).to.equal(413);
+    expect(json(r).error?.code).to.equal("payload_too_large");
+    expect(await countRecords()).to.equal(before);
+    const me = await curl(`${server.url}/v1/me`, { cacert: rootFile, id: alice });
+    expect(me.status).to.equal(200);
+  });
+
+  it("accepts a body of exactly 16 MiB", async function () {
+    const big = join(alice.dir, "exact.bin");
+    writeFileSync(big, Buffer.alloc(16 * 1024 * 1024, 0x62));
+    const r = await curl(`${server.url}/v1/records`, { cacert: rootFile, id: alice, dataFile: big });
+    expect(r.status).to.equal(201);
+  });
+});

@@ -1,0 +1,72 @@
+/**
+ * Revocation that bites: `certvault ca revoke` run as a separate process takes effect on a running server within
+ * one second, for new requests and for a connection that is already open and kept alive.
+ */
+import { expect } from "chai";
+import { Agent, request } from "node:https";
+import type { TLSSocket } from "node:tls";
+import { createTestCA, startTestServer } from "../../testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { runCli } from "../helpers/cli.js";
+
+function get(agent: Agent, url: string): Promise<{ status: number; body: string; socket: TLSSocket }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), socket: res.socket as TLSSocket }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("server: revocation from another process", function () {
+  let ca: TestCA;
+  let server: TestServer;
+  let eve: TestIdentity;
+
+  before(async function () {
+    ca = await createTestCA();
+    server = await startTestServer({ ca, config: { revocationPollMs: 250 } });
+    eve = await ca.issueClient("eve");
+  });
+  after(async function () {
+    await server.stop();
+    await ca.cleanup();
+  });
+
+  it("refuses the next request within 1 s and closes the kept-alive connection", async function () {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: ca.rootPem, cert: eve.certPem, key: eve.keyPem });
+    try {
+      const first = await get(agent, `${server.url}/v1/me`);
+      expect(first.status).to.equal(200);
+      const socket = first.socket;
+      let closedAt = 0;
+      socket.once("close", () => (closedAt = Date.now()));
+
+      const revoke = await runCli(["ca", "revoke", "--serial", eve.serial, "--reason", "keyCompromise", "--home", ca.home]);
+      expect(revoke.code, revoke.stderr).to.equal(0);
+      const revokedAt = Date.now();
+
+      // Poll until the open connection is closed by the server (at most 1 s after the CLI returned).
+      while (closedAt === 0 && Date.now() - revokedAt < 1500) await new Promise((r) => setTimeout(r, 20));
+      expect(closedAt, "kept-alive connection still open").to.be.greaterThan(0);
+      expect(closedAt - revokedAt).to.be.at.most(1000);
+
+      // A new connection is refused: at the handshake (CRL) or with 403.
+      const fresh = new Agent({ keepAlive: false, ca: ca.rootPem, cert: eve.certPem, key: eve.keyPem });
+      try {
+        const r = await get(fresh, `${server.url}/v1/me`);
+        expect(r.status).to.equal(403);
+        expect(JSON.parse(r.body).error.code).to.equal("certificate_revoked");
+      } catch (err) {
+        expect((err as Error).message).to.match(/revoked|socket hang up|ECONNRESET|alert/i);
+      } finally {
+        fresh.destroy();
+      }
+    } finally {
+      agent.destroy();
+    }
+  });
+});
