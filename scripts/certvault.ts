@@ -8,6 +8,7 @@ import type { Io } from "./cli.js";
 import { caCommand } from "./commands/ca.js";
 import { serverCommand } from "./commands/server.js";
 import { devCommand } from "./commands/dev.js";
+import { USER_HELP, getCommand, keygenCommand, lsCommand, putCommand, rmCommand } from "./commands/user.js";
 
 export const HELP = `usage: certvault <command> [options]
 
@@ -18,6 +19,7 @@ Server:
   server [--host 127.0.0.1] [--port 8443] [--db FILE|URL] [--max-record-bytes N]
   dev                                                             what "npm start" runs: dev CA, demo profile, server
 
+${USER_HELP}
 Common options: --home DIR (env CERTVAULT_HOME, default ./.certvault), --json, --passphrase-file FILE
 Secrets are never arguments: --passphrase-file FILE or env CERTVAULT_PASSPHRASE.
 Exit status: 0 success, 1 refused or failed, 2 usage error.
@@ -28,6 +30,11 @@ const COMMANDS: Record<string, Command> = {
   ca: caCommand,
   server: serverCommand,
   dev: devCommand,
+  keygen: keygenCommand,
+  put: putCommand,
+  get: getCommand,
+  ls: lsCommand,
+  rm: rmCommand,
 };
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {

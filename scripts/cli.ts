@@ -36,6 +36,8 @@ export function parse(argv: string[], options: OptionSpec, opts: { positionals?:
 
 export interface Io {
   out(text: string): void;
+  /** Raw bytes to stdout (decrypted records). */
+  outBytes(bytes: Uint8Array): void;
   err(text: string): void;
   env: Readonly<Record<string, string | undefined>>;
   stdinIsTTY: boolean;
@@ -43,6 +45,7 @@ export interface Io {
 
 export const processIo: Io = {
   out: (t) => process.stdout.write(t),
+  outBytes: (b) => process.stdout.write(b),
   err: (t) => process.stderr.write(t),
   env: process.env,
   stdinIsTTY: Boolean(process.stdin.isTTY),

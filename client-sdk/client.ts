@@ -1,0 +1,124 @@
+/**
+ * CertvaultClient: the user's side of the API. By default records are sealed here, to the identity's active
+ * certificates as the server reports them — each verified against the pinned root first, so a server that slips in
+ * a key of its own is caught — and opened here with the user's key: the server never sees plaintext.
+ */
+import type { KeyObject } from "node:crypto";
+import { open, seal } from "../envelope/index.js";
+import { x509 } from "../keys/x509.js";
+import { Transport, expectOk } from "./transport.js";
+import type { TransportOptions } from "./transport.js";
+import { anchorsFromPem, verifyRecipient } from "./trust.js";
+import type { TrustAnchors } from "./trust.js";
+
+export interface Me {
+  identity: string;
+  serial: string;
+  notAfter: string;
+  certificates: string[];
+}
+
+export interface RecordInfo {
+  id: string;
+  size: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface RecordPage {
+  records: RecordInfo[];
+  next: string | null;
+}
+
+export interface ClientOptions {
+  /** https://host:port of the certvault server. */
+  server: string;
+  /** PEM of the CA root to trust (ca.pem); may also hold the issuing intermediate. */
+  caPem: string;
+  /** The user's certificate (PEM). */
+  certPem: string;
+  /** The user's private key, decrypted in memory (see FileKeyStore). */
+  key: KeyObject;
+  timeoutMs?: number;
+  retries?: number;
+}
+
+const CMS = "application/pkcs7-mime";
+
+export class CertvaultClient {
+  private readonly transport: Transport;
+  private readonly anchors: TrustAnchors;
+
+  constructor(private readonly opts: ClientOptions) {
+    this.anchors = anchorsFromPem(opts.caPem);
+    const t: TransportOptions = {
+      ...opts,
+      onServerChain: (ders) => {
+        // Issuing CAs from a handshake that was verified against the pinned root: safe to use for recipient checks.
+        for (const der of ders) {
+          const c = new x509.X509Certificate(new Uint8Array(der));
+          if (c.subject !== c.issuer && !this.anchors.intermediates.some((i) => i.equal(c))) this.anchors.intermediates.push(c);
+        }
+      },
+    };
+    this.transport = new Transport(t);
+  }
+
+  close(): void {
+    this.transport.close();
+  }
+
+  async me(): Promise<Me> {
+    const r = expectOk(await this.transport.send("GET", "/v1/me"), [200]);
+    return JSON.parse(r.body.toString("utf8")) as Me;
+  }
+
+  /** The certificates to seal to: every active certificate of the identity, each verified on this side. */
+  async recipients(): Promise<string[]> {
+    const me = await this.me();
+    for (const pem of me.certificates) await verifyRecipient(pem, this.anchors, me.identity);
+    return me.certificates;
+  }
+
+  async put(data: Uint8Array): Promise<string> {
+    const envelope = await seal(data, await this.recipients());
+    const r = expectOk(await this.transport.send("POST", "/v1/records", envelope, { "content-type": CMS }), [201]);
+    return (JSON.parse(r.body.toString("utf8")) as { id: string }).id;
+  }
+
+  async update(id: string, data: Uint8Array): Promise<void> {
+    const envelope = await seal(data, await this.recipients());
+    expectOk(await this.transport.send("PUT", `/v1/records/${encodeURIComponent(id)}`, envelope, { "content-type": CMS }), [200]);
+  }
+
+  async getEnvelope(id: string): Promise<Uint8Array> {
+    const r = expectOk(await this.transport.send("GET", `/v1/records/${encodeURIComponent(id)}`), [200]);
+    return new Uint8Array(r.body);
+  }
+
+  async get(id: string): Promise<Uint8Array> {
+    return await open(await this.getEnvelope(id), this.opts.key, this.opts.certPem);
+  }
+
+  async list(opts: { limit?: number; cursor?: string | null } = {}): Promise<RecordPage> {
+    const q = new URLSearchParams();
+    if (opts.limit !== undefined) q.set("limit", String(opts.limit));
+    if (opts.cursor) q.set("cursor", opts.cursor);
+    const r = expectOk(await this.transport.send("GET", `/v1/records${q.size ? `?${q}` : ""}`), [200]);
+    return JSON.parse(r.body.toString("utf8")) as RecordPage;
+  }
+
+  /** Every record of the identity, page after page. */
+  async *all(pageSize = 100): AsyncGenerator<RecordInfo> {
+    let cursor: string | null = null;
+    do {
+      const page: RecordPage = await this.list({ limit: pageSize, cursor });
+      yield* page.records;
+      cursor = page.next;
+    } while (cursor);
+  }
+
+  async delete(id: string): Promise<void> {
+    expectOk(await this.transport.send("DELETE", `/v1/records/${encodeURIComponent(id)}`), [204]);
+  }
+}

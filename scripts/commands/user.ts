@@ -1,0 +1,96 @@
+/** The user's commands over the SDK: keygen, put, get, ls, rm. Keys are made and records sealed on this machine. */
+import { mkdirSync, readFileSync } from "node:fs";
+import { parseKeyType } from "../../keys/key-types.js";
+import { writeFileAtomic } from "../../keys/secret-file.js";
+import { FileKeyStore, clientFromProfile, createKeyAndCsr, profilePaths } from "../../client-sdk/index.js";
+import type { CertvaultClient } from "../../client-sdk/index.js";
+import { UsageError } from "../../errors/index.js";
+import { resolveCommon } from "../../config/index.js";
+import { parse, printJson, requireString } from "../cli.js";
+import type { Io } from "../cli.js";
+import { obtainPassphrase } from "../passphrase.js";
+
+const PROFILE_OPTS = { profile: { type: "string" }, server: { type: "string" } } as const;
+
+export const USER_HELP = `User commands (a profile DIR holds key.pem, cert.pem, ca.pem, config.json):
+  keygen --name NAME --out DIR [--key-type ec-p256|ec-p384|rsa-3072] [--passphrase-file F]
+  put --profile DIR [--server URL] FILE|-          prints the new record's id
+  get --profile DIR [--server URL] ID [-o FILE]     decrypts on this machine
+  ls  --profile DIR [--server URL] [--json]
+  rm  --profile DIR [--server URL] ID
+`;
+
+async function withClient<T>(argv: string[], io: Io, extra: Record<string, { type: "string" | "boolean"; short?: string }>, positionals: number, fn: (c: CertvaultClient, pos: string[], flags: Record<string, unknown>) => Promise<T>): Promise<T> {
+  const { flags, positionals: pos } = parse(argv, { ...PROFILE_OPTS, ...extra }, { positionals });
+  const cfg = resolveCommon(flags, io.env);
+  const dir = requireString(flags, "profile");
+  const server = (flags.server as string | undefined) ?? io.env.CERTVAULT_SERVER;
+  const client = await clientFromProfile(dir, { ...(server ? { server } : {}), passphrase: () => obtainPassphrase(cfg, io, { prompt: "Key passphrase: " }) });
+  try {
+    return await fn(client, pos, { ...flags, json: cfg.json });
+  } finally {
+    client.close();
+  }
+}
+
+function readInput(path: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path === "-" ? 0 : path));
+  } catch {
+    throw new UsageError(`cannot read ${path}`);
+  }
+}
+
+export async function keygenCommand(argv: string[], io: Io): Promise<number> {
+  const { flags } = parse(argv, { name: { type: "string" }, out: { type: "string" }, "key-type": { type: "string" } }, { positionals: 0 });
+  const cfg = resolveCommon(flags, io.env);
+  const name = requireString(flags, "name");
+  const paths = profilePaths(requireString(flags, "out"));
+  const keyType = parseKeyType(flags["key-type"] as string | undefined);
+  mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
+  const passphrase = await obtainPassphrase(cfg, io, { prompt: "New key passphrase: ", confirm: true });
+  const { csrPem } = await createKeyAndCsr({ name, keyType, store: new FileKeyStore(paths.key), passphrase });
+  writeFileAtomic(paths.csr, csrPem, { mode: 0o644, overwrite: true });
+  if (cfg.json) printJson(io, { key: paths.key, csr: paths.csr, keyType });
+  else io.out(`wrote ${paths.key} (encrypted) and ${paths.csr}; send the CSR to your certvault admin\n`);
+  return 0;
+}
+
+export async function putCommand(argv: string[], io: Io): Promise<number> {
+  return withClient(argv, io, {}, 1, async (client, pos, flags) => {
+    if (pos[0] === undefined) throw new UsageError("usage: certvault put --profile DIR FILE|-");
+    const id = await client.put(readInput(pos[0]));
+    if (flags.json) printJson(io, { id });
+    else io.out(`${id}\n`);
+    return 0;
+  });
+}
+
+export async function getCommand(argv: string[], io: Io): Promise<number> {
+  return withClient(argv, io, { output: { type: "string", short: "o" } }, 1, async (client, pos, flags) => {
+    if (pos[0] === undefined) throw new UsageError("usage: certvault get --profile DIR ID [-o FILE]");
+    const plaintext = await client.get(pos[0]);
+    const out = flags.output as string | undefined;
+    if (out) writeFileAtomic(out, plaintext, { mode: 0o600, overwrite: true });
+    else io.outBytes(plaintext);
+    return 0;
+  });
+}
+
+export async function lsCommand(argv: string[], io: Io): Promise<number> {
+  return withClient(argv, io, {}, 0, async (client, _pos, flags) => {
+    const all = [];
+    for await (const r of client.all()) all.push(r);
+    if (flags.json) printJson(io, all);
+    else for (const r of all) io.out(`${r.id}  ${String(r.size).padStart(10)}  ${r.createdAt}\n`);
+    return 0;
+  });
+}
+
+export async function rmCommand(argv: string[], io: Io): Promise<number> {
+  return withClient(argv, io, {}, 1, async (client, pos) => {
+    if (pos[0] === undefined) throw new UsageError("usage: certvault rm --profile DIR ID");
+    await client.delete(pos[0]);
+    return 0;
+  });
+}
