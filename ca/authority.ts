@@ -2,7 +2,7 @@
  * The certificate authority: init, issue, revoke, CRL, list, show. Files through ca-files.ts, registry through
  * store/, rules from profiles.ts; the clock and the signer are injected so tests can move time and swap keys.
  */
-import type { x509 } from "../keys/x509.js";
+import { x509 } from "../keys/x509.js";
 import { createHash } from "node:crypto";
 import { AlreadyRevokedError, CaExistsError, CertificateNotFoundError, UsageError } from "../errors/index.js";
 import { generateKeyPair, keyTypeSpec } from "../keys/key-types.js";
@@ -41,7 +41,7 @@ export async function initCa(paths: CaPaths, opts: { name: string; keyType: KeyT
   const rootKeys = await generateKeyPair(opts.keyType);
   const root = await signCertificate({
     serial: randomSerial(),
-    subject: `CN=${escapeDn(opts.name)} Root CA`,
+    subject: cnName(`${opts.name} Root CA`),
     shape: rootShape(now),
     publicKey: rootKeys.publicKey,
     issuer: { selfSigned: rootKeys, signingAlgorithm },
@@ -49,7 +49,7 @@ export async function initCa(paths: CaPaths, opts: { name: string; keyType: KeyT
   const intKeys = await generateKeyPair(opts.keyType);
   const intermediate = await signCertificate({
     serial: randomSerial(),
-    subject: `CN=${escapeDn(opts.name)} Issuing CA`,
+    subject: cnName(`${opts.name} Issuing CA`),
     shape: intermediateShape(now, root.notAfter),
     publicKey: intKeys.publicKey,
     issuer: { signingKey: rootKeys.privateKey, signingAlgorithm, certificate: root },
@@ -62,8 +62,13 @@ export async function initCa(paths: CaPaths, opts: { name: string; keyType: KeyT
   return readCaCertificates(paths);
 }
 
-function escapeDn(value: string): string {
-  return value.replace(/([,+"\\<>;=])/g, "\\$1");
+/**
+ * A subject of exactly one CN, built as ASN.1 and never parsed from a DN string: @peculiar/x509 reads a string value
+ * that starts with "#" as hex-encoded DER (a CSR with CN "#0c03626f62" would get a certificate for CN=bob) and drops a
+ * trailing backslash. Same string types as before: PrintableString when it fits, UTF8String otherwise.
+ */
+export function cnName(cn: string): x509.Name {
+  return new x509.Name([{ CN: [x509.Name.isPrintableString(cn) ? { printableString: cn } : { utf8String: cn }] }]);
 }
 
 export interface AuthorityDeps {
@@ -103,7 +108,7 @@ export class CertificateAuthority {
     const now = this.now();
     const shape = leafShape({ profile: req.profile, family: req.family, days: req.days, sans: req.sans ?? [], commonName: req.commonName, now, issuerNotAfter: signer.certificate.notAfter });
     const serial = randomSerial();
-    const cert = await signCertificate({ serial, subject: `CN=${escapeDn(req.commonName)}`, shape, publicKey: req.publicKey, issuer: signer });
+    const cert = await signCertificate({ serial, subject: cnName(req.commonName), shape, publicKey: req.publicKey, issuer: signer });
     const pem = cert.toString("pem") + "\n";
     const record = {
       serial,

@@ -15,7 +15,7 @@ export async function buildCrl(p: { signer: Signer; revoked: CertificateRecord[]
   const crlNumber = new x509.Extension(id_ce_cRLNumber, false, AsnConvert.serialize(new CRLNumber(p.crlNumber)));
   const aki = await x509.AuthorityKeyIdentifierExtension.create(p.signer.certificate, false, nodeCrypto);
   return x509.X509CrlGenerator.create({
-    issuer: p.signer.certificate.subject,
+    issuer: p.signer.certificate.subjectName,
     thisUpdate: p.now,
     nextUpdate: new Date(p.now.getTime() + p.days * 86_400_000),
     signingAlgorithm: p.signer.signingAlgorithm,

@@ -37,17 +37,36 @@ export function parseCsr(input: Uint8Array | string): x509.Pkcs10CertificateRequ
   const bytes = typeof input === "string" ? Buffer.from(input, "utf8") : Buffer.from(input);
   if (bytes.length === 0) throw new CsrRejectedError("malformed CSR: the input is empty");
   if (bytes.length > MAX_CSR_BYTES) throw new CsrRejectedError("malformed CSR: larger than 64 KiB");
+  let der: Buffer;
+  let csr: x509.Pkcs10CertificateRequest;
   try {
     const text = bytes.toString("latin1");
     if (text.includes("-----BEGIN")) {
       const m = /-----BEGIN (NEW )?CERTIFICATE REQUEST-----([\s\S]+?)-----END (NEW )?CERTIFICATE REQUEST-----/.exec(text);
       if (!m || m[2] === undefined) throw new Error("no CERTIFICATE REQUEST block");
-      return new x509.Pkcs10CertificateRequest(Buffer.from(m[2].replace(/\s+/g, ""), "base64"));
+      der = Buffer.from(m[2].replace(/\s+/g, ""), "base64");
+    } else {
+      der = bytes;
     }
-    return new x509.Pkcs10CertificateRequest(bytes);
+    csr = new x509.Pkcs10CertificateRequest(new Uint8Array(der));
   } catch (err) {
     throw new CsrRejectedError("malformed CSR: not a PKCS#10 certificate request in PEM or DER", { cause: err });
   }
+  // The parser ignores bytes after the request's SEQUENCE; malformed input is refused, not trimmed.
+  if (derTlvLength(der) !== der.length) throw new CsrRejectedError("malformed CSR: extra data after the certificate request");
+  return csr;
+}
+
+/** Length of the DER TLV at the start of `der` (tag, length octets, content), or -1 when its header is broken. */
+function derTlvLength(der: Uint8Array): number {
+  if (der.length < 2) return -1;
+  const first = der[1] ?? 0;
+  if (first < 0x80) return 2 + first;
+  const n = first & 0x7f;
+  if (n === 0 || n > 4 || der.length < 2 + n) return -1;
+  let len = 0;
+  for (let i = 0; i < n; i++) len = len * 256 + (der[2 + i] ?? 0);
+  return 2 + n + len;
 }
 
 function keyFamily(csr: x509.Pkcs10CertificateRequest): { family: KeyFamily; keyType: string } {

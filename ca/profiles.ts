@@ -2,6 +2,7 @@
  * Certificate profiles: pure rules for what each kind of certificate looks like (validity, basic constraints, key
  * usage, extended key usage, SANs). No I/O and no keys here, so the rules are testable on their own.
  */
+import { isIP } from "node:net";
 import { UsageError } from "../errors/index.js";
 
 export const PROFILES = ["client", "server"] as const;
@@ -45,14 +46,18 @@ export function parseDays(value: string | undefined, profile: Profile): number {
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const DNS = /^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+/** The last label of a DNS name is never all digits (RFC 3696 2): "256.1.1.1" or "999" is a broken address, not a name. */
+const NUMERIC_TLD = /(^|\.)\d+$/;
 
 export function classifySans(names: readonly string[]): { dns: string[]; ip: string[] } {
   const dns: string[] = [];
   const ip: string[] = [];
   for (const name of names) {
-    if (IPV4.test(name) || (name.includes(":") && /^[0-9a-f:.]+$/i.test(name))) ip.push(name);
-    else if (DNS.test(name) && name.length <= 253) dns.push(name.toLowerCase());
-    else throw new UsageError(`--san "${name}" is neither a DNS name nor an IP address`);
+    if (IPV4.test(name)) ip.push(name);
+    // IPv6 in hex notation only: no zone id (%eth0), no embedded dotted quad (@peculiar/x509 mis-encodes ::ffff:1.2.3.4).
+    else if (name.includes(":") && isIP(name) === 6 && /^[0-9a-f:]+$/i.test(name)) ip.push(name);
+    else if (DNS.test(name) && name.length <= 253 && !NUMERIC_TLD.test(name)) dns.push(name.toLowerCase());
+    else throw new UsageError(`--san "${name}" is neither a DNS name nor an IP address (IPv6 in hex notation only)`);
   }
   return { dns, ip };
 }

@@ -40,7 +40,8 @@ export async function shapeExtensions(shape: CertificateShape, subjectKey: x509.
 
 export async function signCertificate(params: {
   serial: string;
-  subject: string;
+  /** Prefer an x509.Name (see cnName in authority.ts): a string is parsed as an RFC 4514 DN, "#..." values as hex DER. */
+  subject: x509.Name | string;
   shape: CertificateShape;
   publicKey: x509.PublicKey | CryptoKey;
   issuer: Signer | { selfSigned: CryptoKeyPair; signingAlgorithm: Algorithm | EcdsaParams };
@@ -51,7 +52,8 @@ export async function signCertificate(params: {
   return x509.X509CertificateGenerator.create({
     serialNumber: params.serial,
     subject: params.subject,
-    issuer: self ? params.subject : issuer.certificate.subject,
+    // The issuer's subject as encoded in its certificate (byte for byte), not re-parsed from its string form.
+    issuer: self ? params.subject : issuer.certificate.subjectName,
     notBefore: shape.notBefore,
     notAfter: shape.notAfter,
     publicKey: params.publicKey,

@@ -5,10 +5,7 @@
 import { asCertvaultError } from "../errors/index.js";
 import { processIo } from "./cli.js";
 import type { Io } from "./cli.js";
-import { caCommand } from "./commands/ca.js";
-import { serverCommand } from "./commands/server.js";
-import { devCommand } from "./commands/dev.js";
-import { USER_HELP, getCommand, keygenCommand, lsCommand, putCommand, rmCommand } from "./commands/user.js";
+import { USER_HELP } from "./commands/user-help.js";
 
 export const HELP = `usage: certvault <command> [options]
 
@@ -26,15 +23,16 @@ Exit status: 0 success, 1 refused or failed, 2 usage error.
 `;
 
 type Command = (argv: string[], io: Io) => Promise<number>;
-const COMMANDS: Record<string, Command> = {
-  ca: caCommand,
-  server: serverCommand,
-  dev: devCommand,
-  keygen: keygenCommand,
-  put: putCommand,
-  get: getCommand,
-  ls: lsCommand,
-  rm: rmCommand,
+// Loaded on demand: `ca list` need not load Koa, and the server need not load the SDK.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  ca: async () => (await import("./commands/ca.js")).caCommand,
+  server: async () => (await import("./commands/server.js")).serverCommand,
+  dev: async () => (await import("./commands/dev.js")).devCommand,
+  keygen: async () => (await import("./commands/user.js")).keygenCommand,
+  put: async () => (await import("./commands/user.js")).putCommand,
+  get: async () => (await import("./commands/user.js")).getCommand,
+  ls: async () => (await import("./commands/user.js")).lsCommand,
+  rm: async () => (await import("./commands/user.js")).rmCommand,
 };
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
@@ -43,13 +41,13 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     io.out(HELP);
     return name === undefined ? 2 : 0;
   }
-  const command = COMMANDS[name];
-  if (!command) {
+  const load = COMMANDS[name];
+  if (!load) {
     io.err(`certvault: unknown command "${name}"\n${HELP}`);
     return 2;
   }
   try {
-    return await command(rest, io);
+    return await (await load())(rest, io);
   } catch (err) {
     const e = asCertvaultError(err);
     io.err(`certvault: ${e.message}${e.code === "internal_error" && err instanceof Error ? ` (${err.message})` : ""}\n`);

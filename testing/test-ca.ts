@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { webcrypto } from "node:crypto";
-import { CertificateAuthority, fingerprintOf, initCa } from "../ca/authority.js";
+import { CertificateAuthority, cnName, fingerprintOf, initCa } from "../ca/authority.js";
 import { caPaths, loadIntermediateSigner } from "../ca/ca-files.js";
 import type { CaPaths } from "../ca/ca-files.js";
 import { leafShape } from "../ca/profiles.js";
@@ -92,7 +92,7 @@ export async function createTestCA(opts: { keyType?: KeyType; name?: string } = 
     if (o.eku) shape.extendedKeyUsage = [o.eku];
     if (o.caTrue) shape.ca = { pathLength: 0 };
     const serial = randomSerial();
-    const cert = await signCertificate({ serial, subject: `CN=${name}`, shape, publicKey: keys.publicKey, issuer: s });
+    const cert = await signCertificate({ serial, subject: cnName(name), shape, publicKey: keys.publicKey, issuer: s });
     const certPem = cert.toString("pem") + "\n";
     if (!o.unregistered) {
       await registry.insert({ serial, identity: name, subject: cert.subject, profile: "client", keyType, notBefore: cert.notBefore, notAfter: cert.notAfter, fingerprintSha256: fingerprintOf(cert), pem: certPem, createdAt: now });

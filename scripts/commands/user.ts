@@ -9,16 +9,10 @@ import { resolveCommon } from "../../config/index.js";
 import { parse, printJson, requireString } from "../cli.js";
 import type { Io } from "../cli.js";
 import { obtainPassphrase } from "../passphrase.js";
+export { USER_HELP } from "./user-help.js";
 
 const PROFILE_OPTS = { profile: { type: "string" }, server: { type: "string" } } as const;
 
-export const USER_HELP = `User commands (a profile DIR holds key.pem, cert.pem, ca.pem, config.json):
-  keygen --name NAME --out DIR [--key-type ec-p256|ec-p384|rsa-3072] [--passphrase-file F]
-  put --profile DIR [--server URL] FILE|-          prints the new record's id
-  get --profile DIR [--server URL] ID [-o FILE]     decrypts on this machine
-  ls  --profile DIR [--server URL] [--json]
-  rm  --profile DIR [--server URL] ID
-`;
 
 async function withClient<T>(argv: string[], io: Io, extra: Record<string, { type: "string" | "boolean"; short?: string }>, positionals: number, fn: (c: CertvaultClient, pos: string[], flags: Record<string, unknown>) => Promise<T>): Promise<T> {
   const { flags, positionals: pos } = parse(argv, { ...PROFILE_OPTS, ...extra }, { positionals });

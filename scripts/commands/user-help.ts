@@ -1,0 +1,8 @@
+/** Help text of the user commands, apart so that `certvault --help` loads nothing else. */
+export const USER_HELP = `User commands (a profile DIR holds key.pem, cert.pem, ca.pem, config.json):
+  keygen --name NAME --out DIR [--key-type ec-p256|ec-p384|rsa-3072] [--passphrase-file F]
+  put --profile DIR [--server URL] FILE|-          prints the new record's id
+  get --profile DIR [--server URL] ID [-o FILE]     decrypts on this machine
+  ls  --profile DIR [--server URL] [--json]
+  rm  --profile DIR [--server URL] ID
+`;

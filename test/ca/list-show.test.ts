@@ -1,0 +1,104 @@
+/**
+ * `certvault ca list` / `ca show`: with --json, one JSON document on stdout and nothing else; the fields and the three
+ * statuses (active, revoked, expired) that the contract names.
+ */
+import { expect } from "chai";
+import { join } from "node:path";
+import { runCli, TempDirs } from "../helpers/cli.js";
+import { ecPublicKey, makeCaHome, openAuthority } from "../helpers/ca-fixture.js";
+import type { CaHome } from "../helpers/ca-fixture.js";
+
+const DAY = 86_400_000;
+const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+interface Row {
+  serial: string;
+  subject: string;
+  profile: string;
+  notBefore: string;
+  notAfter: string;
+  status: string;
+  revokedAt: string | null;
+  revocationReason: string | null;
+  pem?: string;
+}
+
+describe("ca list / ca show (CLI)", function () {
+  this.timeout(60_000);
+  const tmp = new TempDirs();
+  let h: CaHome;
+  const serial: Record<"active" | "revoked" | "expired", string> = { active: "", revoked: "", expired: "" };
+  let revokedAt: number;
+
+  before(async () => {
+    h = await makeCaHome(join(tmp.make(), "home"));
+    const issue = async (ca: Awaited<ReturnType<typeof openAuthority>>["ca"], cn: string, profile: "client" | "server") =>
+      (await ca.issueForKey({ publicKey: await ecPublicKey(), commonName: cn, family: "EC", keyType: "ec-p256", profile, days: 90, sans: profile === "server" ? ["svc.example"] : [] })).record.serial;
+    const past = await openAuthority(h, { now: () => new Date(Date.now() - 200 * DAY) });
+    try {
+      serial.expired = await issue(past.ca, "old", "client");
+    } finally {
+      await past.db.destroy();
+    }
+    const { ca, db } = await openAuthority(h);
+    try {
+      serial.active = await issue(ca, "svc.example", "server");
+      serial.revoked = await issue(ca, "eve", "client");
+      revokedAt = Date.now();
+      await ca.revoke(serial.revoked, "privilegeWithdrawn");
+    } finally {
+      await db.destroy();
+    }
+  });
+  after(() => tmp.cleanup());
+
+  it("list --json prints one JSON array with serial, subject, profile, dates, status and revocation fields", async () => {
+    const r = await runCli(["ca", "list", "--json", "--home", h.home]);
+    expect(r.code, r.stderr).to.equal(0);
+    const rows = JSON.parse(r.stdout) as Row[]; // throws if anything but one JSON document is on stdout
+    expect(rows).to.be.an("array").with.length(3);
+    for (const row of rows) {
+      expect(row.serial).to.match(/^[0-9a-f]+$/).and.have.length.at.least(16);
+      expect(row.notBefore).to.match(ISO);
+      expect(row.notAfter).to.match(ISO);
+      expect(Date.parse(row.notAfter)).to.be.above(Date.parse(row.notBefore));
+      expect(row).to.have.property("revokedAt");
+      expect(row).to.have.property("revocationReason");
+    }
+    const by = new Map(rows.map((x) => [x.serial, x]));
+    expect(by.get(serial.active)).to.include({ subject: "CN=svc.example", profile: "server", status: "active", revokedAt: null, revocationReason: null });
+    expect(by.get(serial.expired)).to.include({ subject: "CN=old", profile: "client", status: "expired", revokedAt: null });
+    expect(Date.parse(by.get(serial.expired)?.notAfter ?? "")).to.be.below(Date.now());
+    const rev = by.get(serial.revoked);
+    expect(rev).to.include({ subject: "CN=eve", profile: "client", status: "revoked", revocationReason: "privilegeWithdrawn" });
+    expect(rev?.revokedAt).to.match(ISO);
+    expect(Math.abs(Date.parse(rev?.revokedAt ?? "") - revokedAt)).to.be.below(60_000);
+  });
+
+  it("show SERIAL --json prints one object (with the PEM), also when the serial is given in upper case with colons", async () => {
+    const spelled = (serial.revoked.toUpperCase().match(/../g) ?? []).join(":");
+    const r = await runCli(["ca", "show", spelled, "--json", "--home", h.home]);
+    expect(r.code, r.stderr).to.equal(0);
+    const obj = JSON.parse(r.stdout) as Row;
+    expect(obj).to.be.an("object").and.not.be.an("array");
+    expect(obj).to.include({ serial: serial.revoked, status: "revoked", revocationReason: "privilegeWithdrawn", subject: "CN=eve" });
+    expect(obj.pem).to.match(/^-----BEGIN CERTIFICATE-----\n/);
+  });
+
+  it("show of an unknown serial exits 1; show without a serial exits 2", async () => {
+    const unknown = await runCli(["ca", "show", "0123456789abcdef", "--json", "--home", h.home]);
+    expect(unknown.code).to.equal(1);
+    expect(unknown.stdout).to.equal("");
+    expect(unknown.stderr).to.match(/no certificate with serial 0123456789abcdef/);
+    const missing = await runCli(["ca", "show", "--home", h.home]);
+    expect(missing.code).to.equal(2);
+  });
+
+  it("list without --json prints one line per certificate with its serial and status", async () => {
+    const r = await runCli(["ca", "list", "--home", h.home]);
+    expect(r.code, r.stderr).to.equal(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines).to.have.length(3);
+    for (const [status, s] of Object.entries(serial)) expect(lines.find((l) => l.startsWith(s)), status).to.match(new RegExp(`\\b${status}\\b`));
+  });
+});

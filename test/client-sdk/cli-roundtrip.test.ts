@@ -1,0 +1,104 @@
+/**
+ * The user's side end to end: `certvault keygen` → admin `ca issue` → `put` → `get`, against a real server, with the
+ * key kept encrypted on disk. openssl is the independent peer for the key file and for what the SDK seals.
+ */
+import { expect } from "chai";
+import { randomBytes } from "node:crypto";
+import { copyFileSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createTestCA, startTestServer } from "../../testing/index.js";
+import type { TestCA, TestServer } from "../../testing/index.js";
+import { runCli, runProcess, cliEnv, CLI_ENTRY } from "../helpers/cli.js";
+import { openssl } from "../helpers/openssl.js";
+
+describe("user CLI: keygen, issue, put, get", function () {
+  let ca: TestCA;
+  let server: TestServer;
+  let profile: string;
+  let passFile: string;
+
+  before(async function () {
+    ca = await createTestCA();
+    server = await startTestServer({ ca });
+    profile = join(ca.home, "alice-profile");
+    passFile = join(ca.home, "alice-pass.txt");
+    writeFileSync(passFile, "alice's long passphrase\n", { mode: 0o600 });
+    const kg = await runCli(["keygen", "--name", "alice", "--out", profile, "--passphrase-file", passFile]);
+    expect(kg.code, kg.stderr).to.equal(0);
+    const issue = await runCli(["ca", "issue", "--home", ca.home, "--passphrase-file", ca.passphraseFile, "--csr", join(profile, "request.csr"), "--profile", "client", "--out", join(profile, "cert.pem")]);
+    expect(issue.code, issue.stderr).to.equal(0);
+    copyFileSync(ca.paths.rootCert, join(profile, "ca.pem"));
+    writeFileSync(join(profile, "config.json"), JSON.stringify({ server: server.url.replace("127.0.0.1", "localhost") }));
+  });
+  after(async function () {
+    await server.stop();
+    await ca.cleanup();
+  });
+
+  it("keeps the key encrypted: 0600, ENCRYPTED PRIVATE KEY, openssl opens it only with the passphrase, no temp files", async function () {
+    const keyFile = join(profile, "key.pem");
+    expect(statSync(keyFile).mode & 0o777).to.equal(0o600);
+    expect(readFileSync(keyFile, "utf8")).to.match(/^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
+    expect((await openssl(["pkey", "-in", keyFile, "-passin", `file:${passFile}`, "-noout"])).code).to.equal(0);
+    expect((await openssl(["pkey", "-in", keyFile, "-passin", "pass:wrong passphrase", "-noout"])).code).to.not.equal(0);
+    expect(readdirSync(profile).filter((f) => f.includes(".tmp"))).to.deep.equal([]);
+    const csr = await openssl(["req", "-in", join(profile, "request.csr"), "-noout", "-verify", "-subject"]);
+    expect(csr.stdout + csr.stderr).to.match(/verify OK/);
+    expect(csr.stdout).to.match(/CN\s*=\s*alice/);
+  });
+
+  for (const size of [0, 1, 1024 * 1024, 15 * 1024 * 1024]) {
+    it(`put then get returns identical bytes (${size} bytes)`, async function () {
+      const data = randomBytes(size);
+      const input = join(ca.home, `in-${size}.bin`);
+      writeFileSync(input, data);
+      const put = await runCli(["put", "--profile", profile, "--passphrase-file", passFile, input]);
+      expect(put.code, put.stderr).to.equal(0);
+      const id = put.stdout.trim();
+      expect(id).to.match(/^[A-Za-z0-9_-]{22}$/);
+      const out = join(ca.home, `out-${size}.bin`);
+      const get = await runCli(["get", "--profile", profile, "--passphrase-file", passFile, id, "-o", out]);
+      expect(get.code, get.stderr).to.equal(0);
+      expect(Buffer.compare(readFileSync(out), data)).to.equal(0);
+    });
+  }
+
+  it("seals on the client: openssl cms opens what `put` stored, with the user's key", async function () {
+    const r = await runProcess(process.execPath, [CLI_ENTRY, "put", "--profile", profile, "--passphrase-file", passFile, "-"], { env: cliEnv(), input: "sealed by the SDK" });
+    expect(r.code, r.stderr).to.equal(0);
+    const id = r.stdout.trim();
+    const envelope = await ca.db("records").where({ id }).first("envelope");
+    const der = join(ca.home, "sdk.der");
+    writeFileSync(der, envelope.envelope as Buffer);
+    const plain = join(ca.home, "sdk.txt");
+    const o = await openssl(["cms", "-decrypt", "-inform", "DER", "-binary", "-in", der, "-inkey", join(profile, "key.pem"), "-passin", `file:${passFile}`, "-recip", join(profile, "cert.pem"), "-out", plain]);
+    expect(o.code, o.stderr).to.equal(0);
+    expect(readFileSync(plain, "utf8")).to.equal("sealed by the SDK");
+  });
+
+  it("a wrong passphrase fails with exit 1 and a typed message, and sends nothing", async function () {
+    const before = Number(((await ca.db("records").count({ n: "*" }))[0] as { n: number }).n);
+    const wrong = join(ca.home, "wrong.txt");
+    writeFileSync(wrong, "not the passphrase\n");
+    const input = join(ca.home, "x.txt");
+    writeFileSync(input, "x");
+    const r = await runCli(["put", "--profile", profile, "--passphrase-file", wrong, input]);
+    expect(r.code).to.equal(1);
+    expect(r.stderr).to.match(/wrong passphrase/);
+    const after = Number(((await ca.db("records").count({ n: "*" }))[0] as { n: number }).n);
+    expect(after).to.equal(before);
+  });
+
+  it("ls lists the records and rm deletes one", async function () {
+    const ls = await runCli(["ls", "--profile", profile, "--passphrase-file", passFile, "--json"]);
+    expect(ls.code, ls.stderr).to.equal(0);
+    const list = JSON.parse(ls.stdout) as { id: string }[];
+    expect(list.length).to.be.greaterThan(0);
+    const victim = (list[0] as { id: string }).id;
+    const rm = await runCli(["rm", "--profile", profile, "--passphrase-file", passFile, victim]);
+    expect(rm.code, rm.stderr).to.equal(0);
+    const get = await runCli(["get", "--profile", profile, "--passphrase-file", passFile, victim]);
+    expect(get.code).to.equal(1);
+    expect(get.stderr).to.match(/not found/);
+  });
+});
