@@ -9,7 +9,7 @@ import { tlsOptions } from "../server/tls.js";
 
 const [, , keyFile, certFile, caFile, passphrase] = process.argv;
 const server = createServer(
-  tlsOptions({ key: readFileSync(keyFile as string), passphrase: passphrase as string, cert: readFileSync(certFile as string, "utf8"), ca: readFileSync(caFile as string, "utf8"), crl: "" }),
+  tlsOptions({ key: readFileSync(keyFile as string), passphrase: passphrase as string, cert: readFileSync(certFile as string, "utf8"), ca: readFileSync(caFile as string, "utf8"), crl: [] }),
   (req, res) => {
     if (req.method === "POST") {
       const chunks: Buffer[] = [];

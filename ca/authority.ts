@@ -19,6 +19,7 @@ import { randomSerial } from "./serial.js";
 import { signCertificate } from "./sign.js";
 import type { Signer } from "./sign.js";
 import { buildCrl } from "./crl.js";
+import { crlPem } from "../keys/pem.js";
 import { parseReason } from "./reasons.js";
 
 export interface IssuedCertificate {
@@ -59,6 +60,16 @@ export async function initCa(paths: CaPaths, opts: { name: string; keyType: KeyT
   writeSecretFile(paths.intermediateKey, await encryptCryptoKey(intKeys.privateKey, opts.passphrase));
   writeFileAtomic(paths.rootCert, root.toString("pem") + "\n", { mode: 0o644 });
   writeFileAtomic(paths.intermediateCert, intermediate.toString("pem") + "\n", { mode: 0o644 });
+  // The root key is decrypted only here, so its CRL (no intermediate revoked) runs as long as the intermediate does.
+  // Node's TLS checks CRLs for every certificate of the chain once any CRL is loaded, so it needs this one too.
+  const arl = await buildCrl({
+    signer: { signingKey: rootKeys.privateKey, signingAlgorithm, certificate: root },
+    revoked: [],
+    crlNumber: 1,
+    now,
+    days: Math.ceil((intermediate.notAfter.getTime() - now.getTime()) / 86_400_000),
+  });
+  writeFileAtomic(paths.rootCrl, crlPem(arl.rawData), { mode: 0o644 });
   return readCaCertificates(paths);
 }
 

@@ -17,6 +17,8 @@ export interface CaPaths {
   rootKey: string;
   intermediateCert: string;
   intermediateKey: string;
+  /** The root's CRL over its intermediates (an ARL), made at init; TLS stacks that check the whole chain need it. */
+  rootCrl: string;
   /** Dev mode only: the CA passphrase kept beside the keys (never in production). */
   devPassphrase: string;
 }
@@ -29,6 +31,7 @@ export function caPaths(home: string): CaPaths {
     rootKey: join(dir, "root.key"),
     intermediateCert: join(dir, "intermediate.crt"),
     intermediateKey: join(dir, "intermediate.key"),
+    rootCrl: join(dir, "root.crl"),
     devPassphrase: join(dir, "passphrase"),
   };
 }
@@ -46,6 +49,8 @@ export interface CaCertificates {
   intermediate: x509.X509Certificate;
   rootPem: string;
   intermediatePem: string;
+  /** PEM, when HOME/ca/root.crl exists (CAs made before it was introduced lack it). */
+  rootCrlPem?: string;
 }
 
 export function readCaCertificates(paths: CaPaths): CaCertificates {
@@ -54,7 +59,14 @@ export function readCaCertificates(paths: CaPaths): CaCertificates {
   }
   const rootPem = readFileSync(paths.rootCert, "utf8");
   const intermediatePem = readFileSync(paths.intermediateCert, "utf8");
-  return { root: new x509.X509Certificate(rootPem), intermediate: new x509.X509Certificate(intermediatePem), rootPem, intermediatePem };
+  const rootCrlPem = existsSync(paths.rootCrl) ? readFileSync(paths.rootCrl, "utf8") : undefined;
+  return {
+    root: new x509.X509Certificate(rootPem),
+    intermediate: new x509.X509Certificate(intermediatePem),
+    rootPem,
+    intermediatePem,
+    ...(rootCrlPem === undefined ? {} : { rootCrlPem }),
+  };
 }
 
 /** The key type of a CA certificate (the CA signs with the algorithm that fits its key). */

@@ -9,6 +9,7 @@ import { SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
 import { RSAPublicKey } from "@peculiar/asn1-rsa";
 import { ECParameters } from "@peculiar/asn1-ecc";
 import { CsrRejectedError } from "../errors/index.js";
+import { identityProblem } from "./profiles.js";
 import type { KeyFamily } from "./profiles.js";
 
 const OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1";
@@ -23,7 +24,6 @@ const ACCEPTED_SIGNATURE_HASHES = new Set(["SHA-256", "SHA-384", "SHA-512"]);
 export const MIN_RSA_BITS = 2048;
 const MAX_RSA_BITS = 8192;
 const MAX_CSR_BYTES = 64 * 1024;
-const MAX_CN_LENGTH = 64;
 
 export interface VettedCsr {
   csr: x509.Pkcs10CertificateRequest;
@@ -114,9 +114,8 @@ function commonNameOf(csr: x509.Pkcs10CertificateRequest): string {
   const cns = csr.subjectName.getField("CN");
   if (cns.length !== 1 || cns[0] === undefined) throw new CsrRejectedError("the CSR subject must contain exactly one CN (the identity)");
   const cn = cns[0];
-  if (cn.length === 0 || cn.length > MAX_CN_LENGTH) throw new CsrRejectedError(`the CN must be 1 to ${MAX_CN_LENGTH} characters`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(cn) || cn.trim() !== cn) throw new CsrRejectedError("the CN contains control characters or surrounding spaces");
+  const problem = identityProblem(cn);
+  if (problem) throw new CsrRejectedError(`CN: ${problem}`);
   return cn;
 }
 

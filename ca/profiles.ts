@@ -28,6 +28,16 @@ export const ROOT_DAYS = 3650;
 export const INTERMEDIATE_DAYS = 1825;
 /** Certificates start a little in the past so that a client whose clock is slightly behind accepts them. */
 export const BACKDATE_MS = 60_000;
+
+export const MAX_IDENTITY_LENGTH = 64;
+
+/** Why a proposed identity (certificate CN) is unacceptable, or undefined when it is fine. Shared by the CA and the SDK's keygen. */
+export function identityProblem(name: string): string | undefined {
+  if (name.length === 0 || name.length > MAX_IDENTITY_LENGTH) return `the name must be 1 to ${MAX_IDENTITY_LENGTH} characters`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name) || name.trim() !== name) return "the name contains control characters or surrounding spaces";
+  return undefined;
+}
 const DAY_MS = 86_400_000;
 
 export function parseProfile(value: string | undefined): Profile {

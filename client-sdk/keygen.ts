@@ -5,6 +5,7 @@ import { x509, nodeCrypto } from "../keys/x509.js";
 import { generateKeyPair, keyTypeSpec } from "../keys/key-types.js";
 import type { KeyType } from "../keys/key-types.js";
 import { InvalidInputError } from "../errors/index.js";
+import { identityProblem } from "../ca/profiles.js";
 import type { KeyStore } from "./keystore.js";
 
 export interface KeygenResult {
@@ -12,9 +13,8 @@ export interface KeygenResult {
 }
 
 export async function createKeyAndCsr(opts: { name: string; keyType: KeyType; store: KeyStore; passphrase: string }): Promise<KeygenResult> {
-  if (!/^[^\u0000-\u001f\u007f]{1,64}$/.test(opts.name) || opts.name.trim() !== opts.name) {
-    throw new InvalidInputError("the name must be 1 to 64 characters, without control characters or surrounding spaces");
-  }
+  const problem = identityProblem(opts.name);
+  if (problem) throw new InvalidInputError(problem);
   const keys = await generateKeyPair(opts.keyType);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create(
     {

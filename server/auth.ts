@@ -8,6 +8,7 @@ import type { Context, Next } from "koa";
 import type { TLSSocket } from "node:tls";
 import { CertificateNotAllowedError, CertificateRevokedError, ClientCertificateRequiredError } from "../errors/index.js";
 import { normalizeSerial } from "../ca/serial.js";
+import { x509 } from "../keys/x509.js";
 import type { RegistryWatcher } from "./registry-watch.js";
 
 const OID_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
@@ -27,7 +28,11 @@ const perSocket = new WeakMap<TLSSocket, Promise<Vetted>>();
 async function vetSocket(socket: TLSSocket, watcher: RegistryWatcher): Promise<Vetted> {
   const cert = socket.getPeerX509Certificate();
   if (!socket.authorized || !cert) return new ClientCertificateRequiredError();
-  if (cert.ca) return new CertificateNotAllowedError("a CA certificate cannot be used as a client certificate");
+  // Node's `cert.ca` is OpenSSL's X509_check_ca, which says "not a CA" for CA:TRUE without keyCertSign: read the
+  // basicConstraints extension itself.
+  const parsed = new x509.X509Certificate(new Uint8Array(cert.raw));
+  const bc = parsed.getExtension(x509.BasicConstraintsExtension);
+  if (cert.ca || bc?.ca) return new CertificateNotAllowedError("a CA certificate cannot be used as a client certificate");
   const eku = cert.keyUsage as string[] | undefined;
   if (!eku || !eku.includes(OID_CLIENT_AUTH)) {
     return new CertificateNotAllowedError("the certificate is not for client authentication (EKU clientAuth missing)");

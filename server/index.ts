@@ -59,19 +59,22 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     passphrase: identity.passphrase,
     cert: identity.certPem + certs.intermediatePem,
     ca: certs.rootPem + certs.intermediatePem,
-    crl: "",
+    crl: [],
   };
   const watcher = new RegistryWatcher(registry, ca, {
     pollMs: config.revocationPollMs,
     crlDays: 7,
     now,
     onCrl: (pem) => {
-      material.crl = pem;
+      // Once any CRL is loaded, Node's TLS wants one for every CA of the chain (X509_V_FLAG_CRL_CHECK_ALL); without
+      // the root's CRL the handshake would refuse everyone, so then revocation is enforced by the app layer alone.
+      material.crl = certs.rootCrlPem === undefined ? [] : [pem, certs.rootCrlPem];
       server?.setSecureContext(secureContextOptions(material));
     },
     onError: (err) => log.error({ err }, "registry poll failed"),
   });
   await watcher.start();
+  if (certs.rootCrlPem === undefined) log.warn(`${paths.rootCrl} is missing: the TLS handshake will not check CRLs (requests still do)`);
 
   const app = buildApp({ log, now, registry: watcher, records: new RecordService(new RecordRepository(db), watcher, now), maxRecordBytes: config.maxRecordBytes });
   server = createServer({ ...tlsOptions(material), keepAliveTimeout: 30_000, headersTimeout: 20_000, requestTimeout: 120_000 }, app.callback());

@@ -21,7 +21,7 @@ export interface WatchOptions {
 export class RegistryWatcher {
   private revision = -1;
   private revoked = new Set<string>();
-  private bySerial = new Map<string, CertificateRecord | null>();
+  private bySerial = new Map<string, CertificateRecord>();
   private byIdentity = new Map<string, CertificateRecord[]>();
   private readonly sockets = new Map<string, Set<TLSSocket>>();
   private timer: NodeJS.Timeout | undefined;
@@ -51,10 +51,17 @@ export class RegistryWatcher {
     return this.revoked.has(serial);
   }
 
-  /** The registry entry of a serial; cached until the next registry change. */
+  /**
+   * The registry entry of a serial; found entries are cached until the next registry change. Misses are not cached:
+   * a certificate issued a moment ago must be found as soon as it is committed, and misses are rare (one per refused
+   * connection, since vetting is per connection).
+   */
   async certificate(serial: string): Promise<CertificateRecord | null> {
-    if (!this.bySerial.has(serial)) this.bySerial.set(serial, await this.registry.get(serial));
-    return this.bySerial.get(serial) ?? null;
+    const cached = this.bySerial.get(serial);
+    if (cached) return cached;
+    const found = await this.registry.get(serial);
+    if (found) this.bySerial.set(serial, found);
+    return found;
   }
 
   /** The identity's certificates that are active now (not revoked, within validity). */

@@ -21,7 +21,8 @@ export interface TlsMaterial {
   cert: string;
   /** Our root CA only. */
   ca: string;
-  crl: string;
+  /** The intermediate's current CRL and the root's CRL over the intermediate; empty when TLS-level CRLs are off. */
+  crl: string[];
 }
 
 export function secureContextOptions(m: TlsMaterial): SecureContextOptions {
@@ -30,7 +31,7 @@ export function secureContextOptions(m: TlsMaterial): SecureContextOptions {
     ...(m.passphrase === undefined ? {} : { passphrase: m.passphrase }),
     cert: m.cert,
     ca: m.ca,
-    crl: m.crl,
+    ...(m.crl.length > 0 ? { crl: m.crl } : {}),
     minVersion: "TLSv1.2",
     ciphers: `${TLS13_SUITES}:${TLS12_CIPHERS}`,
     honorCipherOrder: true,

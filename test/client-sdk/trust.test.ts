@@ -84,7 +84,7 @@ describe("client SDK: trust", function () {
       // The server's own TLS certificate is genuine (issued by our CA); only its answers lie.
       const srvDir = join(ca.home, "server");
       const key = decryptPrivateKey(readFileSync(join(srvDir, "server.key"), "utf8"), ca.passphrase).export({ format: "pem", type: "pkcs8" });
-      evil = createServer({ key, cert: readFileSync(join(srvDir, "server.crt"), "utf8") + ca.intermediatePem, ca: ca.rootPem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
+      evil = createServer({ key, cert: readFileSync(join(srvDir, "server.crt"), "utf8") + ca.intermediatePem, ca: ca.rootPem + ca.intermediatePem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
         if (req.method === "POST") {
           posts++;
           res.writeHead(201, { "content-type": "application/json" });
@@ -111,7 +111,7 @@ describe("client SDK: trust", function () {
         } catch (err) {
           failed = err;
         }
-        expect(failed).to.be.instanceOf(UntrustedCertificateError);
+        expect(failed, String((failed as Error | undefined)?.message) + " / " + String((failed as { cause?: Error } | undefined)?.cause)).to.be.instanceOf(UntrustedCertificateError);
         expect(posts).to.equal(0);
       } finally {
         c.close();
@@ -120,7 +120,7 @@ describe("client SDK: trust", function () {
 
     it("put refuses a listed certificate of our CA that belongs to another identity", async function () {
       const bob = await ca.issueClient("bob2");
-      const swap = createServer({ key: decryptPrivateKey(readFileSync(join(ca.home, "server", "server.key"), "utf8"), ca.passphrase).export({ format: "pem", type: "pkcs8" }), cert: readFileSync(join(ca.home, "server", "server.crt"), "utf8") + ca.intermediatePem, ca: ca.rootPem, requestCert: true }, (_req, res) => {
+      const swap = createServer({ key: decryptPrivateKey(readFileSync(join(ca.home, "server", "server.key"), "utf8"), ca.passphrase).export({ format: "pem", type: "pkcs8" }), cert: readFileSync(join(ca.home, "server", "server.crt"), "utf8") + ca.intermediatePem, ca: ca.rootPem + ca.intermediatePem, requestCert: true }, (_req, res) => {
         res.writeHead(200, { "content-type": "application/json" });
         res.end(JSON.stringify({ identity: "alice2", serial: alice.serial, notAfter: "", certificates: [alice.certPem, bob.certPem] }));
       });
@@ -133,7 +133,7 @@ describe("client SDK: trust", function () {
         } catch (err) {
           failed = err;
         }
-        expect(failed).to.be.instanceOf(UntrustedCertificateError);
+        expect(failed, String((failed as Error | undefined)?.message) + " / " + String((failed as { cause?: Error } | undefined)?.cause)).to.be.instanceOf(UntrustedCertificateError);
       } finally {
         c.close();
         swap.closeAllConnections();

@@ -12,9 +12,11 @@ import { runCli } from "../helpers/cli.js";
 function get(agent: Agent, url: string): Promise<{ status: number; body: string; socket: TLSSocket }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { agent }, (res) => {
+      // Captured now: once the body ends, a kept-alive socket goes back to the agent and res.socket is null.
+      const socket = res.socket as TLSSocket;
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), socket: res.socket as TLSSocket }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString(), socket }));
     });
     req.on("error", reject);
     req.end();
