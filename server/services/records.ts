@@ -11,12 +11,13 @@ import type { RegistryWatcher } from "../registry-watch.js";
 import type { Caller } from "../auth.js";
 
 export const CMS_MEDIA_TYPE = "application/pkcs7-mime";
-const ID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+// Lower-case hex, not base64url: an id may never start with "-", which a command line would take for an option.
+const ID_PATTERN = /^[0-9a-f]{32}$/;
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
 
 export function newRecordId(): string {
-  return randomBytes(16).toString("base64url");
+  return randomBytes(16).toString("hex");
 }
 
 export function checkId(id: string): string {
@@ -34,8 +35,8 @@ function encodeCursor(m: RecordMeta): string {
 }
 
 function decodeCursor(cursor: string): { createdAt: number; id: string } {
-  const text = /^[A-Za-z0-9_-]{1,64}$/.test(cursor) ? Buffer.from(cursor, "base64url").toString("utf8") : "";
-  const m = /^(\d{1,15})\.([A-Za-z0-9_-]{22})$/.exec(text);
+  const text = /^[A-Za-z0-9_-]{1,96}$/.test(cursor) ? Buffer.from(cursor, "base64url").toString("utf8") : "";
+  const m = /^(\d{1,15})\.([0-9a-f]{32})$/.exec(text);
   if (!m || m[1] === undefined || m[2] === undefined) throw new InvalidQueryError("the cursor is malformed");
   return { createdAt: Number(m[1]), id: m[2] };
 }

@@ -55,7 +55,7 @@ describe("user CLI: keygen, issue, put, get", function () {
       const put = await runCli(["put", "--profile", profile, "--passphrase-file", passFile, input]);
       expect(put.code, put.stderr).to.equal(0);
       const id = put.stdout.trim();
-      expect(id).to.match(/^[A-Za-z0-9_-]{22}$/);
+      expect(id).to.match(/^[0-9a-f]{32}$/);
       const out = join(ca.home, `out-${size}.bin`);
       const get = await runCli(["get", "--profile", profile, "--passphrase-file", passFile, id, "-o", out]);
       expect(get.code, get.stderr).to.equal(0);

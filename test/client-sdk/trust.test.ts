@@ -88,7 +88,7 @@ describe("client SDK: trust", function () {
         if (req.method === "POST") {
           posts++;
           res.writeHead(201, { "content-type": "application/json" });
-          res.end('{"id":"AAAAAAAAAAAAAAAAAAAAAA"}');
+          res.end('{"id":"00000000000000000000000000000000"}');
           return;
         }
         res.writeHead(200, { "content-type": "application/json" });
