@@ -3,7 +3,10 @@
  * down as plain objects. Nothing below this reads process.env.
  */
 import { resolve } from "node:path";
+import { readFileSync } from "node:fs";
 import { UsageError } from "../errors/index.js";
+import { thresholdsFrom } from "../abuse/rules.js";
+import type { Thresholds } from "../abuse/rules.js";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -24,6 +27,53 @@ export interface ServerConfig extends CommonConfig {
   /** How often the server polls the registry for revocations (ms). */
   revocationPollMs: number;
   logLevel: string;
+  /** Identities whose certificates may read /metrics. */
+  adminIdentities: string[];
+  /** Requests allowed per `seconds` per identity and per source address; 0 points turns a limit off. */
+  rateLimits: { identity: RateLimit; source: RateLimit };
+  anomaly: Thresholds;
+  /** Alerts are POSTed here as JSON, when set. */
+  alertWebhook: string | undefined;
+  auditCheckpointEvery: number;
+  auditCheckpointMs: number;
+}
+
+export interface RateLimit {
+  points: number;
+  seconds: number;
+}
+
+export const DEFAULT_RATE_LIMITS = { identity: { points: 1200, seconds: 60 }, source: { points: 2400, seconds: 60 } };
+
+/** "N/S": N requests per S seconds; "0" turns the limit off. */
+export function parseRateLimit(raw: string | undefined, name: string, fallback: RateLimit): RateLimit {
+  if (raw === undefined) return fallback;
+  if (raw.trim() === "0") return { points: 0, seconds: 1 };
+  const m = /^\s*(\d{1,9})\s*\/\s*(\d{1,6})\s*$/.exec(raw);
+  if (!m || Number(m[2]) === 0) throw new UsageError(`${name} must look like 600/60 (requests per seconds), or 0 to turn it off`);
+  return { points: Number(m[1]), seconds: Number(m[2]) };
+}
+
+function anomalyThresholds(file: string | undefined): Thresholds {
+  if (!file) return thresholdsFrom(undefined);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new UsageError(`cannot read the anomaly thresholds in ${file}: ${(err as Error).message}`);
+  }
+  try {
+    return thresholdsFrom(parsed);
+  } catch (err) {
+    throw new UsageError(`${file}: ${(err as Error).message}`);
+  }
+}
+
+function list(flags: Flags, name: string, envValue: string | undefined): string[] {
+  const v = flags[name];
+  const fromFlags = Array.isArray(v) ? v : typeof v === "string" ? [v] : [];
+  const all = fromFlags.length > 0 ? fromFlags : (envValue ?? "").split(",");
+  return all.map((s) => s.trim()).filter((s) => s.length > 0);
 }
 
 export const DEFAULT_HOME = ".certvault";
@@ -68,5 +118,14 @@ export function resolveServer(flags: Flags, env: Env): ServerConfig {
     maxRecordBytes: intOption(str(flags, "max-record-bytes") ?? env.CERTVAULT_MAX_RECORD_BYTES, "--max-record-bytes", 1, 1024 * 1024 * 1024, DEFAULT_MAX_RECORD_BYTES),
     revocationPollMs: intOption(env.CERTVAULT_REVOCATION_POLL_MS, "CERTVAULT_REVOCATION_POLL_MS", 20, 60_000, 250),
     logLevel: env.CERTVAULT_LOG_LEVEL ?? "info",
+    adminIdentities: list(flags, "admin", env.CERTVAULT_ADMIN_IDENTITIES),
+    rateLimits: {
+      identity: parseRateLimit(str(flags, "rate-limit-identity") ?? env.CERTVAULT_RATE_LIMIT_IDENTITY, "--rate-limit-identity", DEFAULT_RATE_LIMITS.identity),
+      source: parseRateLimit(str(flags, "rate-limit-source") ?? env.CERTVAULT_RATE_LIMIT_SOURCE, "--rate-limit-source", DEFAULT_RATE_LIMITS.source),
+    },
+    anomaly: anomalyThresholds(str(flags, "anomaly-config") ?? env.CERTVAULT_ANOMALY_CONFIG),
+    alertWebhook: str(flags, "alert-webhook") ?? env.CERTVAULT_ALERT_WEBHOOK,
+    auditCheckpointEvery: intOption(env.CERTVAULT_AUDIT_CHECKPOINT_EVERY, "CERTVAULT_AUDIT_CHECKPOINT_EVERY", 1, 1_000_000, 100),
+    auditCheckpointMs: intOption(env.CERTVAULT_AUDIT_CHECKPOINT_MS, "CERTVAULT_AUDIT_CHECKPOINT_MS", 100, 86_400_000, 10_000),
   };
 }

@@ -143,6 +143,44 @@ export class ServiceUnavailableError extends CertvaultError {
   }
 }
 
+// ---- Audit and abuse controls ------------------------------------------------------------------------------------
+
+/** The audit entry could not be written: the request is refused rather than served unrecorded. */
+export class AuditUnavailableError extends CertvaultError {
+  static override readonly code: string = "audit_unavailable";
+  constructor(message = "the audit log cannot be written; the request was not carried out") {
+    super(message, { status: 503 });
+  }
+}
+
+export class RateLimitedError extends CertvaultError {
+  static override readonly code: string = "rate_limited";
+  constructor(readonly retryAfterSeconds: number) {
+    super(`too many requests; retry after ${retryAfterSeconds} s`, { status: 429 });
+  }
+}
+
+export class IdentityQuarantinedError extends CertvaultError {
+  static override readonly code: string = "identity_quarantined";
+  constructor() {
+    super("this identity is quarantined after unusual activity; an administrator must release it", { status: 403 });
+  }
+}
+
+export class AdminRequiredError extends CertvaultError {
+  static override readonly code: string = "admin_required";
+  constructor() {
+    super("this endpoint is for administrator identities only", { status: 403 });
+  }
+}
+
+export class AuditVerificationError extends CertvaultError {
+  static override readonly code: string = "audit_tampered";
+  constructor(readonly seq: number, message: string) {
+    super(message, { exitCode: 1 });
+  }
+}
+
 /** Wraps anything that is not a CertvaultError so that nothing else ever reaches a user; the message is generic. */
 export function asCertvaultError(err: unknown): CertvaultError {
   if (err instanceof CertvaultError) return err;

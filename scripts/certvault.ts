@@ -13,8 +13,13 @@ Admin (the CA):
   ca init | ca issue | ca revoke | ca crl | ca list | ca show     run "certvault ca --help" for details
 
 Server:
-  server [--host 127.0.0.1] [--port 8443] [--db FILE|URL] [--max-record-bytes N]
+  server [--host 127.0.0.1] [--port 8443] [--db FILE|URL] [--max-record-bytes N] [--admin IDENTITY]...
+         [--rate-limit-identity N/S] [--rate-limit-source N/S] [--anomaly-config FILE] [--alert-webhook URL]
   dev                                                             what "npm start" runs: dev CA, demo profile, server
+
+Audit and abuse controls:
+  audit verify | audit export [--since ISO8601]                   run "certvault audit --help" for details
+  quarantine list | quarantine release IDENTITY                   identities stopped by the anomaly rules
 
 ${USER_HELP}
 Common options: --home DIR (env CERTVAULT_HOME, default ./.certvault), --json, --passphrase-file FILE
@@ -33,6 +38,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   get: async () => (await import("./commands/user.js")).getCommand,
   ls: async () => (await import("./commands/user.js")).lsCommand,
   rm: async () => (await import("./commands/user.js")).rmCommand,
+  audit: async () => (await import("./commands/audit.js")).auditCommand,
+  quarantine: async () => (await import("./commands/audit.js")).quarantineCommand,
 };
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {

@@ -1,6 +1,7 @@
 /**
- * The Koa application: request id and access log, the error mapper, authentication, then the routes. Every
- * request passes authentication before any route sees it.
+ * The Koa application, outermost first: request id and access log, the error mapper, the audit trail (every request
+ * is recorded before its answer leaves), the per-address rate limit, authentication, the quarantine gate, the
+ * per-identity rate limit, the write-attempt record, then the routes. No route runs for an unauthenticated caller.
  */
 import Koa from "koa";
 import type { Context, Next } from "koa";
@@ -9,13 +10,18 @@ import type { Logger } from "pino";
 import { errorMapper } from "./errors.js";
 import { authenticate } from "./auth.js";
 import type { Caller } from "./auth.js";
-import { buildRouter } from "./routes.js";
+import { buildAdminRouter, buildRouter } from "./routes.js";
+import { auditIntent, auditTrail, quarantineGate, rateLimit } from "./controls.js";
+import type { ControlsDeps } from "./controls.js";
+import type { RateLimit } from "../config/index.js";
 import type { RouteDeps } from "./routes.js";
 import { MethodNotAllowedError, RouteNotFoundError } from "../errors/index.js";
 
 export interface AppDeps extends RouteDeps {
   log: Logger;
   now: () => Date;
+  controls: ControlsDeps;
+  rateLimits: { identity: RateLimit; source: RateLimit };
 }
 
 function accessLog(log: Logger) {
@@ -23,6 +29,7 @@ function accessLog(log: Logger) {
     const started = process.hrtime.bigint();
     const requestId = randomUUID();
     ctx.set("X-Request-Id", requestId);
+    ctx.state.requestId = requestId;
     ctx.state.log = log.child({ requestId });
     try {
       await next();
@@ -46,9 +53,17 @@ export function buildApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
   const router = buildRouter(deps);
+  const admin = buildAdminRouter({ metrics: deps.controls.metrics, adminIdentities: deps.controls.adminIdentities });
+  const metrics = deps.controls.metrics;
   app.use(accessLog(deps.log));
   app.use(errorMapper);
+  app.use(auditTrail(deps.controls));
+  app.use(rateLimit(deps.rateLimits.source, "source", metrics));
   app.use(authenticate(deps.registry, deps.now));
+  app.use(quarantineGate(deps.controls.quarantines));
+  app.use(rateLimit(deps.rateLimits.identity, "identity", metrics));
+  app.use(auditIntent(deps.controls));
+  app.use(admin.routes());
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new MethodNotAllowedError(), notImplemented: () => new MethodNotAllowedError() }));
   app.use(() => {

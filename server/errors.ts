@@ -3,7 +3,7 @@
  * answered as a generic 500, so no stack, SQL or key material ever reaches a client.
  */
 import type { Context, Next } from "koa";
-import { CertvaultError, asCertvaultError } from "../errors/index.js";
+import { CertvaultError, RateLimitedError, asCertvaultError } from "../errors/index.js";
 
 export function errorBody(e: CertvaultError): { error: { code: string; message: string } } {
   return { error: { code: e.code, message: e.message } };
@@ -19,6 +19,7 @@ export async function errorMapper(ctx: Context, next: Next): Promise<void> {
     }
     ctx.status = e.status;
     ctx.body = errorBody(e);
+    if (e instanceof RateLimitedError) ctx.set("Retry-After", String(e.retryAfterSeconds));
     // After a refused upload the rest of the body is still on the wire: close rather than parse it as a request.
     if (e.status === 413) ctx.set("Connection", "close");
   }

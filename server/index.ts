@@ -21,6 +21,13 @@ import { RegistryWatcher } from "./registry-watch.js";
 import { RecordService } from "./services/records.js";
 import { buildApp } from "./app.js";
 import { ensureServerCertificate } from "./server-cert.js";
+import { AuditLog } from "../audit/audit-log.js";
+import { auditPaths, ensureAuditKey } from "../audit/audit-key.js";
+import { AuditRepository } from "../store/audit.js";
+import { QuarantineRepository } from "../store/quarantine.js";
+import { Detector } from "../abuse/detector.js";
+import { Metrics } from "./metrics.js";
+import type { Quarantines } from "./controls.js";
 import { secureContextOptions, tlsOptions } from "./tls.js";
 import type { TlsMaterial } from "./tls.js";
 
@@ -61,8 +68,22 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     ca: certs.rootPem + certs.intermediatePem,
     crl: [],
   };
+  const audit = new AuditLog(new AuditRepository(db), {
+    signing: { key: ensureAuditKey(auditPaths(config.home), passphrase), paths: auditPaths(config.home) },
+    checkpointEvery: config.auditCheckpointEvery,
+    checkpointMs: config.auditCheckpointMs,
+    now,
+    onError: (err) => log.error({ err: (err as Error).message }, "audit checkpoint failed"),
+  });
+  const quarantineRepo = new QuarantineRepository(db);
+  const detector = new Detector(config.anomaly);
+  const sweeper = setInterval(() => detector.sweep(now().getTime()), 60_000);
+  sweeper.unref();
+
   const watcher = new RegistryWatcher(registry, ca, {
     pollMs: config.revocationPollMs,
+    quarantine: quarantineRepo,
+    onRelease: (id) => detector.reset(id),
     crlDays: 7,
     now,
     onCrl: (pem) => {
@@ -76,7 +97,25 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   await watcher.start();
   if (certs.rootCrlPem === undefined) log.warn(`${paths.rootCrl} is missing: the TLS handshake will not check CRLs (requests still do)`);
 
-  const app = buildApp({ log, now, registry: watcher, records: new RecordService(new RecordRepository(db), watcher, now), maxRecordBytes: config.maxRecordBytes });
+  const quarantines: Quarantines = {
+    isQuarantined: (id) => watcher.isQuarantined(id),
+    async quarantine(id, finding) {
+      watcher.markQuarantined(id);
+      await quarantineRepo.add({ identity: id, rule: finding.rule, reason: finding.message, since: now() });
+      watcher.settleQuarantine(id);
+      await audit.append({ time: now(), actor: "certvault", action: "quarantine.add", status: 0, detail: { identity: id, rule: finding.rule } });
+    },
+  };
+  const metrics = new Metrics();
+  const app = buildApp({
+    log,
+    now,
+    registry: watcher,
+    records: new RecordService(new RecordRepository(db), watcher, now),
+    maxRecordBytes: config.maxRecordBytes,
+    rateLimits: config.rateLimits,
+    controls: { audit, detector, quarantines, metrics, log, now, alertWebhook: config.alertWebhook, adminIdentities: config.adminIdentities },
+  });
   server = createServer({ ...tlsOptions(material), keepAliveTimeout: 30_000, headersTimeout: 20_000, requestTimeout: 120_000 }, app.callback());
   server.on("secureConnection", (socket: TLSSocket) => {
     const cert = socket.getPeerX509Certificate();
@@ -98,12 +137,14 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     db,
     async close() {
       watcher.stop();
+      clearInterval(sweeper);
       await new Promise<void>((done) => {
         server.close(() => done());
         server.closeIdleConnections();
         // In-flight requests get a grace period, then whatever is left is cut.
         setTimeout(() => server.closeAllConnections(), 10_000).unref();
       });
+      await audit.close().catch((err: unknown) => log.error({ err: (err as Error).message }, "final audit checkpoint failed"));
       await db.destroy();
     },
   };

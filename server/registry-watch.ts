@@ -8,6 +8,7 @@ import type { TLSSocket } from "node:tls";
 import type { CertificateRecord, CertificateRepository } from "../store/certificates.js";
 import type { CertificateAuthority } from "../ca/authority.js";
 import { crlPem } from "../keys/pem.js";
+import type { QuarantineRepository } from "../store/quarantine.js";
 
 export interface WatchOptions {
   pollMs: number;
@@ -15,12 +16,17 @@ export interface WatchOptions {
   crlDays: number;
   now: () => Date;
   onCrl: (pem: string) => void;
+  quarantine?: QuarantineRepository;
+  /** Called when an identity quarantined here is no longer quarantined in the store (an admin released it). */
+  onRelease?: (identity: string) => void;
   onError: (err: unknown) => void;
 }
 
 export class RegistryWatcher {
   private revision = -1;
   private revoked = new Set<string>();
+  private quarantined = new Set<string>();
+  private readonly pendingQuarantine = new Set<string>();
   private bySerial = new Map<string, CertificateRecord>();
   private byIdentity = new Map<string, CertificateRecord[]>();
   private readonly sockets = new Map<string, Set<TLSSocket>>();
@@ -49,6 +55,21 @@ export class RegistryWatcher {
 
   isRevoked(serial: string): boolean {
     return this.revoked.has(serial);
+  }
+
+  isQuarantined(identity: string): boolean {
+    return this.quarantined.has(identity);
+  }
+
+  /** Takes effect in this process at once; the stored quarantine reaches other processes through the revision. */
+  markQuarantined(identity: string): void {
+    this.quarantined.add(identity);
+    this.pendingQuarantine.add(identity);
+  }
+
+  /** The quarantine is stored: from now on the store says so, and a later release there is honoured. */
+  settleQuarantine(identity: string): void {
+    this.pendingQuarantine.delete(identity);
   }
 
   /**
@@ -95,6 +116,11 @@ export class RegistryWatcher {
       if (revision !== this.revision) {
         const revoked = await this.registry.revoked();
         this.revoked = new Set(revoked.map((c) => c.serial));
+        if (this.opts.quarantine) {
+          const released = [...this.quarantined];
+          this.quarantined = new Set([...(await this.opts.quarantine.list()).map((q) => q.identity), ...this.pendingQuarantine]);
+          for (const id of released) if (!this.quarantined.has(id)) this.opts.onRelease?.(id);
+        }
         this.bySerial = new Map();
         this.byIdentity = new Map();
         this.revision = revision;

@@ -6,6 +6,8 @@ import { CMS_MEDIA_TYPE, parseLimit } from "./services/records.js";
 import type { RecordService } from "./services/records.js";
 import type { RegistryWatcher } from "./registry-watch.js";
 import type { Caller } from "./auth.js";
+import type { Metrics } from "./metrics.js";
+import { requireAdmin } from "./controls.js";
 
 export interface RouteDeps {
   records: RecordService;
@@ -38,6 +40,7 @@ export function buildRouter(deps: RouteDeps): Router {
   router.post("/records", async (ctx) => {
     const body = await readBody(ctx, deps.maxRecordBytes);
     const id = await deps.records.create(caller(ctx), body, mediaType(ctx));
+    ctx.state.recordId = id; // for the audit entry
     ctx.status = 201;
     ctx.body = { id };
   });
@@ -47,7 +50,8 @@ export function buildRouter(deps: RouteDeps): Router {
   });
 
   router.get("/records/:id", async (ctx) => {
-    const envelope = await deps.records.get(caller(ctx), ctx.params.id ?? "");
+    const { envelope, updatedAt } = await deps.records.get(caller(ctx), ctx.params.id ?? "");
+    ctx.state.recordUpdatedAt = updatedAt; // for the stale-record rule
     ctx.type = CMS_MEDIA_TYPE;
     ctx.body = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
   });
@@ -69,5 +73,15 @@ export function buildRouter(deps: RouteDeps): Router {
     ctx.body = Buffer.from(deps.registry.crlDer);
   });
 
+  return router;
+}
+
+/** Operator endpoints, outside /v1: only identities configured as administrators. */
+export function buildAdminRouter(deps: { metrics: Metrics; adminIdentities: readonly string[] }): Router {
+  const router = new Router();
+  router.get("/metrics", requireAdmin(deps.adminIdentities), async (ctx) => {
+    ctx.type = deps.metrics.registry.contentType;
+    ctx.body = await deps.metrics.registry.metrics();
+  });
   return router;
 }

@@ -143,6 +143,11 @@ export class CertificateRepository {
   }
 }
 
+/** Bumps the registry revision that servers poll: certificate and quarantine changes both go through it. */
+export function bumpRevision(trx: Db | Knex.Transaction): Promise<number> {
+  return bump(trx, REVISION);
+}
+
 async function bump(trx: Db | Knex.Transaction, key: string): Promise<number> {
   const updated = await trx("ca_meta").where({ key }).increment("value", 1);
   if (updated === 0) {

@@ -54,6 +54,42 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable("records");
     },
   },
+  "003_audit_quarantine": {
+    async up(db) {
+      await db.schema.createTable("audit_entries", (t) => {
+        t.bigInteger("seq").primary(); // 1, 2, 3, ... assigned by the appender; a gap is tampering
+        t.bigInteger("time").notNullable();
+        t.string("actor", 256).notNullable();
+        t.string("serial", 64);
+        t.string("source", 64);
+        t.string("action", 64).notNullable();
+        t.string("record_id", 64);
+        t.integer("status").notNullable();
+        t.string("request_id", 64);
+        t.text("detail");
+        t.string("prev_hash", 64).notNullable();
+        t.string("hash", 64).notNullable();
+        t.index(["time"]);
+      });
+      await db.schema.createTable("audit_checkpoints", (t) => {
+        t.bigInteger("seq").primary();
+        t.string("hash", 64).notNullable();
+        t.bigInteger("time").notNullable();
+        t.text("signature").notNullable();
+      });
+      await db.schema.createTable("quarantine", (t) => {
+        t.string("identity", 256).primary();
+        t.string("rule", 64).notNullable();
+        t.text("reason").notNullable();
+        t.bigInteger("since").notNullable();
+      });
+    },
+    async down(db) {
+      await db.schema.dropTable("quarantine");
+      await db.schema.dropTable("audit_checkpoints");
+      await db.schema.dropTable("audit_entries");
+    },
+  },
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -41,9 +41,9 @@ export class RecordRepository {
     });
   }
 
-  async getEnvelope(owner: string, id: string): Promise<Uint8Array | null> {
-    const row = (await this.db<Row>("records").where({ owner, id }).first("envelope")) as Pick<Row, "envelope"> | undefined;
-    return row?.envelope ? new Uint8Array(row.envelope) : null;
+  async getEnvelope(owner: string, id: string): Promise<{ envelope: Uint8Array; updatedAt: Date } | null> {
+    const row = (await this.db<Row>("records").where({ owner, id }).first("envelope", "updated_at")) as Pick<Row, "envelope" | "updated_at"> | undefined;
+    return row?.envelope ? { envelope: new Uint8Array(row.envelope), updatedAt: new Date(toNumber(row.updated_at)) } : null;
   }
 
   /** Replaces the envelope; returns false when the owner has no such record. */

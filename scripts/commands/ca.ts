@@ -17,6 +17,9 @@ import { parse, printJson, requireString } from "../cli.js";
 import type { Io } from "../cli.js";
 import { obtainPassphrase } from "../passphrase.js";
 import { x509 } from "../../keys/x509.js";
+import type { Db } from "../../store/db.js";
+import { auditPaths, ensureAuditKey } from "../../audit/audit-key.js";
+import { recordAdminEvent } from "./admin-audit.js";
 
 export const CA_HELP = `usage: certvault ca <command> [options]
 
@@ -30,7 +33,7 @@ export const CA_HELP = `usage: certvault ca <command> [options]
 common: --home DIR (env CERTVAULT_HOME, default ./.certvault), --db FILE|URL (env CERTVAULT_DB)
 `;
 
-export async function withAuthority<T>(cfg: CommonConfig, io: Io, fn: (ca: CertificateAuthority) => Promise<T>): Promise<T> {
+export async function withAuthority<T>(cfg: CommonConfig, io: Io, fn: (ca: CertificateAuthority, db: Db) => Promise<T>): Promise<T> {
   const paths = caPaths(cfg.home);
   const db = await openDatabase(cfg.db);
   try {
@@ -40,7 +43,7 @@ export async function withAuthority<T>(cfg: CommonConfig, io: Io, fn: (ca: Certi
       signer: async () =>
         loadIntermediateSigner(paths, await obtainPassphrase({ ...cfg, devPassphraseFile: paths.devPassphrase }, io, { prompt: "CA passphrase: " })),
     });
-    return await fn(ca);
+    return await fn(ca, db);
   } finally {
     await db.destroy();
   }
@@ -85,8 +88,14 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       const paths = caPaths(cfg.home);
       if (cfg.json) printJson(io, { root: paths.rootCert, intermediate: paths.intermediateCert, rootSubject: certs.root.subject, intermediateSubject: certs.intermediate.subject, keyType });
       else io.out(`created ${certs.root.subject} and ${certs.intermediate.subject} (${keyType}) in ${paths.dir}\n`);
-      // The registry is created with the CA so that the first `list` has a schema to read.
-      await (await openDatabase(cfg.db)).destroy();
+      // The registry is created with the CA so that the first `list` has a schema to read; the audit key with it.
+      ensureAuditKey(auditPaths(cfg.home), passphrase);
+      const db = await openDatabase(cfg.db);
+      try {
+        await recordAdminEvent(db, io, { action: "ca.init", detail: { keyType, root: certs.root.subject } }, async () => undefined);
+      } finally {
+        await db.destroy();
+      }
       return 0;
     }
     case "issue": {
@@ -101,7 +110,9 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       } catch {
         throw new UsageError(`cannot read the CSR file ${csrPath}`);
       }
-      const issued = await withAuthority(cfg, io, (ca) => ca.issueFromCsr(csr, { profile, days, sans: (flags.san as string[] | undefined) ?? [] }));
+      const issued = await withAuthority(cfg, io, (ca, db) =>
+        recordAdminEvent(db, io, { action: "ca.issue", detail: { profile, days } }, () => ca.issueFromCsr(csr, { profile, days, sans: (flags.san as string[] | undefined) ?? [] }), (r) => ({ serial: r.record.serial, identity: r.record.identity })),
+      );
       output(io, flags.out as string | undefined, cfg.json && !flags.out ? JSON.stringify({ ...describe(issued.record), pem: issued.pem }, null, 2) + "\n" : issued.pem);
       if (flags.out && cfg.json) printJson(io, describe(issued.record));
       return 0;
@@ -110,7 +121,7 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       const { flags } = parse(rest, { serial: { type: "string" }, cert: { type: "string" }, reason: { type: "string" } }, { positionals: 0 });
       const cfg = resolveCommon(flags, io.env);
       const serial = serialFromFlags(flags);
-      const rec = await withAuthority(cfg, io, (ca) => ca.revoke(serial, flags.reason as string | undefined));
+      const rec = await withAuthority(cfg, io, (ca, db) => recordAdminEvent(db, io, { action: "ca.revoke", detail: { serial, reason: (flags.reason as string | undefined) ?? "unspecified" } }, () => ca.revoke(serial, flags.reason as string | undefined)));
       if (cfg.json) printJson(io, describe(rec));
       else io.out(`revoked ${rec.serial} (${rec.subject}), reason ${rec.revocationReason}\n`);
       return 0;
@@ -120,7 +131,7 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       const cfg = resolveCommon(flags, io.env);
       const days = flags.days === undefined ? 7 : Number(flags.days);
       if (!Number.isInteger(days) || days < 1 || days > 365) throw new UsageError("--days must be a whole number from 1 to 365");
-      const crl = await withAuthority(cfg, io, (ca) => ca.crl({ days }));
+      const crl = await withAuthority(cfg, io, (ca, db) => recordAdminEvent(db, io, { action: "ca.crl", detail: { days } }, () => ca.crl({ days })));
       output(io, flags.out as string | undefined, crlPem(crl.rawData));
       return 0;
     }

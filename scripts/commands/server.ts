@@ -12,9 +12,21 @@ export const SERVER_OPTIONS = {
   host: { type: "string" },
   port: { type: "string" },
   "max-record-bytes": { type: "string" },
+  admin: { type: "string", multiple: true },
+  "rate-limit-identity": { type: "string" },
+  "rate-limit-source": { type: "string" },
+  "anomaly-config": { type: "string" },
+  "alert-webhook": { type: "string" },
 } as const;
 
 export const SERVER_HELP = `usage: certvault server [--home DIR] [--host 127.0.0.1] [--port 8443] [--db FILE|URL] [--max-record-bytes N] [--passphrase-file F]
+       [--admin IDENTITY]... [--rate-limit-identity N/S] [--rate-limit-source N/S] [--anomaly-config FILE] [--alert-webhook URL]
+
+  --admin IDENTITY          may read GET /metrics (repeatable; env CERTVAULT_ADMIN_IDENTITIES, comma-separated)
+  --rate-limit-identity N/S N requests per S seconds per identity (default 1200/60; 0 = off)
+  --rate-limit-source N/S   N requests per S seconds per source address (default 2400/60; 0 = off)
+  --anomaly-config FILE     JSON overrides of the anomaly thresholds (see docs/operations.md)
+  --alert-webhook URL       anomaly alerts are POSTed there as JSON
 `;
 
 export async function runUntilSignal(running: RunningServer): Promise<number> {

@@ -81,10 +81,10 @@ export class RecordService {
     if (!(await this.repo.replace({ id, owner: caller.identity, envelope, now: this.now() }))) throw new NotFoundError();
   }
 
-  async get(caller: Caller, id: string): Promise<Uint8Array> {
-    const envelope = await this.repo.getEnvelope(caller.identity, checkId(id));
-    if (envelope === null) throw new NotFoundError();
-    return envelope;
+  async get(caller: Caller, id: string): Promise<{ envelope: Uint8Array; updatedAt: Date }> {
+    const found = await this.repo.getEnvelope(caller.identity, checkId(id));
+    if (found === null) throw new NotFoundError();
+    return found;
   }
 
   async delete(caller: Caller, id: string): Promise<void> {

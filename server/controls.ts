@@ -1,0 +1,181 @@
+/**
+ * Audit and abuse controls as Koa middleware: every request leaves an audit entry before its answer is sent (or is
+ * answered 503), writes are recorded before they happen, callers are rate-limited per address and per identity,
+ * quarantined identities are refused, and each access feeds the anomaly detector.
+ */
+import type { Context, Next } from "koa";
+import type { TLSSocket } from "node:tls";
+import type { Logger } from "pino";
+import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import type { CertvaultError} from "../errors/index.js";
+import { AdminRequiredError, AuditUnavailableError, IdentityQuarantinedError, RateLimitedError, asCertvaultError } from "../errors/index.js";
+import type { AuditLog } from "../audit/audit-log.js";
+import type { AuditEvent } from "../audit/chain.js";
+import type { Detector } from "../abuse/detector.js";
+import type { AccessAction, Finding } from "../abuse/rules.js";
+import type { RateLimit } from "../config/index.js";
+import { normalizeSerial } from "../ca/serial.js";
+import type { Caller } from "./auth.js";
+import type { Metrics } from "./metrics.js";
+
+export interface Quarantines {
+  isQuarantined(identity: string): boolean;
+  /** Quarantines now in this process and records it for every node; resolves once stored. */
+  quarantine(identity: string, finding: Finding): Promise<void>;
+}
+
+export interface ControlsDeps {
+  audit: AuditLog;
+  detector: Detector;
+  quarantines: Quarantines;
+  metrics: Metrics;
+  log: Logger;
+  now: () => Date;
+  alertWebhook: string | undefined;
+  adminIdentities: readonly string[];
+}
+
+const RECORD_PATH = /^\/v1\/records\/([^/]+)$/;
+
+/** What a request does, from its method and path alone (so refused requests are named too). */
+export function actionOf(method: string, path: string): { action: string; kind: AccessAction; recordId?: string } {
+  const m = RECORD_PATH.exec(path);
+  if (m) {
+    const recordId = decodeURIComponent(m[1] ?? "").slice(0, 64);
+    if (method === "GET") return { action: "records.get", kind: "get", recordId };
+    if (method === "PUT") return { action: "records.update", kind: "update", recordId };
+    if (method === "DELETE") return { action: "records.delete", kind: "delete", recordId };
+  }
+  if (path === "/v1/records" && method === "POST") return { action: "records.create", kind: "create" };
+  if (path === "/v1/records" && method === "GET") return { action: "records.list", kind: "list" };
+  if (path === "/v1/me" && method === "GET") return { action: "me", kind: "me" };
+  if (path === "/v1/crl" && method === "GET") return { action: "crl", kind: "crl" };
+  if (path === "/metrics" && method === "GET") return { action: "metrics", kind: "other" };
+  return { action: "other", kind: "other" };
+}
+
+function source(ctx: Context): string {
+  return ctx.req.socket.remoteAddress ?? "unknown";
+}
+
+function peerSerial(ctx: Context): string | null {
+  try {
+    const cert = (ctx.req.socket as TLSSocket).getPeerX509Certificate();
+    return cert ? normalizeSerial(cert.serialNumber) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Outermost control: one audit entry per request, committed before the answer leaves; then the detector. */
+export function auditTrail(deps: ControlsDeps) {
+  return async function audit(ctx: Context, next: Next): Promise<void> {
+    const { action, kind, recordId } = actionOf(ctx.method, ctx.path);
+    let failure: CertvaultError | undefined;
+    try {
+      await next();
+    } catch (err) {
+      failure = asCertvaultError(err);
+    }
+    const caller = ctx.state.caller as Caller | undefined;
+    const status = failure?.status ?? ctx.status;
+    const event: AuditEvent = {
+      time: deps.now(),
+      actor: caller?.identity ?? "-",
+      serial: caller?.serial ?? peerSerial(ctx),
+      source: source(ctx),
+      action,
+      recordId: (ctx.state.recordId as string | undefined) ?? recordId ?? null,
+      status,
+      requestId: (ctx.state.requestId as string | undefined) ?? null,
+      detail: failure ? { code: failure.code } : action === "other" ? { method: ctx.method } : null,
+    };
+    try {
+      await deps.audit.append(event);
+    } catch (err) {
+      deps.metrics.auditFailures.inc();
+      deps.log.error({ err: (err as Error).message, requestId: event.requestId }, "audit entry could not be written; request refused");
+      throw new AuditUnavailableError();
+    }
+    deps.metrics.requests.inc({ action, status: String(status) });
+    if (caller) observe(deps, ctx, caller, kind, status, event);
+    if (failure) throw failure;
+  };
+}
+
+function observe(deps: ControlsDeps, ctx: Context, caller: Caller, kind: AccessAction, status: number, event: AuditEvent): void {
+  const updatedAt = ctx.state.recordUpdatedAt as Date | undefined;
+  const body = ctx.body as { next?: unknown } | undefined;
+  const findings = deps.detector.observe(caller.identity, {
+    time: event.time.getTime(),
+    source: event.source ?? "unknown",
+    action: kind,
+    status,
+    ...(event.recordId ? { recordId: event.recordId } : {}),
+    ...(kind === "list" && status === 200 ? { list: { cursor: typeof ctx.query.cursor === "string" && ctx.query.cursor !== "", end: body?.next === null } } : {}),
+    ...(updatedAt ? { recordAgeMs: event.time.getTime() - updatedAt.getTime() } : {}),
+  });
+  for (const f of findings) {
+    deps.metrics.alerts.inc({ rule: f.rule, severity: f.severity });
+    const alert = { alert: "anomaly", identity: caller.identity, serial: caller.serial, ...f, quarantine: f.severity === "high" };
+    deps.log.warn(alert, `anomaly: ${f.rule} (${f.severity}) for ${caller.identity}: ${f.message}`);
+    if (deps.alertWebhook) {
+      void fetch(deps.alertWebhook, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ...alert, time: event.time.toISOString() }), signal: AbortSignal.timeout(5000) }).catch(
+        (err: unknown) => deps.log.error({ err: (err as Error).message }, "alert webhook failed"),
+      );
+    }
+    if (f.severity === "high" && !deps.quarantines.isQuarantined(caller.identity)) {
+      deps.metrics.quarantines.inc();
+      void deps.quarantines.quarantine(caller.identity, f).catch((err: unknown) => deps.log.error({ err: (err as Error).message }, "could not store a quarantine"));
+    }
+  }
+}
+
+/** Writes are recorded as attempts before they happen: if that fails, nothing is written. */
+export function auditIntent(deps: ControlsDeps) {
+  return async function intent(ctx: Context, next: Next): Promise<void> {
+    if (ctx.method === "POST" || ctx.method === "PUT" || ctx.method === "DELETE") {
+      const { action, recordId } = actionOf(ctx.method, ctx.path);
+      const caller = ctx.state.caller as Caller;
+      try {
+        await deps.audit.append({ time: deps.now(), actor: caller.identity, serial: caller.serial, source: source(ctx), action, recordId: recordId ?? null, status: 0, requestId: (ctx.state.requestId as string | undefined) ?? null, detail: { phase: "attempt" } });
+      } catch {
+        deps.metrics.auditFailures.inc();
+        throw new AuditUnavailableError();
+      }
+    }
+    await next();
+  };
+}
+
+export function quarantineGate(q: Quarantines) {
+  return async function gate(ctx: Context, next: Next): Promise<void> {
+    if (q.isQuarantined((ctx.state.caller as Caller).identity)) throw new IdentityQuarantinedError();
+    await next();
+  };
+}
+
+/** Token-bucket style limit keyed per identity (after auth) or per source address (before it). */
+export function rateLimit(limit: RateLimit, scope: "identity" | "source", metrics: Metrics) {
+  if (limit.points === 0) return async (_ctx: Context, next: Next): Promise<void> => next();
+  const limiter = new RateLimiterMemory({ points: limit.points, duration: limit.seconds });
+  return async function limited(ctx: Context, next: Next): Promise<void> {
+    const key = scope === "identity" ? (ctx.state.caller as Caller).identity : source(ctx);
+    try {
+      await limiter.consume(key, 1);
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      metrics.rateLimited.inc({ scope });
+      throw new RateLimitedError(Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
+    }
+    await next();
+  };
+}
+
+export function requireAdmin(admins: readonly string[]) {
+  const set = new Set(admins);
+  return async function admin(ctx: Context, next: Next): Promise<void> {
+    if (!set.has((ctx.state.caller as Caller).identity)) throw new AdminRequiredError();
+    await next();
+  };
+}

@@ -1,0 +1,15 @@
+/** Prometheus metrics (prom-client), one registry per server so that several servers can share a process. */
+import { Counter, Registry, collectDefaultMetrics } from "prom-client";
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({ name: "certvault_requests_total", help: "API requests by action and status", labelNames: ["action", "status"] as const, registers: [this.registry] });
+  readonly auditFailures = new Counter({ name: "certvault_audit_failures_total", help: "Requests refused because their audit entry could not be written", registers: [this.registry] });
+  readonly alerts = new Counter({ name: "certvault_anomaly_alerts_total", help: "Anomaly rule findings", labelNames: ["rule", "severity"] as const, registers: [this.registry] });
+  readonly quarantines = new Counter({ name: "certvault_quarantines_total", help: "Identities quarantined by this server", registers: [this.registry] });
+  readonly rateLimited = new Counter({ name: "certvault_rate_limited_total", help: "Requests answered 429", labelNames: ["scope"] as const, registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: "certvault_" });
+  }
+}
