@@ -114,5 +114,6 @@ export class AuditRepository {
 
 function isConflict(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
-  return e.code === "SQLITE_BUSY" || e.code === "SQLITE_CONSTRAINT" || e.code === "23505" || /UNIQUE constraint|SQLITE_BUSY/.test(e.message ?? "");
+  // Another writer took the same seq (unique key) or holds the lock; anything else (a trigger, a full disk) is final.
+  return e.code === "SQLITE_BUSY" || e.code === "23505" || /UNIQUE constraint failed: audit_entries|SQLITE_BUSY/.test(e.message ?? "");
 }

@@ -89,6 +89,17 @@ describe("user CLI: keygen, issue, put, get", function () {
     expect(after).to.equal(before);
   });
 
+  it("opens a record that curl stored as plaintext (sealed by the server)", async function () {
+    const { curl, json } = await import("../helpers/curl.js");
+    const text = `server-sealed ${randomBytes(8).toString("hex")}`;
+    const r = await curl(`${server.url}/v1/records`, { cacert: ca.paths.rootCert, id: { certPath: join(profile, "cert.pem"), keyPath: join(profile, "key.pem"), passFile }, data: text });
+    expect(r.status, r.body.toString()).to.equal(201);
+    const id = json(r).id as string;
+    const get = await runCli(["get", "--profile", profile, "--passphrase-file", passFile, id]);
+    expect(get.code, get.stderr).to.equal(0);
+    expect(get.stdout).to.equal(text);
+  });
+
   it("ls lists the records and rm deletes one", async function () {
     const ls = await runCli(["ls", "--profile", profile, "--passphrase-file", passFile, "--json"]);
     expect(ls.code, ls.stderr).to.equal(0);

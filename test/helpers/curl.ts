@@ -7,6 +7,8 @@ import { runProcess } from "./cli.js";
 export interface CurlIdentity {
   certPath: string;
   keyPath: string;
+  /** For an encrypted key: the file holding its passphrase. */
+  passFile?: string;
 }
 
 export interface CurlResult {
@@ -23,6 +25,7 @@ export async function curl(url: string, opts: { cacert: string; id?: CurlIdentit
     const out = join(dir, "body");
     const args = ["-sS", "--cacert", opts.cacert, "-o", out, "-w", "%{http_code}", "--max-time", "30"];
     if (opts.id) args.push("--cert", opts.id.certPath, "--key", opts.id.keyPath);
+    if (opts.id?.passFile) args.push("--pass", readFileSync(opts.id.passFile, "utf8").trim());
     if (opts.method) args.push("-X", opts.method);
     for (const h of opts.headers ?? []) args.push("-H", h);
     if (opts.data !== undefined) args.push("--data-binary", "@-");
