@@ -76,45 +76,63 @@ export interface RuleContext {
   t: Thresholds;
 }
 
-type Rule = (events: readonly AccessEvent[], c: RuleContext) => Omit<Finding, "rule" | "severity"> | null;
-
-function recent(events: readonly AccessEvent[], now: number, ms: number): AccessEvent[] {
-  const from = now - ms;
-  return events.filter((e) => e.time > from);
+/** What the rules look at, computed in one pass over the window (the rules then only compare numbers). */
+export interface WindowStats {
+  volume: number;
+  distinctReads: number;
+  notFound: number;
+  continuedPages: number;
+  staleReads: number;
+  sources: number;
 }
 
-const volume: Rule = (events, { now, baseline, t }) => {
-  const n = recent(events, now, t.volumeWindowMs).length;
+export function summarize(events: readonly AccessEvent[], now: number, t: Thresholds): WindowStats {
+  const reads = new Set<string>();
+  const stale = new Set<string>();
+  const sources = new Set<string>();
+  let volume = 0;
+  let notFound = 0;
+  let continuedPages = 0;
+  for (let i = events.length - 1; i >= 0; i--) {
+    const e = events[i] as AccessEvent;
+    const age = now - e.time;
+    if (age >= t.windowMs && age >= t.volumeWindowMs && age >= t.sourcesWindowMs && age >= t.notFoundWindowMs) break;
+    if (age < t.volumeWindowMs) volume++;
+    if (age < t.notFoundWindowMs && e.status === 404) notFound++;
+    if (age < t.sourcesWindowMs) sources.add(e.source);
+    if (age < t.windowMs) {
+      if (e.action === "get" && e.recordId) {
+        if (e.status === 200) reads.add(e.recordId);
+        if ((e.recordAgeMs ?? 0) >= t.staleAgeMs) stale.add(e.recordId);
+      } else if (e.action === "list" && e.list?.cursor) {
+        continuedPages++;
+      }
+    }
+  }
+  return { volume, distinctReads: reads.size, notFound, continuedPages, staleReads: stale.size, sources: sources.size };
+}
+
+type Rule = (s: WindowStats, c: RuleContext) => Omit<Finding, "rule" | "severity"> | null;
+
+const volume: Rule = (s, { baseline, t }) => {
   const limit = Math.max(t.volumeMin, t.volumeFactor * baseline);
-  return n > limit ? { value: n, threshold: limit, message: `${n} requests in ${t.volumeWindowMs / 1000} s (usual: ${baseline.toFixed(0)})` } : null;
+  return s.volume > limit ? { value: s.volume, threshold: limit, message: `${s.volume} requests in ${t.volumeWindowMs / 1000} s (usual: ${baseline.toFixed(0)})` } : null;
 };
 
-const bulkRead: Rule = (events, { now, t }) => {
-  const ids = new Set<string>();
-  for (const e of recent(events, now, t.windowMs)) if (e.action === "get" && e.status === 200 && e.recordId) ids.add(e.recordId);
-  return ids.size >= t.distinctRecords ? { value: ids.size, threshold: t.distinctRecords, message: `${ids.size} distinct records read in ${t.windowMs / 1000} s` } : null;
-};
+const bulkRead: Rule = (s, { t }) =>
+  s.distinctReads >= t.distinctRecords ? { value: s.distinctReads, threshold: t.distinctRecords, message: `${s.distinctReads} distinct records read in ${t.windowMs / 1000} s` } : null;
 
-const idGuessing: Rule = (events, { now, t }) => {
-  const n = recent(events, now, t.notFoundWindowMs).filter((e) => e.status === 404).length;
-  return n >= t.notFound ? { value: n, threshold: t.notFound, message: `${n} requests for records that do not exist in ${t.notFoundWindowMs / 1000} s` } : null;
-};
+const idGuessing: Rule = (s, { t }) =>
+  s.notFound >= t.notFound ? { value: s.notFound, threshold: t.notFound, message: `${s.notFound} requests for records that do not exist in ${t.notFoundWindowMs / 1000} s` } : null;
 
-const listWalk: Rule = (events, { now, t }) => {
-  const n = recent(events, now, t.windowMs).filter((e) => e.action === "list" && e.list?.cursor).length;
-  return n >= t.listPages ? { value: n, threshold: t.listPages, message: `paged through the record list (${n} continued pages in ${t.windowMs / 1000} s)` } : null;
-};
+const listWalk: Rule = (s, { t }) =>
+  s.continuedPages >= t.listPages ? { value: s.continuedPages, threshold: t.listPages, message: `paged through the record list (${s.continuedPages} continued pages in ${t.windowMs / 1000} s)` } : null;
 
-const staleAccess: Rule = (events, { now, t }) => {
-  const ids = new Set<string>();
-  for (const e of recent(events, now, t.windowMs)) if (e.action === "get" && e.recordId && (e.recordAgeMs ?? 0) >= t.staleAgeMs) ids.add(e.recordId);
-  return ids.size >= t.staleRecords ? { value: ids.size, threshold: t.staleRecords, message: `${ids.size} records untouched for ${Math.round(t.staleAgeMs / 86_400_000)} days read in ${t.windowMs / 1000} s` } : null;
-};
+const staleAccess: Rule = (s, { t }) =>
+  s.staleReads >= t.staleRecords ? { value: s.staleReads, threshold: t.staleRecords, message: `${s.staleReads} records untouched for ${Math.round(t.staleAgeMs / 86_400_000)} days read in ${t.windowMs / 1000} s` } : null;
 
-const manySources: Rule = (events, { now, t }) => {
-  const sources = new Set(recent(events, now, t.sourcesWindowMs).map((e) => e.source));
-  return sources.size >= t.sources ? { value: sources.size, threshold: t.sources, message: `used from ${sources.size} addresses within ${t.sourcesWindowMs / 1000} s` } : null;
-};
+const manySources: Rule = (s, { t }) =>
+  s.sources >= t.sources ? { value: s.sources, threshold: t.sources, message: `used from ${s.sources} addresses within ${t.sourcesWindowMs / 1000} s` } : null;
 
 export const RULES: Record<RuleName, Rule> = {
   volume,
@@ -125,11 +143,12 @@ export const RULES: Record<RuleName, Rule> = {
   many_sources: manySources,
 };
 
-/** Runs every rule; returns what fired. */
+/** Runs every rule over the window (events in time order); returns what fired. */
 export function evaluate(events: readonly AccessEvent[], c: RuleContext): Finding[] {
+  const stats = summarize(events, c.now, c.t);
   const out: Finding[] = [];
   for (const [name, rule] of Object.entries(RULES) as [RuleName, Rule][]) {
-    const f = rule(events, c);
+    const f = rule(stats, c);
     if (f) out.push({ rule: name, severity: c.t.severity[name], ...f });
   }
   return out;

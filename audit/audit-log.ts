@@ -5,6 +5,7 @@
  * entries or `checkpointMs`, whichever comes first, when this process holds the audit key.
  */
 import type { KeyObject } from "node:crypto";
+import { MAX_ROWS } from "../store/audit.js";
 import type { AuditRepository } from "../store/audit.js";
 import type { AuditEvent } from "./chain.js";
 import { signCheckpoint, writeAnchor } from "./audit-key.js";
@@ -25,12 +26,14 @@ interface Pending {
   reject: (err: unknown) => void;
 }
 
-const MAX_BATCH = 500;
+const MAX_BATCH = MAX_ROWS;
 
 export class AuditLog {
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private sinceCheckpoint = 0;
+  /** The last entry this process appended: the next batch links onto it without reading the table first. */
+  private tail: { seq: number; hash: string } | undefined;
   private checkpointing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly now: () => Date;
@@ -55,15 +58,18 @@ export class AuditLog {
   }
 
   private async flush(): Promise<void> {
-    // Let the current tick's requests join this batch.
-    await new Promise((r) => setImmediate(r));
+    // The first entry goes at once; whatever arrives while a batch is being written forms the next batch.
+    await Promise.resolve();
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
       try {
-        await this.repo.append(batch.map((p) => p.event));
+        const entries = await this.repo.append(batch.map((p) => p.event), this.tail);
+        const last = entries[entries.length - 1];
+        if (last) this.tail = { seq: last.seq, hash: last.hash };
         for (const p of batch) p.resolve();
         this.sinceCheckpoint += batch.length;
       } catch (err) {
+        this.tail = undefined;
         for (const p of batch) p.reject(err);
       }
     }

@@ -11,6 +11,10 @@ import autocannon from "autocannon";
 import { createTestCA } from "../testing/index.js";
 import type { TestIdentity } from "../testing/index.js";
 import { median, table } from "./stats.js";
+import { rawPosts, sdkOps } from "./sdk.js";
+
+const KIB = 1024;
+const TEN_MIB = 10 * 1024 * 1024;
 
 const ROOT = join(import.meta.dirname, "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -96,7 +100,8 @@ export async function benchServer(): Promise<void> {
   try {
     const id = await ca.issueClient("bench");
     const serverKey = join(ca.home, "server", "server.key");
-    const cvEnv = { ...process.env, CERTVAULT_FROM_SOURCE: "1", CERTVAULT_LOG_LEVEL: "warn" };
+    // Limits far above the load: the limiter runs on every request and refuses none.
+    const cvEnv = { ...process.env, CERTVAULT_FROM_SOURCE: "1", CERTVAULT_LOG_LEVEL: "warn", CERTVAULT_RATE_LIMIT_IDENTITY: "100000000/60", CERTVAULT_RATE_LIMIT_SOURCE: "100000000/60" };
     const cv = await startPinned([join(ROOT, "bin", "certvault.js"), "server", "--home", ca.home, "--port", "0", "--passphrase-file", ca.passphraseFile], cvEnv);
     const serverCert = readFileSync(join(ca.home, "server", "server.crt"), "utf8");
     const body = Buffer.alloc(1024, 0x61);
@@ -119,6 +124,8 @@ export async function benchServer(): Promise<void> {
       const b1 = await load(`${bare.url}/`, id, ca.rootPem, {});
       const b2 = await load(`${bare.url}/`, id, ca.rootPem, { method: "POST", body });
       const b3 = await handshakes(bare.url, id, ca.rootPem, "/");
+      const raw1k = await rawPosts(`${bare.url}/`, id, ca.rootPem, KIB, 8, SECONDS);
+      const raw10m = await rawPosts(`${bare.url}/`, id, ca.rootPem, TEN_MIB, 2, SECONDS);
       await stop(bare);
 
       const server = await startPinned([join(ROOT, "bin", "certvault.js"), "server", "--home", ca.home, "--port", "0", "--passphrase-file", ca.passphraseFile], cvEnv);
@@ -128,16 +135,31 @@ export async function benchServer(): Promise<void> {
       // GET of a stored record (server-sealed 1 KiB) against the bare GET.
       const idRes = await fetchJson(server.url, id, ca.rootPem);
       const c4 = await load(`${server.url}/v1/records/${idRes}`, id, ca.rootPem, {});
+      const sdk1k = await sdkOps(server.url, id, ca.rootPem, KIB, 8, SECONDS);
+      const sdk10m = await sdkOps(server.url, id, ca.rootPem, TEN_MIB, 2, SECONDS);
       let peak = 0;
       const sampler = setInterval(() => (peak = Math.max(peak, server.child.pid ? rssMb(server.child.pid) : 0)), 200);
       await load(`${server.url}/v1/me`, id, ca.rootPem, { connections: 100 });
       clearInterval(sampler);
       await stop(server);
 
+      // The audit trail, rate limits and anomaly rules: the same server with them on and off.
+      const on = await startPinned(["--import", "tsx", join(ROOT, "bench", "cv-server.ts"), ca.home, ca.passphraseFile, "on"]);
+      const k1 = await load(`${on.url}/v1/me`, id, ca.rootPem, {});
+      await stop(on);
+      const off = await startPinned(["--import", "tsx", join(ROOT, "bench", "cv-server.ts"), ca.home, ca.passphraseFile, "off"]);
+      const k0 = await load(`${off.url}/v1/me`, id, ca.rootPem, {});
+      await stop(off);
+
       add("GET /v1/me keep-alive (c=50)", "req/s", c1.rps, b1.rps, c1.p99, b1.p99);
+      add("GET /v1/me, audit+limits+rules on vs off", "req/s", k1.rps, k0.rps, k1.p99, k0.p99);
       add("POST 1 KiB record, server-sealed (c=50)", "req/s", c2.rps, b2.rps, c2.p99, b2.p99);
       add("GET 1 KiB record envelope (c=50)", "req/s", c4.rps, b1.rps, c4.p99, b1.p99);
       add("new mTLS handshake + GET (c=20)", "conn/s", c3, b3);
+      add("SDK put 1 KiB vs raw POST (c=8)", "ops/s", sdk1k.put, raw1k);
+      add("SDK get 1 KiB vs raw POST (c=8)", "ops/s", sdk1k.get, raw1k);
+      add("SDK put 10 MiB vs raw POST (c=2)", "MB/s", (sdk10m.put * TEN_MIB) / 1e6, (raw10m * TEN_MIB) / 1e6);
+      add("SDK get 10 MiB vs raw POST (c=2)", "MB/s", (sdk10m.get * TEN_MIB) / 1e6, (raw10m * TEN_MIB) / 1e6);
       add("server RSS at 100 keep-alive conns", "MB", peak, 0);
     }
     console.log(`\nserver bench: ${RUNS} runs x ${SECONDS} s, server on CPU 0, load on CPU 1 (taskset: ${hasTaskset})`);

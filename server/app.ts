@@ -20,7 +20,8 @@ import { MethodNotAllowedError, RouteNotFoundError } from "../errors/index.js";
 export interface AppDeps extends RouteDeps {
   log: Logger;
   now: () => Date;
-  controls: ControlsDeps;
+  /** Absent only in the benchmark's "controls off" run; the CLI always passes them. */
+  controls?: ControlsDeps;
   rateLimits: { identity: RateLimit; source: RateLimit };
 }
 
@@ -53,17 +54,20 @@ export function buildApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
   const router = buildRouter(deps);
-  const admin = buildAdminRouter({ metrics: deps.controls.metrics, adminIdentities: deps.controls.adminIdentities });
-  const metrics = deps.controls.metrics;
+  const controls = deps.controls;
   app.use(accessLog(deps.log));
   app.use(errorMapper);
-  app.use(auditTrail(deps.controls));
-  app.use(rateLimit(deps.rateLimits.source, "source", metrics));
+  if (controls) {
+    app.use(auditTrail(controls));
+    app.use(rateLimit(deps.rateLimits.source, "source", controls.metrics));
+  }
   app.use(authenticate(deps.registry, deps.now));
-  app.use(quarantineGate(deps.controls.quarantines));
-  app.use(rateLimit(deps.rateLimits.identity, "identity", metrics));
-  app.use(auditIntent(deps.controls));
-  app.use(admin.routes());
+  if (controls) {
+    app.use(quarantineGate(controls.quarantines));
+    app.use(rateLimit(deps.rateLimits.identity, "identity", controls.metrics));
+    app.use(auditIntent(controls));
+    app.use(buildAdminRouter({ metrics: controls.metrics, adminIdentities: controls.adminIdentities }).routes());
+  }
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new MethodNotAllowedError(), notImplemented: () => new MethodNotAllowedError() }));
   app.use(() => {

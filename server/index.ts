@@ -45,6 +45,8 @@ export interface StartOptions {
   passphrase: string;
   now?: () => Date;
   log?: Logger;
+  /** false only for the benchmark that measures what the audit and abuse controls cost; never from the CLI. */
+  controls?: boolean;
 }
 
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
@@ -114,7 +116,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     records: new RecordService(new RecordRepository(db), watcher, now),
     maxRecordBytes: config.maxRecordBytes,
     rateLimits: config.rateLimits,
-    controls: { audit, detector, quarantines, metrics, log, now, alertWebhook: config.alertWebhook, adminIdentities: config.adminIdentities },
+    ...(opts.controls === false ? {} : { controls: { audit, detector, quarantines, metrics, log, now, alertWebhook: config.alertWebhook, adminIdentities: config.adminIdentities } }),
   });
   server = createServer({ ...tlsOptions(material), keepAliveTimeout: 30_000, headersTimeout: 20_000, requestTimeout: 120_000 }, app.callback());
   server.on("secureConnection", (socket: TLSSocket) => {

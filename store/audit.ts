@@ -58,20 +58,37 @@ function fromRow(r: EntryRow): AuditEntry {
 }
 
 const MAX_ATTEMPTS = 20;
+/** 12 bound values per row: 500 rows stay far below SQLite's and PostgreSQL's limits on one statement. */
+export const MAX_ROWS = 500;
+const COLUMNS = "seq, time, actor, serial, source, action, record_id, status, request_id, detail, prev_hash, hash";
+const ROW_PLACEHOLDERS = `(${Array.from({ length: 12 }, () => "?").join(",")})`;
 
 export class AuditRepository {
   constructor(private readonly db: Db) {}
 
-  /** Appends events in order as one transaction; returns the linked entries. Throws if they cannot be written. */
-  async append(events: readonly AuditEvent[]): Promise<AuditEntry[]> {
+  /**
+   * Appends events in order; returns the linked entries. Throws if they cannot be written. With `knownTail` (the
+   * caller's last appended entry) the batch is one INSERT statement, atomic on its own: if another writer got there
+   * first, the primary key refuses it and the batch is linked again onto the real tail inside a transaction.
+   */
+  async append(events: readonly AuditEvent[], knownTail?: { seq: number; hash: string }): Promise<AuditEntry[]> {
+    if (events.length > MAX_ROWS) throw new RangeError(`at most ${MAX_ROWS} audit entries per append`);
+    if (knownTail) {
+      const entries = link(events, knownTail.seq, knownTail.hash);
+      try {
+        await insertRows(this.db, entries);
+        return entries;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+      }
+    }
     let lastErr: unknown;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       try {
         return await this.db.transaction(async (trx) => {
           const tail = await this.tail(trx);
           const entries = link(events, tail.seq, tail.hash);
-          // SQLite caps bound variables per statement; 12 columns x 50 rows stays far below it.
-          for (let i = 0; i < entries.length; i += 50) await trx("audit_entries").insert(entries.slice(i, i + 50).map(toRow));
+          await insertRows(trx, entries);
           return entries;
         });
       } catch (err) {
@@ -110,6 +127,16 @@ export class AuditRepository {
     const rows = (await this.db("audit_checkpoints").orderBy("seq", "asc")) as { seq: number | string; hash: string; time: number | string; signature: string }[];
     return rows.map((r) => ({ seq: toNumber(r.seq), hash: r.hash, time: new Date(toNumber(r.time)), signature: r.signature }));
   }
+}
+
+/** One plain multi-row INSERT: the query builder's per-row work would be most of what an append costs. */
+async function insertRows(q: Db | Knex.Transaction, entries: readonly AuditEntry[]): Promise<void> {
+  const bindings: (string | number | null)[] = [];
+  for (const e of entries) {
+    const r = toRow(e);
+    bindings.push(r.seq, r.time, r.actor, r.serial, r.source, r.action, r.record_id, r.status, r.request_id, r.detail, r.prev_hash, r.hash);
+  }
+  await q.raw(`INSERT INTO audit_entries (${COLUMNS}) VALUES ${entries.map(() => ROW_PLACEHOLDERS).join(",")}`, bindings);
 }
 
 function isConflict(err: unknown): boolean {

@@ -1,0 +1,14 @@
+/**
+ * certvault's server for the controls benchmark: the same startServer the CLI runs, with the audit and abuse
+ * controls on or off (off is reachable only from here). Rate limits are set far above the load so that the limiter
+ * runs on every request without refusing any.
+ */
+import { resolveServer } from "../config/index.js";
+import { startServer } from "../server/index.js";
+import { readFileSync } from "node:fs";
+
+const [, , home, passphraseFile, mode] = process.argv;
+const config = resolveServer({ home, port: "0", "rate-limit-identity": "100000000/60", "rate-limit-source": "100000000/60" }, { CERTVAULT_LOG_LEVEL: "warn" });
+const running = await startServer({ config, passphrase: readFileSync(passphraseFile as string, "utf8").trim(), controls: mode !== "off" });
+process.stdout.write(`listening on ${running.url}\n`);
+process.on("SIGTERM", () => void running.close().then(() => process.exit(0)));
