@@ -48,6 +48,8 @@ const CMS = "application/pkcs7-mime";
 export class CertvaultClient {
   private readonly transport: Transport;
   private readonly anchors: TrustAnchors;
+  /** Recipients (identity + PEM) already verified against the pinned root, with their notAfter (ms). */
+  private readonly verified = new Map<string, number>();
 
   constructor(private readonly opts: ClientOptions) {
     this.anchors = anchorsFromPem(opts.caPem);
@@ -76,7 +78,15 @@ export class CertvaultClient {
   /** The certificates to seal to: every active certificate of the identity, each verified on this side. */
   async recipients(): Promise<string[]> {
     const me = await this.me();
-    for (const pem of me.certificates) await verifyRecipient(pem, this.anchors, me.identity);
+    const now = Date.now();
+    for (const pem of me.certificates) {
+      // A certificate verified once stays good until its notAfter (revocation is the server's list to keep).
+      const key = `${me.identity}\n${pem}`;
+      const until = this.verified.get(key);
+      if (until !== undefined && now <= until) continue;
+      const cert = await verifyRecipient(pem, this.anchors, me.identity);
+      this.verified.set(key, cert.notAfter.getTime());
+    }
     return me.certificates;
   }
 

@@ -77,8 +77,12 @@ export class Transport {
     });
   }
 
+  private readonly chainNoted = new WeakSet<TLSSocket>();
+
+  /** Once per connection: a kept-alive socket presents the same chain on every response. */
   private noteChain(socket: TLSSocket): void {
-    if (!this.opts.onServerChain || !socket.authorized) return;
+    if (!this.opts.onServerChain || !socket.authorized || this.chainNoted.has(socket)) return;
+    this.chainNoted.add(socket);
     const ders: Uint8Array[] = [];
     let c = socket.getPeerCertificate(true);
     const seen = new Set<string>();
