@@ -1,32 +1,54 @@
 /**
- * Key pairs for tests, generated once per process and type and then reused: RSA-3072 generation alone costs
- * ~100 ms. Safe only because these keys protect nothing; production code never calls this.
+ * Key pairs for test certificates. EC keys are cheap (well under a millisecond) and always fresh. RSA generation is
+ * not (RSA-3072 alone costs ~400 ms here), so RSA leaf keys are generated once per process and type into a small pool
+ * and then reused. Safe only because these keys protect nothing; production code never calls this, and CA keys never
+ * come from the pool (a "foreign" CA must really have keys of its own).
  */
 import { webcrypto } from "node:crypto";
 
-const pool = new Map<string, Promise<webcrypto.CryptoKeyPair>[]>();
-const POOL_SIZE = 4;
-let counter = 0;
+/** Leaf key types the kit makes: the CA's own three, plus RSA-2048 (accepted) and RSA-1024 (weak, for negative tests). */
+export const LEAF_KEY_TYPES = ["ec-p256", "ec-p384", "rsa-3072", "rsa-2048", "rsa-1024"] as const;
+export type LeafKeyType = (typeof LEAF_KEY_TYPES)[number];
 
-function generate(keyType: string): Promise<webcrypto.CryptoKeyPair> {
+const POOL_SIZE = 4;
+/** "rsa-3072#2" -> the third pooled RSA-3072 key pair. */
+const slots = new Map<string, Promise<webcrypto.CryptoKeyPair>>();
+const next = new Map<LeafKeyType, number>();
+
+function generate(keyType: LeafKeyType): Promise<webcrypto.CryptoKeyPair> {
   const subtle = webcrypto.subtle;
-  if (keyType.startsWith("ec-")) {
-    const curve = keyType === "ec-p384" ? "P-384" : keyType === "ec-p521" ? "P-521" : "P-256";
-    return subtle.generateKey({ name: "ECDSA", namedCurve: curve }, true, ["sign", "verify"]) as Promise<webcrypto.CryptoKeyPair>;
+  switch (keyType) {
+    case "ec-p256":
+    case "ec-p384":
+      return subtle.generateKey({ name: "ECDSA", namedCurve: keyType === "ec-p384" ? "P-384" : "P-256" }, true, ["sign", "verify"]) as Promise<webcrypto.CryptoKeyPair>;
+    case "rsa-3072":
+    case "rsa-2048":
+    case "rsa-1024":
+      return subtle.generateKey(
+        { name: "RSASSA-PKCS1-v1_5", modulusLength: Number(keyType.slice(4)), publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" },
+        true,
+        ["sign", "verify"],
+      ) as Promise<webcrypto.CryptoKeyPair>;
+    default:
+      throw new Error(`certvault/testing: unknown key type "${String(keyType)}" (expected one of ${LEAF_KEY_TYPES.join(", ")})`);
   }
-  const bits = Number(keyType.split("-")[1] ?? 3072);
-  return subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: bits, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"]) as Promise<webcrypto.CryptoKeyPair>;
 }
 
 /**
- * A key pair of the given type. EC keys are cheap and always fresh; RSA keys cycle through a small pool, so two RSA
- * test identities may share a key (negative tests about ownership should use EC identities).
+ * A key pair of the given type. EC keys are always fresh; RSA keys cycle through a pool of four per type, so two RSA
+ * test identities may share a key (tests about who owns which key should use EC identities).
  */
-export function testKeyPair(keyType: string): Promise<webcrypto.CryptoKeyPair> {
-  if (keyType.startsWith("ec-")) return generate(keyType);
-  let list = pool.get(keyType);
-  if (!list) pool.set(keyType, (list = []));
-  const i = counter++ % POOL_SIZE;
-  if (!list[i]) list[i] = generate(keyType);
-  return list[i];
+export function testKeyPair(keyType: LeafKeyType): Promise<webcrypto.CryptoKeyPair> {
+  if (keyType === "ec-p256" || keyType === "ec-p384") return generate(keyType);
+  const i = next.get(keyType) ?? 0;
+  next.set(keyType, (i + 1) % POOL_SIZE);
+  const slot = `${keyType}#${i}`;
+  let pair = slots.get(slot);
+  if (!pair) {
+    pair = generate(keyType);
+    slots.set(slot, pair);
+    // A failed generation must not poison the slot for the rest of the process.
+    pair.catch(() => slots.delete(slot));
+  }
+  return pair;
 }

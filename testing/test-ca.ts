@@ -1,131 +1,311 @@
 /**
- * Throwaway CAs for tests: a real certvault CA (same code as `certvault ca init`) in a temp dir, with helpers to issue
- * client and server certificates, including deliberately broken ones for negative tests. The broken variants are
- * built here, from the same signing code, and are reachable from nowhere but this kit.
+ * Throwaway CAs for tests: a certvault CA in a temp dir — the same files, certificate profiles and registry as
+ * `certvault ca init` makes, built from the same code (ca/profiles.ts, ca/sign.ts, ca/crl.ts) — with helpers to issue
+ * client and server certificates, including deliberately broken ones for negative tests.
+ *
+ * The broken variants are built here by signing a bent CertificateShape directly (ca/sign.ts), never through
+ * CertificateAuthority.issueFromCsr/issueForKey, which keep their rules. Nothing outside testing/ (the CLI, the
+ * server, certvault/ca) imports this file, so the variants are unreachable from production code.
+ *
+ * Two shortcuts make a CA + 10 certificates take a few tens of milliseconds instead of seconds, and neither weakens
+ * what a test sees: the CA keys are encrypted at rest with 2,048 PBKDF2 rounds (OpenSSL's default) instead of
+ * certvault's 600,000 — throwaway keys under a published passphrase — and RSA leaf keys come from a per-process pool
+ * (key-cache.ts). CA keys are always fresh.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { webcrypto } from "node:crypto";
-import { CertificateAuthority, cnName, fingerprintOf, initCa } from "../ca/authority.js";
-import { caPaths, loadIntermediateSigner } from "../ca/ca-files.js";
+import { join, resolve } from "node:path";
+import { KeyObject, webcrypto } from "node:crypto";
+import { CertificateAuthority, cnName, fingerprintOf } from "../ca/authority.js";
+import { caPaths, ensureCaDir, readCaCertificates } from "../ca/ca-files.js";
 import type { CaPaths } from "../ca/ca-files.js";
-import { leafShape } from "../ca/profiles.js";
-import type { CertificateShape, KeyFamily } from "../ca/profiles.js";
+import { buildCrl } from "../ca/crl.js";
+import { DEFAULT_DAYS, intermediateShape, leafShape, rootShape } from "../ca/profiles.js";
+import type { CertificateShape, KeyFamily, Profile } from "../ca/profiles.js";
 import { randomSerial } from "../ca/serial.js";
 import { signCertificate } from "../ca/sign.js";
 import type { Signer } from "../ca/sign.js";
-import { toPem } from "../keys/pem.js";
+import { encryptPkcs8 } from "../keys/encrypted-pkcs8.js";
+import { generateKeyPair, keyTypeSpec, parseKeyType } from "../keys/key-types.js";
 import type { KeyType } from "../keys/key-types.js";
+import { crlPem, toPem } from "../keys/pem.js";
+import { writeFileAtomic, writeSecretFile } from "../keys/secret-file.js";
+import { defaultDbPath } from "../config/index.js";
 import { openDatabase } from "../store/db.js";
 import type { Db } from "../store/db.js";
 import { CertificateRepository } from "../store/certificates.js";
 import { testKeyPair } from "./key-cache.js";
+import type { LeafKeyType } from "./key-cache.js";
 
+/** The passphrase of every test CA's keys (and of the server key a test server makes). Not a secret. */
 export const TEST_PASSPHRASE = "certvault test passphrase";
+/** PBKDF2 rounds for test CA keys at rest (see the header); OpenSSL and certvault read any count. */
+export const TEST_KDF_ITERATIONS = 2048;
+const DAY_MS = 86_400_000;
+
+export interface TestCAOptions {
+  /**
+   * The CA's name: subjects "NAME Root CA" and "NAME Issuing CA". Default "certvault test". Two CAs with the same name
+   * have identical subject names and different keys: a foreign CA that impersonates this one (see `foreign()`).
+   */
+  name?: string;
+  /** Key type of the root and intermediate, as `certvault ca init --key-type`: ec-p256 (default), ec-p384, rsa-3072. */
+  keyType?: KeyType;
+  /** Where to make the temp dir (default: the OS temp dir). The CA's home is a fresh directory inside it. */
+  dir?: string;
+  /** Database for the registry: a SQLite file or a postgres:// URL. Default HOME/certvault.db (SQLite). */
+  db?: string;
+}
 
 export interface IssueOptions {
-  keyType?: KeyType | "rsa-2048" | "rsa-1024";
+  /**
+   * Key type of the certificate's key: ec-p256 (default), ec-p384, rsa-3072, rsa-2048, or rsa-1024 — a weak key the
+   * CA itself refuses to certify (the kit signs it anyway, for negative tests).
+   */
+  keyType?: LeafKeyType;
+  /** Validity in days from now (backdated a minute, as the CA does); default 90 (client) or 365 (server). */
   days?: number;
-  /** Broken on purpose: */
+  // ---- Broken on purpose, for negative tests ----
+  /** No Extended Key Usage extension at all (OpenSSL alone accepts such a certificate for TLS clients). */
   noEku?: boolean;
+  /** The EKU to put in instead of the profile's; "serverAuth" on a client certificate is the wrong-EKU variant. */
   eku?: "serverAuth" | "clientAuth";
+  /**
+   * basicConstraints CA:TRUE (pathLen 0) on a leaf, key usage unchanged (no keyCertSign: the spelling that Node's
+   * `cert.ca`, i.e. OpenSSL's X509_check_ca, does not call a CA).
+   */
   caTrue?: boolean;
+  /** An explicit notBefore (e.g. in the future: not yet valid). No clock tricks: the certificate really says so. */
   notBefore?: Date;
+  /** An explicit notAfter (e.g. in the past: expired). */
   notAfter?: Date;
-  /** Leave it out of the registry, as if another CA with our names had issued it. */
+  /** Signed by this CA but left out of its registry. */
   unregistered?: boolean;
 }
 
 export interface TestIdentity {
+  /** Subject CN (the identity, for a client certificate). */
   name: string;
+  /** Lower-case hex, as the registry and `GET /v1/me` spell it. */
   serial: string;
+  profile: Profile;
+  keyType: LeafKeyType;
   certPem: string;
   /** Unencrypted PKCS#8 PEM: throwaway keys in a temp dir, handy for curl and openssl. */
   keyPem: string;
+  /** The private key as a node KeyObject, as `new CertvaultClient({ key })` wants it. */
+  key: KeyObject;
+  /** The same key as a WebCrypto key. */
   privateKey: webcrypto.CryptoKey;
+  /** A directory of this identity's own (inside the CA's home) holding cert.pem and key.pem. */
   dir: string;
   certPath: string;
   keyPath: string;
 }
 
 export interface TestCA {
+  /** The name given to createTestCA (subjects "NAME Root CA", "NAME Issuing CA"). */
+  name: string;
+  keyType: KeyType;
+  /** The CA's home: `--home` for the certvault CLI; removed by cleanup(). */
   home: string;
   paths: CaPaths;
+  /** The registry's database target (SQLite file or URL) and an open connection to it. */
+  dbTarget: string;
   db: Db;
+  /** The CA as the CLI runs it (issue from CSRs, revoke, CRL, list, show), over the same files and registry. */
   authority: CertificateAuthority;
   passphrase: string;
+  /** A file holding the passphrase: `--passphrase-file` for the CLI, `-passin file:` for openssl. */
   passphraseFile: string;
   rootPem: string;
   intermediatePem: string;
+  /** A client certificate for `name` (the client profile unless opts bend it). */
   issueClient(name: string, opts?: IssueOptions): Promise<TestIdentity>;
-  revoke(serial: string, reason?: string): Promise<void>;
+  /** A server certificate: CN = the first name, SANs = all names (DNS names and IP addresses). */
+  issueServer(names: string | readonly string[], opts?: IssueOptions): Promise<TestIdentity>;
+  /** Revokes a certificate of this CA (an identity or a serial); a running test server refuses it within its poll interval. */
+  revoke(cert: TestIdentity | { serial: string } | string, reason?: string): Promise<void>;
+  /** A fresh CRL (PEM, "X509 CRL") signed by the intermediate, listing every revoked certificate. */
+  crl(opts?: { days?: number }): Promise<string>;
+  /** @deprecated the old name of crl(). */
   crlPem(): Promise<string>;
+  /** The intermediate's signer (for library-level tests that drive a CertificateAuthority of their own). */
+  signer(): Promise<Signer>;
+  /** Another CA with the same names and key type but keys of its own: what an impostor would set up. */
+  foreign(): Promise<TestCA>;
+  /** Stops test servers still running over this CA, closes the database and removes the home directory. */
   cleanup(): Promise<void>;
+}
+
+/** Things to stop before a CA's files go away (test servers register here). */
+const beforeCleanup = new WeakMap<TestCA, Set<() => Promise<void>>>();
+
+/** Internal to the kit: `fn` runs at the CA's cleanup() unless `unregister` ran first. */
+export function onCleanup(ca: TestCA, fn: () => Promise<void>): () => void {
+  const set = beforeCleanup.get(ca);
+  if (!set) throw new Error("certvault/testing: not a CA made by createTestCA");
+  set.add(fn);
+  return () => set.delete(fn);
 }
 
 function familyOf(keyType: string): KeyFamily {
   return keyType.startsWith("rsa") ? "RSA" : "EC";
 }
 
-export async function createTestCA(opts: { keyType?: KeyType; name?: string } = {}): Promise<TestCA> {
-  const home = mkdtempSync(join(tmpdir(), "certvault-test-"));
+async function encryptForTests(key: CryptoKey, passphrase: string): Promise<string> {
+  const der = new Uint8Array(await webcrypto.subtle.exportKey("pkcs8", key));
+  try {
+    return encryptPkcs8(der, passphrase, TEST_KDF_ITERATIONS);
+  } finally {
+    der.fill(0);
+  }
+}
+
+function safeDirName(name: string): string {
+  return name.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 40) || "_";
+}
+
+/**
+ * A CA in a fresh temp dir: HOME/ca/{root,intermediate}.{crt,key}, HOME/ca/root.crl and the registry in
+ * HOME/certvault.db, exactly where `certvault ca init` and `certvault server` look for them.
+ */
+export async function createTestCA(opts: TestCAOptions = {}): Promise<TestCA> {
+  const name = opts.name ?? "certvault test";
+  const keyType = parseKeyType(opts.keyType); // ec-p256 by default; a UsageError on anything else, before any write
+  const spec = keyTypeSpec(keyType);
+  const home = resolve(mkdtempSync(join(opts.dir ?? tmpdir(), "certvault-test-")));
+  try {
+    return await build(home, name, keyType, spec.signingAlgorithm as Algorithm, opts);
+  } catch (err) {
+    rmSync(home, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+async function build(home: string, name: string, keyType: KeyType, signingAlgorithm: Algorithm, opts: TestCAOptions): Promise<TestCA> {
+  const passphrase = TEST_PASSPHRASE;
   const paths = caPaths(home);
   const passphraseFile = join(home, "passphrase.txt");
-  writeFileSync(passphraseFile, TEST_PASSPHRASE + "\n", { mode: 0o600 });
-  const certs = await initCa(paths, { name: opts.name ?? "certvault test", keyType: opts.keyType ?? "ec-p256", passphrase: TEST_PASSPHRASE });
-  const db = await openDatabase(join(home, "certvault.db"));
-  const registry = new CertificateRepository(db);
-  let signer: Promise<Signer> | undefined;
-  const getSigner = (): Promise<Signer> => (signer ??= loadIntermediateSigner(paths, TEST_PASSPHRASE));
-  const authority = new CertificateAuthority({ paths, registry, signer: getSigner });
+  writeFileSync(passphraseFile, passphrase + "\n", { mode: 0o600 });
 
-  async function issueClient(name: string, o: IssueOptions = {}): Promise<TestIdentity> {
-    const keyType = o.keyType ?? "ec-p256";
-    const keys = await testKeyPair(keyType);
-    const s = await getSigner();
-    const now = new Date();
-    const shape: CertificateShape = leafShape({ profile: "client", family: familyOf(keyType), days: o.days ?? 30, sans: [], commonName: name, now, issuerNotAfter: s.certificate.notAfter });
+  // As initCa (ca/authority.ts) does it, with the cheap KDF: root (pathLen 1), intermediate (pathLen 0), the root's CRL.
+  const now = new Date();
+  const [rootKeys, intKeys] = await Promise.all([generateKeyPair(keyType), generateKeyPair(keyType)]);
+  const root = await signCertificate({
+    serial: randomSerial(),
+    subject: cnName(`${name} Root CA`),
+    shape: rootShape(now),
+    publicKey: rootKeys.publicKey,
+    issuer: { selfSigned: rootKeys, signingAlgorithm },
+  });
+  const rootSigner: Signer = { signingKey: rootKeys.privateKey, signingAlgorithm, certificate: root };
+  const intermediate = await signCertificate({
+    serial: randomSerial(),
+    subject: cnName(`${name} Issuing CA`),
+    shape: intermediateShape(now, root.notAfter),
+    publicKey: intKeys.publicKey,
+    issuer: rootSigner,
+  });
+  const arl = await buildCrl({ signer: rootSigner, revoked: [], crlNumber: 1, now, days: Math.ceil((intermediate.notAfter.getTime() - now.getTime()) / DAY_MS) });
+  ensureCaDir(paths);
+  writeSecretFile(paths.rootKey, await encryptForTests(rootKeys.privateKey, passphrase));
+  writeSecretFile(paths.intermediateKey, await encryptForTests(intKeys.privateKey, passphrase));
+  writeFileAtomic(paths.rootCert, root.toString("pem") + "\n", { mode: 0o644 });
+  writeFileAtomic(paths.intermediateCert, intermediate.toString("pem") + "\n", { mode: 0o644 });
+  writeFileAtomic(paths.rootCrl, crlPem(arl.rawData), { mode: 0o644 });
+  const certs = readCaCertificates(paths);
+
+  const dbTarget = opts.db ?? defaultDbPath(home);
+  const db = await openDatabase(dbTarget);
+  const registry = new CertificateRepository(db);
+  const signer: Signer = { signingKey: intKeys.privateKey, signingAlgorithm, certificate: certs.intermediate };
+  const authority = new CertificateAuthority({ paths, registry, signer: async () => signer });
+
+  async function issue(profile: Profile, commonName: string, sans: readonly string[], o: IssueOptions): Promise<TestIdentity> {
+    const leafKeyType = o.keyType ?? "ec-p256";
+    const keys = await testKeyPair(leafKeyType);
+    const issuedAt = new Date();
+    const shape: CertificateShape = leafShape({
+      profile,
+      family: familyOf(leafKeyType),
+      days: o.days ?? DEFAULT_DAYS[profile],
+      sans,
+      commonName,
+      now: issuedAt,
+      issuerNotAfter: signer.certificate.notAfter,
+    });
     if (o.notBefore) shape.notBefore = o.notBefore;
     if (o.notAfter) shape.notAfter = o.notAfter;
-    if (o.noEku) shape.extendedKeyUsage = [];
     if (o.eku) shape.extendedKeyUsage = [o.eku];
+    if (o.noEku) shape.extendedKeyUsage = [];
     if (o.caTrue) shape.ca = { pathLength: 0 };
     const serial = randomSerial();
-    const cert = await signCertificate({ serial, subject: cnName(name), shape, publicKey: keys.publicKey, issuer: s });
+    const cert = await signCertificate({ serial, subject: cnName(commonName), shape, publicKey: keys.publicKey, issuer: signer });
     const certPem = cert.toString("pem") + "\n";
     if (!o.unregistered) {
-      await registry.insert({ serial, identity: name, subject: cert.subject, profile: "client", keyType, notBefore: cert.notBefore, notAfter: cert.notAfter, fingerprintSha256: fingerprintOf(cert), pem: certPem, createdAt: now });
+      await registry.insert({
+        serial,
+        identity: commonName,
+        subject: cert.subject,
+        profile,
+        keyType: leafKeyType,
+        notBefore: cert.notBefore,
+        notAfter: cert.notAfter,
+        fingerprintSha256: fingerprintOf(cert),
+        pem: certPem,
+        createdAt: issuedAt,
+      });
     }
-    const keyPem = toPem(new Uint8Array(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey)), "PRIVATE KEY");
-    const dir = mkdtempSync(join(home, `id-${name.replace(/[^A-Za-z0-9_-]/g, "_")}-`));
+    const pkcs8 = new Uint8Array(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey));
+    const keyPem = toPem(pkcs8, "PRIVATE KEY");
+    const dir = mkdtempSync(join(home, `${profile}-${safeDirName(commonName)}-`));
     const certPath = join(dir, "cert.pem");
     const keyPath = join(dir, "key.pem");
     writeFileSync(certPath, certPem);
     writeFileSync(keyPath, keyPem, { mode: 0o600 });
-    return { name, serial, certPem, keyPem, privateKey: keys.privateKey, dir, certPath, keyPath };
+    return { name: commonName, serial, profile, keyType: leafKeyType, certPem, keyPem, key: KeyObject.from(keys.privateKey), privateKey: keys.privateKey, dir, certPath, keyPath };
   }
 
-  return {
+  let cleaned: Promise<void> | undefined;
+  const ca: TestCA = {
+    name,
+    keyType,
     home,
     paths,
+    dbTarget,
     db,
     authority,
-    passphrase: TEST_PASSPHRASE,
+    passphrase,
     passphraseFile,
     rootPem: certs.rootPem,
     intermediatePem: certs.intermediatePem,
-    issueClient,
-    async revoke(serial, reason) {
-      await authority.revoke(serial, reason);
+    issueClient: (commonName, o = {}) => issue("client", commonName, [], o),
+    issueServer(names, o = {}) {
+      const list = typeof names === "string" ? [names] : [...names];
+      const first = list[0];
+      if (first === undefined) throw new Error("issueServer needs at least one name");
+      return issue("server", first, list, o);
     },
-    async crlPem() {
-      const crl = await authority.crl();
-      return toPem(new Uint8Array(crl.rawData), "X509 CRL");
+    async revoke(cert, reason) {
+      await authority.revoke(typeof cert === "string" ? cert : cert.serial, reason);
     },
-    async cleanup() {
-      await db.destroy();
-      rmSync(home, { recursive: true, force: true });
+    async crl(o = {}) {
+      return crlPem((await authority.crl(o)).rawData);
+    },
+    crlPem: () => ca.crl(),
+    signer: async () => signer,
+    foreign: () => createTestCA({ name, keyType, ...(opts.dir ? { dir: opts.dir } : {}) }),
+    cleanup() {
+      cleaned ??= (async () => {
+        const stoppers = [...(beforeCleanup.get(ca) ?? [])];
+        await Promise.allSettled(stoppers.map((stop) => stop()));
+        await db.destroy();
+        rmSync(home, { recursive: true, force: true });
+      })();
+      return cleaned;
     },
   };
+  beforeCleanup.set(ca, new Set());
+  return ca;
 }

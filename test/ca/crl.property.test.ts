@@ -10,9 +10,9 @@ import { CRLNumber, id_ce_cRLNumber } from "@peculiar/asn1-x509";
 import { x509 } from "../../keys/x509.js";
 import { REASONS } from "../../ca/reasons.js";
 import type { ReasonName } from "../../ca/reasons.js";
-import { TempDirs } from "../helpers/cli.js";
-import { ecPublicKey, makeCaHome, openAuthority } from "../helpers/ca-fixture.js";
-import type { CaHome } from "../helpers/ca-fixture.js";
+import { createTestCA } from "../../testing/index.js";
+import type { TestCA } from "../../testing/index.js";
+import { ecPublicKey, openAuthority } from "../helpers/ca-fixture.js";
 import type { Signer } from "../../ca/sign.js";
 import { opensslOk } from "../helpers/openssl.js";
 
@@ -48,26 +48,23 @@ async function opensslEntries(der: ArrayBuffer): Promise<Map<string, string>> {
 
 describe("CRL property (library): the CRL lists exactly the revoked certificates", function () {
   this.timeout(60_000);
-  const tmp = new TempDirs();
-  let h: CaHome;
+  let testCa: TestCA;
   let signer: Signer;
   let keys: CryptoKey[];
 
   before(async () => {
-    h = await makeCaHome(tmp.make());
-    const first = await openAuthority(h, { db: ":memory:" });
-    signer = first.signer;
-    await first.db.destroy();
+    testCa = await createTestCA({ name: "Test" });
+    signer = await testCa.signer();
     keys = await Promise.all(Array.from({ length: 5 }, () => ecPublicKey()));
   });
-  after(() => tmp.cleanup());
+  after(() => testCa.cleanup());
 
   it("for random N <= 20 and random revoked subsets and reasons", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 20 }).chain((n) => fc.array(fc.option(fc.constantFrom(...reasonNames), { nil: undefined }), { minLength: n, maxLength: n })),
         async (plan) => {
-          const { ca, db } = await openAuthority(h, { db: ":memory:", signer });
+          const { ca, db } = await openAuthority(testCa, { db: ":memory:" });
           try {
             const expected = new Map<string, ReasonName>();
             const serials: string[] = [];

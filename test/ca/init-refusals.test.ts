@@ -3,19 +3,26 @@ import { expect } from "chai";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, TempDirs } from "../helpers/cli.js";
-import { makeCaHome } from "../helpers/ca-fixture.js";
+import { createTestCA } from "../../testing/index.js";
+import type { TestCA } from "../../testing/index.js";
+import { cliHome } from "../helpers/ca-fixture.js";
 import type { CaHome } from "../helpers/ca-fixture.js";
 
 describe("ca init refusals (CLI)", function () {
   this.timeout(30_000);
   const tmp = new TempDirs();
-  after(() => tmp.cleanup());
+  let testCa: TestCA;
+  after(async () => {
+    tmp.cleanup();
+    await testCa.cleanup();
+  });
   let h: CaHome;
   let before_: Buffer[];
   const files = (): string[] => [h.paths.rootCert, h.paths.rootKey, h.paths.intermediateCert, h.paths.intermediateKey];
 
   before(async () => {
-    h = await makeCaHome(tmp.make());
+    testCa = await createTestCA({ name: "Test" });
+    h = cliHome(testCa);
     before_ = files().map((f) => readFileSync(f));
   });
 

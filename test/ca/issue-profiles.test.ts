@@ -7,7 +7,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, TempDirs } from "../helpers/cli.js";
 import { extensionBlock, openssl, opensslOk, x509Text } from "../helpers/openssl.js";
-import { certDates, certSerial, makeCaHome, makeCsr } from "../helpers/ca-fixture.js";
+import { createTestCA } from "../../testing/index.js";
+import type { TestCA } from "../../testing/index.js";
+import { certDates, certSerial, cliHome, makeCsr } from "../helpers/ca-fixture.js";
 import type { CaHome, CsrKind } from "../helpers/ca-fixture.js";
 
 const DAY = 86_400_000;
@@ -25,6 +27,7 @@ function keyId(text: string, title: string): string {
 describe("ca issue: profiles, checked with openssl", function () {
   this.timeout(60_000);
   const tmp = new TempDirs();
+  let testCa: TestCA;
   let h: CaHome;
   let dir: string;
   let intText: string;
@@ -34,10 +37,14 @@ describe("ca issue: profiles, checked with openssl", function () {
 
   before(async () => {
     dir = tmp.make();
-    h = await makeCaHome(join(dir, "home"));
+    testCa = await createTestCA({ name: "Test" });
+    h = cliHome(testCa);
     intText = await x509Text(h.paths.intermediateCert);
   });
-  after(() => tmp.cleanup());
+  after(async () => {
+    tmp.cleanup();
+    await testCa.cleanup();
+  });
 
   const clientCases: { kind: CsrKind; ku: string }[] = [
     { kind: "ec-p256", ku: "Digital Signature, Key Agreement" },

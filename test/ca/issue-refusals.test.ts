@@ -10,7 +10,9 @@ import { join } from "node:path";
 import { inParallel, runCli, TempDirs } from "../helpers/cli.js";
 import type { RunResult } from "../helpers/cli.js";
 import { openssl } from "../helpers/openssl.js";
-import { breakCsrSignature, makeCaHome, makeCsr, pemToDer, registryCount } from "../helpers/ca-fixture.js";
+import { createTestCA } from "../../testing/index.js";
+import type { TestCA } from "../../testing/index.js";
+import { breakCsrSignature, cliHome, makeCsr, pemToDer, registryCount } from "../helpers/ca-fixture.js";
 import type { CaHome } from "../helpers/ca-fixture.js";
 import { vetCsr } from "../../ca/csr.js";
 import { CsrRejectedError } from "../../errors/index.js";
@@ -52,6 +54,7 @@ const CASES: Case[] = [
 describe("ca issue: refusals leave the registry untouched", function () {
   this.timeout(60_000);
   const tmp = new TempDirs();
+  let testCa: TestCA;
   let h: CaHome;
   let dir: string;
   let goodCsr: string;
@@ -59,13 +62,17 @@ describe("ca issue: refusals leave the registry untouched", function () {
 
   before(async () => {
     dir = tmp.make();
-    h = await makeCaHome(join(dir, "home"));
+    testCa = await createTestCA({ name: "Test" });
+    h = cliHome(testCa);
     goodCsr = (await makeCsr(dir, "ec-p256", "good")).csr;
     const argv: string[][] = [];
     for (const c of CASES) argv.push(await c.args(dir, goodCsr));
     results = await inParallel(argv.map((a) => () => runCli(["ca", "issue", ...h.args, ...a])));
   });
-  after(() => tmp.cleanup());
+  after(async () => {
+    tmp.cleanup();
+    await testCa.cleanup();
+  });
 
   CASES.forEach((c, i) => {
     it(`${c.name}: exit ${c.code}, a reason on stderr, nothing on stdout`, () => {

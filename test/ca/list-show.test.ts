@@ -3,9 +3,10 @@
  * statuses (active, revoked, expired) that the contract names.
  */
 import { expect } from "chai";
-import { join } from "node:path";
-import { runCli, TempDirs } from "../helpers/cli.js";
-import { ecPublicKey, makeCaHome, openAuthority } from "../helpers/ca-fixture.js";
+import { runCli } from "../helpers/cli.js";
+import { createTestCA } from "../../testing/index.js";
+import type { TestCA } from "../../testing/index.js";
+import { cliHome } from "../helpers/ca-fixture.js";
 import type { CaHome } from "../helpers/ca-fixture.js";
 
 const DAY = 86_400_000;
@@ -25,32 +26,23 @@ interface Row {
 
 describe("ca list / ca show (CLI)", function () {
   this.timeout(60_000);
-  const tmp = new TempDirs();
+  let testCa: TestCA;
   let h: CaHome;
   const serial: Record<"active" | "revoked" | "expired", string> = { active: "", revoked: "", expired: "" };
   let revokedAt: number;
 
   before(async () => {
-    h = await makeCaHome(join(tmp.make(), "home"));
-    const issue = async (ca: Awaited<ReturnType<typeof openAuthority>>["ca"], cn: string, profile: "client" | "server") =>
-      (await ca.issueForKey({ publicKey: await ecPublicKey(), commonName: cn, family: "EC", keyType: "ec-p256", profile, days: 90, sans: profile === "server" ? ["svc.example"] : [] })).record.serial;
-    const past = await openAuthority(h, { now: () => new Date(Date.now() - 200 * DAY) });
-    try {
-      serial.expired = await issue(past.ca, "old", "client");
-    } finally {
-      await past.db.destroy();
-    }
-    const { ca, db } = await openAuthority(h);
-    try {
-      serial.active = await issue(ca, "svc.example", "server");
-      serial.revoked = await issue(ca, "eve", "client");
-      revokedAt = Date.now();
-      await ca.revoke(serial.revoked, "privilegeWithdrawn");
-    } finally {
-      await db.destroy();
-    }
+    testCa = await createTestCA({ name: "Test" });
+    h = cliHome(testCa);
+    // Issued 200 days ago for 90 days: explicit dates, as the CA would have written them then.
+    const then = Date.now() - 200 * DAY;
+    serial.expired = (await testCa.issueClient("old", { notBefore: new Date(then - 60_000), notAfter: new Date(then + 90 * DAY) })).serial;
+    serial.active = (await testCa.issueServer(["svc.example"], { days: 90 })).serial;
+    serial.revoked = (await testCa.issueClient("eve", { days: 90 })).serial;
+    revokedAt = Date.now();
+    await testCa.revoke(serial.revoked, "privilegeWithdrawn");
   });
-  after(() => tmp.cleanup());
+  after(() => testCa.cleanup());
 
   it("list --json prints one JSON array with serial, subject, profile, dates, status and revocation fields", async () => {
     const r = await runCli(["ca", "list", "--json", "--home", h.home]);

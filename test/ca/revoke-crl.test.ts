@@ -7,12 +7,15 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, TempDirs } from "../helpers/cli.js";
 import { extensionBlock, openssl, opensslOk, x509Text } from "../helpers/openssl.js";
-import { certSerial, ecPublicKey, makeCaHome, openAuthority, registryField } from "../helpers/ca-fixture.js";
+import { createTestCA } from "../../testing/index.js";
+import type { TestCA } from "../../testing/index.js";
+import { certSerial, cliHome, registryField } from "../helpers/ca-fixture.js";
 import type { CaHome } from "../helpers/ca-fixture.js";
 
 describe("ca revoke and ca crl (CLI, checked with openssl)", function () {
   this.timeout(60_000);
   const tmp = new TempDirs();
+  let testCa: TestCA;
   let h: CaHome;
   let dir: string;
   const certs: string[] = [];
@@ -21,21 +24,18 @@ describe("ca revoke and ca crl (CLI, checked with openssl)", function () {
 
   before(async () => {
     dir = tmp.make();
-    h = await makeCaHome(join(dir, "home"));
-    const { ca, db } = await openAuthority(h);
-    try {
-      for (const name of ["mallory", "bob", "carol"]) {
-        const issued = await ca.issueForKey({ publicKey: await ecPublicKey(), commonName: name, family: "EC", keyType: "ec-p256", profile: "client", days: 30 });
-        const file = join(dir, `${name}.crt`);
-        writeFileSync(file, issued.pem);
-        certs.push(file);
-        serials.push(issued.record.serial);
-      }
-    } finally {
-      await db.destroy();
+    testCa = await createTestCA({ name: "Test" });
+    h = cliHome(testCa);
+    for (const name of ["mallory", "bob", "carol"]) {
+      const issued = await testCa.issueClient(name, { days: 30 });
+      certs.push(issued.certPath);
+      serials.push(issued.serial);
     }
   });
-  after(() => tmp.cleanup());
+  after(async () => {
+    tmp.cleanup();
+    await testCa.cleanup();
+  });
 
   describe("revoke", () => {
     it("--serial as openssl prints it (upper case), --reason keyCompromise: exit 0, stored as revoked", async () => {

@@ -7,33 +7,34 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { webcrypto } from "node:crypto";
-import { join } from "node:path";
 import { x509 } from "../../keys/x509.js";
 import type { CertificateAuthority } from "../../ca/authority.js";
 import type { Db } from "../../store/db.js";
 import { TempDirs } from "../helpers/cli.js";
-import { makeCaHome, makeCsr, openAuthority } from "../helpers/ca-fixture.js";
-import type { CaHome } from "../helpers/ca-fixture.js";
+import { createTestCA } from "../../testing/index.js";
+import type { TestCA } from "../../testing/index.js";
+import { makeCsr, openAuthority } from "../helpers/ca-fixture.js";
 import { opensslOk } from "../helpers/openssl.js";
 
 describe("ca issue: the certificate's CN is the CSR's CN, verbatim", function () {
   this.timeout(60_000);
   const tmp = new TempDirs();
   let dir: string;
-  let h: CaHome;
+  let testCa: TestCA;
   let ca: CertificateAuthority;
   let db: Db;
   let keys: CryptoKeyPair;
 
   before(async () => {
     dir = tmp.make();
-    h = await makeCaHome(join(dir, "home"));
-    ({ ca, db } = await openAuthority(h, { db: ":memory:" }));
+    testCa = await createTestCA({ name: "Test" });
+    ({ ca, db } = await openAuthority(testCa, { db: ":memory:" }));
     keys = (await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
   });
   after(async () => {
     await db.destroy();
     tmp.cleanup();
+    await testCa.cleanup();
   });
 
   async function subjectByOpenssl(pem: string): Promise<string> {

@@ -1,24 +1,27 @@
 /**
- * Throwaway CAs and inputs for CA tests: a CA made in-process (initCa, faster than the CLI), the CLI arguments that
- * reach it, CSRs made by `openssl req`, a CSR with a broken signature, and a look into the registry with sqlite3.
+ * CLI- and openssl-specific helpers for the CA tests, built on the test kit (`certvault/testing`, testing/): the kit
+ * makes every test CA (createTestCA); this file only adds what the CLI tests need around one — the `--home` /
+ * `--passphrase-file` arguments, a root+intermediate bundle for `openssl crl -CAfile`, a CertificateAuthority of the
+ * CA on another database or clock, CSRs made by `openssl req`, a CSR with a broken signature, and a look into the
+ * registry with the sqlite3 CLI.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { webcrypto } from "node:crypto";
-import { initCa, CertificateAuthority } from "../../ca/authority.js";
-import { caPaths, loadIntermediateSigner } from "../../ca/ca-files.js";
+import { CertificateAuthority } from "../../ca/authority.js";
 import type { CaPaths } from "../../ca/ca-files.js";
-import type { KeyType } from "../../keys/key-types.js";
-import { defaultDbPath } from "../../config/index.js";
 import { openDatabase } from "../../store/db.js";
 import type { Db } from "../../store/db.js";
 import { CertificateRepository } from "../../store/certificates.js";
 import type { Signer } from "../../ca/sign.js";
+import { TEST_PASSPHRASE } from "../../testing/index.js";
+import type { TestCA } from "../../testing/index.js";
+import { testKeyPair } from "../../testing/key-cache.js";
 import { opensslOk } from "./openssl.js";
 import { runProcess } from "./cli.js";
 
-export const TEST_PASSPHRASE = "correct horse battery staple";
+export { TEST_PASSPHRASE };
 
+/** A test CA as the CLI sees it. */
 export interface CaHome {
   home: string;
   paths: CaPaths;
@@ -30,31 +33,27 @@ export interface CaHome {
   bundle: string;
 }
 
-/** A fresh CA in `home` made through the library; the registry schema is created too. */
-export async function makeCaHome(home: string, keyType: KeyType = "ec-p256"): Promise<CaHome> {
-  const paths = caPaths(home);
-  await initCa(paths, { name: "Test", keyType, passphrase: TEST_PASSPHRASE });
-  const passFile = join(home, "pass.txt");
-  writeFileSync(passFile, TEST_PASSPHRASE + "\n", { mode: 0o600 });
-  const dbFile = defaultDbPath(home);
-  await (await openDatabase(dbFile)).destroy();
-  const bundle = join(home, "bundle.pem");
-  writeFileSync(bundle, readFileSync(paths.intermediateCert, "utf8") + readFileSync(paths.rootCert, "utf8"));
-  return { home, paths, passFile, args: ["--home", home, "--passphrase-file", passFile], dbFile, bundle };
+/** The CLI's view of a kit CA (writes HOME/bundle.pem). */
+export function cliHome(ca: TestCA): CaHome {
+  const bundle = join(ca.home, "bundle.pem");
+  writeFileSync(bundle, ca.intermediatePem + ca.rootPem);
+  return { home: ca.home, paths: ca.paths, passFile: ca.passphraseFile, args: ["--home", ca.home, "--passphrase-file", ca.passphraseFile], dbFile: ca.dbTarget, bundle };
 }
 
-/** The CertificateAuthority of a CA home, on a database of its own choosing (a file or ":memory:"). */
-export async function openAuthority(h: CaHome, opts: { db?: string; now?: () => Date; signer?: Signer } = {}): Promise<{ ca: CertificateAuthority; db: Db; signer: Signer }> {
-  const db = await openDatabase(opts.db ?? h.dbFile);
-  const signer = opts.signer ?? (await loadIntermediateSigner(h.paths, TEST_PASSPHRASE));
-  const ca = new CertificateAuthority({ paths: h.paths, registry: new CertificateRepository(db), signer: async () => signer, ...(opts.now ? { now: opts.now } : {}) });
-  return { ca, db, signer };
+/**
+ * A CertificateAuthority over a kit CA's files and signer, on a database of its own choosing (the CA's registry by
+ * default, or e.g. ":memory:") and with its own clock. Destroy the returned db when done.
+ */
+export async function openAuthority(ca: TestCA, opts: { db?: string; now?: () => Date } = {}): Promise<{ ca: CertificateAuthority; db: Db; signer: Signer }> {
+  const db = await openDatabase(opts.db ?? ca.dbTarget);
+  const signer = await ca.signer();
+  const authority = new CertificateAuthority({ paths: ca.paths, registry: new CertificateRepository(db), signer: async () => signer, ...(opts.now ? { now: opts.now } : {}) });
+  return { ca: authority, db, signer };
 }
 
-/** An ECDSA P-256 public key made with WebCrypto (no openssl spawn), for issueForKey. */
+/** An ECDSA P-256 public key (from the kit's key source, no openssl spawn), for issueForKey. */
 export async function ecPublicKey(): Promise<CryptoKey> {
-  const pair = (await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
-  return pair.publicKey;
+  return (await testKeyPair("ec-p256")).publicKey;
 }
 
 export type CsrKind = "ec-p256" | "ec-p384" | "rsa-3072" | "rsa-2048" | "rsa-1024" | "secp256k1" | "ec-explicit";
