@@ -15,6 +15,9 @@ import { ServerError } from "../../client-sdk/index.js";
 import { createTestCA, startTestServer, TEST_PASSPHRASE } from "../../testing/index.js";
 import { testKeyPair } from "../../testing/key-cache.js";
 import type { TestCA } from "../../testing/index.js";
+import { pino } from "pino";
+import { resolveServer } from "../../config/index.js";
+import { startServer } from "../../server/index.js";
 import { REPO_ROOT } from "../helpers/cli.js";
 import { extensionBlock, openssl, opensslOk, x509Text } from "../helpers/openssl.js";
 
@@ -249,6 +252,30 @@ describe("certvault/testing: the kit", function () {
         expect(refused).to.be.an("error");
       } finally {
         await server.stop();
+      }
+    });
+
+    it("the server still makes its own TLS certificate on a first start without the kit's (the path the kit skips)", async function () {
+      // startTestServer puts a server key in place first; here the real server starts on a fresh kit CA without one.
+      const fresh = await createTestCA();
+      try {
+        const config = { ...resolveServer({ home: fresh.home, port: "0", db: fresh.dbTarget }, {}), logLevel: "silent" };
+        const running = await startServer({ config, passphrase: fresh.passphrase, log: pino({ level: "silent" }) });
+        try {
+          const crt = join(fresh.home, "server", "server.crt");
+          const text = await x509Text(crt);
+          expect(extensionBlock(text, "X509v3 Subject Alternative Name")?.value).to.equal("DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1");
+          const key = join(fresh.home, "server", "server.key");
+          const asn = await opensslOk(["asn1parse", "-in", key]);
+          expect(asn).to.match(/INTEGER\s+:0?927C0\n/); // 600,000 PBKDF2 rounds: certvault's own KDF, not the kit's
+          expect((await openssl(["pkey", "-in", key, "-passin", `file:${fresh.passphraseFile}`, "-noout"])).code).to.equal(0);
+          expect((await fresh.authority.list()).filter((c) => c.profile === "server")).to.have.length(1);
+        } finally {
+          running.server.closeAllConnections();
+          await running.close();
+        }
+      } finally {
+        await fresh.cleanup();
       }
     });
 
