@@ -6,6 +6,7 @@
  */
 import type { Context, Next } from "koa";
 import type { TLSSocket } from "node:tls";
+import type { KeyObject } from "node:crypto";
 import { CertificateNotAllowedError, CertificateRevokedError, ClientCertificateRequiredError } from "../errors/index.js";
 import { normalizeSerial } from "../ca/serial.js";
 import { x509 } from "../keys/x509.js";
@@ -33,6 +34,10 @@ async function vetSocket(socket: TLSSocket, watcher: RegistryWatcher): Promise<V
   const parsed = new x509.X509Certificate(new Uint8Array(cert.raw));
   const bc = parsed.getExtension(x509.BasicConstraintsExtension);
   if (cert.ca || bc?.ca) return new CertificateNotAllowedError("a CA certificate cannot be used as a client certificate");
+  // The handshake accepts whatever key OpenSSL's security level allows (RSA-1024 included): hold client keys to
+  // what the CA issues for.
+  const weak = weakKeyReason(cert.publicKey);
+  if (weak) return new CertificateNotAllowedError(`the certificate's key is not acceptable: ${weak}`);
   const eku = cert.keyUsage as string[] | undefined;
   if (!eku || !eku.includes(OID_CLIENT_AUTH)) {
     return new CertificateNotAllowedError("the certificate is not for client authentication (EKU clientAuth missing)");
@@ -44,6 +49,15 @@ async function vetSocket(socket: TLSSocket, watcher: RegistryWatcher): Promise<V
     return new CertificateNotAllowedError("the certificate is not in this CA's registry");
   }
   return { identity: record.identity, serial, notBefore: record.notBefore.getTime(), notAfter: record.notAfter.getTime(), pem: record.pem };
+}
+
+const ACCEPTED_CURVES = new Set(["prime256v1", "secp384r1", "secp521r1"]);
+
+function weakKeyReason(key: KeyObject): string | undefined {
+  const d = key.asymmetricKeyDetails;
+  if (key.asymmetricKeyType === "rsa") return (d?.modulusLength ?? 0) < 2048 ? `RSA-${d?.modulusLength ?? 0} (at least 2048 bits)` : undefined;
+  if (key.asymmetricKeyType === "ec") return d?.namedCurve && ACCEPTED_CURVES.has(d.namedCurve) ? undefined : `curve ${d?.namedCurve ?? "unknown"}`;
+  return `${key.asymmetricKeyType ?? "unknown"} keys are not issued by this CA`;
 }
 
 export function authenticate(watcher: RegistryWatcher, now: () => Date) {

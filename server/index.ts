@@ -21,12 +21,14 @@ import { RegistryWatcher } from "./registry-watch.js";
 import { RecordService } from "./services/records.js";
 import { buildApp } from "./app.js";
 import { ensureServerCertificate } from "./server-cert.js";
+import { decryptPrivateKey } from "../keys/encrypted-pkcs8.js";
 import { AuditLog } from "../audit/audit-log.js";
 import { auditPaths, ensureAuditKey } from "../audit/audit-key.js";
 import { AuditRepository } from "../store/audit.js";
 import { QuarantineRepository } from "../store/quarantine.js";
 import { Detector } from "../abuse/detector.js";
 import { Metrics } from "./metrics.js";
+import { listenForRegistryChanges } from "../store/notify.js";
 import type { Quarantines } from "./controls.js";
 import { secureContextOptions, tlsOptions } from "./tls.js";
 import type { TlsMaterial } from "./tls.js";
@@ -64,8 +66,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   // The watcher's first CRL arrives before the server exists; later ones swap the live TLS context.
   let server: Server | undefined = undefined;
   const material: TlsMaterial = {
-    key: identity.keyPem,
-    passphrase: identity.passphrase,
+    // Decrypted once, kept in memory only: every CRL refresh rebuilds the TLS context, and a 600,000-round PBKDF2
+    // per rebuild would cost each revocation ~150 ms of CPU.
+    key: decryptPrivateKey(identity.keyPem, identity.passphrase).export({ format: "pem", type: "pkcs8" }) as string,
     cert: identity.certPem + certs.intermediatePem,
     ca: certs.rootPem + certs.intermediatePem,
     crl: [],
@@ -97,6 +100,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     onError: (err) => log.error({ err }, "registry poll failed"),
   });
   await watcher.start();
+  // PostgreSQL: hear of revocations and quarantines from other nodes at once; polling stays as the fallback.
+  const unlisten = await listenForRegistryChanges(db, () => void watcher.poll(), (err) => log.warn({ err: (err as Error).message }, "registry notifications lost; polling continues"));
   if (certs.rootCrlPem === undefined) log.warn(`${paths.rootCrl} is missing: the TLS handshake will not check CRLs (requests still do)`);
 
   const quarantines: Quarantines = {
@@ -138,8 +143,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     server,
     db,
     async close() {
-      watcher.stop();
+      await watcher.stop();
       clearInterval(sweeper);
+      await unlisten();
       await new Promise<void>((done) => {
         server.close(() => done());
         server.closeIdleConnections();

@@ -31,7 +31,8 @@ export class RegistryWatcher {
   private byIdentity = new Map<string, CertificateRecord[]>();
   private readonly sockets = new Map<string, Set<TLSSocket>>();
   private timer: NodeJS.Timeout | undefined;
-  private polling = false;
+  private inflight: Promise<void> | undefined;
+  private pollAgain = false;
   private crlIssuedAt = 0;
   private crlRevision = -1;
   crlDer: Uint8Array = new Uint8Array(0);
@@ -49,8 +50,11 @@ export class RegistryWatcher {
     this.timer.unref();
   }
 
-  stop(): void {
+  /** Stops polling and waits for a poll in flight, so that the database can be closed under nobody's feet. */
+  async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.inflight;
   }
 
   isRevoked(serial: string): boolean {
@@ -107,9 +111,23 @@ export class RegistryWatcher {
     if (this.revoked.has(serial)) socket.destroy();
   }
 
-  async poll(): Promise<void> {
-    if (this.polling) return;
-    this.polling = true;
+  /** One poll at a time; a call during a poll (a notification) runs one more right after, so no change is missed. */
+  poll(): Promise<void> {
+    if (this.inflight) {
+      this.pollAgain = true;
+      return this.inflight;
+    }
+    this.inflight = this.pollOnce().finally(() => {
+      this.inflight = undefined;
+      if (this.pollAgain && this.timer) {
+        this.pollAgain = false;
+        void this.poll();
+      }
+    });
+    return this.inflight;
+  }
+
+  private async pollOnce(): Promise<void> {
     try {
       const revision = await this.registry.revision();
       const crlStale = this.opts.now().getTime() - this.crlIssuedAt > (this.opts.crlDays * 86_400_000) / 2;
@@ -131,8 +149,6 @@ export class RegistryWatcher {
       if (crlStale || this.crlRevision !== this.revision) await this.reissueCrl();
     } catch (err) {
       this.opts.onError(err);
-    } finally {
-      this.polling = false;
     }
   }
 

@@ -5,6 +5,7 @@
  */
 import type { Knex } from "knex";
 import type { Db } from "./db.js";
+import { notifyRegistryChange } from "./notify.js";
 import { toNumber } from "./db.js";
 
 export type CertificateStatus = "active" | "revoked" | "expired";
@@ -88,7 +89,7 @@ export class CertificateRepository {
         revocation_reason: null,
         created_at: c.createdAt.getTime(),
       });
-      await bump(trx, REVISION);
+      await bumpRevision(trx);
     });
   }
 
@@ -127,7 +128,7 @@ export class CertificateRepository {
       const n = await trx("certificates")
         .where({ serial, status: "active" })
         .update({ status: "revoked", revoked_at: at.getTime(), revocation_reason: reason });
-      if (n > 0) await bump(trx, REVISION);
+      if (n > 0) await bumpRevision(trx);
       return n > 0;
     });
   }
@@ -144,8 +145,10 @@ export class CertificateRepository {
 }
 
 /** Bumps the registry revision that servers poll: certificate and quarantine changes both go through it. */
-export function bumpRevision(trx: Db | Knex.Transaction): Promise<number> {
-  return bump(trx, REVISION);
+export async function bumpRevision(trx: Db | Knex.Transaction): Promise<number> {
+  const revision = await bump(trx, REVISION);
+  await notifyRegistryChange(trx);
+  return revision;
 }
 
 async function bump(trx: Db | Knex.Transaction, key: string): Promise<number> {

@@ -222,11 +222,8 @@ describe("certvault/testing: broken variants are what they claim and the server 
       expect((refused as Error | undefined)?.message).to.match(/RSA-1024 is below the minimum of 2048/);
     });
 
-    // Known gap, outside the kit: the server admits an RSA-1024 client certificate of its own CA (Node 20's default
-    // OpenSSL security level 1 accepts 1024-bit RSA in the handshake, and server/auth.ts checks no key size). The fix
-    // belongs in server/ (e.g. "@SECLEVEL=2" in server/tls.ts, or a key-size check in server/auth.ts); enable this
-    // test with it.
-    it.skip("the server refuses it (KNOWN GAP: the server admits RSA-1024 client certificates today)", async function () {
+    // Node 20's default OpenSSL security level accepts 1024-bit RSA in the handshake; server/auth.ts refuses it.
+    it("the server refuses it", async function () {
       await expectRefused(id);
     });
   });
