@@ -36,15 +36,20 @@ export interface ControlsDeps {
 }
 
 const RECORD_PATH = /^\/v1\/records\/([^/]+)$/;
+const RECORD_ID = /^[0-9a-f]{32}$/;
 
 /** What a request does, from its method and path alone (so refused requests are named too). */
 export function actionOf(method: string, path: string): { action: string; kind: AccessAction; recordId?: string } {
   const m = RECORD_PATH.exec(path);
   if (m) {
-    const recordId = decodeURIComponent(m[1] ?? "").slice(0, 64);
-    if (method === "GET") return { action: "records.get", kind: "get", recordId };
-    if (method === "PUT") return { action: "records.update", kind: "update", recordId };
-    if (method === "DELETE") return { action: "records.delete", kind: "delete", recordId };
+    // Only a well-formed id goes into the audit entry: the path is the caller's text (a NUL byte in it would make
+    // PostgreSQL refuse the entry, and with it the request).
+    const raw = m[1] ?? "";
+    const recordId = RECORD_ID.test(raw) ? raw : undefined;
+    const id = recordId === undefined ? {} : { recordId };
+    if (method === "GET") return { action: "records.get", kind: "get", ...id };
+    if (method === "PUT") return { action: "records.update", kind: "update", ...id };
+    if (method === "DELETE") return { action: "records.delete", kind: "delete", ...id };
   }
   if (path === "/v1/records" && method === "POST") return { action: "records.create", kind: "create" };
   if (path === "/v1/records" && method === "GET") return { action: "records.list", kind: "list" };

@@ -32,6 +32,7 @@ import { crlPem, toPem } from "../keys/pem.js";
 import { writeFileAtomic, writeSecretFile } from "../keys/secret-file.js";
 import { defaultDbPath } from "../config/index.js";
 import { openDatabase } from "../store/db.js";
+import { createScratchDatabase, testDatabaseServer } from "./scratch-db.js";
 import type { Db } from "../store/db.js";
 import { CertificateRepository } from "../store/certificates.js";
 import { testKeyPair } from "./key-cache.js";
@@ -110,8 +111,13 @@ export interface TestCA {
   /** The CA's home: `--home` for the certvault CLI; removed by cleanup(). */
   home: string;
   paths: CaPaths;
-  /** The registry's database target (SQLite file or URL) and an open connection to it. */
+  /**
+   * The registry's database target and an open connection to it: HOME/certvault.db (SQLite), or a database of its
+   * own on the PostgreSQL server named by CERTVAULT_TEST_DB.
+   */
   dbTarget: string;
+  /** `--home HOME --db TARGET`: what a CLI call needs to work on this CA and its registry. */
+  cliArgs: string[];
   db: Db;
   /** The CA as the CLI runs it (issue from CSRs, revoke, CRL, list, show), over the same files and registry. */
   authority: CertificateAuthority;
@@ -216,7 +222,9 @@ async function build(home: string, name: string, keyType: KeyType, signingAlgori
   writeFileAtomic(paths.rootCrl, crlPem(arl.rawData), { mode: 0o644 });
   const certs = readCaCertificates(paths);
 
-  const dbTarget = opts.db ?? defaultDbPath(home);
+  const pgServer = opts.db === undefined ? testDatabaseServer() : undefined;
+  const scratch = pgServer ? await createScratchDatabase(pgServer) : undefined;
+  const dbTarget = opts.db ?? scratch?.url ?? defaultDbPath(home);
   const db = await openDatabase(dbTarget);
   const registry = new CertificateRepository(db);
   const signer: Signer = { signingKey: intKeys.privateKey, signingAlgorithm, certificate: certs.intermediate };
@@ -274,6 +282,7 @@ async function build(home: string, name: string, keyType: KeyType, signingAlgori
     home,
     paths,
     dbTarget,
+    cliArgs: ["--home", home, "--db", dbTarget],
     db,
     authority,
     passphrase,
@@ -301,6 +310,7 @@ async function build(home: string, name: string, keyType: KeyType, signingAlgori
         const stoppers = [...(beforeCleanup.get(ca) ?? [])];
         await Promise.allSettled(stoppers.map((stop) => stop()));
         await db.destroy();
+        await scratch?.drop();
         rmSync(home, { recursive: true, force: true });
       })();
       return cleaned;

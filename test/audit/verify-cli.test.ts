@@ -12,7 +12,7 @@ import { curl } from "../helpers/curl.js";
 import { runCli, runProcess } from "../helpers/cli.js";
 
 async function sqlite(dbFile: string, sql: string): Promise<string> {
-  const r = await runProcess("sqlite3", [dbFile, sql], { timeoutMs: 20_000 });
+  const r = await runProcess("sqlite3", ["-cmd", ".timeout 5000", dbFile, sql], { timeoutMs: 20_000 });
   if (r.code !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
   return r.stdout.trim();
 }

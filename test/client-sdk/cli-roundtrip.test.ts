@@ -25,7 +25,7 @@ describe("user CLI: keygen, issue, put, get", function () {
     writeFileSync(passFile, "alice's long passphrase\n", { mode: 0o600 });
     const kg = await runCli(["keygen", "--name", "alice", "--out", profile, "--passphrase-file", passFile]);
     expect(kg.code, kg.stderr).to.equal(0);
-    const issue = await runCli(["ca", "issue", "--home", ca.home, "--passphrase-file", ca.passphraseFile, "--csr", join(profile, "request.csr"), "--profile", "client", "--out", join(profile, "cert.pem")]);
+    const issue = await runCli(["ca", "issue", ...ca.cliArgs, "--passphrase-file", ca.passphraseFile, "--csr", join(profile, "request.csr"), "--profile", "client", "--out", join(profile, "cert.pem")]);
     expect(issue.code, issue.stderr).to.equal(0);
     copyFileSync(ca.paths.rootCert, join(profile, "ca.pem"));
     writeFileSync(join(profile, "config.json"), JSON.stringify({ server: server.url.replace("127.0.0.1", "localhost") }));

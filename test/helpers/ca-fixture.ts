@@ -116,7 +116,7 @@ export function breakCsrSignature(csrPem: string): string {
 
 /** Rows in the registry, read with the sqlite3 CLI (independent of knex). */
 export async function registryCount(dbFile: string): Promise<number> {
-  const r = await runProcess("sqlite3", [dbFile, "SELECT count(*) FROM certificates;"]);
+  const r = await runProcess("sqlite3", ["-cmd", ".timeout 5000", dbFile, "SELECT count(*) FROM certificates;"]);
   if (r.code !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
   return Number(r.stdout.trim());
 }
@@ -124,7 +124,7 @@ export async function registryCount(dbFile: string): Promise<number> {
 /** One column of one certificate row, via sqlite3. */
 export async function registryField(dbFile: string, serial: string, column: "status" | "revocation_reason"): Promise<string> {
   if (!/^[0-9a-f]+$/.test(serial)) throw new Error("bad serial");
-  const r = await runProcess("sqlite3", [dbFile, `SELECT ${column} FROM certificates WHERE serial = '${serial}';`]);
+  const r = await runProcess("sqlite3", ["-cmd", ".timeout 5000", dbFile, `SELECT ${column} FROM certificates WHERE serial = '${serial}';`]);
   if (r.code !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
   return r.stdout.trim();
 }

@@ -47,7 +47,7 @@ describe("server: revocation from another process", function () {
       let closedAt = 0;
       socket.once("close", () => (closedAt = Date.now()));
 
-      const revoke = await runCli(["ca", "revoke", "--serial", eve.serial, "--reason", "keyCompromise", "--home", ca.home]);
+      const revoke = await runCli(["ca", "revoke", "--serial", eve.serial, "--reason", "keyCompromise", ...ca.cliArgs]);
       expect(revoke.code, revoke.stderr).to.equal(0);
       const revokedAt = Date.now();
 

@@ -1,0 +1,42 @@
+/**
+ * PostgreSQL for tests: when CERTVAULT_TEST_DB names a PostgreSQL server (postgres://user:pass@host:port/db), each
+ * test CA gets a database of its own, created on that server and dropped by cleanup(), so tests stay as isolated as
+ * they are with a SQLite file per CA.
+ */
+import { randomBytes } from "node:crypto";
+import knexFactory from "knex";
+import { isPostgresUrl } from "../store/db.js";
+
+export interface ScratchDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** The PostgreSQL server tests should use, if any (read once, here at the kit's edge). */
+export function testDatabaseServer(): string | undefined {
+  const url = process.env.CERTVAULT_TEST_DB;
+  return url && isPostgresUrl(url) ? url : undefined;
+}
+
+export async function createScratchDatabase(serverUrl: string): Promise<ScratchDatabase> {
+  const name = `certvault_test_${randomBytes(6).toString("hex")}`;
+  const admin = knexFactory({ client: "pg", connection: serverUrl, pool: { min: 0, max: 1 } });
+  try {
+    await admin.raw(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.destroy();
+  }
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      const a = knexFactory({ client: "pg", connection: serverUrl, pool: { min: 0, max: 1 } });
+      try {
+        await a.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await a.destroy();
+      }
+    },
+  };
+}
