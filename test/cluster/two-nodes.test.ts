@@ -1,0 +1,151 @@
+/**
+ * Two certvault server processes on one PostgreSQL database, as behind a TCP load balancer: a record written through
+ * one node is read through the other; a revocation by the CLI closes live connections on both within a second; four
+ * writers on two nodes leave one audit chain that `certvault audit verify` accepts.
+ * Needs a PostgreSQL server: CERTVAULT_TEST_DB or CERTVAULT_TEST_PG (postgres://...); .ci/run provides one.
+ */
+import { expect } from "chai";
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { Agent, request } from "node:https";
+import type { TLSSocket } from "node:tls";
+import { createTestCA } from "../../testing/index.js";
+import type { TestCA, TestIdentity } from "../../testing/index.js";
+import { createScratchDatabase } from "../../testing/scratch-db.js";
+import type { ScratchDatabase } from "../../testing/scratch-db.js";
+import { CLI_ENTRY, REPO_ROOT, cliEnv, runCli } from "../helpers/cli.js";
+
+const PG = process.env.CERTVAULT_TEST_DB ?? process.env.CERTVAULT_TEST_PG;
+
+interface Node {
+  child: ChildProcess;
+  url: string;
+}
+
+function startNode(ca: TestCA): Promise<Node> {
+  const child = spawn(process.execPath, [CLI_ENTRY, "server", ...ca.cliArgs, "--port", "0", "--passphrase-file", ca.passphraseFile], {
+    cwd: REPO_ROOT,
+    env: cliEnv({ CERTVAULT_RATE_LIMIT_IDENTITY: "0", CERTVAULT_RATE_LIMIT_SOURCE: "0", CERTVAULT_LOG_LEVEL: "error" }),
+    stdio: ["ignore", "pipe", "inherit"],
+    detached: true,
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout?.on("data", (b: Buffer) => {
+      out += b.toString();
+      const m = /listening on (https:\/\/\S+)/.exec(out);
+      if (m?.[1]) resolve({ child, url: m[1] });
+    });
+    child.once("exit", (code) => reject(new Error(`node exited with ${code}`)));
+  });
+}
+
+function stopNode(n: Node): Promise<void> {
+  return new Promise((resolve) => {
+    n.child.removeAllListeners("exit");
+    if (n.child.exitCode !== null) return resolve();
+    n.child.once("exit", () => resolve());
+    if (n.child.pid) process.kill(-n.child.pid, "SIGTERM");
+  });
+}
+
+function call(agent: Agent, url: string, method = "GET", body?: string): Promise<{ status: number; body: Buffer; socket: TLSSocket }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, agent }, (res) => {
+      const socket = res.socket as TLSSocket;
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), socket }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+describe("cluster: two API nodes on one PostgreSQL", function () {
+  this.timeout(180_000);
+  let scratch: ScratchDatabase;
+  let ca: TestCA;
+  let a: Node;
+  let b: Node;
+  const agents: Agent[] = [];
+  const agentFor = (id: TestIdentity): Agent => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: ca.rootPem, cert: id.certPem, key: id.keyPem });
+    agents.push(agent);
+    return agent;
+  };
+
+  before(async function () {
+    if (!PG) {
+      console.log("      (skipped: set CERTVAULT_TEST_DB or CERTVAULT_TEST_PG to a postgres:// URL; .ci/run does)");
+      this.skip();
+    }
+    scratch = await createScratchDatabase(PG as string);
+    ca = await createTestCA({ db: scratch.url });
+    a = await startNode(ca); // one after the other: the first start writes the server's TLS certificate
+    b = await startNode(ca);
+  });
+  after(async function () {
+    for (const ag of agents) ag.destroy();
+    if (a) await stopNode(a);
+    if (b) await stopNode(b);
+    if (ca) await ca.cleanup();
+    if (scratch) await scratch.drop();
+  });
+
+  it("a record written through node A is read through node B", async function () {
+    const alice = await ca.issueClient("alice");
+    const agent = agentFor(alice);
+    const put = await call(agent, `${a.url}/v1/records`, "POST", "written on A");
+    expect(put.status).to.equal(201);
+    const id = (JSON.parse(put.body.toString()) as { id: string }).id;
+    const got = await call(agent, `${b.url}/v1/records/${id}`);
+    expect(got.status).to.equal(200);
+    expect(got.body[0]).to.equal(0x30); // the stored envelope
+    const list = await call(agent, `${b.url}/v1/records`);
+    expect((JSON.parse(list.body.toString()) as { records: { id: string }[] }).records.map((r) => r.id)).to.include(id);
+  });
+
+  it("a revocation by the CLI closes live connections on both nodes within 1 s", async function () {
+    const eve = await ca.issueClient("eve");
+    const onA = await call(agentFor(eve), `${a.url}/v1/me`);
+    const onB = await call(agentFor(eve), `${b.url}/v1/me`);
+    expect([onA.status, onB.status]).to.deep.equal([200, 200]);
+    const closed: number[] = [];
+    onA.socket.once("close", () => closed.push(Date.now()));
+    onB.socket.once("close", () => closed.push(Date.now()));
+    const r = await runCli(["ca", "revoke", ...ca.cliArgs, "--serial", eve.serial, "--reason", "keyCompromise"]);
+    expect(r.code, r.stderr).to.equal(0);
+    const revokedAt = Date.now();
+    while (closed.length < 2 && Date.now() - revokedAt < 1500) await new Promise((res) => setTimeout(res, 20));
+    expect(closed, "live connections still open").to.have.length(2);
+    for (const t of closed) expect(t - revokedAt).to.be.at.most(1000);
+  });
+
+  it("four writers on two nodes, 2,000 audited requests each, leave one chain that audit verify accepts", async function () {
+    const perWriter = 2000;
+    const writers = await Promise.all([0, 1, 2, 3].map((i) => ca.issueClient(`writer${i}`)));
+    await Promise.all(
+      writers.map(async (w, i) => {
+        const agent = new Agent({ keepAlive: true, maxSockets: 4, ca: ca.rootPem, cert: w.certPem, key: w.keyPem });
+        agents.push(agent);
+        const node = i % 2 === 0 ? a : b;
+        let next = 0;
+        await Promise.all(
+          Array.from({ length: 4 }, async () => {
+            while (next < perWriter) {
+              next++;
+              expect((await call(agent, `${node.url}/v1/me`)).status).to.equal(200);
+            }
+          }),
+        );
+      }),
+    );
+    const rows = (await ca.db("audit_entries").whereIn("actor", writers.map((w) => w.name)).count({ n: "*" }).first()) as { n: string | number };
+    expect(Number(rows.n)).to.equal(4 * perWriter);
+    const verify = await runCli(["audit", "verify", ...ca.cliArgs]);
+    expect(verify.code, verify.stderr).to.equal(0);
+    const total = Number(/^ok (\d+) entries/.exec(verify.stdout)?.[1]);
+    expect(total).to.be.at.least(4 * perWriter);
+  });
+});
