@@ -96,9 +96,15 @@ export class CertvaultClient {
     return (JSON.parse(r.body.toString("utf8")) as { id: string }).id;
   }
 
-  async update(id: string, data: Uint8Array): Promise<void> {
+  /**
+   * Seals and replaces a record; returns its new version. With `ifVersion` (the version a read saw) the server
+   * refuses with ServerError `precondition_failed` if someone wrote the record since.
+   */
+  async update(id: string, data: Uint8Array, opts: { ifVersion?: number } = {}): Promise<number> {
     const envelope = await seal(data, await this.recipients());
-    expectOk(await this.transport.send("PUT", `/v1/records/${encodeURIComponent(id)}`, envelope, { "content-type": CMS }), [200]);
+    const headers: Record<string, string> = { "content-type": CMS, ...(opts.ifVersion === undefined ? {} : { "if-match": `"${opts.ifVersion}"` }) };
+    const r = expectOk(await this.transport.send("PUT", `/v1/records/${encodeURIComponent(id)}`, envelope, headers), [200]);
+    return (JSON.parse(r.body.toString("utf8")) as { version: number }).version;
   }
 
   async getEnvelope(id: string): Promise<Uint8Array> {

@@ -44,6 +44,14 @@ export class NotFoundError extends CertvaultError {
   }
 }
 
+/** If-Match named a version the record no longer has: someone else wrote it first. */
+export class PreconditionFailedError extends CertvaultError {
+  static override readonly code: string = "precondition_failed";
+  constructor(message = "the record changed since that version was read; fetch it again and retry") {
+    super(message, { status: 412 });
+  }
+}
+
 export class ConflictError extends CertvaultError {
   static override readonly code: string = "conflict";
   constructor(message: string) {

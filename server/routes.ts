@@ -2,6 +2,7 @@
 import Router from "@koa/router";
 import type { Context } from "koa";
 import { readBody } from "./body.js";
+import { InvalidQueryError } from "../errors/index.js";
 import { CMS_MEDIA_TYPE, parseLimit } from "./services/records.js";
 import type { RecordService } from "./services/records.js";
 import type { RegistryWatcher } from "./registry-watch.js";
@@ -28,6 +29,15 @@ function query(ctx: Context, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
+/** If-Match: the ETag a GET returned ("3"); absent means "replace whatever is there now". */
+function ifMatch(ctx: Context): number | undefined {
+  const raw = ctx.get("if-match");
+  if (raw === "") return undefined;
+  const m = /^"(\d{1,15})"$/.exec(raw.trim());
+  if (!m) throw new InvalidQueryError('If-Match must be the ETag a GET returned, e.g. "3"');
+  return Number(m[1]);
+}
+
 export function buildRouter(deps: RouteDeps): Router {
   const router = new Router({ prefix: "/v1" });
 
@@ -50,8 +60,9 @@ export function buildRouter(deps: RouteDeps): Router {
   });
 
   router.get("/records/:id", async (ctx) => {
-    const { envelope, updatedAt } = await deps.records.get(caller(ctx), ctx.params.id ?? "");
+    const { envelope, updatedAt, version } = await deps.records.get(caller(ctx), ctx.params.id ?? "");
     ctx.state.recordUpdatedAt = updatedAt; // for the stale-record rule
+    ctx.set("ETag", `"${version}"`);
     ctx.type = CMS_MEDIA_TYPE;
     ctx.body = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
   });
@@ -59,8 +70,9 @@ export function buildRouter(deps: RouteDeps): Router {
   router.put("/records/:id", async (ctx) => {
     const body = await readBody(ctx, deps.maxRecordBytes);
     const id = ctx.params.id ?? "";
-    await deps.records.replace(caller(ctx), id, body, mediaType(ctx));
-    ctx.body = { id };
+    const version = await deps.records.replace(caller(ctx), id, body, mediaType(ctx), ifMatch(ctx));
+    ctx.set("ETag", `"${version}"`);
+    ctx.body = { id, version };
   });
 
   router.delete("/records/:id", async (ctx) => {

@@ -41,15 +41,23 @@ export class RecordRepository {
     });
   }
 
-  async getEnvelope(owner: string, id: string): Promise<{ envelope: Uint8Array; updatedAt: Date } | null> {
-    const row = (await this.db<Row>("records").where({ owner, id }).first("envelope", "updated_at")) as Pick<Row, "envelope" | "updated_at"> | undefined;
-    return row?.envelope ? { envelope: new Uint8Array(row.envelope), updatedAt: new Date(toNumber(row.updated_at)) } : null;
+  async getEnvelope(owner: string, id: string): Promise<{ envelope: Uint8Array; updatedAt: Date; version: number } | null> {
+    const row = (await this.db<Row>("records").where({ owner, id }).first("envelope", "updated_at", "version")) as Pick<Row, "envelope" | "updated_at" | "version"> | undefined;
+    return row?.envelope ? { envelope: new Uint8Array(row.envelope), updatedAt: new Date(toNumber(row.updated_at)), version: toNumber(row.version) } : null;
   }
 
-  /** Replaces the envelope; returns false when the owner has no such record. */
-  async replace(p: { id: string; owner: string; envelope: Uint8Array; now: Date }): Promise<boolean> {
+  async version(owner: string, id: string): Promise<number | null> {
+    const row = (await this.db<Row>("records").where({ owner, id }).first("version")) as Pick<Row, "version"> | undefined;
+    return row ? toNumber(row.version) : null;
+  }
+
+  /**
+   * Replaces the envelope; with `expectedVersion`, only if the record still has that version (compare-and-swap, so
+   * a concurrent writer is never silently overwritten). Returns false when nothing matched.
+   */
+  async replace(p: { id: string; owner: string; envelope: Uint8Array; now: Date; expectedVersion?: number }): Promise<boolean> {
     const n = await this.db("records")
-      .where({ owner: p.owner, id: p.id })
+      .where({ owner: p.owner, id: p.id, ...(p.expectedVersion === undefined ? {} : { version: p.expectedVersion }) })
       .update({
         envelope: Buffer.from(p.envelope.buffer, p.envelope.byteOffset, p.envelope.byteLength),
         size: p.envelope.byteLength,

@@ -4,7 +4,7 @@
  * caller) and stored as sent. Ownership is part of every query (store/records.ts).
  */
 import { randomBytes } from "node:crypto";
-import { InvalidIdError, InvalidQueryError, NotARecipientError, NotFoundError, ServiceUnavailableError } from "../../errors/index.js";
+import { InvalidIdError, InvalidQueryError, NotARecipientError, NotFoundError, PreconditionFailedError, ServiceUnavailableError } from "../../errors/index.js";
 import { isRecipient, seal } from "../../envelope/index.js";
 import type { RecordMeta, RecordRepository } from "../../store/records.js";
 import type { RegistryWatcher } from "../registry-watch.js";
@@ -73,15 +73,25 @@ export class RecordService {
     return id;
   }
 
-  async replace(caller: Caller, id: string, body: Uint8Array, contentType: string): Promise<void> {
+  /** Replaces a record; with `ifVersion`, only if nobody wrote it since that version. Returns the new version. */
+  async replace(caller: Caller, id: string, body: Uint8Array, contentType: string, ifVersion?: number): Promise<number> {
     checkId(id);
     // Existence first, so that a foreign id costs no sealing and answers exactly like a missing one.
-    if ((await this.repo.getEnvelope(caller.identity, id)) === null) throw new NotFoundError();
+    const current = await this.repo.version(caller.identity, id);
+    if (current === null) throw new NotFoundError();
+    if (ifVersion !== undefined && ifVersion !== current) throw new PreconditionFailedError();
     const envelope = await this.envelopeFor(caller, body, contentType);
-    if (!(await this.repo.replace({ id, owner: caller.identity, envelope, now: this.now() }))) throw new NotFoundError();
+    const expectedVersion = ifVersion ?? current;
+    if (!(await this.repo.replace({ id, owner: caller.identity, envelope, now: this.now(), expectedVersion }))) {
+      if ((await this.repo.version(caller.identity, id)) === null) throw new NotFoundError();
+      // Without If-Match the caller asked for "last write wins" of its own request, yet a concurrent write slipped
+      // in between: report it rather than overwrite something the caller never saw.
+      throw new PreconditionFailedError();
+    }
+    return expectedVersion + 1;
   }
 
-  async get(caller: Caller, id: string): Promise<{ envelope: Uint8Array; updatedAt: Date }> {
+  async get(caller: Caller, id: string): Promise<{ envelope: Uint8Array; updatedAt: Date; version: number }> {
     const found = await this.repo.getEnvelope(caller.identity, checkId(id));
     if (found === null) throw new NotFoundError();
     return found;

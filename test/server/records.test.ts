@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { curl, json } from "../helpers/curl.js";
+import { runProcess } from "../helpers/cli.js";
 import { openssl } from "../helpers/openssl.js";
 
 describe("server: records", function () {
@@ -38,6 +39,12 @@ describe("server: records", function () {
     const recordId = json(r).id as string;
     expect(recordId).to.match(/^[0-9a-f]{32}$/);
     return recordId;
+  }
+
+  /** The response headers of GET /v1/records/ID, as curl prints them. */
+  async function headersOf(recordId: string): Promise<string> {
+    const r = await runProcess("curl", ["-sS", "--cacert", rootFile, "--cert", alice.certPath, "--key", alice.keyPath, "-o", "/dev/null", "-D", "-", `${server.url}/v1/records/${recordId}`], { timeoutMs: 30_000 });
+    return r.stdout;
   }
 
   async function openWithOpenssl(envelope: Buffer, who: TestIdentity): Promise<Buffer> {
@@ -152,6 +159,24 @@ describe("server: records", function () {
     expect(garbage.status).to.equal(400);
     expect(json(garbage).error?.code).to.be.a("string");
     expect(await countRecords()).to.equal(before);
+  });
+
+  it("versions records: GET gives an ETag, PUT with a stale If-Match is refused with 412 and changes nothing", async function () {
+    const id = await post(alice, "version one");
+    const first = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice });
+    expect(first.status).to.equal(200);
+    const etag = /^etag:\s*(\S+)\s*$/im.exec(await headersOf(id))?.[1];
+    expect(etag).to.equal('"1"');
+    const ok = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice, method: "PUT", data: "version two", headers: ['If-Match: "1"'] });
+    expect(ok.status).to.equal(200);
+    expect(json(ok)).to.deep.equal({ id, version: 2 });
+    const stale = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice, method: "PUT", data: "lost update", headers: ['If-Match: "1"'] });
+    expect(stale.status).to.equal(412);
+    expect(json(stale).error?.code).to.equal("precondition_failed");
+    const now = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice });
+    expect(Buffer.compare(await openWithOpenssl(now.body, alice), Buffer.from("version two"))).to.equal(0);
+    const bad = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice, method: "PUT", data: "x", headers: ["If-Match: *"] });
+    expect(bad.status).to.equal(400);
   });
 
   it("answers bad ids and bad queries with 400 and their codes", async function () {
