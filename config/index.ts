@@ -31,6 +31,8 @@ export interface ServerConfig extends CommonConfig {
   adminIdentities: string[];
   /** Requests allowed per `seconds` per identity and per source address; 0 points turns a limit off. */
   rateLimits: { identity: RateLimit; source: RateLimit };
+  /** Where the counters live: this process (memory) or the database (shared by every node; PostgreSQL). */
+  rateLimitStore: "memory" | "database";
   anomaly: Thresholds;
   /** Alerts are POSTed here as JSON, when set. */
   alertWebhook: string | undefined;
@@ -52,6 +54,12 @@ export function parseRateLimit(raw: string | undefined, name: string, fallback: 
   const m = /^\s*(\d{1,9})\s*\/\s*(\d{1,6})\s*$/.exec(raw);
   if (!m || Number(m[2]) === 0) throw new UsageError(`${name} must look like 600/60 (requests per seconds), or 0 to turn it off`);
   return { points: Number(m[1]), seconds: Number(m[2]) };
+}
+
+function rateLimitStore(raw: string | undefined): "memory" | "database" {
+  if (raw === undefined || raw === "memory") return "memory";
+  if (raw === "database") return "database";
+  throw new UsageError('--rate-limit-store must be "memory" or "database"');
 }
 
 function anomalyThresholds(file: string | undefined): Thresholds {
@@ -123,6 +131,7 @@ export function resolveServer(flags: Flags, env: Env): ServerConfig {
       identity: parseRateLimit(str(flags, "rate-limit-identity") ?? env.CERTVAULT_RATE_LIMIT_IDENTITY, "--rate-limit-identity", DEFAULT_RATE_LIMITS.identity),
       source: parseRateLimit(str(flags, "rate-limit-source") ?? env.CERTVAULT_RATE_LIMIT_SOURCE, "--rate-limit-source", DEFAULT_RATE_LIMITS.source),
     },
+    rateLimitStore: rateLimitStore(str(flags, "rate-limit-store") ?? env.CERTVAULT_RATE_LIMIT_STORE),
     anomaly: anomalyThresholds(str(flags, "anomaly-config") ?? env.CERTVAULT_ANOMALY_CONFIG),
     alertWebhook: str(flags, "alert-webhook") ?? env.CERTVAULT_ALERT_WEBHOOK,
     auditCheckpointEvery: intOption(env.CERTVAULT_AUDIT_CHECKPOINT_EVERY, "CERTVAULT_AUDIT_CHECKPOINT_EVERY", 1, 1_000_000, 100),

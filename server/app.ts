@@ -13,7 +13,7 @@ import type { Caller } from "./auth.js";
 import { buildAdminRouter, buildRouter } from "./routes.js";
 import { auditIntent, auditTrail, quarantineGate, rateLimit } from "./controls.js";
 import type { ControlsDeps } from "./controls.js";
-import type { RateLimit } from "../config/index.js";
+import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import type { RouteDeps } from "./routes.js";
 import { MethodNotAllowedError, RouteNotFoundError } from "../errors/index.js";
 
@@ -22,7 +22,8 @@ export interface AppDeps extends RouteDeps {
   now: () => Date;
   /** Absent only in the benchmark's "controls off" run; the CLI always passes them. */
   controls?: ControlsDeps;
-  rateLimits: { identity: RateLimit; source: RateLimit };
+  /** Absent when a limit is turned off. */
+  limiters: { identity?: RateLimiterAbstract; source?: RateLimiterAbstract };
 }
 
 function accessLog(log: Logger) {
@@ -59,12 +60,12 @@ export function buildApp(deps: AppDeps): Koa {
   app.use(errorMapper);
   if (controls) {
     app.use(auditTrail(controls));
-    app.use(rateLimit(deps.rateLimits.source, "source", controls.metrics));
+    app.use(rateLimit(deps.limiters.source, "source", controls.metrics));
   }
   app.use(authenticate(deps.registry, deps.now));
   if (controls) {
     app.use(quarantineGate(controls.quarantines));
-    app.use(rateLimit(deps.rateLimits.identity, "identity", controls.metrics));
+    app.use(rateLimit(deps.limiters.identity, "identity", controls.metrics));
     app.use(auditIntent(controls));
     app.use(buildAdminRouter({ metrics: controls.metrics, adminIdentities: controls.adminIdentities }).routes());
   }

@@ -6,14 +6,14 @@
 import type { Context, Next } from "koa";
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
-import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import { RateLimiterRes } from "rate-limiter-flexible";
+import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import type { CertvaultError} from "../errors/index.js";
-import { AdminRequiredError, AuditUnavailableError, IdentityQuarantinedError, RateLimitedError, asCertvaultError } from "../errors/index.js";
+import { AdminRequiredError, AuditUnavailableError, ServiceUnavailableError, IdentityQuarantinedError, RateLimitedError, asCertvaultError } from "../errors/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { AuditEvent } from "../audit/chain.js";
 import type { Detector } from "../abuse/detector.js";
 import type { AccessAction, Finding } from "../abuse/rules.js";
-import type { RateLimit } from "../config/index.js";
 import { normalizeSerial } from "../ca/serial.js";
 import type { Caller } from "./auth.js";
 import type { Metrics } from "./metrics.js";
@@ -161,15 +161,15 @@ export function quarantineGate(q: Quarantines) {
 }
 
 /** Token-bucket style limit keyed per identity (after auth) or per source address (before it). */
-export function rateLimit(limit: RateLimit, scope: "identity" | "source", metrics: Metrics) {
-  if (limit.points === 0) return async (_ctx: Context, next: Next): Promise<void> => next();
-  const limiter = new RateLimiterMemory({ points: limit.points, duration: limit.seconds });
+export function rateLimit(limiter: RateLimiterAbstract | undefined, scope: "identity" | "source", metrics: Metrics) {
+  if (!limiter) return async (_ctx: Context, next: Next): Promise<void> => next();
   return async function limited(ctx: Context, next: Next): Promise<void> {
     const key = scope === "identity" ? (ctx.state.caller as Caller).identity : source(ctx);
     try {
       await limiter.consume(key, 1);
     } catch (err) {
-      if (!(err instanceof RateLimiterRes)) throw err;
+      // A limiter that cannot count (its database is down) refuses rather than lets everything through.
+      if (!(err instanceof RateLimiterRes)) throw new ServiceUnavailableError("the rate limiter is unavailable");
       metrics.rateLimited.inc({ scope });
       throw new RateLimitedError(Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
     }

@@ -29,6 +29,7 @@ import { QuarantineRepository } from "../store/quarantine.js";
 import { Detector } from "../abuse/detector.js";
 import { Metrics } from "./metrics.js";
 import { listenForRegistryChanges } from "../store/notify.js";
+import { createLimiter } from "../store/rate-limits.js";
 import type { Quarantines } from "./controls.js";
 import { secureContextOptions, tlsOptions } from "./tls.js";
 import type { TlsMaterial } from "./tls.js";
@@ -120,7 +121,10 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     registry: watcher,
     records: new RecordService(new RecordRepository(db), watcher, now),
     maxRecordBytes: config.maxRecordBytes,
-    rateLimits: config.rateLimits,
+    limiters: {
+      ...(config.rateLimits.identity.points > 0 ? { identity: createLimiter({ store: config.rateLimitStore, db, ...config.rateLimits.identity, keyPrefix: "identity" }) } : {}),
+      ...(config.rateLimits.source.points > 0 ? { source: createLimiter({ store: config.rateLimitStore, db, ...config.rateLimits.source, keyPrefix: "source" }) } : {}),
+    },
     ...(opts.controls === false ? {} : { controls: { audit, detector, quarantines, metrics, log, now, alertWebhook: config.alertWebhook, adminIdentities: config.adminIdentities } }),
   });
   server = createServer({ ...tlsOptions(material), keepAliveTimeout: 30_000, headersTimeout: 20_000, requestTimeout: 120_000 }, app.callback());

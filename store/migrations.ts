@@ -90,6 +90,19 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable("audit_entries");
     },
   },
+  "004_rate_limits": {
+    async up(db) {
+      // The layout rate-limiter-flexible's PostgreSQL store uses (created here, so that migrations own the schema).
+      await db.schema.createTable("rate_limits", (t) => {
+        t.string("key", 255).primary();
+        t.integer("points").notNullable().defaultTo(0);
+        t.bigInteger("expire");
+      });
+    },
+    async down(db) {
+      await db.schema.dropTable("rate_limits");
+    },
+  },
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -15,6 +15,7 @@ export const SERVER_OPTIONS = {
   admin: { type: "string", multiple: true },
   "rate-limit-identity": { type: "string" },
   "rate-limit-source": { type: "string" },
+  "rate-limit-store": { type: "string" },
   "anomaly-config": { type: "string" },
   "alert-webhook": { type: "string" },
 } as const;
@@ -25,6 +26,8 @@ export const SERVER_HELP = `usage: certvault server [--home DIR] [--host 127.0.0
   --admin IDENTITY          may read GET /metrics (repeatable; env CERTVAULT_ADMIN_IDENTITIES, comma-separated)
   --rate-limit-identity N/S N requests per S seconds per identity (default 1200/60; 0 = off)
   --rate-limit-source N/S   N requests per S seconds per source address (default 2400/60; 0 = off)
+  --rate-limit-store memory|database   counters per process (default) or in the database, shared by every node
+                            (PostgreSQL; env CERTVAULT_RATE_LIMIT_STORE)
   --anomaly-config FILE     JSON overrides of the anomaly thresholds (see docs/operations.md)
   --alert-webhook URL       anomaly alerts are POSTed there as JSON
 `;

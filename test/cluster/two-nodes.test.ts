@@ -22,10 +22,10 @@ interface Node {
   url: string;
 }
 
-function startNode(ca: TestCA): Promise<Node> {
+function startNode(ca: TestCA, env: Record<string, string> = {}): Promise<Node> {
   const child = spawn(process.execPath, [CLI_ENTRY, "server", ...ca.cliArgs, "--port", "0", "--passphrase-file", ca.passphraseFile], {
     cwd: REPO_ROOT,
-    env: cliEnv({ CERTVAULT_RATE_LIMIT_IDENTITY: "0", CERTVAULT_RATE_LIMIT_SOURCE: "0", CERTVAULT_LOG_LEVEL: "error" }),
+    env: cliEnv({ CERTVAULT_RATE_LIMIT_IDENTITY: "0", CERTVAULT_RATE_LIMIT_SOURCE: "0", CERTVAULT_LOG_LEVEL: "error", ...env }),
     stdio: ["ignore", "pipe", "inherit"],
     detached: true,
   });
@@ -147,5 +147,43 @@ describe("cluster: two API nodes on one PostgreSQL", function () {
     expect(verify.code, verify.stderr).to.equal(0);
     const total = Number(/^ok (\d+) entries/.exec(verify.stdout)?.[1]);
     expect(total).to.be.at.least(4 * perWriter);
+  });
+});
+
+describe("cluster: rate limits shared through PostgreSQL", function () {
+  this.timeout(120_000);
+  let scratch: ScratchDatabase;
+  let ca: TestCA;
+  let a: Node;
+  let b: Node;
+
+  before(async function () {
+    if (!PG) {
+      console.log("      (skipped: set CERTVAULT_TEST_DB or CERTVAULT_TEST_PG to a postgres:// URL; .ci/run does)");
+      this.skip();
+    }
+    scratch = await createScratchDatabase(PG as string);
+    ca = await createTestCA({ db: scratch.url });
+    const env = { CERTVAULT_RATE_LIMIT_STORE: "database", CERTVAULT_RATE_LIMIT_IDENTITY: "5/60" };
+    a = await startNode(ca, env);
+    b = await startNode(ca, env);
+  });
+  after(async function () {
+    if (a) await stopNode(a);
+    if (b) await stopNode(b);
+    if (ca) await ca.cleanup();
+    if (scratch) await scratch.drop();
+  });
+
+  it("an identity's budget is one budget across nodes: 5 per minute means 5 in all, not 5 per node", async function () {
+    const alice = await ca.issueClient("alice");
+    const agent = new Agent({ keepAlive: true, ca: ca.rootPem, cert: alice.certPem, key: alice.keyPem });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) statuses.push((await call(agent, `${(i % 2 === 0 ? a : b).url}/v1/me`)).status);
+      expect(statuses).to.deep.equal([200, 200, 200, 200, 200, 429]);
+    } finally {
+      agent.destroy();
+    }
   });
 });
