@@ -1,11 +1,13 @@
 /**
  * `npm run bench`: every speed target, product beside its bare baseline in the same run, medians and ratios.
- * `npm run bench -- envelope` or `-- server` runs one part.
+ * `npm run bench -- envelope`, `-- server` or `-- cluster` runs one part; the cluster part needs
+ * CERTVAULT_BENCH_PG=postgres://... and says so when it is missing.
  */
 import { benchEnvelope } from "./envelope.js";
 import { benchServer } from "./server.js";
+import { benchCluster } from "./cluster.js";
 
-const parts: Record<string, () => Promise<void>> = { envelope: benchEnvelope, server: benchServer };
+const parts: Record<string, () => Promise<void>> = { envelope: benchEnvelope, server: benchServer, cluster: benchCluster };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 for (const name of wanted) {
   if (!(name in parts)) {
