@@ -1,7 +1,7 @@
 /**
  * The Koa application, outermost first: request id and access log, the error mapper, the audit trail (every request
  * is recorded before its answer leaves), the per-address rate limit, authentication, the quarantine gate, the
- * per-identity rate limit, the write-attempt record, then the routes. No route runs for an unauthenticated caller.
+ * per-identity rate limit, then the routes (each names its action for the audit and records a write's attempt). No route runs for an unauthenticated caller.
  */
 import Koa from "koa";
 import type { Context, Next } from "koa";
@@ -11,7 +11,7 @@ import { errorMapper } from "./errors.js";
 import { authenticate } from "./auth.js";
 import type { Caller } from "./auth.js";
 import { buildAdminRouter, buildRouter } from "./routes.js";
-import { auditIntent, auditTrail, quarantineGate, rateLimit } from "./controls.js";
+import { auditTrail, quarantineGate, rateLimit } from "./controls.js";
 import type { ControlsDeps } from "./controls.js";
 import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import type { RouteDeps } from "./routes.js";
@@ -54,8 +54,8 @@ function accessLog(log: Logger) {
 export function buildApp(deps: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
-  const router = buildRouter(deps);
   const controls = deps.controls;
+  const router = buildRouter(deps, controls);
   app.use(accessLog(deps.log));
   app.use(errorMapper);
   if (controls) {
@@ -66,7 +66,6 @@ export function buildApp(deps: AppDeps): Koa {
   if (controls) {
     app.use(quarantineGate(controls.quarantines));
     app.use(rateLimit(deps.limiters.identity, "identity", controls.metrics));
-    app.use(auditIntent(controls));
     app.use(buildAdminRouter({ metrics: controls.metrics, adminIdentities: controls.adminIdentities }).routes());
   }
   app.use(router.routes());

@@ -35,28 +35,40 @@ export interface ControlsDeps {
   adminIdentities: readonly string[];
 }
 
-const RECORD_PATH = /^\/v1\/records\/([^/]+)$/;
 const RECORD_ID = /^[0-9a-f]{32}$/;
 
-/** What a request does, from its method and path alone (so refused requests are named too). */
-export function actionOf(method: string, path: string): { action: string; kind: AccessAction; recordId?: string } {
-  const m = RECORD_PATH.exec(path);
-  if (m) {
-    // Only a well-formed id goes into the audit entry: the path is the caller's text (a NUL byte in it would make
-    // PostgreSQL refuse the entry, and with it the request).
-    const raw = m[1] ?? "";
-    const recordId = RECORD_ID.test(raw) ? raw : undefined;
-    const id = recordId === undefined ? {} : { recordId };
-    if (method === "GET") return { action: "records.get", kind: "get", ...id };
-    if (method === "PUT") return { action: "records.update", kind: "update", ...id };
-    if (method === "DELETE") return { action: "records.delete", kind: "delete", ...id };
-  }
-  if (path === "/v1/records" && method === "POST") return { action: "records.create", kind: "create" };
-  if (path === "/v1/records" && method === "GET") return { action: "records.list", kind: "list" };
-  if (path === "/v1/me" && method === "GET") return { action: "me", kind: "me" };
-  if (path === "/v1/crl" && method === "GET") return { action: "crl", kind: "crl" };
-  if (path === "/metrics" && method === "GET") return { action: "metrics", kind: "other" };
-  return { action: "other", kind: "other" };
+export interface AuditedRoute {
+  action: string;
+  kind: AccessAction;
+  recordId?: string;
+}
+
+/**
+ * Route-level: names what the matched route does (so the audit entry and the anomaly rules see exactly what was
+ * served, whatever spelling of the path reached it) and records a write's attempt before the handler runs: if that
+ * entry cannot be written, nothing is written. Without controls (the benchmark's "off" run) it only names.
+ */
+export function audited(action: string, kind: AccessAction, deps?: ControlsDeps) {
+  return async function auditedRoute(ctx: Context, next: Next): Promise<void> {
+    const id = (ctx.params as Record<string, string | undefined> | undefined)?.id;
+    // Only a well-formed id goes into the audit trail: the path is the caller's text.
+    const route: AuditedRoute = { action, kind, ...(id !== undefined && RECORD_ID.test(id) ? { recordId: id } : {}) };
+    ctx.state.audit = route;
+    if (deps && (ctx.method === "POST" || ctx.method === "PUT" || ctx.method === "DELETE")) {
+      const caller = ctx.state.caller as Caller;
+      try {
+        await deps.audit.append({ time: deps.now(), actor: caller.identity, serial: caller.serial, source: source(ctx), action, recordId: route.recordId ?? null, status: 0, requestId: (ctx.state.requestId as string | undefined) ?? null, detail: { phase: "attempt" } });
+      } catch {
+        deps.metrics.auditFailures.inc();
+        throw new AuditUnavailableError();
+      }
+    }
+    await next();
+  };
+}
+
+function printable(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 256);
 }
 
 function source(ctx: Context): string {
@@ -75,7 +87,6 @@ function peerSerial(ctx: Context): string | null {
 /** Outermost control: one audit entry per request, committed before the answer leaves; then the detector. */
 export function auditTrail(deps: ControlsDeps) {
   return async function audit(ctx: Context, next: Next): Promise<void> {
-    const { action, kind, recordId } = actionOf(ctx.method, ctx.path);
     let failure: CertvaultError | undefined;
     try {
       await next();
@@ -83,6 +94,8 @@ export function auditTrail(deps: ControlsDeps) {
       failure = asCertvaultError(err);
     }
     const caller = ctx.state.caller as Caller | undefined;
+    // Set by the matched route; a request refused before routing (or by no route) is a plain "request".
+    const { action, kind, recordId } = (ctx.state.audit as AuditedRoute | undefined) ?? { action: "request", kind: "other" as const };
     const status = failure?.status ?? ctx.status;
     const event: AuditEvent = {
       time: deps.now(),
@@ -93,13 +106,14 @@ export function auditTrail(deps: ControlsDeps) {
       recordId: (ctx.state.recordId as string | undefined) ?? recordId ?? null,
       status,
       requestId: (ctx.state.requestId as string | undefined) ?? null,
-      detail: failure ? { code: failure.code } : action === "other" ? { method: ctx.method } : null,
+      // A request no route took is described by its method and path (printable ASCII only, bounded): ids, never content.
+      detail: action === "request" ? { method: ctx.method, path: printable(ctx.path), ...(failure ? { code: failure.code } : {}) } : failure ? { code: failure.code } : null,
     };
     try {
       await deps.audit.append(event);
     } catch (err) {
       deps.metrics.auditFailures.inc();
-      deps.log.error({ err: (err as Error).message, requestId: event.requestId }, "audit entry could not be written; request refused");
+      deps.log.error({ code: (err as { code?: string }).code ?? "unknown", requestId: event.requestId }, "audit entry could not be written; request refused");
       throw new AuditUnavailableError();
     }
     deps.metrics.requests.inc({ action, status: String(status) });
@@ -134,23 +148,6 @@ function observe(deps: ControlsDeps, ctx: Context, caller: Caller, kind: AccessA
       void deps.quarantines.quarantine(caller.identity, f).catch((err: unknown) => deps.log.error({ err: (err as Error).message }, "could not store a quarantine"));
     }
   }
-}
-
-/** Writes are recorded as attempts before they happen: if that fails, nothing is written. */
-export function auditIntent(deps: ControlsDeps) {
-  return async function intent(ctx: Context, next: Next): Promise<void> {
-    if (ctx.method === "POST" || ctx.method === "PUT" || ctx.method === "DELETE") {
-      const { action, recordId } = actionOf(ctx.method, ctx.path);
-      const caller = ctx.state.caller as Caller;
-      try {
-        await deps.audit.append({ time: deps.now(), actor: caller.identity, serial: caller.serial, source: source(ctx), action, recordId: recordId ?? null, status: 0, requestId: (ctx.state.requestId as string | undefined) ?? null, detail: { phase: "attempt" } });
-      } catch {
-        deps.metrics.auditFailures.inc();
-        throw new AuditUnavailableError();
-      }
-    }
-    await next();
-  };
 }
 
 export function quarantineGate(q: Quarantines) {

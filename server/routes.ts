@@ -8,7 +8,9 @@ import type { RecordService } from "./services/records.js";
 import type { RegistryWatcher } from "./registry-watch.js";
 import type { Caller } from "./auth.js";
 import type { Metrics } from "./metrics.js";
-import { requireAdmin } from "./controls.js";
+import { audited, requireAdmin } from "./controls.js";
+import type { ControlsDeps } from "./controls.js";
+import type { AccessAction } from "../abuse/rules.js";
 
 export interface RouteDeps {
   records: RecordService;
@@ -38,16 +40,18 @@ function ifMatch(ctx: Context): number | undefined {
   return Number(m[1]);
 }
 
-export function buildRouter(deps: RouteDeps): Router {
-  const router = new Router({ prefix: "/v1" });
+export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
+  // Strict and case-sensitive: one spelling per endpoint, the one the audit trail names.
+  const router = new Router({ prefix: "/v1", strict: true, sensitive: true });
+  const as = (action: string, kind: AccessAction) => audited(action, kind, controls);
 
-  router.get("/me", async (ctx) => {
+  router.get("/me", as("me", "me"), async (ctx) => {
     const c = caller(ctx);
     const certs = await deps.registry.activeCertificates(c.identity);
     ctx.body = { identity: c.identity, serial: c.serial, notAfter: new Date(c.notAfter).toISOString(), certificates: certs.map((r) => r.pem) };
   });
 
-  router.post("/records", async (ctx) => {
+  router.post("/records", as("records.create", "create"), async (ctx) => {
     const body = await readBody(ctx, deps.maxRecordBytes);
     const id = await deps.records.create(caller(ctx), body, mediaType(ctx));
     ctx.state.recordId = id; // for the audit entry
@@ -55,11 +59,11 @@ export function buildRouter(deps: RouteDeps): Router {
     ctx.body = { id };
   });
 
-  router.get("/records", async (ctx) => {
+  router.get("/records", as("records.list", "list"), async (ctx) => {
     ctx.body = await deps.records.list(caller(ctx), parseLimit(query(ctx, "limit")), query(ctx, "cursor"));
   });
 
-  router.get("/records/:id", async (ctx) => {
+  router.get("/records/:id", as("records.get", "get"), async (ctx) => {
     const { envelope, updatedAt, version } = await deps.records.get(caller(ctx), ctx.params.id ?? "");
     ctx.state.recordUpdatedAt = updatedAt; // for the stale-record rule
     ctx.set("ETag", `"${version}"`);
@@ -67,7 +71,7 @@ export function buildRouter(deps: RouteDeps): Router {
     ctx.body = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
   });
 
-  router.put("/records/:id", async (ctx) => {
+  router.put("/records/:id", as("records.update", "update"), async (ctx) => {
     const body = await readBody(ctx, deps.maxRecordBytes);
     const id = ctx.params.id ?? "";
     const version = await deps.records.replace(caller(ctx), id, body, mediaType(ctx), ifMatch(ctx));
@@ -75,12 +79,12 @@ export function buildRouter(deps: RouteDeps): Router {
     ctx.body = { id, version };
   });
 
-  router.delete("/records/:id", async (ctx) => {
+  router.delete("/records/:id", as("records.delete", "delete"), async (ctx) => {
     await deps.records.delete(caller(ctx), ctx.params.id ?? "");
     ctx.status = 204;
   });
 
-  router.get("/crl", (ctx) => {
+  router.get("/crl", as("crl", "crl"), (ctx) => {
     ctx.type = "application/pkix-crl";
     ctx.body = Buffer.from(deps.registry.crlDer);
   });
@@ -90,8 +94,8 @@ export function buildRouter(deps: RouteDeps): Router {
 
 /** Operator endpoints, outside /v1: only identities configured as administrators. */
 export function buildAdminRouter(deps: { metrics: Metrics; adminIdentities: readonly string[] }): Router {
-  const router = new Router();
-  router.get("/metrics", requireAdmin(deps.adminIdentities), async (ctx) => {
+  const router = new Router({ strict: true, sensitive: true });
+  router.get("/metrics", audited("metrics", "other"), requireAdmin(deps.adminIdentities), async (ctx) => {
     ctx.type = deps.metrics.registry.contentType;
     ctx.body = await deps.metrics.registry.metrics();
   });

@@ -17,12 +17,14 @@ export function isPostgresUrl(target: string): boolean {
 export async function openDatabase(target: string): Promise<Db> {
   let db: Knex;
   if (isPostgresUrl(target)) {
-    db = knexFactory({ client: "pg", connection: target, pool: { min: 0, max: 10 } });
+    db = knexFactory({ client: "pg", connection: target, pool: { min: 0, max: 10 }, compileSqlOnError: false });
   } else {
     mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
     db = knexFactory({
       client: "sqlite3",
       connection: { filename: target },
+      // Errors carry the SQL with placeholders, never the bound values (identities, ciphertext, audit fields).
+      compileSqlOnError: false,
       useNullAsDefault: true,
       // One connection: SQLite serialises writers anyway, and a single handle keeps transactions simple.
       pool: {

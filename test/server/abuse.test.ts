@@ -142,7 +142,9 @@ describe("server: audit and abuse controls", function () {
     expect(listed?.reason).to.match(/distinct records read/);
     expect((await auditRows("mallory", "records.get")).filter((r) => r.status === 200)).to.have.length(read);
     expect(await auditRows("certvault", "quarantine.add")).to.have.length(1);
-    expect((await auditRows("mallory", "records.get")).some((r) => r.status === 403)).to.equal(true);
+    // The refused attempt reached no route: it is recorded as a request, with its path and the refusal's code.
+    const refusedRows = (await auditRows("mallory", "request")).filter((r) => r.status === 403).map((r) => JSON.parse(r.detail ?? "{}") as Record<string, string>);
+    expect(refusedRows).to.deep.include({ method: "GET", path: `/v1/records/${ids[read] ?? ""}`, code: "identity_quarantined" });
 
     const rel = await runCli(["quarantine", "release", "mallory", ...ca.cliArgs]);
     expect(rel.code, rel.stderr).to.equal(0);
@@ -154,6 +156,21 @@ describe("server: audit and abuse controls", function () {
     }
     expect(back?.status).to.equal(200);
     expect((await ca.db("audit_entries").where({ action: "quarantine.release" }).select("detail")).map((r: { detail: string }) => JSON.parse(r.detail) as Record<string, string>)).to.deep.include({ identity: "mallory", phase: "done" });
+  });
+
+  it("one spelling per endpoint: other spellings are not served, and what is served is audited as what it is", async function () {
+    const carol = await ca.issueClient("carol");
+    const agent = agentFor(carol);
+    const id = (JSON.parse((await call(agent, `${server.url}/v1/records`, "POST", "carol's note")).body.toString()) as { id: string }).id;
+    for (const path of [`/V1/RECORDS/${id}`, `/v1/records/${id}/`, `/v1/Records/${id}`, "/v1/records/", "/v1/me/"]) {
+      const r = await call(agent, `${server.url}${path}`);
+      expect(r.status, path).to.equal(404);
+    }
+    expect((await call(agent, `${server.url}/V1/RECORDS/${id}`, "DELETE")).status).to.equal(404);
+    expect((await call(agent, `${server.url}/v1/records/${id}`)).status, "the record survived").to.equal(200);
+    expect((await call(agent, `${server.url}/v1/records/${id}`, "HEAD")).status).to.equal(200);
+    const gets = await ca.db("audit_entries").where({ actor: "carol", action: "records.get", record_id: id }).select("status");
+    expect(gets.map((g: { status: number }) => g.status)).to.deep.equal([200, 200]); // the GET and the HEAD
   });
 
   it("an id-guessing run is caught", async function () {
