@@ -8,7 +8,10 @@ import type { KeyObject } from "node:crypto";
 import { MAX_ROWS } from "../store/audit.js";
 import type { AuditRepository } from "../store/audit.js";
 import type { AuditEvent } from "./chain.js";
-import { signCheckpoint, writeAnchor } from "./audit-key.js";
+import { createPublicKey } from "node:crypto";
+import { checkpointVerifier, readAnchor, signCheckpoint, writeAnchor } from "./audit-key.js";
+import { GENESIS_HASH, entryHash } from "./chain.js";
+import { AuditChainBrokenError } from "../errors/index.js";
 import type { AuditPaths } from "./audit-key.js";
 
 export interface AuditLogOptions {
@@ -32,6 +35,9 @@ export class AuditLog {
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private sinceCheckpoint = 0;
+  private lastCheckpointAt = 0;
+  /** The newest checkpoint this process signed (or found genuine in the anchor): the next one must continue it. */
+  private signed: { seq: number; hash: string } | undefined;
   /** The last entry this process appended: the next batch links onto it without reading the table first. */
   private tail: { seq: number; hash: string } | undefined;
   private checkpointing: Promise<void> | undefined;
@@ -72,11 +78,13 @@ export class AuditLog {
         this.tail = undefined;
         for (const p of batch) p.reject(err);
       }
+      // Also under sustained load (the queue never empties), but at most once a second.
+      if (this.opts.signing && this.sinceCheckpoint >= (this.opts.checkpointEvery ?? 100) && this.now().getTime() - this.lastCheckpointAt >= 1000) {
+        this.lastCheckpointAt = this.now().getTime();
+        void this.checkpoint().catch((err: unknown) => this.opts.onError?.(err));
+      }
     }
     this.flushing = undefined;
-    if (this.opts.signing && this.sinceCheckpoint >= (this.opts.checkpointEvery ?? 100)) {
-      void this.checkpoint().catch((err: unknown) => this.opts.onError?.(err));
-    }
   }
 
   /** Signs the chain's current tail (if anything was appended since the last checkpoint). */
@@ -86,19 +94,52 @@ export class AuditLog {
     if (this.checkpointing) return this.checkpointing;
     this.checkpointing = (async () => {
       try {
+        const counted = this.sinceCheckpoint;
         const tail = await this.repo.tail();
         if (tail.seq === 0) return;
         const last = (await this.repo.lastCheckpoint())?.seq ?? 0;
         if (last >= tail.seq) return;
+        // Sign only a chain that continues, entry by entry, from what this key signed last: otherwise whoever can
+        // write the table could rewrite it, delete the checkpoints, and have the server bless the forgery.
+        const problem = await this.continuityProblem(tail.seq);
+        if (problem) throw new AuditChainBrokenError(problem);
         const c = signCheckpoint(signing.key, tail.seq, tail.hash, this.now());
         await this.repo.addCheckpoint(c);
         writeAnchor(signing.paths, c);
-        this.sinceCheckpoint = 0;
+        this.signed = { seq: c.seq, hash: c.hash };
+        this.sinceCheckpoint = Math.max(0, this.sinceCheckpoint - counted);
       } finally {
         this.checkpointing = undefined;
       }
     })();
     return this.checkpointing;
+  }
+
+  /** Why the stored chain does not continue from the last signed checkpoint up to `toSeq`, or undefined. */
+  private async continuityProblem(toSeq: number): Promise<string | undefined> {
+    const signing = this.opts.signing as NonNullable<AuditLogOptions["signing"]>;
+    if (this.signed === undefined) {
+      // First checkpoint of this process: start from the anchor outside the database if there is a genuine one,
+      // else from the beginning of the chain.
+      const anchor = readAnchor(signing.paths);
+      this.signed = anchor && checkpointVerifier(createPublicKey(signing.key))(anchor) ? { seq: anchor.seq, hash: anchor.hash } : { seq: 0, hash: GENESIS_HASH };
+    }
+    const from = this.signed;
+    const entries = await this.repo.range(Math.max(1, from.seq), toSeq);
+    let prev = from.hash;
+    let expected = from.seq + 1;
+    for (const e of entries) {
+      if (e.seq === from.seq) {
+        if (e.hash !== from.hash) return `entry ${e.seq} no longer matches the last signed checkpoint`;
+        continue;
+      }
+      if (e.seq !== expected) return `entry ${expected} is missing`;
+      if (e.prevHash !== prev || entryHash(e.seq, e.prevHash, e) !== e.hash) return `entry ${e.seq} does not continue the signed chain`;
+      prev = e.hash;
+      expected++;
+    }
+    if (from.seq > 0 && entries[0]?.seq !== from.seq) return `entry ${from.seq}, the last signed one, is missing`;
+    return expected - 1 === toSeq ? undefined : `entry ${expected} is missing`;
   }
 
   /** Waits for pending appends, then signs a last checkpoint. */

@@ -189,6 +189,14 @@ export class AuditVerificationError extends CertvaultError {
   }
 }
 
+/** The stored audit chain does not continue what the audit key signed last: checkpoints stop until someone looks. */
+export class AuditChainBrokenError extends CertvaultError {
+  static override readonly code: string = "audit_chain_broken";
+  constructor(problem: string) {
+    super(`refusing to sign an audit checkpoint: ${problem} (run "certvault audit verify")`, { exitCode: 1 });
+  }
+}
+
 /** Wraps anything that is not a CertvaultError so that nothing else ever reaches a user; the message is generic. */
 export function asCertvaultError(err: unknown): CertvaultError {
   if (err instanceof CertvaultError) return err;

@@ -1,6 +1,7 @@
 /**
- * The audit table. Appends happen in one transaction that reads the chain's tail and links the new entries onto it;
- * seq is the primary key, so two writers that raced for the same tail cannot both commit, and the loser retries.
+ * The audit table. An append is one INSERT linked onto the tail the writer last wrote; seq is the primary key, so if
+ * another writer got there first the INSERT is refused and the batch is linked again, inside a transaction that
+ * reads the real tail. Two writers can never both commit the same seq: the chain cannot fork.
  */
 import type { Knex } from "knex";
 import type { Db } from "./db.js";
@@ -108,6 +109,11 @@ export class AuditRepository {
   /** Every entry in stored order (by seq), for verification. */
   async all(): Promise<AuditEntry[]> {
     return ((await this.db<EntryRow>("audit_entries").orderBy("seq", "asc")) as EntryRow[]).map(fromRow);
+  }
+
+  /** Entries with from <= seq <= to, by seq. */
+  async range(from: number, to: number): Promise<AuditEntry[]> {
+    return ((await this.db<EntryRow>("audit_entries").whereBetween("seq", [from, to]).orderBy("seq", "asc")) as EntryRow[]).map(fromRow);
   }
 
   async since(time: Date): Promise<AuditEntry[]> {

@@ -1,0 +1,82 @@
+/**
+ * The checkpoint signer blesses only a chain that continues what it signed before: an insider who rewrites the
+ * table (re-hashing every entry after a deletion) and deletes the checkpoints cannot get the server to sign it.
+ */
+import { expect } from "chai";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDatabase } from "../../store/db.js";
+import type { Db } from "../../store/db.js";
+import { AuditRepository } from "../../store/audit.js";
+import { AuditLog } from "../../audit/audit-log.js";
+import { auditPaths, ensureAuditKey } from "../../audit/audit-key.js";
+import { verifyAudit } from "../../audit/verify.js";
+import type { AuditEvent } from "../../audit/chain.js";
+
+const event = (i: number): AuditEvent => ({ time: new Date(Date.UTC(2026, 10, 23) + i), actor: "alice", action: "me", status: 200, requestId: `r${i}` });
+
+describe("audit: checkpoint continuity", function () {
+  let dir: string;
+  let db: Db;
+  let repo: AuditRepository;
+  const paths = () => auditPaths(dir);
+  const signingLog = (): AuditLog => new AuditLog(repo, { signing: { key: ensureAuditKey(paths(), "audit test passphrase"), paths: paths() } });
+
+  beforeEach(async function () {
+    dir = mkdtempSync(join(tmpdir(), "certvault-cp-"));
+    db = await openDatabase(join(dir, "audit.db"));
+    repo = new AuditRepository(db);
+  });
+  afterEach(async function () {
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Deletes entry 3, re-links everything after it with fresh hashes, and deletes every checkpoint. */
+  async function forge(): Promise<void> {
+    const all = await repo.all();
+    const kept = all.filter((e) => e.seq !== 3);
+    await db("audit_entries").delete();
+    await db("audit_checkpoints").delete();
+    await repo.append(kept.map(({ seq: _s, prevHash: _p, hash: _h, ...e }) => e));
+  }
+
+  it("the same process refuses to sign the forged chain", async function () {
+    const log = signingLog();
+    for (let i = 0; i < 10; i++) await log.append(event(i));
+    await log.checkpoint();
+    expect((await verifyAudit(repo, paths())).ok).to.equal(true);
+    await forge();
+    await log.append(event(99));
+    let refused: unknown;
+    await log.checkpoint().catch((err: unknown) => (refused = err));
+    expect((refused as { code?: string } | undefined)?.code).to.equal("audit_chain_broken");
+    expect(await db("audit_checkpoints").count({ n: "*" }).first().then((r) => Number((r as { n: number | string }).n))).to.equal(0);
+    expect((await verifyAudit(repo, paths())).ok).to.equal(false);
+  });
+
+  it("a restarted process (starting from the anchor outside the database) refuses too", async function () {
+    const first = signingLog();
+    for (let i = 0; i < 10; i++) await first.append(event(i));
+    await first.close();
+    await forge();
+    const second = signingLog();
+    await second.append(event(100));
+    let refused: unknown;
+    await second.checkpoint().catch((err: unknown) => (refused = err));
+    expect((refused as { code?: string } | undefined)?.code).to.equal("audit_chain_broken");
+    const v = await verifyAudit(repo, paths());
+    expect(v.ok).to.equal(false);
+  });
+
+  it("an honest chain keeps being signed, across restarts", async function () {
+    const first = signingLog();
+    for (let i = 0; i < 5; i++) await first.append(event(i));
+    await first.close();
+    const second = signingLog();
+    for (let i = 5; i < 9; i++) await second.append(event(i));
+    await second.close();
+    expect(await verifyAudit(repo, paths())).to.deep.equal({ ok: true, entries: 9, checkpoints: 2 });
+  });
+});
