@@ -1,19 +1,63 @@
 /**
- * Keeps each identity's recent access events and runs the rules over them. No I/O: `observe` returns the findings
- * that are new (each rule fires at most once per identity per `windowMs`), and the caller logs, alerts and
- * quarantines. The rules run every `evaluateEvery` events (at most every 100 ms, and at least every 64 events or
- * once a second) per identity, so their cost stays flat under load; a bulk read is caught at most 64 requests after
- * it crosses its threshold.
+ * Keeps, per identity, the counts the anomaly rules need over their windows (requests per second, distinct records
+ * read, stale records read, 404s, continued list pages, source addresses), and runs the rules on every access. No
+ * I/O: `observe` returns the findings that are new (each rule fires at most once per identity per `windowMs`), and
+ * the caller logs, alerts and quarantines.
+ *
+ * The counts are kept incrementally, each in a structure bounded by time and by a small multiple of its rule's
+ * threshold, so that cheap requests cannot push the interesting ones out of view (as a capped list of raw events
+ * would let them) and the work per request stays constant.
  */
-import { evaluate } from "./rules.js";
-import type { AccessEvent, Finding, RuleName, Thresholds } from "./rules.js";
+import { evaluateStats } from "./rules.js";
+import type { AccessEvent, Finding, RuleName, Thresholds, WindowStats } from "./rules.js";
 
-const MAX_EVENTS = 5000;
+/** Times keyed by something (record id, address), oldest first; re-seeing a key moves it to the end. */
+class RecentKeys {
+  private readonly m = new Map<string, number>();
+  constructor(private readonly cap: number) {}
+  see(key: string, time: number): void {
+    this.m.delete(key);
+    this.m.set(key, time);
+    if (this.m.size > this.cap) this.m.delete(this.m.keys().next().value as string);
+  }
+  prune(before: number): void {
+    for (const [k, t] of this.m) {
+      if (t > before) break;
+      this.m.delete(k);
+    }
+  }
+  get size(): number {
+    return this.m.size;
+  }
+}
+
+/** Event times, oldest first. */
+class RecentTimes {
+  private readonly times: number[] = [];
+  constructor(private readonly cap: number) {}
+  add(time: number): void {
+    this.times.push(time);
+    if (this.times.length > this.cap) this.times.shift();
+  }
+  prune(before: number): void {
+    let i = 0;
+    while (i < this.times.length && (this.times[i] as number) <= before) i++;
+    if (i > 0) this.times.splice(0, i);
+  }
+  get size(): number {
+    return this.times.length;
+  }
+}
 
 interface IdentityState {
-  events: AccessEvent[];
-  sinceEval: number;
-  lastEval: number;
+  /** [second, count] per second within the volume window. */
+  perSecond: [number, number][];
+  reads: RecentKeys;
+  stale: RecentKeys;
+  notFound: RecentTimes;
+  pages: RecentTimes;
+  sources: RecentKeys;
+  last: number;
   /** EWMA of requests per volume window, updated when a window closes. */
   baseline: number;
   bucketStart: number;
@@ -24,30 +68,22 @@ interface IdentityState {
 export class Detector {
   private readonly state = new Map<string, IdentityState>();
 
-  constructor(
-    private readonly t: Thresholds,
-    private readonly evaluateEvery = 8,
-  ) {}
+  constructor(private readonly t: Thresholds) {}
 
   observe(identity: string, e: AccessEvent): Finding[] {
-    let s = this.state.get(identity);
-    if (!s) {
-      s = { events: [], sinceEval: 0, lastEval: 0, baseline: 0, bucketStart: e.time, bucketCount: 0, fired: new Map() };
-      this.state.set(identity, s);
-    }
-    this.rollBaseline(s, e.time);
-    s.bucketCount++;
-    s.events.push(e);
-    s.sinceEval++;
-    // Under a flood the rules run every 64 events rather than every `evaluateEvery`, so their cost per request stays
-    // small even with a full window (a rule's work is linear in the window).
-    const due = e.time - s.lastEval >= 1000 || s.sinceEval >= 64 || (s.sinceEval >= this.evaluateEvery && e.time - s.lastEval >= 100);
-    if (!due) return [];
+    const s = this.stateOf(identity, e.time);
+    this.record(s, e);
     this.prune(s, e.time);
-    s.sinceEval = 0;
-    s.lastEval = e.time;
+    const stats: WindowStats = {
+      volume: s.perSecond.reduce((n, [, c]) => n + c, 0),
+      distinctReads: s.reads.size,
+      notFound: s.notFound.size,
+      continuedPages: s.pages.size,
+      staleReads: s.stale.size,
+      sources: s.sources.size,
+    };
     const fresh: Finding[] = [];
-    for (const f of evaluate(s.events, { now: e.time, baseline: s.baseline, t: this.t })) {
+    for (const f of evaluateStats(stats, { now: e.time, baseline: s.baseline, t: this.t })) {
       const last = s.fired.get(f.rule);
       if (last !== undefined && e.time - last < this.t.windowMs) continue;
       s.fired.set(f.rule, e.time);
@@ -61,12 +97,63 @@ export class Detector {
     this.state.delete(identity);
   }
 
-  /** Drops identities idle for longer than the window; call now and then. */
+  /** Drops identities idle for longer than every window; call now and then. */
   sweep(now: number): void {
-    for (const [id, s] of this.state) {
-      const last = s.events[s.events.length - 1];
-      if (!last || now - last.time > this.t.windowMs) this.state.delete(id);
+    for (const [id, s] of this.state) if (now - s.last > this.longestWindow()) this.state.delete(id);
+  }
+
+  private longestWindow(): number {
+    return Math.max(this.t.windowMs, this.t.volumeWindowMs, this.t.sourcesWindowMs, this.t.notFoundWindowMs);
+  }
+
+  private stateOf(identity: string, now: number): IdentityState {
+    let s = this.state.get(identity);
+    if (!s) {
+      const t = this.t;
+      s = {
+        perSecond: [],
+        reads: new RecentKeys(4 * t.distinctRecords),
+        stale: new RecentKeys(4 * t.staleRecords),
+        notFound: new RecentTimes(4 * t.notFound),
+        pages: new RecentTimes(4 * t.listPages),
+        sources: new RecentKeys(4 * t.sources),
+        last: now,
+        baseline: 0,
+        bucketStart: now,
+        bucketCount: 0,
+        fired: new Map(),
+      };
+      this.state.set(identity, s);
     }
+    return s;
+  }
+
+  private record(s: IdentityState, e: AccessEvent): void {
+    s.last = e.time;
+    this.rollBaseline(s, e.time);
+    s.bucketCount++;
+    const second = Math.floor(e.time / 1000);
+    const tail = s.perSecond[s.perSecond.length - 1];
+    if (tail && tail[0] === second) tail[1]++;
+    else s.perSecond.push([second, 1]);
+    s.sources.see(e.source, e.time);
+    if (e.status === 404) s.notFound.add(e.time);
+    if (e.action === "get" && e.recordId) {
+      if (e.status === 200) s.reads.see(e.recordId, e.time);
+      if ((e.recordAgeMs ?? 0) >= this.t.staleAgeMs) s.stale.see(e.recordId, e.time);
+    }
+    if (e.action === "list" && e.list?.cursor) s.pages.add(e.time);
+  }
+
+  private prune(s: IdentityState, now: number): void {
+    const t = this.t;
+    const firstSecond = Math.floor((now - t.volumeWindowMs) / 1000);
+    while (s.perSecond.length > 0 && (s.perSecond[0] as [number, number])[0] <= firstSecond) s.perSecond.shift();
+    s.reads.prune(now - t.windowMs);
+    s.stale.prune(now - t.windowMs);
+    s.pages.prune(now - t.windowMs);
+    s.notFound.prune(now - t.notFoundWindowMs);
+    s.sources.prune(now - t.sourcesWindowMs);
   }
 
   private rollBaseline(s: IdentityState, now: number): void {
@@ -78,13 +165,5 @@ export class Detector {
       // After a long idle stretch the empty windows decay the baseline; cap the catch-up work.
       if (now - s.bucketStart > 100 * w) s.bucketStart = now - (now % w);
     }
-  }
-
-  private prune(s: IdentityState, now: number): void {
-    const keepFrom = now - Math.max(this.t.windowMs, this.t.volumeWindowMs, this.t.sourcesWindowMs, this.t.notFoundWindowMs);
-    let i = 0;
-    while (i < s.events.length && (s.events[i] as AccessEvent).time <= keepFrom) i++;
-    if (s.events.length - i > MAX_EVENTS) i = s.events.length - MAX_EVENTS;
-    if (i > 0) s.events.splice(0, i);
   }
 }

@@ -145,7 +145,11 @@ export const RULES: Record<RuleName, Rule> = {
 
 /** Runs every rule over the window (events in time order); returns what fired. */
 export function evaluate(events: readonly AccessEvent[], c: RuleContext): Finding[] {
-  const stats = summarize(events, c.now, c.t);
+  return evaluateStats(summarize(events, c.now, c.t), c);
+}
+
+/** Runs every rule over already-summarised counts (the detector keeps them incrementally). */
+export function evaluateStats(stats: WindowStats, c: RuleContext): Finding[] {
   const out: Finding[] = [];
   for (const [name, rule] of Object.entries(RULES) as [RuleName, Rule][]) {
     const f = rule(stats, c);
@@ -166,7 +170,7 @@ export function thresholdsFrom(partial: unknown, base: Thresholds = DEFAULT_THRE
         if (!(rule in RULES) || (sev !== "medium" && sev !== "high")) throw new TypeError(`severity.${rule} must be "medium" or "high" for a known rule`);
         out.severity[rule as RuleName] = sev;
       }
-    } else if (k in base && k !== "severity") {
+    } else if (Object.hasOwn(base, k)) {
       if (typeof v !== "number" || !Number.isFinite(v) || v <= 0) throw new TypeError(`${k} must be a positive number`);
       (out as unknown as Record<string, number>)[k] = v;
     } else {
