@@ -105,11 +105,22 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const unlisten = await listenForRegistryChanges(db, () => void watcher.poll(), (err) => log.warn({ err: (err as Error).message }, "registry notifications lost; polling continues"));
   if (certs.rootCrlPem === undefined) log.warn(`${paths.rootCrl} is missing: the TLS handshake will not check CRLs (requests still do)`);
 
+  let closing = false;
   const quarantines: Quarantines = {
     isQuarantined: (id) => watcher.isQuarantined(id),
     async quarantine(id, finding) {
       watcher.markQuarantined(id);
-      await quarantineRepo.add({ identity: id, rule: finding.rule, reason: finding.message, since: now() });
+      // Until it is stored, this node alone refuses the identity (and `quarantine release` cannot see it): retry.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await quarantineRepo.add({ identity: id, rule: finding.rule, reason: finding.message, since: now() });
+          break;
+        } catch (err) {
+          log.error({ code: (err as { code?: string }).code, identity: id, attempt }, "could not store a quarantine; retrying");
+          if (closing) throw err;
+          await new Promise((r) => setTimeout(r, Math.min(30_000, 250 * 2 ** attempt)));
+        }
+      }
       watcher.settleQuarantine(id);
       await audit.append({ time: now(), actor: "certvault", action: "quarantine.add", status: 0, detail: { identity: id, rule: finding.rule } });
     },
@@ -147,6 +158,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     server,
     db,
     async close() {
+      closing = true;
       await watcher.stop();
       clearInterval(sweeper);
       await unlisten();

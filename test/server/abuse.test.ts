@@ -105,6 +105,11 @@ describe("server: audit and abuse controls", function () {
     }
     expect(await count(ca.db("quarantine"))).to.equal(0);
     expect(await count(ca.db("audit_entries").where({ action: "quarantine.add" }))).to.equal(0);
+    // Not even a medium alert (those only log): the metrics count every finding.
+    const metrics = await call(agentFor(await ca.issueClient("ops")), `${server.url}/metrics`);
+    expect(metrics.status).to.equal(200);
+    expect(metrics.body.toString()).to.match(/^# TYPE certvault_anomaly_alerts_total counter$/m);
+    expect(metrics.body.toString()).to.not.match(/^certvault_anomaly_alerts_total\{/m);
   });
 
   it("a bulk export of a 2,000-record store is quarantined before 20% is read; the audit trail shows it; release lets it back", async function () {
