@@ -21,6 +21,7 @@ import type { Signer } from "./sign.js";
 import { buildCrl } from "./crl.js";
 import { crlPem } from "../keys/pem.js";
 import { parseReason } from "./reasons.js";
+import type { OperationAudit } from "../audit/audited-operation.js";
 
 export interface IssuedCertificate {
   pem: string;
@@ -82,7 +83,21 @@ export function cnName(cn: string): x509.Name {
   return new x509.Name([{ CN: [x509.Name.isPrintableString(cn) ? { printableString: cn } : { utf8String: cn }] }]);
 }
 
+export interface IssueRequest {
+  publicKey: x509.PublicKey | CryptoKey;
+  commonName: string;
+  family: KeyFamily;
+  keyType: string;
+  profile: Profile;
+  days: number;
+  sans?: string[];
+}
+
+const issuedDetail = (r: IssuedCertificate): Record<string, string> => ({ serial: r.record.serial, identity: r.record.identity });
+
 export interface AuthorityDeps {
+  /** Every issue, revoke and CRL goes through it (attempt, then done or failed), when given. */
+  audit?: OperationAudit;
   paths: CaPaths;
   registry: CertificateRepository;
   /** Decrypts the intermediate key on first need (issue, CRL); revoke, list and show never need it. */
@@ -107,14 +122,25 @@ export class CertificateAuthority {
     return this.signerPromise;
   }
 
+  /** Runs `op` under the audit trail when the CA has one (the CLI and the server always give it one). */
+  private audited<T>(action: string, detail: Record<string, string | number | boolean>, op: () => Promise<T>, outcome?: (r: T) => Record<string, string | number | boolean>): Promise<T> {
+    return this.deps.audit ? this.deps.audit.run({ action, detail }, op, outcome) : op();
+  }
+
   /** Issues from a CSR; nothing is written to the registry unless the CSR is accepted and the certificate signed. */
   async issueFromCsr(csrInput: Uint8Array | string, opts: { profile: Profile; days: number; sans?: string[] }): Promise<IssuedCertificate> {
-    const vetted = await vetCsr(csrInput);
-    return this.issueForKey({ publicKey: vetted.csr.publicKey, commonName: vetted.commonName, family: vetted.family, keyType: vetted.keyType, ...opts });
+    return this.audited("ca.issue", { profile: opts.profile, days: opts.days }, async () => {
+      const vetted = await vetCsr(csrInput);
+      return this.issue({ publicKey: vetted.csr.publicKey, commonName: vetted.commonName, family: vetted.family, keyType: vetted.keyType, ...opts });
+    }, issuedDetail);
   }
 
   /** Issues for a public key whose possession was already established (the server's own TLS key, a vetted CSR). */
-  async issueForKey(req: { publicKey: x509.PublicKey | CryptoKey; commonName: string; family: KeyFamily; keyType: string; profile: Profile; days: number; sans?: string[] }): Promise<IssuedCertificate> {
+  async issueForKey(req: IssueRequest): Promise<IssuedCertificate> {
+    return this.audited("ca.issue", { profile: req.profile, days: req.days }, () => this.issue(req), issuedDetail);
+  }
+
+  private async issue(req: IssueRequest): Promise<IssuedCertificate> {
     const signer = await this.signer();
     const now = this.now();
     const shape = leafShape({ profile: req.profile, family: req.family, days: req.days, sans: req.sans ?? [], commonName: req.commonName, now, issuerNotAfter: signer.certificate.notAfter });
@@ -138,6 +164,10 @@ export class CertificateAuthority {
   }
 
   async revoke(serial: string, reasonName?: string): Promise<CertificateRecord> {
+    return this.audited("ca.revoke", { serial, reason: reasonName ?? "unspecified" }, () => this.revokeNow(serial, reasonName));
+  }
+
+  private async revokeNow(serial: string, reasonName?: string): Promise<CertificateRecord> {
     const reason = parseReason(reasonName);
     const existing = await this.deps.registry.get(serial);
     if (!existing) throw new CertificateNotFoundError(`no certificate with serial ${serial} in this CA's registry`);
@@ -150,10 +180,13 @@ export class CertificateAuthority {
 
   /** A fresh CRL v2 over every revoked certificate, with the next CRL number. */
   async crl(opts: { days?: number } = {}): Promise<x509.X509Crl> {
-    const signer = await this.signer();
-    const revoked = await this.deps.registry.revoked();
-    const crlNumber = await this.deps.registry.nextCrlNumber();
-    return buildCrl({ signer, revoked, crlNumber, now: this.now(), days: opts.days ?? 7 });
+    const days = opts.days ?? 7;
+    return this.audited("ca.crl", { days }, async () => {
+      const signer = await this.signer();
+      const revoked = await this.deps.registry.revoked();
+      const crlNumber = await this.deps.registry.nextCrlNumber();
+      return buildCrl({ signer, revoked, crlNumber, now: this.now(), days });
+    });
   }
 
   async list(): Promise<CertificateRecord[]> {

@@ -25,6 +25,7 @@ import { decryptPrivateKey } from "../keys/encrypted-pkcs8.js";
 import { AuditLog } from "../audit/audit-log.js";
 import { auditPaths, ensureAuditKey } from "../audit/audit-key.js";
 import { AuditRepository } from "../store/audit.js";
+import { operationAudit } from "../audit/audited-operation.js";
 import { QuarantineRepository } from "../store/quarantine.js";
 import { Detector } from "../abuse/detector.js";
 import { Metrics } from "./metrics.js";
@@ -61,7 +62,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const db = await openDatabase(config.db);
   const registry = new CertificateRepository(db);
   const signer = await loadIntermediateSigner(paths, passphrase);
-  const ca = new CertificateAuthority({ paths, registry, signer: async () => signer, now });
+  // The server's own certificate and every CRL it issues are CA operations too: audited, by "certvault".
+  const ca = new CertificateAuthority({ paths, registry, signer: async () => signer, now, audit: operationAudit(new AuditRepository(db), "certvault", now) });
   const identity = await ensureServerCertificate(config.home, ca, passphrase, now());
 
   // The watcher's first CRL arrives before the server exists; later ones swap the live TLS context.

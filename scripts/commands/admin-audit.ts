@@ -1,16 +1,12 @@
-/**
- * Administrative operations leave audit entries: an attempt before the operation (if it cannot be written, the
- * operation is refused) and the outcome after it. The actor is the operating-system user running the command.
- */
+/** The CLI's audit identity: the operating-system user running the command. */
 import { userInfo } from "node:os";
-import { AuditUnavailableError, asCertvaultError } from "../../errors/index.js";
 import { AuditRepository } from "../../store/audit.js";
 import type { Db } from "../../store/db.js";
+import { operationAudit } from "../../audit/audited-operation.js";
+import type { AuditDetail, OperationAudit } from "../../audit/audited-operation.js";
 import type { Io } from "../cli.js";
 
-type Detail = Record<string, string | number | boolean>;
-
-function actor(io: Io): string {
+export function cliActor(io: Io): string {
   let user = io.env.USER ?? "unknown";
   try {
     user = userInfo().username;
@@ -20,21 +16,10 @@ function actor(io: Io): string {
   return `cli:${user}`;
 }
 
-export async function recordAdminEvent<T>(db: Db, io: Io, what: { action: string; detail?: Detail }, op: () => Promise<T>, outcome?: (result: T) => Detail): Promise<T> {
-  const repo = new AuditRepository(db);
-  const base = { actor: actor(io), action: what.action, status: 0 };
-  try {
-    await repo.append([{ ...base, time: new Date(), detail: { ...what.detail, phase: "attempt" } }]);
-  } catch {
-    throw new AuditUnavailableError(`the audit log cannot be written, so "${what.action}" was not carried out`);
-  }
-  let result: T;
-  try {
-    result = await op();
-  } catch (err) {
-    await repo.append([{ ...base, time: new Date(), status: 1, detail: { ...what.detail, phase: "failed", code: asCertvaultError(err).code } }]).catch(() => undefined);
-    throw err;
-  }
-  await repo.append([{ ...base, time: new Date(), detail: { ...what.detail, ...outcome?.(result), phase: "done" } }]);
-  return result;
+export function cliAudit(db: Db, io: Io): OperationAudit {
+  return operationAudit(new AuditRepository(db), cliActor(io));
+}
+
+export function recordAdminEvent<T>(db: Db, io: Io, what: { action: string; detail?: AuditDetail }, op: () => Promise<T>, outcome?: (result: T) => AuditDetail): Promise<T> {
+  return cliAudit(db, io).run(what, op, outcome);
 }

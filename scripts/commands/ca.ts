@@ -19,7 +19,7 @@ import { obtainPassphrase } from "../passphrase.js";
 import { x509 } from "../../keys/x509.js";
 import type { Db } from "../../store/db.js";
 import { auditPaths, ensureAuditKey } from "../../audit/audit-key.js";
-import { recordAdminEvent } from "./admin-audit.js";
+import { cliAudit, recordAdminEvent } from "./admin-audit.js";
 
 export const CA_HELP = `usage: certvault ca <command> [options]
 
@@ -40,6 +40,7 @@ export async function withAuthority<T>(cfg: CommonConfig, io: Io, fn: (ca: Certi
     const ca = new CertificateAuthority({
       paths,
       registry: new CertificateRepository(db),
+      audit: cliAudit(db, io),
       signer: async () =>
         loadIntermediateSigner(paths, await obtainPassphrase({ ...cfg, devPassphraseFile: paths.devPassphrase }, io, { prompt: "CA passphrase: " })),
     });
@@ -84,18 +85,18 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       // Refuse an existing CA before asking for a passphrase: "a CA exists" is exit 1 also when no passphrase was given.
       if (caExists(caPaths(cfg.home))) throw new CaExistsError(`a CA already exists in ${caPaths(cfg.home).dir}; refusing to overwrite it`);
       const passphrase = await obtainPassphrase(cfg, io, { prompt: "New CA passphrase: ", confirm: true });
-      const certs = await initCa(caPaths(cfg.home), { name: (flags.name as string | undefined) ?? "certvault", keyType, passphrase });
-      const paths = caPaths(cfg.home);
-      if (cfg.json) printJson(io, { root: paths.rootCert, intermediate: paths.intermediateCert, rootSubject: certs.root.subject, intermediateSubject: certs.intermediate.subject, keyType });
-      else io.out(`created ${certs.root.subject} and ${certs.intermediate.subject} (${keyType}) in ${paths.dir}\n`);
-      // The registry is created with the CA so that the first `list` has a schema to read; the audit key with it.
-      ensureAuditKey(auditPaths(cfg.home), passphrase);
+      // The audit trail first, so that the attempt is recorded before the CA exists.
       const db = await openDatabase(cfg.db);
+      let certs;
       try {
-        await recordAdminEvent(db, io, { action: "ca.init", detail: { keyType, root: certs.root.subject } }, async () => undefined);
+        certs = await recordAdminEvent(db, io, { action: "ca.init", detail: { keyType } }, () => initCa(caPaths(cfg.home), { name: (flags.name as string | undefined) ?? "certvault", keyType, passphrase }), (c) => ({ root: c.root.subject }));
       } finally {
         await db.destroy();
       }
+      ensureAuditKey(auditPaths(cfg.home), passphrase);
+      const paths = caPaths(cfg.home);
+      if (cfg.json) printJson(io, { root: paths.rootCert, intermediate: paths.intermediateCert, rootSubject: certs.root.subject, intermediateSubject: certs.intermediate.subject, keyType });
+      else io.out(`created ${certs.root.subject} and ${certs.intermediate.subject} (${keyType}) in ${paths.dir}\n`);
       return 0;
     }
     case "issue": {
@@ -110,9 +111,7 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       } catch {
         throw new UsageError(`cannot read the CSR file ${csrPath}`);
       }
-      const issued = await withAuthority(cfg, io, (ca, db) =>
-        recordAdminEvent(db, io, { action: "ca.issue", detail: { profile, days } }, () => ca.issueFromCsr(csr, { profile, days, sans: (flags.san as string[] | undefined) ?? [] }), (r) => ({ serial: r.record.serial, identity: r.record.identity })),
-      );
+      const issued = await withAuthority(cfg, io, (ca) => ca.issueFromCsr(csr, { profile, days, sans: (flags.san as string[] | undefined) ?? [] }));
       output(io, flags.out as string | undefined, cfg.json && !flags.out ? JSON.stringify({ ...describe(issued.record), pem: issued.pem }, null, 2) + "\n" : issued.pem);
       if (flags.out && cfg.json) printJson(io, describe(issued.record));
       return 0;
@@ -121,7 +120,7 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       const { flags } = parse(rest, { serial: { type: "string" }, cert: { type: "string" }, reason: { type: "string" } }, { positionals: 0 });
       const cfg = resolveCommon(flags, io.env);
       const serial = serialFromFlags(flags);
-      const rec = await withAuthority(cfg, io, (ca, db) => recordAdminEvent(db, io, { action: "ca.revoke", detail: { serial, reason: (flags.reason as string | undefined) ?? "unspecified" } }, () => ca.revoke(serial, flags.reason as string | undefined)));
+      const rec = await withAuthority(cfg, io, (ca) => ca.revoke(serial, flags.reason as string | undefined));
       if (cfg.json) printJson(io, describe(rec));
       else io.out(`revoked ${rec.serial} (${rec.subject}), reason ${rec.revocationReason}\n`);
       return 0;
@@ -131,7 +130,7 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       const cfg = resolveCommon(flags, io.env);
       const days = flags.days === undefined ? 7 : Number(flags.days);
       if (!Number.isInteger(days) || days < 1 || days > 365) throw new UsageError("--days must be a whole number from 1 to 365");
-      const crl = await withAuthority(cfg, io, (ca, db) => recordAdminEvent(db, io, { action: "ca.crl", detail: { days } }, () => ca.crl({ days })));
+      const crl = await withAuthority(cfg, io, (ca) => ca.crl({ days }));
       output(io, flags.out as string | undefined, crlPem(crl.rawData));
       return 0;
     }

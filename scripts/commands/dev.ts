@@ -9,6 +9,7 @@ import { join, relative } from "node:path";
 import { resolveServer } from "../../config/index.js";
 import type { ServerConfig } from "../../config/index.js";
 import { CertificateAuthority, initCa } from "../../ca/authority.js";
+import { cliAudit } from "./admin-audit.js";
 import { caPaths, loadIntermediateSigner } from "../../ca/ca-files.js";
 import { encryptCryptoKey } from "../../keys/encrypted-pkcs8.js";
 import { generateKeyPair } from "../../keys/key-types.js";
@@ -34,7 +35,7 @@ async function ensureDevHome(config: ServerConfig, io: Io): Promise<void> {
   const passphrase = readFileSync(paths.devPassphrase, "utf8").trim();
   const db = await openDatabase(config.db);
   try {
-    const ca = new CertificateAuthority({ paths, registry: new CertificateRepository(db), signer: () => loadIntermediateSigner(paths, passphrase) });
+    const ca = new CertificateAuthority({ paths, registry: new CertificateRepository(db), signer: () => loadIntermediateSigner(paths, passphrase), audit: cliAudit(db, io) });
     const keys = await generateKeyPair("ec-p256");
     const demoPass = randomBytes(18).toString("base64url");
     const issued = await ca.issueForKey({ publicKey: keys.publicKey, commonName: "demo", family: "EC", keyType: "ec-p256", profile: "client", days: 90 });
