@@ -18,7 +18,7 @@ import {
   webcrypto,
 } from "node:crypto";
 import { pathToFileURL } from "node:url";
-import { open, seal } from "../envelope/index.js";
+import { addRecipients, open, seal } from "../envelope/index.js";
 import { Fixtures } from "../test/envelope/fixtures.js";
 
 const KIB = new Uint8Array(randomBytes(1024));
@@ -131,6 +131,15 @@ export async function benchEnvelope(): Promise<void> {
         `${name.padEnd(22)}${product.toFixed(0).padStart(12)}${bare.toFixed(0).padStart(12)}  ${unit.padEnd(6)} ${(ratio * 100).toFixed(0).padStart(4)}%  >=${target * 100}% ${ratio >= target ? "ok" : "BELOW"}`,
       );
     }
+    // Key rotation re-wraps without touching content: its rate should not depend on the record's size.
+    const MIB = new Uint8Array(randomBytes(1024 * 1024));
+    const small = seal(KIB, [p256.certPem]);
+    const large = seal(MIB, [p256.certPem]);
+    const [rwSmall, rwLarge] = compare(
+      () => addRecipients(small, p256.key, p256.certPem, [rsa.certPem], { verifyContent: false }),
+      () => addRecipients(large, p256.key, p256.certPem, [rsa.certPem], { verifyContent: false }),
+    );
+    console.log(`re-wrap (rotation, P-256 -> +RSA-3072 recipient): 1 KiB ${rwSmall.toFixed(0)} records/s, 1 MiB ${rwLarge.toFixed(0)} records/s (${((100 * rwLarge) / rwSmall).toFixed(0)}% of the 1 KiB rate)`);
     await alternatives(recipientPoint);
   } finally {
     await fx.cleanup();

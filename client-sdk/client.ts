@@ -4,7 +4,8 @@
  * a key of its own is caught — and opened here with the user's key: the server never sees plaintext.
  */
 import type { KeyObject } from "node:crypto";
-import { open, seal } from "../envelope/index.js";
+import { addRecipients, isRecipient, open, removeRecipients, seal } from "../envelope/index.js";
+import { ServerError } from "./errors.js";
 import { x509 } from "../keys/x509.js";
 import { Transport, expectOk } from "./transport.js";
 import type { TransportOptions } from "./transport.js";
@@ -28,6 +29,15 @@ export interface RecordInfo {
 export interface RecordPage {
   records: RecordInfo[];
   next: string | null;
+}
+
+export interface RotationProgress {
+  rewrapped: number;
+  skipped: number;
+  /** Writes refused because the record changed meanwhile (each then fetched and re-wrapped again). */
+  retried: number;
+  /** Records this key is not a recipient of (left as they are; rotate them from a device that can open them). */
+  notOpenable: number;
 }
 
 export interface ClientOptions {
@@ -108,8 +118,64 @@ export class CertvaultClient {
   }
 
   async getEnvelope(id: string): Promise<Uint8Array> {
+    return (await this.getVersioned(id)).envelope;
+  }
+
+  /** The envelope and its version (the ETag), for a compare-and-swap update. */
+  async getVersioned(id: string): Promise<{ envelope: Uint8Array; version: number }> {
     const r = expectOk(await this.transport.send("GET", `/v1/records/${encodeURIComponent(id)}`), [200]);
-    return new Uint8Array(r.body);
+    const etag = /^"(\d+)"$/.exec(String(r.headers.etag ?? ""));
+    return { envelope: new Uint8Array(r.body), version: etag ? Number(etag[1]) : 0 };
+  }
+
+  /** Replaces a record's envelope as it is (already sealed), only if it is still at `version`. */
+  async putEnvelope(id: string, envelope: Uint8Array, version: number): Promise<number> {
+    const r = expectOk(await this.transport.send("PUT", `/v1/records/${encodeURIComponent(id)}`, envelope, { "content-type": CMS, "if-match": `"${version}"` }), [200]);
+    return (JSON.parse(r.body.toString("utf8")) as { version: number }).version;
+  }
+
+  /**
+   * Key rotation: re-wraps every record of the identity to `newCertPem` (verified against the pinned root first),
+   * here on the client and without re-encrypting content: only the recipient infos change. With `dropOld`, this
+   * client's own certificate is removed as a recipient too. Idempotent, so an interrupted rotation is finished by
+   * running it again: records already done are skipped. Each write is a compare-and-swap on the record's version;
+   * a record changed meanwhile is fetched again.
+   */
+  async rotateTo(newCertPem: string, opts: { dropOld?: boolean; onProgress?: (p: RotationProgress) => void } = {}): Promise<RotationProgress> {
+    const me = await this.me();
+    await verifyRecipient(newCertPem, this.anchors, me.identity);
+    const progress: RotationProgress = { rewrapped: 0, skipped: 0, retried: 0, notOpenable: 0 };
+    const ids: string[] = [];
+    for await (const r of this.all()) ids.push(r.id);
+    for (const id of ids) {
+      for (let attempt = 0; ; attempt++) {
+        const { envelope, version } = await this.getVersioned(id);
+        const hasNew = isRecipient(envelope, newCertPem);
+        const hasOld = isRecipient(envelope, this.opts.certPem);
+        if (hasNew && !(opts.dropOld && hasOld)) {
+          progress.skipped++;
+          break;
+        }
+        if (!hasNew && !hasOld) {
+          // Sealed to other certificates of the identity only (another device): this key cannot re-wrap it.
+          progress.notOpenable++;
+          break;
+        }
+        // No content check: the cost stays flat with record size (the key unwrap itself is authenticated).
+        let next = hasNew ? envelope : addRecipients(envelope, this.opts.key, this.opts.certPem, [newCertPem], { verifyContent: false });
+        if (opts.dropOld) next = removeRecipients(next, [this.opts.certPem]);
+        try {
+          await this.putEnvelope(id, next, version);
+          progress.rewrapped++;
+          break;
+        } catch (err) {
+          if (!(err instanceof ServerError && err.code === "precondition_failed") || attempt >= 4) throw err;
+          progress.retried++;
+        }
+      }
+      opts.onProgress?.({ ...progress });
+    }
+    return progress;
   }
 
   async get(id: string): Promise<Uint8Array> {

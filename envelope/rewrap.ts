@@ -8,7 +8,7 @@
  */
 import type { KeyObject } from "node:crypto";
 import { type CertificateInput, loadCertificate, requireKeyUsage } from "./certs.js";
-import { LastRecipientError, NoMatchingRecipientError } from "./errors.js";
+import { DecryptionFailedError, LastRecipientError, NoMatchingRecipientError } from "./errors.js";
 import { type ParsedEnvelope, layoutEnvelope, parseEnvelope } from "./frame.js";
 import { reencodeKari } from "./kari.js";
 import { decryptWith, recoverContentKey, requirePrivateKey } from "./open.js";
@@ -28,14 +28,16 @@ function rebuild(parsed: ParsedEnvelope, infos: readonly Uint8Array[], limits: L
 /**
  * Adds recipients, proving first with (openingKey, openingCert) that the content key is right: the content is
  * decrypted and verified (then wiped) before the key is wrapped for anyone else. Certificates that already are
- * recipients are skipped.
+ * recipients are skipped. `verifyContent: false` skips that proof, so that the cost no longer grows with the
+ * content (key rotation over many large records): the key unwrap is still authenticated (AES key wrap), and a
+ * content key that does not match the content only makes the envelope unopenable for everyone, never readable.
  */
 export function addRecipients(
   envelope: Uint8Array,
   openingKey: KeyObject,
   openingCert: CertificateInput,
   newRecipients: readonly CertificateInput[],
-  opts?: EnvelopeOptions,
+  opts?: EnvelopeOptions & { verifyContent?: boolean },
 ): Uint8Array {
   requireBytes(envelope, "envelope");
   const key = requirePrivateKey(openingKey);
@@ -49,7 +51,10 @@ export function addRecipients(
   const recovered = recoverContentKey(parsed, opener, key);
   const cek = Buffer.from(recovered.cek); // decryptWith wipes the original
   try {
-    decryptWith(parsed, recovered).fill(0);
+    if (opts?.verifyContent !== false) decryptWith(parsed, recovered).fill(0);
+    // Without the content check, a failed unwrap (answered with a decoy key) must still fail here: wrapping the decoy
+    // for the new recipients would lose the record for them.
+    else if (recovered.decoy) throw new DecryptionFailedError();
     const infos = [...parsed.recipientInfos.map((ri) => ri.raw), ...wrapForRecipients(fresh, cek)];
     return rebuild(parsed, infos, limits);
   } finally {

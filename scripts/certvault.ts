@@ -38,6 +38,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   get: async () => (await import("./commands/user.js")).getCommand,
   ls: async () => (await import("./commands/user.js")).lsCommand,
   rm: async () => (await import("./commands/user.js")).rmCommand,
+  rotate: async () => (await import("./commands/user.js")).rotateCommand,
   audit: async () => (await import("./commands/audit.js")).auditCommand,
   quarantine: async () => (await import("./commands/audit.js")).quarantineCommand,
 };

@@ -5,4 +5,5 @@ export const USER_HELP = `User commands (a profile DIR holds key.pem, cert.pem, 
   get --profile DIR [--server URL] ID [-o FILE]     decrypts on this machine
   ls  --profile DIR [--server URL] [--json]
   rm  --profile DIR [--server URL] ID
+  rotate --profile DIR --new-cert FILE [--drop-old]  re-wraps every record to the new certificate (resumable)
 `;

@@ -88,3 +88,26 @@ export async function rmCommand(argv: string[], io: Io): Promise<number> {
     return 0;
   });
 }
+
+export async function rotateCommand(argv: string[], io: Io): Promise<number> {
+  return withClient(argv, io, { "new-cert": { type: "string" }, "drop-old": { type: "boolean" } }, 0, async (client, _pos, flags) => {
+    const file = flags["new-cert"] as string | undefined;
+    if (!file) throw new UsageError("usage: certvault rotate --profile DIR --new-cert FILE [--drop-old]");
+    let pem: string;
+    try {
+      pem = readFileSync(file, "utf8");
+    } catch {
+      throw new UsageError(`cannot read the new certificate ${file}`);
+    }
+    const result = await client.rotateTo(pem, {
+      dropOld: flags["drop-old"] === true,
+      onProgress: (p) => {
+        const n = p.rewrapped + p.skipped + p.notOpenable;
+        if (n % 100 === 0) io.err(`rotate: ${n} records (${p.rewrapped} re-wrapped, ${p.skipped} already done)\n`);
+      },
+    });
+    if (flags.json) printJson(io, result);
+    else io.out(`rotated: ${result.rewrapped} re-wrapped, ${result.skipped} already done, ${result.notOpenable} not openable with this key, ${result.retried} retried after a concurrent change\n`);
+    return 0;
+  });
+}

@@ -95,3 +95,22 @@ describe("envelope: addRecipients / removeRecipients", function () {
     thrown(() => removeRecipients(env, [rsa.certPem]), NoMatchingRecipientError);
   });
 });
+
+describe("envelope: addRecipients without the content check", function () {
+  it("wraps the right key (the new recipient opens it), and a wrong opening key still fails rather than wrapping a decoy", async function () {
+    const { Fixtures } = await import("./fixtures.js");
+    const { seal, open, addRecipients } = await import("../../envelope/index.js");
+    const fx = await Fixtures.create();
+    try {
+      const { p256, rsa } = await fx.standard();
+      const other = await fx.standard();
+      const env = seal(new TextEncoder().encode("flat-cost rewrap"), [p256.certPem]);
+      const wider = addRecipients(env, p256.key, p256.certPem, [rsa.certPem], { verifyContent: false });
+      expect(new TextDecoder().decode(open(wider, rsa.key, rsa.certPem))).to.equal("flat-cost rewrap");
+      // The right certificate but somebody else's key: the unwrap fails, so nothing is wrapped.
+      expect(() => addRecipients(env, other.p256.key, p256.certPem, [rsa.certPem], { verifyContent: false })).to.throw(/cannot be decrypted/);
+    } finally {
+      await fx.cleanup();
+    }
+  });
+});
