@@ -3,7 +3,7 @@
  * store/, rules from profiles.ts; the clock and the signer are injected so tests can move time and swap keys.
  */
 import { x509 } from "../keys/x509.js";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { AlreadyRevokedError, CaExistsError, CertificateNotFoundError, UsageError } from "../errors/index.js";
 import { generateKeyPair, keyTypeSpec } from "../keys/key-types.js";
 import type { KeyType } from "../keys/key-types.js";
@@ -19,6 +19,8 @@ import { randomSerial } from "./serial.js";
 import { signCertificate } from "./sign.js";
 import type { Signer } from "./sign.js";
 import { buildCrl } from "./crl.js";
+import { pkcs11RecordPath } from "./pkcs11-record.js";
+import type { Pkcs11Record } from "./pkcs11-record.js";
 import { crlPem } from "../keys/pem.js";
 import { parseReason } from "./reasons.js";
 import type { OperationAudit } from "../audit/audited-operation.js";
@@ -32,39 +34,79 @@ export function fingerprintOf(cert: x509.X509Certificate): string {
   return createHash("sha256").update(new Uint8Array(cert.rawData)).digest("hex");
 }
 
-export async function initCa(paths: CaPaths, opts: { name: string; keyType: KeyType; passphrase: string; now?: Date }): Promise<CaCertificates> {
+export interface InitCaOptions {
+  name: string;
+  keyType: KeyType;
+  /** Encrypts the key files; with `pkcs11` the keys stay in the token and the passphrase is the caller's (audit key). */
+  passphrase: string;
+  now?: Date;
+  /** Make the root and intermediate keys inside this PKCS#11 token instead of files (HOME/ca/pkcs11.json records where). */
+  pkcs11?: { module: string; token: string; pin: string };
+}
+
+export async function initCa(paths: CaPaths, opts: InitCaOptions): Promise<CaCertificates> {
   if (caExists(paths)) throw new CaExistsError(`a CA already exists in ${paths.dir}; refusing to overwrite it`);
   if (opts.passphrase.length < 8) throw new UsageError("the CA passphrase must be at least 8 characters");
   const now = opts.now ?? new Date();
-  ensureCaDir(paths);
-  const spec = keyTypeSpec(opts.keyType);
-  const signingAlgorithm = spec.signingAlgorithm as Algorithm;
+  if (!opts.pkcs11) {
+    ensureCaDir(paths);
+    const rootKeys = await generateKeyPair(opts.keyType);
+    const intKeys = await generateKeyPair(opts.keyType);
+    return makeCa(paths, opts, now, { rootKeys, rootPublic: rootKeys.publicKey, intPublic: intKeys.publicKey }, async () => {
+      // Keys first: a CA directory never holds a certificate without its key.
+      writeSecretFile(paths.rootKey, await encryptCryptoKey(rootKeys.privateKey, opts.passphrase));
+      writeSecretFile(paths.intermediateKey, await encryptCryptoKey(intKeys.privateKey, opts.passphrase));
+    });
+  }
+  const p11 = opts.pkcs11;
+  const { Pkcs11Token } = await import("./pkcs11.js");
+  const token = Pkcs11Token.open(p11);
+  try {
+    ensureCaDir(paths);
+    // Labels name the CA; the CKA_ID (from the public key) tells keys of the same label apart.
+    const tag = randomBytes(4).toString("hex");
+    const root = await token.generateSigningKeyPair(opts.keyType, `certvault root ${tag}`);
+    const int = await token.generateSigningKeyPair(opts.keyType, `certvault intermediate ${tag}`);
+    const record: Pkcs11Record = { version: 1, module: p11.module, tokenLabel: p11.token, tokenSerial: token.serial, keys: { root: root.ref, intermediate: int.ref } };
+    return await makeCa(paths, opts, now, { rootKeys: root.keys, rootPublic: root.publicKey, intPublic: int.publicKey, crypto: token.crypto }, async () => {
+      // Where the keys are, first: a CA directory never holds a certificate without a way to its key.
+      writeFileAtomic(pkcs11RecordPath(paths), JSON.stringify(record, null, 2) + "\n", { mode: 0o644 });
+    });
+  } finally {
+    await token.close();
+  }
+}
 
-  const rootKeys = await generateKeyPair(opts.keyType);
+async function makeCa(
+  paths: CaPaths,
+  opts: InitCaOptions,
+  now: Date,
+  k: { rootKeys: CryptoKeyPair; rootPublic: x509.PublicKey | CryptoKey; intPublic: x509.PublicKey | CryptoKey; crypto?: Crypto },
+  storeKeys: () => Promise<void>,
+): Promise<CaCertificates> {
+  const signingAlgorithm = keyTypeSpec(opts.keyType).signingAlgorithm as Algorithm;
+  const via = k.crypto ? { crypto: k.crypto } : {};
   const root = await signCertificate({
     serial: randomSerial(),
     subject: cnName(`${opts.name} Root CA`),
     shape: rootShape(now),
-    publicKey: rootKeys.publicKey,
-    issuer: { selfSigned: rootKeys, signingAlgorithm },
+    publicKey: k.rootPublic,
+    issuer: { selfSigned: k.rootKeys, signingAlgorithm, ...via },
   });
-  const intKeys = await generateKeyPair(opts.keyType);
   const intermediate = await signCertificate({
     serial: randomSerial(),
     subject: cnName(`${opts.name} Issuing CA`),
     shape: intermediateShape(now, root.notAfter),
-    publicKey: intKeys.publicKey,
-    issuer: { signingKey: rootKeys.privateKey, signingAlgorithm, certificate: root },
+    publicKey: k.intPublic,
+    issuer: { signingKey: k.rootKeys.privateKey, signingAlgorithm, certificate: root, ...via },
   });
-  // Keys first: a CA directory never holds a certificate without its key.
-  writeSecretFile(paths.rootKey, await encryptCryptoKey(rootKeys.privateKey, opts.passphrase));
-  writeSecretFile(paths.intermediateKey, await encryptCryptoKey(intKeys.privateKey, opts.passphrase));
+  await storeKeys();
   writeFileAtomic(paths.rootCert, root.toString("pem") + "\n", { mode: 0o644 });
   writeFileAtomic(paths.intermediateCert, intermediate.toString("pem") + "\n", { mode: 0o644 });
-  // The root key is decrypted only here, so its CRL (no intermediate revoked) runs as long as the intermediate does.
+  // The root key is used only here, so its CRL (no intermediate revoked) runs as long as the intermediate does.
   // Node's TLS checks CRLs for every certificate of the chain once any CRL is loaded, so it needs this one too.
   const arl = await buildCrl({
-    signer: { signingKey: rootKeys.privateKey, signingAlgorithm, certificate: root },
+    signer: { signingKey: k.rootKeys.privateKey, signingAlgorithm, certificate: root, ...via },
     revoked: [],
     crlNumber: 1,
     now,

@@ -37,7 +37,8 @@ export function caPaths(home: string): CaPaths {
 }
 
 export function caExists(paths: CaPaths): boolean {
-  return [paths.rootCert, paths.rootKey, paths.intermediateCert, paths.intermediateKey].some((p) => existsSync(p));
+  // pkcs11.json: the keys of this CA are in a PKCS#11 token (ca/pkcs11.ts).
+  return [paths.rootCert, paths.rootKey, paths.intermediateCert, paths.intermediateKey, join(paths.dir, "pkcs11.json")].some((p) => existsSync(p));
 }
 
 export function ensureCaDir(paths: CaPaths): void {
@@ -81,6 +82,9 @@ export function caKeyType(cert: x509.X509Certificate): KeyType {
 export async function loadIntermediateSigner(paths: CaPaths, passphrase: string): Promise<Signer> {
   const { intermediate } = readCaCertificates(paths);
   const keyType = caKeyType(intermediate);
+  if (!existsSync(paths.intermediateKey) && existsSync(join(paths.dir, "pkcs11.json"))) {
+    throw new CaMissingError(`the keys of the CA in ${paths.dir} are in a PKCS#11 token (pkcs11.json), not in files`);
+  }
   const keyObject = decryptPrivateKey(readFileSync(paths.intermediateKey, "utf8"), passphrase);
   const spec = keyTypeSpec(keyType);
   return {

@@ -29,5 +29,5 @@ export async function buildCrl(p: { signer: Signer; revoked: CertificateRecord[]
         ...(reason === x509.X509CrlReason.unspecified ? {} : { reason }),
       };
     }),
-  });
+  }, p.signer.crypto ?? nodeCrypto);
 }

@@ -12,6 +12,10 @@ export interface Signer {
   readonly signingKey: CryptoKey;
   readonly signingAlgorithm: Algorithm | EcdsaParams;
   readonly certificate: x509.X509Certificate;
+  /** The WebCrypto provider that holds `signingKey` (a PKCS#11 token's); Node's own when absent. */
+  readonly crypto?: Crypto;
+  /** Releases what the signer holds (a token session); nothing for file keys. */
+  close?(): Promise<void>;
 }
 
 const KU_FLAGS: Record<KeyUsageName, x509.KeyUsageFlags> = {
@@ -23,7 +27,7 @@ const KU_FLAGS: Record<KeyUsageName, x509.KeyUsageFlags> = {
 };
 const EKU_OIDS = { clientAuth: x509.ExtendedKeyUsage.clientAuth, serverAuth: x509.ExtendedKeyUsage.serverAuth } as const;
 
-export async function shapeExtensions(shape: CertificateShape, subjectKey: x509.PublicKey | CryptoKey, issuer: x509.X509Certificate | CryptoKey): Promise<x509.Extension[]> {
+export async function shapeExtensions(shape: CertificateShape, subjectKey: x509.PublicKey | CryptoKey, issuer: x509.X509Certificate | x509.PublicKey | CryptoKey): Promise<x509.Extension[]> {
   const ext: x509.Extension[] = [];
   ext.push(shape.ca ? new x509.BasicConstraintsExtension(true, shape.ca.pathLength, true) : new x509.BasicConstraintsExtension(false, undefined, true));
   const flags = shape.keyUsage.reduce((acc, u) => acc | KU_FLAGS[u], 0);
@@ -44,11 +48,14 @@ export async function signCertificate(params: {
   subject: x509.Name | string;
   shape: CertificateShape;
   publicKey: x509.PublicKey | CryptoKey;
-  issuer: Signer | { selfSigned: CryptoKeyPair; signingAlgorithm: Algorithm | EcdsaParams };
+  /** Self-signed: `publicKey` must be the public half of `selfSigned` (in a token: exported as an x509.PublicKey). */
+  issuer: Signer | { selfSigned: CryptoKeyPair; signingAlgorithm: Algorithm | EcdsaParams; crypto?: Crypto };
 }): Promise<x509.X509Certificate> {
   const { shape, issuer } = params;
+  // A token's WebCrypto cannot export Node's keys: hand it the subject key as SPKI (x509.PublicKey) instead.
+  const publicKey = issuer.crypto && !(params.publicKey instanceof x509.PublicKey) ? await x509.PublicKey.create(params.publicKey, nodeCrypto) : params.publicKey;
   const self = "selfSigned" in issuer;
-  const issuerRef = self ? issuer.selfSigned.publicKey : issuer.certificate;
+  const issuerRef = self ? publicKey : issuer.certificate;
   return x509.X509CertificateGenerator.create({
     serialNumber: params.serial,
     subject: params.subject,
@@ -56,9 +63,9 @@ export async function signCertificate(params: {
     issuer: self ? params.subject : issuer.certificate.subjectName,
     notBefore: shape.notBefore,
     notAfter: shape.notAfter,
-    publicKey: params.publicKey,
+    publicKey,
     signingKey: self ? issuer.selfSigned.privateKey : issuer.signingKey,
     signingAlgorithm: issuer.signingAlgorithm,
-    extensions: await shapeExtensions(shape, params.publicKey, issuerRef),
-  });
+    extensions: await shapeExtensions(shape, publicKey, issuerRef),
+  }, issuer.crypto ?? nodeCrypto);
 }

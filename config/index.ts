@@ -18,6 +18,16 @@ export interface CommonConfig {
   passphraseFile: string | undefined;
   /** The passphrase from CERTVAULT_PASSPHRASE, if set. */
   passphraseEnv: string | undefined;
+  /** CA keys in a PKCS#11 token: --pkcs11-module/-token/-pin-file or CERTVAULT_PKCS11_{MODULE,TOKEN,PIN_FILE,PIN}. */
+  pkcs11?: Pkcs11Config;
+}
+
+export interface Pkcs11Config {
+  module: string | undefined;
+  token: string | undefined;
+  pinFile: string | undefined;
+  /** The PIN itself, from CERTVAULT_PKCS11_PIN (a PIN is never a flag). */
+  pinEnv: string | undefined;
 }
 
 export interface ServerConfig extends CommonConfig {
@@ -108,6 +118,12 @@ export function resolveCommon(flags: Flags, env: Env): CommonConfig {
     json: flags.json === true,
     passphraseFile: str(flags, "passphrase-file") ?? env.CERTVAULT_PASSPHRASE_FILE,
     passphraseEnv: env.CERTVAULT_PASSPHRASE,
+    pkcs11: {
+      module: str(flags, "pkcs11-module") ?? env.CERTVAULT_PKCS11_MODULE,
+      token: str(flags, "pkcs11-token") ?? env.CERTVAULT_PKCS11_TOKEN,
+      pinFile: str(flags, "pkcs11-pin-file") ?? env.CERTVAULT_PKCS11_PIN_FILE,
+      pinEnv: env.CERTVAULT_PKCS11_PIN,
+    },
   };
 }
 

@@ -240,3 +240,21 @@ export class MethodNotAllowedError extends CertvaultError {
     super(message, { status: 405 });
   }
 }
+
+// ---- PKCS#11 (CA keys in a token) ------------------------------------------------------------------------------
+
+/** The CA's keys are in a PKCS#11 token and no PIN can be obtained (no file, no env, not interactive): a usage error. */
+export class Pkcs11PinRequiredError extends CertvaultError {
+  static override readonly code: string = "pkcs11_pin_required";
+  constructor(message = "the CA's keys are in a PKCS#11 token: give its PIN with --pkcs11-pin-file FILE, CERTVAULT_PKCS11_PIN_FILE or CERTVAULT_PKCS11_PIN") {
+    super(message, { status: 400, exitCode: 2 });
+  }
+}
+
+/** The token, or a key in it, cannot be found or used (wrong module, label, PIN, or a key that does not match its certificate). */
+export class Pkcs11TokenError extends CertvaultError {
+  static override readonly code: string = "pkcs11_token_error";
+  constructor(message: string, opts: { cause?: unknown } = {}) {
+    super(message, { status: 500, ...opts });
+  }
+}

@@ -15,7 +15,8 @@ import type { Db } from "../store/db.js";
 import { CertificateRepository } from "../store/certificates.js";
 import { RecordRepository } from "../store/records.js";
 import { CertificateAuthority } from "../ca/authority.js";
-import { caPaths, loadIntermediateSigner, readCaCertificates } from "../ca/ca-files.js";
+import { caPaths, readCaCertificates } from "../ca/ca-files.js";
+import { loadCaSigner } from "../ca/pkcs11-record.js";
 import { normalizeSerial } from "../ca/serial.js";
 import { RegistryWatcher } from "./registry-watch.js";
 import { RecordService } from "./services/records.js";
@@ -61,7 +62,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const certs = readCaCertificates(paths);
   const db = await openDatabase(config.db);
   const registry = new CertificateRepository(db);
-  const signer = await loadIntermediateSigner(paths, passphrase);
+  // In a PKCS#11 token when HOME/ca/pkcs11.json says so (PIN from config.pkcs11), else the encrypted key file.
+  const signer = await loadCaSigner(paths, { passphrase: async () => passphrase, pkcs11: config.pkcs11 });
   // The server's own certificate and every CRL it issues are CA operations too: audited, by "certvault".
   const ca = new CertificateAuthority({ paths, registry, signer: async () => signer, now, audit: operationAudit(new AuditRepository(db), "certvault", now) });
   const identity = await ensureServerCertificate(config.home, ca, passphrase, now());

@@ -3,7 +3,9 @@ import { readFileSync } from "node:fs";
 import { resolveCommon } from "../../config/index.js";
 import type { CommonConfig } from "../../config/index.js";
 import { CertificateAuthority, initCa } from "../../ca/authority.js";
-import { caExists, caPaths, loadIntermediateSigner } from "../../ca/ca-files.js";
+import { caExists, caPaths } from "../../ca/ca-files.js";
+import { loadCaSigner, obtainPkcs11Pin } from "../../ca/pkcs11-record.js";
+import type { Signer } from "../../ca/sign.js";
 import { parseDays, parseProfile } from "../../ca/profiles.js";
 import { normalizeSerial } from "../../ca/serial.js";
 import { parseKeyType } from "../../keys/key-types.js";
@@ -24,6 +26,7 @@ import { cliAudit, recordAdminEvent } from "./admin-audit.js";
 export const CA_HELP = `usage: certvault ca <command> [options]
 
   init    [--name CN] [--key-type ec-p256|ec-p384|rsa-3072] [--passphrase-file F]
+          [--pkcs11-module PATH --pkcs11-token LABEL --pkcs11-pin-file F]   keys made inside a PKCS#11 token
   issue   --csr FILE --profile client|server [--days N] [--san NAME]... [--out FILE]
   revoke  (--serial HEX | --cert FILE) [--reason REASON]
   crl     [--out FILE] [--days N]
@@ -31,21 +34,33 @@ export const CA_HELP = `usage: certvault ca <command> [options]
   show    SERIAL [--json]
 
 common: --home DIR (env CERTVAULT_HOME, default ./.certvault), --db FILE|URL (env CERTVAULT_DB)
+token:  issue, revoke and crl of a CA made with --pkcs11-* sign in the token named by HOME/ca/pkcs11.json; its PIN
+        from --pkcs11-pin-file F, env CERTVAULT_PKCS11_PIN_FILE or CERTVAULT_PKCS11_PIN (--pkcs11-module and
+        --pkcs11-token, env CERTVAULT_PKCS11_MODULE/_TOKEN, override the recorded ones); see docs/hsm.md
 `;
+
+const PKCS11_OPTIONS = { "pkcs11-module": { type: "string" }, "pkcs11-token": { type: "string" }, "pkcs11-pin-file": { type: "string" } } as const;
 
 export async function withAuthority<T>(cfg: CommonConfig, io: Io, fn: (ca: CertificateAuthority, db: Db) => Promise<T>): Promise<T> {
   const paths = caPaths(cfg.home);
   const db = await openDatabase(cfg.db);
+  let loaded: Signer | undefined;
   try {
     const ca = new CertificateAuthority({
       paths,
       registry: new CertificateRepository(db),
       audit: cliAudit(db, io),
-      signer: async () =>
-        loadIntermediateSigner(paths, await obtainPassphrase({ ...cfg, devPassphraseFile: paths.devPassphrase }, io, { prompt: "CA passphrase: " })),
+      signer: async () => {
+        loaded = await loadCaSigner(paths, {
+          passphrase: () => obtainPassphrase({ ...cfg, devPassphraseFile: paths.devPassphrase }, io, { prompt: "CA passphrase: " }),
+          pkcs11: cfg.pkcs11,
+        });
+        return loaded;
+      },
     });
     return await fn(ca, db);
   } finally {
+    await loaded?.close?.();
     await db.destroy();
   }
 }
@@ -79,28 +94,30 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
   }
   switch (sub) {
     case "init": {
-      const { flags } = parse(rest, { name: { type: "string" }, "key-type": { type: "string" } }, { positionals: 0 });
+      const { flags } = parse(rest, { name: { type: "string" }, "key-type": { type: "string" }, ...PKCS11_OPTIONS }, { positionals: 0 });
       const cfg = resolveCommon(flags, io.env);
       const keyType = parseKeyType(flags["key-type"] as string | undefined);
       // Refuse an existing CA before asking for a passphrase: "a CA exists" is exit 1 also when no passphrase was given.
       if (caExists(caPaths(cfg.home))) throw new CaExistsError(`a CA already exists in ${caPaths(cfg.home).dir}; refusing to overwrite it`);
+      const pkcs11 = tokenForInit(cfg);
+      // With a token the passphrase still protects the audit key (and later the server's TLS key), not the CA keys.
       const passphrase = await obtainPassphrase(cfg, io, { prompt: "New CA passphrase: ", confirm: true });
       // The audit trail first, so that the attempt is recorded before the CA exists.
       const db = await openDatabase(cfg.db);
       let certs;
       try {
-        certs = await recordAdminEvent(db, io, { action: "ca.init", detail: { keyType } }, () => initCa(caPaths(cfg.home), { name: (flags.name as string | undefined) ?? "certvault", keyType, passphrase }), (c) => ({ root: c.root.subject }));
+        certs = await recordAdminEvent(db, io, { action: "ca.init", detail: { keyType, keys: pkcs11 ? "pkcs11" : "files" } }, () => initCa(caPaths(cfg.home), { name: (flags.name as string | undefined) ?? "certvault", keyType, passphrase, ...(pkcs11 ? { pkcs11 } : {}) }), (c) => ({ root: c.root.subject }));
       } finally {
         await db.destroy();
       }
       ensureAuditKey(auditPaths(cfg.home), passphrase);
       const paths = caPaths(cfg.home);
-      if (cfg.json) printJson(io, { root: paths.rootCert, intermediate: paths.intermediateCert, rootSubject: certs.root.subject, intermediateSubject: certs.intermediate.subject, keyType });
-      else io.out(`created ${certs.root.subject} and ${certs.intermediate.subject} (${keyType}) in ${paths.dir}\n`);
+      if (cfg.json) printJson(io, { root: paths.rootCert, intermediate: paths.intermediateCert, rootSubject: certs.root.subject, intermediateSubject: certs.intermediate.subject, keyType, ...(pkcs11 ? { pkcs11Token: pkcs11.token } : {}) });
+      else io.out(`created ${certs.root.subject} and ${certs.intermediate.subject} (${keyType}) in ${paths.dir}${pkcs11 ? `, keys in PKCS#11 token "${pkcs11.token}"` : ""}\n`);
       return 0;
     }
     case "issue": {
-      const { flags } = parse(rest, { csr: { type: "string" }, profile: { type: "string" }, days: { type: "string" }, san: { type: "string", multiple: true }, out: { type: "string" } }, { positionals: 0 });
+      const { flags } = parse(rest, { csr: { type: "string" }, profile: { type: "string" }, days: { type: "string" }, san: { type: "string", multiple: true }, out: { type: "string" }, ...PKCS11_OPTIONS }, { positionals: 0 });
       const cfg = resolveCommon(flags, io.env);
       const profile = parseProfile(flags.profile as string | undefined);
       const days = parseDays(flags.days as string | undefined, profile);
@@ -117,7 +134,7 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       return 0;
     }
     case "revoke": {
-      const { flags } = parse(rest, { serial: { type: "string" }, cert: { type: "string" }, reason: { type: "string" } }, { positionals: 0 });
+      const { flags } = parse(rest, { serial: { type: "string" }, cert: { type: "string" }, reason: { type: "string" }, ...PKCS11_OPTIONS }, { positionals: 0 });
       const cfg = resolveCommon(flags, io.env);
       const serial = serialFromFlags(flags);
       const rec = await withAuthority(cfg, io, (ca) => ca.revoke(serial, flags.reason as string | undefined));
@@ -126,7 +143,7 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       return 0;
     }
     case "crl": {
-      const { flags } = parse(rest, { out: { type: "string" }, days: { type: "string" } }, { positionals: 0 });
+      const { flags } = parse(rest, { out: { type: "string" }, days: { type: "string" }, ...PKCS11_OPTIONS }, { positionals: 0 });
       const cfg = resolveCommon(flags, io.env);
       const days = flags.days === undefined ? 7 : Number(flags.days);
       if (!Number.isInteger(days) || days < 1 || days > 365) throw new UsageError("--days must be a whole number from 1 to 365");
@@ -155,6 +172,14 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
     default:
       throw new UsageError(`unknown ca command "${sub}"\n${CA_HELP}`);
   }
+}
+
+/** `ca init` on a token: module and token both given (flags or env), and a PIN from a file or env. */
+function tokenForInit(cfg: CommonConfig): { module: string; token: string; pin: string } | undefined {
+  const p = cfg.pkcs11;
+  if (!p || (p.module === undefined && p.token === undefined)) return undefined;
+  if (!p.module || !p.token) throw new UsageError("a CA in a PKCS#11 token needs both --pkcs11-module PATH and --pkcs11-token LABEL");
+  return { module: p.module, token: p.token, pin: obtainPkcs11Pin(p) };
 }
 
 function serialFromFlags(flags: Record<string, unknown>): string {

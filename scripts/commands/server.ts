@@ -18,6 +18,9 @@ export const SERVER_OPTIONS = {
   "rate-limit-store": { type: "string" },
   "anomaly-config": { type: "string" },
   "alert-webhook": { type: "string" },
+  "pkcs11-module": { type: "string" },
+  "pkcs11-token": { type: "string" },
+  "pkcs11-pin-file": { type: "string" },
 } as const;
 
 export const SERVER_HELP = `usage: certvault server [--home DIR] [--host 127.0.0.1] [--port 8443] [--db FILE|URL] [--max-record-bytes N] [--passphrase-file F]
@@ -30,6 +33,9 @@ export const SERVER_HELP = `usage: certvault server [--home DIR] [--host 127.0.0
                             (PostgreSQL; env CERTVAULT_RATE_LIMIT_STORE)
   --anomaly-config FILE     JSON overrides of the anomaly thresholds (see docs/operations.md)
   --alert-webhook URL       anomaly alerts are POSTed there as JSON
+  --pkcs11-pin-file F       the PIN of the token holding the CA keys, when HOME/ca/pkcs11.json exists (env
+                            CERTVAULT_PKCS11_PIN_FILE or CERTVAULT_PKCS11_PIN); --pkcs11-module PATH and
+                            --pkcs11-token LABEL override the recorded ones (see docs/hsm.md)
 `;
 
 export async function runUntilSignal(running: RunningServer): Promise<number> {

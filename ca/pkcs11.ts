@@ -1,0 +1,173 @@
+/**
+ * CA keys in a PKCS#11 token (an HSM; SoftHSM2 for trying it out). The keys are generated inside the token with
+ * CKA_TOKEN=true, CKA_SENSITIVE=true and CKA_EXTRACTABLE=false, and never leave it: the token signs, and
+ * node-webcrypto-p11 presents it as a WebCrypto provider, so that a token key is a CryptoKey plus the provider that
+ * holds it (Signer.crypto) and @peculiar/x509 signs through it like through Node's own WebCrypto.
+ *
+ * Loaded only when a CA uses a token (pkcs11-record.ts imports it on demand), so the native pkcs11js addon is never
+ * needed by CAs with key files.
+ */
+import "reflect-metadata";
+import { webcrypto } from "node:crypto";
+import * as graphene from "graphene-pk11";
+import { Crypto as P11Crypto, CryptoKey as P11CryptoKey } from "node-webcrypto-p11";
+import { x509 } from "../keys/x509.js";
+import { keyTypeSpec } from "../keys/key-types.js";
+import type { KeyType } from "../keys/key-types.js";
+import { Pkcs11TokenError } from "../errors/index.js";
+import { caKeyType, readCaCertificates } from "./ca-files.js";
+import { obtainPkcs11Pin } from "./pkcs11-record.js";
+import type { Pkcs11KeyRef, Pkcs11Options, Pkcs11Record } from "./pkcs11-record.js";
+import type { CaPaths } from "./ca-files.js";
+import type { Signer } from "./sign.js";
+
+const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
+const modules = new Map<string, graphene.Module>();
+
+/** One loaded (and C_Initialize'd) module per path and process; never finalized, so sessions of several CAs coexist. */
+function loadModule(path: string): graphene.Module {
+  const known = modules.get(path);
+  if (known) return known;
+  let mod: graphene.Module;
+  try {
+    mod = graphene.Module.load(path, "certvault");
+  } catch (err) {
+    throw new Pkcs11TokenError(`cannot load the PKCS#11 module ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    mod.initialize();
+  } catch (err) {
+    if ((err as { code?: number }).code !== CKR_CRYPTOKI_ALREADY_INITIALIZED) throw new Pkcs11TokenError(`cannot initialize the PKCS#11 module ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  modules.set(path, mod);
+  return mod;
+}
+
+/** A logged-in read-write session on one token, as a WebCrypto provider. */
+export class Pkcs11Token {
+  private closed = false;
+  private tail: Promise<unknown> = Promise.resolve();
+  /** What @peculiar/x509 signs through: the token's WebCrypto with sign() serialized (one operation per session at a time). */
+  readonly crypto: Crypto;
+
+  private constructor(
+    readonly module: string,
+    readonly label: string,
+    readonly serial: string,
+    private readonly session: graphene.Session,
+    readonly p11: P11Crypto,
+  ) {
+    const subtle = p11.subtle;
+    const sign = (algorithm: AlgorithmIdentifier, key: CryptoKey, data: BufferSource): Promise<ArrayBuffer> => {
+      const run = this.tail.then(() => subtle.sign(algorithm, key, data));
+      this.tail = run.catch(() => undefined);
+      return run;
+    };
+    const facade = Object.create(subtle, { sign: { value: sign } }) as SubtleCrypto;
+    this.crypto = { subtle: facade, getRandomValues: <T extends ArrayBufferView | null>(a: T) => webcrypto.getRandomValues(a as never) as T, randomUUID: () => webcrypto.randomUUID() } as unknown as Crypto;
+  }
+
+  static open(opts: { module: string; token: string; pin: string; serial?: string }): Pkcs11Token {
+    const mod = loadModule(opts.module);
+    const slots = mod.getSlots(true);
+    const matches: graphene.Slot[] = [];
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots.items(i);
+      const token = slot.getToken();
+      if (token.label.trim() === opts.token && (opts.serial === undefined || token.serialNumber.trim() === opts.serial)) matches.push(slot);
+    }
+    if (matches.length === 0) throw new Pkcs11TokenError(`no token labelled "${opts.token}"${opts.serial ? ` with serial ${opts.serial}` : ""} in ${opts.module}`);
+    if (matches.length > 1) throw new Pkcs11TokenError(`${matches.length} tokens are labelled "${opts.token}" in ${opts.module}; give each CA its own label`);
+    const slot = matches[0] as graphene.Slot;
+    const session = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
+    try {
+      session.login(opts.pin, graphene.UserType.USER);
+    } catch (err) {
+      // CKR_USER_ALREADY_LOGGED_IN (0x100): another session of this process logged the token in.
+      if ((err as { code?: number }).code !== 0x100) {
+        session.close();
+        throw new Pkcs11TokenError(`cannot log in to token "${opts.token}": ${(err as Error).message}`, { cause: err });
+      }
+    }
+    const token = slot.getToken();
+    return new Pkcs11Token(opts.module, opts.token, token.serialNumber.trim(), session, new P11Crypto({ session }));
+  }
+
+  /** A signing key pair made inside the token: private key CKA_TOKEN, CKA_SENSITIVE, not CKA_EXTRACTABLE. */
+  async generateSigningKeyPair(keyType: KeyType, label: string): Promise<{ keys: CryptoKeyPair; publicKey: x509.PublicKey; ref: Pkcs11KeyRef }> {
+    const spec = keyTypeSpec(keyType);
+    const algorithm =
+      spec.keyAlgorithm.name === "ECDSA"
+        ? { ...spec.keyAlgorithm }
+        : { ...spec.keyAlgorithm, modulusLength: 3072, publicExponent: new Uint8Array([1, 0, 1]) };
+    let keys: CryptoKeyPair;
+    try {
+      keys = (await this.p11.subtle.generateKey({ ...algorithm, token: true, sensitive: true, label } as unknown as EcKeyGenParams, false, ["sign", "verify"])) as CryptoKeyPair;
+    } catch (err) {
+      throw new Pkcs11TokenError(`token "${this.label}" could not generate a ${keyType} key: ${(err as Error).message}`, { cause: err });
+    }
+    const priv = (keys.privateKey as unknown as P11CryptoKey).p11Object;
+    const attrs = priv.getAttribute({ extractable: null, sensitive: null, token: null, id: null }) as { extractable: boolean; sensitive: boolean; token: boolean; id: Buffer };
+    if (attrs.extractable || !attrs.sensitive || !attrs.token) {
+      priv.destroy();
+      (keys.publicKey as unknown as P11CryptoKey).p11Object.destroy();
+      throw new Pkcs11TokenError(`token "${this.label}" did not keep the new key sensitive, non-extractable and persistent; refusing to use it`);
+    }
+    const publicKey = new x509.PublicKey(await this.p11.subtle.exportKey("spki", keys.publicKey));
+    return { keys, publicKey, ref: { label, id: attrs.id.toString("hex") } };
+  }
+
+  /** The private key with this label and CKA_ID, as a CryptoKey of this token (usable with `crypto`). */
+  async privateKey(ref: Pkcs11KeyRef, keyType: KeyType): Promise<CryptoKey> {
+    const found: graphene.SessionObject[] = [];
+    this.session.find({ class: graphene.ObjectClass.PRIVATE_KEY, token: true, label: ref.label, id: Buffer.from(ref.id, "hex") }, (obj) => {
+      found.push(obj);
+    });
+    if (found.length !== 1) throw new Pkcs11TokenError(`token "${this.label}" holds ${found.length} private keys labelled "${ref.label}" with id ${ref.id} (expected exactly one)`);
+    // node-webcrypto-p11's KeyStorage index ("private-<handle>-<CKA_ID>"): the handle is this session's.
+    const index = P11CryptoKey.getID((found[0] as graphene.SessionObject).toType<graphene.PrivateKey>());
+    const spec = keyTypeSpec(keyType);
+    return (await this.p11.keyStorage.getItem(index, spec.keyAlgorithm as Algorithm, false, ["sign"])) as unknown as CryptoKey;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.tail;
+    try {
+      this.session.close();
+    } catch {
+      // The module may already be gone at exit; nothing is left to release then.
+    }
+  }
+}
+
+/** Proves that the token key is the one in the certificate: sign a random challenge in the token, verify it in Node. */
+async function checkKeyMatches(token: Pkcs11Token, key: CryptoKey, cert: x509.X509Certificate, keyType: KeyType): Promise<void> {
+  const spec = keyTypeSpec(keyType);
+  const signingAlgorithm = spec.signingAlgorithm as Algorithm;
+  const challenge = webcrypto.getRandomValues(new Uint8Array(32));
+  const signature = await token.crypto.subtle.sign(signingAlgorithm, key, challenge);
+  const pub = await cert.publicKey.export(spec.keyAlgorithm, ["verify"], webcrypto as unknown as Crypto);
+  if (!(await webcrypto.subtle.verify(signingAlgorithm, pub as never, signature, challenge))) {
+    throw new Pkcs11TokenError(`the key in token "${token.label}" does not match ${cert.subject}`);
+  }
+}
+
+/** The intermediate's signer in the token that pkcs11.json names (module and token may be overridden by options). */
+export async function loadPkcs11Signer(paths: CaPaths, rec: Pkcs11Record, opts: Pkcs11Options | undefined): Promise<Signer> {
+  const { intermediate } = readCaCertificates(paths);
+  const keyType = caKeyType(intermediate);
+  const spec = keyTypeSpec(keyType);
+  const signingAlgorithm = spec.signingAlgorithm as Algorithm;
+  const token = Pkcs11Token.open({ module: opts?.module ?? rec.module, token: opts?.token ?? rec.tokenLabel, pin: obtainPkcs11Pin(opts), serial: rec.tokenSerial });
+  try {
+    const signingKey = await token.privateKey(rec.keys.intermediate, keyType);
+    await checkKeyMatches(token, signingKey, intermediate, keyType);
+    return { signingKey, signingAlgorithm, certificate: intermediate, crypto: token.crypto, close: () => token.close() };
+  } catch (err) {
+    await token.close();
+    throw err;
+  }
+}
+
