@@ -31,6 +31,14 @@ export interface RecordPage {
   next: string | null;
 }
 
+export interface CertificateRequestView {
+  id: string;
+  status: "pending" | "issued" | "rejected";
+  serial?: string;
+  /** PEM, once issued; verified against the pinned root before it is returned. */
+  certificate?: string;
+}
+
 export interface RotationProgress {
   rewrapped: number;
   skipped: number;
@@ -198,6 +206,71 @@ export class CertvaultClient {
       yield* page.records;
       cursor = page.next;
     } while (cursor);
+  }
+
+  /**
+   * Renewal: asks for a certificate for a new key (a CSR made with createKeyAndCsr for the same name). The answer
+   * is "issued" with the certificate (checked here against the pinned root and the identity), or "pending" until an
+   * admin decides; then poll with certificateRequest(id).
+   */
+  async requestCertificate(csrPem: string): Promise<CertificateRequestView> {
+    const r = expectOk(await this.transport.send("POST", "/v1/certificates", new TextEncoder().encode(csrPem), { "content-type": "application/pkcs10" }), [201, 202]);
+    return this.checkedView(JSON.parse(r.body.toString("utf8")) as CertificateRequestView);
+  }
+
+  async certificateRequest(id: string): Promise<CertificateRequestView> {
+    const r = expectOk(await this.transport.send("GET", `/v1/certificates/requests/${encodeURIComponent(id)}`), [200]);
+    return this.checkedView(JSON.parse(r.body.toString("utf8")) as CertificateRequestView);
+  }
+
+  private async checkedView(view: CertificateRequestView): Promise<CertificateRequestView> {
+    if (view.certificate) await verifyRecipient(view.certificate, this.anchors, (await this.me()).identity);
+    return view;
+  }
+
+  /** Another identity's active certificates from the server's directory, each verified here against the pinned root. */
+  async directory(identity: string): Promise<string[]> {
+    const r = expectOk(await this.transport.send("GET", `/v1/directory/${encodeURIComponent(identity)}`), [200]);
+    const body = JSON.parse(r.body.toString("utf8")) as { identity: string; certificates: string[] };
+    for (const pem of body.certificates) await verifyRecipient(pem, this.anchors, identity);
+    return body.certificates;
+  }
+
+  /**
+   * Shares a record with another identity: wraps its content key for every active certificate of that identity (as
+   * the directory lists them, each checked against the pinned root, so a server cannot slip in a key of its own),
+   * stores the envelope, then records the grant. A grantee who downloaded the record keeps what they downloaded.
+   */
+  async share(id: string, identity: string): Promise<void> {
+    const certs = await this.directory(identity);
+    for (let attempt = 0; ; attempt++) {
+      const { envelope, version } = await this.getVersioned(id);
+      const missing = certs.filter((c) => !isRecipient(envelope, c));
+      try {
+        const v = missing.length === 0 ? version : await this.putEnvelope(id, addRecipients(envelope, this.opts.key, this.opts.certPem, missing), version);
+        expectOk(await this.transport.send("PUT", `/v1/records/${encodeURIComponent(id)}/grants/${encodeURIComponent(identity)}`, undefined, { "if-match": `"${v}"` }), [200]);
+        return;
+      } catch (err) {
+        if (!(err instanceof ServerError && err.code === "precondition_failed") || attempt >= 4) throw err;
+      }
+    }
+  }
+
+  /** Removes the identity's certificates from the record's recipients, then the grant. */
+  async unshare(id: string, identity: string): Promise<void> {
+    const r = await this.transport.send("GET", `/v1/directory/${encodeURIComponent(identity)}`);
+    const certs = r.status === 200 ? (JSON.parse(r.body.toString("utf8")) as { certificates: string[] }).certificates : [];
+    for (let attempt = 0; ; attempt++) {
+      const { envelope, version } = await this.getVersioned(id);
+      const present = certs.filter((c) => isRecipient(envelope, c));
+      try {
+        const v = present.length === 0 ? version : await this.putEnvelope(id, removeRecipients(envelope, present), version);
+        expectOk(await this.transport.send("DELETE", `/v1/records/${encodeURIComponent(id)}/grants/${encodeURIComponent(identity)}`, undefined, { "if-match": `"${v}"` }), [204]);
+        return;
+      } catch (err) {
+        if (!(err instanceof ServerError && err.code === "precondition_failed") || attempt >= 4) throw err;
+      }
+    }
   }
 
   async delete(id: string): Promise<void> {

@@ -1,6 +1,6 @@
 /** certvault/client-sdk: keys made and kept on the user's machine, records sealed and opened there. */
 export { CertvaultClient } from "./client.js";
-export type { ClientOptions, Me, RecordInfo, RecordPage, RotationProgress } from "./client.js";
+export type { ClientOptions, Me, RecordInfo, RecordPage, RotationProgress, CertificateRequestView } from "./client.js";
 export { FileKeyStore } from "./keystore.js";
 export type { KeyStore, PassphraseProvider } from "./keystore.js";
 export { createKeyAndCsr } from "./keygen.js";

@@ -41,6 +41,8 @@ export interface ServerConfig extends CommonConfig {
   adminIdentities: string[];
   /** Requests allowed per `seconds` per identity and per source address; 0 points turns a limit off. */
   rateLimits: { identity: RateLimit; source: RateLimit };
+  /** Renewal requests over the API: issued at once ("auto") or kept for an admin ("manual", the default). */
+  renewal: "manual" | "auto";
   /** Where the counters live: this process (memory) or the database (shared by every node; PostgreSQL). */
   rateLimitStore: "memory" | "database";
   anomaly: Thresholds;
@@ -64,6 +66,12 @@ export function parseRateLimit(raw: string | undefined, name: string, fallback: 
   const m = /^\s*(\d{1,9})\s*\/\s*(\d{1,6})\s*$/.exec(raw);
   if (!m || Number(m[2]) === 0) throw new UsageError(`${name} must look like 600/60 (requests per seconds), or 0 to turn it off`);
   return { points: Number(m[1]), seconds: Number(m[2]) };
+}
+
+function renewalPolicy(raw: string | undefined): "manual" | "auto" {
+  if (raw === undefined || raw === "manual") return "manual";
+  if (raw === "auto") return "auto";
+  throw new UsageError('--renewal must be "manual" or "auto"');
 }
 
 function rateLimitStore(raw: string | undefined): "memory" | "database" {
@@ -148,6 +156,7 @@ export function resolveServer(flags: Flags, env: Env): ServerConfig {
       source: parseRateLimit(str(flags, "rate-limit-source") ?? env.CERTVAULT_RATE_LIMIT_SOURCE, "--rate-limit-source", DEFAULT_RATE_LIMITS.source),
     },
     rateLimitStore: rateLimitStore(str(flags, "rate-limit-store") ?? env.CERTVAULT_RATE_LIMIT_STORE),
+    renewal: renewalPolicy(str(flags, "renewal") ?? env.CERTVAULT_RENEWAL),
     anomaly: anomalyThresholds(str(flags, "anomaly-config") ?? env.CERTVAULT_ANOMALY_CONFIG),
     alertWebhook: str(flags, "alert-webhook") ?? env.CERTVAULT_ALERT_WEBHOOK,
     auditCheckpointEvery: intOption(env.CERTVAULT_AUDIT_CHECKPOINT_EVERY, "CERTVAULT_AUDIT_CHECKPOINT_EVERY", 1, 1_000_000, 100),

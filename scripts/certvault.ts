@@ -17,6 +17,9 @@ Server:
          [--rate-limit-identity N/S] [--rate-limit-source N/S] [--anomaly-config FILE] [--alert-webhook URL]
   dev                                                             what "npm start" runs: dev CA, demo profile, server
 
+Renewal requests (made with "certvault renew"):
+  requests list | requests approve ID [--days N] | requests reject ID
+
 Audit and abuse controls:
   audit verify | audit export [--since ISO8601]                   run "certvault audit --help" for details
   quarantine list | quarantine release IDENTITY                   identities stopped by the anomaly rules
@@ -39,6 +42,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   ls: async () => (await import("./commands/user.js")).lsCommand,
   rm: async () => (await import("./commands/user.js")).rmCommand,
   rotate: async () => (await import("./commands/user.js")).rotateCommand,
+  renew: async () => (await import("./commands/user.js")).renewCommand,
+  share: async () => (await import("./commands/user.js")).shareCommand,
+  unshare: async () => (await import("./commands/user.js")).unshareCommand,
+  requests: async () => (await import("./commands/requests.js")).requestsCommand,
   audit: async () => (await import("./commands/audit.js")).auditCommand,
   quarantine: async () => (await import("./commands/audit.js")).quarantineCommand,
 };

@@ -20,6 +20,8 @@ import { loadCaSigner } from "../ca/pkcs11-record.js";
 import { normalizeSerial } from "../ca/serial.js";
 import { RegistryWatcher } from "./registry-watch.js";
 import { RecordService } from "./services/records.js";
+import { CertificateService } from "./services/certificates.js";
+import { CertificateRequestRepository } from "../store/certificate-requests.js";
 import { buildApp } from "./app.js";
 import { ensureServerCertificate } from "./server-cert.js";
 import { decryptPrivateKey } from "../keys/encrypted-pkcs8.js";
@@ -135,6 +137,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     now,
     registry: watcher,
     records: new RecordService(new RecordRepository(db), watcher, now),
+    certificates: new CertificateService(new CertificateRequestRepository(db), registry, ca, config.renewal, now),
     maxRecordBytes: config.maxRecordBytes,
     limiters: {
       ...(config.rateLimits.identity.points > 0 ? { identity: createLimiter({ store: config.rateLimitStore, db, ...config.rateLimits.identity, keyPrefix: "identity" }) } : {}),

@@ -2,18 +2,24 @@
 import Router from "@koa/router";
 import type { Context } from "koa";
 import { readBody } from "./body.js";
-import { InvalidQueryError } from "../errors/index.js";
+import { InvalidInputError, InvalidQueryError, NotFoundError } from "../errors/index.js";
+import { identityProblem } from "../ca/profiles.js";
 import { CMS_MEDIA_TYPE, parseLimit } from "./services/records.js";
 import type { RecordService } from "./services/records.js";
 import type { RegistryWatcher } from "./registry-watch.js";
 import type { Caller } from "./auth.js";
 import type { Metrics } from "./metrics.js";
+import type { CertificateService } from "./services/certificates.js";
+
+/** A CSR is a few hundred bytes (RSA-3072 about 1.5 KiB); anything near this is not one. */
+const MAX_CSR_BYTES = 64 * 1024;
 import { audited, requireAdmin } from "./controls.js";
 import type { ControlsDeps } from "./controls.js";
 import type { AccessAction } from "../abuse/rules.js";
 
 export interface RouteDeps {
   records: RecordService;
+  certificates: CertificateService;
   registry: RegistryWatcher;
   maxRecordBytes: number;
 }
@@ -29,6 +35,14 @@ function mediaType(ctx: Context): string {
 function query(ctx: Context, name: string): string | undefined {
   const v = ctx.query[name];
   return Array.isArray(v) ? v[0] : v;
+}
+
+/** An identity named in the path: decoded, and held to the same rule as a certificate's CN. */
+function identityParam(ctx: Context): string {
+  const raw = ctx.params.identity ?? "";
+  const problem = identityProblem(raw);
+  if (problem) throw new InvalidInputError(`identity: ${problem}`);
+  return raw;
 }
 
 /** If-Match: the ETag a GET returned ("3"); absent means "replace whatever is there now". */
@@ -82,6 +96,41 @@ export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
   router.delete("/records/:id", as("records.delete", "delete"), async (ctx) => {
     await deps.records.delete(caller(ctx), ctx.params.id ?? "");
     ctx.status = 204;
+  });
+
+  // Renewal: a CSR for a new key of the caller's own identity; 201 with the certificate, or 202 while an admin decides.
+  router.post("/certificates", as("certificates.request", "other"), async (ctx) => {
+    const view = await deps.certificates.request(caller(ctx), await readBody(ctx, MAX_CSR_BYTES));
+    ctx.status = view.status === "pending" ? 202 : 201;
+    ctx.body = view;
+  });
+
+  router.get("/certificates/requests/:requestId", as("certificates.status", "other"), async (ctx) => {
+    ctx.body = await deps.certificates.status(caller(ctx), ctx.params.requestId ?? "");
+  });
+
+  // Sharing: the owner first re-wraps the envelope for the grantee's certificates (PUT /records/:id), then grants.
+  router.get("/records/:id/grants", as("records.grants", "other"), async (ctx) => {
+    ctx.body = { id: ctx.params.id, grantees: await deps.records.grantees(caller(ctx), ctx.params.id ?? "") };
+  });
+
+  router.put("/records/:id/grants/:identity", as("records.share", "other"), async (ctx) => {
+    await deps.records.grant(caller(ctx), ctx.params.id ?? "", identityParam(ctx), ifMatch(ctx));
+    ctx.body = { id: ctx.params.id, grantee: identityParam(ctx) };
+  });
+
+  router.delete("/records/:id/grants/:identity", as("records.unshare", "other"), async (ctx) => {
+    await deps.records.revokeGrant(caller(ctx), ctx.params.id ?? "", identityParam(ctx), ifMatch(ctx));
+    ctx.status = 204;
+  });
+
+  // The certificate directory: anyone's active certificates (public material), for sealing to them. The SDK
+  // verifies every one against the pinned root before it seals to it.
+  router.get("/directory/:identity", as("directory.get", "other"), async (ctx) => {
+    const identity = identityParam(ctx);
+    const certs = await deps.registry.activeCertificates(identity);
+    if (certs.length === 0) throw new NotFoundError(`no active certificate for "${identity}"`);
+    ctx.body = { identity, certificates: certs.map((c) => c.pem) };
   });
 
   router.get("/crl", as("crl", "crl"), (ctx) => {

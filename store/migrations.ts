@@ -103,6 +103,36 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable("rate_limits");
     },
   },
+  "005_certificate_requests": {
+    async up(db) {
+      await db.schema.createTable("certificate_requests", (t) => {
+        t.string("id", 64).primary(); // random, 32 hex digits
+        t.string("identity", 256).notNullable().index();
+        t.text("csr").notNullable(); // PEM; public material only
+        t.string("requested_by", 64).notNullable(); // serial of the certificate that asked
+        t.string("status", 16).notNullable(); // pending | issued | rejected
+        t.string("serial", 64); // of the certificate issued
+        t.bigInteger("created_at").notNullable();
+        t.bigInteger("decided_at");
+      });
+    },
+    async down(db) {
+      await db.schema.dropTable("certificate_requests");
+    },
+  },
+  "006_grants": {
+    async up(db) {
+      await db.schema.createTable("grants", (t) => {
+        t.string("record_id", 64).notNullable();
+        t.string("grantee", 256).notNullable().index();
+        t.bigInteger("granted_at").notNullable();
+        t.primary(["record_id", "grantee"]);
+      });
+    },
+    async down(db) {
+      await db.schema.dropTable("grants");
+    },
+  },
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

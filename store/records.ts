@@ -46,6 +46,37 @@ export class RecordRepository {
     return row?.envelope ? { envelope: new Uint8Array(row.envelope), updatedAt: new Date(toNumber(row.updated_at)), version: toNumber(row.version) } : null;
   }
 
+  /** A record the identity may read: its own, or one shared with it (the rule is in the query, not after it). */
+  async getReadable(identity: string, id: string): Promise<{ envelope: Uint8Array; updatedAt: Date; version: number } | null> {
+    const row = (await this.db<Row>("records")
+      .where({ id })
+      .andWhere((q) => {
+        void q.where({ owner: identity }).orWhereExists(this.db("grants").whereRaw("grants.record_id = records.id").andWhere({ grantee: identity }));
+      })
+      .first("envelope", "updated_at", "version")) as Pick<Row, "envelope" | "updated_at" | "version"> | undefined;
+    return row?.envelope ? { envelope: new Uint8Array(row.envelope), updatedAt: new Date(toNumber(row.updated_at)), version: toNumber(row.version) } : null;
+  }
+
+  /** The identities a record of `owner` is shared with. */
+  async grantees(owner: string, id: string): Promise<string[]> {
+    const rows = (await this.db("grants").join("records", "records.id", "grants.record_id").where({ "records.id": id, "records.owner": owner }).orderBy("grantee").select("grantee")) as { grantee: string }[];
+    return rows.map((r) => r.grantee);
+  }
+
+  /**
+   * Records (or removes) a grant on a record of `owner`, only while the record is still at `version`, the version
+   * whose envelope was checked: a concurrent rewrite cannot slip in between the check and the grant.
+   */
+  async setGrant(p: { owner: string; id: string; grantee: string; version: number; grant: boolean; now: Date }): Promise<boolean> {
+    return this.db.transaction(async (trx) => {
+      const row = await trx("records").where({ owner: p.owner, id: p.id, version: p.version }).first("id");
+      if (!row) return false;
+      if (p.grant) await trx("grants").insert({ record_id: p.id, grantee: p.grantee, granted_at: p.now.getTime() }).onConflict(["record_id", "grantee"]).ignore();
+      else await trx("grants").where({ record_id: p.id, grantee: p.grantee }).delete();
+      return true;
+    });
+  }
+
   async version(owner: string, id: string): Promise<number | null> {
     const row = (await this.db<Row>("records").where({ owner, id }).first("version")) as Pick<Row, "version"> | undefined;
     return row ? toNumber(row.version) : null;
@@ -68,7 +99,11 @@ export class RecordRepository {
   }
 
   async delete(owner: string, id: string): Promise<boolean> {
-    return (await this.db("records").where({ owner, id }).delete()) > 0;
+    return this.db.transaction(async (trx) => {
+      const n = await trx("records").where({ owner, id }).delete();
+      if (n > 0) await trx("grants").where({ record_id: id }).delete();
+      return n > 0;
+    });
   }
 
   /** One page in (createdAt, id) order, starting strictly after the cursor position. */

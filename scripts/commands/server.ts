@@ -16,6 +16,7 @@ export const SERVER_OPTIONS = {
   "rate-limit-identity": { type: "string" },
   "rate-limit-source": { type: "string" },
   "rate-limit-store": { type: "string" },
+  renewal: { type: "string" },
   "anomaly-config": { type: "string" },
   "alert-webhook": { type: "string" },
   "pkcs11-module": { type: "string" },
@@ -31,6 +32,8 @@ export const SERVER_HELP = `usage: certvault server [--home DIR] [--host 127.0.0
   --rate-limit-source N/S   N requests per S seconds per source address (default 2400/60; 0 = off)
   --rate-limit-store memory|database   counters per process (default) or in the database, shared by every node
                             (PostgreSQL; env CERTVAULT_RATE_LIMIT_STORE)
+  --renewal manual|auto     certificate renewal requests wait for an admin (default) or are issued at once
+                            (env CERTVAULT_RENEWAL)
   --anomaly-config FILE     JSON overrides of the anomaly thresholds (see docs/operations.md)
   --alert-webhook URL       anomaly alerts are POSTed there as JSON
   --pkcs11-pin-file F       the PIN of the token holding the CA keys, when HOME/ca/pkcs11.json exists (env

@@ -5,5 +5,8 @@ export const USER_HELP = `User commands (a profile DIR holds key.pem, cert.pem, 
   get --profile DIR [--server URL] ID [-o FILE]     decrypts on this machine
   ls  --profile DIR [--server URL] [--json]
   rm  --profile DIR [--server URL] ID
+  share   --profile DIR ID --with IDENTITY          wraps the record's key for IDENTITY's certificates and grants access
+  unshare --profile DIR ID --with IDENTITY          removes them again (what they downloaded stays theirs)
+  renew  --profile DIR (--csr FILE | --request ID) [--out FILE]   asks for a certificate for a new key
   rotate --profile DIR --new-cert FILE [--drop-old]  re-wraps every record to the new certificate (resumable)
 `;

@@ -111,3 +111,46 @@ export async function rotateCommand(argv: string[], io: Io): Promise<number> {
     return 0;
   });
 }
+
+/** `certvault renew`: send a CSR for a new key (made with keygen) and write the certificate once issued. */
+export async function renewCommand(argv: string[], io: Io): Promise<number> {
+  return withClient(argv, io, { csr: { type: "string" }, request: { type: "string" }, out: { type: "string" } }, 0, async (client, _pos, flags) => {
+    const csrFile = flags.csr as string | undefined;
+    const requestId = flags.request as string | undefined;
+    if ((csrFile === undefined) === (requestId === undefined)) throw new UsageError("usage: certvault renew --profile DIR (--csr FILE | --request ID) [--out FILE]");
+    let view;
+    if (csrFile !== undefined) {
+      let csr: string;
+      try {
+        csr = readFileSync(csrFile, "utf8");
+      } catch {
+        throw new UsageError(`cannot read the CSR ${csrFile}`);
+      }
+      view = await client.requestCertificate(csr);
+    } else {
+      view = await client.certificateRequest(requestId as string);
+    }
+    const out = flags.out as string | undefined;
+    if (view.certificate && out) writeFileAtomic(out, view.certificate, { mode: 0o644, overwrite: true });
+    if (flags.json) printJson(io, view);
+    else if (view.status === "issued") io.out(out ? `issued ${view.serial}; wrote ${out}\n` : view.certificate ?? "");
+    else io.out(`${view.status} ${view.id}${view.status === "pending" ? "  (an admin approves it with: certvault requests approve ID)" : ""}\n`);
+    return view.status === "rejected" ? 1 : 0;
+  });
+}
+
+async function shareOrUnshare(argv: string[], io: Io, share: boolean): Promise<number> {
+  const verb = share ? "share" : "unshare";
+  return withClient(argv, io, { with: { type: "string" } }, 1, async (client, pos, flags) => {
+    const identity = flags.with as string | undefined;
+    if (pos[0] === undefined || !identity) throw new UsageError(`usage: certvault ${verb} --profile DIR ID --with IDENTITY`);
+    if (share) await client.share(pos[0], identity);
+    else await client.unshare(pos[0], identity);
+    if (flags.json) printJson(io, { id: pos[0], identity, shared: share });
+    else io.out(share ? `shared ${pos[0]} with ${identity}\n` : `unshared ${pos[0]} from ${identity} (a copy they already downloaded stays theirs)\n`);
+    return 0;
+  });
+}
+
+export const shareCommand = (argv: string[], io: Io): Promise<number> => shareOrUnshare(argv, io, true);
+export const unshareCommand = (argv: string[], io: Io): Promise<number> => shareOrUnshare(argv, io, false);

@@ -4,7 +4,7 @@
  * caller) and stored as sent. Ownership is part of every query (store/records.ts).
  */
 import { randomBytes } from "node:crypto";
-import { InvalidIdError, InvalidQueryError, NotARecipientError, NotFoundError, PreconditionFailedError, ServiceUnavailableError } from "../../errors/index.js";
+import { ConflictError, InvalidIdError, InvalidInputError, InvalidQueryError, NotARecipientError, NotFoundError, PreconditionFailedError, ServiceUnavailableError } from "../../errors/index.js";
 import { isRecipient, seal } from "../../envelope/index.js";
 import type { RecordMeta, RecordRepository } from "../../store/records.js";
 import type { RegistryWatcher } from "../registry-watch.js";
@@ -91,9 +91,47 @@ export class RecordService {
     return expectedVersion + 1;
   }
 
+  /** The owner's record, or one shared with the caller; anything else is 404, like a missing id. */
   async get(caller: Caller, id: string): Promise<{ envelope: Uint8Array; updatedAt: Date; version: number }> {
+    const found = await this.repo.getReadable(caller.identity, checkId(id));
+    if (found === null) throw new NotFoundError();
+    return found;
+  }
+
+  /**
+   * Shares a record (owner only) once its stored envelope is sealed to the grantee too: the grant only opens the
+   * door; the SDK has already wrapped the content key for the grantee's certificates, which it checked itself.
+   */
+  async grant(caller: Caller, id: string, grantee: string, ifVersion?: number): Promise<void> {
+    const { version, envelope } = await this.owned(caller, id, ifVersion);
+    if (grantee === caller.identity) throw new InvalidInputError("a record is always readable by its owner");
+    const certs = await this.registry.activeCertificates(grantee);
+    if (certs.length === 0) throw new NotFoundError(`no active certificate for "${grantee}"`);
+    if (!certs.some((c) => isRecipient(envelope, c.pem))) {
+      throw new ConflictError(`seal the record to ${grantee}'s certificates first (PUT the re-wrapped envelope), then grant`);
+    }
+    if (!(await this.repo.setGrant({ owner: caller.identity, id, grantee, version, grant: true, now: this.now() }))) throw new PreconditionFailedError();
+  }
+
+  /** Unshares (owner only) once the stored envelope no longer names any of the grantee's certificates. */
+  async revokeGrant(caller: Caller, id: string, grantee: string, ifVersion?: number): Promise<void> {
+    const { version, envelope } = await this.owned(caller, id, ifVersion);
+    const certs = await this.registry.activeCertificates(grantee);
+    if (certs.some((c) => isRecipient(envelope, c.pem))) {
+      throw new ConflictError(`remove ${grantee}'s certificates from the envelope first (PUT the re-wrapped envelope), then revoke the grant`);
+    }
+    if (!(await this.repo.setGrant({ owner: caller.identity, id, grantee, version, grant: false, now: this.now() }))) throw new PreconditionFailedError();
+  }
+
+  async grantees(caller: Caller, id: string): Promise<string[]> {
+    await this.owned(caller, id);
+    return this.repo.grantees(caller.identity, id);
+  }
+
+  private async owned(caller: Caller, id: string, ifVersion?: number): Promise<{ envelope: Uint8Array; version: number }> {
     const found = await this.repo.getEnvelope(caller.identity, checkId(id));
     if (found === null) throw new NotFoundError();
+    if (ifVersion !== undefined && ifVersion !== found.version) throw new PreconditionFailedError();
     return found;
   }
 

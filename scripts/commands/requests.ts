@@ -1,0 +1,59 @@
+/** `certvault requests list|approve|reject`: the admin's side of renewal requests made over the API. */
+import { resolveCommon } from "../../config/index.js";
+import { NotFoundError, UsageError, ConflictError } from "../../errors/index.js";
+import { CertificateRequestRepository } from "../../store/certificate-requests.js";
+import { DEFAULT_DAYS, parseDays } from "../../ca/profiles.js";
+import { parse, printJson } from "../cli.js";
+import type { Io } from "../cli.js";
+import { withAuthority } from "./ca.js";
+import { recordAdminEvent } from "./admin-audit.js";
+
+export const REQUESTS_HELP = `usage: certvault requests <command> [--home DIR] [--db FILE|URL]
+
+  list [--json] [--all]        certificate requests waiting for a decision (--all: every one)
+  approve ID [--days N]        issues the certificate (client profile; 90 days by default)
+  reject ID                    refuses it
+`;
+
+export async function requestsCommand(argv: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help") {
+    io.out(REQUESTS_HELP);
+    return sub === undefined ? 2 : 0;
+  }
+  if (sub === "list") {
+    const { flags } = parse(rest, { all: { type: "boolean" } }, { positionals: 0 });
+    const cfg = resolveCommon(flags, io.env);
+    const rows = await withAuthority(cfg, io, (_ca, db) => new CertificateRequestRepository(db).list(flags.all ? undefined : "pending"));
+    const view = rows.map((r) => ({ id: r.id, identity: r.identity, status: r.status, requestedBy: r.requestedBy, createdAt: r.createdAt.toISOString(), serial: r.serial }));
+    if (cfg.json) printJson(io, view);
+    else for (const r of view) io.out(`${r.id}  ${r.status.padEnd(8)}  ${r.identity}  asked by ${r.requestedBy} at ${r.createdAt}\n`);
+    return 0;
+  }
+  if (sub === "approve" || sub === "reject") {
+    const { flags, positionals } = parse(rest, sub === "approve" ? { days: { type: "string" } } : {}, { positionals: 1 });
+    const cfg = resolveCommon(flags, io.env);
+    const id = positionals[0];
+    if (id === undefined) throw new UsageError(`usage: certvault requests ${sub} ID`);
+    const days = sub === "approve" ? parseDays(flags.days as string | undefined, "client") : DEFAULT_DAYS.client;
+    const result = await withAuthority(cfg, io, async (ca, db) => {
+      const repo = new CertificateRequestRepository(db);
+      const req = await repo.get(id);
+      if (!req) throw new NotFoundError(`no certificate request ${id}`);
+      if (req.status !== "pending") throw new ConflictError(`request ${id} was already decided (${req.status})`);
+      if (sub === "reject") {
+        await recordAdminEvent(db, io, { action: "requests.reject", detail: { id, identity: req.identity } }, async () => {
+          if (!(await repo.decide(id, "rejected", null, new Date()))) throw new ConflictError(`request ${id} was decided meanwhile`);
+        });
+        return { id, status: "rejected" as const };
+      }
+      const issued = await ca.issueFromCsr(req.csr, { profile: "client", days });
+      if (!(await repo.decide(id, "issued", issued.record.serial, new Date()))) throw new ConflictError(`request ${id} was decided meanwhile`);
+      return { id, status: "issued" as const, serial: issued.record.serial };
+    });
+    if (cfg.json) printJson(io, result);
+    else io.out(`${result.status} ${id}${"serial" in result ? ` (serial ${result.serial})` : ""}\n`);
+    return 0;
+  }
+  throw new UsageError(`unknown requests command "${sub}"\n${REQUESTS_HELP}`);
+}

@@ -1,0 +1,57 @@
+/**
+ * Renewal over mTLS: an identity asks for a certificate for a new key (a CSR with its own CN). The CA issues at once
+ * under the "auto" policy, or the request waits for an admin (`certvault requests approve ID`) under "manual", the
+ * default: a stolen key that could mint its own successor would outlive its revocation.
+ */
+import { randomBytes } from "node:crypto";
+import { ConflictError, CsrRejectedError, NotFoundError } from "../../errors/index.js";
+import { vetCsr } from "../../ca/csr.js";
+import { DEFAULT_DAYS } from "../../ca/profiles.js";
+import type { CertificateAuthority } from "../../ca/authority.js";
+import type { CertificateRepository } from "../../store/certificates.js";
+import type { CertificateRequest, CertificateRequestRepository } from "../../store/certificate-requests.js";
+import type { Caller } from "../auth.js";
+
+export type RenewalPolicy = "manual" | "auto";
+
+export interface RequestView {
+  id: string;
+  status: CertificateRequest["status"];
+  serial?: string;
+  certificate?: string;
+}
+
+export class CertificateService {
+  constructor(
+    private readonly requests: CertificateRequestRepository,
+    private readonly registry: CertificateRepository,
+    private readonly ca: CertificateAuthority,
+    private readonly policy: RenewalPolicy,
+    private readonly now: () => Date,
+  ) {}
+
+  async request(caller: Caller, body: Uint8Array): Promise<RequestView> {
+    const vetted = await vetCsr(body.length > 0 && body[0] === 0x2d ? new TextDecoder().decode(body) : body);
+    if (vetted.commonName !== caller.identity) {
+      throw new CsrRejectedError(`the CSR is for "${vetted.commonName}"; an identity can only ask for its own certificates`);
+    }
+    if (await this.requests.pendingFor(caller.identity)) throw new ConflictError("a certificate request of this identity is already waiting for an admin");
+    const id = randomBytes(16).toString("hex");
+    const base = { id, identity: caller.identity, csr: vetted.csr.toString("pem"), requestedBy: caller.serial, createdAt: this.now() };
+    if (this.policy === "manual") {
+      await this.requests.insert({ ...base, status: "pending", serial: null });
+      return { id, status: "pending" };
+    }
+    const issued = await this.ca.issueFromCsr(body, { profile: "client", days: DEFAULT_DAYS.client });
+    await this.requests.insert({ ...base, status: "issued", serial: issued.record.serial });
+    return { id, status: "issued", serial: issued.record.serial, certificate: issued.pem };
+  }
+
+  async status(caller: Caller, id: string): Promise<RequestView> {
+    const r = /^[0-9a-f]{32}$/.test(id) ? await this.requests.getFor(caller.identity, id) : null;
+    if (!r) throw new NotFoundError();
+    if (r.status !== "issued" || !r.serial) return { id, status: r.status };
+    const cert = await this.registry.get(r.serial);
+    return { id, status: "issued", serial: r.serial, ...(cert ? { certificate: cert.pem } : {}) };
+  }
+}

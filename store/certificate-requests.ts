@@ -1,0 +1,74 @@
+/** Certificate requests made over the API (renewal): pending until an admin (or the auto policy) decides. */
+import type { Db } from "./db.js";
+import { toNumber } from "./db.js";
+
+export type RequestStatus = "pending" | "issued" | "rejected";
+
+export interface CertificateRequest {
+  id: string;
+  identity: string;
+  csr: string;
+  requestedBy: string;
+  status: RequestStatus;
+  serial: string | null;
+  createdAt: Date;
+  decidedAt: Date | null;
+}
+
+interface Row {
+  id: string;
+  identity: string;
+  csr: string;
+  requested_by: string;
+  status: RequestStatus;
+  serial: string | null;
+  created_at: number | string;
+  decided_at: number | string | null;
+}
+
+const fromRow = (r: Row): CertificateRequest => ({
+  id: r.id,
+  identity: r.identity,
+  csr: r.csr,
+  requestedBy: r.requested_by,
+  status: r.status,
+  serial: r.serial,
+  createdAt: new Date(toNumber(r.created_at)),
+  decidedAt: r.decided_at === null ? null : new Date(toNumber(r.decided_at)),
+});
+
+export class CertificateRequestRepository {
+  constructor(private readonly db: Db) {}
+
+  async insert(r: Omit<CertificateRequest, "decidedAt">): Promise<void> {
+    await this.db("certificate_requests").insert({ id: r.id, identity: r.identity, csr: r.csr, requested_by: r.requestedBy, status: r.status, serial: r.serial, created_at: r.createdAt.getTime(), decided_at: null });
+  }
+
+  async get(id: string): Promise<CertificateRequest | null> {
+    const row = (await this.db<Row>("certificate_requests").where({ id }).first()) as Row | undefined;
+    return row ? fromRow(row) : null;
+  }
+
+  /** The identity's own request: another identity's id answers like a missing one. */
+  async getFor(identity: string, id: string): Promise<CertificateRequest | null> {
+    const row = (await this.db<Row>("certificate_requests").where({ id, identity }).first()) as Row | undefined;
+    return row ? fromRow(row) : null;
+  }
+
+  async pendingFor(identity: string): Promise<CertificateRequest | null> {
+    const row = (await this.db<Row>("certificate_requests").where({ identity, status: "pending" }).first()) as Row | undefined;
+    return row ? fromRow(row) : null;
+  }
+
+  async list(status?: RequestStatus): Promise<CertificateRequest[]> {
+    const q = this.db<Row>("certificate_requests").orderBy("created_at", "asc");
+    if (status) void q.where({ status });
+    return ((await q) as Row[]).map(fromRow);
+  }
+
+  /** Moves a pending request to its decision; false when it was not pending any more (someone decided first). */
+  async decide(id: string, status: "issued" | "rejected", serial: string | null, at: Date): Promise<boolean> {
+    const n = await this.db("certificate_requests").where({ id, status: "pending" }).update({ status, serial, decided_at: at.getTime() });
+    return n > 0;
+  }
+}
