@@ -4,8 +4,9 @@
  * a key of its own is caught — and opened here with the user's key: the server never sees plaintext.
  */
 import type { KeyObject } from "node:crypto";
-import { addRecipients, isRecipient, open, removeRecipients, seal } from "../envelope/index.js";
-import { ServerError } from "./errors.js";
+import { open, seal } from "../envelope/index.js";
+import { rotateRecords, shareRecord, unshareRecord } from "./key-lifecycle.js";
+import type { LifecycleClient, RotationProgress } from "./key-lifecycle.js";
 import { x509 } from "../keys/x509.js";
 import { Transport, expectOk } from "./transport.js";
 import type { TransportOptions } from "./transport.js";
@@ -39,14 +40,8 @@ export interface CertificateRequestView {
   certificate?: string;
 }
 
-export interface RotationProgress {
-  rewrapped: number;
-  skipped: number;
-  /** Writes refused because the record changed meanwhile (each then fetched and re-wrapped again). */
-  retried: number;
-  /** Records this key is not a recipient of (left as they are; rotate them from a device that can open them). */
-  notOpenable: number;
-}
+
+export type { RotationProgress } from "./key-lifecycle.js";
 
 export interface ClientOptions {
   /** https://host:port of the certvault server. */
@@ -144,46 +139,37 @@ export class CertvaultClient {
 
   /**
    * Key rotation: re-wraps every record of the identity to `newCertPem` (verified against the pinned root first),
-   * here on the client and without re-encrypting content: only the recipient infos change. With `dropOld`, this
-   * client's own certificate is removed as a recipient too. Idempotent, so an interrupted rotation is finished by
-   * running it again: records already done are skipped. Each write is a compare-and-swap on the record's version;
-   * a record changed meanwhile is fetched again.
+   * on the client, content untouched. Resumable; see key-lifecycle.ts.
    */
   async rotateTo(newCertPem: string, opts: { dropOld?: boolean; onProgress?: (p: RotationProgress) => void } = {}): Promise<RotationProgress> {
-    const me = await this.me();
-    await verifyRecipient(newCertPem, this.anchors, me.identity);
-    const progress: RotationProgress = { rewrapped: 0, skipped: 0, retried: 0, notOpenable: 0 };
-    const ids: string[] = [];
-    for await (const r of this.all()) ids.push(r.id);
-    for (const id of ids) {
-      for (let attempt = 0; ; attempt++) {
-        const { envelope, version } = await this.getVersioned(id);
-        const hasNew = isRecipient(envelope, newCertPem);
-        const hasOld = isRecipient(envelope, this.opts.certPem);
-        if (hasNew && !(opts.dropOld && hasOld)) {
-          progress.skipped++;
-          break;
-        }
-        if (!hasNew && !hasOld) {
-          // Sealed to other certificates of the identity only (another device): this key cannot re-wrap it.
-          progress.notOpenable++;
-          break;
-        }
-        // No content check: the cost stays flat with record size (the key unwrap itself is authenticated).
-        let next = hasNew ? envelope : addRecipients(envelope, this.opts.key, this.opts.certPem, [newCertPem], { verifyContent: false });
-        if (opts.dropOld) next = removeRecipients(next, [this.opts.certPem]);
-        try {
-          await this.putEnvelope(id, next, version);
-          progress.rewrapped++;
-          break;
-        } catch (err) {
-          if (!(err instanceof ServerError && err.code === "precondition_failed") || attempt >= 4) throw err;
-          progress.retried++;
-        }
-      }
-      opts.onProgress?.({ ...progress });
-    }
-    return progress;
+    await verifyRecipient(newCertPem, this.anchors, (await this.me()).identity);
+    return rotateRecords(this.lifecycle(), newCertPem, opts);
+  }
+
+  /** Shares a record with another identity (their certificates verified here first); see key-lifecycle.ts. */
+  async share(id: string, identity: string): Promise<void> {
+    return shareRecord(this.lifecycle(), id, identity, await this.directory(identity));
+  }
+
+  /** Removes the identity's certificates from the record's recipients, then the grant. */
+  async unshare(id: string, identity: string): Promise<void> {
+    const r = await this.transport.send("GET", `/v1/directory/${encodeURIComponent(identity)}`);
+    const certs = r.status === 200 ? (JSON.parse(r.body.toString("utf8")) as { certificates: string[] }).certificates : [];
+    return unshareRecord(this.lifecycle(), id, identity, certs);
+  }
+
+  /** What the lifecycle operations need of this client, without reaching into its fields. */
+  private lifecycle(): LifecycleClient {
+    return {
+      key: this.opts.key,
+      certPem: this.opts.certPem,
+      all: () => this.all(),
+      getVersioned: (id) => this.getVersioned(id),
+      putEnvelope: (id, env, v) => this.putEnvelope(id, env, v),
+      setGrant: async (id, identity, grant, version) => {
+        expectOk(await this.transport.send(grant ? "PUT" : "DELETE", `/v1/records/${encodeURIComponent(id)}/grants/${encodeURIComponent(identity)}`, undefined, { "if-match": `"${version}"` }), [grant ? 200 : 204]);
+      },
+    };
   }
 
   async get(id: string): Promise<Uint8Array> {
@@ -234,43 +220,6 @@ export class CertvaultClient {
     const body = JSON.parse(r.body.toString("utf8")) as { identity: string; certificates: string[] };
     for (const pem of body.certificates) await verifyRecipient(pem, this.anchors, identity);
     return body.certificates;
-  }
-
-  /**
-   * Shares a record with another identity: wraps its content key for every active certificate of that identity (as
-   * the directory lists them, each checked against the pinned root, so a server cannot slip in a key of its own),
-   * stores the envelope, then records the grant. A grantee who downloaded the record keeps what they downloaded.
-   */
-  async share(id: string, identity: string): Promise<void> {
-    const certs = await this.directory(identity);
-    for (let attempt = 0; ; attempt++) {
-      const { envelope, version } = await this.getVersioned(id);
-      const missing = certs.filter((c) => !isRecipient(envelope, c));
-      try {
-        const v = missing.length === 0 ? version : await this.putEnvelope(id, addRecipients(envelope, this.opts.key, this.opts.certPem, missing), version);
-        expectOk(await this.transport.send("PUT", `/v1/records/${encodeURIComponent(id)}/grants/${encodeURIComponent(identity)}`, undefined, { "if-match": `"${v}"` }), [200]);
-        return;
-      } catch (err) {
-        if (!(err instanceof ServerError && err.code === "precondition_failed") || attempt >= 4) throw err;
-      }
-    }
-  }
-
-  /** Removes the identity's certificates from the record's recipients, then the grant. */
-  async unshare(id: string, identity: string): Promise<void> {
-    const r = await this.transport.send("GET", `/v1/directory/${encodeURIComponent(identity)}`);
-    const certs = r.status === 200 ? (JSON.parse(r.body.toString("utf8")) as { certificates: string[] }).certificates : [];
-    for (let attempt = 0; ; attempt++) {
-      const { envelope, version } = await this.getVersioned(id);
-      const present = certs.filter((c) => isRecipient(envelope, c));
-      try {
-        const v = present.length === 0 ? version : await this.putEnvelope(id, removeRecipients(envelope, present), version);
-        expectOk(await this.transport.send("DELETE", `/v1/records/${encodeURIComponent(id)}/grants/${encodeURIComponent(identity)}`, undefined, { "if-match": `"${v}"` }), [204]);
-        return;
-      } catch (err) {
-        if (!(err instanceof ServerError && err.code === "precondition_failed") || attempt >= 4) throw err;
-      }
-    }
   }
 
   async delete(id: string): Promise<void> {

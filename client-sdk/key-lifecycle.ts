@@ -1,0 +1,103 @@
+/**
+ * Key lifecycle on the client: rotation (re-wrap every record to a new certificate) and sharing (wrap a record's key
+ * for another identity, then grant). Content bytes are never re-encrypted; only recipient infos change. Every write
+ * is a compare-and-swap on the record's version; a record changed meanwhile is fetched again (up to 5 times).
+ */
+import type { KeyObject } from "node:crypto";
+import { addRecipients, isRecipient, removeRecipients } from "../envelope/index.js";
+import { ServerError } from "./errors.js";
+import type { RecordInfo } from "./client.js";
+
+export interface RotationProgress {
+  rewrapped: number;
+  skipped: number;
+  /** Writes refused because the record changed meanwhile (each then fetched and re-wrapped again). */
+  retried: number;
+  /** Records this key is not a recipient of (left as they are; rotate them from a device that can open them). */
+  notOpenable: number;
+}
+
+export interface LifecycleClient {
+  key: KeyObject;
+  certPem: string;
+  all(): AsyncGenerator<RecordInfo>;
+  getVersioned(id: string): Promise<{ envelope: Uint8Array; version: number }>;
+  putEnvelope(id: string, envelope: Uint8Array, version: number): Promise<number>;
+  setGrant(id: string, identity: string, grant: boolean, version: number): Promise<void>;
+}
+
+const ATTEMPTS = 5;
+
+function isStale(err: unknown): boolean {
+  return err instanceof ServerError && err.code === "precondition_failed";
+}
+
+/**
+ * Re-wraps every record to `newCertPem` (already verified by the caller). With `dropOld`, this client's certificate
+ * is removed as a recipient too. Idempotent: records that already have the new recipient are skipped, so an
+ * interrupted rotation is finished by running it again.
+ */
+export async function rotateRecords(c: LifecycleClient, newCertPem: string, opts: { dropOld?: boolean; onProgress?: (p: RotationProgress) => void }): Promise<RotationProgress> {
+  const progress: RotationProgress = { rewrapped: 0, skipped: 0, retried: 0, notOpenable: 0 };
+  const ids: string[] = [];
+  for await (const r of c.all()) ids.push(r.id);
+  for (const id of ids) {
+    for (let attempt = 1; ; attempt++) {
+      const { envelope, version } = await c.getVersioned(id);
+      const hasNew = isRecipient(envelope, newCertPem);
+      const hasOld = isRecipient(envelope, c.certPem);
+      if (hasNew && !(opts.dropOld && hasOld)) {
+        progress.skipped++;
+        break;
+      }
+      if (!hasNew && !hasOld) {
+        // Sealed to other certificates of the identity only (another device): this key cannot re-wrap it.
+        progress.notOpenable++;
+        break;
+      }
+      // No content check: the cost stays flat with record size (the key unwrap itself is authenticated).
+      let next = hasNew ? envelope : addRecipients(envelope, c.key, c.certPem, [newCertPem], { verifyContent: false });
+      if (opts.dropOld) next = removeRecipients(next, [c.certPem]);
+      try {
+        await c.putEnvelope(id, next, version);
+        progress.rewrapped++;
+        break;
+      } catch (err) {
+        if (!isStale(err) || attempt >= ATTEMPTS) throw err;
+        progress.retried++;
+      }
+    }
+    opts.onProgress?.({ ...progress });
+  }
+  return progress;
+}
+
+/** Wraps the record's key for `certs` (the grantee's, already verified by the caller), stores it, then grants. */
+export async function shareRecord(c: LifecycleClient, id: string, identity: string, certs: readonly string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const { envelope, version } = await c.getVersioned(id);
+    const missing = certs.filter((cert) => !isRecipient(envelope, cert));
+    try {
+      const v = missing.length === 0 ? version : await c.putEnvelope(id, addRecipients(envelope, c.key, c.certPem, missing), version);
+      await c.setGrant(id, identity, true, v);
+      return;
+    } catch (err) {
+      if (!isStale(err) || attempt >= ATTEMPTS) throw err;
+    }
+  }
+}
+
+/** Removes `certs` (the grantee's) from the recipients, stores it, then drops the grant. */
+export async function unshareRecord(c: LifecycleClient, id: string, identity: string, certs: readonly string[]): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    const { envelope, version } = await c.getVersioned(id);
+    const present = certs.filter((cert) => isRecipient(envelope, cert));
+    try {
+      const v = present.length === 0 ? version : await c.putEnvelope(id, removeRecipients(envelope, present), version);
+      await c.setGrant(id, identity, false, v);
+      return;
+    } catch (err) {
+      if (!isStale(err) || attempt >= ATTEMPTS) throw err;
+    }
+  }
+}
