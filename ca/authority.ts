@@ -65,13 +65,24 @@ export async function initCa(paths: CaPaths, opts: InitCaOptions): Promise<CaCer
     ensureCaDir(paths);
     // Labels name the CA; the CKA_ID (from the public key) tells keys of the same label apart.
     const tag = randomBytes(4).toString("hex");
-    const root = await token.generateSigningKeyPair(opts.keyType, `certvault root ${tag}`);
-    const int = await token.generateSigningKeyPair(opts.keyType, `certvault intermediate ${tag}`);
-    const record: Pkcs11Record = { version: 1, module: p11.module, tokenLabel: p11.token, tokenSerial: token.serial, keys: { root: root.ref, intermediate: int.ref } };
-    return await makeCa(paths, opts, now, { rootKeys: root.keys, rootPublic: root.publicKey, intPublic: int.publicKey, crypto: token.crypto }, async () => {
-      // Where the keys are, first: a CA directory never holds a certificate without a way to its key.
-      writeFileAtomic(pkcs11RecordPath(paths), JSON.stringify(record, null, 2) + "\n", { mode: 0o644 });
-    });
+    const made: CryptoKeyPair[] = [];
+    let recorded = false;
+    try {
+      const root = await token.generateSigningKeyPair(opts.keyType, `certvault root ${tag}`);
+      made.push(root.keys);
+      const int = await token.generateSigningKeyPair(opts.keyType, `certvault intermediate ${tag}`);
+      made.push(int.keys);
+      const record: Pkcs11Record = { version: 1, module: p11.module, tokenLabel: p11.token, tokenSerial: token.serial, keys: { root: root.ref, intermediate: int.ref } };
+      return await makeCa(paths, opts, now, { rootKeys: root.keys, rootPublic: root.publicKey, intPublic: int.publicKey, crypto: token.crypto }, async () => {
+        // Where the keys are, first: a CA directory never holds a certificate without a way to its key.
+        writeFileAtomic(pkcs11RecordPath(paths), JSON.stringify(record, null, 2) + "\n", { mode: 0o644 });
+        recorded = true;
+      });
+    } catch (err) {
+      // Keys that no pkcs11.json points to would only clutter the token: remove them (best effort).
+      if (!recorded) for (const pair of made) token.destroyKeyPair(pair);
+      throw err;
+    }
   } finally {
     await token.close();
   }

@@ -117,6 +117,17 @@ export class Pkcs11Token {
     return { keys, publicKey, ref: { label, id: attrs.id.toString("hex") } };
   }
 
+  /** Removes a key pair made by generateSigningKeyPair (an init that failed before recording it); best effort. */
+  destroyKeyPair(keys: CryptoKeyPair): void {
+    for (const key of [keys.privateKey, keys.publicKey]) {
+      try {
+        (key as unknown as P11CryptoKey).p11Object.destroy();
+      } catch {
+        // Already gone, or the session is: nothing more to do.
+      }
+    }
+  }
+
   /** The private key with this label and CKA_ID, as a CryptoKey of this token (usable with `crypto`). */
   async privateKey(ref: Pkcs11KeyRef, keyType: KeyType): Promise<CryptoKey> {
     const found: graphene.SessionObject[] = [];

@@ -40,6 +40,77 @@ function filesUnder(dir: string, prefix = ""): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name), `${prefix}${e.name}/`) : [`${prefix}${e.name}`]));
 }
 
+/** `openssl x509 -text` with what must differ between two CAs masked: serials, dates, key ids, key and signature bytes. */
+function shapeOf(text: string): string {
+  return text
+    .split("\n")
+    .filter((l) => !/^\s+([0-9a-f]{2}:)*[0-9a-f]{2}:?$/.test(l)) // hex dumps: public keys, signatures, serials
+    .map((l) =>
+      l
+        .replace(/(Serial Number:).*/, "$1 *")
+        .replace(/(Not (Before|After) ?:|(Last|Next) Update:|Revocation Date:).*/, "$1 *")
+        .replace(/^(\s+)(keyid:)?([0-9A-F]{2}:)+[0-9A-F]{2}$/, "$1$2*"),
+    )
+    .join("\n");
+}
+
+describe("a token CA issues the same certificates as a file CA (openssl -text, masked)", function () {
+  this.timeout(120_000);
+  const tmp = new TempDirs();
+  let token: SoftHsmToken;
+  let dir: string;
+  let passFile: string;
+
+  before(function () {
+    const found = findSoftHsm();
+    if ("missing" in found) {
+      if (process.env.CI === "true") throw new Error(`${found.missing}; CI must run the PKCS#11 tests`);
+      console.log(`      skipped: ${found.missing}`);
+      this.skip();
+    }
+    token = makeSoftHsmToken(found.module, "cv-parity");
+    dir = tmp.make();
+    passFile = join(dir, "pass");
+    writeFileSync(passFile, PASSPHRASE + "\n", { mode: 0o600 });
+  });
+  after(() => {
+    tmp.cleanup();
+    token?.cleanup();
+  });
+
+  it("root, intermediate, root CRL, client and server certificates and the CRL: same shape, only keys, serials and dates differ", async () => {
+    const env = { ...token.env, CERTVAULT_PKCS11_PIN_FILE: token.pinFile };
+    const homes = { files: join(dir, "files"), token: join(dir, "token") };
+    const tokenArgs = ["--pkcs11-module", token.module, "--pkcs11-token", token.label];
+    for (const [kind, home] of Object.entries(homes)) {
+      const r = await runCli(["ca", "init", "--home", home, "--name", "Same", "--passphrase-file", passFile, ...(kind === "token" ? tokenArgs : [])], { env });
+      expect(r.code, r.stderr).to.equal(0);
+    }
+    const csr = join(dir, "bob.csr");
+    await opensslOk(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-nodes", "-keyout", join(dir, "bob.key"), "-subj", "/CN=bob", "-out", csr]);
+    const texts: Record<string, string[]> = { files: [], token: [] };
+    for (const [kind, home] of Object.entries(homes)) {
+      const t = texts[kind] as string[];
+      for (const f of ["root.crt", "intermediate.crt"]) t.push(await opensslOk(["x509", "-in", join(home, "ca", f), "-noout", "-text"]));
+      t.push(await opensslOk(["crl", "-in", join(home, "ca", "root.crl"), "-noout", "-text"]));
+      for (const [profile, extra] of [["client", []], ["server", ["--san", "bob.example", "--san", "10.1.2.3"]]] as const) {
+        const out = join(dir, `${kind}-${profile}.crt`);
+        const r = await runCli(["ca", "issue", "--home", home, "--passphrase-file", passFile, "--csr", csr, "--profile", profile, ...extra, "--out", out], { env });
+        expect(r.code, r.stderr).to.equal(0);
+        t.push(await opensslOk(["x509", "-in", out, "-noout", "-text"]));
+      }
+      const crl = join(dir, `${kind}.crl`);
+      const r = await runCli(["ca", "crl", "--home", home, "--passphrase-file", passFile, "--out", crl], { env });
+      expect(r.code, r.stderr).to.equal(0);
+      t.push(await opensslOk(["crl", "-in", crl, "-noout", "-text"]));
+    }
+    const files = texts.files as string[];
+    const tokenTexts = texts.token as string[];
+    expect(tokenTexts.length).to.equal(files.length);
+    for (const [i, text] of files.entries()) expect(shapeOf(tokenTexts[i] as string)).to.equal(shapeOf(text));
+  });
+});
+
 for (const keyType of ["ec-p256", "rsa-3072"] as const) {
   describe(`CA keys in a PKCS#11 token (SoftHSM2, ${keyType})`, function () {
     this.timeout(120_000);
