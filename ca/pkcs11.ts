@@ -44,53 +44,124 @@ function loadModule(path: string): graphene.Module {
 }
 
 /** A logged-in read-write session on one token, as a WebCrypto provider. */
+/** Return values that mean the session is gone (HSM restarted, network HSM failed over, sessions closed under us). */
+const SESSION_LOST = new Set([
+  0x30, // CKR_DEVICE_ERROR
+  0x31, // CKR_DEVICE_MEMORY
+  0x32, // CKR_DEVICE_REMOVED
+  0xb0, // CKR_SESSION_CLOSED
+  0xb3, // CKR_SESSION_HANDLE_INVALID
+  0xe0, // CKR_TOKEN_NOT_PRESENT
+  0x101, // CKR_USER_NOT_LOGGED_IN
+  0x82, // CKR_OBJECT_HANDLE_INVALID (handles of a previous session)
+  0x60, // CKR_KEY_HANDLE_INVALID
+]);
+
+function sessionLost(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "number") return SESSION_LOST.has(code);
+  return /CKR_(DEVICE_ERROR|DEVICE_MEMORY|DEVICE_REMOVED|SESSION_CLOSED|SESSION_HANDLE_INVALID|TOKEN_NOT_PRESENT|USER_NOT_LOGGED_IN|OBJECT_HANDLE_INVALID|KEY_HANDLE_INVALID)/.test(String((err as Error)?.message ?? ""));
+}
+
+interface OpenOptions {
+  module: string;
+  token: string;
+  pin: string;
+  serial?: string;
+}
+
+/** Finds the one slot whose token has this label (and serial), opens a read-write session and logs in. */
+function openSession(opts: OpenOptions): { session: graphene.Session; serial: string } {
+  const mod = loadModule(opts.module);
+  const slots = mod.getSlots(true);
+  const matches: graphene.Slot[] = [];
+  for (let i = 0; i < slots.length; i++) {
+    const slot = slots.items(i);
+    const token = slot.getToken();
+    if (token.label.trim() === opts.token && (opts.serial === undefined || token.serialNumber.trim() === opts.serial)) matches.push(slot);
+  }
+  if (matches.length === 0) throw new Pkcs11TokenError(`no token labelled "${opts.token}"${opts.serial ? ` with serial ${opts.serial}` : ""} in ${opts.module}`);
+  if (matches.length > 1) throw new Pkcs11TokenError(`${matches.length} tokens are labelled "${opts.token}" in ${opts.module}; give each CA its own label`);
+  const slot = matches[0] as graphene.Slot;
+  const session = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
+  try {
+    session.login(opts.pin, graphene.UserType.USER);
+  } catch (err) {
+    // CKR_USER_ALREADY_LOGGED_IN (0x100): another session of this process logged the token in.
+    if ((err as { code?: number }).code !== 0x100) {
+      session.close();
+      throw new Pkcs11TokenError(`cannot log in to token "${opts.token}": ${(err as Error).message}`, { cause: err });
+    }
+  }
+  return { session, serial: slot.getToken().serialNumber.trim() };
+}
+
+/**
+ * A logged-in read-write session on one token, as a WebCrypto provider. Signatures are serialized (a PKCS#11
+ * session runs one operation at a time). When a signature fails because the session is gone (an HSM restart, a
+ * network HSM's failover, sessions closed under us), the token is opened and logged in again, the keys are found
+ * again by label and CKA_ID, and that signature is retried once; so a long-running server keeps the PIN in memory.
+ */
 export class Pkcs11Token {
   private closed = false;
   private tail: Promise<unknown> = Promise.resolve();
-  /** What @peculiar/x509 signs through: the token's WebCrypto with sign() serialized (one operation per session at a time). */
+  /** Keys handed out by privateKey(), so that they can be found again in a new session. */
+  private readonly refs = new Map<CryptoKey, { ref: Pkcs11KeyRef; keyType: KeyType }>();
+  /** A key handed out before a reopen -> the same key in the current session. */
+  private readonly current = new Map<CryptoKey, CryptoKey>();
+  /** What @peculiar/x509 signs through: the token's WebCrypto with sign() serialized and recovering lost sessions. */
   readonly crypto: Crypto;
+  /** How many times the session was reopened (for tests and logs). */
+  reopened = 0;
 
   private constructor(
-    readonly module: string,
-    readonly label: string,
+    private readonly opts: OpenOptions,
     readonly serial: string,
-    private readonly session: graphene.Session,
-    readonly p11: P11Crypto,
+    private session: graphene.Session,
+    private p11crypto: P11Crypto,
   ) {
-    const subtle = p11.subtle;
     const sign = (algorithm: AlgorithmIdentifier, key: CryptoKey, data: BufferSource): Promise<ArrayBuffer> => {
-      const run = this.tail.then(() => subtle.sign(algorithm, key, data));
+      const run = this.tail.then(async () => {
+        try {
+          return await this.p11.subtle.sign(algorithm, this.current.get(key) ?? key, data);
+        } catch (err) {
+          if (this.closed || !sessionLost(err)) throw err;
+          await this.reopen();
+          return this.p11.subtle.sign(algorithm, this.current.get(key) ?? key, data);
+        }
+      });
       this.tail = run.catch(() => undefined);
       return run;
     };
-    const facade = Object.create(subtle, { sign: { value: sign } }) as SubtleCrypto;
+    const facade = Object.create(p11crypto.subtle, { sign: { value: sign } }) as SubtleCrypto;
     this.crypto = { subtle: facade, getRandomValues: <T extends ArrayBufferView | null>(a: T) => webcrypto.getRandomValues(a as never) as T, randomUUID: () => webcrypto.randomUUID() } as unknown as Crypto;
   }
 
-  static open(opts: { module: string; token: string; pin: string; serial?: string }): Pkcs11Token {
-    const mod = loadModule(opts.module);
-    const slots = mod.getSlots(true);
-    const matches: graphene.Slot[] = [];
-    for (let i = 0; i < slots.length; i++) {
-      const slot = slots.items(i);
-      const token = slot.getToken();
-      if (token.label.trim() === opts.token && (opts.serial === undefined || token.serialNumber.trim() === opts.serial)) matches.push(slot);
-    }
-    if (matches.length === 0) throw new Pkcs11TokenError(`no token labelled "${opts.token}"${opts.serial ? ` with serial ${opts.serial}` : ""} in ${opts.module}`);
-    if (matches.length > 1) throw new Pkcs11TokenError(`${matches.length} tokens are labelled "${opts.token}" in ${opts.module}; give each CA its own label`);
-    const slot = matches[0] as graphene.Slot;
-    const session = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
+  get label(): string {
+    return this.opts.token;
+  }
+
+  /** The token's own WebCrypto (node-webcrypto-p11) on the current session. */
+  get p11(): P11Crypto {
+    return this.p11crypto;
+  }
+
+  static open(opts: OpenOptions): Pkcs11Token {
+    const { session, serial } = openSession(opts);
+    return new Pkcs11Token(opts, serial, session, new P11Crypto({ session }));
+  }
+
+  private async reopen(): Promise<void> {
     try {
-      session.login(opts.pin, graphene.UserType.USER);
-    } catch (err) {
-      // CKR_USER_ALREADY_LOGGED_IN (0x100): another session of this process logged the token in.
-      if ((err as { code?: number }).code !== 0x100) {
-        session.close();
-        throw new Pkcs11TokenError(`cannot log in to token "${opts.token}": ${(err as Error).message}`, { cause: err });
-      }
+      this.session.close();
+    } catch {
+      // It is gone already: that is why we are here.
     }
-    const token = slot.getToken();
-    return new Pkcs11Token(opts.module, opts.token, token.serialNumber.trim(), session, new P11Crypto({ session }));
+    const { session } = openSession({ ...this.opts, serial: this.serial });
+    this.session = session;
+    this.p11crypto = new P11Crypto({ session });
+    for (const [key, { ref, keyType }] of this.refs) this.current.set(key, await this.findPrivateKey(ref, keyType));
+    this.reopened++;
   }
 
   /** A signing key pair made inside the token: private key CKA_TOKEN, CKA_SENSITIVE, not CKA_EXTRACTABLE. */
@@ -130,6 +201,12 @@ export class Pkcs11Token {
 
   /** The private key with this label and CKA_ID, as a CryptoKey of this token (usable with `crypto`). */
   async privateKey(ref: Pkcs11KeyRef, keyType: KeyType): Promise<CryptoKey> {
+    const key = await this.findPrivateKey(ref, keyType);
+    this.refs.set(key, { ref, keyType });
+    return key;
+  }
+
+  private async findPrivateKey(ref: Pkcs11KeyRef, keyType: KeyType): Promise<CryptoKey> {
     const found: graphene.SessionObject[] = [];
     this.session.find({ class: graphene.ObjectClass.PRIVATE_KEY, token: true, label: ref.label, id: Buffer.from(ref.id, "hex") }, (obj) => {
       found.push(obj);

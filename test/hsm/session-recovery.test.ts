@@ -1,0 +1,73 @@
+/**
+ * A long-running signer (the server's) survives losing its token session: all sessions of the token are closed
+ * under it (C_CloseAllSessions, as after an HSM restart or a network HSM's failover), and the next CRL is still
+ * signed, after the token was opened and logged in again. In-process: this file loads the PKCS#11 module itself,
+ * with its own SOFTHSM2_CONF (set before the module is first initialized in this process).
+ */
+import { expect } from "chai";
+import * as graphene from "graphene-pk11";
+import { initCa } from "../../ca/authority.js";
+import { caPaths } from "../../ca/ca-files.js";
+import { buildCrl } from "../../ca/crl.js";
+import { loadCaSigner } from "../../ca/pkcs11-record.js";
+import type { Signer } from "../../ca/sign.js";
+import { TempDirs } from "../helpers/cli.js";
+import { findSoftHsm, makeSoftHsmToken } from "./softhsm.js";
+import type { SoftHsmToken } from "./softhsm.js";
+
+describe("PKCS#11 signer: a lost session is reopened (SoftHSM2)", function () {
+  this.timeout(60_000);
+  const tmp = new TempDirs();
+  let token: SoftHsmToken;
+  let signer: Signer | undefined;
+  const conf = process.env.SOFTHSM2_CONF;
+
+  before(function () {
+    const found = findSoftHsm();
+    if ("missing" in found) {
+      if (process.env.CI === "true") throw new Error(`${found.missing}; CI must run the PKCS#11 tests`);
+      console.log(`      skipped: ${found.missing}`);
+      this.skip();
+    }
+    token = makeSoftHsmToken(found.module, "cv-recovery");
+    process.env.SOFTHSM2_CONF = token.env.SOFTHSM2_CONF;
+  });
+  after(async () => {
+    await signer?.close?.();
+    if (conf === undefined) delete process.env.SOFTHSM2_CONF;
+    else process.env.SOFTHSM2_CONF = conf;
+    tmp.cleanup();
+    token?.cleanup();
+  });
+
+  it("signs a CRL, loses every session of the token, and signs the next CRL after logging in again", async () => {
+    const paths = caPaths(tmp.make());
+    await initCa(paths, { name: "Recovery", keyType: "ec-p256", passphrase: "a long passphrase", pkcs11: { module: token.module, token: token.label, pin: token.pin } });
+    signer = await loadCaSigner(paths, { passphrase: () => Promise.reject(new Error("no passphrase needed")), pkcs11: { pinEnv: token.pin } });
+    const s = signer;
+    const crlNow = async (n: number): Promise<boolean> => (await buildCrl({ signer: s, revoked: [], crlNumber: n, now: new Date(), days: 1 })).verify({ publicKey: s.certificate.publicKey });
+
+    expect(await crlNow(1)).to.equal(true);
+
+    // Close every session of the token from outside the signer (same module, same process).
+    const mod = graphene.Module.load(token.module, "test");
+    try {
+      mod.initialize();
+    } catch (err) {
+      if ((err as { code?: number }).code !== 0x191) throw err; // CKR_CRYPTOKI_ALREADY_INITIALIZED
+    }
+    const slots = mod.getSlots(true);
+    let closed = 0;
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots.items(i);
+      if (slot.getToken().label.trim() === token.label) {
+        slot.closeAll();
+        closed++;
+      }
+    }
+    expect(closed).to.equal(1);
+
+    expect(await crlNow(2)).to.equal(true);
+    expect(await crlNow(3)).to.equal(true);
+  });
+});
