@@ -5,6 +5,7 @@
  */
 import type { KeyObject } from "node:crypto";
 import { open, seal } from "../envelope/index.js";
+import { RECOVERY_IDENTITY } from "../ca/profiles.js";
 import { rotateRecords, shareRecord, unshareRecord } from "./key-lifecycle.js";
 import type { LifecycleClient, RotationProgress } from "./key-lifecycle.js";
 import { x509 } from "../keys/x509.js";
@@ -18,6 +19,8 @@ export interface Me {
   serial: string;
   notAfter: string;
   certificates: string[];
+  /** The recovery certificate every record is also sealed to, once the admins have set recovery up. */
+  recovery?: string | null;
 }
 
 export interface RecordInfo {
@@ -88,19 +91,21 @@ export class CertvaultClient {
     return JSON.parse(r.body.toString("utf8")) as Me;
   }
 
-  /** The certificates to seal to: every active certificate of the identity, each verified on this side. */
+  /** The certificates to seal to: every active certificate of the identity (and the recovery certificate), each verified here. */
   async recipients(): Promise<string[]> {
     const me = await this.me();
     const now = Date.now();
-    for (const pem of me.certificates) {
+    // The recovery certificate must be ours and carry the reserved name: a server cannot substitute a key of its own.
+    const all = [...me.certificates.map((pem) => ({ pem, identity: me.identity })), ...(me.recovery ? [{ pem: me.recovery, identity: RECOVERY_IDENTITY }] : [])];
+    for (const { pem, identity } of all) {
       // A certificate verified once stays good until its notAfter (revocation is the server's list to keep).
-      const key = `${me.identity}\n${pem}`;
+      const key = `${identity}\n${pem}`;
       const until = this.verified.get(key);
       if (until !== undefined && now <= until) continue;
-      const cert = await verifyRecipient(pem, this.anchors, me.identity);
+      const cert = await verifyRecipient(pem, this.anchors, identity);
       this.verified.set(key, cert.notAfter.getTime());
     }
-    return me.certificates;
+    return all.map((c) => c.pem);
   }
 
   async put(data: Uint8Array): Promise<string> {

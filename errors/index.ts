@@ -197,6 +197,14 @@ export class AuditChainBrokenError extends CertvaultError {
   }
 }
 
+/** Recovery is set up, and a client-sealed upload is not sealed to the recovery certificate too. */
+export class RecoveryRecipientMissingError extends CertvaultError {
+  static override readonly code: string = "recovery_recipient_missing";
+  constructor() {
+    super("records must also be sealed to the recovery certificate (GET /v1/me names it as \"recovery\")", { status: 400 });
+  }
+}
+
 /** Wraps anything that is not a CertvaultError so that nothing else ever reaches a user; the message is generic. */
 export function asCertvaultError(err: unknown): CertvaultError {
   if (err instanceof CertvaultError) return err;

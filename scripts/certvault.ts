@@ -20,6 +20,10 @@ Server:
 Renewal requests (made with "certvault renew"):
   requests list | requests approve ID [--days N] | requests reject ID
 
+Recovery of lost keys (K of N custodians, never one master key):
+  recovery init --custodian CERT... --threshold K | recovery open-share | recovery request --identity NAME
+  recover --identity NAME --to-cert FILE --share FILE...           run "certvault recovery --help" for details
+
 Audit and abuse controls:
   audit verify | audit export [--since ISO8601]                   run "certvault audit --help" for details
   quarantine list | quarantine release IDENTITY                   identities stopped by the anomaly rules
@@ -46,6 +50,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   share: async () => (await import("./commands/user.js")).shareCommand,
   unshare: async () => (await import("./commands/user.js")).unshareCommand,
   requests: async () => (await import("./commands/requests.js")).requestsCommand,
+  recovery: async () => (await import("./commands/recovery.js")).recoveryCommand,
+  recover: async () => (await import("./commands/recovery.js")).recoverCommand,
   audit: async () => (await import("./commands/audit.js")).auditCommand,
   quarantine: async () => (await import("./commands/audit.js")).quarantineCommand,
 };

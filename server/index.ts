@@ -21,6 +21,7 @@ import { normalizeSerial } from "../ca/serial.js";
 import { RegistryWatcher } from "./registry-watch.js";
 import { RecordService } from "./services/records.js";
 import { CertificateService } from "./services/certificates.js";
+import { readRecoveryCert, recoveryPaths } from "../recovery/recovery-files.js";
 import { CertificateRequestRepository } from "../store/certificate-requests.js";
 import { buildApp } from "./app.js";
 import { ensureServerCertificate } from "./server-cert.js";
@@ -54,6 +55,15 @@ export interface StartOptions {
   log?: Logger;
   /** false only for the benchmark that measures what the audit and abuse controls cost; never from the CLI. */
   controls?: boolean;
+}
+
+/**
+ * The recovery certificate: looked for on each use until it exists (one stat), then kept (`recovery init` never
+ * replaces it), so that records stored right after `certvault recovery init` are already sealed to it.
+ */
+function recoveryCertReader(home: string): () => string | undefined {
+  let cached: string | undefined;
+  return () => (cached ??= readRecoveryCert(recoveryPaths(home)));
 }
 
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
@@ -136,7 +146,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     log,
     now,
     registry: watcher,
-    records: new RecordService(new RecordRepository(db), watcher, now),
+    records: new RecordService(new RecordRepository(db), watcher, now, recoveryCertReader(config.home)),
     certificates: new CertificateService(new CertificateRequestRepository(db), registry, ca, config.renewal, now),
     maxRecordBytes: config.maxRecordBytes,
     limiters: {

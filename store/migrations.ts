@@ -133,6 +133,19 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable("grants");
     },
   },
+  "007_recovery_requests": {
+    async up(db) {
+      // A recovery may run only a waiting period after it was requested (see `certvault recovery request`).
+      await db.schema.createTable("recovery_requests", (t) => {
+        t.string("identity", 256).primary();
+        t.string("requested_by", 256).notNullable();
+        t.bigInteger("requested_at").notNullable();
+      });
+    },
+    async down(db) {
+      await db.schema.dropTable("recovery_requests");
+    },
+  },
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -4,7 +4,7 @@
  * caller) and stored as sent. Ownership is part of every query (store/records.ts).
  */
 import { randomBytes } from "node:crypto";
-import { ConflictError, InvalidIdError, InvalidInputError, InvalidQueryError, NotARecipientError, NotFoundError, PreconditionFailedError, ServiceUnavailableError } from "../../errors/index.js";
+import { ConflictError, RecoveryRecipientMissingError, InvalidIdError, InvalidInputError, InvalidQueryError, NotARecipientError, NotFoundError, PreconditionFailedError, ServiceUnavailableError } from "../../errors/index.js";
 import { isRecipient, seal } from "../../envelope/index.js";
 import type { RecordMeta, RecordRepository } from "../../store/records.js";
 import type { RegistryWatcher } from "../registry-watch.js";
@@ -53,17 +53,21 @@ export class RecordService {
     private readonly repo: RecordRepository,
     private readonly registry: RegistryWatcher,
     private readonly now: () => Date,
+    /** The recovery certificate, once recovery is set up: every record is sealed to it as well. */
+    readonly recovery: () => string | undefined = () => undefined,
   ) {}
 
   /** Turns an upload into the envelope to store. */
   private async envelopeFor(caller: Caller, body: Uint8Array, contentType: string): Promise<Uint8Array> {
     const certs = await this.registry.activeCertificates(caller.identity);
+    const recovery = this.recovery();
     if (contentType === CMS_MEDIA_TYPE) {
       if (!certs.some((c) => isRecipient(body, c.pem))) throw new NotARecipientError();
+      if (recovery && !isRecipient(body, recovery)) throw new RecoveryRecipientMissingError();
       return body;
     }
     if (certs.length === 0) throw new ServiceUnavailableError("the caller's identity has no active certificate to seal to");
-    return await seal(body, certs.map((c) => c.pem));
+    return await seal(body, [...certs.map((c) => c.pem), ...(recovery ? [recovery] : [])]);
   }
 
   async create(caller: Caller, body: Uint8Array, contentType: string): Promise<string> {

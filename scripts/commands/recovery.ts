@@ -1,0 +1,132 @@
+/**
+ * `certvault recovery init|request|open-share` and `certvault recover`: recovery of a lost key without a back door.
+ * See docs/key-lifecycle.md.
+ */
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { resolveCommon } from "../../config/index.js";
+import { UsageError } from "../../errors/index.js";
+import { writeFileAtomic, writeSecretFile } from "../../keys/secret-file.js";
+import { open } from "../../envelope/index.js";
+import { FileKeyStore, profilePaths } from "../../client-sdk/index.js";
+import { RecordRepository } from "../../store/records.js";
+import { RecoveryRequestRepository } from "../../store/recovery-requests.js";
+import { CertificateRepository } from "../../store/certificates.js";
+import { readRecoveryCert, recoveryPaths } from "../../recovery/recovery-files.js";
+import { setUpRecovery } from "../../recovery/setup.js";
+import { RecoveryFailedError, rebuildRecoveryKey, recoverRecords } from "../../recovery/recover.js";
+import { normalizeSerial } from "../../ca/serial.js";
+import { x509 } from "../../keys/x509.js";
+import { parse, printJson, requireString } from "../cli.js";
+import type { Io } from "../cli.js";
+import { obtainPassphrase } from "../passphrase.js";
+import { withAuthority } from "./ca.js";
+import { cliActor, recordAdminEvent } from "./admin-audit.js";
+
+export const RECOVERY_HELP = `usage: certvault recovery <command> [--home DIR] [--db FILE|URL]
+
+  init --custodian CERT --custodian CERT... --threshold K
+        makes the recovery key, its certificate (HOME/ca/recovery.crt) and one share per custodian
+        (HOME/recovery/share-N-CUSTODIAN.p7m, sealed to that custodian's certificate); the key is never stored whole
+  open-share --share FILE --profile DIR --out FILE
+        a custodian opens their share with their own key (or: openssl cms -decrypt -inform DER ...)
+  request --identity NAME
+        starts the waiting period before \`certvault recover\` may run for NAME
+
+usage: certvault recover --identity NAME --to-cert FILE --share FILE --share FILE... [--wait-hours N]
+        with K opened shares, wraps every recoverable record of NAME for its new certificate (default wait: 24 h)
+`;
+
+function readFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch {
+    throw new UsageError(`cannot read ${what} ${path}`);
+  }
+}
+
+export async function recoveryCommand(argv: string[], io: Io): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help") {
+    io.out(RECOVERY_HELP);
+    return sub === undefined ? 2 : 0;
+  }
+  if (sub === "init") {
+    const { flags } = parse(rest, { custodian: { type: "string", multiple: true }, threshold: { type: "string" } }, { positionals: 0 });
+    const cfg = resolveCommon(flags, io.env);
+    const paths = recoveryPaths(cfg.home);
+    if (readRecoveryCert(paths)) throw new UsageError(`recovery is already set up (${paths.cert}); refusing to replace it`);
+    const custodians = ((flags.custodian as string[] | undefined) ?? []).map((f) => readFile(f, "the custodian certificate").toString("utf8"));
+    const threshold = Number(requireString(flags, "threshold"));
+    const setup = await withAuthority(cfg, io, (ca, db) =>
+      recordAdminEvent(db, io, { action: "recovery.init", detail: { custodians: custodians.length, threshold } }, () => setUpRecovery(ca, custodians, threshold), (s) => ({ serial: s.serial })),
+    );
+    mkdirSync(paths.sharesDir, { recursive: true, mode: 0o700 });
+    const files = setup.shares.map((s, i) => {
+      const file = join(paths.sharesDir, `share-${i + 1}-${s.custodian.replace(/[^A-Za-z0-9_.-]/g, "_")}.p7m`);
+      writeSecretFile(file, s.envelope);
+      return file;
+    });
+    writeFileAtomic(paths.cert, setup.certificatePem, { mode: 0o644 });
+    if (cfg.json) printJson(io, { certificate: paths.cert, serial: setup.serial, shares: files, threshold });
+    else io.out(`recovery certificate ${paths.cert} (serial ${setup.serial}); ${files.length} shares, any ${threshold} rebuild the key:\n${files.map((f) => `  ${f}\n`).join("")}hand each share to its custodian, then delete it here\n`);
+    return 0;
+  }
+  if (sub === "open-share") {
+    const { flags } = parse(rest, { share: { type: "string" }, profile: { type: "string" }, out: { type: "string" } }, { positionals: 0 });
+    const cfg = resolveCommon(flags, io.env);
+    const profile = profilePaths(requireString(flags, "profile"));
+    const key = await new FileKeyStore(profile.key).load(() => obtainPassphrase(cfg, io, { prompt: "Custodian key passphrase: " }));
+    const share = open(new Uint8Array(readFile(requireString(flags, "share"), "the share")), key, readFile(profile.cert, "the custodian certificate").toString("utf8"));
+    writeSecretFile(requireString(flags, "out"), share);
+    share.fill(0);
+    io.out(`opened the share into ${String(flags.out)} (mode 0600); give it to the recovery operator, then delete it\n`);
+    return 0;
+  }
+  if (sub === "request") {
+    const { flags } = parse(rest, { identity: { type: "string" } }, { positionals: 0 });
+    const cfg = resolveCommon(flags, io.env);
+    const identity = requireString(flags, "identity");
+    await withAuthority(cfg, io, (_ca, db) => recordAdminEvent(db, io, { action: "recovery.request", detail: { identity } }, () => new RecoveryRequestRepository(db).request(identity, cliActor(io), new Date())));
+    io.out(`recovery of "${identity}" requested; \`certvault recover\` may run once the waiting period has passed\n`);
+    return 0;
+  }
+  throw new UsageError(`unknown recovery command "${sub}"\n${RECOVERY_HELP}`);
+}
+
+export async function recoverCommand(argv: string[], io: Io): Promise<number> {
+  const { flags } = parse(argv, { identity: { type: "string" }, "to-cert": { type: "string" }, share: { type: "string", multiple: true }, "wait-hours": { type: "string" } }, { positionals: 0 });
+  const cfg = resolveCommon(flags, io.env);
+  const identity = requireString(flags, "identity");
+  const newCertPem = readFile(requireString(flags, "to-cert"), "the new certificate").toString("utf8");
+  const waitHours = Number((flags["wait-hours"] as string | undefined) ?? io.env.CERTVAULT_RECOVERY_WAIT_HOURS ?? 24);
+  if (!Number.isFinite(waitHours) || waitHours < 0) throw new UsageError("--wait-hours must be a number of hours, 0 or more");
+  const recoveryCertPem = readRecoveryCert(recoveryPaths(cfg.home));
+  if (!recoveryCertPem) throw new UsageError("recovery is not set up here: run `certvault recovery init` first");
+  const shares = ((flags.share as string[] | undefined) ?? []).map((f) => new Uint8Array(readFile(f, "the share")));
+  const result = await withAuthority(cfg, io, async (_ca, db) => {
+    const request = await new RecoveryRequestRepository(db).get(identity);
+    if (!request) throw new RecoveryFailedError(`no recovery request for "${identity}": run \`certvault recovery request --identity ${identity}\` first`);
+    const ready = request.requestedAt.getTime() + waitHours * 3_600_000;
+    if (Date.now() < ready) throw new RecoveryFailedError(`the waiting period for "${identity}" ends at ${new Date(ready).toISOString()}`);
+    const serial = normalizeSerial(new x509.X509Certificate(newCertPem).serialNumber);
+    const registered = await new CertificateRepository(db).get(serial);
+    if (!registered || registered.identity !== identity || registered.storedStatus !== "active") throw new RecoveryFailedError(`the new certificate is not an active certificate of "${identity}" in this CA's registry`);
+    return recordAdminEvent(
+      db,
+      io,
+      { action: "recovery.recover", detail: { identity, toSerial: serial, shares: shares.length, requestedBy: request.requestedBy } },
+      async () => {
+        const key = await rebuildRecoveryKey(shares, recoveryCertPem);
+        const r = await recoverRecords({ records: new RecordRepository(db), identity, recoveryKey: key, recoveryCertPem, newCertPem, now: () => new Date() });
+        await new RecoveryRequestRepository(db).clear(identity);
+        return r;
+      },
+      (r) => ({ rewrapped: r.rewrapped, skipped: r.skipped, notRecoverable: r.notRecoverable }),
+    );
+  });
+  for (const s of shares) s.fill(0);
+  if (cfg.json) printJson(io, result);
+  else io.out(`recovered "${identity}": ${result.rewrapped} records re-wrapped for the new certificate, ${result.skipped} already done, ${result.notRecoverable} stored before recovery was set up (not recoverable)\n`);
+  return 0;
+}
