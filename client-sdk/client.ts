@@ -6,6 +6,7 @@
 import type { KeyObject } from "node:crypto";
 import { open, seal } from "../envelope/index.js";
 import { RECOVERY_IDENTITY } from "../ca/profiles.js";
+import { UntrustedCertificateError } from "./errors.js";
 import { rotateRecords, shareRecord, unshareRecord } from "./key-lifecycle.js";
 import type { LifecycleClient, RotationProgress } from "./key-lifecycle.js";
 import { x509 } from "../keys/x509.js";
@@ -206,16 +207,22 @@ export class CertvaultClient {
    */
   async requestCertificate(csrPem: string): Promise<CertificateRequestView> {
     const r = expectOk(await this.transport.send("POST", "/v1/certificates", new TextEncoder().encode(csrPem), { "content-type": "application/pkcs10" }), [201, 202]);
-    return this.checkedView(JSON.parse(r.body.toString("utf8")) as CertificateRequestView);
+    return this.checkedView(JSON.parse(r.body.toString("utf8")) as CertificateRequestView, csrPem);
   }
 
-  async certificateRequest(id: string): Promise<CertificateRequestView> {
+  /** A request's status; with the CSR, an issued certificate is also checked to be for that CSR's key. */
+  async certificateRequest(id: string, csrPem?: string): Promise<CertificateRequestView> {
     const r = expectOk(await this.transport.send("GET", `/v1/certificates/requests/${encodeURIComponent(id)}`), [200]);
-    return this.checkedView(JSON.parse(r.body.toString("utf8")) as CertificateRequestView);
+    return this.checkedView(JSON.parse(r.body.toString("utf8")) as CertificateRequestView, csrPem);
   }
 
-  private async checkedView(view: CertificateRequestView): Promise<CertificateRequestView> {
-    if (view.certificate) await verifyRecipient(view.certificate, this.anchors, (await this.me()).identity);
+  private async checkedView(view: CertificateRequestView, csrPem?: string): Promise<CertificateRequestView> {
+    if (!view.certificate) return view;
+    const cert = await verifyRecipient(view.certificate, this.anchors, (await this.me()).identity);
+    if (csrPem !== undefined) {
+      const asked = Buffer.from(new x509.Pkcs10CertificateRequest(csrPem).publicKey.rawData);
+      if (!asked.equals(Buffer.from(cert.publicKey.rawData))) throw new UntrustedCertificateError("the certificate the server returned is not for the key of this request");
+    }
     return view;
   }
 

@@ -66,6 +66,10 @@ export class CertificateRequestRepository {
     return ((await q) as Row[]).map(fromRow);
   }
 
+  async setSerial(id: string, serial: string): Promise<void> {
+    await this.db("certificate_requests").where({ id }).update({ serial });
+  }
+
   /** Moves a pending request to its decision; false when it was not pending any more (someone decided first). */
   async decide(id: string, status: "issued" | "rejected", serial: string | null, at: Date): Promise<boolean> {
     const n = await this.db("certificate_requests").where({ id, status: "pending" }).update({ status, serial, decided_at: at.getTime() });

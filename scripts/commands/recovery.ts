@@ -12,7 +12,7 @@ import { FileKeyStore, profilePaths } from "../../client-sdk/index.js";
 import { RecordRepository } from "../../store/records.js";
 import { RecoveryRequestRepository } from "../../store/recovery-requests.js";
 import { CertificateRepository } from "../../store/certificates.js";
-import { readRecoveryCert, recoveryPaths } from "../../recovery/recovery-files.js";
+import { readRecoveryCert, readRecoveryPolicy, recoveryPaths, writeRecoveryPolicy } from "../../recovery/recovery-files.js";
 import { setUpRecovery } from "../../recovery/setup.js";
 import { RecoveryFailedError, rebuildRecoveryKey, recoverRecords } from "../../recovery/recover.js";
 import { normalizeSerial } from "../../ca/serial.js";
@@ -25,7 +25,8 @@ import { cliActor, recordAdminEvent } from "./admin-audit.js";
 
 export const RECOVERY_HELP = `usage: certvault recovery <command> [--home DIR] [--db FILE|URL]
 
-  init --custodian CERT --custodian CERT... --threshold K
+  init --custodian CERT --custodian CERT... --threshold K [--wait-hours N]
+        (N: the waiting period between \`recovery request\` and \`recover\`, 24 by default; \`recover\` cannot shorten it)
         makes the recovery key, its certificate (HOME/ca/recovery.crt) and one share per custodian
         (HOME/recovery/share-N-CUSTODIAN.p7m, sealed to that custodian's certificate); the key is never stored whole
   open-share --share FILE --profile DIR --out FILE
@@ -52,12 +53,14 @@ export async function recoveryCommand(argv: string[], io: Io): Promise<number> {
     return sub === undefined ? 2 : 0;
   }
   if (sub === "init") {
-    const { flags } = parse(rest, { custodian: { type: "string", multiple: true }, threshold: { type: "string" } }, { positionals: 0 });
+    const { flags } = parse(rest, { custodian: { type: "string", multiple: true }, threshold: { type: "string" }, "wait-hours": { type: "string" } }, { positionals: 0 });
     const cfg = resolveCommon(flags, io.env);
     const paths = recoveryPaths(cfg.home);
     if (readRecoveryCert(paths)) throw new UsageError(`recovery is already set up (${paths.cert}); refusing to replace it`);
     const custodians = ((flags.custodian as string[] | undefined) ?? []).map((f) => readFile(f, "the custodian certificate").toString("utf8"));
     const threshold = Number(requireString(flags, "threshold"));
+    const minWait = Number((flags["wait-hours"] as string | undefined) ?? 24);
+    if (!Number.isFinite(minWait) || minWait < 0) throw new UsageError("--wait-hours must be a number of hours, 0 or more");
     const setup = await withAuthority(cfg, io, (ca, db) =>
       recordAdminEvent(db, io, { action: "recovery.init", detail: { custodians: custodians.length, threshold } }, () => setUpRecovery(ca, custodians, threshold), (s) => ({ serial: s.serial })),
     );
@@ -68,6 +71,7 @@ export async function recoveryCommand(argv: string[], io: Io): Promise<number> {
       return file;
     });
     writeFileAtomic(paths.cert, setup.certificatePem, { mode: 0o644 });
+    writeRecoveryPolicy(paths, { minWaitHours: minWait });
     if (cfg.json) printJson(io, { certificate: paths.cert, serial: setup.serial, shares: files, threshold });
     else io.out(`recovery certificate ${paths.cert} (serial ${setup.serial}); ${files.length} shares, any ${threshold} rebuild the key:\n${files.map((f) => `  ${f}\n`).join("")}hand each share to its custodian, then delete it here\n`);
     return 0;
@@ -99,34 +103,45 @@ export async function recoverCommand(argv: string[], io: Io): Promise<number> {
   const cfg = resolveCommon(flags, io.env);
   const identity = requireString(flags, "identity");
   const newCertPem = readFile(requireString(flags, "to-cert"), "the new certificate").toString("utf8");
-  const waitHours = Number((flags["wait-hours"] as string | undefined) ?? io.env.CERTVAULT_RECOVERY_WAIT_HOURS ?? 24);
-  if (!Number.isFinite(waitHours) || waitHours < 0) throw new UsageError("--wait-hours must be a number of hours, 0 or more");
+  const policy = readRecoveryPolicy(recoveryPaths(cfg.home));
+  const waitHours = Number((flags["wait-hours"] as string | undefined) ?? io.env.CERTVAULT_RECOVERY_WAIT_HOURS ?? policy.minWaitHours);
+  if (!Number.isFinite(waitHours) || waitHours < policy.minWaitHours) {
+    throw new UsageError(`--wait-hours cannot be shorter than the ${policy.minWaitHours} h fixed by \`recovery init\``);
+  }
   const recoveryCertPem = readRecoveryCert(recoveryPaths(cfg.home));
   if (!recoveryCertPem) throw new UsageError("recovery is not set up here: run `certvault recovery init` first");
   const shares = ((flags.share as string[] | undefined) ?? []).map((f) => new Uint8Array(readFile(f, "the share")));
-  const result = await withAuthority(cfg, io, async (_ca, db) => {
-    const request = await new RecoveryRequestRepository(db).get(identity);
-    if (!request) throw new RecoveryFailedError(`no recovery request for "${identity}": run \`certvault recovery request --identity ${identity}\` first`);
-    const ready = request.requestedAt.getTime() + waitHours * 3_600_000;
-    if (Date.now() < ready) throw new RecoveryFailedError(`the waiting period for "${identity}" ends at ${new Date(ready).toISOString()}`);
-    const serial = normalizeSerial(new x509.X509Certificate(newCertPem).serialNumber);
-    const registered = await new CertificateRepository(db).get(serial);
-    if (!registered || registered.identity !== identity || registered.storedStatus !== "active") throw new RecoveryFailedError(`the new certificate is not an active certificate of "${identity}" in this CA's registry`);
-    return recordAdminEvent(
-      db,
-      io,
-      { action: "recovery.recover", detail: { identity, toSerial: serial, shares: shares.length, requestedBy: request.requestedBy } },
-      async () => {
-        const key = await rebuildRecoveryKey(shares, recoveryCertPem);
-        const r = await recoverRecords({ records: new RecordRepository(db), identity, recoveryKey: key, recoveryCertPem, newCertPem, now: () => new Date() });
-        await new RecoveryRequestRepository(db).clear(identity);
-        return r;
-      },
-      (r) => ({ rewrapped: r.rewrapped, skipped: r.skipped, notRecoverable: r.notRecoverable }),
+  let result;
+  try {
+    result = await withAuthority(cfg, io, async (_ca, db) =>
+      // Every attempt is audited, refused ones included (the checks run inside the audited operation).
+      recordAdminEvent(
+        db,
+        io,
+        { action: "recovery.recover", detail: { identity, shares: shares.length, waitHours } },
+        async () => {
+          const request = await new RecoveryRequestRepository(db).get(identity);
+          if (!request) throw new RecoveryFailedError(`no recovery request for "${identity}": run \`certvault recovery request --identity ${identity}\` first`);
+          const ready = request.requestedAt.getTime() + waitHours * 3_600_000;
+          if (Date.now() < ready) throw new RecoveryFailedError(`the waiting period for "${identity}" ends at ${new Date(ready).toISOString()}`);
+          const serial = normalizeSerial(new x509.X509Certificate(newCertPem).serialNumber);
+          const registered = await new CertificateRepository(db).get(serial);
+          // The registry's own copy, compared whole: a look-alike certificate copying the serial is refused.
+          if (!registered || registered.identity !== identity || registered.storedStatus !== "active" || registered.pem.trim() !== newCertPem.trim()) {
+            throw new RecoveryFailedError(`the new certificate is not an active certificate of "${identity}" in this CA's registry`);
+          }
+          const key = await rebuildRecoveryKey(shares, recoveryCertPem);
+          const r = await recoverRecords({ records: new RecordRepository(db), identity, recoveryKey: key, recoveryCertPem, newCertPem: registered.pem, now: () => new Date() });
+          await new RecoveryRequestRepository(db).clear(identity);
+          return { ...r, toSerial: serial };
+        },
+        (r) => ({ rewrapped: r.rewrapped, skipped: r.skipped, notRecoverable: r.notRecoverable, toSerial: r.toSerial }),
+      ),
     );
-  });
-  for (const s of shares) s.fill(0);
-  if (cfg.json) printJson(io, result);
+  } finally {
+    for (const s of shares) s.fill(0);
+  }
+  if (cfg.json) printJson(io, { rewrapped: result.rewrapped, skipped: result.skipped, notRecoverable: result.notRecoverable });
   else io.out(`recovered "${identity}": ${result.rewrapped} records re-wrapped for the new certificate, ${result.skipped} already done, ${result.notRecoverable} stored before recovery was set up (not recoverable)\n`);
   return 0;
 }

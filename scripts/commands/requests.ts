@@ -2,6 +2,7 @@
 import { resolveCommon } from "../../config/index.js";
 import { NotFoundError, UsageError, ConflictError } from "../../errors/index.js";
 import { CertificateRequestRepository } from "../../store/certificate-requests.js";
+import { CertificateRepository } from "../../store/certificates.js";
 import { DEFAULT_DAYS, parseDays } from "../../ca/profiles.js";
 import { parse, printJson } from "../cli.js";
 import type { Io } from "../cli.js";
@@ -47,8 +48,17 @@ export async function requestsCommand(argv: string[], io: Io): Promise<number> {
         });
         return { id, status: "rejected" as const };
       }
-      const issued = await ca.issueFromCsr(req.csr, { profile: "client", days });
-      if (!(await repo.decide(id, "issued", issued.record.serial, new Date()))) throw new ConflictError(`request ${id} was decided meanwhile`);
+      // The requester must still hold an active certificate: a request filed with a key that was revoked since
+      // (reported stolen) is refused, not approved later from the queue.
+      const requester = await new CertificateRepository(db).get(req.requestedBy);
+      if (!requester || requester.storedStatus !== "active" || requester.notAfter.getTime() < Date.now()) {
+        await repo.decide(id, "rejected", null, new Date());
+        throw new ConflictError(`request ${id} was made with certificate ${req.requestedBy}, which is no longer active; it is rejected`);
+      }
+      // Claim the request first, so that two admins approving at once cannot both issue.
+      if (!(await repo.decide(id, "issued", null, new Date()))) throw new ConflictError(`request ${id} was decided meanwhile`);
+      const issued = await recordAdminEvent(db, io, { action: "requests.approve", detail: { id, identity: req.identity, requestedBy: req.requestedBy } }, () => ca.issueFromCsr(req.csr, { profile: "client", days }), (r) => ({ serial: r.record.serial }));
+      await repo.setSerial(id, issued.record.serial);
       return { id, status: "issued" as const, serial: issued.record.serial };
     });
     if (cfg.json) printJson(io, result);

@@ -117,19 +117,15 @@ export async function renewCommand(argv: string[], io: Io): Promise<number> {
   return withClient(argv, io, { csr: { type: "string" }, request: { type: "string" }, out: { type: "string" } }, 0, async (client, _pos, flags) => {
     const csrFile = flags.csr as string | undefined;
     const requestId = flags.request as string | undefined;
-    if ((csrFile === undefined) === (requestId === undefined)) throw new UsageError("usage: certvault renew --profile DIR (--csr FILE | --request ID) [--out FILE]");
-    let view;
-    if (csrFile !== undefined) {
-      let csr: string;
-      try {
-        csr = readFileSync(csrFile, "utf8");
-      } catch {
-        throw new UsageError(`cannot read the CSR ${csrFile}`);
-      }
-      view = await client.requestCertificate(csr);
-    } else {
-      view = await client.certificateRequest(requestId as string);
+    if (csrFile === undefined) throw new UsageError("usage: certvault renew --profile DIR --csr FILE [--request ID] [--out FILE]");
+    let csr: string;
+    try {
+      csr = readFileSync(csrFile, "utf8");
+    } catch {
+      throw new UsageError(`cannot read the CSR ${csrFile}`);
     }
+    // The CSR is needed also when polling: the certificate returned must be for its key.
+    const view = requestId === undefined ? await client.requestCertificate(csr) : await client.certificateRequest(requestId, csr);
     const out = flags.out as string | undefined;
     if (view.certificate && out) writeFileAtomic(out, view.certificate, { mode: 0o644, overwrite: true });
     if (flags.json) printJson(io, view);

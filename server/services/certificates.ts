@@ -14,6 +14,9 @@ import type { Caller } from "../auth.js";
 
 export type RenewalPolicy = "manual" | "auto";
 
+/** Under auto-approval, no issuance while the identity already has this many active certificates. */
+const MAX_ACTIVE_AUTO = 3;
+
 export interface RequestView {
   id: string;
   status: CertificateRequest["status"];
@@ -42,6 +45,10 @@ export class CertificateService {
       await this.requests.insert({ ...base, status: "pending", serial: null });
       return { id, status: "pending" };
     }
+    // Auto-approval still caps what one key can mint: a stolen key must not fill the identity with certificates
+    // (each would become a recipient of server-sealed records).
+    const active = await this.registry.activeForIdentity(caller.identity, this.now());
+    if (active.length >= MAX_ACTIVE_AUTO) throw new ConflictError(`"${caller.identity}" already has ${active.length} active certificates; ask an admin, or revoke one first`);
     const issued = await this.ca.issueFromCsr(body, { profile: "client", days: DEFAULT_DAYS.client });
     await this.requests.insert({ ...base, status: "issued", serial: issued.record.serial });
     return { id, status: "issued", serial: issued.record.serial, certificate: issued.pem };

@@ -81,6 +81,19 @@ describe("renewal: manual approval (default)", function () {
     expect(await count(ca, "certificate_requests")).to.equal(before + 1);
   });
 
+  it("a request filed with a certificate revoked since (reported stolen) is rejected, not approved", async function () {
+    const eve = await ca.issueClient("eve");
+    const asked = await server.client(eve).requestCertificate(await newCsr(ca, "eve"));
+    expect(asked.status).to.equal("pending");
+    await ca.revoke(eve.serial, "keyCompromise");
+    const approve = await runCli(["requests", "approve", asked.id, ...ca.cliArgs, "--passphrase-file", ca.passphraseFile]);
+    expect(approve.code).to.equal(1);
+    expect(approve.stderr).to.match(/no longer active; it is rejected/);
+    const row = (await ca.db("certificate_requests").where({ id: asked.id }).first("status", "serial")) as { status: string; serial: string | null };
+    expect(row).to.deep.equal({ status: "rejected", serial: null });
+    expect(await ca.db("certificates").where({ identity: "eve" }).pluck("serial")).to.deep.equal([eve.serial]); // nothing new issued
+  });
+
   it("another identity cannot see a request (404, as for a missing one)", async function () {
     const carol = await ca.issueClient("carol");
     const asked = await server.client(carol).requestCertificate(await newCsr(ca, "carol"));

@@ -38,7 +38,8 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
   });
 
   it("init writes the recovery certificate and one sealed share per custodian, and no private key anywhere", async function () {
-    const init = await admin(["recovery", "init", ...custodians.flatMap((c) => ["--custodian", c.certPath]), "--threshold", "2"]);
+    // A drill: no waiting period fixed at init (production keeps the 24 h default, which `recover` cannot shorten).
+    const init = await admin(["recovery", "init", ...custodians.flatMap((c) => ["--custodian", c.certPath]), "--threshold", "2", "--wait-hours", "0"]);
     expect(init.code, init.stderr).to.equal(0);
     const shareFiles = readdirSync(join(ca.home, "recovery")).sort();
     expect(shareFiles).to.have.length(3);
@@ -86,6 +87,13 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
     const tooSoon = await recover(opened.slice(0, 2), "24");
     expect(tooSoon.code).to.equal(1);
     expect(tooSoon.stderr).to.match(/waiting period/);
+    // A look-alike of the new certificate (same CN, same serial, someone else's key) is refused.
+    const forged = join(ca.home, "forged.pem");
+    const f = await openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(ca.home, "forged.key"), "-subj", "/CN=alice", "-set_serial", `0x${renewed.serial}`, "-days", "1", "-out", forged]);
+    expect(f.code, f.stderr).to.equal(0);
+    const lookalike = await admin(["recover", "--identity", "alice", "--to-cert", forged, ...opened.slice(0, 2).flatMap((x) => ["--share", x]), "--wait-hours", "0"]);
+    expect(lookalike.code).to.equal(1);
+    expect(lookalike.stderr).to.match(/not an active certificate of "alice"/);
     const oneShare = await recover(opened.slice(0, 1));
     expect(oneShare.code).to.equal(1);
     expect(oneShare.stderr).to.match(/shares/);
