@@ -98,15 +98,25 @@ export class CertvaultClient {
     const now = Date.now();
     // The recovery certificate must be ours and carry the reserved name: a server cannot substitute a key of its own.
     const all = [...me.certificates.map((pem) => ({ pem, identity: me.identity })), ...(me.recovery ? [{ pem: me.recovery, identity: RECOVERY_IDENTITY }] : [])];
-    for (const { pem, identity } of all) {
-      // A certificate verified once stays good until its notAfter (revocation is the server's list to keep).
-      const key = `${identity}\n${pem}`;
-      const until = this.verified.get(key);
-      if (until !== undefined && now <= until) continue;
-      const cert = await verifyRecipient(pem, this.anchors, identity);
-      this.verified.set(key, cert.notAfter.getTime());
-    }
+    for (const { pem, identity } of all) await this.verifiedOnce(pem, identity, now);
     return all.map((c) => c.pem);
+  }
+
+  /** The recovery certificate every record must also be sealed to, verified; undefined before recovery is set up. */
+  async recoveryCertificate(): Promise<string | undefined> {
+    const me = await this.me();
+    if (!me.recovery) return undefined;
+    await this.verifiedOnce(me.recovery, RECOVERY_IDENTITY, Date.now());
+    return me.recovery;
+  }
+
+  /** A certificate verified once stays good until its notAfter (revocation is the server's list to keep). */
+  private async verifiedOnce(pem: string, identity: string, now: number): Promise<void> {
+    const key = `${identity}\n${pem}`;
+    const until = this.verified.get(key);
+    if (until !== undefined && now <= until) return;
+    const cert = await verifyRecipient(pem, this.anchors, identity);
+    this.verified.set(key, cert.notAfter.getTime());
   }
 
   async put(data: Uint8Array): Promise<string> {
@@ -120,7 +130,10 @@ export class CertvaultClient {
    * refuses with ServerError `precondition_failed` if someone wrote the record since.
    */
   async update(id: string, data: Uint8Array, opts: { ifVersion?: number } = {}): Promise<number> {
-    const envelope = await seal(data, await this.recipients());
+    // A shared record stays shared: its grantees' certificates (verified here) are recipients of the new version too.
+    const grantees = await this.grantees(id);
+    const theirs = (await Promise.all(grantees.map((g) => this.directory(g).catch(() => [] as string[])))).flat();
+    const envelope = await seal(data, [...(await this.recipients()), ...theirs]);
     const headers: Record<string, string> = { "content-type": CMS, ...(opts.ifVersion === undefined ? {} : { "if-match": `"${opts.ifVersion}"` }) };
     const r = expectOk(await this.transport.send("PUT", `/v1/records/${encodeURIComponent(id)}`, envelope, headers), [200]);
     return (JSON.parse(r.body.toString("utf8")) as { version: number }).version;
@@ -157,11 +170,20 @@ export class CertvaultClient {
     return shareRecord(this.lifecycle(), id, identity, await this.directory(identity));
   }
 
-  /** Removes the identity's certificates from the record's recipients, then the grant. */
+  /**
+   * Removes every recipient that is not to keep (this identity's certificates, the recovery certificate, the other
+   * grantees'), so that also revoked or unlisted certificates of the unshared identity go, then the grant.
+   */
   async unshare(id: string, identity: string): Promise<void> {
-    const r = await this.transport.send("GET", `/v1/directory/${encodeURIComponent(identity)}`);
-    const certs = r.status === 200 ? (JSON.parse(r.body.toString("utf8")) as { certificates: string[] }).certificates : [];
-    return unshareRecord(this.lifecycle(), id, identity, certs);
+    const keep = [...(await this.recipients())];
+    for (const g of await this.grantees(id)) if (g !== identity) keep.push(...(await this.directory(g).catch(() => [] as string[])));
+    return unshareRecord(this.lifecycle(), id, identity, keep);
+  }
+
+  /** The identities a record of this identity is shared with. */
+  async grantees(id: string): Promise<string[]> {
+    const r = expectOk(await this.transport.send("GET", `/v1/records/${encodeURIComponent(id)}/grants`), [200]);
+    return (JSON.parse(r.body.toString("utf8")) as { grantees: string[] }).grantees;
   }
 
   /** What the lifecycle operations need of this client, without reaching into its fields. */
@@ -169,6 +191,7 @@ export class CertvaultClient {
     return {
       key: this.opts.key,
       certPem: this.opts.certPem,
+      recovery: () => this.recoveryCertificate(),
       all: () => this.all(),
       getVersioned: (id) => this.getVersioned(id),
       putEnvelope: (id, env, v) => this.putEnvelope(id, env, v),

@@ -4,7 +4,7 @@
  * is a compare-and-swap on the record's version; a record changed meanwhile is fetched again (up to 5 times).
  */
 import type { KeyObject } from "node:crypto";
-import { addRecipients, isRecipient, removeRecipients } from "../envelope/index.js";
+import { addRecipients, isRecipient, recipientsOf, removeRecipients } from "../envelope/index.js";
 import { ServerError } from "./errors.js";
 import type { RecordInfo } from "./client.js";
 
@@ -20,6 +20,8 @@ export interface RotationProgress {
 export interface LifecycleClient {
   key: KeyObject;
   certPem: string;
+  /** The verified recovery certificate, if recovery is set up: re-wrapped records get it when they lack it. */
+  recovery(): Promise<string | undefined>;
   all(): AsyncGenerator<RecordInfo>;
   getVersioned(id: string): Promise<{ envelope: Uint8Array; version: number }>;
   putEnvelope(id: string, envelope: Uint8Array, version: number): Promise<number>;
@@ -39,6 +41,7 @@ function isStale(err: unknown): boolean {
  */
 export async function rotateRecords(c: LifecycleClient, newCertPem: string, opts: { dropOld?: boolean; onProgress?: (p: RotationProgress) => void }): Promise<RotationProgress> {
   const progress: RotationProgress = { rewrapped: 0, skipped: 0, retried: 0, notOpenable: 0 };
+  const recovery = await c.recovery();
   const ids: string[] = [];
   for await (const r of c.all()) ids.push(r.id);
   for (const id of ids) {
@@ -46,7 +49,8 @@ export async function rotateRecords(c: LifecycleClient, newCertPem: string, opts
       const { envelope, version } = await c.getVersioned(id);
       const hasNew = isRecipient(envelope, newCertPem);
       const hasOld = isRecipient(envelope, c.certPem);
-      if (hasNew && !(opts.dropOld && hasOld)) {
+      const lacksRecovery = recovery !== undefined && !isRecipient(envelope, recovery);
+      if (hasNew && !(opts.dropOld && hasOld) && !lacksRecovery) {
         progress.skipped++;
         break;
       }
@@ -56,7 +60,13 @@ export async function rotateRecords(c: LifecycleClient, newCertPem: string, opts
         break;
       }
       // No content check: the cost stays flat with record size (the key unwrap itself is authenticated).
-      let next = hasNew ? envelope : addRecipients(envelope, c.key, c.certPem, [newCertPem], { verifyContent: false });
+      // Records stored before recovery was set up get the recovery recipient too (the server requires it now).
+      const add = [...(hasNew ? [] : [newCertPem]), ...(lacksRecovery ? [recovery] : [])];
+      if (add.length > 0 && !hasOld) {
+        progress.notOpenable++; // already moved off this key by an earlier rotation: another key must do the rest
+        break;
+      }
+      let next = add.length === 0 ? envelope : addRecipients(envelope, c.key, c.certPem, add, { verifyContent: false });
       if (opts.dropOld) next = removeRecipients(next, [c.certPem]);
       try {
         await c.putEnvelope(id, next, version);
@@ -74,9 +84,10 @@ export async function rotateRecords(c: LifecycleClient, newCertPem: string, opts
 
 /** Wraps the record's key for `certs` (the grantee's, already verified by the caller), stores it, then grants. */
 export async function shareRecord(c: LifecycleClient, id: string, identity: string, certs: readonly string[]): Promise<void> {
+  const recovery = await c.recovery();
   for (let attempt = 1; ; attempt++) {
     const { envelope, version } = await c.getVersioned(id);
-    const missing = certs.filter((cert) => !isRecipient(envelope, cert));
+    const missing = [...certs, ...(recovery ? [recovery] : [])].filter((cert) => !isRecipient(envelope, cert));
     try {
       const v = missing.length === 0 ? version : await c.putEnvelope(id, addRecipients(envelope, c.key, c.certPem, missing), version);
       await c.setGrant(id, identity, true, v);
@@ -87,13 +98,16 @@ export async function shareRecord(c: LifecycleClient, id: string, identity: stri
   }
 }
 
-/** Removes `certs` (the grantee's) from the recipients, stores it, then drops the grant. */
-export async function unshareRecord(c: LifecycleClient, id: string, identity: string, certs: readonly string[]): Promise<void> {
+/**
+ * Removes every recipient not in `keep` (the owner's certificates, the recovery certificate, other grantees'), so
+ * that certificates of the unshared identity go even when the directory no longer lists them, then drops the grant.
+ */
+export async function unshareRecord(c: LifecycleClient, id: string, identity: string, keep: readonly string[]): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const { envelope, version } = await c.getVersioned(id);
-    const present = certs.filter((cert) => isRecipient(envelope, cert));
+    const drop = recipientsOf(envelope).filter((rid) => !keep.some((cert) => isRecipient([rid], cert)));
     try {
-      const v = present.length === 0 ? version : await c.putEnvelope(id, removeRecipients(envelope, present), version);
+      const v = drop.length === 0 ? version : await c.putEnvelope(id, removeRecipients(envelope, drop), version);
       await c.setGrant(id, identity, false, v);
       return;
     } catch (err) {

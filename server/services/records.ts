@@ -57,8 +57,8 @@ export class RecordService {
     readonly recovery: () => string | undefined = () => undefined,
   ) {}
 
-  /** Turns an upload into the envelope to store. */
-  private async envelopeFor(caller: Caller, body: Uint8Array, contentType: string): Promise<Uint8Array> {
+  /** Turns an upload into the envelope to store; `alsoFor` are more certificates a plaintext upload is sealed to. */
+  private async envelopeFor(caller: Caller, body: Uint8Array, contentType: string, alsoFor: readonly string[] = []): Promise<Uint8Array> {
     const certs = await this.registry.activeCertificates(caller.identity);
     const recovery = this.recovery();
     if (contentType === CMS_MEDIA_TYPE) {
@@ -67,7 +67,7 @@ export class RecordService {
       return body;
     }
     if (certs.length === 0) throw new ServiceUnavailableError("the caller's identity has no active certificate to seal to");
-    return await seal(body, [...certs.map((c) => c.pem), ...(recovery ? [recovery] : [])]);
+    return await seal(body, [...certs.map((c) => c.pem), ...alsoFor, ...(recovery ? [recovery] : [])]);
   }
 
   async create(caller: Caller, body: Uint8Array, contentType: string): Promise<string> {
@@ -84,7 +84,10 @@ export class RecordService {
     const current = await this.repo.version(caller.identity, id);
     if (current === null) throw new NotFoundError();
     if (ifVersion !== undefined && ifVersion !== current) throw new PreconditionFailedError();
-    const envelope = await this.envelopeFor(caller, body, contentType);
+    // A shared record stays shared: a plaintext replacement is sealed to its grantees' active certificates too.
+    const grantees = await this.repo.grantees(caller.identity, id);
+    const theirs = (await Promise.all(grantees.map((g) => this.registry.activeCertificates(g)))).flat().map((c) => c.pem);
+    const envelope = await this.envelopeFor(caller, body, contentType, theirs);
     const expectedVersion = ifVersion ?? current;
     if (!(await this.repo.replace({ id, owner: caller.identity, envelope, now: this.now(), expectedVersion }))) {
       if ((await this.repo.version(caller.identity, id)) === null) throw new NotFoundError();

@@ -64,6 +64,40 @@ describe("sharing", function () {
     expect(await ca.db("grants").where({ record_id: id }).count({ n: "*" }).first().then((r) => Number((r as { n: number | string }).n))).to.equal(0);
   });
 
+  it("an owner's update keeps the record shared (SDK-sealed and server-sealed alike)", async function () {
+    const owner = server.client(alice);
+    const grantee = server.client(bob, { retries: 0 });
+    const id = await owner.put(new TextEncoder().encode("v1"));
+    await owner.share(id, "bob");
+    await owner.update(id, new TextEncoder().encode("v2 by the SDK"));
+    expect(new TextDecoder().decode(await grantee.get(id))).to.equal("v2 by the SDK");
+    const { request, Agent } = await import("node:https");
+    const agent = new Agent({ ca: ca.rootPem, cert: alice.certPem, key: alice.keyPem });
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${server.url}/v1/records/${id}`, { method: "PUT", agent }, (res) => (res.resume(), res.on("end", () => resolve(res.statusCode ?? 0))));
+      req.on("error", reject);
+      req.end("v3 sealed by the server");
+    });
+    agent.destroy();
+    expect(status).to.equal(200);
+    expect(new TextDecoder().decode(await grantee.get(id))).to.equal("v3 sealed by the server");
+  });
+
+  it("unshare removes every certificate of the grantee, also one the directory no longer lists (revoked)", async function () {
+    const owner = server.client(alice);
+    const dana1 = await ca.issueClient("dana");
+    const id = await owner.put(new TextEncoder().encode("for dana"));
+    await owner.share(id, "dana");
+    await ca.revoke(dana1.serial, "keyCompromise"); // a stolen key of dana's: the directory no longer lists it
+    const dana2 = await ca.issueClient("dana");
+    await new Promise((r) => setTimeout(r, 300)); // the server's registry poll
+    await owner.unshare(id, "dana");
+    const stored = (await ca.db("records").where({ id }).first("envelope")) as { envelope: Buffer };
+    expect(() => open(new Uint8Array(stored.envelope), dana1.key, dana1.certPem), "the revoked key still opens it").to.throw();
+    expect(() => open(new Uint8Array(stored.envelope), dana2.key, dana2.certPem)).to.throw();
+    expect(new TextDecoder().decode(await owner.get(id))).to.equal("for dana");
+  });
+
   it("the server refuses a grant the envelope does not back, and an unshare that leaves the grantee a recipient", async function () {
     const owner = server.client(alice, { retries: 0 });
     const id = await owner.put(new TextEncoder().encode("not yet sealed to carol"));
