@@ -4,7 +4,7 @@
  */
 import { x509 } from "../keys/x509.js";
 import { createHash, randomBytes } from "node:crypto";
-import { AlreadyRevokedError, CaExistsError, CertificateNotFoundError, UsageError } from "../errors/index.js";
+import { CsrRejectedError, AlreadyRevokedError, CaExistsError, CertificateNotFoundError, UsageError } from "../errors/index.js";
 import { generateKeyPair, keyTypeSpec } from "../keys/key-types.js";
 import type { KeyType } from "../keys/key-types.js";
 import { encryptCryptoKey } from "../keys/encrypted-pkcs8.js";
@@ -23,6 +23,7 @@ import { pkcs11RecordPath } from "./pkcs11-record.js";
 import type { Pkcs11Record } from "./pkcs11-record.js";
 import { crlPem } from "../keys/pem.js";
 import { parseReason } from "./reasons.js";
+import { RECOVERY_IDENTITY } from "./profiles.js";
 import type { OperationAudit } from "../audit/audited-operation.js";
 
 export interface IssuedCertificate {
@@ -137,6 +138,8 @@ export function cnName(cn: string): x509.Name {
 }
 
 export interface IssueRequest {
+  /** Only `recovery init` may issue under the reserved recovery name. */
+  recovery?: boolean;
   publicKey: x509.PublicKey | CryptoKey;
   commonName: string;
   family: KeyFamily;
@@ -194,6 +197,9 @@ export class CertificateAuthority {
   }
 
   private async issue(req: IssueRequest): Promise<IssuedCertificate> {
+    if (req.commonName === RECOVERY_IDENTITY && !req.recovery) {
+      throw new CsrRejectedError(`"${RECOVERY_IDENTITY}" is reserved for the recovery certificate (certvault recovery init)`);
+    }
     const signer = await this.signer();
     const now = this.now();
     const shape = leafShape({ profile: req.profile, family: req.family, days: req.days, sans: req.sans ?? [], commonName: req.commonName, now, issuerNotAfter: signer.certificate.notAfter });

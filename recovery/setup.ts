@@ -27,7 +27,9 @@ export async function setUpRecovery(ca: CertificateAuthority, custodianCerts: re
   if (!Number.isInteger(threshold) || threshold < 2 || threshold > custodianCerts.length) throw new UsageError(`--threshold must be a whole number from 2 to ${custodianCerts.length}`);
   const custodians = custodianCerts.map((pem) => new x509.X509Certificate(pem));
   const keys = (await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
-  const issued = await ca.issueForKey({ publicKey: keys.publicKey, commonName: RECOVERY_IDENTITY, family: "EC", keyType: "ec-p256", profile: "client", days: RECOVERY_DAYS });
+  const existing = (await ca.list()).filter((c) => c.identity === RECOVERY_IDENTITY && c.storedStatus === "active" && c.notAfter.getTime() > Date.now());
+  if (existing.length > 0) throw new UsageError(`an active recovery certificate exists already (serial ${existing[0]?.serial}); revoke it before setting recovery up again`);
+  const issued = await ca.issueForKey({ recovery: true, publicKey: keys.publicKey, commonName: RECOVERY_IDENTITY, family: "EC", keyType: "ec-p256", profile: "client", days: RECOVERY_DAYS });
   const pkcs8 = new Uint8Array(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey));
   try {
     const parts = await split(pkcs8, custodians.length, threshold);
