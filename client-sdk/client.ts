@@ -180,6 +180,12 @@ export class CertvaultClient {
     return unshareRecord(this.lifecycle(), id, identity, keep);
   }
 
+  /** Revokes this client's own certificate (reason superseded), e.g. at the end of a rotation; the client is then done. */
+  async revokeSelf(): Promise<void> {
+    const serial = (await this.me()).serial;
+    expectOk(await this.transport.send("DELETE", `/v1/certificates/${encodeURIComponent(serial)}`), [204]);
+  }
+
   /** The identities a record of this identity is shared with. */
   async grantees(id: string): Promise<string[]> {
     const r = expectOk(await this.transport.send("GET", `/v1/records/${encodeURIComponent(id)}/grants`), [200]);

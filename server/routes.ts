@@ -105,6 +105,12 @@ export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
     ctx.body = view;
   });
 
+  router.delete("/certificates/:serial", as("certificates.revoke", "other"), async (ctx) => {
+    await deps.certificates.revokeSelf(caller(ctx), ctx.params.serial ?? "");
+    ctx.status = 204;
+    ctx.set("Connection", "close"); // this connection's certificate is revoked now
+  });
+
   router.get("/certificates/requests/:requestId", as("certificates.status", "other"), async (ctx) => {
     ctx.body = await deps.certificates.status(caller(ctx), ctx.params.requestId ?? "");
   });

@@ -8,5 +8,5 @@ export const USER_HELP = `User commands (a profile DIR holds key.pem, cert.pem, 
   share   --profile DIR ID --with IDENTITY          wraps the record's key for IDENTITY's certificates and grants access
   unshare --profile DIR ID --with IDENTITY          removes them again (what they downloaded stays theirs)
   renew  --profile DIR --csr FILE [--request ID] [--out FILE]     asks for (or polls) a certificate for a new key
-  rotate --profile DIR --new-cert FILE [--drop-old]  re-wraps every record to the new certificate (resumable)
+  rotate --profile DIR --new-cert FILE [--drop-old] [--revoke-old]  re-wraps every record to the new certificate (resumable)
 `;

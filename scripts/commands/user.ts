@@ -90,9 +90,9 @@ export async function rmCommand(argv: string[], io: Io): Promise<number> {
 }
 
 export async function rotateCommand(argv: string[], io: Io): Promise<number> {
-  return withClient(argv, io, { "new-cert": { type: "string" }, "drop-old": { type: "boolean" } }, 0, async (client, _pos, flags) => {
+  return withClient(argv, io, { "new-cert": { type: "string" }, "drop-old": { type: "boolean" }, "revoke-old": { type: "boolean" } }, 0, async (client, _pos, flags) => {
     const file = flags["new-cert"] as string | undefined;
-    if (!file) throw new UsageError("usage: certvault rotate --profile DIR --new-cert FILE [--drop-old]");
+    if (!file) throw new UsageError("usage: certvault rotate --profile DIR --new-cert FILE [--drop-old] [--revoke-old]");
     let pem: string;
     try {
       pem = readFileSync(file, "utf8");
@@ -106,8 +106,12 @@ export async function rotateCommand(argv: string[], io: Io): Promise<number> {
         if (n % 100 === 0) io.err(`rotate: ${n} records (${p.rewrapped} re-wrapped, ${p.skipped} already done)\n`);
       },
     });
-    if (flags.json) printJson(io, result);
-    else io.out(`rotated: ${result.rewrapped} re-wrapped, ${result.skipped} already done, ${result.notOpenable} not openable with this key, ${result.retried} retried after a concurrent change\n`);
+    // Revoke the old certificate only when nothing is left that only it could re-wrap.
+    const revoke = flags["revoke-old"] === true && result.notOpenable === 0;
+    if (revoke) await client.revokeSelf();
+    if (flags["revoke-old"] === true && !revoke) io.err("rotate: the old certificate is NOT revoked: some records could not be re-wrapped with it\n");
+    if (flags.json) printJson(io, { ...result, oldRevoked: revoke });
+    else io.out(`rotated${revoke ? " (old certificate revoked)" : ""}: ${result.rewrapped} re-wrapped, ${result.skipped} already done, ${result.notOpenable} not openable with this key, ${result.retried} retried after a concurrent change\n`);
     return 0;
   });
 }

@@ -54,6 +54,15 @@ export class CertificateService {
     return { id, status: "issued", serial: issued.record.serial, certificate: issued.pem };
   }
 
+  /**
+   * A certificate revokes itself (reason superseded): the last step of a rotation. Only itself: a stolen key must
+   * not be able to revoke its owner's other certificates.
+   */
+  async revokeSelf(caller: Caller, serial: string): Promise<void> {
+    if (serial.toLowerCase() !== caller.serial) throw new NotFoundError("a certificate can only revoke itself");
+    await this.ca.revoke(caller.serial, "superseded");
+  }
+
   async status(caller: Caller, id: string): Promise<RequestView> {
     const r = /^[0-9a-f]{32}$/.test(id) ? await this.requests.getFor(caller.identity, id) : null;
     if (!r) throw new NotFoundError();

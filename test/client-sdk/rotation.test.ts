@@ -99,6 +99,29 @@ describe("client SDK: key rotation", function () {
     expect(withOld.code).to.not.equal(0);
   });
 
+  it("finally the old certificate revokes itself, and only itself", async function () {
+    const other = await ca.issueClient("alice");
+    const oldClient = server.client(oldId, { retries: 0 });
+    const { ServerError } = await import("../../client-sdk/index.js");
+    // A certificate cannot revoke another one, not even of its own identity (a stolen key could lock the owner out).
+    const { request, Agent } = await import("node:https");
+    const agent = new Agent({ ca: ca.rootPem, cert: oldId.certPem, key: oldId.keyPem });
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(`${server.url}/v1/certificates/${other.serial}`, { method: "DELETE", agent }, (res) => (res.resume(), res.on("end", () => resolve(res.statusCode ?? 0))));
+      req.on("error", reject);
+      req.end();
+    });
+    agent.destroy();
+    expect(status).to.equal(404);
+    await oldClient.revokeSelf();
+    const row = (await ca.db("certificates").where({ serial: oldId.serial }).first("status", "revocation_reason")) as { status: string; revocation_reason: string };
+    expect(row).to.deep.equal({ status: "revoked", revocation_reason: "superseded" });
+    expect((await ca.db("certificates").where({ serial: other.serial }).first("status")) as { status: string }).to.deep.equal({ status: "active" });
+    await new Promise((r) => setTimeout(r, 300));
+    const after = await server.client(oldId, { retries: 0 }).me().then(() => "served", (e: unknown) => (e instanceof ServerError ? e.code : "refused"));
+    expect(after).to.not.equal("served");
+  });
+
   it("refuses a new certificate that does not chain to the pinned root", async function () {
     const foreign = await ca.foreign();
     try {
