@@ -89,9 +89,12 @@ export class RegistryWatcher {
     return found;
   }
 
-  /** The identity's certificates that are active now (not revoked, within validity). */
-  async activeCertificates(identity: string): Promise<CertificateRecord[]> {
-    let certs = this.byIdentity.get(identity);
+  /**
+   * The identity's certificates that are active now (not revoked, within validity). `fresh` reads the registry
+   * instead of the cache: for a decision that a certificate issued a moment ago (before the next poll) could change.
+   */
+  async activeCertificates(identity: string, fresh = false): Promise<CertificateRecord[]> {
+    let certs = fresh ? undefined : this.byIdentity.get(identity);
     if (!certs) {
       certs = await this.registry.activeForIdentity(identity, this.opts.now());
       this.byIdentity.set(identity, certs);

@@ -62,7 +62,9 @@ export class RecordService {
     const certs = await this.registry.activeCertificates(caller.identity);
     const recovery = this.recovery();
     if (contentType === CMS_MEDIA_TYPE) {
-      if (!certs.some((c) => isRecipient(body, c.pem))) throw new NotARecipientError();
+      // On a miss, ask the registry itself: the upload may be sealed to a certificate issued since the last poll.
+      const addressed = (list: { pem: string }[]): boolean => list.some((c) => isRecipient(body, c.pem));
+      if (!addressed(certs) && !addressed(await this.registry.activeCertificates(caller.identity, true))) throw new NotARecipientError();
       if (recovery && !isRecipient(body, recovery)) throw new RecoveryRecipientMissingError();
       return body;
     }
@@ -112,7 +114,7 @@ export class RecordService {
   async grant(caller: Caller, id: string, grantee: string, ifVersion?: number): Promise<void> {
     const { version, envelope } = await this.owned(caller, id, ifVersion);
     if (grantee === caller.identity) throw new InvalidInputError("a record is always readable by its owner");
-    const certs = await this.registry.activeCertificates(grantee);
+    const certs = await this.registry.activeCertificates(grantee, true);
     if (certs.length === 0) throw new NotFoundError(`no active certificate for "${grantee}"`);
     if (!certs.some((c) => isRecipient(envelope, c.pem))) {
       throw new ConflictError(`seal the record to ${grantee}'s certificates first (PUT the re-wrapped envelope), then grant`);
@@ -123,7 +125,7 @@ export class RecordService {
   /** Unshares (owner only) once the stored envelope no longer names any of the grantee's certificates. */
   async revokeGrant(caller: Caller, id: string, grantee: string, ifVersion?: number): Promise<void> {
     const { version, envelope } = await this.owned(caller, id, ifVersion);
-    const certs = await this.registry.activeCertificates(grantee);
+    const certs = await this.registry.activeCertificates(grantee, true);
     if (certs.some((c) => isRecipient(envelope, c.pem))) {
       throw new ConflictError(`remove ${grantee}'s certificates from the envelope first (PUT the re-wrapped envelope), then revoke the grant`);
     }

@@ -146,6 +146,26 @@ describe("server: records", function () {
     expect(Buffer.compare(got.body, sent)).to.equal(0);
   });
 
+  it("accepts an envelope sealed to a certificate of the caller issued a moment ago (before the server's next poll)", async function () {
+    const { seal } = await import("../../envelope/index.js");
+    const { request, Agent } = await import("node:https");
+    const owner = await ca.issueClient("quick");
+    const agent = new Agent({ keepAlive: true, ca: ca.rootPem, cert: owner.certPem, key: owner.keyPem });
+    const call = (body: Uint8Array): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const req = request(`${server.url}/v1/records`, { method: "POST", agent, headers: { "content-type": "application/pkcs7-mime" } }, (res) => (res.resume(), res.on("end", () => resolve(res.statusCode ?? 0))));
+        req.on("error", reject);
+        req.end(body);
+      });
+    try {
+      expect(await call(seal(new TextEncoder().encode("warm the cache"), [owner.certPem]))).to.equal(201);
+      const fresh = await ca.issueClient("quick"); // the server's cached list of quick's certificates lacks this one
+      expect(await call(seal(new TextEncoder().encode("for the new key only"), [fresh.certPem]))).to.equal(201);
+    } finally {
+      agent.destroy();
+    }
+  });
+
   it("refuses a client-sealed envelope that is not addressed to the caller, and garbage CMS", async function () {
     const before = await countRecords();
     const plain = join(bob.dir, "plain.txt");
