@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { tlsOptions } from "../server/tls.js";
 
 const [, , keyFile, certFile, caFile, passphrase] = process.argv;
+const ME_SIZED = JSON.stringify({ identity: "bench", serial: "0".repeat(32), notAfter: new Date().toISOString(), certificates: ["x".repeat(620)], recovery: null });
 const server = createServer(
   tlsOptions({ key: readFileSync(keyFile as string), passphrase: passphrase as string, cert: readFileSync(certFile as string, "utf8"), ca: readFileSync(caFile as string, "utf8"), crl: [] }),
   (req, res) => {
@@ -20,8 +21,11 @@ const server = createServer(
       });
       return;
     }
+    // GET /me-sized answers a body as large as certvault's GET /v1/me (identity, serial, one PEM certificate), so
+    // that the comparison can separate what the server does from what the bytes cost (TLS, the load generator).
+    const body = req.url === "/me-sized" ? ME_SIZED : '{"ok":true}';
     res.writeHead(200, { "content-type": "application/json" });
-    res.end('{"ok":true}');
+    res.end(body);
   },
 );
 server.listen(0, "127.0.0.1", () => {

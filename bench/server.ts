@@ -122,6 +122,7 @@ export async function benchServer(): Promise<void> {
     for (let run = 0; run < RUNS; run++) {
       const bare = await startPinned(["--import", "tsx", join(ROOT, "bench", "bare-server.ts"), serverKey, chainFile, caBundle, ca.passphrase]);
       const b1 = await load(`${bare.url}/`, id, ca.rootPem, {});
+      const b1sized = await load(`${bare.url}/me-sized`, id, ca.rootPem, {});
       const b2 = await load(`${bare.url}/`, id, ca.rootPem, { method: "POST", body });
       const b3 = await handshakes(bare.url, id, ca.rootPem, "/");
       const raw1k = await rawPosts(`${bare.url}/`, id, ca.rootPem, KIB, 8, SECONDS);
@@ -152,6 +153,7 @@ export async function benchServer(): Promise<void> {
       await stop(off);
 
       add("GET /v1/me keep-alive (c=50)", "req/s", c1.rps, b1.rps, c1.p99, b1.p99);
+      add("GET /v1/me vs bare answer of its size", "req/s", c1.rps, b1sized.rps, c1.p99, b1sized.p99);
       add("GET /v1/me, audit+limits+rules on vs off", "req/s", k1.rps, k0.rps, k1.p99, k0.p99);
       add("POST 1 KiB record, server-sealed (c=50)", "req/s", c2.rps, b2.rps, c2.p99, b2.p99);
       add("GET 1 KiB record envelope (c=50)", "req/s", c4.rps, b1.rps, c4.p99, b1.p99);

@@ -32,13 +32,15 @@ function accessLog(log: Logger) {
     const requestId = randomUUID();
     ctx.set("X-Request-Id", requestId);
     ctx.state.requestId = requestId;
-    ctx.state.log = log.child({ requestId });
+    // The logger goes on the context as it is (a per-request child logger costs more than the rest of the
+    // bookkeeping); the one place that logs from inside a request adds the request id itself.
+    ctx.state.log = log;
     try {
       await next();
     } finally {
       const caller = ctx.state.caller as Caller | undefined;
       // Never a body, a key or a query string (cursors are harmless, but the rule is simpler without exceptions).
-      log.info({
+      if (log.isLevelEnabled("info")) log.info({
         requestId,
         method: ctx.method,
         path: ctx.path,

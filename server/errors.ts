@@ -17,7 +17,7 @@ export async function errorMapper(ctx: Context, next: Next): Promise<void> {
     if (!(err instanceof CertvaultError)) {
       // Name, code and message only: database errors may carry values in their other fields (PostgreSQL's detail).
       const e2 = err as { name?: string; code?: string; message?: string; stack?: string };
-      (ctx.state.log as { error(o: object, m: string): void } | undefined)?.error({ err: { name: e2.name, code: e2.code, message: e2.message, stack: e2.stack } }, "unhandled error");
+      (ctx.state.log as { error(o: object, m: string): void } | undefined)?.error({ requestId: ctx.state.requestId as string | undefined, err: { name: e2.name, code: e2.code, message: e2.message, stack: e2.stack } }, "unhandled error");
     }
     ctx.status = e.status;
     ctx.body = errorBody(e);
