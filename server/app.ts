@@ -8,6 +8,8 @@ import type { Context, Next } from "koa";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { errorMapper } from "./errors.js";
+import { trackRequest } from "./registry-watch.js";
+import type { TLSSocket } from "node:tls";
 import { authenticate } from "./auth.js";
 import type { Caller } from "./auth.js";
 import { buildAdminRouter, buildRouter } from "./routes.js";
@@ -29,6 +31,7 @@ export interface AppDeps extends RouteDeps {
 function accessLog(log: Logger) {
   return async function logRequest(ctx: Context, next: Next): Promise<void> {
     const started = process.hrtime.bigint();
+    trackRequest(ctx.req.socket as TLSSocket, ctx.res);
     const requestId = randomUUID();
     ctx.set("X-Request-Id", requestId);
     ctx.state.requestId = requestId;

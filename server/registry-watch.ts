@@ -22,6 +22,27 @@ export interface WatchOptions {
   onError: (err: unknown) => void;
 }
 
+const inFlight = new WeakMap<TLSSocket, number>();
+
+/**
+ * Counts a request on its connection until its answer is written: a connection whose certificate is revoked is
+ * closed at once when idle, and right after the answer in flight otherwise (that request was authorised when it
+ * started; cutting it would only turn e.g. the answer to a certificate's own revocation into a hang-up).
+ */
+export function trackRequest(socket: TLSSocket, res: { once(event: "close", cb: () => void): unknown }): void {
+  inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
+  res.once("close", () => {
+    const n = (inFlight.get(socket) ?? 1) - 1;
+    inFlight.set(socket, n);
+    if (n === 0) socket.emit("certvault:idle");
+  });
+}
+
+function closeWhenIdle(socket: TLSSocket): void {
+  if ((inFlight.get(socket) ?? 0) === 0) socket.destroy();
+  else socket.once("certvault:idle", () => socket.destroy());
+}
+
 export class RegistryWatcher {
   private revision = -1;
   private revoked = new Set<string>();
@@ -146,7 +167,7 @@ export class RegistryWatcher {
         this.byIdentity = new Map();
         this.revision = revision;
         for (const serial of this.revoked) {
-          for (const s of this.sockets.get(serial) ?? []) s.destroy();
+          for (const s of this.sockets.get(serial) ?? []) closeWhenIdle(s);
         }
       }
       if (crlStale || this.crlRevision !== this.revision) await this.reissueCrl();
