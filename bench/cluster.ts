@@ -3,47 +3,18 @@
  * 10,000 records in the database, then with 1,000,000 (1 KiB each, 1,000 identities), and request throughput through
  * one node against two nodes, all in one run. Run it alone: `npm run bench -- cluster`.
  */
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
 import { Agent, request } from "node:https";
 import autocannon from "autocannon";
 import { createTestCA } from "../testing/index.js";
 import type { TestCA, TestIdentity } from "../testing/index.js";
 import { createScratchDatabase } from "../testing/scratch-db.js";
 import { median } from "./stats.js";
+import { startServerProcess, stopServerProcess } from "../test/helpers/server-process.js";
 
-const ROOT = join(import.meta.dirname, "..");
 const TOTAL = Number(process.env.BENCH_RECORDS ?? 1_000_000);
 const IDENTITIES = 1000;
 const SAMPLES = 400;
-
-function startNode(ca: TestCA): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [join(ROOT, "bin", "certvault.js"), "server", ...ca.cliArgs, "--port", "0", "--passphrase-file", ca.passphraseFile], {
-    cwd: ROOT,
-    env: { ...process.env, CERTVAULT_FROM_SOURCE: "1", CERTVAULT_LOG_LEVEL: "error", CERTVAULT_RATE_LIMIT_IDENTITY: "0", CERTVAULT_RATE_LIMIT_SOURCE: "0" },
-    stdio: ["ignore", "pipe", "inherit"],
-    detached: true,
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout?.on("data", (b: Buffer) => {
-      out += b.toString();
-      const m = /listening on (https:\/\/\S+)/.exec(out);
-      if (m?.[1]) resolve({ child, url: m[1] });
-    });
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
-  });
-}
-
-function stopNode(n: { child: ChildProcess }): Promise<void> {
-  return new Promise((resolve) => {
-    n.child.removeAllListeners("exit");
-    n.child.once("exit", () => resolve());
-    if (n.child.pid) process.kill(-n.child.pid, "SIGTERM");
-  });
-}
 
 /** Fills the records table up to `total` rows: identity "user<i>" owns rows round-robin; "bench" owns 1,000. */
 async function fill(ca: TestCA, from: number, total: number): Promise<void> {
@@ -114,20 +85,20 @@ export async function benchCluster(): Promise<void> {
   try {
     const id = await ca.issueClient("bench");
     await fill(ca, 0, 10_000);
-    let a = await startNode(ca);
+    let a = await startServerProcess(ca);
     const small = await latencies(a.url, id, ca);
-    await stopNode(a);
+    await stopServerProcess(a);
     const t0 = Date.now();
     await fill(ca, 10_000, TOTAL);
     const fillSeconds = (Date.now() - t0) / 1000;
-    a = await startNode(ca);
-    const b = await startNode(ca);
+    a = await startServerProcess(ca);
+    const b = await startServerProcess(ca);
     const large = await latencies(a.url, id, ca);
     const ids = ((await ca.db("records").where({ owner: "bench" }).limit(2).select("id")) as { id: string }[]).map((r) => r.id);
     const one = await throughput([a.url], ids, id, ca);
     const two = await throughput([a.url, b.url], ids, id, ca);
-    await stopNode(a);
-    await stopNode(b);
+    await stopServerProcess(a);
+    await stopServerProcess(b);
     console.log(`\ncluster bench (PostgreSQL): 10,000 vs ${TOTAL.toLocaleString("en-US")} records of 1 KiB, ${IDENTITIES} identities (filled in ${fillSeconds.toFixed(0)} s)`);
     for (const [name, s, l] of [["list (limit 100)", small.list, large.list], ["get 1 KiB record", small.get, large.get]] as const) {
       console.log(`${name.padEnd(20)} p50 ${pct(s, 50).toFixed(2)} -> ${pct(l, 50).toFixed(2)} ms (${(pct(l, 50) / pct(s, 50)).toFixed(2)}x)   p99 ${pct(s, 99).toFixed(2)} -> ${pct(l, 99).toFixed(2)} ms (${(pct(l, 99) / pct(s, 99)).toFixed(2)}x)   median ${median(l).toFixed(2)} ms`);

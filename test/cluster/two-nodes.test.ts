@@ -5,49 +5,17 @@
  * Needs a PostgreSQL server: CERTVAULT_TEST_DB or CERTVAULT_TEST_PG (postgres://...); .ci/run provides one.
  */
 import { expect } from "chai";
-import { spawn } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
 import { Agent, request } from "node:https";
 import type { TLSSocket } from "node:tls";
 import { createTestCA } from "../../testing/index.js";
 import type { TestCA, TestIdentity } from "../../testing/index.js";
 import { createScratchDatabase } from "../../testing/scratch-db.js";
 import type { ScratchDatabase } from "../../testing/scratch-db.js";
-import { CLI_ENTRY, REPO_ROOT, cliEnv, runCli } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
+import { startServerProcess, stopServerProcess } from "../helpers/server-process.js";
+import type { ServerProcess } from "../helpers/server-process.js";
 
 const PG = process.env.CERTVAULT_TEST_DB ?? process.env.CERTVAULT_TEST_PG;
-
-interface Node {
-  child: ChildProcess;
-  url: string;
-}
-
-function startNode(ca: TestCA, env: Record<string, string> = {}): Promise<Node> {
-  const child = spawn(process.execPath, [CLI_ENTRY, "server", ...ca.cliArgs, "--port", "0", "--passphrase-file", ca.passphraseFile], {
-    cwd: REPO_ROOT,
-    env: cliEnv({ CERTVAULT_RATE_LIMIT_IDENTITY: "0", CERTVAULT_RATE_LIMIT_SOURCE: "0", CERTVAULT_LOG_LEVEL: "error", ...env }),
-    stdio: ["ignore", "pipe", "inherit"],
-    detached: true,
-  });
-  return new Promise((resolve, reject) => {
-    let out = "";
-    child.stdout?.on("data", (b: Buffer) => {
-      out += b.toString();
-      const m = /listening on (https:\/\/\S+)/.exec(out);
-      if (m?.[1]) resolve({ child, url: m[1] });
-    });
-    child.once("exit", (code) => reject(new Error(`node exited with ${code}`)));
-  });
-}
-
-function stopNode(n: Node): Promise<void> {
-  return new Promise((resolve) => {
-    n.child.removeAllListeners("exit");
-    if (n.child.exitCode !== null) return resolve();
-    n.child.once("exit", () => resolve());
-    if (n.child.pid) process.kill(-n.child.pid, "SIGTERM");
-  });
-}
 
 function call(agent: Agent, url: string, method = "GET", body?: string): Promise<{ status: number; body: Buffer; socket: TLSSocket }> {
   return new Promise((resolve, reject) => {
@@ -66,8 +34,8 @@ describe("cluster: two API nodes on one PostgreSQL", function () {
   this.timeout(180_000);
   let scratch: ScratchDatabase;
   let ca: TestCA;
-  let a: Node;
-  let b: Node;
+  let a: ServerProcess;
+  let b: ServerProcess;
   const agents: Agent[] = [];
   const agentFor = (id: TestIdentity): Agent => {
     const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: ca.rootPem, cert: id.certPem, key: id.keyPem });
@@ -82,13 +50,13 @@ describe("cluster: two API nodes on one PostgreSQL", function () {
     }
     scratch = await createScratchDatabase(PG as string);
     ca = await createTestCA({ db: scratch.url });
-    a = await startNode(ca); // one after the other: the first start writes the server's TLS certificate
-    b = await startNode(ca);
+    a = await startServerProcess(ca); // one after the other: the first start writes the server's TLS certificate
+    b = await startServerProcess(ca);
   });
   after(async function () {
     for (const ag of agents) ag.destroy();
-    if (a) await stopNode(a);
-    if (b) await stopNode(b);
+    if (a) await stopServerProcess(a);
+    if (b) await stopServerProcess(b);
     if (ca) await ca.cleanup();
     if (scratch) await scratch.drop();
   });
@@ -154,8 +122,8 @@ describe("cluster: rate limits shared through PostgreSQL", function () {
   this.timeout(120_000);
   let scratch: ScratchDatabase;
   let ca: TestCA;
-  let a: Node;
-  let b: Node;
+  let a: ServerProcess;
+  let b: ServerProcess;
 
   before(async function () {
     if (!PG) {
@@ -165,12 +133,12 @@ describe("cluster: rate limits shared through PostgreSQL", function () {
     scratch = await createScratchDatabase(PG as string);
     ca = await createTestCA({ db: scratch.url });
     const env = { CERTVAULT_RATE_LIMIT_STORE: "database", CERTVAULT_RATE_LIMIT_IDENTITY: "5/60" };
-    a = await startNode(ca, env);
-    b = await startNode(ca, env);
+    a = await startServerProcess(ca, env);
+    b = await startServerProcess(ca, env);
   });
   after(async function () {
-    if (a) await stopNode(a);
-    if (b) await stopNode(b);
+    if (a) await stopServerProcess(a);
+    if (b) await stopServerProcess(b);
     if (ca) await ca.cleanup();
     if (scratch) await scratch.drop();
   });
