@@ -1,8 +1,10 @@
 /**
  * Server bench: certvault against a bare node:https mTLS server, same certificates, same run, server pinned to CPU 0
- * and the load generator to CPU 1 (when taskset exists). Medians of several short runs and the ratio certvault/bare.
+ * and the load generator (this process) to CPU 1 (when taskset exists). Medians of several short runs and the ratio
+ * certvault/bare. certvault runs as users run it: the compiled CLI (built first, so that it is the current source).
+ * A minimal Koa app on the same TLS shows how much of the gap is the framework itself.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -30,6 +32,15 @@ const hasTaskset = (() => {
 interface Proc {
   child: ChildProcess;
   url: string;
+}
+
+/** The load generator on the other core: otherwise it competes with the server it measures. */
+function pinSelf(): void {
+  if (hasTaskset) execFileSync("taskset", ["-p", "-c", "1", String(process.pid)], { stdio: "ignore" });
+}
+
+function buildCli(): void {
+  execFileSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(ROOT, "tsconfig.build.json")], { cwd: ROOT, stdio: "inherit" });
 }
 
 function startPinned(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Proc> {
@@ -95,13 +106,32 @@ function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
 }
 
+/** Peak RSS of `p` while `work` runs. */
+async function peakRss(p: Proc, work: () => Promise<unknown>): Promise<number> {
+  let peak = 0;
+  const sample = (): void => {
+    peak = Math.max(peak, p.child.pid ? rssMb(p.child.pid) : 0);
+  };
+  const sampler = setInterval(sample, 200);
+  try {
+    await work();
+  } finally {
+    clearInterval(sampler);
+  }
+  sample();
+  return peak;
+}
+
 export async function benchServer(): Promise<void> {
+  pinSelf();
+  buildCli();
   const ca = await createTestCA();
   try {
     const id = await ca.issueClient("bench");
     const serverKey = join(ca.home, "server", "server.key");
     // Limits far above the load: the limiter runs on every request and refuses none.
-    const cvEnv = { ...process.env, CERTVAULT_FROM_SOURCE: "1", CERTVAULT_LOG_LEVEL: "warn", CERTVAULT_RATE_LIMIT_IDENTITY: "100000000/60", CERTVAULT_RATE_LIMIT_SOURCE: "100000000/60" };
+    const { CERTVAULT_FROM_SOURCE: _fromSource, ...env } = process.env;
+    const cvEnv = { ...env, CERTVAULT_LOG_LEVEL: "warn", CERTVAULT_RATE_LIMIT_IDENTITY: "100000000/60", CERTVAULT_RATE_LIMIT_SOURCE: "100000000/60" };
     const cv = await startPinned([join(ROOT, "bin", "certvault.js"), "server", "--home", ca.home, "--port", "0", "--passphrase-file", ca.passphraseFile], cvEnv);
     const serverCert = readFileSync(join(ca.home, "server", "server.crt"), "utf8");
     const body = Buffer.alloc(1024, 0x61);
@@ -120,7 +150,9 @@ export async function benchServer(): Promise<void> {
     (await import("node:fs")).writeFileSync(caBundle, ca.rootPem + ca.intermediatePem);
 
     for (let run = 0; run < RUNS; run++) {
-      const bare = await startPinned(["--import", "tsx", join(ROOT, "bench", "bare-server.ts"), serverKey, chainFile, caBundle, ca.passphrase]);
+      const bareArgs = [serverKey, chainFile, caBundle, ca.passphrase];
+      const bare = await startPinned(["--import", "tsx", join(ROOT, "bench", "bare-server.ts"), ...bareArgs]);
+      const bareRss = await peakRss(bare, () => load(`${bare.url}/me-sized`, id, ca.rootPem, { connections: 100 }));
       const b1 = await load(`${bare.url}/`, id, ca.rootPem, {});
       const b1sized = await load(`${bare.url}/me-sized`, id, ca.rootPem, {});
       const b2 = await load(`${bare.url}/`, id, ca.rootPem, { method: "POST", body });
@@ -128,8 +160,13 @@ export async function benchServer(): Promise<void> {
       const raw1k = await rawPosts(`${bare.url}/`, id, ca.rootPem, KIB, 8, SECONDS);
       const raw10m = await rawPosts(`${bare.url}/`, id, ca.rootPem, TEN_MIB, 2, SECONDS);
       await stop(bare);
+      const koa = await startPinned(["--import", "tsx", join(ROOT, "bench", "koa-server.ts"), ...bareArgs]);
+      const k2 = await load(`${koa.url}/`, id, ca.rootPem, {});
+      await stop(koa);
 
       const server = await startPinned([join(ROOT, "bin", "certvault.js"), "server", "--home", ca.home, "--port", "0", "--passphrase-file", ca.passphraseFile], cvEnv);
+      // RSS first, on a fresh server (the target); again after the 10 MiB uploads below (what large bodies leave).
+      const freshRss = await peakRss(server, () => load(`${server.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
       const c1 = await load(`${server.url}/v1/me`, id, ca.rootPem, {});
       const c2 = await load(`${server.url}/v1/records`, id, ca.rootPem, { method: "POST", body });
       const c3 = await handshakes(server.url, id, ca.rootPem, "/v1/me");
@@ -138,10 +175,7 @@ export async function benchServer(): Promise<void> {
       const c4 = await load(`${server.url}/v1/records/${idRes}`, id, ca.rootPem, {});
       const sdk1k = await sdkOps(server.url, id, ca.rootPem, KIB, 8, SECONDS);
       const sdk10m = await sdkOps(server.url, id, ca.rootPem, TEN_MIB, 2, SECONDS);
-      let peak = 0;
-      const sampler = setInterval(() => (peak = Math.max(peak, server.child.pid ? rssMb(server.child.pid) : 0)), 200);
-      await load(`${server.url}/v1/me`, id, ca.rootPem, { connections: 100 });
-      clearInterval(sampler);
+      const usedRss = await peakRss(server, () => load(`${server.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
       await stop(server);
 
       // The audit trail, rate limits and anomaly rules: the same server with them on and off.
@@ -154,6 +188,7 @@ export async function benchServer(): Promise<void> {
 
       add("GET /v1/me keep-alive (c=50)", "req/s", c1.rps, b1.rps, c1.p99, b1.p99);
       add("GET /v1/me vs bare answer of its size", "req/s", c1.rps, b1sized.rps, c1.p99, b1sized.p99);
+      add("minimal Koa app (same TLS) vs bare, same size", "req/s", k2.rps, b1sized.rps, k2.p99, b1sized.p99);
       add("GET /v1/me, audit+limits+rules on vs off", "req/s", k1.rps, k0.rps, k1.p99, k0.p99);
       add("POST 1 KiB record, server-sealed (c=50)", "req/s", c2.rps, b2.rps, c2.p99, b2.p99);
       add("GET 1 KiB record envelope (c=50)", "req/s", c4.rps, b1.rps, c4.p99, b1.p99);
@@ -162,7 +197,8 @@ export async function benchServer(): Promise<void> {
       add("SDK get 1 KiB vs raw POST (c=8)", "ops/s", sdk1k.get, raw1k);
       add("SDK put 10 MiB vs raw POST (c=2)", "MB/s", (sdk10m.put * TEN_MIB) / 1e6, (raw10m * TEN_MIB) / 1e6);
       add("SDK get 10 MiB vs raw POST (c=2)", "MB/s", (sdk10m.get * TEN_MIB) / 1e6, (raw10m * TEN_MIB) / 1e6);
-      add("server RSS at 100 keep-alive conns", "MB", peak, 0);
+      add("server RSS at 100 keep-alive conns (fresh)", "MB", freshRss, bareRss);
+      add("the same after the 10 MiB uploads", "MB", usedRss, bareRss);
     }
     console.log(`\nserver bench: ${RUNS} runs x ${SECONDS} s, server on CPU 0, load on CPU 1 (taskset: ${hasTaskset})`);
     table(Object.entries(rows).map(([name, r]) => ({

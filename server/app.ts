@@ -12,7 +12,7 @@ import { trackRequest } from "./registry-watch.js";
 import type { TLSSocket } from "node:tls";
 import { authenticate } from "./auth.js";
 import type { Caller } from "./auth.js";
-import { buildAdminRouter, buildRouter } from "./routes.js";
+import { buildRouter } from "./routes.js";
 import { auditTrail, quarantineGate, rateLimit } from "./controls.js";
 import type { ControlsDeps } from "./controls.js";
 import type { RateLimiterAbstract } from "rate-limiter-flexible";
@@ -71,7 +71,6 @@ export function buildApp(deps: AppDeps): Koa {
   if (controls) {
     app.use(quarantineGate(controls.quarantines));
     app.use(rateLimit(deps.limiters.identity, "identity", controls.metrics));
-    app.use(buildAdminRouter({ metrics: controls.metrics, adminIdentities: controls.adminIdentities }).routes());
   }
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new MethodNotAllowedError(), notImplemented: () => new MethodNotAllowedError() }));

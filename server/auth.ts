@@ -6,7 +6,7 @@
  */
 import type { Context, Next } from "koa";
 import type { TLSSocket } from "node:tls";
-import type { KeyObject } from "node:crypto";
+import type { KeyObject, X509Certificate } from "node:crypto";
 import { CertificateNotAllowedError, CertificateRevokedError, ClientCertificateRequiredError } from "../errors/index.js";
 import { normalizeSerial } from "../ca/serial.js";
 import { x509 } from "../keys/x509.js";
@@ -26,29 +26,57 @@ export interface Caller {
 type Vetted = Caller | Error;
 const perSocket = new WeakMap<TLSSocket, Promise<Vetted>>();
 
-async function vetSocket(socket: TLSSocket, watcher: RegistryWatcher): Promise<Vetted> {
+/**
+ * Vetting outcomes per certificate (SHA-256 of its DER), so that a client reconnecting with the same certificate is
+ * not parsed again (parsing costs about as much as the TLS handshake itself). Only what cannot change is kept: a
+ * certificate's own content and the registry's record of it. Revocation and validity are checked on every request;
+ * "not in the registry" is never kept (the certificate may be issued since the last poll).
+ */
+class VettedCache {
+  private readonly m = new Map<string, Vetted>();
+  constructor(private readonly cap = 10_000) {}
+  get(fingerprint: string): Vetted | undefined {
+    return this.m.get(fingerprint);
+  }
+  set(fingerprint: string, v: Vetted): void {
+    if (this.m.size >= this.cap) this.m.delete(this.m.keys().next().value as string);
+    this.m.set(fingerprint, v);
+  }
+}
+
+async function vetSocket(socket: TLSSocket, watcher: RegistryWatcher, cache: VettedCache): Promise<Vetted> {
   const cert = socket.getPeerX509Certificate();
   if (!socket.authorized || !cert) return new ClientCertificateRequiredError();
+  const fingerprint = cert.fingerprint256.replace(/:/g, "").toLowerCase();
+  const known = cache.get(fingerprint);
+  if (known) return known;
+  const { vetted, final } = await vetCertificate(cert, fingerprint, watcher);
+  if (final) cache.set(fingerprint, vetted);
+  return vetted;
+}
+
+/** `final`: the outcome cannot change for this certificate (everything but "not in the registry yet"). */
+async function vetCertificate(cert: X509Certificate, fingerprint: string, watcher: RegistryWatcher): Promise<{ vetted: Vetted; final: boolean }> {
+  const refused = (message: string): { vetted: Vetted; final: boolean } => ({ vetted: new CertificateNotAllowedError(message), final: true });
   // Node's `cert.ca` is OpenSSL's X509_check_ca, which says "not a CA" for CA:TRUE without keyCertSign: read the
   // basicConstraints extension itself.
   const parsed = new x509.X509Certificate(new Uint8Array(cert.raw));
   const bc = parsed.getExtension(x509.BasicConstraintsExtension);
-  if (cert.ca || bc?.ca) return new CertificateNotAllowedError("a CA certificate cannot be used as a client certificate");
+  if (cert.ca || bc?.ca) return refused("a CA certificate cannot be used as a client certificate");
   // The handshake accepts whatever key OpenSSL's security level allows (RSA-1024 included): hold client keys to
   // what the CA issues for.
   const weak = weakKeyReason(cert.publicKey);
-  if (weak) return new CertificateNotAllowedError(`the certificate's key is not acceptable: ${weak}`);
+  if (weak) return refused(`the certificate's key is not acceptable: ${weak}`);
   const eku = cert.keyUsage as string[] | undefined;
   if (!eku || !eku.includes(OID_CLIENT_AUTH)) {
-    return new CertificateNotAllowedError("the certificate is not for client authentication (EKU clientAuth missing)");
+    return refused("the certificate is not for client authentication (EKU clientAuth missing)");
   }
   const serial = normalizeSerial(cert.serialNumber);
   const record = await watcher.certificate(serial);
-  const fingerprint = cert.fingerprint256.replace(/:/g, "").toLowerCase();
-  if (!record || record.fingerprintSha256 !== fingerprint || record.profile !== "client") {
-    return new CertificateNotAllowedError("the certificate is not in this CA's registry");
-  }
-  return { identity: record.identity, serial, notBefore: record.notBefore.getTime(), notAfter: record.notAfter.getTime(), pem: record.pem };
+  if (!record) return { vetted: new CertificateNotAllowedError("the certificate is not in this CA's registry"), final: false };
+  if (record.fingerprintSha256 !== fingerprint || record.profile !== "client") return refused("the certificate is not in this CA's registry");
+  const caller: Caller = { identity: record.identity, serial, notBefore: record.notBefore.getTime(), notAfter: record.notAfter.getTime(), pem: record.pem };
+  return { vetted: caller, final: true };
 }
 
 const ACCEPTED_CURVES = new Set(["prime256v1", "secp384r1", "secp521r1"]);
@@ -61,11 +89,12 @@ function weakKeyReason(key: KeyObject): string | undefined {
 }
 
 export function authenticate(watcher: RegistryWatcher, now: () => Date) {
+  const cache = new VettedCache();
   return async function auth(ctx: Context, next: Next): Promise<void> {
     const socket = ctx.req.socket as TLSSocket;
     let pending = perSocket.get(socket);
     if (!pending) {
-      pending = vetSocket(socket, watcher);
+      pending = vetSocket(socket, watcher, cache);
       perSocket.set(socket, pending);
     }
     const vetted = await pending;

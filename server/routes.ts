@@ -8,7 +8,6 @@ import { CMS_MEDIA_TYPE, parseLimit } from "./services/records.js";
 import type { RecordService } from "./services/records.js";
 import type { RegistryWatcher } from "./registry-watch.js";
 import type { Caller } from "./auth.js";
-import type { Metrics } from "./metrics.js";
 import type { CertificateService } from "./services/certificates.js";
 
 /** A CSR is a few hundred bytes (RSA-3072 about 1.5 KiB); anything near this is not one. */
@@ -55,17 +54,18 @@ function ifMatch(ctx: Context): number | undefined {
 }
 
 export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
-  // Strict and case-sensitive: one spelling per endpoint, the one the audit trail names.
-  const router = new Router({ prefix: "/v1", strict: true, sensitive: true });
+  // Strict and case-sensitive: one spelling per endpoint, the one the audit trail names. One router for every
+  // endpoint: each router a request passes costs a matching pass.
+  const router = new Router({ strict: true, sensitive: true });
   const as = (action: string, kind: AccessAction) => audited(action, kind, controls);
 
-  router.get("/me", as("me", "me"), async (ctx) => {
+  router.get("/v1/me", as("me", "me"), async (ctx) => {
     const c = caller(ctx);
     const certs = await deps.registry.activeCertificates(c.identity);
-    ctx.body = { identity: c.identity, serial: c.serial, notAfter: new Date(c.notAfter).toISOString(), certificates: certs.map((r) => r.pem), recovery: deps.records.recovery() ?? null };
+    ctx.body = { identity: c.identity, serial: c.serial, notAfter: new Date(c.notAfter).toISOString(), certificates: certs.map((r) => r.pem), recovery: deps.records.recovery(1000) ?? null };
   });
 
-  router.post("/records", as("records.create", "create"), async (ctx) => {
+  router.post("/v1/records", as("records.create", "create"), async (ctx) => {
     const body = await readBody(ctx, deps.maxRecordBytes);
     const id = await deps.records.create(caller(ctx), body, mediaType(ctx));
     ctx.state.recordId = id; // for the audit entry
@@ -73,11 +73,11 @@ export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
     ctx.body = { id };
   });
 
-  router.get("/records", as("records.list", "list"), async (ctx) => {
+  router.get("/v1/records", as("records.list", "list"), async (ctx) => {
     ctx.body = await deps.records.list(caller(ctx), parseLimit(query(ctx, "limit")), query(ctx, "cursor"));
   });
 
-  router.get("/records/:id", as("records.get", "get"), async (ctx) => {
+  router.get("/v1/records/:id", as("records.get", "get"), async (ctx) => {
     const { envelope, updatedAt, version } = await deps.records.get(caller(ctx), ctx.params.id ?? "");
     ctx.state.recordUpdatedAt = updatedAt; // for the stale-record rule
     ctx.set("ETag", `"${version}"`);
@@ -85,7 +85,7 @@ export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
     ctx.body = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
   });
 
-  router.put("/records/:id", as("records.update", "update"), async (ctx) => {
+  router.put("/v1/records/:id", as("records.update", "update"), async (ctx) => {
     const body = await readBody(ctx, deps.maxRecordBytes);
     const id = ctx.params.id ?? "";
     const version = await deps.records.replace(caller(ctx), id, body, mediaType(ctx), ifMatch(ctx));
@@ -93,66 +93,65 @@ export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
     ctx.body = { id, version };
   });
 
-  router.delete("/records/:id", as("records.delete", "delete"), async (ctx) => {
+  router.delete("/v1/records/:id", as("records.delete", "delete"), async (ctx) => {
     await deps.records.delete(caller(ctx), ctx.params.id ?? "");
     ctx.status = 204;
   });
 
   // Renewal: a CSR for a new key of the caller's own identity; 201 with the certificate, or 202 while an admin decides.
-  router.post("/certificates", as("certificates.request", "other"), async (ctx) => {
+  router.post("/v1/certificates", as("certificates.request", "other"), async (ctx) => {
     const view = await deps.certificates.request(caller(ctx), await readBody(ctx, MAX_CSR_BYTES));
     ctx.status = view.status === "pending" ? 202 : 201;
     ctx.body = view;
   });
 
-  router.delete("/certificates/:serial", as("certificates.revoke", "other"), async (ctx) => {
+  router.delete("/v1/certificates/:serial", as("certificates.revoke", "other"), async (ctx) => {
     await deps.certificates.revokeSelf(caller(ctx), ctx.params.serial ?? "");
     ctx.status = 204;
     ctx.set("Connection", "close"); // this connection's certificate is revoked now
   });
 
-  router.get("/certificates/requests/:requestId", as("certificates.status", "other"), async (ctx) => {
+  router.get("/v1/certificates/requests/:requestId", as("certificates.status", "other"), async (ctx) => {
     ctx.body = await deps.certificates.status(caller(ctx), ctx.params.requestId ?? "");
   });
 
   // Sharing: the owner first re-wraps the envelope for the grantee's certificates (PUT /records/:id), then grants.
-  router.get("/records/:id/grants", as("records.grants", "other"), async (ctx) => {
+  router.get("/v1/records/:id/grants", as("records.grants", "other"), async (ctx) => {
     ctx.body = { id: ctx.params.id, grantees: await deps.records.grantees(caller(ctx), ctx.params.id ?? "") };
   });
 
-  router.put("/records/:id/grants/:identity", as("records.share", "other"), async (ctx) => {
+  router.put("/v1/records/:id/grants/:identity", as("records.share", "other"), async (ctx) => {
     await deps.records.grant(caller(ctx), ctx.params.id ?? "", identityParam(ctx), ifMatch(ctx));
     ctx.body = { id: ctx.params.id, grantee: identityParam(ctx) };
   });
 
-  router.delete("/records/:id/grants/:identity", as("records.unshare", "other"), async (ctx) => {
+  router.delete("/v1/records/:id/grants/:identity", as("records.unshare", "other"), async (ctx) => {
     await deps.records.revokeGrant(caller(ctx), ctx.params.id ?? "", identityParam(ctx), ifMatch(ctx));
     ctx.status = 204;
   });
 
   // The certificate directory: anyone's active certificates (public material), for sealing to them. The SDK
   // verifies every one against the pinned root before it seals to it.
-  router.get("/directory/:identity", as("directory.get", "other"), async (ctx) => {
+  router.get("/v1/directory/:identity", as("directory.get", "other"), async (ctx) => {
     const identity = identityParam(ctx);
     const certs = await deps.registry.activeCertificates(identity);
     if (certs.length === 0) throw new NotFoundError(`no active certificate for "${identity}"`);
     ctx.body = { identity, certificates: certs.map((c) => c.pem) };
   });
 
-  router.get("/crl", as("crl", "crl"), (ctx) => {
+  router.get("/v1/crl", as("crl", "crl"), (ctx) => {
     ctx.type = "application/pkix-crl";
     ctx.body = Buffer.from(deps.registry.crlDer);
   });
 
+  // Operator endpoints, outside /v1: only identities configured as administrators.
+  if (controls) {
+    router.get("/metrics", as("metrics", "other"), requireAdmin(controls.adminIdentities), async (ctx) => {
+      ctx.type = controls.metrics.registry.contentType;
+      ctx.body = await controls.metrics.registry.metrics();
+    });
+  }
+
   return router;
 }
 
-/** Operator endpoints, outside /v1: only identities configured as administrators. */
-export function buildAdminRouter(deps: { metrics: Metrics; adminIdentities: readonly string[] }): Router {
-  const router = new Router({ strict: true, sensitive: true });
-  router.get("/metrics", audited("metrics", "other"), requireAdmin(deps.adminIdentities), async (ctx) => {
-    ctx.type = deps.metrics.registry.contentType;
-    ctx.body = await deps.metrics.registry.metrics();
-  });
-  return router;
-}

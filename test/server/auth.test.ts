@@ -105,6 +105,47 @@ describe("server: who gets in", function () {
     expect(r.status).to.equal(403);
   });
 
+  // The server keeps a certificate's vetting outcome (by fingerprint) across connections: these say what it may keep.
+  it("refuses a refused certificate again on every new connection", async function () {
+    const noEku = await ca.issueClient("noeku-again", { noEku: true });
+    for (let i = 0; i < 2; i++) {
+      const r = await curl(`${server.url}/v1/me`, { cacert: rootFile, id: noEku });
+      expect(r.status, `connection ${i + 1}`).to.equal(403);
+      expect(json(r).error?.code).to.equal("certificate_not_allowed");
+    }
+  });
+
+  it("admits a certificate refused as unknown once the registry knows it (that refusal is not kept)", async function () {
+    const late = await ca.issueClient("late", { unregistered: true });
+    expect((await curl(`${server.url}/v1/me`, { cacert: rootFile, id: late })).status).to.equal(403);
+    const { x509 } = await import("../../keys/x509.js");
+    const cert = new x509.X509Certificate(late.certPem);
+    const { CertificateRepository } = await import("../../store/certificates.js");
+    await new CertificateRepository(ca.db).insert({
+      serial: late.serial,
+      identity: "late",
+      subject: cert.subject,
+      profile: "client",
+      keyType: late.keyType,
+      notBefore: cert.notBefore,
+      notAfter: cert.notAfter,
+      fingerprintSha256: Buffer.from(await cert.getThumbprint("SHA-256")).toString("hex"),
+      pem: late.certPem,
+      createdAt: new Date(),
+    });
+    const r = await curl(`${server.url}/v1/me`, { cacert: rootFile, id: late });
+    expect(r.status, r.body.toString()).to.equal(200);
+    expect(json(r).identity).to.equal("late");
+  });
+
+  it("refuses a certificate admitted before, on a new connection, once it is revoked", async function () {
+    const erin = await ca.issueClient("erin");
+    expect((await curl(`${server.url}/v1/me`, { cacert: rootFile, id: erin })).status).to.equal(200);
+    await ca.revoke(erin.serial, "keyCompromise");
+    await new Promise((r) => setTimeout(r, 400));
+    await refusedAtHandshakeOrHttp(erin);
+  });
+
   it("refuses a revoked certificate (handshake CRL or 403 certificate_revoked)", async function () {
     const bob = await ca.issueClient("bob");
     await ca.revoke(bob.serial, "keyCompromise");
