@@ -10,13 +10,15 @@
  * Two shortcuts make a CA + 10 certificates take a few tens of milliseconds instead of seconds, and neither weakens
  * what a test sees: the CA keys are encrypted at rest with 2,048 PBKDF2 rounds (OpenSSL's default) instead of
  * certvault's 600,000 — throwaway keys under a published passphrase — and RSA leaf keys come from a per-process pool
- * (key-cache.ts). CA keys are always fresh.
+ * (key-cache.ts). CA keys are always fresh. With the `pkcs11` option the CA keys are made inside a PKCS#11 token
+ * instead, by initCa itself (the code of `certvault ca init --pkcs11-*`), and the kit signs through the token.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { KeyObject, webcrypto } from "node:crypto";
-import { CertificateAuthority, cnName, fingerprintOf } from "../ca/authority.js";
+import { CertificateAuthority, cnName, fingerprintOf, initCa } from "../ca/authority.js";
+import { loadCaSigner } from "../ca/pkcs11-record.js";
 import { caPaths, ensureCaDir, readCaCertificates } from "../ca/ca-files.js";
 import type { CaPaths } from "../ca/ca-files.js";
 import { buildCrl } from "../ca/crl.js";
@@ -56,6 +58,13 @@ export interface TestCAOptions {
   dir?: string;
   /** Database for the registry: a SQLite file or a postgres:// URL. Default HOME/certvault.db (SQLite). */
   db?: string;
+  /**
+   * Make the root and intermediate keys inside this PKCS#11 token (an HSM; SoftHSM2 in tests) instead of key files,
+   * with the code `certvault ca init --pkcs11-*` runs: HOME/ca then holds pkcs11.json and no key, and the kit signs
+   * through the token. This process must reach the token (SoftHSM2: SOFTHSM2_CONF set before its module is first
+   * loaded in the process); the CLI takes the PIN from `--pkcs11-pin-file`. Give each CA a token of its own.
+   */
+  pkcs11?: { module: string; token: string; pin: string };
 }
 
 export interface IssueOptions {
@@ -195,7 +204,23 @@ async function build(home: string, name: string, keyType: KeyType, signingAlgori
   const passphraseFile = join(home, "passphrase.txt");
   writeFileSync(passphraseFile, passphrase + "\n", { mode: 0o600 });
 
-  // As initCa (ca/authority.ts) does it, with the cheap KDF: root (pathLen 1), intermediate (pathLen 0), the root's CRL.
+  const signer: Signer = opts.pkcs11 ? await tokenKeys(paths, name, keyType, opts.pkcs11) : await fileKeys(paths, name, keyType, signingAlgorithm, passphrase);
+  try {
+    return await assemble(home, name, keyType, opts, paths, passphraseFile, signer);
+  } catch (err) {
+    await signer.close?.();
+    throw err;
+  }
+}
+
+/** The keys in a token, made by initCa itself (as `ca init --pkcs11-*`); the intermediate's signer from pkcs11.json. */
+async function tokenKeys(paths: CaPaths, name: string, keyType: KeyType, p11: { module: string; token: string; pin: string }): Promise<Signer> {
+  await initCa(paths, { name, keyType, passphrase: TEST_PASSPHRASE, pkcs11: p11 });
+  return loadCaSigner(paths, { passphrase: () => Promise.reject(new Error("a token CA needs no passphrase to sign")), pkcs11: { module: p11.module, token: p11.token, pinEnv: p11.pin } });
+}
+
+/** Key files, as initCa makes them but with the cheap KDF: root (pathLen 1), intermediate (pathLen 0), the root's CRL. */
+async function fileKeys(paths: CaPaths, name: string, keyType: KeyType, signingAlgorithm: Algorithm, passphrase: string): Promise<Signer> {
   const now = new Date();
   const [rootKeys, intKeys] = await Promise.all([generateKeyPair(keyType), generateKeyPair(keyType)]);
   const root = await signCertificate({
@@ -220,6 +245,11 @@ async function build(home: string, name: string, keyType: KeyType, signingAlgori
   writeFileAtomic(paths.rootCert, root.toString("pem") + "\n", { mode: 0o644 });
   writeFileAtomic(paths.intermediateCert, intermediate.toString("pem") + "\n", { mode: 0o644 });
   writeFileAtomic(paths.rootCrl, crlPem(arl.rawData), { mode: 0o644 });
+  return { signingKey: intKeys.privateKey, signingAlgorithm, certificate: readCaCertificates(paths).intermediate };
+}
+
+async function assemble(home: string, name: string, keyType: KeyType, opts: TestCAOptions, paths: CaPaths, passphraseFile: string, signer: Signer): Promise<TestCA> {
+  const passphrase = TEST_PASSPHRASE;
   const certs = readCaCertificates(paths);
 
   const pgServer = opts.db === undefined ? testDatabaseServer() : undefined;
@@ -227,7 +257,6 @@ async function build(home: string, name: string, keyType: KeyType, signingAlgori
   const dbTarget = opts.db ?? scratch?.url ?? defaultDbPath(home);
   const db = await openDatabase(dbTarget);
   const registry = new CertificateRepository(db);
-  const signer: Signer = { signingKey: intKeys.privateKey, signingAlgorithm, certificate: certs.intermediate };
   const authority = new CertificateAuthority({ paths, registry, signer: async () => signer });
 
   async function issue(profile: Profile, commonName: string, sans: readonly string[], o: IssueOptions): Promise<TestIdentity> {
@@ -310,6 +339,7 @@ async function build(home: string, name: string, keyType: KeyType, signingAlgori
         const stoppers = [...(beforeCleanup.get(ca) ?? [])];
         await Promise.allSettled(stoppers.map((stop) => stop()));
         await db.destroy();
+        await signer.close?.();
         await scratch?.drop();
         rmSync(home, { recursive: true, force: true });
       })();

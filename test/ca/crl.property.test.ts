@@ -10,9 +10,9 @@ import { CRLNumber, id_ce_cRLNumber } from "@peculiar/asn1-x509";
 import { x509 } from "../../keys/x509.js";
 import { REASONS } from "../../ca/reasons.js";
 import type { ReasonName } from "../../ca/reasons.js";
-import { createTestCA } from "../../testing/index.js";
 import type { TestCA } from "../../testing/index.js";
 import { ecPublicKey, openAuthority } from "../helpers/ca-fixture.js";
+import { backendCa, BACKENDS, keysIn } from "../helpers/ca-backend.js";
 import type { Signer } from "../../ca/sign.js";
 import { opensslOk } from "../helpers/openssl.js";
 
@@ -46,25 +46,25 @@ async function opensslEntries(der: ArrayBuffer): Promise<Map<string, string>> {
   return out;
 }
 
-describe("CRL property (library): the CRL lists exactly the revoked certificates", function () {
+for (const backend of BACKENDS) describe(`CRL property (library): the CRL lists exactly the revoked certificates ${keysIn(backend)}`, function () {
   this.timeout(60_000);
-  let testCa: TestCA;
+  let testCa: TestCA | undefined;
   let signer: Signer;
   let keys: CryptoKey[];
 
-  before(async () => {
-    testCa = await createTestCA({ name: "Test" });
+  before(async function () {
+    testCa = (await backendCa(this, backend, { name: "Test" })).ca;
     signer = await testCa.signer();
     keys = await Promise.all(Array.from({ length: 5 }, () => ecPublicKey()));
   });
-  after(() => testCa.cleanup());
+  after(() => testCa?.cleanup());
 
   it("for random N <= 20 and random revoked subsets and reasons", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 1, max: 20 }).chain((n) => fc.array(fc.option(fc.constantFrom(...reasonNames), { nil: undefined }), { minLength: n, maxLength: n })),
         async (plan) => {
-          const { ca, db } = await openAuthority(testCa, { db: ":memory:" });
+          const { ca, db } = await openAuthority(testCa as TestCA, { db: ":memory:" });
           try {
             const expected = new Map<string, ReasonName>();
             const serials: string[] = [];

@@ -1,22 +1,34 @@
 /**
- * `certvault ca init` through the CLI, for each key type, checked with openssl: the four files, encrypted keys that
- * openssl opens with the passphrase only (PBES2, PBKDF2-HMAC-SHA256 >= 600k, AES-256-CBC), CA extensions, the chain.
+ * `certvault ca init` through the CLI, for each key type and each key backend (test/helpers/ca-backend.ts), checked
+ * with openssl: the files under HOME/ca, how the keys are kept (init-keys.ts: encrypted files, or in the token), CA
+ * extensions, the root's CRL, the chain, and a first certificate issued with the new keys.
  */
 import { expect } from "chai";
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { inParallel, runCli, TempDirs } from "../helpers/cli.js";
 import type { RunResult } from "../helpers/cli.js";
 import { extensionBlock, openssl, opensslOk, x509Text } from "../helpers/openssl.js";
 import { certDates, makeCsr, TEST_PASSPHRASE } from "../helpers/ca-fixture.js";
+import { BACKENDS, CA_FILES, keysIn, tokenFor, tokenInitArgs } from "../helpers/ca-backend.js";
+import { keyTypeGap, skipBecause } from "../hsm/softhsm.js";
+import type { TokenRef } from "../hsm/softhsm.js";
+import { fileKeyTests, tokenKeyTests } from "./init-keys.js";
+import type { InitRun } from "./init-keys.js";
 
-const FILES = ["root.crt", "root.key", "intermediate.crt", "intermediate.key"] as const;
-
+// ec-p384 takes its secrets from the environment: CERTVAULT_PASSPHRASE (and CERTVAULT_PKCS11_PIN_FILE for a token).
 const CASES = [
   { keyType: "ec-p256", args: [] as string[], viaEnv: false, sigAlg: "ecdsa-with-SHA256", pub: "id-ecPublicKey" },
   { keyType: "ec-p384", args: ["--key-type", "ec-p384"], viaEnv: true, sigAlg: "ecdsa-with-SHA384", pub: "id-ecPublicKey" },
   { keyType: "rsa-3072", args: ["--key-type", "rsa-3072"], viaEnv: false, sigAlg: "sha256WithRSAEncryption", pub: "rsaEncryption" },
-];
+] as const;
+type Case = (typeof CASES)[number];
+
+/** The secrets a CLI call of this case takes: passphrase, and for a token its PIN (as files or env) and SOFTHSM2_CONF. */
+function secrets(c: Case, passFile: string, token: TokenRef | undefined): { args: string[]; env: Record<string, string> } {
+  if (c.viaEnv) return { args: [], env: { ...token?.env, CERTVAULT_PASSPHRASE: TEST_PASSPHRASE, ...(token && { CERTVAULT_PKCS11_PIN_FILE: token.pinFile }) } };
+  return { args: ["--passphrase-file", passFile, ...(token ? ["--pkcs11-pin-file", token.pinFile] : [])], env: { ...token?.env } };
+}
 
 function keyIdOf(text: string, title: string): string {
   const block = extensionBlock(text, title);
@@ -24,92 +36,63 @@ function keyIdOf(text: string, title: string): string {
   return (block?.value ?? "").replace(/^keyid:/, "").split("\n")[0] as string;
 }
 
-describe("ca init (CLI, checked with openssl)", function () {
+for (const backend of BACKENDS) describe(`ca init (CLI, checked with openssl) ${keysIn(backend)}`, function () {
   this.timeout(60_000);
   const tmp = new TempDirs();
   after(() => tmp.cleanup());
-  const dirs = new Map<string, string>();
-  const inits = new Map<string, RunResult>();
+  const runs = new Map<string, InitRun>();
+  /** Key types this backend's token cannot make, and why. */
+  const gaps = new Map<string, string>();
 
   // The three inits are independent and CPU-bound (key generation, PBKDF2): run them side by side.
-  before(async () => {
-    const results = await inParallel(
-      CASES.map((c) => async () => {
-        const dir = tmp.make();
-        dirs.set(c.keyType, dir);
-        const passFile = join(dir, "pass.txt");
-        writeFileSync(passFile, TEST_PASSPHRASE + "\n");
-        const home = ["--home", join(dir, "home"), "--name", "Acme Test"];
-        return c.viaEnv
-          ? runCli(["ca", "init", ...home, ...c.args], { env: { CERTVAULT_PASSPHRASE: TEST_PASSPHRASE } })
-          : runCli(["ca", "init", ...home, ...c.args, "--passphrase-file", passFile]);
-      }),
-    );
-    CASES.forEach((c, i) => inits.set(c.keyType, results[i] as RunResult));
+  before(async function () {
+    const todo: (() => Promise<void>)[] = [];
+    for (const c of CASES) {
+      const token = await tokenFor(this, backend); // one token per CA
+      const gap = token && keyTypeGap(token, c.keyType);
+      if (gap) {
+        gaps.set(c.keyType, gap);
+        continue;
+      }
+      const dir = tmp.make();
+      const passFile = join(dir, "pass.txt");
+      writeFileSync(passFile, TEST_PASSPHRASE + "\n");
+      const { args, env } = secrets(c, passFile, token);
+      const keys = token ? tokenInitArgs(token, c.viaEnv) : [];
+      todo.push(async () => {
+        const init = await runCli(["ca", "init", "--home", join(dir, "home"), "--name", "Acme Test", ...c.args, ...args, ...keys], { env });
+        runs.set(c.keyType, { dir, caDir: join(dir, "home", "ca"), passFile, init, ...(token ? { token } : {}) });
+      });
+    }
+    await inParallel(todo);
   });
 
   for (const c of CASES) {
-    describe(`--key-type ${c.keyType}${c.viaEnv ? " (passphrase from CERTVAULT_PASSPHRASE)" : ""}`, () => {
+    describe(`--key-type ${c.keyType}${c.viaEnv ? (backend === "file" ? " (passphrase from CERTVAULT_PASSPHRASE)" : " (passphrase and PIN from CERTVAULT_PASSPHRASE, CERTVAULT_PKCS11_PIN_FILE)") : ""}`, () => {
       let dir: string;
       let caDir: string;
-      let passFile: string;
       let init: RunResult;
       let rootText: string;
       let intText: string;
+      const run = (): InitRun => runs.get(c.keyType) as InitRun;
 
-      before(async () => {
-        dir = dirs.get(c.keyType) as string;
-        caDir = join(dir, "home", "ca");
-        passFile = join(dir, "pass.txt");
-        init = inits.get(c.keyType) as RunResult;
+      before(async function () {
+        const gap = gaps.get(c.keyType);
+        if (gap) skipBecause(this, gap);
+        ({ dir, caDir, init } = run());
         if (init.code === 0) {
           rootText = await x509Text(join(caDir, "root.crt"));
           intText = await x509Text(join(caDir, "intermediate.crt"));
         }
       });
 
-      it("exits 0 and creates root.crt, root.key, intermediate.crt, intermediate.key", () => {
+      it(`exits 0 and creates exactly ${CA_FILES[backend].join(", ")} in HOME/ca`, () => {
         expect(init.code, init.stderr).to.equal(0);
-        for (const f of FILES) expect(existsSync(join(caDir, f)), f).to.equal(true);
+        expect(readdirSync(caDir).sort()).to.deep.equal(CA_FILES[backend]);
       });
 
-      it("writes the keys as ENCRYPTED PRIVATE KEY PEM with mode 0600", () => {
-        for (const f of ["root.key", "intermediate.key"]) {
-          expect(statSync(join(caDir, f)).mode & 0o777, f).to.equal(0o600);
-          expect(readFileSync(join(caDir, f), "utf8").startsWith("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"), f).to.equal(true);
-        }
-      });
-
-      it("lets openssl open each key with the passphrase, and only with it; the key matches its certificate", async () => {
-        // Each attempt costs a full PBKDF2 run in openssl: run them side by side, wrong guesses on one key only.
-        const key = (name: string) => join(caDir, `${name}.key`);
-        const [rootOk, intOk, rootNone, intNone, empty, wrong] = await inParallel([
-          () => openssl(["pkey", "-in", key("root"), "-passin", `file:${passFile}`, "-pubout"]),
-          () => openssl(["pkey", "-in", key("intermediate"), "-passin", `file:${passFile}`, "-pubout"]),
-          () => openssl(["pkey", "-in", key("root"), "-noout"]),
-          () => openssl(["pkey", "-in", key("intermediate"), "-noout"]),
-          () => openssl(["pkey", "-in", key("intermediate"), "-passin", "pass:", "-noout"]),
-          () => openssl(["pkey", "-in", key("intermediate"), "-passin", `pass:${TEST_PASSPHRASE}x`, "-noout"]),
-        ]);
-        for (const [name, ok] of [["root", rootOk], ["intermediate", intOk]] as const) {
-          expect(ok?.code, ok?.stderr).to.equal(0);
-          expect(ok?.stdout, `${name}.key matches ${name}.crt`).to.equal(await opensslOk(["x509", "-in", join(caDir, `${name}.crt`), "-noout", "-pubkey"]));
-        }
-        expect(rootNone?.code, "root, no passphrase").to.not.equal(0);
-        expect(intNone?.code, "intermediate, no passphrase").to.not.equal(0);
-        expect(empty?.code, "empty passphrase").to.not.equal(0);
-        expect(wrong?.code, "wrong passphrase").to.not.equal(0);
-      });
-
-      it("encrypts with PBES2 / PBKDF2 hmacWithSHA256 (>= 600,000 iterations) / aes-256-cbc", async () => {
-        for (const name of ["root", "intermediate"]) {
-          const asn = await opensslOk(["asn1parse", "-in", join(caDir, `${name}.key`)]);
-          for (const oid of [":PBES2", ":PBKDF2", ":hmacWithSHA256", ":aes-256-cbc"]) expect(asn, `${name} ${oid}`).to.include(oid);
-          const iterations = /prim: INTEGER\s+:([0-9A-F]+)/.exec(asn)?.[1];
-          expect(iterations, "iteration count").to.be.a("string");
-          expect(parseInt(iterations as string, 16)).to.be.at.least(600_000);
-        }
-      });
+      if (backend === "file") fileKeyTests(run);
+      else tokenKeyTests(run);
 
       it("makes a self-signed root: CA:TRUE pathlen:1 (critical), keyCertSign + cRLSign (critical), no EKU", async () => {
         expect(rootText).to.match(/Issuer: CN = Acme Test Root CA\n/).and.match(/Subject: CN = Acme Test Root CA\n/);
@@ -132,6 +115,17 @@ describe("ca init (CLI, checked with openssl)", function () {
         expect(i.notBefore.getTime()).to.be.at.most(Date.now());
       });
 
+      it("writes the root's CRL: empty, signed by the root key (openssl crl -verify), valid as long as the intermediate", async () => {
+        const crl = join(caDir, "root.crl");
+        const v = await openssl(["crl", "-in", crl, "-CAfile", join(caDir, "root.crt"), "-noout", "-verify"]);
+        expect(v.code, v.stderr).to.equal(0);
+        expect(v.stdout + v.stderr).to.include("verify OK");
+        const text = await opensslOk(["crl", "-in", crl, "-noout", "-text"]);
+        expect(text).to.include("No Revoked Certificates").and.match(/Issuer: CN = Acme Test Root CA\n/);
+        const next = new Date(/Next Update: (.+)/.exec(text)?.[1] ?? "");
+        expect(Math.abs(next.getTime() - (await certDates(join(caDir, "intermediate.crt"))).notAfter.getTime())).to.be.below(86_400_000 + 60_000);
+      });
+
       it("passes openssl verify -CAfile root.crt intermediate.crt", async () => {
         const v = await openssl(["verify", "-CAfile", join(caDir, "root.crt"), join(caDir, "intermediate.crt")]);
         expect(v.code, v.stderr).to.equal(0);
@@ -141,9 +135,8 @@ describe("ca init (CLI, checked with openssl)", function () {
       it("issues a client certificate that openssl verifies up to the root", async () => {
         const { csr } = await makeCsr(dir, "ec-p256", "carol");
         const out = join(dir, "carol.crt");
-        const env = c.viaEnv ? { CERTVAULT_PASSPHRASE: TEST_PASSPHRASE } : {};
-        const pass = c.viaEnv ? [] : ["--passphrase-file", passFile];
-        const r = await runCli(["ca", "issue", "--home", join(dir, "home"), ...pass, "--csr", csr, "--profile", "client", "--out", out], { env });
+        const { args, env } = secrets(c, run().passFile, run().token);
+        const r = await runCli(["ca", "issue", "--home", join(dir, "home"), ...args, "--csr", csr, "--profile", "client", "--out", out], { env });
         expect(r.code, r.stderr).to.equal(0);
         const v = await openssl(["verify", "-CAfile", join(caDir, "root.crt"), "-untrusted", join(caDir, "intermediate.crt"), out]);
         expect(v.code, v.stderr).to.equal(0);

@@ -5,12 +5,13 @@
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { runCli, TempDirs } from "../helpers/cli.js";
+import { inParallel, runCli, TempDirs } from "../helpers/cli.js";
+import type { RunResult } from "../helpers/cli.js";
 import { extensionBlock, openssl, opensslOk, x509Text } from "../helpers/openssl.js";
-import { createTestCA } from "../../testing/index.js";
 import type { TestCA } from "../../testing/index.js";
-import { certDates, certSerial, cliHome, makeCsr } from "../helpers/ca-fixture.js";
+import { certDates, certSerial, makeCsr } from "../helpers/ca-fixture.js";
 import type { CaHome, CsrKind } from "../helpers/ca-fixture.js";
+import { backendCa, BACKENDS, keysIn } from "../helpers/ca-backend.js";
 
 const DAY = 86_400_000;
 const SLACK = 3 * 60_000;
@@ -24,10 +25,10 @@ function keyId(text: string, title: string): string {
   return (extensionBlock(text, title)?.value ?? "").replace(/^keyid:/, "").split("\n")[0] as string;
 }
 
-describe("ca issue: profiles, checked with openssl", function () {
+for (const backend of BACKENDS) describe(`ca issue: profiles, checked with openssl ${keysIn(backend)}`, function () {
   this.timeout(60_000);
   const tmp = new TempDirs();
-  let testCa: TestCA;
+  let testCa: TestCA | undefined;
   let h: CaHome;
   let dir: string;
   let intText: string;
@@ -35,22 +36,30 @@ describe("ca issue: profiles, checked with openssl", function () {
   const verify = (cert: string, extra: string[] = []) =>
     openssl(["verify", ...extra, "-CAfile", h.paths.rootCert, "-untrusted", h.paths.intermediateCert, cert]);
 
-  before(async () => {
-    dir = tmp.make();
-    testCa = await createTestCA({ name: "Test" });
-    h = cliHome(testCa);
-    intText = await x509Text(h.paths.intermediateCert);
-  });
-  after(async () => {
-    tmp.cleanup();
-    await testCa.cleanup();
-  });
-
   const clientCases: { kind: CsrKind; ku: string }[] = [
     { kind: "ec-p256", ku: "Digital Signature, Key Agreement" },
     { kind: "ec-p384", ku: "Digital Signature, Key Agreement" },
     { kind: "rsa-3072", ku: "Digital Signature, Key Encipherment" },
   ];
+  /** The client-profile issuances, run side by side (independent CLI runs): when each started, and its result. */
+  const clientIssues = new Map<CsrKind, { issuedAt: number; r: RunResult }>();
+
+  before(async function () {
+    dir = tmp.make();
+    ({ ca: testCa, h } = await backendCa(this, backend, { name: "Test" }));
+    intText = await x509Text(h.paths.intermediateCert);
+    await inParallel(
+      clientCases.map((c) => async () => {
+        const { csr } = await makeCsr(dir, c.kind, `client-${c.kind}`);
+        const issuedAt = Date.now();
+        clientIssues.set(c.kind, { issuedAt, r: await runCli(["ca", "issue", ...h.args, "--csr", csr, "--profile", "client"], { env: h.env }) });
+      }),
+    );
+  });
+  after(async () => {
+    tmp.cleanup();
+    await testCa?.cleanup();
+  });
 
   for (const c of clientCases) {
     describe(`client profile, ${c.kind} CSR`, () => {
@@ -59,9 +68,9 @@ describe("ca issue: profiles, checked with openssl", function () {
       let issuedAt: number;
 
       before(async () => {
-        const { csr } = await makeCsr(dir, c.kind, `client-${c.kind}`);
-        issuedAt = Date.now();
-        const r = await runCli(["ca", "issue", ...h.args, "--csr", csr, "--profile", "client"]);
+        const issued = clientIssues.get(c.kind) as { issuedAt: number; r: RunResult };
+        issuedAt = issued.issuedAt;
+        const r = issued.r;
         expect(r.code, r.stderr).to.equal(0);
         expect(r.stdout).to.match(/^-----BEGIN CERTIFICATE-----\n[\s\S]+-----END CERTIFICATE-----\n$/);
         cert = join(dir, `client-${c.kind}.crt`);
@@ -114,7 +123,7 @@ describe("ca issue: profiles, checked with openssl", function () {
     it("--san localhost --san 127.0.0.1: EKU serverAuth, the SANs, 365 days, KU digitalSignature (EC)", async () => {
       const { csr } = await makeCsr(dir, "ec-p256", "svc");
       const cert = join(dir, "svc.crt");
-      const r = await runCli(["ca", "issue", ...h.args, "--csr", csr, "--profile", "server", "--san", "localhost", "--san", "127.0.0.1", "--out", cert]);
+      const r = await runCli(["ca", "issue", ...h.args, "--csr", csr, "--profile", "server", "--san", "localhost", "--san", "127.0.0.1", "--out", cert], { env: h.env });
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stdout, "--out: nothing on stdout").to.equal("");
       const text = await x509Text(cert);
@@ -132,7 +141,7 @@ describe("ca issue: profiles, checked with openssl", function () {
     it("--days N is honoured and --out writes the PEM certificate to the file", async () => {
       const { csr } = await makeCsr(dir, "ec-p256", "shortlived");
       const cert = join(dir, "shortlived.crt");
-      const r = await runCli(["ca", "issue", ...h.args, "--csr", csr, "--profile", "client", "--days", "7", "--out", cert]);
+      const r = await runCli(["ca", "issue", ...h.args, "--csr", csr, "--profile", "client", "--days", "7", "--out", cert], { env: h.env });
       expect(r.code, r.stderr).to.equal(0);
       expect(readFileSync(cert, "utf8")).to.match(/^-----BEGIN CERTIFICATE-----\n/);
       expect((await verify(cert)).code).to.equal(0);
@@ -141,7 +150,7 @@ describe("ca issue: profiles, checked with openssl", function () {
     });
 
     it("records every issued certificate in the registry under its lower-case hex serial", async () => {
-      const r = await runCli(["ca", "list", "--json", "--home", h.home]);
+      const r = await runCli(["ca", "list", "--json", "--home", h.home], { env: h.env });
       expect(r.code, r.stderr).to.equal(0);
       const rows = JSON.parse(r.stdout) as { serial: string; profile: string; subject: string }[];
       expect(rows).to.have.length(5);

@@ -10,10 +10,10 @@ import { join } from "node:path";
 import { inParallel, runCli, TempDirs } from "../helpers/cli.js";
 import type { RunResult } from "../helpers/cli.js";
 import { openssl } from "../helpers/openssl.js";
-import { createTestCA } from "../../testing/index.js";
 import type { TestCA } from "../../testing/index.js";
-import { breakCsrSignature, cliHome, makeCsr, pemToDer, registryCount } from "../helpers/ca-fixture.js";
+import { breakCsrSignature, makeCsr, pemToDer, registryCount } from "../helpers/ca-fixture.js";
 import type { CaHome } from "../helpers/ca-fixture.js";
+import { backendCa, BACKENDS, keysIn } from "../helpers/ca-backend.js";
 import { vetCsr } from "../../ca/csr.js";
 import { CsrRejectedError } from "../../errors/index.js";
 
@@ -51,27 +51,26 @@ const CASES: Case[] = [
     args: async (_d, good) => [...csrArgs(good, "server"), "--san", "1.2.3.4:443"] },
 ];
 
-describe("ca issue: refusals leave the registry untouched", function () {
+for (const backend of BACKENDS) describe(`ca issue: refusals leave the registry untouched ${keysIn(backend)}`, function () {
   this.timeout(60_000);
   const tmp = new TempDirs();
-  let testCa: TestCA;
+  let testCa: TestCA | undefined;
   let h: CaHome;
   let dir: string;
   let goodCsr: string;
   let results: RunResult[];
 
-  before(async () => {
+  before(async function () {
     dir = tmp.make();
-    testCa = await createTestCA({ name: "Test" });
-    h = cliHome(testCa);
+    ({ ca: testCa, h } = await backendCa(this, backend, { name: "Test" }));
     goodCsr = (await makeCsr(dir, "ec-p256", "good")).csr;
     const argv: string[][] = [];
     for (const c of CASES) argv.push(await c.args(dir, goodCsr));
-    results = await inParallel(argv.map((a) => () => runCli(["ca", "issue", ...h.args, ...a])));
+    results = await inParallel(argv.map((a) => () => runCli(["ca", "issue", ...h.args, ...a], { env: h.env })));
   });
   after(async () => {
     tmp.cleanup();
-    await testCa.cleanup();
+    await testCa?.cleanup();
   });
 
   CASES.forEach((c, i) => {
@@ -93,10 +92,10 @@ describe("ca issue: refusals leave the registry untouched", function () {
 
   it("nothing was written: sqlite3 counts 0 rows and `ca list --json` is []; a good CSR then makes exactly one row", async () => {
     expect(await registryCount(h.dbFile)).to.equal(0);
-    const empty = await runCli(["ca", "list", "--json", "--home", h.home]);
+    const empty = await runCli(["ca", "list", "--json", "--home", h.home], { env: h.env });
     expect(empty.code, empty.stderr).to.equal(0);
     expect(JSON.parse(empty.stdout)).to.deep.equal([]);
-    const ok = await runCli(["ca", "issue", ...h.args, ...csrArgs(goodCsr)]);
+    const ok = await runCli(["ca", "issue", ...h.args, ...csrArgs(goodCsr)], { env: h.env });
     expect(ok.code, ok.stderr).to.equal(0);
     expect(await registryCount(h.dbFile)).to.equal(1);
   });

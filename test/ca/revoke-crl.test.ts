@@ -7,40 +7,41 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, TempDirs } from "../helpers/cli.js";
 import { extensionBlock, openssl, opensslOk, x509Text } from "../helpers/openssl.js";
-import { createTestCA } from "../../testing/index.js";
 import type { TestCA } from "../../testing/index.js";
-import { certSerial, cliHome, registryField } from "../helpers/ca-fixture.js";
+import { certSerial, registryField } from "../helpers/ca-fixture.js";
 import type { CaHome } from "../helpers/ca-fixture.js";
+import { backendCa, BACKENDS, keysIn } from "../helpers/ca-backend.js";
 
-describe("ca revoke and ca crl (CLI, checked with openssl)", function () {
+for (const backend of BACKENDS) describe(`ca revoke and ca crl (CLI, checked with openssl) ${keysIn(backend)}`, function () {
   this.timeout(60_000);
   const tmp = new TempDirs();
-  let testCa: TestCA;
+  let testCa: TestCA | undefined;
   let h: CaHome;
   let dir: string;
   const certs: string[] = [];
   const serials: string[] = [];
   const crls: { file: string; text: string }[] = [];
 
-  before(async () => {
+  before(async function () {
     dir = tmp.make();
-    testCa = await createTestCA({ name: "Test" });
-    h = cliHome(testCa);
+    const made = await backendCa(this, backend, { name: "Test" });
+    testCa = made.ca;
+    h = made.h;
     for (const name of ["mallory", "bob", "carol"]) {
-      const issued = await testCa.issueClient(name, { days: 30 });
+      const issued = await made.ca.issueClient(name, { days: 30 });
       certs.push(issued.certPath);
       serials.push(issued.serial);
     }
   });
   after(async () => {
     tmp.cleanup();
-    await testCa.cleanup();
+    await testCa?.cleanup();
   });
 
   describe("revoke", () => {
     it("--serial as openssl prints it (upper case), --reason keyCompromise: exit 0, stored as revoked", async () => {
       const { upper } = await certSerial(certs[0] as string);
-      const r = await runCli(["ca", "revoke", "--home", h.home, "--serial", upper, "--reason", "keyCompromise"]);
+      const r = await runCli(["ca", "revoke", "--home", h.home, "--serial", upper, "--reason", "keyCompromise"], { env: h.env });
       expect(r.code, r.stderr).to.equal(0);
       expect(r.stdout).to.include(serials[0] as string).and.include("keyCompromise");
       expect(await registryField(h.dbFile, serials[0] as string, "status")).to.equal("revoked");
@@ -48,30 +49,30 @@ describe("ca revoke and ca crl (CLI, checked with openssl)", function () {
     });
 
     it("--cert FILE --reason superseded --json: exit 0, one JSON object", async () => {
-      const r = await runCli(["ca", "revoke", "--home", h.home, "--cert", certs[1] as string, "--reason", "superseded", "--json"]);
+      const r = await runCli(["ca", "revoke", "--home", h.home, "--cert", certs[1] as string, "--reason", "superseded", "--json"], { env: h.env });
       expect(r.code, r.stderr).to.equal(0);
       const obj = JSON.parse(r.stdout) as Record<string, unknown>;
       expect(obj).to.include({ serial: serials[1], status: "revoked", revocationReason: "superseded", subject: "CN=bob" });
     });
 
     it("revoking twice: exit 1, already revoked, the first reason kept", async () => {
-      const r = await runCli(["ca", "revoke", "--home", h.home, "--serial", serials[0] as string, "--reason", "superseded"]);
+      const r = await runCli(["ca", "revoke", "--home", h.home, "--serial", serials[0] as string, "--reason", "superseded"], { env: h.env });
       expect(r.code).to.equal(1);
       expect(r.stderr).to.match(/already revoked/);
       expect(await registryField(h.dbFile, serials[0] as string, "revocation_reason")).to.equal("keyCompromise");
     });
 
     it("an unknown serial: exit 1 naming it", async () => {
-      const r = await runCli(["ca", "revoke", "--home", h.home, "--serial", "7fffffffffffffffffff"]);
+      const r = await runCli(["ca", "revoke", "--home", h.home, "--serial", "7fffffffffffffffffff"], { env: h.env });
       expect(r.code).to.equal(1);
       expect(r.stderr).to.match(/no certificate with serial 7fffffffffffffffffff/);
     });
 
     it("a bad reason (exit 2) and neither/both of --serial/--cert (exit 2) change nothing", async () => {
-      const bad = await runCli(["ca", "revoke", "--home", h.home, "--serial", serials[2] as string, "--reason", "certificateHold"]);
+      const bad = await runCli(["ca", "revoke", "--home", h.home, "--serial", serials[2] as string, "--reason", "certificateHold"], { env: h.env });
       expect(bad.code).to.equal(2);
       expect(bad.stderr).to.match(/unknown revocation reason "certificateHold"/);
-      const both = await runCli(["ca", "revoke", "--home", h.home, "--serial", serials[2] as string, "--cert", certs[2] as string]);
+      const both = await runCli(["ca", "revoke", "--home", h.home, "--serial", serials[2] as string, "--cert", certs[2] as string], { env: h.env });
       expect(both.code).to.equal(2);
       expect(both.stderr).to.match(/exactly one of --serial/);
       expect(await registryField(h.dbFile, serials[2] as string, "status")).to.equal("active");
@@ -80,12 +81,12 @@ describe("ca revoke and ca crl (CLI, checked with openssl)", function () {
 
   describe("crl", () => {
     before(async () => {
-      const first = await runCli(["ca", "crl", ...h.args]);
+      const first = await runCli(["ca", "crl", ...h.args], { env: h.env });
       expect(first.code, first.stderr).to.equal(0);
       expect(first.stdout).to.match(/^-----BEGIN X509 CRL-----\n[\s\S]+-----END X509 CRL-----\n$/);
       writeFileSync(join(dir, "crl1.pem"), first.stdout);
       const out = join(dir, "crl2.pem");
-      const second = await runCli(["ca", "crl", ...h.args, "--out", out]);
+      const second = await runCli(["ca", "crl", ...h.args, "--out", out], { env: h.env });
       expect(second.code, second.stderr).to.equal(0);
       expect(second.stdout).to.equal("");
       for (const file of [join(dir, "crl1.pem"), out]) crls.push({ file, text: await opensslOk(["crl", "-in", file, "-noout", "-text"]) });
@@ -139,7 +140,7 @@ describe("ca revoke and ca crl (CLI, checked with openssl)", function () {
     });
 
     it("refuses --days out of range with exit 2", async () => {
-      const r = await runCli(["ca", "crl", ...h.args, "--days", "0"]);
+      const r = await runCli(["ca", "crl", ...h.args, "--days", "0"], { env: h.env });
       expect(r.code).to.equal(2);
       expect(r.stdout).to.equal("");
     });

@@ -11,30 +11,30 @@ import { x509 } from "../../keys/x509.js";
 import type { CertificateAuthority } from "../../ca/authority.js";
 import type { Db } from "../../store/db.js";
 import { TempDirs } from "../helpers/cli.js";
-import { createTestCA } from "../../testing/index.js";
 import type { TestCA } from "../../testing/index.js";
 import { makeCsr, openAuthority } from "../helpers/ca-fixture.js";
+import { backendCa, BACKENDS, keysIn } from "../helpers/ca-backend.js";
 import { opensslOk } from "../helpers/openssl.js";
 
-describe("ca issue: the certificate's CN is the CSR's CN, verbatim", function () {
+for (const backend of BACKENDS) describe(`ca issue: the certificate's CN is the CSR's CN, verbatim ${keysIn(backend)}`, function () {
   this.timeout(60_000);
   const tmp = new TempDirs();
   let dir: string;
-  let testCa: TestCA;
+  let testCa: TestCA | undefined;
   let ca: CertificateAuthority;
-  let db: Db;
+  let db: Db | undefined;
   let keys: CryptoKeyPair;
 
-  before(async () => {
+  before(async function () {
     dir = tmp.make();
-    testCa = await createTestCA({ name: "Test" });
+    testCa = (await backendCa(this, backend, { name: "Test" })).ca;
     ({ ca, db } = await openAuthority(testCa, { db: ":memory:" }));
     keys = (await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])) as CryptoKeyPair;
   });
   after(async () => {
-    await db.destroy();
+    await db?.destroy();
     tmp.cleanup();
-    await testCa.cleanup();
+    await testCa?.cleanup();
   });
 
   async function subjectByOpenssl(pem: string): Promise<string> {

@@ -1,7 +1,7 @@
 /**
  * CLI- and openssl-specific helpers for the CA tests, built on the test kit (`certvault/testing`, testing/): the kit
  * makes every test CA (createTestCA); this file only adds what the CLI tests need around one — the `--home` /
- * `--passphrase-file` arguments, a root+intermediate bundle for `openssl crl -CAfile`, a CertificateAuthority of the
+ * `--passphrase-file` (/ `--pkcs11-pin-file`) arguments and environment, a root+intermediate bundle for `openssl crl -CAfile`, a CertificateAuthority of the
  * CA on another database or clock, CSRs made by `openssl req`, a CSR with a broken signature, and a look into the
  * registry with the sqlite3 CLI.
  */
@@ -26,18 +26,21 @@ export interface CaHome {
   home: string;
   paths: CaPaths;
   passFile: string;
-  /** --home and --passphrase-file, for CLI calls. */
+  /** --home and --passphrase-file (and --pkcs11-pin-file for a CA in a token), for CLI calls that sign. */
   args: string[];
+  /** The environment every CLI call on this CA needs: SOFTHSM2_CONF for a CA in a SoftHSM2 token, else nothing. */
+  env: Record<string, string>;
   dbFile: string;
   /** root + intermediate, for `openssl crl -CAfile`. */
   bundle: string;
 }
 
-/** The CLI's view of a kit CA (writes HOME/bundle.pem). */
-export function cliHome(ca: TestCA): CaHome {
+/** The CLI's view of a kit CA (writes HOME/bundle.pem); `token`: the PKCS#11 token holding its keys, if any. */
+export function cliHome(ca: TestCA, token?: { pinFile: string; env: Record<string, string> }): CaHome {
   const bundle = join(ca.home, "bundle.pem");
   writeFileSync(bundle, ca.intermediatePem + ca.rootPem);
-  return { home: ca.home, paths: ca.paths, passFile: ca.passphraseFile, args: ["--home", ca.home, "--passphrase-file", ca.passphraseFile], dbFile: ca.dbTarget, bundle };
+  const pin = token ? ["--pkcs11-pin-file", token.pinFile] : [];
+  return { home: ca.home, paths: ca.paths, passFile: ca.passphraseFile, args: ["--home", ca.home, "--passphrase-file", ca.passphraseFile, ...pin], env: { ...token?.env }, dbFile: ca.dbTarget, bundle };
 }
 
 /**

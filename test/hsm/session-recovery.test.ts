@@ -1,8 +1,8 @@
 /**
  * A long-running signer (the server's) survives losing its token session: all sessions of the token are closed
  * under it (C_CloseAllSessions, as after an HSM restart or a network HSM's failover), and the next CRL is still
- * signed, after the token was opened and logged in again. In-process: this file loads the PKCS#11 module itself,
- * with its own SOFTHSM2_CONF (set before the module is first initialized in this process).
+ * signed, after the token was opened and logged in again. In-process: the token is a process token (makeProcessToken),
+ * the one SOFTHSM2_CONF this process's module reads, shared with the CA suites' tokens.
  */
 import { expect } from "chai";
 import * as graphene from "graphene-pk11";
@@ -12,32 +12,21 @@ import { buildCrl } from "../../ca/crl.js";
 import { loadCaSigner } from "../../ca/pkcs11-record.js";
 import type { Signer } from "../../ca/sign.js";
 import { TempDirs } from "../helpers/cli.js";
-import { findSoftHsm, makeSoftHsmToken } from "./softhsm.js";
-import type { SoftHsmToken } from "./softhsm.js";
+import { makeProcessToken, softHsmOrSkip } from "./softhsm.js";
+import type { TokenRef } from "./softhsm.js";
 
 describe("PKCS#11 signer: a lost session is reopened (SoftHSM2)", function () {
   this.timeout(60_000);
   const tmp = new TempDirs();
-  let token: SoftHsmToken;
+  let token: TokenRef;
   let signer: Signer | undefined;
-  const conf = process.env.SOFTHSM2_CONF;
 
-  before(function () {
-    const found = findSoftHsm();
-    if ("missing" in found) {
-      if (process.env.CI === "true") throw new Error(`${found.missing}; CI must run the PKCS#11 tests`);
-      console.log(`      skipped: ${found.missing}`);
-      this.skip();
-    }
-    token = makeSoftHsmToken(found.module, "cv-recovery");
-    process.env.SOFTHSM2_CONF = token.env.SOFTHSM2_CONF;
+  before(async function () {
+    token = await makeProcessToken(softHsmOrSkip(this), "cv-recovery");
   });
   after(async () => {
     await signer?.close?.();
-    if (conf === undefined) delete process.env.SOFTHSM2_CONF;
-    else process.env.SOFTHSM2_CONF = conf;
     tmp.cleanup();
-    token?.cleanup();
   });
 
   it("signs a CRL, loses every session of the token, and signs the next CRL after logging in again", async () => {
