@@ -58,21 +58,14 @@ export interface StartOptions {
 }
 
 /**
- * The recovery certificate: kept once found (`recovery init` never replaces it). Until then, sealing looks for it on
- * every record (one stat, next to a seal's cost), so that records stored right after `certvault recovery init` are
- * sealed to it; a caller that only reports it (GET /v1/me) may take an answer up to `maxAgeMs` old.
+ * The recovery certificate: looked for on each use until it exists (one stat), then kept (`recovery init` never
+ * replaces it), so that records stored right after `certvault recovery init` are already sealed to it, and clients
+ * that learn their recipients from GET /v1/me seal to it at once too.
  */
-function recoveryCertReader(home: string): (maxAgeMs?: number) => string | undefined {
+function recoveryCertReader(home: string): () => string | undefined {
   const paths = recoveryPaths(home);
   let cached: string | undefined;
-  let lookedAt = -Infinity;
-  return (maxAgeMs = 0) => {
-    if (cached !== undefined) return cached;
-    const t = performance.now();
-    if (t - lookedAt < maxAgeMs) return undefined;
-    lookedAt = t;
-    return (cached = readRecoveryCert(paths));
-  };
+  return () => (cached ??= readRecoveryCert(paths));
 }
 
 export async function startServer(opts: StartOptions): Promise<RunningServer> {

@@ -62,7 +62,7 @@ export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
   router.get("/v1/me", as("me", "me"), async (ctx) => {
     const c = caller(ctx);
     const certs = await deps.registry.activeCertificates(c.identity);
-    ctx.body = { identity: c.identity, serial: c.serial, notAfter: new Date(c.notAfter).toISOString(), certificates: certs.map((r) => r.pem), recovery: deps.records.recovery(1000) ?? null };
+    ctx.body = { identity: c.identity, serial: c.serial, notAfter: new Date(c.notAfter).toISOString(), certificates: certs.map((r) => r.pem), recovery: deps.records.recovery() ?? null };
   });
 
   router.post("/v1/records", as("records.create", "create"), async (ctx) => {

@@ -5,7 +5,7 @@
  */
 import type { Knex } from "knex";
 import type { Db } from "./db.js";
-import { toNumber } from "./db.js";
+import { sqliteRun, toNumber } from "./db.js";
 import { GENESIS_HASH, link } from "../audit/chain.js";
 import type { AuditEntry, AuditEvent, Checkpoint } from "../audit/chain.js";
 
@@ -142,7 +142,10 @@ async function insertRows(q: Db | Knex.Transaction, entries: readonly AuditEntry
     const r = toRow(e);
     bindings.push(r.seq, r.time, r.actor, r.serial, r.source, r.action, r.record_id, r.status, r.request_id, r.detail, r.prev_hash, r.hash);
   }
-  await q.raw(`INSERT INTO audit_entries (${COLUMNS}) VALUES ${entries.map(() => ROW_PLACEHOLDERS).join(",")}`, bindings);
+  const sql = `INSERT INTO audit_entries (${COLUMNS}) VALUES ${entries.map(() => ROW_PLACEHOLDERS).join(",")}`;
+  // Outside a transaction on SQLite, straight to the driver: the statement is atomic on its own.
+  if (!q.isTransaction && (await sqliteRun(q, sql, bindings))) return;
+  await q.raw(sql, bindings);
 }
 
 function isConflict(err: unknown): boolean {

@@ -54,7 +54,7 @@ export class RecordService {
     private readonly registry: RegistryWatcher,
     private readonly now: () => Date,
     /** The recovery certificate, once recovery is set up: every record is sealed to it as well. */
-    readonly recovery: (maxAgeMs?: number) => string | undefined = () => undefined,
+    readonly recovery: () => string | undefined = () => undefined,
   ) {}
 
   /** Turns an upload into the envelope to store; `alsoFor` are more certificates a plaintext upload is sealed to. */
