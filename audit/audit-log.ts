@@ -4,19 +4,22 @@
  * committed (a request whose entry cannot be written fails). Checkpoints are signed every `checkpointEvery`
  * entries or `checkpointMs`, whichever comes first, when this process holds the audit key.
  */
-import type { KeyObject } from "node:crypto";
+import { createPublicKey, KeyObject } from "node:crypto";
+import type { DataSigner } from "../ca/sign.js";
 import { MAX_ROWS } from "../store/audit.js";
 import type { AuditRepository } from "../store/audit.js";
 import type { AuditEvent } from "./chain.js";
-import { createPublicKey } from "node:crypto";
-import { checkpointVerifier, readAnchor, signCheckpoint, writeAnchor } from "./audit-key.js";
+import { checkpointVerifier, readAnchor, signCheckpointWith, writeAnchor } from "./audit-key.js";
 import { GENESIS_HASH, entryHash } from "./chain.js";
 import { AuditChainBrokenError } from "../errors/index.js";
 import type { AuditPaths } from "./audit-key.js";
 
 export interface AuditLogOptions {
-  /** Private audit key and where the anchor goes; without them no checkpoints are signed by this process. */
-  signing?: { key: KeyObject; paths: AuditPaths };
+  /**
+   * The audit key (a private KeyObject from a key file, or a DataSigner: a key file's or one in the CA's token) and
+   * where the anchor goes; without them no checkpoints are signed by this process.
+   */
+  signing?: { key: KeyObject | DataSigner; paths: AuditPaths };
   checkpointEvery?: number;
   checkpointMs?: number;
   now?: () => Date;
@@ -103,7 +106,7 @@ export class AuditLog {
         // write the table could rewrite it, delete the checkpoints, and have the server bless the forgery.
         const problem = await this.continuityProblem(tail.seq);
         if (problem) throw new AuditChainBrokenError(problem);
-        const c = signCheckpoint(signing.key, tail.seq, tail.hash, this.now());
+        const c = await signCheckpointWith(signing.key, tail.seq, tail.hash, this.now());
         await this.repo.addCheckpoint(c);
         writeAnchor(signing.paths, c);
         this.signed = { seq: c.seq, hash: c.hash };
@@ -122,7 +125,7 @@ export class AuditLog {
       // First checkpoint of this process: start from the anchor outside the database if there is a genuine one,
       // else from the beginning of the chain.
       const anchor = readAnchor(signing.paths);
-      this.signed = anchor && checkpointVerifier(createPublicKey(signing.key))(anchor) ? { seq: anchor.seq, hash: anchor.hash } : { seq: 0, hash: GENESIS_HASH };
+      this.signed = anchor && checkpointVerifier(signing.key instanceof KeyObject ? createPublicKey(signing.key) : signing.key.publicKey)(anchor) ? { seq: anchor.seq, hash: anchor.hash } : { seq: 0, hash: GENESIS_HASH };
     }
     const from = this.signed;
     const entries = await this.repo.range(Math.max(1, from.seq), toSeq);

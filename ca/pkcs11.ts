@@ -8,7 +8,8 @@
  * needed by CAs with key files.
  */
 import "reflect-metadata";
-import { webcrypto } from "node:crypto";
+import { createPublicKey, verify, webcrypto } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import * as graphene from "graphene-pk11";
 import { Crypto as P11Crypto, CryptoKey as P11CryptoKey } from "node-webcrypto-p11";
 import { x509 } from "../keys/x509.js";
@@ -19,7 +20,7 @@ import { caKeyType, readCaCertificates } from "./ca-files.js";
 import { obtainPkcs11Pin } from "./pkcs11-record.js";
 import type { Pkcs11KeyRef, Pkcs11Options, Pkcs11Record } from "./pkcs11-record.js";
 import type { CaPaths } from "./ca-files.js";
-import type { Signer } from "./sign.js";
+import type { DataSigner, Signer } from "./sign.js";
 
 const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
 const modules = new Map<string, graphene.Module>();
@@ -218,6 +219,27 @@ export class Pkcs11Token {
     return (await this.p11.keyStorage.getItem(index, spec.keyAlgorithm as Algorithm, false, ["sign"])) as unknown as CryptoKey;
   }
 
+  /** The CKA_IDs (hex) of the token's private keys with this label. */
+  privateKeyIds(label: string): string[] {
+    const ids: string[] = [];
+    this.session.find({ class: graphene.ObjectClass.PRIVATE_KEY, token: true, label }, (obj) => {
+      ids.push((obj.getAttribute({ id: null }) as { id: Buffer }).id.toString("hex"));
+    });
+    return ids;
+  }
+
+  /** The public key object beside a private key (same label and CKA_ID), as SPKI DER. */
+  async publicKeySpki(ref: Pkcs11KeyRef, keyType: KeyType): Promise<Buffer> {
+    const found: graphene.SessionObject[] = [];
+    this.session.find({ class: graphene.ObjectClass.PUBLIC_KEY, token: true, label: ref.label, id: Buffer.from(ref.id, "hex") }, (obj) => {
+      found.push(obj);
+    });
+    if (found.length !== 1) throw new Pkcs11TokenError(`token "${this.label}" holds ${found.length} public keys labelled "${ref.label}" with id ${ref.id} (expected exactly one)`);
+    const index = P11CryptoKey.getID((found[0] as graphene.SessionObject).toType<graphene.PublicKey>());
+    const key = (await this.p11.keyStorage.getItem(index, keyTypeSpec(keyType).keyAlgorithm as Algorithm, true, ["verify"])) as unknown as CryptoKey;
+    return Buffer.from(await this.p11.subtle.exportKey("spki", key as never));
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -228,6 +250,34 @@ export class Pkcs11Token {
       // The module may already be gone at exit; nothing is left to release then.
     }
   }
+}
+
+const shared = new Map<string, { token: Pkcs11Token; users: number }>();
+
+/**
+ * The process's one session on a token (the CA signer and the audit signer of a server share it, as they share the
+ * login): opened by the first user, closed when the last one releases it.
+ */
+function acquireToken(opts: OpenOptions & { serial: string }): { token: Pkcs11Token; release: () => Promise<void> } {
+  const id = JSON.stringify([opts.module, opts.token, opts.serial, opts.pin]);
+  let entry = shared.get(id);
+  if (!entry) {
+    entry = { token: Pkcs11Token.open(opts), users: 0 };
+    shared.set(id, entry);
+  }
+  const e = entry;
+  e.users++;
+  let released = false;
+  return {
+    token: e.token,
+    release: async () => {
+      if (released) return;
+      released = true;
+      if (--e.users > 0) return;
+      if (shared.get(id) === e) shared.delete(id);
+      await e.token.close();
+    },
+  };
 }
 
 /** Proves that the token key is the one in the certificate: sign a random challenge in the token, verify it in Node. */
@@ -248,13 +298,74 @@ export async function loadPkcs11Signer(paths: CaPaths, rec: Pkcs11Record, opts: 
   const keyType = caKeyType(intermediate);
   const spec = keyTypeSpec(keyType);
   const signingAlgorithm = spec.signingAlgorithm as Algorithm;
-  const token = Pkcs11Token.open({ module: opts?.module ?? rec.module, token: opts?.token ?? rec.tokenLabel, pin: obtainPkcs11Pin(opts), serial: rec.tokenSerial });
+  const { token, release } = acquireToken({ module: opts?.module ?? rec.module, token: opts?.token ?? rec.tokenLabel, pin: obtainPkcs11Pin(opts), serial: rec.tokenSerial });
   try {
     const signingKey = await token.privateKey(rec.keys.intermediate, keyType);
     await checkKeyMatches(token, signingKey, intermediate, keyType);
-    return { signingKey, signingAlgorithm, certificate: intermediate, crypto: token.crypto, close: () => token.close() };
+    return { signingKey, signingAlgorithm, certificate: intermediate, crypto: token.crypto, close: release };
   } catch (err) {
-    await token.close();
+    await release();
+    throw err;
+  }
+}
+
+/**
+ * The audit key's label in the CA's token: "certvault audit <tag>" beside "certvault root|intermediate <tag>" (so
+ * that it names its CA as they do), or "certvault-audit" for a record whose labels do not follow that pattern.
+ */
+export function auditKeyLabel(rec: Pkcs11Record): string {
+  const tag = /^certvault intermediate (\S+)$/.exec(rec.keys.intermediate.label)?.[1];
+  return tag === undefined ? "certvault-audit" : `certvault audit ${tag}`;
+}
+
+const AUDIT_KEY_TYPE: KeyType = "ec-p256";
+const ECDSA_P256_SHA256 = { name: "ECDSA", hash: "SHA-256" } as EcdsaParams;
+
+/**
+ * The audit (checkpoint) signer in the CA's token: a P-256 key pair generated inside the token the first time it is
+ * needed (sensitive, never extractable, like the CA keys; label auditKeyLabel(rec)), found again by that label on
+ * later loads, on the same session and login as the CA signer. Signatures are DER, as Node's crypto.sign makes them:
+ * the token's WebCrypto gives r||s (IEEE P1363), re-encoded by @peculiar/x509's ECDSA signature formatter.
+ *
+ * `expected` is the public key the verifier will use (HOME/audit/audit.pub) when there is one: the token key must
+ * sign a challenge that it verifies, as the CA signer is checked against its certificate. Without it the public key
+ * is the token's own (the new key's, or the public key object beside the private one), for the caller to write.
+ */
+export async function loadPkcs11AuditSigner(rec: Pkcs11Record, opts: Pkcs11Options | undefined, expected: KeyObject | undefined): Promise<DataSigner & { created: boolean }> {
+  const { token, release } = acquireToken({ module: opts?.module ?? rec.module, token: opts?.token ?? rec.tokenLabel, pin: obtainPkcs11Pin(opts), serial: rec.tokenSerial });
+  let made: CryptoKeyPair | undefined;
+  try {
+    const label = auditKeyLabel(rec);
+    const ids = token.privateKeyIds(label);
+    if (ids.length > 1) throw new Pkcs11TokenError(`token "${token.label}" holds ${ids.length} private keys labelled "${label}"; expected one audit key (remove the ones that HOME/audit/audit.pub does not match)`);
+    let ref: Pkcs11KeyRef;
+    let spki: Buffer;
+    if (ids.length === 0) {
+      if (expected) throw new Pkcs11TokenError(`token "${token.label}" holds no audit key labelled "${label}", but HOME/audit/audit.pub exists: it belongs to a key that is gone; refusing to make a new one under it`);
+      const gen = await token.generateSigningKeyPair(AUDIT_KEY_TYPE, label);
+      made = gen.keys;
+      ref = gen.ref;
+      spki = Buffer.from(gen.publicKey.rawData);
+    } else {
+      ref = { label, id: ids[0] as string };
+      spki = expected ? Buffer.alloc(0) : await token.publicKeySpki(ref, AUDIT_KEY_TYPE);
+    }
+    const publicKey = expected ?? createPublicKey({ key: spki, format: "der", type: "spki" });
+    const key = await token.privateKey(ref, AUDIT_KEY_TYPE);
+    const sign = async (data: Uint8Array): Promise<Buffer> => {
+      const raw = await token.crypto.subtle.sign(ECDSA_P256_SHA256, key, data as Uint8Array<ArrayBuffer>);
+      const der = new x509.AsnEcSignatureFormatter().toAsnSignature({ name: "ECDSA", namedCurve: "P-256" } as EcKeyAlgorithm, raw);
+      if (!der) throw new Pkcs11TokenError("cannot DER-encode the token's ECDSA signature");
+      return Buffer.from(der);
+    };
+    const challenge = webcrypto.getRandomValues(new Uint8Array(32));
+    if (!verify("sha256", challenge, publicKey, await sign(challenge))) {
+      throw new Pkcs11TokenError(`the audit key "${label}" in token "${token.label}" does not match HOME/audit/audit.pub`);
+    }
+    return { publicKey, sign, close: release, created: made !== undefined };
+  } catch (err) {
+    if (made) token.destroyKeyPair(made);
+    await release();
     throw err;
   }
 }

@@ -2,6 +2,7 @@
  * Turns a CertificateShape (pure profile) into a signed X.509 certificate. Everything that signs goes through a
  * Signer, so that a key in a file and a key in a token (PKCS#11) are two implementations of one thing.
  */
+import type { KeyObject } from "node:crypto";
 import { nodeCrypto, x509 } from "../keys/x509.js";
 
 import type { CertificateShape, KeyUsageName } from "./profiles.js";
@@ -15,6 +16,19 @@ export interface Signer {
   /** The WebCrypto provider that holds `signingKey` (a PKCS#11 token's); Node's own when absent. */
   readonly crypto?: Crypto;
   /** Releases what the signer holds (a token session); nothing for file keys. */
+  close?(): Promise<void>;
+}
+
+/**
+ * Signs bytes rather than certificates: the audit checkpoints. Same two homes as a Signer's key (a file, or a key
+ * inside the CA's PKCS#11 token, ca/pkcs11.ts), one contract: ECDSA P-256 with SHA-256, the signature DER-encoded
+ * (ECDSA-Sig-Value) exactly as Node's `crypto.sign` makes it, so one verifier checks both.
+ */
+export interface DataSigner {
+  /** The public half, as a Node key (what verifies the signatures, and what HOME/audit/audit.pub holds). */
+  readonly publicKey: KeyObject;
+  sign(data: Uint8Array): Promise<Buffer>;
+  /** Releases what the signer holds (its share of a token session); nothing for file keys. */
   close?(): Promise<void>;
 }
 

@@ -27,7 +27,7 @@ import { buildApp } from "./app.js";
 import { ensureServerCertificate } from "./server-cert.js";
 import { decryptPrivateKey } from "../keys/encrypted-pkcs8.js";
 import { AuditLog } from "../audit/audit-log.js";
-import { auditPaths, ensureAuditKey } from "../audit/audit-key.js";
+import { auditPaths, openAuditSigner } from "../audit/audit-key.js";
 import { AuditRepository } from "../store/audit.js";
 import { operationAudit } from "../audit/audited-operation.js";
 import { QuarantineRepository } from "../store/quarantine.js";
@@ -92,8 +92,11 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     ca: certs.rootPem + certs.intermediatePem,
     crl: [],
   };
+  // Checkpoints are signed in the CA's token when the CA is in one (its key made there on first start), else with
+  // HOME/audit/audit.key; an existing audit.key is always kept.
+  const auditSigner = await openAuditSigner(config.home, { passphrase, pkcs11: config.pkcs11 });
   const audit = new AuditLog(new AuditRepository(db), {
-    signing: { key: ensureAuditKey(auditPaths(config.home), passphrase), paths: auditPaths(config.home) },
+    signing: { key: auditSigner, paths: auditPaths(config.home) },
     checkpointEvery: config.auditCheckpointEvery,
     checkpointMs: config.auditCheckpointMs,
     now,
@@ -188,6 +191,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         setTimeout(() => server.closeAllConnections(), 10_000).unref();
       });
       await audit.close().catch((err: unknown) => log.error({ err: (err as Error).message }, "final audit checkpoint failed"));
+      await auditSigner.close?.();
       await db.destroy();
     },
   };

@@ -110,7 +110,9 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       } finally {
         await db.destroy();
       }
-      ensureAuditKey(auditPaths(cfg.home), passphrase);
+      // With key files the audit key is made now, beside them; with a token the server makes it inside the token
+      // at its first start (the CA's two keys are all that `ca init` puts there).
+      if (!pkcs11) ensureAuditKey(auditPaths(cfg.home), passphrase);
       const paths = caPaths(cfg.home);
       if (cfg.json) printJson(io, { root: paths.rootCert, intermediate: paths.intermediateCert, rootSubject: certs.root.subject, intermediateSubject: certs.intermediate.subject, keyType, ...(pkcs11 ? { pkcs11Token: pkcs11.token } : {}) });
       else io.out(`created ${certs.root.subject} and ${certs.intermediate.subject} (${keyType}) in ${paths.dir}${pkcs11 ? `, keys in PKCS#11 token "${pkcs11.token}"` : ""}\n`);
