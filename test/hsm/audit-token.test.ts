@@ -6,7 +6,7 @@
  */
 import { expect } from "chai";
 import { createPublicKey } from "node:crypto";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, TempDirs } from "../helpers/cli.js";
 import { curl } from "../helpers/curl.js";
@@ -15,8 +15,8 @@ import type { BackendCa } from "../helpers/ca-backend.js";
 import { startServerProcess, stopServerProcess } from "../helpers/server-process.js";
 import type { Pkcs11Record } from "../../ca/pkcs11-record.js";
 import type { TestIdentity } from "../../testing/index.js";
-import { hasPkcs11Tool, pkcs11ToolOrSkip } from "./softhsm.js";
-import type { TokenRef } from "./softhsm.js";
+import { hasPkcs11Tool, makeSoftHsmToken, pkcs11ToolOrSkip, softHsmOrSkip } from "./softhsm.js";
+import type { SoftHsmToken, TokenRef } from "./softhsm.js";
 import { tokenPrivateKeys, tokenPublicKeyPem } from "./pkcs11-tool.js";
 
 describe("audit checkpoints signed by a key in the CA's PKCS#11 token (SoftHSM2)", function () {
@@ -100,5 +100,26 @@ describe("audit checkpoints signed by a key in the CA's PKCS#11 token (SoftHSM2)
     expect(r.code, r.stdout).to.equal(1);
     expect(r.stderr).to.match(/entry 5 was altered/);
     expect(r.stdout).to.not.match(/^ok/);
+  });
+});
+
+describe("ca init --pkcs11-* makes no audit key file (SoftHSM2)", function () {
+  this.timeout(60_000);
+  const tmp = new TempDirs();
+  let token: SoftHsmToken | undefined;
+  after(() => {
+    tmp.cleanup();
+    token?.cleanup();
+  });
+
+  it("HOME/audit holds no audit.key after init: the server makes the audit key in the token at its first start", async function () {
+    token = makeSoftHsmToken(softHsmOrSkip(this), "cv-audit-init");
+    const dir = tmp.make();
+    const passFile = join(dir, "pass");
+    writeFileSync(passFile, "a long CA passphrase\n", { mode: 0o600 });
+    const home = join(dir, "home");
+    const r = await runCli(["ca", "init", "--home", home, "--passphrase-file", passFile, "--pkcs11-module", token.module, "--pkcs11-token", token.label, "--pkcs11-pin-file", token.pinFile], { env: token.env });
+    expect(r.code, r.stderr).to.equal(0);
+    expect(existsSync(join(home, "audit", "audit.key"))).to.equal(false);
   });
 });
