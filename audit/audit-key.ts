@@ -7,7 +7,8 @@
  * also written to HOME/audit/anchor.json, outside the database, so that deleting checkpoints and the entries they
  * cover from the database is caught.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, KeyObject, sign, verify } from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { decryptPrivateKey, encryptPkcs8 } from "../keys/encrypted-pkcs8.js";
@@ -82,8 +83,7 @@ export function signCheckpoint(key: KeyObject, seq: number, hash: string, time: 
 }
 
 /** signCheckpoint through a DataSigner (a key file's or a token's): the same message, the same DER signature. */
-export async function signCheckpointWith(signer: DataSigner | KeyObject, seq: number, hash: string, time: Date): Promise<Checkpoint> {
-  if (signer instanceof KeyObject) return signCheckpoint(signer, seq, hash, time);
+export async function signCheckpointWith(signer: DataSigner, seq: number, hash: string, time: Date): Promise<Checkpoint> {
   const signature = (await signer.sign(Buffer.from(checkpointMessage(seq, hash, time)))).toString("base64");
   return { seq, hash, time, signature };
 }

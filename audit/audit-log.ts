@@ -4,7 +4,6 @@
  * committed (a request whose entry cannot be written fails). Checkpoints are signed every `checkpointEvery`
  * entries or `checkpointMs`, whichever comes first, when this process holds the audit key.
  */
-import { createPublicKey, KeyObject } from "node:crypto";
 import type { DataSigner } from "../ca/sign.js";
 import { MAX_ROWS } from "../store/audit.js";
 import type { AuditRepository } from "../store/audit.js";
@@ -16,10 +15,10 @@ import type { AuditPaths } from "./audit-key.js";
 
 export interface AuditLogOptions {
   /**
-   * The audit key (a private KeyObject from a key file, or a DataSigner: a key file's or one in the CA's token) and
-   * where the anchor goes; without them no checkpoints are signed by this process.
+   * The audit key (a key file's or one in the CA's token: audit-key.ts openAuditSigner) and where the anchor goes;
+   * without them no checkpoints are signed by this process.
    */
-  signing?: { key: KeyObject | DataSigner; paths: AuditPaths };
+  signing?: { key: DataSigner; paths: AuditPaths };
   checkpointEvery?: number;
   checkpointMs?: number;
   now?: () => Date;
@@ -125,7 +124,7 @@ export class AuditLog {
       // First checkpoint of this process: start from the anchor outside the database if there is a genuine one,
       // else from the beginning of the chain.
       const anchor = readAnchor(signing.paths);
-      this.signed = anchor && checkpointVerifier(signing.key instanceof KeyObject ? createPublicKey(signing.key) : signing.key.publicKey)(anchor) ? { seq: anchor.seq, hash: anchor.hash } : { seq: 0, hash: GENESIS_HASH };
+      this.signed = anchor && checkpointVerifier(signing.key.publicKey)(anchor) ? { seq: anchor.seq, hash: anchor.hash } : { seq: 0, hash: GENESIS_HASH };
     }
     const from = this.signed;
     const entries = await this.repo.range(Math.max(1, from.seq), toSeq);

@@ -116,7 +116,7 @@ export function auditTrail(deps: ControlsDeps) {
       deps.log.error({ code: (err as { code?: string }).code ?? "unknown", requestId: event.requestId }, "audit entry could not be written; request refused");
       throw new AuditUnavailableError();
     }
-    deps.metrics.countRequest(action, status);
+    deps.metrics.requests.inc({ action, status: String(status) });
     if (caller) observe(deps, ctx, caller, kind, status, event);
     if (failure) throw failure;
   };

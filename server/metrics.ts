@@ -9,16 +9,6 @@ export class Metrics {
   readonly quarantines = new Counter({ name: "certvault_quarantines_total", help: "Identities quarantined by this server", registers: [this.registry] });
   readonly rateLimited = new Counter({ name: "certvault_rate_limited_total", help: "Requests answered 429", labelNames: ["scope"] as const, registers: [this.registry] });
 
-  /** Per (action, status) children: labelling on every request would hash the label set each time. */
-  private readonly requestCounters = new Map<string, { inc(): void }>();
-
-  countRequest(action: string, status: number): void {
-    const key = `${action} ${status}`;
-    let c = this.requestCounters.get(key);
-    if (!c) this.requestCounters.set(key, (c = this.requests.labels({ action, status: String(status) })));
-    c.inc();
-  }
-
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "certvault_" });
   }

@@ -10,7 +10,7 @@ import { openDatabase } from "../../store/db.js";
 import type { Db } from "../../store/db.js";
 import { AuditRepository } from "../../store/audit.js";
 import { AuditLog } from "../../audit/audit-log.js";
-import { auditPaths, ensureAuditKey } from "../../audit/audit-key.js";
+import { auditPaths, ensureAuditKey, fileAuditSigner } from "../../audit/audit-key.js";
 import { verifyAudit } from "../../audit/verify.js";
 import type { AuditEvent } from "../../audit/chain.js";
 
@@ -21,7 +21,7 @@ describe("audit: checkpoint continuity", function () {
   let db: Db;
   let repo: AuditRepository;
   const paths = () => auditPaths(dir);
-  const signingLog = (): AuditLog => new AuditLog(repo, { signing: { key: ensureAuditKey(paths(), "audit test passphrase"), paths: paths() } });
+  const signingLog = (): AuditLog => new AuditLog(repo, { signing: { key: fileAuditSigner(ensureAuditKey(paths(), "audit test passphrase")), paths: paths() } });
 
   beforeEach(async function () {
     dir = mkdtempSync(join(tmpdir(), "certvault-cp-"));
