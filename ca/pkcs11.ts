@@ -331,7 +331,7 @@ const ECDSA_P256_SHA256 = { name: "ECDSA", hash: "SHA-256" } as EcdsaParams;
  * sign a challenge that it verifies, as the CA signer is checked against its certificate. Without it the public key
  * is the token's own (the new key's, or the public key object beside the private one), for the caller to write.
  */
-export async function loadPkcs11AuditSigner(rec: Pkcs11Record, opts: Pkcs11Options | undefined, expected: KeyObject | undefined): Promise<DataSigner & { created: boolean }> {
+export async function loadPkcs11AuditSigner(rec: Pkcs11Record, opts: Pkcs11Options | undefined, expected: KeyObject | undefined): Promise<DataSigner> {
   const { token, release } = acquireToken({ module: opts?.module ?? rec.module, token: opts?.token ?? rec.tokenLabel, pin: obtainPkcs11Pin(opts), serial: rec.tokenSerial });
   let made: CryptoKeyPair | undefined;
   try {
@@ -362,7 +362,7 @@ export async function loadPkcs11AuditSigner(rec: Pkcs11Record, opts: Pkcs11Optio
     if (!verify("sha256", challenge, publicKey, await sign(challenge))) {
       throw new Pkcs11TokenError(`the audit key "${label}" in token "${token.label}" does not match HOME/audit/audit.pub`);
     }
-    return { publicKey, sign, close: release, created: made !== undefined };
+    return { publicKey, sign, close: release };
   } catch (err) {
     if (made) token.destroyKeyPair(made);
     await release();
