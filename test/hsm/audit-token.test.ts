@@ -18,6 +18,8 @@ import type { TestIdentity } from "../../testing/index.js";
 import { hasPkcs11Tool, makeSoftHsmToken, pkcs11ToolOrSkip, softHsmOrSkip } from "./softhsm.js";
 import type { SoftHsmToken, TokenRef } from "./softhsm.js";
 import { tokenPrivateKeys, tokenPublicKeyPem } from "./pkcs11-tool.js";
+import { openssl } from "../helpers/openssl.js";
+import { checkpointMessage } from "../../audit/chain.js";
 
 describe("audit checkpoints signed by a key in the CA's PKCS#11 token (SoftHSM2)", function () {
   this.timeout(120_000);
@@ -64,6 +66,23 @@ describe("audit checkpoints signed by a key in the CA's PKCS#11 token (SoftHSM2)
     expect(m, r.stdout).to.not.equal(null);
     expect(Number(m?.[1])).to.be.at.least(7);
     expect(Number(m?.[2])).to.be.at.least(1);
+  });
+
+  it("openssl verifies the newest checkpoint's signature (made in the token) against audit.pub", async () => {
+    const { ca } = b as BackendCa;
+    const a = JSON.parse(readFileSync(join(ca.home, "audit", "anchor.json"), "utf8")) as { seq: number; hash: string; time: string; signature: string };
+    const dir = tmp.make();
+    const msg = join(dir, "checkpoint.txt");
+    const sig = join(dir, "checkpoint.sig");
+    writeFileSync(msg, checkpointMessage(a.seq, a.hash, new Date(a.time)));
+    writeFileSync(sig, Buffer.from(a.signature, "base64"));
+    const pub = join(ca.home, "audit", "audit.pub");
+    const ok = await openssl(["dgst", "-sha256", "-verify", pub, "-signature", sig, msg]);
+    expect(ok.code, ok.stderr).to.equal(0);
+    expect(ok.stdout).to.match(/Verified OK/);
+    writeFileSync(msg, checkpointMessage(a.seq + 1, a.hash, new Date(a.time)));
+    const bad = await openssl(["dgst", "-sha256", "-verify", pub, "-signature", sig, msg]);
+    expect(bad.code, "a checkpoint for another seq").to.not.equal(0);
   });
 
   it("pkcs11-tool: the token holds the audit private key, sensitive and never extractable, matching audit.pub", async function () {
