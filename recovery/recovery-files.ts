@@ -26,7 +26,8 @@ export function readRecoveryCert(paths: RecoveryPaths): string | undefined {
 }
 
 export function writeRecoveryPolicy(paths: RecoveryPaths, policy: RecoveryPolicy): void {
-  writeFileAtomic(paths.policy, JSON.stringify(policy) + "\n", { mode: 0o644 });
+  // Overwritten by `recovery init --replace`: the new set comes with its own policy.
+  writeFileAtomic(paths.policy, JSON.stringify(policy) + "\n", { mode: 0o644, overwrite: true });
 }
 
 /** The policy set at init; 24 hours when the file is missing (the safe default). */

@@ -2,18 +2,16 @@
  * `certvault recovery init|request|open-share` and `certvault recover`: recovery of a lost key without a back door.
  * See docs/key-lifecycle.md.
  */
-import { mkdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { resolveCommon } from "../../config/index.js";
 import { UsageError } from "../../errors/index.js";
-import { writeFileAtomic, writeSecretFile } from "../../keys/secret-file.js";
+import { writeSecretFile } from "../../keys/secret-file.js";
 import { open } from "../../envelope/index.js";
 import { FileKeyStore, profilePaths } from "../../client-sdk/index.js";
 import { RecordRepository } from "../../store/records.js";
 import { RecoveryRequestRepository } from "../../store/recovery-requests.js";
 import { CertificateRepository } from "../../store/certificates.js";
-import { readRecoveryCert, readRecoveryPolicy, recoveryPaths, writeRecoveryPolicy } from "../../recovery/recovery-files.js";
-import { setUpRecovery } from "../../recovery/setup.js";
+import { readRecoveryCert, readRecoveryPolicy, recoveryPaths } from "../../recovery/recovery-files.js";
 import { RecoveryFailedError, rebuildRecoveryKey, recoverRecords } from "../../recovery/recover.js";
 import { normalizeSerial } from "../../ca/serial.js";
 import { x509 } from "../../keys/x509.js";
@@ -22,13 +20,17 @@ import type { Io } from "../cli.js";
 import { obtainPassphrase } from "../passphrase.js";
 import { withAuthority } from "./ca.js";
 import { cliActor, recordAdminEvent } from "./admin-audit.js";
+import { recoveryInit } from "./recovery-init.js";
 
 export const RECOVERY_HELP = `usage: certvault recovery <command> [--home DIR] [--db FILE|URL]
 
-  init --custodian CERT --custodian CERT... --threshold K [--wait-hours N]
+  init --custodian CERT --custodian CERT... --threshold K [--wait-hours N] [--replace [--reason R]]
         (N: the waiting period between \`recovery request\` and \`recover\`, 24 by default; \`recover\` cannot shorten it)
         makes the recovery key, its certificate (HOME/ca/recovery.crt) and one share per custodian
-        (HOME/recovery/share-N-CUSTODIAN.p7m, sealed to that custodian's certificate); the key is never stored whole
+        (HOME/recovery/share-N-CUSTODIAN.p7m, sealed to that custodian's certificate); the key is never stored whole.
+        Each custodian must be an active client certificate of this CA; distinct identities and keys; K <= custodians.
+        --replace: revokes the active recovery certificate (R: superseded by default, or keyCompromise) and sets up a
+        new one with new shares; the old certificate and shares move to HOME/recovery/retired-TIME/
   open-share --share FILE --profile DIR --out FILE
         a custodian opens their share with their own key (or: openssl cms -decrypt -inform DER ...)
   request --identity NAME
@@ -52,30 +54,7 @@ export async function recoveryCommand(argv: string[], io: Io): Promise<number> {
     io.out(RECOVERY_HELP);
     return sub === undefined ? 2 : 0;
   }
-  if (sub === "init") {
-    const { flags } = parse(rest, { custodian: { type: "string", multiple: true }, threshold: { type: "string" }, "wait-hours": { type: "string" } }, { positionals: 0 });
-    const cfg = resolveCommon(flags, io.env);
-    const paths = recoveryPaths(cfg.home);
-    if (readRecoveryCert(paths)) throw new UsageError(`recovery is already set up (${paths.cert}); refusing to replace it`);
-    const custodians = ((flags.custodian as string[] | undefined) ?? []).map((f) => readFile(f, "the custodian certificate").toString("utf8"));
-    const threshold = Number(requireString(flags, "threshold"));
-    const minWait = Number((flags["wait-hours"] as string | undefined) ?? 24);
-    if (!Number.isFinite(minWait) || minWait < 0) throw new UsageError("--wait-hours must be a number of hours, 0 or more");
-    const setup = await withAuthority(cfg, io, (ca, db) =>
-      recordAdminEvent(db, io, { action: "recovery.init", detail: { custodians: custodians.length, threshold } }, () => setUpRecovery(ca, custodians, threshold), (s) => ({ serial: s.serial })),
-    );
-    mkdirSync(paths.sharesDir, { recursive: true, mode: 0o700 });
-    const files = setup.shares.map((s, i) => {
-      const file = join(paths.sharesDir, `share-${i + 1}-${s.custodian.replace(/[^A-Za-z0-9_.-]/g, "_")}.p7m`);
-      writeSecretFile(file, s.envelope);
-      return file;
-    });
-    writeFileAtomic(paths.cert, setup.certificatePem, { mode: 0o644 });
-    writeRecoveryPolicy(paths, { minWaitHours: minWait });
-    if (cfg.json) printJson(io, { certificate: paths.cert, serial: setup.serial, shares: files, threshold });
-    else io.out(`recovery certificate ${paths.cert} (serial ${setup.serial}); ${files.length} shares, any ${threshold} rebuild the key:\n${files.map((f) => `  ${f}\n`).join("")}hand each share to its custodian, then delete it here\n`);
-    return 0;
-  }
+  if (sub === "init") return recoveryInit(rest, io);
   if (sub === "open-share") {
     const { flags } = parse(rest, { share: { type: "string" }, profile: { type: "string" }, out: { type: "string" } }, { positionals: 0 });
     const cfg = resolveCommon(flags, io.env);
