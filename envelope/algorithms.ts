@@ -17,6 +17,12 @@ const alg = (name: string, oid: string): Algorithm => ({ name, oid, der: encodeO
 /** CMS content types (RFC 5652, RFC 5083). */
 export const CT_DATA = alg("id-data", "1.2.840.113549.1.7.1");
 export const CT_AUTH_ENVELOPED_DATA = alg("id-ct-authEnvelopedData", "1.2.840.113549.1.9.16.1.23");
+/** A signed record (sign-then-encrypt): the encrypted content is a CMS SignedData over the record (docs/envelope.md). */
+export const CT_SIGNED_DATA = alg("id-signedData", "1.2.840.113549.1.7.2");
+
+/** What the encrypted content of an envelope is: the record itself, or a SignedData that carries it. */
+export type ContentKind = "data" | "signed-data";
+export const CONTENT_TYPES: Readonly<Record<ContentKind, Algorithm>> = { data: CT_DATA, "signed-data": CT_SIGNED_DATA };
 
 /** Content encryption (RFC 5084): the only one. Nonce and tag sizes are pinned, not read from the message. */
 export const AES256_GCM = alg("aes256-GCM", "2.16.840.1.101.3.4.1.46");
@@ -37,6 +43,7 @@ export const RSAES_OAEP = alg("id-RSAES-OAEP", "1.2.840.113549.1.1.7");
 export const RSA_ENCRYPTION = alg("rsaEncryption", "1.2.840.113549.1.1.1");
 export const SHA256 = alg("sha256", "2.16.840.1.101.3.4.2.1");
 export const MGF1 = alg("id-mgf1", "1.2.840.113549.1.1.8");
+export const SHA384 = alg("sha384", "2.16.840.1.101.3.4.2.2");
 export const RSA_MIN_BITS = 2048;
 export const RSA_MAX_BITS = 8192;
 
@@ -91,8 +98,60 @@ export const KTRI_KEY_ENC_ALG_ID = tlv(
 /** SEQUENCE { id-ecPublicKey } — originatorKey.algorithm, curve implied by the recipients (RFC 5753, OpenSSL). */
 export const ORIGINATOR_ALG_ID = tlv(TAG.SEQUENCE, EC_PUBLIC_KEY.der);
 
+// ---- signed records (signed.ts): one digest and one signature algorithm per key type, nothing negotiated ------
+
+export const ECDSA_SHA256 = alg("ecdsa-with-SHA256", "1.2.840.10045.4.3.2");
+export const ECDSA_SHA384 = alg("ecdsa-with-SHA384", "1.2.840.10045.4.3.3");
+export const RSASSA_PSS = alg("id-RSASSA-PSS", "1.2.840.113549.1.1.10");
+
+/** CMS attributes (RFC 5652 11) and certvault's record binding (an OID under 2.25, ITU-T X.667: no registry needed). */
+export const ATTR_CONTENT_TYPE = alg("contentType", "1.2.840.113549.1.9.3");
+export const ATTR_MESSAGE_DIGEST = alg("messageDigest", "1.2.840.113549.1.9.4");
+export const ATTR_SIGNING_TIME = alg("signingTime", "1.2.840.113549.1.9.5");
+export const ATTR_RECORD_BINDING = alg("certvault-recordBinding", "2.25.91514299663583452784426527990851682588");
+
+export interface SignatureSuite {
+  /** node:crypto hash name. */
+  readonly hash: "sha256" | "sha384";
+  /** DER of the digest AlgorithmIdentifier (parameters absent, RFC 5754). */
+  readonly digestAlgorithm: Uint8Array;
+  /** DER of the signature AlgorithmIdentifier. */
+  readonly signatureAlgorithm: Uint8Array;
+  readonly pss: boolean;
+}
+
+const PSS_SALT_BYTES = 32;
+/** RSASSA-PSS with SHA-256, MGF1-SHA-256, 32-byte salt (RFC 4056), written the way OpenSSL writes it. */
+const PSS_ALG_ID = tlv(
+  TAG.SEQUENCE,
+  RSASSA_PSS.der,
+  tlv(
+    TAG.SEQUENCE,
+    tlv(0xa0, tlv(TAG.SEQUENCE, SHA256.der)),
+    tlv(0xa1, tlv(TAG.SEQUENCE, MGF1.der, tlv(TAG.SEQUENCE, SHA256.der))),
+    tlv(0xa2, Uint8Array.of(TAG.INTEGER, 1, PSS_SALT_BYTES)),
+  ),
+);
+export { PSS_SALT_BYTES };
+
+/** The suite for a signer key: P-256 and RSA with SHA-256, P-384 with SHA-384 (matching strengths). */
+export function signatureSuite(kind: "ec" | "rsa", curve: CurveName | undefined): SignatureSuite {
+  if (kind === "rsa") return { hash: "sha256", digestAlgorithm: tlv(TAG.SEQUENCE, SHA256.der), signatureAlgorithm: PSS_ALG_ID, pss: true };
+  if (curve === "P-384") return { hash: "sha384", digestAlgorithm: tlv(TAG.SEQUENCE, SHA384.der), signatureAlgorithm: tlv(TAG.SEQUENCE, ECDSA_SHA384.der), pss: false };
+  return { hash: "sha256", digestAlgorithm: tlv(TAG.SEQUENCE, SHA256.der), signatureAlgorithm: tlv(TAG.SEQUENCE, ECDSA_SHA256.der), pss: false };
+}
+
 const KNOWN: readonly Algorithm[] = [
+  SHA384,
+  ECDSA_SHA256,
+  ECDSA_SHA384,
+  RSASSA_PSS,
+  ATTR_CONTENT_TYPE,
+  ATTR_MESSAGE_DIGEST,
+  ATTR_SIGNING_TIME,
+  ATTR_RECORD_BINDING,
   CT_DATA,
+  CT_SIGNED_DATA,
   CT_AUTH_ENVELOPED_DATA,
   AES256_GCM,
   AES256_WRAP,

@@ -134,6 +134,16 @@ export function header(tag: number, length: number): Uint8Array {
   return Uint8Array.of(tag, 0x80 | octets.length, ...octets);
 }
 
+/** X.690 11.6: DER orders the elements of a SET OF by their encodings, shorter ones padded with zeros. */
+export function derSetOrder(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.max(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
 export function concat(parts: readonly Uint8Array[]): Uint8Array {
   let n = 0;
   for (const p of parts) n += p.length;

@@ -87,3 +87,11 @@ export class LastRecipientError extends EnvelopeError {
 export class EnvelopeUsageError extends EnvelopeError {
   static override readonly code: string = "invalid_envelope_argument";
 }
+
+/** A signed record whose signature, digest or signed attributes do not verify. Says nothing of which check failed. */
+export class InvalidSignatureError extends EnvelopeError {
+  static override readonly code: string = "invalid_signature";
+  constructor(message = "the record's signature does not verify") {
+    super(message);
+  }
+}

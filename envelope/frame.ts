@@ -3,13 +3,15 @@
  * input (the ciphertext is never copied); writing lays the whole message out in one buffer and leaves the content
  * window for the cipher to fill, so that a 16 MiB record is written once.
  */
-import { AES256_GCM, CT_AUTH_ENVELOPED_DATA, CT_DATA, GCM_NONCE_BYTES, GCM_TAG_BYTES, describeOid } from "./algorithms.js";
-import { DerReader, TAG, concat, equalBytes, header, tlv } from "./der.js";
+import { AES256_GCM, CONTENT_TYPES, type ContentKind, CT_AUTH_ENVELOPED_DATA, CT_DATA, CT_SIGNED_DATA, GCM_NONCE_BYTES, GCM_TAG_BYTES, describeOid } from "./algorithms.js";
+import { DerReader, TAG, concat, derSetOrder, equalBytes, header, tlv } from "./der.js";
 import { EnvelopeTooLargeError, MalformedEnvelopeError, TooManyRecipientsError, UnsupportedAlgorithmError, UnsupportedFeatureError } from "./errors.js";
 import type { Limits } from "./options.js";
 import { type RecipientInfo, parseRecipientInfo, recipientCount } from "./recipient-infos.js";
 
 export interface ParsedEnvelope {
+  /** id-data (the record) or id-signedData (a signed record, docs/envelope.md); nothing else is accepted. */
+  readonly contentType: ContentKind;
   readonly recipientInfos: readonly RecipientInfo[];
   /** The contentEncryptionAlgorithm TLV, copied verbatim when recipients change. */
   readonly contentAlgorithm: Uint8Array;
@@ -50,9 +52,9 @@ export function parseEnvelope(bytes: Uint8Array, limits: Limits): ParsedEnvelope
   const top = new DerReader(bytes);
   const ci = top.enter(TAG.SEQUENCE, "ContentInfo");
   top.end("ContentInfo");
-  const contentType = ci.read(TAG.OID, "contentType").raw;
-  if (!equalBytes(contentType, CT_AUTH_ENVELOPED_DATA.der)) {
-    throw new UnsupportedFeatureError(`content type ${describeOid(contentType).name} is not AuthEnvelopedData`);
+  const outerType = ci.read(TAG.OID, "contentType").raw;
+  if (!equalBytes(outerType, CT_AUTH_ENVELOPED_DATA.der)) {
+    throw new UnsupportedFeatureError(`content type ${describeOid(outerType).name} is not AuthEnvelopedData`);
   }
   const explicit = ci.enter(0xa0, "content");
   ci.end("ContentInfo");
@@ -77,8 +79,9 @@ export function parseEnvelope(bytes: Uint8Array, limits: Limits): ParsedEnvelope
 
   const eci = aed.enter(TAG.SEQUENCE, "authEncryptedContentInfo");
   const innerType = eci.read(TAG.OID, "contentType").raw;
-  if (!equalBytes(innerType, CT_DATA.der)) {
-    throw new UnsupportedFeatureError(`encrypted content type ${describeOid(innerType).name} is not id-data`);
+  const contentType: ContentKind | undefined = equalBytes(innerType, CT_DATA.der) ? "data" : equalBytes(innerType, CT_SIGNED_DATA.der) ? "signed-data" : undefined;
+  if (!contentType) {
+    throw new UnsupportedFeatureError(`encrypted content type ${describeOid(innerType).name} is not id-data or id-signedData`);
   }
   const contentAlgorithm = eci.read(TAG.SEQUENCE, "contentEncryptionAlgorithm").raw;
   const nonce = readGcmAlgorithm(contentAlgorithm);
@@ -91,17 +94,7 @@ export function parseEnvelope(bytes: Uint8Array, limits: Limits): ParsedEnvelope
   if (mac.length !== GCM_TAG_BYTES) throw new MalformedEnvelopeError("the authentication tag must be 16 bytes");
   if (aed.peekTag() === 0xa2) throw new UnsupportedFeatureError("unauthAttrs are not supported");
   aed.end("AuthEnvelopedData");
-  return { recipientInfos, contentAlgorithm, nonce, encryptedContent, mac, size: bytes.length };
-}
-
-/** X.690 11.6: DER orders the elements of a SET OF by their encodings, shorter ones padded with zeros. */
-function derSetOrder(a: Uint8Array, b: Uint8Array): number {
-  const n = Math.max(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const d = (a[i] ?? 0) - (b[i] ?? 0);
-    if (d !== 0) return d;
-  }
-  return 0;
+  return { contentType, recipientInfos, contentAlgorithm, nonce, encryptedContent, mac, size: bytes.length };
 }
 
 export interface Layout {
@@ -117,13 +110,15 @@ export function layoutEnvelope(
   contentAlgorithm: Uint8Array,
   contentLength: number,
   limits: Limits,
+  contentType: ContentKind = "data",
 ): Layout {
+  const innerType = CONTENT_TYPES[contentType].der;
   const ris = tlv(TAG.SET, ...[...recipientInfos].sort(derSetOrder));
   if (ris.length > limits.maxRecipientInfosBytes) {
     throw new EnvelopeTooLargeError(`recipientInfos exceed the limit of ${limits.maxRecipientInfosBytes} bytes`);
   }
   const contentHeader = header(0x80, contentLength);
-  const eciBody = CT_DATA.der.length + contentAlgorithm.length + contentHeader.length + contentLength;
+  const eciBody = innerType.length + contentAlgorithm.length + contentHeader.length + contentLength;
   const eciHeader = header(TAG.SEQUENCE, eciBody);
   const mac = header(TAG.OCTET_STRING, GCM_TAG_BYTES);
   const aedBody = VERSION_0.length + ris.length + eciHeader.length + eciBody + mac.length + GCM_TAG_BYTES;
@@ -135,7 +130,7 @@ export function layoutEnvelope(
   if (total > limits.maxEnvelopeBytes) {
     throw new EnvelopeTooLargeError(`the envelope would be ${total} bytes, over the limit of ${limits.maxEnvelopeBytes}`);
   }
-  const head = concat([ciHeader, CT_AUTH_ENVELOPED_DATA.der, explicitHeader, aedHeader, VERSION_0, ris, eciHeader, CT_DATA.der, contentAlgorithm, contentHeader]);
+  const head = concat([ciHeader, CT_AUTH_ENVELOPED_DATA.der, explicitHeader, aedHeader, VERSION_0, ris, eciHeader, innerType, contentAlgorithm, contentHeader]);
   // Never pooled: the result's .buffer must hold only this envelope.
   const out = new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total);
   out.set(head, 0);

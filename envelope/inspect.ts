@@ -6,7 +6,7 @@ import {
   AES256_GCM,
   AES256_WRAP,
   type CurveName,
-  CT_DATA,
+  CONTENT_TYPES,
   ECDH_SHA256_KDF,
   GCM_NONCE_BYTES,
   GCM_TAG_BYTES,
@@ -69,7 +69,7 @@ export function inspect(envelope: Uint8Array, opts?: EnvelopeOptions): EnvelopeI
   return {
     envelopeBytes: parsed.size,
     contentBytes: parsed.encryptedContent.length,
-    contentType: named(CT_DATA),
+    contentType: named(CONTENT_TYPES[parsed.contentType]),
     contentEncryption: { ...named(AES256_GCM), nonceBytes: GCM_NONCE_BYTES, tagBytes: GCM_TAG_BYTES },
     recipients: { total: kari + ktri, kari, ktri },
     keyAgreements,

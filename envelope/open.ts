@@ -4,7 +4,7 @@
  * only after the GCM tag verifies.
  */
 import { type KeyObject, randomBytes } from "node:crypto";
-import { CEK_BYTES } from "./algorithms.js";
+import { CEK_BYTES, type ContentKind } from "./algorithms.js";
 import { type CertificateInput, type RecipientCert, loadCertificate, requireKeyUsage } from "./certs.js";
 import { decryptContent } from "./content.js";
 import { DecryptionFailedError, EnvelopeUsageError, NoMatchingRecipientError } from "./errors.js";
@@ -59,10 +59,20 @@ export function open(
   certificate: CertificateInput,
   opts?: EnvelopeOptions,
 ): Uint8Array {
+  return openContent(envelope, privateKey, certificate, opts).content;
+}
+
+/** As open(), and says what the content is: the record ("data") or a SignedData carrying it ("signed-data"). */
+export function openContent(
+  envelope: Uint8Array,
+  privateKey: KeyObject,
+  certificate: CertificateInput,
+  opts?: EnvelopeOptions,
+): { contentType: ContentKind; content: Uint8Array } {
   requireBytes(envelope, "envelope");
   const key = requirePrivateKey(privateKey);
   const parsed = parseEnvelope(envelope, resolveLimits(opts));
   const cert = loadCertificate(certificate);
   requireKeyUsage(cert);
-  return decryptWith(parsed, recoverContentKey(parsed, cert, key));
+  return { contentType: parsed.contentType, content: decryptWith(parsed, recoverContentKey(parsed, cert, key)) };
 }

@@ -19,7 +19,7 @@ import { checkRecipientCount, loadRecipients, wrapForRecipients } from "./seal.j
 
 function rebuild(parsed: ParsedEnvelope, infos: readonly Uint8Array[], limits: Limits): Uint8Array {
   const content = parsed.encryptedContent;
-  const layout = layoutEnvelope(infos, parsed.contentAlgorithm, content.length, limits);
+  const layout = layoutEnvelope(infos, parsed.contentAlgorithm, content.length, limits, parsed.contentType);
   layout.out.set(content, layout.contentOffset);
   layout.out.set(parsed.mac, layout.macOffset);
   return layout.out;

@@ -3,7 +3,7 @@
  * the key wrapped for each recipient: one KARI per EC curve (one ephemeral key each), one KTRI per RSA recipient.
  */
 import { randomBytes } from "node:crypto";
-import { type Curve, CEK_BYTES, GCM_NONCE_BYTES } from "./algorithms.js";
+import { type ContentKind, type Curve, CEK_BYTES, GCM_NONCE_BYTES } from "./algorithms.js";
 import { type CertificateInput, type RecipientCert, loadCertificate, requireKeyUsage } from "./certs.js";
 import { encryptContent } from "./content.js";
 import { EnvelopeTooLargeError, EnvelopeUsageError, TooManyRecipientsError } from "./errors.js";
@@ -44,10 +44,11 @@ export function checkRecipientCount(count: number, limits: Limits): void {
 }
 
 /**
- * Seals `plaintext` to every certificate in `recipients` (duplicates are sealed to once). Synchronous: node:crypto's
+ * Seals `plaintext` to every certificate in `recipients` (duplicates are sealed to once). `contentType`
+ * "signed-data" marks the plaintext as a CMS SignedData (a signed record, see signed.ts). Synchronous: node:crypto's
  * synchronous calls measured faster than WebCrypto's promises for this work.
  */
-export function seal(plaintext: Uint8Array, recipients: readonly CertificateInput[], opts?: EnvelopeOptions): Uint8Array {
+export function seal(plaintext: Uint8Array, recipients: readonly CertificateInput[], opts?: EnvelopeOptions & { contentType?: ContentKind }): Uint8Array {
   requireBytes(plaintext, "plaintext");
   const limits = resolveLimits(opts);
   if (plaintext.length > limits.maxEnvelopeBytes) {
@@ -60,7 +61,7 @@ export function seal(plaintext: Uint8Array, recipients: readonly CertificateInpu
   try {
     const nonce = randomBytes(GCM_NONCE_BYTES);
     const infos = wrapForRecipients(certs, cek);
-    const layout = layoutEnvelope(infos, gcmAlgorithm(nonce), plaintext.length, limits);
+    const layout = layoutEnvelope(infos, gcmAlgorithm(nonce), plaintext.length, limits, opts?.contentType ?? "data");
     const tag = encryptContent(cek, nonce, plaintext, layout.out, layout.contentOffset);
     layout.out.set(tag, layout.macOffset);
     return layout.out;

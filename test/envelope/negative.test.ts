@@ -114,7 +114,8 @@ describe("envelope: every defect gives its typed error", function () {
   it("auth_attrs_present", () => openBoth(ref({ authAttrs: true }), E.UnsupportedFeatureError));
   it("unauth_attrs_present", () => openBoth(ref({ unauthAttrs: true }), E.UnsupportedFeatureError));
   it("originator_info_present", () => openBoth(ref({ originatorInfo: true }), E.UnsupportedFeatureError));
-  it("inner_content_type_not_data", () => openBoth(ref({ innerContentType: "1.2.840.113549.1.7.2" }), E.UnsupportedFeatureError));
+  // id-signedData is a signed record (test/envelope/signed.test.ts); any other inner type is refused.
+  it("inner_content_type_not_data_or_signed_data", () => openBoth(ref({ innerContentType: "1.2.840.113549.1.7.5" }), E.UnsupportedFeatureError));
   it("kekri_recipient_info", () => openBoth(ref({ extraRecipientInfos: [tlv(0xa2, Uint8Array.of(2, 1, 4))] }), E.UnsupportedFeatureError));
 
   // ---- recipients, keys and certificates ----------------------------------------------------------------------
