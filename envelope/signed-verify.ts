@@ -94,7 +94,7 @@ function verifySignerInfo(info: DerReader, content: Uint8Array, digestAlgorithm:
   const attrs = readSignedAttributes(signedAttrs.value);
   const signedSet = concat([Uint8Array.of(TAG.SET), signedAttrs.raw.subarray(1)]);
   const key = suite.pss ? { key: signer.publicKey, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: PSS_SALT_BYTES } : signer.publicKey;
-  let ok = false;
+  let ok: boolean;
   try {
     ok = verify(suite.hash, signedSet, key, signature);
   } catch {
