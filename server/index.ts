@@ -19,6 +19,7 @@ import { caPaths, readCaCertificates } from "../ca/ca-files.js";
 import { loadCaSigner } from "../ca/pkcs11-record.js";
 import { normalizeSerial } from "../ca/serial.js";
 import { RegistryWatcher } from "./registry-watch.js";
+import { registryVetting } from "./registry-vetting.js";
 import { RecordService } from "./services/records.js";
 import { CertificateService } from "./services/certificates.js";
 import { readRecoveryCert, recoveryPaths } from "../recovery/recovery-files.js";
@@ -120,6 +121,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       server?.setSecureContext(secureContextOptions(material));
     },
     onError: (err) => log.error({ err }, "registry poll failed"),
+    vetting: registryVetting({ rootPem: certs.rootPem, intermediatePem: certs.intermediatePem, log, audit, now }),
   });
   await watcher.start();
   // PostgreSQL: hear of revocations and quarantines from other nodes at once; polling stays as the fallback.

@@ -9,6 +9,7 @@ import type { CertificateRecord, CertificateRepository } from "../store/certific
 import type { CertificateAuthority } from "../ca/authority.js";
 import { crlPem } from "../keys/pem.js";
 import type { QuarantineRepository } from "../store/quarantine.js";
+import type { RegistryVetting } from "./registry-vetting.js";
 
 export interface WatchOptions {
   pollMs: number;
@@ -20,6 +21,8 @@ export interface WatchOptions {
   /** Called when an identity quarantined here is no longer quarantined in the store (an admin released it). */
   onRelease?: (identity: string) => void;
   onError: (err: unknown) => void;
+  /** Checks each row's certificate against our CA: nothing else reaches sealing, listing or recipient checks. */
+  vetting: Pick<RegistryVetting, "usable">;
 }
 
 const inFlight = new WeakMap<TLSSocket, number>();
@@ -111,8 +114,9 @@ export class RegistryWatcher {
   }
 
   /**
-   * The identity's certificates that are active now (not revoked, within validity). `fresh` reads the registry
-   * instead of the cache: for a decision that a certificate issued a moment ago (before the next poll) could change.
+   * The identity's certificates that are active now (not revoked, within validity) and pass vetting against our CA
+   * (registry-vetting.ts). `fresh` reads the registry instead of the cache: for a decision that a certificate issued
+   * a moment ago (before the next poll) could change.
    */
   async activeCertificates(identity: string, fresh = false): Promise<CertificateRecord[]> {
     let certs = fresh ? undefined : this.byIdentity.get(identity);
@@ -121,7 +125,7 @@ export class RegistryWatcher {
       this.byIdentity.set(identity, certs);
     }
     const now = this.opts.now().getTime();
-    return certs.filter((c) => c.notAfter.getTime() >= now && !this.revoked.has(c.serial));
+    return this.opts.vetting.usable(certs.filter((c) => c.notAfter.getTime() >= now && !this.revoked.has(c.serial)), this.opts.now());
   }
 
   track(serial: string, socket: TLSSocket): void {

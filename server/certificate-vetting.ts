@@ -1,0 +1,142 @@
+/**
+ * Registry rows are not trusted: a database writer can insert or edit any of them. Before the server seals to a
+ * certificate, lists it (GET /v1/me, the directory) or uses it for a recipient or grant check, the certificate in the
+ * row is checked against the CA this server loaded from HOME/ca: signed by our intermediate (itself signed by our
+ * root), serial and SHA-256 fingerprint equal to the row's columns, exactly one subject CN equal to the row's
+ * identity, EKU clientAuth, not a CA, key usage that sealing needs (keyAgreement for EC, keyEncipherment for RSA),
+ * within its own validity. A key the envelope cannot seal to (e.g. P-521, which may still log in) is left out too, as
+ * "unsealable" rather than hostile. Revocation is the caller's filter (the registry watcher's revoked set).
+ *
+ * vetRegistryCertificate() is pure; RegistryVetting caches the parse per SHA-256 fingerprint of the DER.
+ */
+import { X509Certificate as NodeCertificate, createHash } from "node:crypto";
+import { x509 } from "../keys/x509.js";
+import { normalizeSerial } from "../ca/serial.js";
+import { RSA_MAX_BITS, RSA_MIN_BITS, curveByNodeName } from "../envelope/algorithms.js";
+import type { CertificateRecord } from "../store/certificates.js";
+
+/** The CA this server belongs to, as read from HOME/ca (root.crt, intermediate.crt). */
+export interface CaAnchors {
+  root: NodeCertificate;
+  intermediate: NodeCertificate;
+  /** The intermediate's validity (ms): nothing it signed is usable outside it. */
+  validFrom: number;
+  validTo: number;
+}
+
+export type RegistryRow = Pick<CertificateRecord, "serial" | "identity" | "fingerprintSha256" | "pem">;
+
+/** ok: usable until `notAfter`; hostile: the row lies (log and audit); unsealable: a genuine certificate the envelope cannot use. */
+export type Verdict =
+  | { ok: true; notBefore: number; notAfter: number }
+  | { ok: false; kind: "hostile" | "unsealable" | "expired"; reason: string };
+
+/** What a certificate says about itself, and whether our CA signed it: the expensive part, cached per fingerprint. */
+export interface CertificateFacts {
+  fingerprint: string;
+  problem?: { kind: "hostile" | "unsealable"; reason: string };
+  serial: string;
+  commonNames: string[];
+  notBefore: number;
+  notAfter: number;
+}
+
+const PEM = /^\s*-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE-----\s*$/;
+
+/** Exactly one PEM block and nothing else: the DER checked here is the DER the envelope and the SDK will read. */
+export function pemToDer(pem: string): Uint8Array<ArrayBuffer> | undefined {
+  const m = PEM.exec(pem);
+  const body = m?.[1]?.replace(/\r?\n/g, "");
+  if (!body) return undefined;
+  const der = Buffer.from(body, "base64");
+  return der.toString("base64") === body ? new Uint8Array(der) : undefined;
+}
+
+export const fingerprintOfDer = (der: Uint8Array): string => createHash("sha256").update(der).digest("hex");
+
+/** Signed by our intermediate (whose own signature by our root is checked once, in anchorsFromPem). */
+function issuedByUs(cert: NodeCertificate, ca: CaAnchors): boolean {
+  try {
+    return cert.checkIssued(ca.intermediate) && cert.verify(ca.intermediate.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+function unsealableKey(cert: NodeCertificate): string | undefined {
+  const key = cert.publicKey;
+  const d = key.asymmetricKeyDetails;
+  if (key.asymmetricKeyType === "ec") return curveByNodeName(d?.namedCurve) ? undefined : `the envelope cannot seal to EC curve ${d?.namedCurve ?? "(explicit parameters)"}`;
+  const bits = d?.modulusLength ?? 0;
+  if (key.asymmetricKeyType === "rsa") return bits >= RSA_MIN_BITS && bits <= RSA_MAX_BITS ? undefined : `the envelope cannot seal to RSA-${bits}`;
+  return `the envelope cannot seal to ${key.asymmetricKeyType ?? "unknown"} keys`;
+}
+
+/** Client-certificate shape: CA:FALSE, EKU clientAuth, the key usage sealing needs. */
+function profileProblem(cert: x509.X509Certificate, rsa: boolean): string | undefined {
+  if (cert.getExtension(x509.BasicConstraintsExtension)?.ca) return "a CA certificate";
+  const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
+  if (!eku?.usages.includes(x509.ExtendedKeyUsage.clientAuth)) return "no EKU clientAuth";
+  const needed = rsa ? x509.KeyUsageFlags.keyEncipherment : x509.KeyUsageFlags.keyAgreement;
+  const ku = cert.getExtension(x509.KeyUsagesExtension);
+  if (!ku || (ku.usages & needed) === 0) return `key usage without ${rsa ? "keyEncipherment" : "keyAgreement"}`;
+  return undefined;
+}
+
+/** Parses and checks what does not depend on the row or the clock. Never throws. */
+export function certificateFacts(der: Uint8Array<ArrayBuffer>, ca: CaAnchors): CertificateFacts {
+  const fingerprint = fingerprintOfDer(der);
+  const base = { fingerprint, serial: "", commonNames: [], notBefore: 0, notAfter: 0 };
+  let node: NodeCertificate;
+  let parsed: x509.X509Certificate;
+  try {
+    node = new NodeCertificate(der);
+    parsed = new x509.X509Certificate(der);
+  } catch {
+    return { ...base, problem: { kind: "hostile", reason: "the certificate does not parse" } };
+  }
+  const facts: CertificateFacts = {
+    fingerprint,
+    serial: normalizeSerial(node.serialNumber),
+    commonNames: parsed.subjectName.getField("CN"),
+    notBefore: parsed.notBefore.getTime(),
+    notAfter: parsed.notAfter.getTime(),
+  };
+  if (!issuedByUs(node, ca)) return { ...facts, problem: { kind: "hostile", reason: "not issued by this CA" } };
+  const shape = profileProblem(parsed, node.publicKey.asymmetricKeyType === "rsa");
+  if (shape) return { ...facts, problem: { kind: "hostile", reason: shape } };
+  const unsealable = unsealableKey(node);
+  return unsealable ? { ...facts, problem: { kind: "unsealable", reason: unsealable } } : facts;
+}
+
+/** The cheap part: the row's columns against the facts, and the clock. */
+export function judge(facts: CertificateFacts, row: RegistryRow, ca: CaAnchors, now: Date): Verdict {
+  if (facts.problem?.kind === "hostile") return { ok: false, ...facts.problem };
+  if (facts.fingerprint !== row.fingerprintSha256) return { ok: false, kind: "hostile", reason: "fingerprint differs from the registry row" };
+  if (facts.serial !== row.serial) return { ok: false, kind: "hostile", reason: "serial differs from the registry row" };
+  if (facts.commonNames.length !== 1 || facts.commonNames[0] !== row.identity) return { ok: false, kind: "hostile", reason: "subject CN differs from the row's identity" };
+  if (facts.problem) return { ok: false, ...facts.problem };
+  const t = now.getTime();
+  if (t < ca.validFrom || t > ca.validTo || t < facts.notBefore || t > facts.notAfter) return { ok: false, kind: "expired", reason: "outside its validity period" };
+  return { ok: true, notBefore: facts.notBefore, notAfter: facts.notAfter };
+}
+
+/** The whole check, as a pure function of the row (its certificate), the CA and the time. */
+export function vetRegistryCertificate(row: RegistryRow, ca: CaAnchors, now: Date): Verdict {
+  const der = pemToDer(row.pem);
+  if (!der) return { ok: false, kind: "hostile", reason: "the row's PEM is not exactly one certificate" };
+  return judge(certificateFacts(der, ca), row, ca, now);
+}
+
+/** Our CA from its PEM files; refuses an intermediate that our root did not sign (nothing could be vetted then). */
+export function anchorsFromPem(rootPem: string, intermediatePem: string): CaAnchors {
+  const root = new NodeCertificate(rootPem);
+  const intermediate = new NodeCertificate(intermediatePem);
+  if (!intermediate.ca || !intermediate.checkIssued(root) || !intermediate.verify(root.publicKey)) {
+    throw new Error("the intermediate CA certificate is not signed by the root");
+  }
+  const validFrom = Date.parse(intermediate.validFrom);
+  const validTo = Date.parse(intermediate.validTo);
+  if (Number.isNaN(validFrom) || Number.isNaN(validTo)) throw new Error("the intermediate CA certificate's validity cannot be read");
+  return { root, intermediate, validFrom, validTo };
+}
