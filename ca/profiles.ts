@@ -29,19 +29,9 @@ export const INTERMEDIATE_DAYS = 1825;
 /** Certificates start a little in the past so that a client whose clock is slightly behind accepts them. */
 export const BACKDATE_MS = 60_000;
 
-export const MAX_IDENTITY_LENGTH = 64;
+// Identity names (the CN of client certificates): the safe set lives in identity-name.ts (docs/pki.md).
+export { MAX_IDENTITY_LENGTH, RECOVERY_IDENTITY, identityNameProblem, identityProblem } from "./identity-name.js";
 
-/** The CN of the recovery certificate: reserved, so no CSR (and no user) can ever get a certificate by that name. */
-export const RECOVERY_IDENTITY = "certvault-recovery";
-
-/** Why a proposed identity (certificate CN) is unacceptable, or undefined when it is fine. Shared by the CA and the SDK's keygen. */
-export function identityProblem(name: string): string | undefined {
-  if (name.length === 0 || name.length > MAX_IDENTITY_LENGTH) return `the name must be 1 to ${MAX_IDENTITY_LENGTH} characters`;
-  if (name === RECOVERY_IDENTITY) return `"${RECOVERY_IDENTITY}" is reserved for the recovery certificate`;
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(name) || name.trim() !== name) return "the name contains control characters or surrounding spaces";
-  return undefined;
-}
 const DAY_MS = 86_400_000;
 
 export function parseProfile(value: string | undefined): Profile {

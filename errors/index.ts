@@ -137,6 +137,14 @@ export class CertificateNotAllowedError extends CertvaultError {
   }
 }
 
+/** A certificate whose identity (CN) is outside the safe set of names (issued before the rule): refused at login. */
+export class IdentityNotAllowedError extends CertvaultError {
+  static override readonly code: string = "identity_not_allowed";
+  constructor(message: string) {
+    super(message, { status: 403 });
+  }
+}
+
 export class CertificateRevokedError extends CertvaultError {
   static override readonly code: string = "certificate_revoked";
   constructor(message = "this certificate has been revoked") {

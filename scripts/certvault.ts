@@ -6,6 +6,7 @@ import { asCertvaultError } from "../errors/index.js";
 import { processIo } from "./cli.js";
 import type { Io } from "./cli.js";
 import { USER_HELP } from "./commands/user-help.js";
+import { safeForTerminal, safeLines } from "./terminal.js";
 
 export const HELP = `usage: certvault <command> [options]
 
@@ -64,14 +65,17 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   }
   const load = COMMANDS[name];
   if (!load) {
-    io.err(`certvault: unknown command "${name}"\n${HELP}`);
+    io.err(`certvault: unknown command "${safeForTerminal(name)}"\n${HELP}`);
     return 2;
   }
   try {
     return await (await load())(rest, io);
   } catch (err) {
     const e = asCertvaultError(err);
-    io.err(`certvault: ${e.message}${e.code === "internal_error" && err instanceof Error ? ` (${err.message})` : ""}\n`);
+    // Messages may carry text from the server, the database or a certificate: escaped, one line (usage errors
+    // keep their line breaks: they end in the command's help).
+    const message = `${e.message}${e.code === "internal_error" && err instanceof Error ? ` (${err.message})` : ""}`;
+    io.err(`certvault: ${e.code === "usage_error" ? safeLines(message) : safeForTerminal(message)}\n`);
     return e.exitCode;
   }
 }

@@ -5,6 +5,7 @@
 import { parseArgs } from "node:util";
 import type { ParseArgsConfig } from "node:util";
 import { UsageError } from "../errors/index.js";
+import { terminalSafeJson } from "./terminal.js";
 
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
 
@@ -51,8 +52,9 @@ export const processIo: Io = {
   stdinIsTTY: Boolean(process.stdin.isTTY),
 };
 
+/** One JSON document; characters a terminal would act on (bidi, C1, U+2028...) are \u-escaped, still valid JSON. */
 export function printJson(io: Io, value: unknown): void {
-  io.out(JSON.stringify(value, null, 2) + "\n");
+  io.out(terminalSafeJson(value, 2) + "\n");
 }
 
 export function requireString(flags: Parsed["flags"], name: string): string {

@@ -7,7 +7,8 @@
 import type { Context, Next } from "koa";
 import type { TLSSocket } from "node:tls";
 import type { KeyObject, X509Certificate } from "node:crypto";
-import { CertificateNotAllowedError, CertificateRevokedError, ClientCertificateRequiredError } from "../errors/index.js";
+import { CertificateNotAllowedError, CertificateRevokedError, ClientCertificateRequiredError, IdentityNotAllowedError } from "../errors/index.js";
+import { identityNameProblem } from "../ca/identity-name.js";
 import { normalizeSerial } from "../ca/serial.js";
 import { x509 } from "../keys/x509.js";
 import type { RegistryWatcher } from "./registry-watch.js";
@@ -75,6 +76,10 @@ async function vetCertificate(cert: X509Certificate, fingerprint: string, watche
   const record = await watcher.certificate(serial);
   if (!record) return { vetted: new CertificateNotAllowedError("the certificate is not in this CA's registry"), final: false };
   if (record.fingerprintSha256 !== fingerprint || record.profile !== "client") return refused("the certificate is not in this CA's registry");
+  // A name outside the safe set (a certificate issued before the rule, or a registry row a database writer changed)
+  // never becomes a caller: it would reach logs, the audit trail and other users' terminals.
+  const unsafe = [record.identity, ...parsed.subjectName.getField("CN")].map(identityNameProblem).find((p) => p !== undefined);
+  if (unsafe) return { vetted: new IdentityNotAllowedError(`the certificate's identity is not an acceptable name (${unsafe}); ask the administrator for a certificate with a new name`), final: true };
   const caller: Caller = { identity: record.identity, serial, notBefore: record.notBefore.getTime(), notAfter: record.notAfter.getTime(), pem: record.pem };
   return { vetted: caller, final: true };
 }

@@ -9,6 +9,7 @@ import { openDatabase } from "../../store/db.js";
 import type { Db } from "../../store/db.js";
 import { parse, printJson } from "../cli.js";
 import type { Io } from "../cli.js";
+import { safeForTerminal as t, terminalSafeJson } from "../terminal.js";
 import { recordAdminEvent } from "./admin-audit.js";
 
 export const AUDIT_HELP = `usage: certvault audit <command> [--home DIR] [--db FILE|URL]
@@ -57,7 +58,7 @@ export async function auditCommand(argv: string[], io: Io): Promise<number> {
     const since = flags.since === undefined ? new Date(0) : new Date(flags.since as string);
     if (Number.isNaN(since.getTime())) throw new UsageError("--since must be an ISO 8601 date, e.g. 2026-11-23T00:00:00Z");
     const entries = await withDb(cfg.db, (db) => new AuditRepository(db).since(since));
-    for (const e of entries) io.out(JSON.stringify({ ...e, time: e.time.toISOString() }) + "\n");
+    for (const e of entries) io.out(terminalSafeJson({ ...e, time: e.time.toISOString() }) + "\n");
     return 0;
   }
   throw new UsageError(`unknown audit command "${sub}"\n${AUDIT_HELP}`);
@@ -74,7 +75,7 @@ export async function quarantineCommand(argv: string[], io: Io): Promise<number>
     const cfg = resolveCommon(flags, io.env);
     const rows = await withDb(cfg.db, (db) => new QuarantineRepository(db).list());
     if (cfg.json) printJson(io, rows.map((q) => ({ ...q, since: q.since.toISOString() })));
-    else for (const q of rows) io.out(`${q.identity}  ${q.rule}  since ${q.since.toISOString()}  ${q.reason}\n`);
+    else for (const q of rows) io.out(`${t(q.identity)}  ${t(q.rule)}  since ${q.since.toISOString()}  ${t(q.reason)}\n`);
     return 0;
   }
   if (sub === "release") {
@@ -86,11 +87,11 @@ export async function quarantineCommand(argv: string[], io: Io): Promise<number>
       recordAdminEvent(db, io, { action: "quarantine.release", detail: { identity } }, () => new QuarantineRepository(db).release(identity)),
     );
     if (!released) {
-      io.err(`certvault: "${identity}" is not quarantined\n`);
+      io.err(`certvault: "${t(identity)}" is not quarantined\n`);
       return 1;
     }
     if (cfg.json) printJson(io, { identity, released: true });
-    else io.out(`released ${identity}\n`);
+    else io.out(`released ${t(identity)}\n`);
     return 0;
   }
   throw new UsageError(`unknown quarantine command "${sub}"\n${QUARANTINE_HELP}`);

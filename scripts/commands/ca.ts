@@ -17,6 +17,7 @@ import type { CertificateRecord } from "../../store/certificates.js";
 import { CaExistsError, CsrRejectedError, UsageError } from "../../errors/index.js";
 import { parse, printJson, requireString } from "../cli.js";
 import type { Io } from "../cli.js";
+import { safeForTerminal as t, safeLines, terminalSafeJson } from "../terminal.js";
 import { obtainPassphrase } from "../passphrase.js";
 import { x509 } from "../../keys/x509.js";
 import type { Db } from "../../store/db.js";
@@ -115,7 +116,7 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       if (!pkcs11) ensureAuditKey(auditPaths(cfg.home), passphrase);
       const paths = caPaths(cfg.home);
       if (cfg.json) printJson(io, { root: paths.rootCert, intermediate: paths.intermediateCert, rootSubject: certs.root.subject, intermediateSubject: certs.intermediate.subject, keyType, ...(pkcs11 ? { pkcs11Token: pkcs11.token } : {}) });
-      else io.out(`created ${certs.root.subject} and ${certs.intermediate.subject} (${keyType}) in ${paths.dir}${pkcs11 ? `, keys in PKCS#11 token "${pkcs11.token}"` : ""}\n`);
+      else io.out(`created ${t(certs.root.subject)} and ${t(certs.intermediate.subject)} (${keyType}) in ${paths.dir}${pkcs11 ? `, keys in PKCS#11 token "${pkcs11.token}"` : ""}\n`);
       return 0;
     }
     case "issue": {
@@ -131,7 +132,7 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
         throw new UsageError(`cannot read the CSR file ${csrPath}`);
       }
       const issued = await withAuthority(cfg, io, (ca) => ca.issueFromCsr(csr, { profile, days, sans: (flags.san as string[] | undefined) ?? [] }));
-      output(io, flags.out as string | undefined, cfg.json && !flags.out ? JSON.stringify({ ...describe(issued.record), pem: issued.pem }, null, 2) + "\n" : issued.pem);
+      output(io, flags.out as string | undefined, cfg.json && !flags.out ? terminalSafeJson({ ...describe(issued.record), pem: issued.pem }, 2) + "\n" : issued.pem);
       if (flags.out && cfg.json) printJson(io, describe(issued.record));
       return 0;
     }
@@ -141,7 +142,7 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       const serial = serialFromFlags(flags);
       const rec = await withAuthority(cfg, io, (ca) => ca.revoke(serial, flags.reason as string | undefined));
       if (cfg.json) printJson(io, describe(rec));
-      else io.out(`revoked ${rec.serial} (${rec.subject}), reason ${rec.revocationReason}\n`);
+      else io.out(`revoked ${t(rec.serial)} (${t(rec.subject)}), reason ${t(String(rec.revocationReason))}\n`);
       return 0;
     }
     case "crl": {
@@ -159,7 +160,7 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       const all = await withAuthority(cfg, io, (ca) => ca.list());
       const rows = all.map((c) => describe(c));
       if (cfg.json) printJson(io, rows);
-      else for (const r of rows) io.out(`${r.serial}  ${String(r.status).padEnd(7)}  ${String(r.profile).padEnd(6)}  ${r.notAfter}  ${r.subject}\n`);
+      else for (const r of rows) io.out(`${t(String(r.serial))}  ${t(String(r.status).padEnd(7))}  ${t(String(r.profile).padEnd(6))}  ${r.notAfter}  ${t(String(r.subject))}\n`);
       return 0;
     }
     case "show": {
@@ -168,7 +169,7 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       if (positionals[0] === undefined) throw new UsageError("usage: certvault ca show SERIAL");
       const rec = await withAuthority(cfg, io, (ca) => ca.show(normalizeSerial(positionals[0] as string)));
       if (cfg.json) printJson(io, { ...describe(rec), pem: rec.pem });
-      else io.out(Object.entries(describe(rec)).map(([k, v]) => `${k}: ${v ?? "-"}`).join("\n") + "\n" + rec.pem);
+      else io.out(Object.entries(describe(rec)).map(([k, v]) => `${k}: ${t(String(v ?? "-"))}`).join("\n") + "\n" + safeLines(rec.pem));
       return 0;
     }
     default:

@@ -6,6 +6,7 @@ import { CertificateRepository } from "../../store/certificates.js";
 import { DEFAULT_DAYS, parseDays } from "../../ca/profiles.js";
 import { parse, printJson } from "../cli.js";
 import type { Io } from "../cli.js";
+import { safeForTerminal as t } from "../terminal.js";
 import { withAuthority } from "./ca.js";
 import { recordAdminEvent } from "./admin-audit.js";
 
@@ -28,7 +29,7 @@ export async function requestsCommand(argv: string[], io: Io): Promise<number> {
     const rows = await withAuthority(cfg, io, (_ca, db) => new CertificateRequestRepository(db).list(flags.all ? undefined : "pending"));
     const view = rows.map((r) => ({ id: r.id, identity: r.identity, status: r.status, requestedBy: r.requestedBy, createdAt: r.createdAt.toISOString(), serial: r.serial }));
     if (cfg.json) printJson(io, view);
-    else for (const r of view) io.out(`${r.id}  ${r.status.padEnd(8)}  ${r.identity}  asked by ${r.requestedBy} at ${r.createdAt}\n`);
+    else for (const r of view) io.out(`${t(r.id)}  ${t(r.status.padEnd(8))}  ${t(r.identity)}  asked by ${t(r.requestedBy)} at ${r.createdAt}\n`);
     return 0;
   }
   if (sub === "approve" || sub === "reject") {
@@ -62,7 +63,7 @@ export async function requestsCommand(argv: string[], io: Io): Promise<number> {
       return { id, status: "issued" as const, serial: issued.record.serial };
     });
     if (cfg.json) printJson(io, result);
-    else io.out(`${result.status} ${id}${"serial" in result ? ` (serial ${result.serial})` : ""}\n`);
+    else io.out(`${result.status} ${t(id)}${"serial" in result ? ` (serial ${result.serial})` : ""}\n`);
     return 0;
   }
   throw new UsageError(`unknown requests command "${sub}"\n${REQUESTS_HELP}`);

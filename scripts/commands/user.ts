@@ -8,6 +8,7 @@ import { UsageError } from "../../errors/index.js";
 import { resolveCommon } from "../../config/index.js";
 import { parse, printJson, requireString } from "../cli.js";
 import type { Io } from "../cli.js";
+import { safeForTerminal as t, safeLines } from "../terminal.js";
 import { obtainPassphrase } from "../passphrase.js";
 export { USER_HELP } from "./user-help.js";
 
@@ -55,7 +56,7 @@ export async function putCommand(argv: string[], io: Io): Promise<number> {
     if (pos[0] === undefined) throw new UsageError("usage: certvault put --profile DIR FILE|-");
     const id = await client.put(readInput(pos[0]));
     if (flags.json) printJson(io, { id });
-    else io.out(`${id}\n`);
+    else io.out(`${t(id)}\n`);
     return 0;
   });
 }
@@ -76,7 +77,7 @@ export async function lsCommand(argv: string[], io: Io): Promise<number> {
     const all = [];
     for await (const r of client.all()) all.push(r);
     if (flags.json) printJson(io, all);
-    else for (const r of all) io.out(`${r.id}  ${String(r.size).padStart(10)}  ${r.createdAt}\n`);
+    else for (const r of all) io.out(`${t(r.id)}  ${t(String(r.size).padStart(10))}  ${t(String(r.createdAt))}\n`);
     return 0;
   });
 }
@@ -133,8 +134,8 @@ export async function renewCommand(argv: string[], io: Io): Promise<number> {
     const out = flags.out as string | undefined;
     if (view.certificate && out) writeFileAtomic(out, view.certificate, { mode: 0o644, overwrite: true });
     if (flags.json) printJson(io, view);
-    else if (view.status === "issued") io.out(out ? `issued ${view.serial}; wrote ${out}\n` : view.certificate ?? "");
-    else io.out(`${view.status} ${view.id}${view.status === "pending" ? "  (an admin approves it with: certvault requests approve ID)" : ""}\n`);
+    else if (view.status === "issued") io.out(out ? `issued ${t(String(view.serial))}; wrote ${out}\n` : safeLines(view.certificate ?? ""));
+    else io.out(`${t(view.status)} ${t(view.id)}${view.status === "pending" ? "  (an admin approves it with: certvault requests approve ID)" : ""}\n`);
     return view.status === "rejected" ? 1 : 0;
   });
 }
@@ -147,7 +148,7 @@ async function shareOrUnshare(argv: string[], io: Io, share: boolean): Promise<n
     if (share) await client.share(pos[0], identity);
     else await client.unshare(pos[0], identity);
     if (flags.json) printJson(io, { id: pos[0], identity, shared: share });
-    else io.out(share ? `shared ${pos[0]} with ${identity}\n` : `unshared ${pos[0]} from ${identity} (a copy they already downloaded stays theirs)\n`);
+    else io.out(share ? `shared ${t(pos[0])} with ${t(identity)}\n` : `unshared ${t(pos[0])} from ${t(identity)} (a copy they already downloaded stays theirs)\n`);
     return 0;
   });
 }

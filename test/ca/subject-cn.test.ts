@@ -59,7 +59,7 @@ for (const backend of BACKENDS) describe(`ca issue: the certificate's CN is the 
   it("property: for any acceptable CN, the certificate's only subject attribute is that CN and the registry identity equals it", async () => {
     const cn = fc
       .string({ unit: fc.constantFrom("#", "\\", ",", "+", "=", "<", ">", ";", '"', " ", "a", "B", "0", "é", "😀", "-", "."), minLength: 1, maxLength: 30 })
-      .filter((s) => s.trim() === s && s.length <= 64);
+      .filter((s) => s.trim() === s && !s.includes("  ") && s.length <= 64); // the safe set: single spaces inside only
     await fc.assert(
       fc.asyncProperty(cn, async (name) => {
         const csr = await x509.Pkcs10CertificateRequestGenerator.create({
