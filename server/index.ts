@@ -22,7 +22,7 @@ import { RegistryWatcher } from "./registry-watch.js";
 import { registryVetting } from "./registry-vetting.js";
 import { RecordService } from "./services/records.js";
 import { CertificateService } from "./services/certificates.js";
-import { readRecoveryCert, recoveryPaths } from "../recovery/recovery-files.js";
+import { awaitingRecovery, serverRecoveryCertificate } from "../recovery/recovery-certificate.js";
 import { CertificateRequestRepository } from "../store/certificate-requests.js";
 import { buildApp } from "./app.js";
 import { ensureServerCertificate } from "./server-cert.js";
@@ -56,17 +56,6 @@ export interface StartOptions {
   log?: Logger;
   /** false only for the benchmark that measures what the audit and abuse controls cost; never from the CLI. */
   controls?: boolean;
-}
-
-/**
- * The recovery certificate: looked for on each use until it exists (one stat), then kept (`recovery init` never
- * replaces it), so that records stored right after `certvault recovery init` are already sealed to it, and clients
- * that learn their recipients from GET /v1/me seal to it at once too.
- */
-function recoveryCertReader(home: string): () => string | undefined {
-  const paths = recoveryPaths(home);
-  let cached: string | undefined;
-  return () => (cached ??= readRecoveryCert(paths));
 }
 
 export async function startServer(opts: StartOptions): Promise<RunningServer> {
@@ -127,6 +116,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   // PostgreSQL: hear of revocations and quarantines from other nodes at once; polling stays as the fallback.
   const unlisten = await listenForRegistryChanges(db, () => void watcher.poll(), (err) => log.warn({ err: (err as Error).message }, "registry notifications lost; polling continues"));
   if (certs.rootCrlPem === undefined) log.warn(`${paths.rootCrl} is missing: the TLS handshake will not check CRLs (requests still do)`);
+  // HOME/ca/recovery.crt is used only once vetted against the CA and the registry, again whenever either changes.
+  const recovery = await serverRecoveryCertificate({ home: config.home, ca: certs, registry, watcher, log, audit, now });
 
   let closing = false;
   const quarantines: Quarantines = {
@@ -153,7 +144,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     log,
     now,
     registry: watcher,
-    records: new RecordService(new RecordRepository(db), watcher, now, recoveryCertReader(config.home)),
+    records: new RecordService(new RecordRepository(db), watcher, now, () => recovery.current()),
     certificates: new CertificateService(new CertificateRequestRepository(db), registry, ca, config.renewal, now),
     maxRecordBytes: config.maxRecordBytes,
     limiters: {
@@ -162,7 +153,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     },
     ...(opts.controls === false ? {} : { controls: { audit, detector, quarantines, metrics, log, now, alertWebhook: config.alertWebhook, adminIdentities: config.adminIdentities } }),
   });
-  server = createServer({ ...tlsOptions(material), keepAliveTimeout: 30_000, headersTimeout: 20_000, requestTimeout: 120_000 }, app.callback());
+  server = createServer({ ...tlsOptions(material), keepAliveTimeout: 30_000, headersTimeout: 20_000, requestTimeout: 120_000 }, awaitingRecovery(recovery, app.callback()));
   server.on("secureConnection", (socket: TLSSocket) => {
     const cert = socket.getPeerX509Certificate();
     if (cert) watcher.track(normalizeSerial(cert.serialNumber), socket);
