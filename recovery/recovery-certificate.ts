@@ -71,8 +71,21 @@ export class RecoveryCertificate {
   }
 
   private fileKey(): string {
-    const s = statSync(this.opts.path, { throwIfNoEntry: false });
-    return s ? `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}` : "absent";
+    try {
+      const s = statSync(this.opts.path, { throwIfNoEntry: false });
+      return s ? `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}` : "absent";
+    } catch (err) {
+      // e.g. EACCES: never thrown into the request path; the read below fails too, and is refused.
+      return `unreadable:${(err as NodeJS.ErrnoException).code ?? "?"}`;
+    }
+  }
+
+  private read(): string {
+    try {
+      return readFileSync(this.opts.path, "utf8");
+    } catch (err) {
+      throw new CertificateRefusedError(`it cannot be read (${(err as NodeJS.ErrnoException).code ?? "error"})`);
+    }
   }
 
   private async vet(): Promise<void> {
@@ -80,7 +93,7 @@ export class RecoveryCertificate {
     const fileKey = this.fileKey();
     const generation = this.opts.generation();
     try {
-      const pem = fileKey === "absent" ? undefined : readFileSync(this.opts.path, "utf8");
+      const pem = fileKey === "absent" ? undefined : this.read();
       this.vetted = { fileKey, generation, ...(pem === undefined ? {} : { usable: await this.check(pem) }) };
     } catch (err) {
       if (err instanceof CertificateRefusedError) {
@@ -116,7 +129,10 @@ export function awaitingRecovery(recovery: RecoveryCertificate, handler: Handler
       return;
     }
     // A change during the run that was already in flight needs one more; bounded, as it never rejects.
-    void pending.then(() => recovery.ready()).then(() => handler(req, res));
+    void pending
+      .then(() => recovery.ready())
+      .then(() => handler(req, res))
+      .catch((err: unknown) => res.destroy(err as Error));
   };
 }
 
