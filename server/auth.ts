@@ -80,6 +80,10 @@ async function vetCertificate(cert: X509Certificate, fingerprint: string, watche
   // never becomes a caller: it would reach logs, the audit trail and other users' terminals.
   const unsafe = [record.identity, ...parsed.subjectName.getField("CN")].map(identityNameProblem).find((p) => p !== undefined);
   if (unsafe) return { vetted: new IdentityNotAllowedError(`the certificate's identity is not an acceptable name (${unsafe}); ask the administrator for a certificate with a new name`), final: true };
+  // The identity is the certificate's own CN: a registry row whose identity column says otherwise (a database writer's
+  // UPDATE) never makes one identity's certificate log in as another.
+  const cns = parsed.subjectName.getField("CN");
+  if (cns.length !== 1 || cns[0] !== record.identity) return refused("the certificate's subject does not match its registry record");
   const caller: Caller = { identity: record.identity, serial, notBefore: record.notBefore.getTime(), notAfter: record.notAfter.getTime(), pem: record.pem };
   return { vetted: caller, final: true };
 }

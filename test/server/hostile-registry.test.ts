@@ -108,7 +108,11 @@ describe("server: a hostile registry (issue 15)", function () {
     writeFileSync(file, envelope);
     writeFileSync(out, "");
     const r = await openssl(["cms", "-decrypt", "-inform", "DER", "-binary", "-in", file, "-inkey", who.keyPath, "-recip", who.certPath, "-out", out]);
-    return { code: r.code, out: readFileSync(out) };
+    if (r.code !== 0) return { code: r.code, out: readFileSync(out) };
+    // What decrypts is the server's SignedData over the upload: openssl verifies it and gives the content.
+    const content = `${file}.content`;
+    const v = await openssl(["cms", "-verify", "-inform", "DER", "-binary", "-in", out, "-CAfile", rootFile, "-purpose", "any", "-out", content]);
+    return { code: v.code, out: v.code === 0 ? readFileSync(content) : Buffer.alloc(0) };
   }
 
   it("seals a plaintext upload to alice's real certificates only: the planted keys open nothing", async function () {
@@ -153,6 +157,13 @@ describe("server: a hostile registry (issue 15)", function () {
       expect(JSON.parse(r.detail)).to.include({ identity: "alice" }).and.to.have.property("reason").that.is.a("string");
       expect(r.detail).to.not.include("BEGIN");
     }
+  });
+
+  it("does not let mallory's certificate log in as alice once its row's identity column says alice", async function () {
+    const r = await curl(`${server.url}/v1/me`, { cacert: rootFile, id: mallory });
+    expect(r.status, r.body.toString()).to.equal(403);
+    expect(json(r).error?.code).to.equal("certificate_not_allowed");
+    expect(r.body.toString()).to.not.include('"identity":"alice"');
   });
 
   it("keeps alice's own records working through the SDK", async function () {
