@@ -1,19 +1,26 @@
 /**
- * CertvaultClient: the user's side of the API. By default records are sealed here, to the identity's active
- * certificates as the server reports them — each verified against the pinned root first, so a server that slips in
- * a key of its own is caught — and opened here with the user's key: the server never sees plaintext.
+ * CertvaultClient: the user's side of the API. Records are signed here by the user's key, bound to their owner and
+ * id, and sealed here, to recipients the SDK verified itself (verifier.ts): the caller's own certificate, other
+ * certificates of the caller's identity and grantees' certificates that chain to the pinned root and are not revoked
+ * on a verified CRL, and the pinned recovery certificate. Records are opened here and returned only once their
+ * signature, signer and binding verify (record-trust.ts): the server never sees plaintext, and a server or database
+ * that lies can neither redirect a record to another key nor pass off a forged or swapped one.
  */
+import { randomBytes } from "node:crypto";
 import type { KeyObject } from "node:crypto";
-import { open, seal } from "../envelope/index.js";
-import { RECOVERY_IDENTITY } from "../ca/profiles.js";
-import { UntrustedCertificateError } from "./errors.js";
+import { openContent, seal, signGrant, signRecord } from "../envelope/index.js";
+import { ServerError, UntrustedCertificateError } from "./errors.js";
 import { rotateRecords, shareRecord, unshareRecord } from "./key-lifecycle.js";
 import type { LifecycleClient, RotationProgress } from "./key-lifecycle.js";
 import { x509 } from "../keys/x509.js";
 import { Transport, expectOk } from "./transport.js";
 import type { TransportOptions } from "./transport.js";
-import { anchorsFromPem, verifyRecipient } from "./trust.js";
+import { anchorsFromPem, verifyLeaf } from "./trust.js";
 import type { TrustAnchors } from "./trust.js";
+import { MemoryTrustState } from "./trust-state.js";
+import type { TrustState } from "./trust-state.js";
+import { Verifier } from "./verifier.js";
+import type { OpenedRecord, RecordKind } from "./record-trust.js";
 
 export interface Me {
   identity: string;
@@ -46,6 +53,17 @@ export interface CertificateRequestView {
 
 
 export type { RotationProgress } from "./key-lifecycle.js";
+export type { OpenedRecord, RecordKind } from "./record-trust.js";
+
+/** How get()/openRecord() judge a record; defaults: server-sealed records accepted, unsigned ones refused. */
+export interface ReadOptions {
+  /** Whose record it must be: the caller's own identity unless reading a record someone shared with the caller. */
+  owner?: string;
+  /** Accept records the server sealed from a plaintext upload (signed by the server's certificate). */
+  acceptServerSealed?: boolean;
+  /** Accept records with no signature at all (stored before signed records existed). Never for untrusted servers. */
+  acceptUnsigned?: boolean;
+}
 
 export interface ClientOptions {
   /** https://host:port of the certvault server. */
@@ -58,18 +76,32 @@ export interface ClientOptions {
   key: KeyObject;
   timeoutMs?: number;
   retries?: number;
+  /** Highest CRL number seen and the pinned recovery fingerprint (a profile keeps them in DIR/trust.json). */
+  trustState?: TrustState;
+  /** The clock for validity, CRL freshness and signing times (default: the real one). */
+  clock?: () => Date;
+  /** How long a verified CRL is used before it is fetched again (default 5 s). */
+  crlMaxAgeMs?: number;
+  /** Defaults for get()/openRecord(); see ReadOptions. */
+  read?: Omit<ReadOptions, "owner">;
 }
 
 const CMS = "application/pkcs7-mime";
 
+/** 128 random bits, lower-case hex, as the server's own ids: chosen here so that the signature can name the id. */
+export function newRecordId(): string {
+  return randomBytes(16).toString("hex");
+}
+
 export class CertvaultClient {
   private readonly transport: Transport;
   private readonly anchors: TrustAnchors;
-  /** Recipients (identity + PEM) already verified against the pinned root, with their notAfter (ms). */
-  private readonly verified = new Map<string, number>();
+  private readonly verifier: Verifier;
+  private readonly clock: () => Date;
 
   constructor(private readonly opts: ClientOptions) {
     this.anchors = anchorsFromPem(opts.caPem);
+    this.clock = opts.clock ?? (() => new Date());
     const t: TransportOptions = {
       ...opts,
       onServerChain: (ders) => {
@@ -81,48 +113,67 @@ export class CertvaultClient {
       },
     };
     this.transport = new Transport(t);
+    this.verifier = new Verifier({
+      anchors: this.anchors,
+      certPem: opts.certPem,
+      key: opts.key,
+      state: opts.trustState ?? new MemoryTrustState(),
+      clock: this.clock,
+      ...(opts.crlMaxAgeMs === undefined ? {} : { crlMaxAgeMs: opts.crlMaxAgeMs }),
+      fetchCrl: async () => new Uint8Array(expectOk(await this.transport.send("GET", "/v1/crl"), [200]).body),
+    });
+  }
+
+  /** The caller's identity: the CN of its own certificate, never the server's word. */
+  get identity(): string {
+    return this.verifier.identity;
   }
 
   close(): void {
     this.transport.close();
   }
 
+  /** GET /v1/me, checked: the server must name this client as its own certificate does (IdentityMismatchError). */
   async me(): Promise<Me> {
     const r = expectOk(await this.transport.send("GET", "/v1/me"), [200]);
-    return JSON.parse(r.body.toString("utf8")) as Me;
+    const me = JSON.parse(r.body.toString("utf8")) as Me;
+    this.verifier.checkMe(me);
+    return me;
   }
 
-  /** The certificates to seal to: every active certificate of the identity (and the recovery certificate), each verified here. */
+  /** The certificates to seal a record of the caller's to: its own, its identity's others and the pinned recovery certificate, each verified here. */
   async recipients(): Promise<string[]> {
     const me = await this.me();
-    const now = Date.now();
-    // The recovery certificate must be ours and carry the reserved name: a server cannot substitute a key of its own.
-    const all = [...me.certificates.map((pem) => ({ pem, identity: me.identity })), ...(me.recovery ? [{ pem: me.recovery, identity: RECOVERY_IDENTITY }] : [])];
-    for (const { pem, identity } of all) await this.verifiedOnce(pem, identity, now);
-    return all.map((c) => c.pem);
+    const recovery = await this.verifier.recovery(me);
+    return [...(await this.verifier.ownRecipients(me)), ...(recovery ? [recovery] : [])];
   }
 
-  /** The recovery certificate every record must also be sealed to, verified; undefined before recovery is set up. */
+  /** The pinned recovery certificate, verified; undefined before recovery is set up. */
   async recoveryCertificate(): Promise<string | undefined> {
-    const me = await this.me();
-    if (!me.recovery) return undefined;
-    await this.verifiedOnce(me.recovery, RECOVERY_IDENTITY, Date.now());
-    return me.recovery;
+    return this.verifier.recovery(await this.me());
   }
 
-  /** A certificate verified once stays good until its notAfter (revocation is the server's list to keep). */
-  private async verifiedOnce(pem: string, identity: string, now: number): Promise<void> {
-    const key = `${identity}\n${pem}`;
-    const until = this.verified.get(key);
-    if (until !== undefined && now <= until) return;
-    const cert = await verifyRecipient(pem, this.anchors, identity);
-    this.verified.set(key, cert.notAfter.getTime());
+  /**
+   * Pins the recovery certificate the server names (after checking it chains to the pinned root, carries the
+   * reserved name and is not revoked), optionally only if its SHA-256 fingerprint is `fingerprint` (lower-case hex).
+   * From then on the SDK seals to that certificate only, and refuses any other the server names.
+   */
+  async pinRecovery(fingerprint?: string): Promise<{ fingerprint: string; serial: string; notAfter: Date }> {
+    return this.verifier.pinRecovery(await this.me(), fingerprint);
   }
 
+  /** Signs `data` as a record of the caller's, bound to `id`, and seals it to `recipients`. */
+  private async sealRecord(id: string, data: Uint8Array, recipients: readonly string[]): Promise<Uint8Array> {
+    const signed = signRecord(data, await this.verifier.signer(), { owner: this.identity, id }, { now: this.clock() });
+    return seal(signed, recipients, { contentType: "signed-data" });
+  }
+
+  /** Stores a new record under an id chosen here (PUT, If-None-Match: *), signed and sealed here; returns the id. */
   async put(data: Uint8Array): Promise<string> {
-    const envelope = await seal(data, await this.recipients());
-    const r = expectOk(await this.transport.send("POST", "/v1/records", envelope, { "content-type": CMS }), [201]);
-    return (JSON.parse(r.body.toString("utf8")) as { id: string }).id;
+    const id = newRecordId();
+    const envelope = await this.sealRecord(id, data, await this.recipients());
+    expectOk(await this.transport.send("PUT", `/v1/records/${id}`, envelope, { "content-type": CMS, "if-none-match": "*" }), [201]);
+    return id;
   }
 
   /**
@@ -130,10 +181,9 @@ export class CertvaultClient {
    * refuses with ServerError `precondition_failed` if someone wrote the record since.
    */
   async update(id: string, data: Uint8Array, opts: { ifVersion?: number } = {}): Promise<number> {
-    // A shared record stays shared: its grantees' certificates (verified here) are recipients of the new version too.
-    const grantees = await this.grantees(id);
-    const theirs = (await Promise.all(grantees.map((g) => this.directory(g).catch(() => [] as string[])))).flat();
-    const envelope = await seal(data, [...(await this.recipients()), ...theirs]);
+    // A shared record stays shared with the grantees the owner signed grants for (verified here), and no one else.
+    const theirs = (await Promise.all((await this.trustedGrantees(id)).map((g) => this.granteeCertificates(g)))).flat();
+    const envelope = await this.sealRecord(id, data, [...(await this.recipients()), ...theirs]);
     const headers: Record<string, string> = { "content-type": CMS, ...(opts.ifVersion === undefined ? {} : { "if-match": `"${opts.ifVersion}"` }) };
     const r = expectOk(await this.transport.send("PUT", `/v1/records/${encodeURIComponent(id)}`, envelope, headers), [200]);
     return (JSON.parse(r.body.toString("utf8")) as { version: number }).version;
@@ -161,13 +211,18 @@ export class CertvaultClient {
    * on the client, content untouched. Resumable; see key-lifecycle.ts.
    */
   async rotateTo(newCertPem: string, opts: { dropOld?: boolean; onProgress?: (p: RotationProgress) => void } = {}): Promise<RotationProgress> {
-    await verifyRecipient(newCertPem, this.anchors, (await this.me()).identity);
+    await this.verifier.sealable(newCertPem, this.identity);
     return rotateRecords(this.lifecycle(), newCertPem, opts);
   }
 
-  /** Shares a record with another identity (their certificates verified here first); see key-lifecycle.ts. */
+  /**
+   * Shares a record with another identity: the record is first opened and verified as the caller's own record `id`
+   * (a server cannot hand over another envelope to be re-wrapped), the grantee's certificates are verified here, and
+   * the grant is the caller's signed statement; see key-lifecycle.ts.
+   */
   async share(id: string, identity: string): Promise<void> {
-    return shareRecord(this.lifecycle(), id, identity, await this.directory(identity));
+    const statement = signGrant(await this.verifier.signer(), { owner: this.identity, id, grantee: identity }, { now: this.clock() });
+    return shareRecord(this.lifecycle(), id, identity, await this.directory(identity), statement);
   }
 
   /**
@@ -176,7 +231,7 @@ export class CertvaultClient {
    */
   async unshare(id: string, identity: string): Promise<void> {
     const keep = [...(await this.recipients())];
-    for (const g of await this.grantees(id)) if (g !== identity) keep.push(...(await this.directory(g).catch(() => [] as string[])));
+    for (const g of await this.trustedGrantees(id)) if (g !== identity) keep.push(...(await this.granteeCertificates(g)));
     return unshareRecord(this.lifecycle(), id, identity, keep);
   }
 
@@ -186,10 +241,39 @@ export class CertvaultClient {
     expectOk(await this.transport.send("DELETE", `/v1/certificates/${encodeURIComponent(serial)}`), [204]);
   }
 
-  /** The identities a record of this identity is shared with. */
+  /** The identities a record of this identity is shared with, as the server lists them (unverified: see trustedGrantees). */
   async grantees(id: string): Promise<string[]> {
+    return (await this.grants(id)).map((g) => g.grantee);
+  }
+
+  private async grants(id: string): Promise<{ grantee: string; statement: string | null }[]> {
     const r = expectOk(await this.transport.send("GET", `/v1/records/${encodeURIComponent(id)}/grants`), [200]);
-    return (JSON.parse(r.body.toString("utf8")) as { grantees: string[] }).grantees;
+    const body = JSON.parse(r.body.toString("utf8")) as { grantees: string[]; grants?: { grantee: string; statement: string | null }[] };
+    return body.grants ?? body.grantees.map((grantee) => ({ grantee, statement: null }));
+  }
+
+  /**
+   * The grantees of a record whose grants this identity signed, each checked here; a grant without a valid statement
+   * (a row a database writer inserted, one signed by someone else or for another record) is an UntrustedGrantError.
+   */
+  async trustedGrantees(id: string): Promise<string[]> {
+    const out: string[] = [];
+    for (const g of await this.grants(id)) {
+      const named = await this.verifier.grantee(g.statement === null ? new Uint8Array(0) : new Uint8Array(Buffer.from(g.statement, "base64")), id);
+      if (named !== g.grantee) throw new UntrustedCertificateError(`the server lists a grant to ${g.grantee} whose statement names ${named}`);
+      out.push(named);
+    }
+    return out;
+  }
+
+  /** A grantee's certificates, verified; none when the grantee has no active certificate left (the directory's 404). */
+  private async granteeCertificates(identity: string): Promise<string[]> {
+    try {
+      return await this.directory(identity);
+    } catch (err) {
+      if (err instanceof ServerError && err.code === "not_found") return [];
+      throw err;
+    }
   }
 
   /** What the lifecycle operations need of this client, without reaching into its fields. */
@@ -201,14 +285,43 @@ export class CertvaultClient {
       all: () => this.all(),
       getVersioned: (id) => this.getVersioned(id),
       putEnvelope: (id, env, v) => this.putEnvelope(id, env, v),
-      setGrant: async (id, identity, grant, version) => {
-        expectOk(await this.transport.send(grant ? "PUT" : "DELETE", `/v1/records/${encodeURIComponent(id)}/grants/${encodeURIComponent(identity)}`, undefined, { "if-match": `"${version}"` }), [grant ? 200 : 204]);
+      verifyOwn: async (id, envelope) => {
+        await this.verifyOwnEnvelope(id, envelope);
+      },
+      setGrant: async (id, identity, statement, version) => {
+        const path = `/v1/records/${encodeURIComponent(id)}/grants/${encodeURIComponent(identity)}`;
+        if (statement) expectOk(await this.transport.send("PUT", path, statement, { "if-match": `"${version}"`, "content-type": CMS }), [200]);
+        else expectOk(await this.transport.send("DELETE", path, undefined, { "if-match": `"${version}"` }), [204]);
       },
     };
   }
 
-  async get(id: string): Promise<Uint8Array> {
-    return await open(await this.getEnvelope(id), this.opts.key, this.opts.certPem);
+  /** The record's content, once its signature, signer and binding verify (see openRecord); a typed error otherwise. */
+  async get(id: string, opts: ReadOptions = {}): Promise<Uint8Array> {
+    return (await this.openRecord(id, opts)).content;
+  }
+
+  /**
+   * Fetches, opens and verifies a record: content only when it is signed by its owner (or, if accepted, by the
+   * server) and bound to this owner and id; says which kind it was. UntrustedRecordError (and its subclasses
+   * UnsignedRecordError, ServerSealedRecordError) otherwise, with no bytes.
+   */
+  async openRecord(id: string, opts: ReadOptions = {}): Promise<OpenedRecord & { version: number }> {
+    const { envelope, version } = await this.getVersioned(id);
+    const opened = await this.verifier.record(openContent(envelope, this.opts.key, this.opts.certPem), {
+      owner: opts.owner ?? this.identity,
+      id,
+      acceptServerSealed: opts.acceptServerSealed ?? this.opts.read?.acceptServerSealed ?? true,
+      acceptUnsigned: opts.acceptUnsigned ?? this.opts.read?.acceptUnsigned ?? false,
+    });
+    return { ...opened, version };
+  }
+
+  /** Throws unless `envelope` opens as this identity's own record `id` (signed by it, or by the server for it). */
+  private async verifyOwnEnvelope(id: string, envelope: Uint8Array): Promise<RecordKind> {
+    const opened = await this.verifier.record(openContent(envelope, this.opts.key, this.opts.certPem), { owner: this.identity, id, acceptServerSealed: true, acceptUnsigned: false });
+    opened.content.fill(0);
+    return opened.kind;
   }
 
   async list(opts: { limit?: number; cursor?: string | null } = {}): Promise<RecordPage> {
@@ -247,7 +360,8 @@ export class CertvaultClient {
 
   private async checkedView(view: CertificateRequestView, csrPem?: string): Promise<CertificateRequestView> {
     if (!view.certificate) return view;
-    const cert = await verifyRecipient(view.certificate, this.anchors, (await this.me()).identity);
+    const cert = new x509.X509Certificate(view.certificate);
+    await verifyLeaf(cert, this.anchors, { purpose: "seal", identity: this.identity, at: this.clock(), revoked: await this.verifier.revoked() });
     if (csrPem !== undefined) {
       const asked = Buffer.from(new x509.Pkcs10CertificateRequest(csrPem).publicKey.rawData);
       if (!asked.equals(Buffer.from(cert.publicKey.rawData))) throw new UntrustedCertificateError("the certificate the server returned is not for the key of this request");
@@ -259,7 +373,7 @@ export class CertvaultClient {
   async directory(identity: string): Promise<string[]> {
     const r = expectOk(await this.transport.send("GET", `/v1/directory/${encodeURIComponent(identity)}`), [200]);
     const body = JSON.parse(r.body.toString("utf8")) as { identity: string; certificates: string[] };
-    for (const pem of body.certificates) await verifyRecipient(pem, this.anchors, identity);
+    for (const pem of body.certificates) await this.verifier.sealable(pem, identity);
     return body.certificates;
   }
 

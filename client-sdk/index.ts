@@ -1,10 +1,23 @@
 /** certvault/client-sdk: keys made and kept on the user's machine, records sealed and opened there. */
-export { CertvaultClient } from "./client.js";
-export type { ClientOptions, Me, RecordInfo, RecordPage, RotationProgress, CertificateRequestView } from "./client.js";
+export { CertvaultClient, newRecordId } from "./client.js";
+export type { ClientOptions, Me, RecordInfo, RecordPage, RotationProgress, CertificateRequestView, ReadOptions, OpenedRecord, RecordKind } from "./client.js";
+export { MemoryTrustState, FileTrustState, normalizeFingerprint } from "./trust-state.js";
+export type { TrustState, TrustStateData } from "./trust-state.js";
 export { FileKeyStore } from "./keystore.js";
 export type { KeyStore, PassphraseProvider } from "./keystore.js";
 export { createKeyAndCsr } from "./keygen.js";
 export { clientFromProfile, profilePaths, configuredServer } from "./profile.js";
 export { anchorsFromPem, verifyRecipient } from "./trust.js";
-export { ServerError, UntrustedCertificateError, ConnectionError } from "./errors.js";
+export {
+  ServerError,
+  UntrustedCertificateError,
+  ConnectionError,
+  IdentityMismatchError,
+  UntrustedRecordError,
+  UnsignedRecordError,
+  ServerSealedRecordError,
+  UntrustedGrantError,
+  UntrustedCrlError,
+  RecoveryPinError,
+} from "./errors.js";
 export { BadPassphraseError } from "../errors/index.js";

@@ -25,7 +25,10 @@ export interface LifecycleClient {
   all(): AsyncGenerator<RecordInfo>;
   getVersioned(id: string): Promise<{ envelope: Uint8Array; version: number }>;
   putEnvelope(id: string, envelope: Uint8Array, version: number): Promise<number>;
-  setGrant(id: string, identity: string, grant: boolean, version: number): Promise<void>;
+  /** Throws unless the envelope opens as this identity's own record `id`, signed and bound (record-trust.ts). */
+  verifyOwn(id: string, envelope: Uint8Array): Promise<void>;
+  /** Grants (with the owner's signed statement) or, with none, removes the grant. */
+  setGrant(id: string, identity: string, statement: Uint8Array | undefined, version: number): Promise<void>;
 }
 
 const ATTEMPTS = 5;
@@ -82,15 +85,20 @@ export async function rotateRecords(c: LifecycleClient, newCertPem: string, opts
   return progress;
 }
 
-/** Wraps the record's key for `certs` (the grantee's, already verified by the caller), stores it, then grants. */
-export async function shareRecord(c: LifecycleClient, id: string, identity: string, certs: readonly string[]): Promise<void> {
+/**
+ * Wraps the record's key for `certs` (the grantee's, already verified by the caller), stores it, then grants with the
+ * owner's signed `statement`. The envelope is verified first as this identity's record `id`: re-wrapping whatever the
+ * server hands over would give the grantee another record (the content check is that verification, not a second one).
+ */
+export async function shareRecord(c: LifecycleClient, id: string, identity: string, certs: readonly string[], statement: Uint8Array): Promise<void> {
   const recovery = await c.recovery();
   for (let attempt = 1; ; attempt++) {
     const { envelope, version } = await c.getVersioned(id);
+    await c.verifyOwn(id, envelope);
     const missing = [...certs, ...(recovery ? [recovery] : [])].filter((cert) => !isRecipient(envelope, cert));
     try {
-      const v = missing.length === 0 ? version : await c.putEnvelope(id, addRecipients(envelope, c.key, c.certPem, missing), version);
-      await c.setGrant(id, identity, true, v);
+      const v = missing.length === 0 ? version : await c.putEnvelope(id, addRecipients(envelope, c.key, c.certPem, missing, { verifyContent: false }), version);
+      await c.setGrant(id, identity, statement, v);
       return;
     } catch (err) {
       if (!isStale(err) || attempt >= ATTEMPTS) throw err;
@@ -108,7 +116,7 @@ export async function unshareRecord(c: LifecycleClient, id: string, identity: st
     const drop = recipientsOf(envelope).filter((rid) => !keep.some((cert) => isRecipient([rid], cert)));
     try {
       const v = drop.length === 0 ? version : await c.putEnvelope(id, removeRecipients(envelope, drop), version);
-      await c.setGrant(id, identity, false, v);
+      await c.setGrant(id, identity, undefined, v);
       return;
     } catch (err) {
       if (!isStale(err) || attempt >= ATTEMPTS) throw err;

@@ -1,8 +1,9 @@
 /**
- * Verifying, on the client, every certificate the SDK will seal to: it must chain to the pinned root through an
- * issuing CA, be within validity, be a client certificate (CA:FALSE, EKU clientAuth) whose key usage allows
- * sealing (keyAgreement for EC, keyEncipherment for RSA), and belong to the expected identity. @peculiar/x509's
- * chain builder checks signatures only, so everything else is checked here.
+ * Verifying, on the client, every certificate the SDK relies on: one it seals to, one that signed a record or a grant.
+ * Each must chain to the pinned root through an issuing CA, be within validity (at the time that matters), be a
+ * leaf (CA:FALSE) with the extended and plain key usage of its purpose, belong to the expected identity, and not be
+ * revoked on the verified CRL (crl.ts). @peculiar/x509's chain builder checks signatures only, so everything else is
+ * checked here.
  */
 import { x509 } from "../keys/x509.js";
 import { UntrustedCertificateError } from "./errors.js";
@@ -12,6 +13,12 @@ export interface TrustAnchors {
   /** Issuing CAs learnt from ca.pem or from the server's verified TLS chain. */
   intermediates: x509.X509Certificate[];
 }
+
+/** What a certificate is relied on for: sealing to it, or believing its signature (a user's, or the server's). */
+export type Purpose = "seal" | "sign-client" | "sign-server";
+
+/** Revocation as a verified CRL tells it (crl.ts); undefined means "not revoked". */
+export type RevocationLookup = (cert: x509.X509Certificate) => { date: Date; reason?: number } | undefined;
 
 export function parsePemBundle(pem: string): x509.X509Certificate[] {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
@@ -26,48 +33,72 @@ export function anchorsFromPem(pem: string): TrustAnchors {
   return { root, intermediates: certs.filter((c) => c !== root) };
 }
 
-function within(c: x509.X509Certificate, now: Date): boolean {
-  return c.notBefore.getTime() <= now.getTime() && now.getTime() <= c.notAfter.getTime();
+function within(c: x509.X509Certificate, at: Date): boolean {
+  return c.notBefore.getTime() <= at.getTime() && at.getTime() <= c.notAfter.getTime();
 }
 
-async function issuedBy(child: x509.X509Certificate, parent: x509.X509Certificate): Promise<boolean> {
+export async function issuedBy(child: x509.X509Certificate | x509.X509Crl, parent: x509.X509Certificate): Promise<boolean> {
   if (child.issuer !== parent.subject) return false;
   try {
-    return await child.verify({ publicKey: parent.publicKey, signatureOnly: true });
+    return child instanceof x509.X509Crl ? await child.verify({ publicKey: parent.publicKey }) : await child.verify({ publicKey: parent.publicKey, signatureOnly: true });
   } catch {
     return false;
   }
 }
 
 function isCa(c: x509.X509Certificate): boolean {
-  const bc = c.getExtension(x509.BasicConstraintsExtension);
-  return Boolean(bc?.ca);
+  return Boolean(c.getExtension(x509.BasicConstraintsExtension)?.ca);
 }
 
-export async function verifyRecipient(pem: string, anchors: TrustAnchors, expectedIdentity: string, now = new Date()): Promise<x509.X509Certificate> {
+/** The issuing CA (signed by the pinned root, a CA, valid at `at`) that signed `leaf`, if any. */
+export async function issuerOf(leaf: x509.X509Certificate | x509.X509Crl, anchors: TrustAnchors, at: Date, extra: readonly x509.X509Certificate[] = []): Promise<x509.X509Certificate | undefined> {
+  for (const candidate of [...anchors.intermediates, ...extra]) {
+    if (isCa(candidate) && within(candidate, at) && (await issuedBy(leaf, candidate)) && (await issuedBy(candidate, anchors.root))) return candidate;
+  }
+  return undefined;
+}
+
+const EKU: Record<Purpose, string> = { seal: x509.ExtendedKeyUsage.clientAuth, "sign-client": x509.ExtendedKeyUsage.clientAuth, "sign-server": x509.ExtendedKeyUsage.serverAuth };
+
+function usageProblem(leaf: x509.X509Certificate, purpose: Purpose): string | undefined {
+  if (isCa(leaf)) return "is a CA certificate";
+  const eku = leaf.getExtension(x509.ExtendedKeyUsageExtension);
+  if (!eku || !eku.usages.includes(EKU[purpose])) return purpose === "sign-server" ? "is not a server certificate" : "is not a client certificate";
+  const ku = leaf.getExtension(x509.KeyUsagesExtension);
+  const rsa = leaf.publicKey.algorithm.name.startsWith("RSA");
+  const needed = purpose !== "seal" ? x509.KeyUsageFlags.digitalSignature : rsa ? x509.KeyUsageFlags.keyEncipherment : x509.KeyUsageFlags.keyAgreement;
+  if (!ku || (ku.usages & needed) === 0) return purpose === "seal" ? "may not be used to seal records" : "may not be used to sign";
+  return undefined;
+}
+
+/**
+ * Checks `leaf` for `purpose` as of `at`: chain to the pinned root, validity, usages, the CN (`identity`, unless
+ * undefined: a server certificate names a host), and revocation before `at` on the CRL.
+ */
+export async function verifyLeaf(
+  leaf: x509.X509Certificate,
+  anchors: TrustAnchors,
+  opts: { purpose: Purpose; identity?: string; at: Date; revoked?: RevocationLookup; extraIntermediates?: readonly x509.X509Certificate[] },
+): Promise<x509.X509Certificate> {
+  const name = `certificate ${leaf.serialNumber}`;
+  if (!(await issuerOf(leaf, anchors, opts.at, opts.extraIntermediates))) throw new UntrustedCertificateError(`${name} does not chain to the pinned CA`);
+  if (!within(leaf, opts.at)) throw new UntrustedCertificateError(`${name} is outside its validity period`);
+  const problem = usageProblem(leaf, opts.purpose);
+  if (problem) throw new UntrustedCertificateError(`${name} ${problem}`);
+  const cn = leaf.subjectName.getField("CN");
+  if (opts.identity !== undefined && (cn.length !== 1 || cn[0] !== opts.identity)) throw new UntrustedCertificateError(`${name} belongs to another identity`);
+  const revocation = opts.revoked?.(leaf);
+  if (revocation && revocation.date.getTime() <= opts.at.getTime()) throw new UntrustedCertificateError(`${name} is revoked`);
+  return leaf;
+}
+
+/** A certificate to seal to, now: chained, a client certificate that may be sealed to, of `expectedIdentity`, not revoked. */
+export async function verifyRecipient(pem: string, anchors: TrustAnchors, expectedIdentity: string, now = new Date(), revoked?: RevocationLookup): Promise<x509.X509Certificate> {
   let leaf: x509.X509Certificate;
   try {
     leaf = new x509.X509Certificate(pem);
   } catch {
     throw new UntrustedCertificateError("the server listed a certificate that does not parse");
   }
-  let issuer: x509.X509Certificate | undefined;
-  for (const candidate of anchors.intermediates) {
-    if (isCa(candidate) && within(candidate, now) && (await issuedBy(leaf, candidate)) && (await issuedBy(candidate, anchors.root))) {
-      issuer = candidate;
-      break;
-    }
-  }
-  if (!issuer) throw new UntrustedCertificateError(`certificate ${leaf.serialNumber} does not chain to the pinned CA`);
-  if (!within(leaf, now)) throw new UntrustedCertificateError(`certificate ${leaf.serialNumber} is outside its validity period`);
-  if (isCa(leaf)) throw new UntrustedCertificateError(`certificate ${leaf.serialNumber} is a CA certificate`);
-  const eku = leaf.getExtension(x509.ExtendedKeyUsageExtension);
-  if (!eku || !eku.usages.includes(x509.ExtendedKeyUsage.clientAuth)) throw new UntrustedCertificateError(`certificate ${leaf.serialNumber} is not a client certificate`);
-  const ku = leaf.getExtension(x509.KeyUsagesExtension);
-  const rsa = leaf.publicKey.algorithm.name.startsWith("RSA");
-  const needed = rsa ? x509.KeyUsageFlags.keyEncipherment : x509.KeyUsageFlags.keyAgreement;
-  if (!ku || (ku.usages & needed) === 0) throw new UntrustedCertificateError(`certificate ${leaf.serialNumber} may not be used to seal records`);
-  const cn = leaf.subjectName.getField("CN");
-  if (cn.length !== 1 || cn[0] !== expectedIdentity) throw new UntrustedCertificateError(`certificate ${leaf.serialNumber} belongs to another identity`);
-  return leaf;
+  return verifyLeaf(leaf, anchors, { purpose: "seal", identity: expectedIdentity, at: now, ...(revoked ? { revoked } : {}) });
 }

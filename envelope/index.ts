@@ -21,6 +21,8 @@ export { signRecord } from "./signed.js";
 export type { RecordBinding, RecordSigner } from "./signed.js";
 export { verifyRecordSignature } from "./signed-verify.js";
 export type { VerifiedRecordSignature } from "./signed-verify.js";
+export { signGrant, readGrant, GRANT_TYPE, MAX_GRANT_BYTES } from "./grant.js";
+export type { Grant } from "./grant.js";
 export { addRecipients, removeRecipients } from "./rewrap.js";
 export { inspect, recipientsOf } from "./inspect.js";
 export * from "./errors.js";

@@ -52,6 +52,14 @@ export class PreconditionFailedError extends CertvaultError {
   }
 }
 
+/** A grant without the owner's signed statement for exactly this record and grantee. */
+export class InvalidGrantError extends CertvaultError {
+  static override readonly code: string = "invalid_grant";
+  constructor(message: string) {
+    super(message, { status: 400 });
+  }
+}
+
 export class ConflictError extends CertvaultError {
   static override readonly code: string = "conflict";
   constructor(message: string) {

@@ -74,10 +74,11 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
 
   // The watcher's first CRL arrives before the server exists; later ones swap the live TLS context.
   let server: Server | undefined = undefined;
+  // Decrypted once, kept in memory only: every CRL refresh rebuilds the TLS context, and a 600,000-round PBKDF2
+  // per rebuild would cost each revocation ~150 ms of CPU. The same key signs the records the server seals itself.
+  const serverKey = decryptPrivateKey(identity.keyPem, identity.passphrase);
   const material: TlsMaterial = {
-    // Decrypted once, kept in memory only: every CRL refresh rebuilds the TLS context, and a 600,000-round PBKDF2
-    // per rebuild would cost each revocation ~150 ms of CPU.
-    key: decryptPrivateKey(identity.keyPem, identity.passphrase).export({ format: "pem", type: "pkcs8" }) as string,
+    key: serverKey.export({ format: "pem", type: "pkcs8" }) as string,
     cert: identity.certPem + certs.intermediatePem,
     ca: certs.rootPem + certs.intermediatePem,
     crl: [],
@@ -144,7 +145,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     log,
     now,
     registry: watcher,
-    records: new RecordService(new RecordRepository(db), watcher, now, () => recovery.current()),
+    records: new RecordService(new RecordRepository(db), watcher, now, () => recovery.current(), { key: serverKey, certificate: identity.certPem, chain: [certs.intermediatePem] }),
     certificates: new CertificateService(new CertificateRequestRepository(db), registry, ca, config.renewal, now),
     maxRecordBytes: config.maxRecordBytes,
     limiters: {

@@ -5,6 +5,7 @@ import { readBody } from "./body.js";
 import { InvalidInputError, InvalidQueryError, NotFoundError } from "../errors/index.js";
 import { identityProblem } from "../ca/profiles.js";
 import { CMS_MEDIA_TYPE, parseLimit } from "./services/records.js";
+import { MAX_GRANT_BYTES } from "../envelope/index.js";
 import type { RecordService } from "./services/records.js";
 import type { RegistryWatcher } from "./registry-watch.js";
 import type { Caller } from "./auth.js";
@@ -53,6 +54,15 @@ function ifMatch(ctx: Context): number | undefined {
   return Number(m[1]);
 }
 
+/** If-None-Match: * asks for "create, never replace"; any other value is not something a record PUT understands. */
+function createOnly(ctx: Context): boolean {
+  const raw = ctx.get("if-none-match").trim();
+  if (raw === "") return false;
+  if (raw !== "*") throw new InvalidQueryError('If-None-Match must be "*" (create only) or absent');
+  if (ctx.get("if-match") !== "") throw new InvalidQueryError("If-Match and If-None-Match exclude each other");
+  return true;
+}
+
 export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
   // Strict and case-sensitive: one spelling per endpoint, the one the audit trail names. One router for every
   // endpoint: each router a request passes costs a matching pass.
@@ -88,6 +98,15 @@ export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
   router.put("/v1/records/:id", as("records.update", "update"), async (ctx) => {
     const body = await readBody(ctx, deps.maxRecordBytes);
     const id = ctx.params.id ?? "";
+    if (createOnly(ctx)) {
+      // Create under an id the client chose (the SDK signs the id into the record before it seals it).
+      await deps.records.createAt(caller(ctx), id, body, mediaType(ctx));
+      ctx.state.recordId = id; // for the audit entry
+      ctx.status = 201;
+      ctx.set("ETag", '"1"');
+      ctx.body = { id, version: 1 };
+      return;
+    }
     const version = await deps.records.replace(caller(ctx), id, body, mediaType(ctx), ifMatch(ctx));
     ctx.set("ETag", `"${version}"`);
     ctx.body = { id, version };
@@ -116,12 +135,17 @@ export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
   });
 
   // Sharing: the owner first re-wraps the envelope for the grantee's certificates (PUT /records/:id), then grants.
+  // Each grant comes with the owner's signed statement (base64 DER; null for grants made before statements): the
+  // SDK seals to a grantee only on a statement it verifies itself.
   router.get("/v1/records/:id/grants", as("records.grants", "other"), async (ctx) => {
-    ctx.body = { id: ctx.params.id, grantees: await deps.records.grantees(caller(ctx), ctx.params.id ?? "") };
+    const grants = await deps.records.grants(caller(ctx), ctx.params.id ?? "");
+    ctx.body = { id: ctx.params.id, grantees: grants.map((g) => g.grantee), grants: grants.map((g) => ({ grantee: g.grantee, statement: g.statement ? Buffer.from(g.statement).toString("base64") : null })) };
   });
 
+  // Body: the owner's grant statement (envelope/grant.ts), DER.
   router.put("/v1/records/:id/grants/:identity", as("records.share", "other"), async (ctx) => {
-    await deps.records.grant(caller(ctx), ctx.params.id ?? "", identityParam(ctx), ifMatch(ctx));
+    const statement = await readBody(ctx, MAX_GRANT_BYTES);
+    await deps.records.grant(caller(ctx), ctx.params.id ?? "", identityParam(ctx), statement, ifMatch(ctx));
     ctx.body = { id: ctx.params.id, grantee: identityParam(ctx) };
   });
 

@@ -146,6 +146,20 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable("recovery_requests");
     },
   },
+  "008_grant_statements": {
+    async up(db) {
+      // The owner's signed grant (a CMS SignedData, client-sdk/grants.ts): the SDK seals to a grantee only on it, so
+      // a grants row a database writer inserts names nobody. Rows from before have none and are not believed.
+      await db.schema.alterTable("grants", (t) => {
+        t.binary("statement").nullable();
+      });
+    },
+    async down(db) {
+      await db.schema.alterTable("grants", (t) => {
+        t.dropColumn("statement");
+      });
+    },
+  },
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

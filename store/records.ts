@@ -29,6 +29,19 @@ function meta(r: Row): RecordMeta {
 export class RecordRepository {
   constructor(private readonly db: Db) {}
 
+  /** Inserts a record under an id nobody holds; false when the id is taken (by anyone: ids are global). */
+  async insertNew(p: { id: string; owner: string; envelope: Uint8Array; now: Date }): Promise<boolean> {
+    try {
+      await this.insert(p);
+      return true;
+    } catch (err) {
+      const code = String((err as { code?: unknown }).code ?? "");
+      // SQLite: SQLITE_CONSTRAINT (primary key); PostgreSQL: 23505 unique_violation.
+      if (code.startsWith("SQLITE_CONSTRAINT") || code === "23505") return false;
+      throw err;
+    }
+  }
+
   async insert(p: { id: string; owner: string; envelope: Uint8Array; now: Date }): Promise<void> {
     await this.db("records").insert({
       id: p.id,
@@ -59,19 +72,29 @@ export class RecordRepository {
 
   /** The identities a record of `owner` is shared with. */
   async grantees(owner: string, id: string): Promise<string[]> {
-    const rows = (await this.db("grants").join("records", "records.id", "grants.record_id").where({ "records.id": id, "records.owner": owner }).orderBy("grantee").select("grantee")) as { grantee: string }[];
-    return rows.map((r) => r.grantee);
+    return (await this.grants(owner, id)).map((g) => g.grantee);
+  }
+
+  /** The grants of a record of `owner`, with the owner's signed statement (null for grants stored before them). */
+  async grants(owner: string, id: string): Promise<{ grantee: string; statement: Uint8Array | null }[]> {
+    const rows = (await this.db("grants")
+      .join("records", "records.id", "grants.record_id")
+      .where({ "records.id": id, "records.owner": owner })
+      .orderBy("grantee")
+      .select("grantee", "statement")) as { grantee: string; statement: Buffer | Uint8Array | null }[];
+    return rows.map((r) => ({ grantee: r.grantee, statement: r.statement ? new Uint8Array(r.statement) : null }));
   }
 
   /**
    * Records (or removes) a grant on a record of `owner`, only while the record is still at `version`, the version
    * whose envelope was checked: a concurrent rewrite cannot slip in between the check and the grant.
    */
-  async setGrant(p: { owner: string; id: string; grantee: string; version: number; grant: boolean; now: Date }): Promise<boolean> {
+  async setGrant(p: { owner: string; id: string; grantee: string; version: number; grant: boolean; now: Date; statement?: Uint8Array }): Promise<boolean> {
     return this.db.transaction(async (trx) => {
       const row = await trx("records").where({ owner: p.owner, id: p.id, version: p.version }).first("id");
       if (!row) return false;
-      if (p.grant) await trx("grants").insert({ record_id: p.id, grantee: p.grantee, granted_at: p.now.getTime() }).onConflict(["record_id", "grantee"]).ignore();
+      const statement = p.statement ? Buffer.from(p.statement.buffer, p.statement.byteOffset, p.statement.byteLength) : null;
+      if (p.grant) await trx("grants").insert({ record_id: p.id, grantee: p.grantee, granted_at: p.now.getTime(), statement }).onConflict(["record_id", "grantee"]).merge(["statement", "granted_at"]);
       else await trx("grants").where({ record_id: p.id, grantee: p.grantee }).delete();
       return true;
     });

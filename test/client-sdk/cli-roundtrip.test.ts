@@ -63,7 +63,7 @@ describe("user CLI: keygen, issue, put, get", function () {
     });
   }
 
-  it("seals on the client: openssl cms opens what `put` stored, with the user's key", async function () {
+  it("seals and signs on the client: openssl cms opens what `put` stored with the user's key, and verifies its signature", async function () {
     const r = await runProcess(process.execPath, [CLI_ENTRY, "put", "--profile", profile, "--passphrase-file", passFile, "-"], { env: cliEnv(), input: "sealed by the SDK" });
     expect(r.code, r.stderr).to.equal(0);
     const id = r.stdout.trim();
@@ -73,7 +73,14 @@ describe("user CLI: keygen, issue, put, get", function () {
     const plain = join(ca.home, "sdk.txt");
     const o = await openssl(["cms", "-decrypt", "-inform", "DER", "-binary", "-in", der, "-inkey", join(profile, "key.pem"), "-passin", `file:${passFile}`, "-recip", join(profile, "cert.pem"), "-out", plain]);
     expect(o.code, o.stderr).to.equal(0);
-    expect(readFileSync(plain, "utf8")).to.equal("sealed by the SDK");
+    // Sign-then-encrypt: what decrypts is the user's SignedData; openssl verifies it against the root and prints it.
+    const content = join(ca.home, "sdk-content.txt");
+    const v = await openssl(["cms", "-verify", "-inform", "DER", "-binary", "-in", plain, "-CAfile", ca.paths.rootCert, "-purpose", "any", "-out", content]);
+    expect(v.code, v.stderr).to.equal(0);
+    expect(readFileSync(content, "utf8")).to.equal("sealed by the SDK");
+    const signer = await openssl(["cms", "-verify", "-inform", "DER", "-binary", "-in", plain, "-CAfile", ca.paths.rootCert, "-purpose", "any", "-signer", join(ca.home, "sdk-signer.pem"), "-out", "/dev/null"]);
+    expect(signer.code, signer.stderr).to.equal(0);
+    expect(readFileSync(join(ca.home, "sdk-signer.pem"), "utf8").replace(/\s/g, "")).to.equal(readFileSync(join(profile, "cert.pem"), "utf8").replace(/\s/g, ""));
   });
 
   it("a wrong passphrase fails with exit 1 and a typed message, and sends nothing", async function () {

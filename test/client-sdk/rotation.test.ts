@@ -8,11 +8,11 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { open, inspect } from "../../envelope/index.js";
+import { open, inspect, verifyRecordSignature } from "../../envelope/index.js";
 import { parseEnvelope } from "../../envelope/frame.js";
 import { resolveLimits } from "../../envelope/options.js";
 import type { RotationProgress } from "../../client-sdk/index.js";
-import { openssl } from "../helpers/openssl.js";
+import { openssl, opensslReadRecord } from "../helpers/openssl.js";
 import { thresholdsFrom } from "../../abuse/rules.js";
 
 const COUNT = 1000;
@@ -82,7 +82,9 @@ describe("client SDK: key rotation", function () {
     for (const { id, envelope } of after) {
       expect(Buffer.compare(content(envelope), contentBefore.get(id) as Buffer), `content of ${id} changed`).to.equal(0);
       expect(inspect(envelope).recipients.total, `${id} has one recipient`).to.equal(1);
-      expect(new TextDecoder().decode(open(envelope, newId.key, newId.certPem))).to.match(/^record \d+$/);
+      const signed = verifyRecordSignature(open(envelope, newId.key, newId.certPem));
+      expect(new TextDecoder().decode(signed.content)).to.match(/^record \d+$/);
+      expect(signed.binding, "the signature still binds the record to its id").to.deep.equal({ owner: "alice", id });
       expect(() => open(envelope, oldId.key, oldId.certPem)).to.throw();
     }
   });
@@ -92,7 +94,7 @@ describe("client SDK: key rotation", function () {
     const dir = ca.home;
     const env = join(dir, "rotated.der");
     writeFileSync(env, (sample as { envelope: Uint8Array }).envelope);
-    const withNew = await openssl(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", env, "-inkey", newId.keyPath, "-recip", newId.certPath]);
+    const withNew = await opensslReadRecord({ envelopeFile: env, keyPath: newId.keyPath, certPath: newId.certPath, rootPath: ca.paths.rootCert });
     expect(withNew.code, withNew.stderr).to.equal(0);
     expect(withNew.stdout).to.match(/^record \d+$/);
     const withOld = await openssl(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", env, "-inkey", oldId.keyPath, "-recip", oldId.certPath]);

@@ -12,8 +12,8 @@ import type { AddressInfo } from "node:net";
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { CertvaultClient, ServerError, UntrustedCertificateError } from "../../client-sdk/index.js";
-import { open } from "../../envelope/index.js";
-import { openssl } from "../helpers/openssl.js";
+import { open, signGrant } from "../../envelope/index.js";
+import { opensslReadRecord, pemToDer } from "../helpers/openssl.js";
 
 const codeOf = (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (err: unknown) => (err instanceof ServerError ? err.code : String(err)));
 
@@ -41,13 +41,14 @@ describe("sharing", function () {
     const owner = server.client(alice);
     const grantee = server.client(bob, { retries: 0 });
     const id = await owner.put(new TextEncoder().encode("lab results, shared with Dr Bob"));
-    expect(await codeOf(grantee.get(id)), "before sharing").to.equal("not_found");
+    // The grantee reads it as alice's record: its signature must name alice as owner and be hers.
+    expect(await codeOf(grantee.get(id, { owner: "alice" })), "before sharing").to.equal("not_found");
 
     await owner.share(id, "bob");
-    expect(new TextDecoder().decode(await grantee.get(id))).to.equal("lab results, shared with Dr Bob");
+    expect(new TextDecoder().decode(await grantee.get(id, { owner: "alice" }))).to.equal("lab results, shared with Dr Bob");
     const env = join(ca.home, "shared.der");
     writeFileSync(env, await grantee.getEnvelope(id));
-    const byOpenssl = await openssl(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", env, "-inkey", bob.keyPath, "-recip", bob.certPath]);
+    const byOpenssl = await opensslReadRecord({ envelopeFile: env, keyPath: bob.keyPath, certPath: bob.certPath, rootPath: ca.paths.rootCert });
     expect(byOpenssl.code, byOpenssl.stderr).to.equal(0);
     expect(byOpenssl.stdout).to.equal("lab results, shared with Dr Bob");
     // Read-only: the grantee can neither overwrite nor delete, and a third identity still sees nothing.
@@ -57,7 +58,7 @@ describe("sharing", function () {
     expect(await ca.db("grants").where({ record_id: id }).pluck("grantee")).to.deep.equal(["bob"]);
 
     await owner.unshare(id, "bob");
-    expect(await codeOf(grantee.get(id))).to.equal("not_found");
+    expect(await codeOf(grantee.get(id, { owner: "alice" }))).to.equal("not_found");
     const stored = (await ca.db("records").where({ id }).first("envelope")) as { envelope: Buffer };
     expect(() => open(new Uint8Array(stored.envelope), bob.key, bob.certPem)).to.throw();
     expect(new TextDecoder().decode(await owner.get(id))).to.equal("lab results, shared with Dr Bob");
@@ -70,7 +71,7 @@ describe("sharing", function () {
     const id = await owner.put(new TextEncoder().encode("v1"));
     await owner.share(id, "bob");
     await owner.update(id, new TextEncoder().encode("v2 by the SDK"));
-    expect(new TextDecoder().decode(await grantee.get(id))).to.equal("v2 by the SDK");
+    expect(new TextDecoder().decode(await grantee.get(id, { owner: "alice" }))).to.equal("v2 by the SDK");
     const { request, Agent } = await import("node:https");
     const agent = new Agent({ ca: ca.rootPem, cert: alice.certPem, key: alice.keyPem });
     const status = await new Promise<number>((resolve, reject) => {
@@ -80,7 +81,8 @@ describe("sharing", function () {
     });
     agent.destroy();
     expect(status).to.equal(200);
-    expect(new TextDecoder().decode(await grantee.get(id))).to.equal("v3 sealed by the server");
+    expect(new TextDecoder().decode(await grantee.get(id, { owner: "alice" }))).to.equal("v3 sealed by the server");
+    expect((await grantee.openRecord(id, { owner: "alice" })).kind).to.equal("server-signed");
   });
 
   it("unshare removes every certificate of the grantee, also one the directory no longer lists (revoked)", async function () {
@@ -102,7 +104,9 @@ describe("sharing", function () {
     const owner = server.client(alice, { retries: 0 });
     const id = await owner.put(new TextEncoder().encode("not yet sealed to carol"));
     const { version } = await owner.getVersioned(id);
-    const res = await fetchWith(ca.rootPem, alice, `${server.url}/v1/records/${id}/grants/carol`, "PUT", version);
+    // A genuine statement of alice's: the refusal is about the envelope, not the statement.
+    const statement = signGrant({ key: alice.key, certificate: alice.certPem, chain: [ca.intermediatePem] }, { owner: "alice", id, grantee: "carol" });
+    const res = await fetchWith(ca.rootPem, alice, `${server.url}/v1/records/${id}/grants/carol`, "PUT", version, statement);
     expect(res.status).to.equal(409);
     await owner.share(id, "carol");
     const after = (await owner.getVersioned(id)).version;
@@ -120,8 +124,14 @@ describe("sharing", function () {
       const srv = (await import("node:fs")).readFileSync(join(ca.home, "server", "server.crt"), "utf8");
       const { decryptPrivateKey } = await import("../../keys/encrypted-pkcs8.js");
       const key = decryptPrivateKey((await import("node:fs")).readFileSync(join(ca.home, "server", "server.key"), "utf8"), ca.passphrase).export({ format: "pem", type: "pkcs8" });
+      const crl = pemToDer(await ca.crl());
       evil = createServer({ key, cert: srv + ca.intermediatePem, ca: ca.rootPem + ca.intermediatePem, requestCert: true }, (req, res) => {
         if (req.method === "PUT") puts++;
+        if (req.url === "/v1/crl") {
+          res.writeHead(200, { "content-type": "application/pkix-crl" });
+          res.end(crl);
+          return;
+        }
         res.writeHead(200, { "content-type": "application/json" });
         res.end(JSON.stringify({ identity: "bob", certificates: [mallory.certPem] }));
       });
@@ -147,7 +157,7 @@ describe("sharing", function () {
   });
 });
 
-async function fetchWith(caPem: string, id: TestIdentity, url: string, method: string, version: number): Promise<{ status: number }> {
+async function fetchWith(caPem: string, id: TestIdentity, url: string, method: string, version: number, body?: Uint8Array): Promise<{ status: number }> {
   const { request, Agent } = await import("node:https");
   const agent = new Agent({ ca: caPem, cert: id.certPem, key: id.keyPem });
   try {
@@ -157,7 +167,7 @@ async function fetchWith(caPem: string, id: TestIdentity, url: string, method: s
         res.on("end", () => resolve({ status: res.statusCode ?? 0 }));
       });
       req.on("error", reject);
-      req.end();
+      req.end(body);
     });
   } finally {
     agent.destroy();

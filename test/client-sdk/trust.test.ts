@@ -13,6 +13,16 @@ import { CertvaultClient, UntrustedCertificateError } from "../../client-sdk/ind
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { decryptPrivateKey } from "../../keys/encrypted-pkcs8.js";
+import { pemToDer } from "../helpers/openssl.js";
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+/** A lying server still serves the CA's genuine CRL: the SDK checks recipients against it. */
+function servesCrl(crl: Buffer, req: IncomingMessage, res: ServerResponse): boolean {
+  if (req.url !== "/v1/crl") return false;
+  res.writeHead(200, { "content-type": "application/pkix-crl" });
+  res.end(crl);
+  return true;
+}
 
 function clientFor(url: string, ca: TestCA, id: TestIdentity): CertvaultClient {
   return new CertvaultClient({ server: url.replace("127.0.0.1", "localhost"), caPem: ca.rootPem, certPem: id.certPem, key: createPrivateKey(id.keyPem), retries: 0 });
@@ -84,8 +94,10 @@ describe("client SDK: trust", function () {
       // The server's own TLS certificate is genuine (issued by our CA); only its answers lie.
       const srvDir = join(ca.home, "server");
       const key = decryptPrivateKey(readFileSync(join(srvDir, "server.key"), "utf8"), ca.passphrase).export({ format: "pem", type: "pkcs8" });
+      const crl = pemToDer(await ca.crl());
       evil = createServer({ key, cert: readFileSync(join(srvDir, "server.crt"), "utf8") + ca.intermediatePem, ca: ca.rootPem + ca.intermediatePem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-        if (req.method === "POST") {
+        if (servesCrl(crl, req, res)) return;
+        if (req.method !== "GET") {
           posts++;
           res.writeHead(201, { "content-type": "application/json" });
           res.end('{"id":"00000000000000000000000000000000"}');
@@ -120,7 +132,9 @@ describe("client SDK: trust", function () {
 
     it("put refuses a listed certificate of our CA that belongs to another identity", async function () {
       const bob = await ca.issueClient("bob2");
-      const swap = createServer({ key: decryptPrivateKey(readFileSync(join(ca.home, "server", "server.key"), "utf8"), ca.passphrase).export({ format: "pem", type: "pkcs8" }), cert: readFileSync(join(ca.home, "server", "server.crt"), "utf8") + ca.intermediatePem, ca: ca.rootPem + ca.intermediatePem, requestCert: true }, (_req, res) => {
+      const crl = pemToDer(await ca.crl());
+      const swap = createServer({ key: decryptPrivateKey(readFileSync(join(ca.home, "server", "server.key"), "utf8"), ca.passphrase).export({ format: "pem", type: "pkcs8" }), cert: readFileSync(join(ca.home, "server", "server.crt"), "utf8") + ca.intermediatePem, ca: ca.rootPem + ca.intermediatePem, requestCert: true }, (req, res) => {
+        if (servesCrl(crl, req, res)) return;
         res.writeHead(200, { "content-type": "application/json" });
         res.end(JSON.stringify({ identity: "alice2", serial: alice.serial, notAfter: "", certificates: [alice.certPem, bob.certPem] }));
       });

@@ -42,3 +42,20 @@ export function extensionBlock(text: string, title: string): { critical: boolean
   }
   return { critical: /critical/.test(head), value: value.join("\n") };
 }
+
+/**
+ * Reads a signed record with OpenSSL alone, exactly as the README prints it: decrypt with the user's key, then verify
+ * the signature against the root (the intermediate travels in the SignedData) and print the content.
+ */
+export const OPENSSL_READ_RECORD =
+  'set -o pipefail; openssl cms -decrypt -binary -inform DER -in "$1" -inkey "$2" -recip "$3" | openssl cms -verify -binary -inform DER -CAfile "$4" -purpose any';
+
+export async function opensslReadRecord(p: { envelopeFile: string; keyPath: string; certPath: string; rootPath: string }): Promise<OpensslResult> {
+  const r = await runProcess("bash", ["-c", OPENSSL_READ_RECORD, "openssl-read", p.envelopeFile, p.keyPath, p.certPath, p.rootPath], { detached: true, timeoutMs: 60_000 });
+  return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The CA's current CRL as DER (what GET /v1/crl answers), for fake servers in tests. */
+export function pemToDer(pem: string): Buffer {
+  return Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64");
+}

@@ -11,7 +11,9 @@ import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { inspect } from "../../envelope/index.js";
 import { runCli } from "../helpers/cli.js";
-import { openssl } from "../helpers/openssl.js";
+import { openssl, pemToDer } from "../helpers/openssl.js";
+import { MemoryTrustState } from "../../client-sdk/index.js";
+import { X509Certificate, createHash } from "node:crypto";
 
 describe("recovery of a lost key (2 of 3 custodians)", function () {
   this.timeout(120_000);
@@ -23,6 +25,8 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
   const custodians: TestIdentity[] = [];
   const opened: string[] = [];
 
+  const aliceTrust = new MemoryTrustState();
+  const recoveryFingerprint = (): string => createHash("sha256").update(new X509Certificate(readFileSync(join(ca.home, "ca", "recovery.crt"))).raw).digest("hex");
   const admin = (args: string[]): ReturnType<typeof runCli> => runCli([...args, ...ca.cliArgs, "--passphrase-file", ca.passphraseFile]);
 
   before(async function () {
@@ -60,7 +64,12 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
   });
 
   it("from then on every record is also sealed to the recovery certificate, by the SDK and by the server", async function () {
-    const client = server.client(alice);
+    // The SDK seals to a recovery certificate only once its user pinned it (the fingerprint the admin hands out).
+    const unpinned = server.client(alice);
+    expect(await unpinned.put(new TextEncoder().encode("x")).then(() => "stored", (e: { code?: string }) => e.code)).to.equal("recovery_not_pinned");
+    const client = server.client(alice, { trustState: aliceTrust });
+    const pinned = await client.pinRecovery(recoveryFingerprint());
+    expect(pinned.fingerprint).to.equal(recoveryFingerprint());
     for (let i = 0; i < 20; i++) await client.put(new TextEncoder().encode(`record ${i}`));
     expect((await client.me()).recovery).to.match(/^-----BEGIN CERTIFICATE-----/);
     const { request, Agent } = await import("node:https");
@@ -77,7 +86,7 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
   });
 
   it("a record stored before recovery existed can still be shared and rotated: it gets the recovery recipient then", async function () {
-    const client = server.client(alice);
+    const client = server.client(alice, { trustState: aliceTrust });
     await client.share(earlyId, "custodian-ann");
     const env = (await ca.db("records").where({ id: earlyId }).first("envelope")) as { envelope: Buffer };
     expect(inspect(new Uint8Array(env.envelope)).recipients.total).to.equal(3); // alice, ann, recovery
@@ -91,21 +100,30 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
       const { createServer } = await import("node:https");
       const { decryptPrivateKey } = await import("../../keys/encrypted-pkcs8.js");
       const key = decryptPrivateKey(readFileSync(join(ca.home, "server", "server.key"), "utf8"), ca.passphrase).export({ format: "pem", type: "pkcs8" });
-      let posts = 0;
+      let writes = 0;
+      const crl = pemToDer(await ca.crl());
       const evil = createServer({ key, cert: readFileSync(join(ca.home, "server", "server.crt"), "utf8") + ca.intermediatePem, ca: ca.rootPem + ca.intermediatePem, requestCert: true }, (req, res) => {
-        if (req.method === "POST") posts++;
+        if (req.method !== "GET") writes++;
+        if (req.url === "/v1/crl") return void res.writeHead(200, { "content-type": "application/pkix-crl" }).end(crl);
         res.writeHead(200, { "content-type": "application/json" });
         res.end(JSON.stringify({ identity: "alice", serial: alice.serial, notAfter: "", certificates: [alice.certPem], recovery: fake.certPem }));
       });
       await new Promise<void>((r) => evil.listen(0, "127.0.0.1", () => r()));
-      const { CertvaultClient } = await import("../../client-sdk/index.js");
-      const c = new CertvaultClient({ server: `https://127.0.0.1:${(evil.address() as { port: number }).port}`, caPem: ca.rootPem, certPem: alice.certPem, key: alice.key, retries: 0 });
+      const { CertvaultClient, MemoryTrustState } = await import("../../client-sdk/index.js");
+      const url = `https://127.0.0.1:${(evil.address() as { port: number }).port}`;
+      // Pinning it is refused (it does not chain to our root), and a client that pinned ours refuses the swap.
+      const fresh = new CertvaultClient({ server: url, caPem: ca.rootPem, certPem: alice.certPem, key: alice.key, retries: 0 });
+      const pinnedOurs = new CertvaultClient({ server: url, caPem: ca.rootPem, certPem: alice.certPem, key: alice.key, retries: 0, trustState: new MemoryTrustState({ recoveryFingerprint: recoveryFingerprint() }) });
       try {
-        const err = await c.put(new TextEncoder().encode("secret")).then(() => undefined, (e: unknown) => e);
-        expect((err as { code?: string } | undefined)?.code).to.equal("untrusted_certificate");
-        expect(posts).to.equal(0);
+        const pinErr = await fresh.pinRecovery().then(() => undefined, (e: unknown) => e);
+        expect((pinErr as { code?: string } | undefined)?.code).to.equal("untrusted_certificate");
+        const err = await pinnedOurs.put(new TextEncoder().encode("secret")).then(() => undefined, (e: unknown) => e);
+        expect((err as { code?: string } | undefined)?.code).to.equal("recovery_not_pinned");
+        expect((err as Error).message).to.match(/not the pinned/);
+        expect(writes).to.equal(0);
       } finally {
-        c.close();
+        fresh.close();
+        pinnedOurs.close();
         evil.closeAllConnections();
         evil.close();
       }

@@ -51,8 +51,15 @@ describe("server: records", function () {
     const file = join(who.dir, `env-${randomBytes(4).toString("hex")}.der`);
     writeFileSync(file, envelope);
     const out = join(who.dir, "plain.out");
-    const r = await openssl(["cms", "-decrypt", "-inform", "DER", "-binary", "-in", file, "-inkey", who.keyPath, "-recip", who.certPath, "-out", out]);
+    const signed = join(who.dir, "signed.der");
+    const r = await openssl(["cms", "-decrypt", "-inform", "DER", "-binary", "-in", file, "-inkey", who.keyPath, "-recip", who.certPath, "-out", signed]);
     expect(r.code, r.stderr).to.equal(0);
+    // A plaintext upload is signed by the server's certificate, bound to its owner and id, then sealed: openssl
+    // verifies that signature against the root before it gives the content.
+    const signer = join(who.dir, "signer.pem");
+    const v = await openssl(["cms", "-verify", "-inform", "DER", "-binary", "-in", signed, "-CAfile", rootFile, "-purpose", "any", "-signer", signer, "-out", out]);
+    expect(v.code, v.stderr).to.equal(0);
+    expect(readFileSync(signer, "utf8").replace(/\s/g, "")).to.equal(readFileSync(join(ca.home, "server", "server.crt"), "utf8").replace(/\s/g, ""));
     return readFileSync(out);
   }
 

@@ -1,0 +1,101 @@
+/**
+ * Whether to believe what was opened: a record's content is returned only when its signature verifies, the signer is
+ * its owner (a client certificate of that identity) or, if the caller accepts it, the server (a server certificate
+ * of our CA: a plaintext upload the server sealed), the signer's certificate chains to the pinned root and was valid
+ * and unrevoked when it signed, and the signature binds the record to the owner and id it was asked for. Grants are
+ * believed on the same terms, signed by the owner. Everything else is a typed error and no bytes.
+ */
+import { type ContentKind, type Grant, readGrant, verifyRecordSignature } from "../envelope/index.js";
+import type { VerifiedRecordSignature } from "../envelope/index.js";
+import { x509 } from "../keys/x509.js";
+import { ServerSealedRecordError, UnsignedRecordError, UntrustedGrantError, UntrustedRecordError } from "./errors.js";
+import { type RevocationLookup, type TrustAnchors, verifyLeaf } from "./trust.js";
+
+/** Who sealed a record: its owner (signed on the owner's device), the server (from a plaintext upload), or nobody known. */
+export type RecordKind = "owner-signed" | "server-signed" | "unsigned";
+
+export interface OpenedRecord {
+  content: Uint8Array;
+  kind: RecordKind;
+  owner: string;
+  id: string;
+  /** The signer's CN: the owner's identity, or the server certificate's host name; undefined when unsigned. */
+  signer?: string;
+  signedAt?: Date;
+}
+
+export interface ReadPolicy {
+  /** The identity the record must belong to (the caller's own, unless reading a record shared by `owner`). */
+  owner: string;
+  id: string;
+  acceptServerSealed: boolean;
+  /** Records stored before signed records existed; off by default (an unsigned record may be anyone's forgery). */
+  acceptUnsigned: boolean;
+}
+
+export interface TrustContext {
+  anchors: TrustAnchors;
+  revoked: RevocationLookup;
+  now: Date;
+}
+
+const CLOCK_SKEW_MS = 5 * 60_000;
+
+export async function verifyRecord(opened: { contentType: ContentKind; content: Uint8Array }, policy: ReadPolicy, trust: TrustContext): Promise<OpenedRecord> {
+  if (opened.contentType === "data") {
+    if (!policy.acceptUnsigned) throw new UnsignedRecordError("the record is not signed: it may be a forgery (stored before signed records? read it with acceptUnsigned)");
+    return { content: opened.content, kind: "unsigned", owner: policy.owner, id: policy.id };
+  }
+  const sig = checkedSignature(opened.content);
+  if (sig.binding.id !== policy.id || sig.binding.owner !== policy.owner) {
+    throw new UntrustedRecordError("the record is signed for another id or owner: it was moved or swapped");
+  }
+  const { kind, signer } = await trustedSigner(sig, policy.owner, trust, policy.acceptServerSealed);
+  return { content: sig.content, kind, owner: policy.owner, id: policy.id, signer, ...(sig.signingTime ? { signedAt: sig.signingTime } : {}) };
+}
+
+function checkedSignature(bytes: Uint8Array): VerifiedRecordSignature {
+  try {
+    return verifyRecordSignature(bytes);
+  } catch (cause) {
+    throw new UntrustedRecordError("the record's signature does not verify", { cause });
+  }
+}
+
+/** The signer is the owner (client certificate named `owner`) or the server; checked as of the signing time. */
+async function trustedSigner(sig: VerifiedRecordSignature, owner: string, trust: TrustContext, acceptServer: boolean): Promise<{ kind: RecordKind; signer: string }> {
+  const at = sig.signingTime;
+  if (!at || at.getTime() > trust.now.getTime() + CLOCK_SKEW_MS) throw new UntrustedRecordError("the record's signing time is missing or in the future");
+  const leaf = new x509.X509Certificate(new Uint8Array(sig.signer.der));
+  const extra = sig.certificates.slice(1).map((d) => new x509.X509Certificate(new Uint8Array(d)));
+  const eku = leaf.getExtension(x509.ExtendedKeyUsageExtension)?.usages ?? [];
+  const server = !eku.includes(x509.ExtendedKeyUsage.clientAuth) && eku.includes(x509.ExtendedKeyUsage.serverAuth);
+  if (server && !acceptServer) throw new ServerSealedRecordError("the record was sealed by the server from a plaintext upload, and server-sealed records are refused");
+  try {
+    await verifyLeaf(leaf, trust.anchors, { purpose: server ? "sign-server" : "sign-client", ...(server ? {} : { identity: owner }), at, revoked: trust.revoked, extraIntermediates: extra });
+  } catch (cause) {
+    throw new UntrustedRecordError(server ? "the record's server signature is not one to trust" : `the record is not signed by ${owner}`, { cause });
+  }
+  return { kind: server ? "server-signed" : "owner-signed", signer: leaf.subjectName.getField("CN")[0] ?? "" };
+}
+
+/** A grant statement of `owner` for record `id`: signed by the owner, for this record; returns the grantee. */
+export async function verifyGrant(statement: Uint8Array, owner: string, id: string, trust: TrustContext): Promise<Grant> {
+  let grant: Grant;
+  try {
+    grant = readGrant(statement);
+  } catch {
+    throw new UntrustedGrantError("a grant statement does not verify");
+  }
+  if (grant.owner !== owner || grant.id !== id) throw new UntrustedGrantError("a grant statement is for another record or owner");
+  const at = grant.signature.signingTime;
+  if (!at || at.getTime() > trust.now.getTime() + CLOCK_SKEW_MS) throw new UntrustedGrantError("a grant statement's signing time is missing or in the future");
+  const leaf = new x509.X509Certificate(new Uint8Array(grant.signature.signer.der));
+  const extra = grant.signature.certificates.slice(1).map((d) => new x509.X509Certificate(new Uint8Array(d)));
+  try {
+    await verifyLeaf(leaf, trust.anchors, { purpose: "sign-client", identity: owner, at, revoked: trust.revoked, extraIntermediates: extra });
+  } catch {
+    throw new UntrustedGrantError(`the grant to ${grant.grantee} is not signed by ${owner}`);
+  }
+  return grant;
+}
