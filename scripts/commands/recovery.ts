@@ -21,6 +21,7 @@ import { obtainPassphrase } from "../passphrase.js";
 import { withAuthority } from "./ca.js";
 import { cliActor, recordAdminEvent } from "./admin-audit.js";
 import { recoveryInit } from "./recovery-init.js";
+import { recoveryPinCommand } from "./user.js";
 
 export const RECOVERY_HELP = `usage: certvault recovery <command> [--home DIR] [--db FILE|URL]
 
@@ -35,6 +36,9 @@ export const RECOVERY_HELP = `usage: certvault recovery <command> [--home DIR] [
         a custodian opens their share with their own key (or: openssl cms -decrypt -inform DER ...)
   request --identity NAME
         starts the waiting period before \`certvault recover\` may run for NAME
+  pin --profile DIR [--server URL] [--fingerprint SHA256]
+        (a user) pins the recovery certificate the server names in DIR/trust.json, after verifying it; the SDK seals
+        to it only once pinned and never to another (give the fingerprint the administrator published)
 
 usage: certvault recover --identity NAME --to-cert FILE --share FILE --share FILE... [--wait-hours N]
         with K opened shares, wraps every recoverable record of NAME for its new certificate (default wait: 24 h)
@@ -55,6 +59,7 @@ export async function recoveryCommand(argv: string[], io: Io): Promise<number> {
     return sub === undefined ? 2 : 0;
   }
   if (sub === "init") return recoveryInit(rest, io);
+  if (sub === "pin") return recoveryPinCommand(rest, io);
   if (sub === "open-share") {
     const { flags } = parse(rest, { share: { type: "string" }, profile: { type: "string" }, out: { type: "string" } }, { positionals: 0 });
     const cfg = resolveCommon(flags, io.env);

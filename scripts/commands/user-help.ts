@@ -2,7 +2,10 @@
 export const USER_HELP = `User commands (a profile DIR holds key.pem, cert.pem, ca.pem, config.json):
   keygen --name NAME --out DIR [--key-type ec-p256|ec-p384|rsa-3072] [--passphrase-file F]
   put --profile DIR [--server URL] FILE|-          prints the new record's id
-  get --profile DIR [--server URL] ID [-o FILE]     decrypts on this machine
+  get --profile DIR [--server URL] ID [-o FILE]     decrypts on this machine; content only once its signature verifies
+      [--owner IDENTITY]                            a record IDENTITY shared with you (default: your own)
+      [--refuse-server-sealed]                      refuse records the server sealed from a plaintext upload
+      [--accept-unsigned]                           also accept unsigned records (stored before signed records)
   ls  --profile DIR [--server URL] [--json]
   rm  --profile DIR [--server URL] ID
   share   --profile DIR ID --with IDENTITY          wraps the record's key for IDENTITY's certificates and grants access

@@ -2,7 +2,7 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { parseKeyType } from "../../keys/key-types.js";
 import { writeFileAtomic } from "../../keys/secret-file.js";
-import { FileKeyStore, clientFromProfile, createKeyAndCsr, profilePaths } from "../../client-sdk/index.js";
+import { FileKeyStore, clientFromProfile, createKeyAndCsr, normalizeFingerprint, profilePaths } from "../../client-sdk/index.js";
 import type { CertvaultClient } from "../../client-sdk/index.js";
 import { UsageError } from "../../errors/index.js";
 import { resolveCommon } from "../../config/index.js";
@@ -61,13 +61,47 @@ export async function putCommand(argv: string[], io: Io): Promise<number> {
   });
 }
 
+const GET_OPTS = {
+  output: { type: "string", short: "o" },
+  owner: { type: "string" },
+  "refuse-server-sealed": { type: "boolean" },
+  "accept-unsigned": { type: "boolean" },
+} as const;
+
+/**
+ * Content only once the record's signature, signer and binding verify (client-sdk/record-trust.ts). The kind goes to
+ * stderr when it is not the owner's own signature, so a pipeline's stdout stays the plaintext alone.
+ */
 export async function getCommand(argv: string[], io: Io): Promise<number> {
-  return withClient(argv, io, { output: { type: "string", short: "o" } }, 1, async (client, pos, flags) => {
-    if (pos[0] === undefined) throw new UsageError("usage: certvault get --profile DIR ID [-o FILE]");
-    const plaintext = await client.get(pos[0]);
+  return withClient(argv, io, GET_OPTS, 1, async (client, pos, flags) => {
+    if (pos[0] === undefined) throw new UsageError("usage: certvault get --profile DIR ID [-o FILE] [--owner IDENTITY] [--refuse-server-sealed] [--accept-unsigned]");
+    const owner = flags.owner as string | undefined;
+    const record = await client.openRecord(pos[0], {
+      ...(owner ? { owner } : {}),
+      ...(flags["refuse-server-sealed"] === true ? { acceptServerSealed: false } : {}),
+      ...(flags["accept-unsigned"] === true ? { acceptUnsigned: true } : {}),
+    });
+    if (record.kind === "server-signed") io.err(`get: ${t(pos[0])} was sealed by the server from a plaintext upload (signed by ${t(record.signer ?? "")})\n`);
+    if (record.kind === "unsigned") io.err(`get: ${t(pos[0])} is NOT signed: nothing shows who wrote it\n`);
     const out = flags.output as string | undefined;
-    if (out) writeFileAtomic(out, plaintext, { mode: 0o600, overwrite: true });
-    else io.outBytes(plaintext);
+    if (out) writeFileAtomic(out, record.content, { mode: 0o600, overwrite: true });
+    else io.outBytes(record.content);
+    return 0;
+  });
+}
+
+/**
+ * `certvault recovery pin --profile DIR [--fingerprint SHA256]`: pins the recovery certificate the server names
+ * (after the SDK verified it) in DIR/trust.json; with --fingerprint (from the administrator, out of band) only if it
+ * is that one. Until then the SDK refuses to seal once recovery is set up; afterwards it refuses any other.
+ */
+export async function recoveryPinCommand(argv: string[], io: Io): Promise<number> {
+  return withClient(argv, io, { fingerprint: { type: "string" } }, 0, async (client, _pos, flags) => {
+    const given = flags.fingerprint as string | undefined;
+    const pinned = await client.pinRecovery(given === undefined ? undefined : normalizeFingerprint(given));
+    if (flags.json) printJson(io, { fingerprint: pinned.fingerprint, serial: pinned.serial, notAfter: pinned.notAfter.toISOString() });
+    else io.out(`pinned recovery certificate ${t(pinned.serial)}, SHA-256 ${pinned.fingerprint}, valid until ${pinned.notAfter.toISOString()}\n`);
+    if (given === undefined) io.err("recovery pin: no --fingerprint given: compare the fingerprint above with the one your administrator published\n");
     return 0;
   });
 }

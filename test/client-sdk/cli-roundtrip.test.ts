@@ -4,7 +4,8 @@
  */
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { isRecipient } from "../../envelope/index.js";
 import { join } from "node:path";
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestServer } from "../../testing/index.js";
@@ -105,6 +106,34 @@ describe("user CLI: keygen, issue, put, get", function () {
     const get = await runCli(["get", "--profile", profile, "--passphrase-file", passFile, id]);
     expect(get.code, get.stderr).to.equal(0);
     expect(get.stdout).to.equal(text);
+    // Signed by the server, not by the owner: said on stderr, and refused on request (nothing on stdout then).
+    expect(get.stderr).to.match(/sealed by the server from a plaintext upload/);
+    const strict = await runCli(["get", "--profile", profile, "--passphrase-file", passFile, "--refuse-server-sealed", id]);
+    expect(strict.code).to.equal(1);
+    expect(strict.stdout).to.equal("");
+    expect(strict.stderr).to.match(/server-sealed records are refused/);
+  });
+
+  it("recovery pin: the SDK seals to the recovery certificate only once its fingerprint is pinned in the profile", async function () {
+    const { readFileSync: read } = await import("node:fs");
+    const custodians = [await ca.issueClient("pin-custodian-1"), await ca.issueClient("pin-custodian-2")];
+    const init = await runCli(["recovery", "init", ...custodians.flatMap((c) => ["--custodian", c.certPath]), "--threshold", "2", "--wait-hours", "0", ...ca.cliArgs, "--passphrase-file", ca.passphraseFile]);
+    expect(init.code, init.stderr).to.equal(0);
+    const fingerprint = (await openssl(["x509", "-in", join(ca.home, "ca", "recovery.crt"), "-noout", "-fingerprint", "-sha256"])).stdout.trim();
+    const put = () => runProcess(process.execPath, [CLI_ENTRY, "put", "--profile", profile, "--passphrase-file", passFile, "-"], { env: cliEnv(), input: "after recovery init" });
+    const unpinned = await put();
+    expect(unpinned.code).to.equal(1);
+    expect(unpinned.stderr).to.match(/recovery pin/);
+    const wrong = await runCli(["recovery", "pin", "--profile", profile, "--passphrase-file", passFile, "--fingerprint", "ab".repeat(32)]);
+    expect(wrong.code).to.equal(1);
+    expect(existsSync(join(profile, "trust.json")) ? read(join(profile, "trust.json"), "utf8") : "").to.not.match(/recoveryFingerprint/);
+    // As `openssl x509 -fingerprint -sha256` prints it (colons, upper case): accepted as is.
+    const pin = await runCli(["recovery", "pin", "--profile", profile, "--passphrase-file", passFile, "--fingerprint", fingerprint.replace(/^.*=/, "")]);
+    expect(pin.code, pin.stderr).to.equal(0);
+    const ok = await put();
+    expect(ok.code, ok.stderr).to.equal(0);
+    const stored = (await ca.db("records").where({ id: ok.stdout.trim() }).first("envelope")) as { envelope: Buffer };
+    expect(isRecipient(new Uint8Array(stored.envelope), read(join(ca.home, "ca", "recovery.crt"), "utf8"))).to.equal(true);
   });
 
   it("ls lists the records and rm deletes one", async function () {
