@@ -20,6 +20,7 @@ import { parse, printJson, requireString } from "../cli.js";
 import type { Io } from "../cli.js";
 import { withAuthority } from "./ca.js";
 import { recordAdminEvent } from "./admin-audit.js";
+import { safeForTerminal } from "../terminal.js";
 
 const INIT_OPTIONS = {
   custodian: { type: "string", multiple: true },
@@ -29,8 +30,6 @@ const INIT_OPTIONS = {
   reason: { type: "string" },
 } as const;
 
-/** Names from certificates, escaped: a terminal must not act on what a certificate says. */
-const printable = (s: string): string => s.replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, (c) => `\\u{${(c.codePointAt(0) ?? 0).toString(16)}}`);
 
 function readCustodian(path: string): { pem: string; source: string } {
   try {
@@ -66,7 +65,7 @@ function writeSet(paths: RecoveryPaths, setup: RecoverySetup, minWaitHours: numb
 function report(io: Io, json: boolean, paths: RecoveryPaths, setup: RecoverySetup, files: string[], threshold: number, retired: string | undefined): void {
   const custodians = setup.custodians.map((c) => ({ identity: c.identity, serial: c.serial, fingerprint: c.fingerprint, file: c.source }));
   io.err(`custodians (${custodians.length}; any ${threshold} rebuild the recovery key): check each before handing out its share\n`);
-  for (const c of custodians) io.err(`  "${printable(c.identity)}" serial ${c.serial} sha256 ${c.fingerprint} (${c.file})\n`);
+  for (const c of custodians) io.err(`  "${safeForTerminal(c.identity)}" serial ${c.serial} sha256 ${c.fingerprint} (${c.file})\n`);
   if (setup.replaced.length > 0) io.err(`revoked the old recovery certificate ${setup.replaced.join(", ")}${retired ? `; its certificate and shares moved to ${retired}` : ""}\n`);
   if (json) printJson(io, { certificate: paths.cert, serial: setup.serial, shares: files, threshold, custodians, replaced: setup.replaced });
   else io.out(`recovery certificate ${paths.cert} (serial ${setup.serial}); ${files.length} shares, any ${threshold} rebuild the key:\n${files.map((f) => `  ${f}\n`).join("")}hand each share to its custodian, then delete it here\n`);

@@ -22,6 +22,7 @@ import { withAuthority } from "./ca.js";
 import { cliActor, recordAdminEvent } from "./admin-audit.js";
 import { recoveryInit } from "./recovery-init.js";
 import { recoveryPinCommand } from "./user.js";
+import { safeForTerminal } from "../terminal.js";
 
 export const RECOVERY_HELP = `usage: certvault recovery <command> [--home DIR] [--db FILE|URL]
 
@@ -76,7 +77,7 @@ export async function recoveryCommand(argv: string[], io: Io): Promise<number> {
     const cfg = resolveCommon(flags, io.env);
     const identity = requireString(flags, "identity");
     await withAuthority(cfg, io, (_ca, db) => recordAdminEvent(db, io, { action: "recovery.request", detail: { identity } }, () => new RecoveryRequestRepository(db).request(identity, cliActor(io), new Date())));
-    io.out(`recovery of "${identity}" requested; \`certvault recover\` may run once the waiting period has passed\n`);
+    io.out(`recovery of "${safeForTerminal(identity)}" requested; \`certvault recover\` may run once the waiting period has passed\n`);
     return 0;
   }
   throw new UsageError(`unknown recovery command "${sub}"\n${RECOVERY_HELP}`);
@@ -126,6 +127,6 @@ export async function recoverCommand(argv: string[], io: Io): Promise<number> {
     for (const s of shares) s.fill(0);
   }
   if (cfg.json) printJson(io, { rewrapped: result.rewrapped, skipped: result.skipped, notRecoverable: result.notRecoverable });
-  else io.out(`recovered "${identity}": ${result.rewrapped} records re-wrapped for the new certificate, ${result.skipped} already done, ${result.notRecoverable} stored before recovery was set up (not recoverable)\n`);
+  else io.out(`recovered "${safeForTerminal(identity)}": ${result.rewrapped} records re-wrapped for the new certificate, ${result.skipped} already done, ${result.notRecoverable} stored before recovery was set up (not recoverable)\n`);
   return 0;
 }
