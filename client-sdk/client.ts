@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import type { KeyObject } from "node:crypto";
 import { openContent, seal, signGrant, signRecord } from "../envelope/index.js";
-import { ServerError, UntrustedCertificateError } from "./errors.js";
+import { ServerError, UntrustedCertificateError, UntrustedGrantError } from "./errors.js";
 import { rotateRecords, shareRecord, unshareRecord } from "./key-lifecycle.js";
 import type { LifecycleClient, RotationProgress } from "./key-lifecycle.js";
 import { x509 } from "../keys/x509.js";
@@ -260,7 +260,7 @@ export class CertvaultClient {
     const out: string[] = [];
     for (const g of await this.grants(id)) {
       const named = await this.verifier.grantee(g.statement === null ? new Uint8Array(0) : new Uint8Array(Buffer.from(g.statement, "base64")), id);
-      if (named !== g.grantee) throw new UntrustedCertificateError(`the server lists a grant to ${g.grantee} whose statement names ${named}`);
+      if (named !== g.grantee) throw new UntrustedGrantError(`the server lists a grant to ${g.grantee} whose statement names ${named}`);
       out.push(named);
     }
     return out;

@@ -9,7 +9,7 @@ import { type ContentKind, type Grant, readGrant, verifyRecordSignature } from "
 import type { VerifiedRecordSignature } from "../envelope/index.js";
 import { x509 } from "../keys/x509.js";
 import { ServerSealedRecordError, UnsignedRecordError, UntrustedGrantError, UntrustedRecordError } from "./errors.js";
-import { type RevocationLookup, type TrustAnchors, verifyLeaf } from "./trust.js";
+import { type RevocationLookup, type TrustAnchors, parseCertificate, verifyLeaf } from "./trust.js";
 
 /** Who sealed a record: its owner (signed on the owner's device), the server (from a plaintext upload), or nobody known. */
 export type RecordKind = "owner-signed" | "server-signed" | "unsigned";
@@ -66,8 +66,8 @@ function checkedSignature(bytes: Uint8Array): VerifiedRecordSignature {
 async function trustedSigner(sig: VerifiedRecordSignature, owner: string, trust: TrustContext, acceptServer: boolean): Promise<{ kind: RecordKind; signer: string }> {
   const at = sig.signingTime;
   if (!at || at.getTime() > trust.now.getTime() + CLOCK_SKEW_MS) throw new UntrustedRecordError("the record's signing time is missing or in the future");
-  const leaf = new x509.X509Certificate(new Uint8Array(sig.signer.der));
-  const extra = sig.certificates.slice(1).map((d) => new x509.X509Certificate(new Uint8Array(d)));
+  const leaf = parseCertificate(sig.signer.der);
+  const extra = (): x509.X509Certificate[] => sig.certificates.slice(1).map(parseCertificate);
   const eku = leaf.getExtension(x509.ExtendedKeyUsageExtension)?.usages ?? [];
   const server = !eku.includes(x509.ExtendedKeyUsage.clientAuth) && eku.includes(x509.ExtendedKeyUsage.serverAuth);
   if (server && !acceptServer) throw new ServerSealedRecordError("the record was sealed by the server from a plaintext upload, and server-sealed records are refused");
@@ -90,8 +90,8 @@ export async function verifyGrant(statement: Uint8Array, owner: string, id: stri
   if (grant.owner !== owner || grant.id !== id) throw new UntrustedGrantError("a grant statement is for another record or owner");
   const at = grant.signature.signingTime;
   if (!at || at.getTime() > trust.now.getTime() + CLOCK_SKEW_MS) throw new UntrustedGrantError("a grant statement's signing time is missing or in the future");
-  const leaf = new x509.X509Certificate(new Uint8Array(grant.signature.signer.der));
-  const extra = grant.signature.certificates.slice(1).map((d) => new x509.X509Certificate(new Uint8Array(d)));
+  const leaf = parseCertificate(grant.signature.signer.der);
+  const extra = (): x509.X509Certificate[] => grant.signature.certificates.slice(1).map(parseCertificate);
   try {
     await verifyLeaf(leaf, trust.anchors, { purpose: "sign-client", identity: owner, at, revoked: trust.revoked, extraIntermediates: extra });
   } catch {

@@ -5,6 +5,7 @@
  * revoked on the verified CRL (crl.ts). @peculiar/x509's chain builder checks signatures only, so everything else is
  * checked here.
  */
+import { createHash } from "node:crypto";
 import { x509 } from "../keys/x509.js";
 import { UntrustedCertificateError } from "./errors.js";
 
@@ -50,6 +51,42 @@ function isCa(c: x509.X509Certificate): boolean {
   return Boolean(c.getExtension(x509.BasicConstraintsExtension)?.ca);
 }
 
+const CACHE_CAP = 1000;
+const parsed = new Map<string, x509.X509Certificate>();
+const issuers = new WeakMap<TrustAnchors, Map<string, x509.X509Certificate>>();
+
+function remember<V>(m: Map<string, V>, k: string, v: V): V {
+  if (m.size >= CACHE_CAP) m.delete(m.keys().next().value as string);
+  m.set(k, v);
+  return v;
+}
+
+export const fingerprintOf = (der: ArrayBuffer | Uint8Array): string => createHash("sha256").update(der instanceof Uint8Array ? der : new Uint8Array(der)).digest("hex");
+
+/**
+ * A certificate from DER, parsed once per SHA-256: @peculiar/x509 takes 1-5 ms per parse (bench/signing.ts), far more
+ * than the signature check it precedes. Parsing has no trust in it, so sharing the result is safe.
+ */
+export function parseCertificate(der: Uint8Array): x509.X509Certificate {
+  const fp = fingerprintOf(der);
+  return parsed.get(fp) ?? remember(parsed, fp, new x509.X509Certificate(new Uint8Array(der)));
+}
+
+/**
+ * issuerOf(), remembered per leaf (by SHA-256) and anchor set: which issuing CA signed a certificate, and that the CA
+ * chains to the pinned root, never change; only the CA's validity at `at` is checked again each time. Saves the two
+ * WebCrypto signature checks (~1-4 ms each, bench/signing.ts: open+verifyRecord was 8 ms/record without it).
+ */
+export async function cachedIssuerOf(leaf: x509.X509Certificate, anchors: TrustAnchors, at: Date, extra: () => readonly x509.X509Certificate[] = () => []): Promise<x509.X509Certificate | undefined> {
+  let m = issuers.get(anchors);
+  if (!m) issuers.set(anchors, (m = new Map()));
+  const fp = fingerprintOf(leaf.rawData);
+  const hit = m.get(fp);
+  if (hit) return within(hit, at) ? hit : undefined;
+  const found = await issuerOf(leaf, anchors, at, extra());
+  return found ? remember(m, fp, found) : undefined;
+}
+
 /** The issuing CA (signed by the pinned root, a CA, valid at `at`) that signed `leaf`, if any. */
 export async function issuerOf(leaf: x509.X509Certificate | x509.X509Crl, anchors: TrustAnchors, at: Date, extra: readonly x509.X509Certificate[] = []): Promise<x509.X509Certificate | undefined> {
   for (const candidate of [...anchors.intermediates, ...extra]) {
@@ -78,10 +115,10 @@ function usageProblem(leaf: x509.X509Certificate, purpose: Purpose): string | un
 export async function verifyLeaf(
   leaf: x509.X509Certificate,
   anchors: TrustAnchors,
-  opts: { purpose: Purpose; identity?: string; at: Date; revoked?: RevocationLookup; extraIntermediates?: readonly x509.X509Certificate[] },
+  opts: { purpose: Purpose; identity?: string; at: Date; revoked?: RevocationLookup; extraIntermediates?: () => readonly x509.X509Certificate[] },
 ): Promise<x509.X509Certificate> {
   const name = `certificate ${leaf.serialNumber}`;
-  if (!(await issuerOf(leaf, anchors, opts.at, opts.extraIntermediates))) throw new UntrustedCertificateError(`${name} does not chain to the pinned CA`);
+  if (!(await cachedIssuerOf(leaf, anchors, opts.at, opts.extraIntermediates))) throw new UntrustedCertificateError(`${name} does not chain to the pinned CA`);
   if (!within(leaf, opts.at)) throw new UntrustedCertificateError(`${name} is outside its validity period`);
   const problem = usageProblem(leaf, opts.purpose);
   if (problem) throw new UntrustedCertificateError(`${name} ${problem}`);
