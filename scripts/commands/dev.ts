@@ -70,7 +70,8 @@ export async function devCommand(argv: string[], io: Io): Promise<number> {
       "try it (from this directory):",
       `  curl ${auth} ${base}/v1/me`,
       `  curl ${auth} --data-binary 'hello, vault' ${base}/v1/records`,
-      `  curl ${auth} ${base}/v1/records/ID | openssl cms -decrypt -inform DER -binary -inkey ${d}/key.pem -passin file:${d}/passphrase -recip ${d}/cert.pem`,
+      // Sign-then-encrypt: decrypt with the demo key, then verify the signature against the root and print the content.
+      `  curl ${auth} ${base}/v1/records/ID | openssl cms -decrypt -inform DER -binary -inkey ${d}/key.pem -passin file:${d}/passphrase -recip ${d}/cert.pem | openssl cms -verify -inform DER -binary -CAfile ${d}/ca.pem -purpose any`,
       "",
     ].join("\n"),
   );
