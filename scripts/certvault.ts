@@ -50,6 +50,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   renew: async () => (await import("./commands/user.js")).renewCommand,
   share: async () => (await import("./commands/user.js")).shareCommand,
   unshare: async () => (await import("./commands/user.js")).unshareCommand,
+  "export-p12": async () => (await import("./commands/export-p12.js")).exportP12Command,
   requests: async () => (await import("./commands/requests.js")).requestsCommand,
   recovery: async () => (await import("./commands/recovery.js")).recoveryCommand,
   recover: async () => (await import("./commands/recovery.js")).recoverCommand,

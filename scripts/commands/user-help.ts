@@ -12,4 +12,6 @@ export const USER_HELP = `User commands (a profile DIR holds key.pem, cert.pem, 
   unshare --profile DIR ID --with IDENTITY          removes them again (what they downloaded stays theirs)
   renew  --profile DIR --csr FILE [--request ID] [--out FILE]     asks for (or polls) a certificate for a new key
   rotate --profile DIR --new-cert FILE [--drop-old] [--revoke-old]  re-wraps every record to the new certificate (resumable)
+  export-p12 --profile DIR --out FILE [--p12-passphrase-file F2] [--chain FILE]... [--force]
+      key, certificate and chain as PKCS#12 (AES-256-CBC, PBKDF2-SHA256, HMAC-SHA256 MAC), mode 0600: for browsers, keychains, curl
 `;
