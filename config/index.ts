@@ -50,6 +50,10 @@ export interface ServerConfig extends CommonConfig {
   alertWebhook: string | undefined;
   auditCheckpointEvery: number;
   auditCheckpointMs: number;
+  /** The enrollment listener's port (server-auth TLS, POST /v1/enroll only); undefined: no enrollment listener. */
+  enrollPort: number | undefined;
+  /** Enrollment attempts allowed per `seconds` per source address and per token id. */
+  enrollRateLimits: { source: RateLimit; token: RateLimit };
 }
 
 export interface RateLimit {
@@ -58,6 +62,7 @@ export interface RateLimit {
 }
 
 export const DEFAULT_RATE_LIMITS = { identity: { points: 1200, seconds: 60 }, source: { points: 2400, seconds: 60 } };
+export const DEFAULT_ENROLL_RATE_LIMITS = { source: { points: 30, seconds: 60 }, token: { points: 5, seconds: 60 } };
 
 /** "N/S": N requests per S seconds; "0" turns the limit off. */
 export function parseRateLimit(raw: string | undefined, name: string, fallback: RateLimit): RateLimit {
@@ -142,6 +147,10 @@ function intOption(raw: string | undefined, name: string, min: number, max: numb
   return n;
 }
 
+function optionalPort(raw: string | undefined, name: string): number | undefined {
+  return raw === undefined || raw === "" ? undefined : intOption(raw, name, 0, 65535, 0);
+}
+
 export function resolveServer(flags: Flags, env: Env): ServerConfig {
   return {
     ...resolveCommon(flags, env),
@@ -161,5 +170,10 @@ export function resolveServer(flags: Flags, env: Env): ServerConfig {
     alertWebhook: str(flags, "alert-webhook") ?? env.CERTVAULT_ALERT_WEBHOOK,
     auditCheckpointEvery: intOption(env.CERTVAULT_AUDIT_CHECKPOINT_EVERY, "CERTVAULT_AUDIT_CHECKPOINT_EVERY", 1, 1_000_000, 100),
     auditCheckpointMs: intOption(env.CERTVAULT_AUDIT_CHECKPOINT_MS, "CERTVAULT_AUDIT_CHECKPOINT_MS", 100, 86_400_000, 10_000),
+    enrollPort: optionalPort(str(flags, "enroll-port") ?? env.CERTVAULT_ENROLL_PORT, "--enroll-port"),
+    enrollRateLimits: {
+      source: parseRateLimit(str(flags, "enroll-rate-limit-source") ?? env.CERTVAULT_ENROLL_RATE_LIMIT_SOURCE, "--enroll-rate-limit-source", DEFAULT_ENROLL_RATE_LIMITS.source),
+      token: parseRateLimit(str(flags, "enroll-rate-limit-token") ?? env.CERTVAULT_ENROLL_RATE_LIMIT_TOKEN, "--enroll-rate-limit-token", DEFAULT_ENROLL_RATE_LIMITS.token),
+    },
   };
 }

@@ -160,6 +160,22 @@ export class CertificateRevokedError extends CertvaultError {
   }
 }
 
+/** An enrollment token that is unknown, altered, used, expired or revoked: one answer for all, nothing issued. */
+export class InvalidTokenError extends CertvaultError {
+  static override readonly code: string = "invalid_token";
+  constructor(message = "the enrollment token is not valid (unknown, already used, expired or revoked)") {
+    super(message, { status: 401 });
+  }
+}
+
+/** The enrollment server's root is not the one whose fingerprint the admin gave: nothing was sent to it. */
+export class RootPinMismatchError extends CertvaultError {
+  static override readonly code: string = "root_pin_mismatch";
+  constructor(message: string) {
+    super(message, { status: 502 });
+  }
+}
+
 export class ServiceUnavailableError extends CertvaultError {
   static override readonly code: string = "service_unavailable";
   constructor(message: string) {

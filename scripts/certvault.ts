@@ -12,10 +12,12 @@ export const HELP = `usage: certvault <command> [options]
 
 Admin (the CA):
   ca init | ca issue | ca revoke | ca crl | ca list | ca show     run "certvault ca --help" for details
+  ca token --name IDENTITY [--ttl 1h] | --revoke ID | --list      one-time enrollment tokens (certvault enroll)
 
 Server:
   server [--host 127.0.0.1] [--port 8443] [--db FILE|URL] [--max-record-bytes N] [--admin IDENTITY]...
          [--rate-limit-identity N/S] [--rate-limit-source N/S] [--anomaly-config FILE] [--alert-webhook URL]
+         [--enroll-port PORT]                                     also serve enrollment with one-time tokens
   dev                                                             what "npm start" runs: dev CA, demo profile, server
 
 Renewal requests (made with "certvault renew"):
@@ -42,6 +44,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   server: async () => (await import("./commands/server.js")).serverCommand,
   dev: async () => (await import("./commands/dev.js")).devCommand,
   keygen: async () => (await import("./commands/user.js")).keygenCommand,
+  enroll: async () => (await import("./commands/enroll.js")).enrollCommand,
   put: async () => (await import("./commands/user.js")).putCommand,
   get: async () => (await import("./commands/user.js")).getCommand,
   ls: async () => (await import("./commands/user.js")).lsCommand,

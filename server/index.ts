@@ -39,12 +39,17 @@ import { createLimiter } from "../store/rate-limits.js";
 import type { Quarantines } from "./controls.js";
 import { secureContextOptions, tlsOptions } from "./tls.js";
 import type { TlsMaterial } from "./tls.js";
+import { recordsUrlFor, startEnrollmentListener } from "./enrollment.js";
+import type { EnrollmentListener } from "./enrollment.js";
+import { EnrollmentTokenRepository } from "../store/enrollment-tokens.js";
 
 export interface RunningServer {
   url: string;
   port: number;
   server: Server;
   db: Db;
+  /** https://HOST:PORT of the enrollment listener, when config.enrollPort is set. */
+  enrollUrl?: string;
   close(): Promise<void>;
 }
 
@@ -167,14 +172,16 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   });
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  let enrollment: EnrollmentListener | undefined;
 
-  return {
+  const running: RunningServer = {
     url: `https://${host}:${port}`,
     port,
     server,
     db,
     async close() {
       closing = true;
+      await enrollment?.close();
       await watcher.stop();
       clearInterval(sweeper);
       await unlisten();
@@ -189,4 +196,34 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       await db.destroy();
     },
   };
+  if (config.enrollPort !== undefined) {
+    // Enrollment (server-auth TLS only, POST /v1/enroll alone) on a listener of its own: see enrollment.ts.
+    const limit = (l: { points: number; seconds: number }, keyPrefix: string) => (l.points > 0 ? createLimiter({ store: config.rateLimitStore, db, ...l, keyPrefix }) : undefined);
+    const source = limit(config.enrollRateLimits.source, "enroll-source");
+    const token = limit(config.enrollRateLimits.token, "enroll-token");
+    try {
+      enrollment = await startEnrollmentListener({
+        host: config.host,
+        port: config.enrollPort,
+        keyPem: material.key as string,
+        certPem: identity.certPem,
+        deps: {
+          tokens: new EnrollmentTokenRepository(db),
+          ca,
+          audit: (e) => audit.append(e),
+          log,
+          now,
+          limiters: { ...(source ? { source } : {}), ...(token ? { token } : {}) },
+          rootPem: certs.rootPem,
+          intermediatePem: certs.intermediatePem,
+          recordsUrl: recordsUrlFor(config.host, port),
+        },
+      });
+    } catch (err) {
+      await running.close();
+      throw err;
+    }
+    running.enrollUrl = enrollment.url;
+  }
+  return running;
 }

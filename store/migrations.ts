@@ -160,6 +160,26 @@ const MIGRATIONS: Record<string, Migration> = {
       });
     },
   },
+  "009_enrollment_tokens": {
+    async up(db) {
+      // One-time enrollment tokens (certvault ca token): only a SHA-256 of the token is kept, never the token.
+      await db.schema.createTable("enrollment_tokens", (t) => {
+        t.string("id", 32).primary(); // random, 32 hex digits; also inside the token, not secret
+        t.string("identity", 256).notNullable(); // the only CN a certificate enrolled with it may have
+        t.string("token_hash", 64).notNullable(); // SHA-256 of the whole token, hex
+        t.string("created_by", 256).notNullable();
+        t.bigInteger("created_at").notNullable();
+        t.bigInteger("expires_at").notNullable().index();
+        t.bigInteger("used_at"); // set once, atomically, by the enrollment that claims it
+        t.string("serial", 64); // of the certificate issued with it
+        t.bigInteger("revoked_at");
+        t.bigInteger("expiry_audited_at"); // when its expiry (unused) was written to the audit trail
+      });
+    },
+    async down(db) {
+      await db.schema.dropTable("enrollment_tokens");
+    },
+  },
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

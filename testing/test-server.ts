@@ -42,6 +42,8 @@ export interface TestServer {
   /** https://127.0.0.1:PORT (the server's certificate names 127.0.0.1, localhost and ::1). */
   url: string;
   port: number;
+  /** https://127.0.0.1:PORT of the enrollment listener, when started with `config: { enrollPort: 0 }`. */
+  enrollUrl?: string;
   /** How often the server polls the registry for revocations (100 ms unless configured). */
   revocationPollMs: number;
   running: RunningServer;
@@ -118,6 +120,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
   return {
     url: running.url,
     port: running.port,
+    ...(running.enrollUrl ? { enrollUrl: running.enrollUrl } : {}),
     revocationPollMs: config.revocationPollMs,
     running,
     client(identity, options = {}) {

@@ -33,6 +33,7 @@ export const CA_HELP = `usage: certvault ca <command> [options]
   crl     [--out FILE] [--days N]
   list    [--json]
   show    SERIAL [--json]
+  token   --name IDENTITY [--ttl DURATION] [--json] | --revoke ID | --list [--json]   one-time enrollment tokens
 
 common: --home DIR (env CERTVAULT_HOME, default ./.certvault), --db FILE|URL (env CERTVAULT_DB)
 token:  issue, revoke and crl of a CA made with --pkcs11-* sign in the token named by HOME/ca/pkcs11.json; its PIN
@@ -172,6 +173,8 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       else io.out(Object.entries(describe(rec)).map(([k, v]) => `${k}: ${t(String(v ?? "-"))}`).join("\n") + "\n" + safeLines(rec.pem));
       return 0;
     }
+    case "token":
+      return (await import("./ca-token.js")).caTokenCommand(rest, io);
     default:
       throw new UsageError(`unknown ca command "${sub}"\n${CA_HELP}`);
   }

@@ -22,10 +22,14 @@ export const SERVER_OPTIONS = {
   "pkcs11-module": { type: "string" },
   "pkcs11-token": { type: "string" },
   "pkcs11-pin-file": { type: "string" },
+  "enroll-port": { type: "string" },
+  "enroll-rate-limit-source": { type: "string" },
+  "enroll-rate-limit-token": { type: "string" },
 } as const;
 
 export const SERVER_HELP = `usage: certvault server [--home DIR] [--host 127.0.0.1] [--port 8443] [--db FILE|URL] [--max-record-bytes N] [--passphrase-file F]
        [--admin IDENTITY]... [--rate-limit-identity N/S] [--rate-limit-source N/S] [--anomaly-config FILE] [--alert-webhook URL]
+       [--enroll-port PORT [--enroll-rate-limit-source N/S] [--enroll-rate-limit-token N/S]]
 
   --admin IDENTITY          may read GET /metrics (repeatable; env CERTVAULT_ADMIN_IDENTITIES, comma-separated)
   --rate-limit-identity N/S N requests per S seconds per identity (default 1200/60; 0 = off)
@@ -36,6 +40,11 @@ export const SERVER_HELP = `usage: certvault server [--home DIR] [--host 127.0.0
                             (env CERTVAULT_RENEWAL)
   --anomaly-config FILE     JSON overrides of the anomaly thresholds (see docs/operations.md)
   --alert-webhook URL       anomaly alerts are POSTed there as JSON
+  --enroll-port PORT        also serve enrollment with one-time tokens (certvault ca token) on PORT (0: a free
+                            port): server-auth TLS only, POST /v1/enroll alone; prints "enrollment on URL"
+                            (env CERTVAULT_ENROLL_PORT)
+  --enroll-rate-limit-source N/S, --enroll-rate-limit-token N/S   enrollment attempts per source address (default
+                            30/60) and per token (default 5/60); env CERTVAULT_ENROLL_RATE_LIMIT_SOURCE/_TOKEN
   --pkcs11-pin-file F       the PIN of the token holding the CA keys, when HOME/ca/pkcs11.json exists (env
                             CERTVAULT_PKCS11_PIN_FILE or CERTVAULT_PKCS11_PIN); --pkcs11-module PATH and
                             --pkcs11-token LABEL override the recorded ones (see docs/hsm.md)
@@ -60,6 +69,7 @@ export async function launch(config: ServerConfig, io: Io): Promise<RunningServe
   const passphrase = await obtainPassphrase({ ...config, devPassphraseFile: caPaths(config.home).devPassphrase }, io, { prompt: "CA passphrase: " });
   const running = await startServer({ config, passphrase });
   io.out(`listening on ${running.url}\n`);
+  if (running.enrollUrl) io.out(`enrollment on ${running.enrollUrl}\n`);
   return running;
 }
 

@@ -1,6 +1,8 @@
 /** Help text of the user commands, apart so that `certvault --help` loads nothing else. */
 export const USER_HELP = `User commands (a profile DIR holds key.pem, cert.pem, ca.pem, config.json):
   keygen --name NAME --out DIR [--key-type ec-p256|ec-p384|rsa-3072] [--passphrase-file F]
+  enroll --server ENROLL_URL --token-file F --fingerprint SHA256 --out DIR [--key-type ...] [--passphrase-file F]
+                                                    a complete profile from a one-time token ("enroll --help")
   put --profile DIR [--server URL] FILE|-          prints the new record's id
   get --profile DIR [--server URL] ID [-o FILE]     decrypts on this machine; content only once its signature verifies
       [--owner IDENTITY]                            a record IDENTITY shared with you (default: your own)
