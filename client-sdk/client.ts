@@ -222,7 +222,8 @@ export class CertvaultClient {
    */
   async share(id: string, identity: string): Promise<void> {
     const statement = signGrant(await this.verifier.signer(), { owner: this.identity, id, grantee: identity }, { now: this.clock() });
-    return shareRecord(this.lifecycle(), id, identity, await this.directory(identity), statement);
+    await shareRecord(this.lifecycle(), id, identity, await this.directory(identity), statement);
+    this.verifier.noteShare(id, identity);
   }
 
   /**
@@ -232,7 +233,8 @@ export class CertvaultClient {
   async unshare(id: string, identity: string): Promise<void> {
     const keep = [...(await this.recipients())];
     for (const g of await this.trustedGrantees(id)) if (g !== identity) keep.push(...(await this.granteeCertificates(g)));
-    return unshareRecord(this.lifecycle(), id, identity, keep);
+    await unshareRecord(this.lifecycle(), id, identity, keep);
+    this.verifier.noteUnshare(id, identity);
   }
 
   /** Revokes this client's own certificate (reason superseded), e.g. at the end of a rotation; the client is then done. */

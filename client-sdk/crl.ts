@@ -7,6 +7,7 @@
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { CRLNumber, id_ce_cRLNumber } from "@peculiar/asn1-x509";
 import { x509 } from "../keys/x509.js";
+import { normalizeSerial } from "../ca/serial.js";
 import { UntrustedCrlError } from "./errors.js";
 import type { TrustState } from "./trust-state.js";
 import { type RevocationLookup, type TrustAnchors, issuerOf } from "./trust.js";
@@ -54,14 +55,33 @@ export class RevocationList {
     if (crl.thisUpdate.getTime() > now.getTime() + CLOCK_SKEW_MS) throw new UntrustedCrlError("the server's CRL is from the future");
     if (!crl.nextUpdate || crl.nextUpdate.getTime() < now.getTime()) throw new UntrustedCrlError("the server's CRL is out of date");
     this.checkNumber(crlNumberOf(crl));
+    const remembered = this.remember(crl);
     const lookup: RevocationLookup = (cert) => {
       // A certificate this CRL does not cover cannot be shown unrevoked: treat it as revoked (fail closed).
       if (cert.issuer !== crl.issuer) return { date: new Date(0) };
       const entry = crl.findRevoked(cert);
-      return entry ? { date: entry.revocationDate, ...(entry.reason !== undefined ? { reason: entry.reason } : {}) } : undefined;
+      if (entry) return { date: entry.revocationDate, ...(entry.reason !== undefined ? { reason: entry.reason } : {}) };
+      const earlier = remembered.get(normalizeSerial(cert.serialNumber));
+      return earlier ? { date: earlier } : undefined;
     };
     this.cached = { lookup, at: this.clock().getTime() };
     return lookup;
+  }
+
+  /** Adds this CRL's revocations to the ones remembered (revocation is for good: certvault never un-revokes). */
+  private remember(crl: x509.X509Crl): Map<string, Date> {
+    const data = this.state.load();
+    const known = { ...(data.revoked ?? {}) };
+    let added = false;
+    for (const e of crl.entries) {
+      const serial = normalizeSerial(e.serialNumber);
+      if (known[serial] === undefined) {
+        known[serial] = e.revocationDate.toISOString();
+        added = true;
+      }
+    }
+    if (added) this.state.save({ ...this.state.load(), revoked: known });
+    return new Map(Object.entries(known).map(([k, v]) => [k, new Date(v)]));
   }
 
   /** Never back: a CRL older than the newest verified one would un-revoke what that one revoked. */

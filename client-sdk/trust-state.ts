@@ -13,6 +13,17 @@ export interface TrustStateData {
   crlNumber?: string;
   /** Lower-case hex SHA-256 of the recovery certificate's DER. */
   recoveryFingerprint?: string;
+  /**
+   * Every revocation a verified CRL ever showed, serial (normalised hex) -> revocation time (ISO). A later CRL that
+   * leaves one out (a database writer set the row back to active, and the server signed what the row said) does not
+   * un-revoke it here.
+   */
+  revoked?: Record<string, string>;
+  /**
+   * Grants this client took back: "id grantee" -> when (ISO). A grant statement signed before that is not honoured
+   * again, so a database writer who restores the old grant row does not get the next version sealed to the grantee.
+   */
+  unshared?: Record<string, string>;
 }
 
 export interface TrustState {
@@ -39,6 +50,14 @@ export function normalizeFingerprint(input: string): string {
   return hex;
 }
 
+/** A JSON object of key -> ISO time, keys matching `key`; anything else in it is dropped (never trusted as more). */
+function timeMap(raw: unknown, key: RegExp): Record<string, string> | undefined {
+  if (typeof raw !== "object" || raw === null) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) if (key.test(k) && typeof v === "string" && !Number.isNaN(Date.parse(v))) out[k] = v;
+  return out;
+}
+
 export class FileTrustState implements TrustState {
   constructor(private readonly path: string) {}
   load(): TrustStateData {
@@ -53,6 +72,10 @@ export class FileTrustState implements TrustState {
     const out: TrustStateData = {};
     if (typeof r.crlNumber === "string" && /^\d{1,40}$/.test(r.crlNumber)) out.crlNumber = r.crlNumber;
     if (typeof r.recoveryFingerprint === "string") out.recoveryFingerprint = normalizeFingerprint(r.recoveryFingerprint);
+    const revoked = timeMap(r.revoked, /^[0-9a-f]{2,80}$/);
+    if (revoked) out.revoked = revoked;
+    const unshared = timeMap(r.unshared, /^[0-9a-f]{32} .{1,256}$/s);
+    if (unshared) out.unshared = unshared;
     return out;
   }
   save(data: TrustStateData): void {

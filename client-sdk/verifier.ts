@@ -12,7 +12,7 @@ import { normalizeSerial } from "../ca/serial.js";
 import type { RecordSigner } from "../envelope/index.js";
 import { x509 } from "../keys/x509.js";
 import { RevocationList } from "./crl.js";
-import { IdentityMismatchError, RecoveryPinError, UntrustedCertificateError } from "./errors.js";
+import { IdentityMismatchError, RecoveryPinError, UntrustedCertificateError, UntrustedGrantError } from "./errors.js";
 import { type OpenedRecord, type ReadPolicy, verifyGrant, verifyRecord } from "./record-trust.js";
 import type { TrustState } from "./trust-state.js";
 import { type RevocationLookup, type TrustAnchors, issuerOf, verifyRecipient } from "./trust.js";
@@ -80,6 +80,9 @@ export class Verifier {
   /** This client's own certificate, then every other certificate of its identity the server lists, each verified. */
   async ownRecipients(me: MeClaim): Promise<string[]> {
     this.checkMe(me);
+    // The CRL is verified on every write (at most once per crlMaxAgeMs), also when there is no one else to check: so
+    // that every revocation this client could have seen is remembered (trust-state.ts), and a CRL rollback noticed.
+    await this.revoked();
     const others = me.certificates.filter((pem) => fingerprintOfPem(pem) !== this.ownFingerprint);
     const out = [this.p.certPem];
     for (const pem of others) out.push(await this.sealable(pem, this.identity));
@@ -120,8 +123,30 @@ export class Verifier {
     return verifyRecord(opened, policy, { anchors: this.p.anchors, revoked: await this.revoked(), now: this.p.clock() });
   }
 
-  /** The grantee a statement of this client's identity names for record `id` (throws UntrustedGrantError otherwise). */
+  /**
+   * The grantee a statement of this client's identity names for record `id` (throws UntrustedGrantError otherwise),
+   * unless this client took that grant back after the statement was signed (a restored old grant row).
+   */
   async grantee(statement: Uint8Array, id: string): Promise<string> {
-    return (await verifyGrant(statement, this.identity, id, { anchors: this.p.anchors, revoked: await this.revoked(), now: this.p.clock() })).grantee;
+    const grant = await verifyGrant(statement, this.identity, id, { anchors: this.p.anchors, revoked: await this.revoked(), now: this.p.clock() });
+    const takenBack = this.p.state.load().unshared?.[`${id} ${grant.grantee}`];
+    const signedAt = grant.signature.signingTime?.getTime() ?? 0;
+    if (takenBack !== undefined && signedAt <= Date.parse(takenBack)) throw new UntrustedGrantError(`the grant to ${grant.grantee} was taken back on this device after it was signed`);
+    return grant.grantee;
+  }
+
+  /** A new share supersedes an earlier take-back (its statement is signed now). */
+  noteShare(id: string, grantee: string): void {
+    const data = this.p.state.load();
+    const key = `${id} ${grantee}`;
+    if (data.unshared?.[key] === undefined) return;
+    const { [key]: _dropped, ...rest } = data.unshared;
+    this.p.state.save({ ...data, unshared: rest });
+  }
+
+  /** Remembers that this client unshared `id` from `grantee` (see grantee()). */
+  noteUnshare(id: string, grantee: string): void {
+    const data = this.p.state.load();
+    this.p.state.save({ ...data, unshared: { ...(data.unshared ?? {}), [`${id} ${grantee}`]: this.p.clock().toISOString() } });
   }
 }
