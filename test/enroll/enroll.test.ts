@@ -192,27 +192,38 @@ describe("enrollment with one-time tokens (server process)", function () {
     expect((server.logs().match(/"enroll request"/g) ?? []).length).to.equal(logged + 1);
   });
 
-  it("a server that presents the pinned root but whose certificate does not chain to it gets no request", async function () {
+  it("a server whose certificate is not a server certificate of the pinned CA for that host gets no request, even when it presents the pinned root", async function () {
     const t = await token("hana");
     const impostor = await ca.foreign();
     try {
-      const srv = await impostor.issueServer(["localhost", "127.0.0.1"]);
-      let requests = 0;
-      const fake = createServer({ key: srv.keyPem, cert: srv.certPem + impostor.intermediatePem + ca.rootPem }, (_req, res) => {
-        requests++;
-        res.writeHead(500).end();
-      });
-      await new Promise<void>((r) => fake.listen(0, "127.0.0.1", () => r()));
-      try {
-        const url = `https://127.0.0.1:${(fake.address() as AddressInfo).port}`;
-        const dir = join(ca.home, "hana");
-        const r = await runCli(["enroll", "--server", url, "--token-file", tokenFile(t), "--fingerprint", fingerprint, "--out", dir, "--passphrase-file", passFile]);
-        expect(r.code).to.equal(1);
-        expect(requests).to.equal(0);
-        expect(existsSync(join(dir, "key.pem"))).to.equal(false);
-      } finally {
-        fake.closeAllConnections();
-        await new Promise((r) => fake.close(r));
+      const foreignServer = await impostor.issueServer(["localhost", "127.0.0.1"]);
+      // A user of this CA turning their client certificate into a server, and a server certificate for another name.
+      const clientCert = await ca.issueClient("mallory");
+      const otherName = await ca.issueServer(["other.example"]);
+      const cases = [
+        { what: "another CA's server certificate", key: foreignServer.keyPem, cert: foreignServer.certPem + impostor.intermediatePem + ca.rootPem, why: /fingerprint/ },
+        { what: "a client certificate of this CA", key: clientCert.keyPem, cert: clientCert.certPem + ca.intermediatePem + ca.rootPem, why: /purpose|no token was accepted/ },
+        { what: "a server certificate of this CA for another name", key: otherName.keyPem, cert: otherName.certPem + ca.intermediatePem + ca.rootPem, why: /altnames|Hostname|IP/ },
+      ];
+      for (const c of cases) {
+        let requests = 0;
+        const fake = createServer({ key: c.key, cert: c.cert }, (_req, res) => {
+          requests++;
+          res.writeHead(500).end();
+        });
+        await new Promise<void>((r) => fake.listen(0, "127.0.0.1", () => r()));
+        try {
+          const url = `https://127.0.0.1:${(fake.address() as AddressInfo).port}`;
+          const dir = join(ca.home, `hana-${n}`);
+          const r = await runCli(["enroll", "--server", url, "--token-file", tokenFile(t), "--fingerprint", fingerprint, "--out", dir, "--passphrase-file", passFile]);
+          expect(r.code, c.what).to.equal(1);
+          expect(r.stderr, c.what).to.match(c.why);
+          expect(requests, c.what).to.equal(0);
+          expect(existsSync(join(dir, "key.pem")), c.what).to.equal(false);
+        } finally {
+          fake.closeAllConnections();
+          await new Promise((r) => fake.close(r));
+        }
       }
     } finally {
       await impostor.cleanup();
