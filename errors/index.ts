@@ -281,6 +281,28 @@ export class MethodNotAllowedError extends CertvaultError {
   }
 }
 
+/** Bytes Node's HTTP parser cannot read (server/client-error.ts answers them without a ServerResponse). */
+export class MalformedRequestError extends CertvaultError {
+  static override readonly code: string = "malformed_request";
+  constructor(message = "the request is not well-formed HTTP/1.1") {
+    super(message, { status: 400 });
+  }
+}
+
+export class HeadersTooLargeError extends CertvaultError {
+  static override readonly code: string = "headers_too_large";
+  constructor(message = "the request headers are too large") {
+    super(message, { status: 431 });
+  }
+}
+
+export class RequestTimeoutError extends CertvaultError {
+  static override readonly code: string = "request_timeout";
+  constructor(message = "the request did not arrive in time") {
+    super(message, { status: 408 });
+  }
+}
+
 // ---- PKCS#11 (CA keys in a token) ------------------------------------------------------------------------------
 
 /** The CA's keys are in a PKCS#11 token and no PIN can be obtained (no file, no env, not interactive): a usage error. */

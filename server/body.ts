@@ -3,17 +3,23 @@
  * while streaming for chunked uploads, so an oversized body never sits whole in memory.
  */
 import type { Context } from "koa";
-import { PayloadTooLargeError } from "../errors/index.js";
+import { MalformedRequestError, PayloadTooLargeError } from "../errors/index.js";
 
 export async function readBody(ctx: Context, limit: number): Promise<Uint8Array> {
   const declared = ctx.request.length;
   if (declared !== undefined && declared > limit) throw new PayloadTooLargeError(`the body exceeds the limit of ${limit} bytes`);
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limit) throw new PayloadTooLargeError(`the body exceeds the limit of ${limit} bytes`);
-    chunks.push(chunk);
+  try {
+    for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+      total += chunk.length;
+      if (total > limit) throw new PayloadTooLargeError(`the body exceeds the limit of ${limit} bytes`);
+      chunks.push(chunk);
+    }
+  } catch (err) {
+    // Cut off inside its body (a broken chunk, a reset, server/client-error.ts): nothing was written, and no 500.
+    if (err instanceof PayloadTooLargeError || ctx.req.complete) throw err;
+    throw new MalformedRequestError("the request body did not arrive whole");
   }
   return new Uint8Array(Buffer.concat(chunks, total));
 }

@@ -41,6 +41,7 @@ import { secureContextOptions, tlsOptions } from "./tls.js";
 import type { TlsMaterial } from "./tls.js";
 import { recordsUrlFor, startEnrollmentListener } from "./enrollment.js";
 import type { EnrollmentListener } from "./enrollment.js";
+import { handleClientErrors } from "./client-error.js";
 import { EnrollmentTokenRepository } from "../store/enrollment-tokens.js";
 
 export interface RunningServer {
@@ -160,6 +161,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     ...(opts.controls === false ? {} : { controls: { audit, detector, quarantines, metrics, log, now, alertWebhook: config.alertWebhook, adminIdentities: config.adminIdentities } }),
   });
   server = createServer({ ...tlsOptions(material), keepAliveTimeout: 30_000, headersTimeout: 20_000, requestTimeout: 120_000 }, awaitingRecovery(recovery, app.callback()));
+  // Bytes that are not HTTP after a complete request: its answer still leaves (Node's default would drop it).
+  handleClientErrors(server);
   server.on("secureConnection", (socket: TLSSocket) => {
     const cert = socket.getPeerX509Certificate();
     if (cert) watcher.track(normalizeSerial(cert.serialNumber), socket);
