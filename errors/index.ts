@@ -320,3 +320,37 @@ export class Pkcs11TokenError extends CertvaultError {
     super(message, { status: 500, ...opts });
   }
 }
+
+// ---- Backup and restore ------------------------------------------------------------------------------------------
+
+/** A backup file that is not one, is damaged or altered, or does not match its manifest: nothing is restored. */
+export class BackupInvalidError extends CertvaultError {
+  static override readonly code: string = "backup_invalid";
+  constructor(message: string, opts: { cause?: unknown } = {}) {
+    super(message, { status: 400, ...opts });
+  }
+}
+
+/** `certvault restore` onto a database that already exists: refused before anything is written. */
+export class RestoreTargetExistsError extends CertvaultError {
+  static override readonly code: string = "restore_target_exists";
+  constructor(message: string) {
+    super(message, { status: 409 });
+  }
+}
+
+/** Restoring needs the audit public key (HOME/audit/audit.pub) to check the backup's signed checkpoints. */
+export class AuditKeyMissingError extends CertvaultError {
+  static override readonly code: string = "audit_key_missing";
+  constructor(message: string) {
+    super(message, { status: 500 });
+  }
+}
+
+/** `certvault backup`/`restore` of a database they do not handle (PostgreSQL: pg_dump/pg_restore, docs/deploy.md). */
+export class BackupUnsupportedError extends CertvaultError {
+  static override readonly code: string = "backup_unsupported";
+  constructor(message: string) {
+    super(message, { status: 400 });
+  }
+}

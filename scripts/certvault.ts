@@ -31,6 +31,9 @@ Audit and abuse controls:
   audit verify | audit export [--since ISO8601]                   run "certvault audit --help" for details
   quarantine list | quarantine release IDENTITY                   identities stopped by the anomaly rules
 
+Backups (SQLite; PostgreSQL: pg_dump, see docs/deploy.md):
+  backup --out FILE | backup verify --from FILE | restore --from FILE   run "certvault backup --help" for details
+
 ${USER_HELP}
 Common options: --home DIR (env CERTVAULT_HOME, default ./.certvault), --json, --passphrase-file FILE
 Secrets are never arguments: --passphrase-file FILE or env CERTVAULT_PASSPHRASE.
@@ -59,6 +62,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   recover: async () => (await import("./commands/recovery.js")).recoverCommand,
   audit: async () => (await import("./commands/audit.js")).auditCommand,
   quarantine: async () => (await import("./commands/audit.js")).quarantineCommand,
+  backup: async () => (await import("./commands/backup.js")).backupCommand,
+  restore: async () => (await import("./commands/backup.js")).restoreCommand,
 };
 
 export async function main(argv: string[], io: Io = processIo): Promise<number> {

@@ -1,0 +1,140 @@
+/**
+ * `certvault restore`: a backup file onto a database that does not exist yet, never over one. Everything is checked
+ * before the database appears: the file's digest, the snapshot's SHA-256, SQLite's integrity check, the rows per
+ * table and the audit tail against the manifest, and the audit chain with its signed checkpoints (the same check as
+ * `certvault audit verify`, with the audit public key the operator put back in HOME/audit). Only then is the snapshot
+ * linked into place (atomically, refusing if something appeared there meanwhile).
+ */
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, renameSync, rmSync, linkSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { AuditKeyMissingError, BackupInvalidError, RestoreTargetExistsError } from "../errors/index.js";
+import { readAnchor } from "../audit/audit-key.js";
+import type { AuditPaths } from "../audit/audit-key.js";
+import { verifyAudit } from "../audit/verify.js";
+import { AuditRepository } from "./audit.js";
+import { extractBackup } from "./backup-format.js";
+import type { BackupManifest } from "./backup-format.js";
+import { integrityCheck, openSqliteFile, snapshotFacts } from "./backup-sqlite.js";
+import { fsyncDir } from "./backup.js";
+import { migrationSource } from "./migrations.js";
+
+export interface RestoreOptions {
+  from: string;
+  /** The SQLite file to create. */
+  target: string;
+  /** HOME/audit of the new HOME: audit.pub checks the checkpoints; an anchor.json there is checked or set aside. */
+  audit: AuditPaths;
+}
+
+export interface RestoreResult {
+  manifest: BackupManifest;
+  audit: { entries: number; checkpoints: number };
+  /** An anchor.json newer than the backup (its entries were lost with the old database), moved to this path. */
+  anchorSetAside?: { seq: number; path: string };
+}
+
+/** The target and SQLite's companion files must all be absent. */
+export function refuseExisting(target: string): void {
+  for (const f of [target, `${target}-wal`, `${target}-shm`, `${target}-journal`]) {
+    if (existsSync(f)) throw new RestoreTargetExistsError(`${f} exists: restore writes only a new database, never over one (nothing was changed)`);
+  }
+}
+
+function compareFacts(manifest: BackupManifest, facts: Awaited<ReturnType<typeof snapshotFacts>>): void {
+  const names = new Set([...Object.keys(manifest.tables), ...Object.keys(facts.tables)]);
+  for (const name of names) {
+    if (manifest.tables[name] !== facts.tables[name]) {
+      throw new BackupInvalidError(`table ${name} holds ${facts.tables[name] ?? "no"} rows where the manifest says ${manifest.tables[name] ?? "none"}`);
+    }
+  }
+  const a = manifest.audit;
+  if (a.lastSeq !== facts.audit.lastSeq || a.lastHash !== facts.audit.lastHash) {
+    throw new BackupInvalidError(`the audit trail ends at entry ${facts.audit.lastSeq} where the manifest says ${a.lastSeq} (${a.lastHash.slice(0, 12)})`);
+  }
+}
+
+async function unknownMigrations(names: readonly string[]): Promise<string[]> {
+  const known = new Set(await migrationSource.getMigrations([]));
+  return names.filter((n) => !known.has(n));
+}
+
+/** Checks a snapshot file against its manifest and its audit chain; says whether HOME's anchor is newer than it. */
+export async function checkSnapshot(snapshot: string, manifest: BackupManifest, paths: AuditPaths): Promise<{ entries: number; checkpoints: number; anchorAhead?: number }> {
+  const newer = await unknownMigrations(manifest.migrations);
+  if (newer.length > 0) throw new BackupInvalidError(`the backup was made by a newer certvault (schema ${newer.join(", ")}): restore it with that version`);
+  if (manifest.audit.lastCheckpointSeq > 0 && !existsSync(paths.pub)) {
+    throw new AuditKeyMissingError(`${paths.pub} is missing: put HOME/audit back from the key backup before restoring the database (docs/operations.md "Backups"); nothing was changed`);
+  }
+  const anchor = readAnchor(paths);
+  // An anchor past the backup's last entry was written after the backup: those entries are lost, not forged.
+  const anchorAhead = anchor && anchor.seq > manifest.audit.lastSeq ? anchor.seq : undefined;
+  const db = openSqliteFile(snapshot);
+  try {
+    const ok = await integrityCheck(db);
+    if (ok !== "ok") throw new BackupInvalidError(`the snapshot fails SQLite's integrity check: ${ok}`);
+    compareFacts(manifest, await snapshotFacts(db));
+    const verifyPaths = anchorAhead === undefined ? paths : { ...paths, anchor: join(paths.dir, ".no-anchor") };
+    const result = await verifyAudit(new AuditRepository(db), verifyPaths);
+    if (!result.ok) throw new BackupInvalidError(`the audit trail in the backup does not verify: ${result.problem}`);
+    return { entries: result.entries, checkpoints: result.checkpoints, ...(anchorAhead === undefined ? {} : { anchorAhead }) };
+  } finally {
+    await db.destroy();
+  }
+}
+
+/** Verifies a backup file without restoring it: extracted into a private temp dir beside `scratchDir`, then removed. */
+export async function verifyBackup(from: string, scratchDir: string, paths: AuditPaths): Promise<RestoreResult> {
+  const work = mkdtempSync(join(scratchDir, ".certvault-verify-"));
+  try {
+    const snapshot = join(work, "snapshot.db");
+    const manifest = extractTo(from, snapshot);
+    const checked = await checkSnapshot(snapshot, manifest, paths);
+    return { manifest, audit: { entries: checked.entries, checkpoints: checked.checkpoints } };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function extractTo(from: string, snapshot: string): BackupManifest {
+  if (!existsSync(from)) throw new BackupInvalidError(`no backup file at ${from}`);
+  const fd = openSync(snapshot, "wx", 0o600);
+  try {
+    return extractBackup(from, fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function setAnchorAside(paths: AuditPaths, seq: number): { seq: number; path: string } {
+  const path = `${paths.anchor}.before-restore-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  renameSync(paths.anchor, path);
+  return { seq, path };
+}
+
+export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult> {
+  refuseExisting(opts.target);
+  const parent = dirname(opts.target);
+  const created = mkdirSync(parent, { recursive: true, mode: 0o700 });
+  const work = mkdtempSync(join(parent, ".certvault-restore-"));
+  let placed = false;
+  try {
+    const snapshot = join(work, "certvault.db");
+    const manifest = extractTo(opts.from, snapshot);
+    const checked = await checkSnapshot(snapshot, manifest, opts.audit);
+    refuseExisting(opts.target);
+    try {
+      linkSync(snapshot, opts.target); // atomic: fails instead of replacing a database that appeared meanwhile
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new RestoreTargetExistsError(`${opts.target} appeared during the restore; nothing was changed`);
+      throw err;
+    }
+    placed = true;
+    fsyncDir(parent);
+    const result: RestoreResult = { manifest, audit: { entries: checked.entries, checkpoints: checked.checkpoints } };
+    if (checked.anchorAhead !== undefined) result.anchorSetAside = setAnchorAside(opts.audit, checked.anchorAhead);
+    return result;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+    if (!placed && created !== undefined) rmSync(created, { recursive: true, force: true });
+  }
+}
