@@ -12,7 +12,7 @@
  *    signed, clientAuth) and write the profile: key.pem (encrypted, 0600), cert.pem, ca.pem (the pinned root),
  *    config.json {"server": the records URL the server named, https only}.
  */
-import { X509Certificate, createPublicKey } from "node:crypto";
+import { X509Certificate, createHash, createPublicKey } from "node:crypto";
 import { existsSync, unlinkSync } from "node:fs";
 import { request } from "node:https";
 import { isIP } from "node:net";
@@ -29,6 +29,8 @@ import { profilePaths } from "./profile.js";
 import type { ProfilePaths } from "./profile.js";
 import { ConnectionError, ServerError } from "./errors.js";
 import { expectOk } from "./transport.js";
+import { FileTrustState } from "./trust-state.js";
+import { RECOVERY_IDENTITY } from "../ca/profiles.js";
 
 export const ENROLL_PATH = "/v1/enroll";
 
@@ -50,6 +52,8 @@ export interface EnrollResult {
   /** The records (mutual-TLS) URL written to config.json. */
   server: string;
   paths: ProfilePaths;
+  /** SHA-256 of the recovery certificate pinned in trust.json, when the server has recovery set up. */
+  recoveryFingerprint?: string;
 }
 
 interface Answer {
@@ -59,6 +63,7 @@ interface Answer {
   chain?: unknown;
   root?: unknown;
   server?: unknown;
+  recovery?: unknown;
 }
 
 function endpoint(raw: string): URL {
@@ -143,7 +148,7 @@ function postPinned(url: URL, rootPem: string, body: string, timeoutMs: number):
 }
 
 /** Step 3: the answer must be a client certificate for our key and identity, under the pinned root. */
-function checkAnswer(a: Answer, expected: { identity: string; csrPem: string; rootPem: string }): { certPem: string; serial: string; server: string } {
+function checkAnswer(a: Answer, expected: { identity: string; csrPem: string; rootPem: string }): { certPem: string; serial: string; server: string; recoveryFingerprint?: string } {
   if (typeof a.certificate !== "string" || !Array.isArray(a.chain) || typeof a.server !== "string" || typeof a.serial !== "string") {
     throw new ServerError(502, "bad_answer", "the enrollment server's answer is not what certvault expects");
   }
@@ -173,7 +178,29 @@ function checkAnswer(a: Answer, expected: { identity: string; csrPem: string; ro
     return bad("the records URL is not a URL");
   }
   if (server.protocol !== "https:") bad("the records URL is not https://");
-  return { certPem: a.certificate.endsWith("\n") ? a.certificate : a.certificate + "\n", serial: a.serial, server: server.toString().replace(/\/$/, "") };
+  const recoveryFingerprint = a.recovery === null || a.recovery === undefined ? undefined : checkRecovery(a.recovery, issuer as X509Certificate, bad);
+  return { certPem: a.certificate.endsWith("\n") ? a.certificate : a.certificate + "\n", serial: a.serial, server: server.toString().replace(/\/$/, ""), ...(recoveryFingerprint ? { recoveryFingerprint } : {}) };
+}
+
+/**
+ * The recovery certificate the enrollment server names, pinned in the new profile (issue 15: "when the profile is
+ * made"): only one our pinned chain signed, with the reserved name, for client use, valid now. Revocation is checked
+ * by the SDK at every seal against the CRL (no CRL is reachable before the profile exists); a revoked one then stops
+ * every write until the user re-pins, never a silent swap.
+ */
+function checkRecovery(pem: unknown, issuer: X509Certificate, bad: (why: string) => never): string {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(String(pem));
+  } catch {
+    return bad("the recovery certificate does not parse");
+  }
+  const cns = new x509.X509Certificate(String(pem)).subjectName.getField("CN");
+  const now = Date.now();
+  if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) bad("the recovery certificate does not chain to the pinned root");
+  if (cns.length !== 1 || cns[0] !== RECOVERY_IDENTITY || cert.ca || !(cert.keyUsage ?? []).includes("1.3.6.1.5.5.7.3.2")) bad("the recovery certificate is not one");
+  if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) < now) bad("the recovery certificate is outside its validity");
+  return createHash("sha256").update(cert.raw).digest("hex");
 }
 
 export async function enroll(opts: EnrollOptions): Promise<EnrollResult> {
@@ -198,7 +225,8 @@ export async function enroll(opts: EnrollOptions): Promise<EnrollResult> {
     writeFileAtomic(paths.cert, checked.certPem, { mode: 0o644 });
     writeFileAtomic(paths.ca, rootPem, { mode: 0o644, overwrite: true });
     writeFileAtomic(paths.config, JSON.stringify({ server: checked.server }, null, 2) + "\n", { mode: 0o644, overwrite: true });
-    return { identity: parsed.identity, serial: checked.serial, server: checked.server, paths };
+    if (checked.recoveryFingerprint) new FileTrustState(paths.trust).save({ recoveryFingerprint: checked.recoveryFingerprint });
+    return { identity: parsed.identity, serial: checked.serial, server: checked.server, paths, ...(checked.recoveryFingerprint ? { recoveryFingerprint: checked.recoveryFingerprint } : {}) };
   } catch (err) {
     // A key made for a certificate that was never issued is of no use: remove it (this run created it).
     try {

@@ -48,6 +48,8 @@ export interface EnrollmentDeps {
   intermediatePem: string;
   /** The mutual-TLS URL for records, told to the client (config.json); `hostHeader` is how it reached us. */
   recordsUrl: (hostHeader: string | undefined) => string;
+  /** The vetted recovery certificate, if recovery is set up: the new profile pins it (the client checks it chains). */
+  recovery?: () => Promise<string | undefined>;
 }
 
 export interface EnrollmentAnswer {
@@ -57,6 +59,7 @@ export interface EnrollmentAnswer {
   chain: string[];
   root: string;
   server: string;
+  recovery: string | null;
 }
 
 /** One refusal: the error the caller sees, and what the audit trail records. */
@@ -148,6 +151,7 @@ export function enrollmentHandler(deps: EnrollmentDeps): (req: IncomingMessage, 
       chain: [deps.intermediatePem],
       root: deps.rootPem,
       server: deps.recordsUrl(req.headers.host),
+      recovery: (await deps.recovery?.()) ?? null,
     };
   };
 

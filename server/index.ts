@@ -220,6 +220,12 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
           rootPem: certs.rootPem,
           intermediatePem: certs.intermediatePem,
           recordsUrl: recordsUrlFor(config.host, port),
+          // Vetted again first if HOME/ca/recovery.crt or the registry changed (as awaitingRecovery does for the API).
+          recovery: async () => {
+            await recovery.ready();
+            await recovery.ready();
+            return recovery.current();
+          },
         },
       });
     } catch (err) {

@@ -64,5 +64,6 @@ export async function enrollCommand(argv: string[], io: Io): Promise<number> {
   const r = await enroll({ server, token, fingerprint, dir, keyType, passphrase });
   if (cfg.json) printJson(io, { identity: r.identity, serial: r.serial, server: r.server, key: r.paths.key, cert: r.paths.cert, ca: r.paths.ca, config: r.paths.config });
   else io.out(`enrolled as ${t(r.identity)} (certificate ${r.serial}); profile in ${dir} (server ${t(r.server)})\n`);
+  if (r.recoveryFingerprint) io.err(`enroll: pinned the recovery certificate SHA-256 ${r.recoveryFingerprint} in ${dir}/trust.json (compare it with the one your administrator published)\n`);
   return 0;
 }
