@@ -8,6 +8,7 @@ import type { Context, Next } from "koa";
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import { errorMapper } from "./errors.js";
+import { hsts } from "./hsts.js";
 import { trackRequest } from "./registry-watch.js";
 import type { TLSSocket } from "node:tls";
 import { authenticate } from "./auth.js";
@@ -61,6 +62,7 @@ export function buildApp(deps: AppDeps): Koa {
   app.silent = true;
   const controls = deps.controls;
   const router = buildRouter(deps, controls);
+  app.use(hsts);
   app.use(accessLog(deps.log));
   app.use(errorMapper);
   if (controls) {

@@ -42,6 +42,7 @@ import type { TlsMaterial } from "./tls.js";
 import { recordsUrlFor, startEnrollmentListener } from "./enrollment.js";
 import type { EnrollmentListener } from "./enrollment.js";
 import { handleClientErrors } from "./client-error.js";
+import { rotateTicketKeys } from "./ticket-keys.js";
 import { EnrollmentTokenRepository } from "../store/enrollment-tokens.js";
 
 export interface RunningServer {
@@ -114,7 +115,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       // Once any CRL is loaded, Node's TLS wants one for every CA of the chain (X509_V_FLAG_CRL_CHECK_ALL); without
       // the root's CRL the handshake would refuse everyone, so then revocation is enforced by the app layer alone.
       material.crl = certs.rootCrlPem === undefined ? [] : [pem, certs.rootCrlPem];
-      server?.setSecureContext(secureContextOptions(material));
+      // With the current ticket key: setSecureContext would put back createServer's (ticket-keys.ts).
+      if (server) server.setSecureContext({ ...secureContextOptions(material), ticketKeys: server.getTicketKeys() });
     },
     onError: (err) => log.error({ err }, "registry poll failed"),
     vetting: registryVetting({ rootPem: certs.rootPem, intermediatePem: certs.intermediatePem, log, audit, now }),
@@ -163,6 +165,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   server = createServer({ ...tlsOptions(material), keepAliveTimeout: 30_000, headersTimeout: 20_000, requestTimeout: 120_000 }, awaitingRecovery(recovery, app.callback()));
   // Bytes that are not HTTP after a complete request: its answer still leaves (Node's default would drop it).
   handleClientErrors(server);
+  const tickets = rotateTicketKeys(server);
   server.on("secureConnection", (socket: TLSSocket) => {
     const cert = socket.getPeerX509Certificate();
     if (cert) watcher.track(normalizeSerial(cert.serialNumber), socket);
@@ -187,6 +190,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       await enrollment?.close();
       await watcher.stop();
       clearInterval(sweeper);
+      tickets.stop();
       await unlisten();
       await new Promise<void>((done) => {
         server.close(() => done());

@@ -1,9 +1,12 @@
 /**
  * TLS settings: a client certificate is required and must chain to our root (the only trust anchor; no system
- * store), TLS 1.2+ with forward-secret AEAD suites only, session tickets for cheap resumption, and the current CRL.
+ * store), TLS 1.2 and 1.3 with forward-secret AEAD suites only (ECDHE + AES-GCM/ChaCha20-Poly1305; no CBC, no RSA
+ * key exchange) in our order, no renegotiation, no compression, session tickets for cheap resumption (keys rotated:
+ * ticket-keys.ts), and the current CRL. docs/deploy.md compares this with Mozilla's profiles; the suite checks each
+ * refusal with openssl s_client (test/server/tls-config.test.ts).
  */
 import type { SecureContextOptions, TlsOptions } from "node:tls";
-import { randomBytes } from "node:crypto";
+import { constants, randomBytes } from "node:crypto";
 
 const TLS12_CIPHERS = [
   "ECDHE-ECDSA-AES256-GCM-SHA384",
@@ -33,8 +36,13 @@ export function secureContextOptions(m: TlsMaterial): SecureContextOptions {
     ca: m.ca,
     ...(m.crl.length > 0 ? { crl: m.crl } : {}),
     minVersion: "TLSv1.2",
+    maxVersion: "TLSv1.3",
     ciphers: `${TLS13_SUITES}:${TLS12_CIPHERS}`,
     honorCipherOrder: true,
+    // Node alone allows a client 3 renegotiations per 10 minutes (tls.CLIENT_RENEG_LIMIT): each costs the server a
+    // full handshake (~1.6 ms CPU). OpenSSL refuses them all with this option (openssl s_client's "R" gets an alert).
+    // No compression (CRIME): OpenSSL 3 leaves it off already; said here so that no build can turn it on.
+    secureOptions: constants.SSL_OP_NO_RENEGOTIATION | constants.SSL_OP_NO_COMPRESSION,
     ecdhCurve: "X25519:P-256:P-384",
     sessionIdContext: "certvault",
   };
