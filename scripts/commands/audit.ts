@@ -10,7 +10,8 @@ import type { Db } from "../../store/db.js";
 import { parse, printJson } from "../cli.js";
 import type { Io } from "../cli.js";
 import { safeForTerminal as t, terminalSafeJson } from "../terminal.js";
-import { recordAdminEvent } from "./admin-audit.js";
+import { cliAudit } from "./admin-audit.js";
+import { releaseQuarantine } from "../../abuse/release.js";
 
 export const AUDIT_HELP = `usage: certvault audit <command> [--home DIR] [--db FILE|URL]
 
@@ -84,7 +85,7 @@ export async function quarantineCommand(argv: string[], io: Io): Promise<number>
     const identity = positionals[0];
     if (identity === undefined) throw new UsageError("usage: certvault quarantine release IDENTITY");
     const released = await withDb(cfg.db, (db) =>
-      recordAdminEvent(db, io, { action: "quarantine.release", detail: { identity } }, () => new QuarantineRepository(db).release(identity)),
+      releaseQuarantine(new QuarantineRepository(db), cliAudit(db, io), identity),
     );
     if (!released) {
       io.err(`certvault: "${t(identity)}" is not quarantined\n`);

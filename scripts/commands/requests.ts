@@ -1,6 +1,6 @@
 /** `certvault requests list|approve|reject`: the admin's side of renewal requests made over the API. */
 import { resolveCommon } from "../../config/index.js";
-import { NotFoundError, UsageError, ConflictError } from "../../errors/index.js";
+import { UsageError } from "../../errors/index.js";
 import { CertificateRequestRepository } from "../../store/certificate-requests.js";
 import { CertificateRepository } from "../../store/certificates.js";
 import { DEFAULT_DAYS, parseDays } from "../../ca/profiles.js";
@@ -8,7 +8,8 @@ import { parse, printJson } from "../cli.js";
 import type { Io } from "../cli.js";
 import { safeForTerminal as t } from "../terminal.js";
 import { withAuthority } from "./ca.js";
-import { recordAdminEvent } from "./admin-audit.js";
+import { cliAudit } from "./admin-audit.js";
+import { approveRequest, rejectRequest } from "../../ca/request-decisions.js";
 
 export const REQUESTS_HELP = `usage: certvault requests <command> [--home DIR] [--db FILE|URL]
 
@@ -38,29 +39,9 @@ export async function requestsCommand(argv: string[], io: Io): Promise<number> {
     const id = positionals[0];
     if (id === undefined) throw new UsageError(`usage: certvault requests ${sub} ID`);
     const days = sub === "approve" ? parseDays(flags.days as string | undefined, "client") : DEFAULT_DAYS.client;
-    const result = await withAuthority(cfg, io, async (ca, db) => {
-      const repo = new CertificateRequestRepository(db);
-      const req = await repo.get(id);
-      if (!req) throw new NotFoundError(`no certificate request ${id}`);
-      if (req.status !== "pending") throw new ConflictError(`request ${id} was already decided (${req.status})`);
-      if (sub === "reject") {
-        await recordAdminEvent(db, io, { action: "requests.reject", detail: { id, identity: req.identity } }, async () => {
-          if (!(await repo.decide(id, "rejected", null, new Date()))) throw new ConflictError(`request ${id} was decided meanwhile`);
-        });
-        return { id, status: "rejected" as const };
-      }
-      // The requester must still hold an active certificate: a request filed with a key that was revoked since
-      // (reported stolen) is refused, not approved later from the queue.
-      const requester = await new CertificateRepository(db).get(req.requestedBy);
-      if (!requester || requester.storedStatus !== "active" || requester.notAfter.getTime() < Date.now()) {
-        await repo.decide(id, "rejected", null, new Date());
-        throw new ConflictError(`request ${id} was made with certificate ${req.requestedBy}, which is no longer active; it is rejected`);
-      }
-      // Claim the request first, so that two admins approving at once cannot both issue.
-      if (!(await repo.decide(id, "issued", null, new Date()))) throw new ConflictError(`request ${id} was decided meanwhile`);
-      const issued = await recordAdminEvent(db, io, { action: "requests.approve", detail: { id, identity: req.identity, requestedBy: req.requestedBy } }, () => ca.issueFromCsr(req.csr, { profile: "client", days }), (r) => ({ serial: r.record.serial }));
-      await repo.setSerial(id, issued.record.serial);
-      return { id, status: "issued" as const, serial: issued.record.serial };
+    const result = await withAuthority(cfg, io, (ca, db) => {
+      const deps = { ca, requests: new CertificateRequestRepository(db), registry: new CertificateRepository(db), audit: cliAudit(db, io), now: () => new Date() };
+      return sub === "reject" ? rejectRequest(deps, id) : approveRequest(deps, id, days);
     });
     if (cfg.json) printJson(io, result);
     else io.out(`${result.status} ${t(id)}${"serial" in result ? ` (serial ${result.serial})` : ""}\n`);
