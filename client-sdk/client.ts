@@ -17,7 +17,7 @@ import { Transport, expectOk } from "./transport.js";
 import type { TransportOptions } from "./transport.js";
 import { anchorsFromPem, verifyLeaf } from "./trust.js";
 import type { TrustAnchors } from "./trust.js";
-import { MemoryTrustState } from "./trust-state.js";
+import { MemoryTrustState, normalizeFingerprint } from "./trust-state.js";
 import type { TrustState } from "./trust-state.js";
 import { Verifier } from "./verifier.js";
 import type { OpenedRecord, RecordKind } from "./record-trust.js";
@@ -121,6 +121,7 @@ export class CertvaultClient {
       clock: this.clock,
       ...(opts.crlMaxAgeMs === undefined ? {} : { crlMaxAgeMs: opts.crlMaxAgeMs }),
       fetchCrl: async () => new Uint8Array(expectOk(await this.transport.send("GET", "/v1/crl"), [200]).body),
+      serverHost: new URL(opts.server).hostname,
     });
   }
 
@@ -155,11 +156,12 @@ export class CertvaultClient {
 
   /**
    * Pins the recovery certificate the server names (after checking it chains to the pinned root, carries the
-   * reserved name and is not revoked), optionally only if its SHA-256 fingerprint is `fingerprint` (lower-case hex).
+   * reserved name and is not revoked), only if its SHA-256 fingerprint is `fingerprint` (hex, colons allowed), the one
+   * the administrator published.
    * From then on the SDK seals to that certificate only, and refuses any other the server names.
    */
-  async pinRecovery(fingerprint?: string): Promise<{ fingerprint: string; serial: string; notAfter: Date }> {
-    return this.verifier.pinRecovery(await this.me(), fingerprint);
+  async pinRecovery(fingerprint: string): Promise<{ fingerprint: string; serial: string; notAfter: Date }> {
+    return this.verifier.pinRecovery(await this.me(), normalizeFingerprint(fingerprint));
   }
 
   /** Signs `data` as a record of the caller's, bound to `id`, and seals it to `recipients`. */

@@ -21,6 +21,19 @@ export function crlNumberOf(crl: x509.X509Crl): bigint {
   return BigInt(AsnConvert.parse(ext.value, CRLNumber).value);
 }
 
+/**
+ * The issuing key a certificate or CRL names (AKI keyIdentifier): an intermediate replaced under the same subject
+ * name signs with another key, and its CRL must not be taken as covering the other's certificates.
+ */
+function keyIdOf(o: x509.X509Certificate | x509.X509Crl): string | undefined {
+  return o.getExtension(x509.AuthorityKeyIdentifierExtension)?.keyId?.toLowerCase();
+}
+
+function parseRevocation(v: string): { date: Date; reason?: number } {
+  const [time, reason] = v.split("#");
+  return { date: new Date(time ?? 0), ...(reason === undefined ? {} : { reason: Number(reason) }) };
+}
+
 export class RevocationList {
   private cached: { lookup: RevocationLookup; at: number } | undefined;
   private inflight: Promise<RevocationLookup> | undefined;
@@ -58,30 +71,30 @@ export class RevocationList {
     const remembered = this.remember(crl);
     const lookup: RevocationLookup = (cert) => {
       // A certificate this CRL does not cover cannot be shown unrevoked: treat it as revoked (fail closed).
-      if (cert.issuer !== crl.issuer) return { date: new Date(0) };
+      if (cert.issuer !== crl.issuer || keyIdOf(cert) !== keyIdOf(crl)) return { date: new Date(0) };
       const entry = crl.findRevoked(cert);
       if (entry) return { date: entry.revocationDate, ...(entry.reason !== undefined ? { reason: entry.reason } : {}) };
-      const earlier = remembered.get(normalizeSerial(cert.serialNumber));
-      return earlier ? { date: earlier } : undefined;
+      return remembered.get(normalizeSerial(cert.serialNumber));
     };
     this.cached = { lookup, at: this.clock().getTime() };
     return lookup;
   }
 
   /** Adds this CRL's revocations to the ones remembered (revocation is for good: certvault never un-revokes). */
-  private remember(crl: x509.X509Crl): Map<string, Date> {
+  private remember(crl: x509.X509Crl): Map<string, { date: Date; reason?: number }> {
     const data = this.state.load();
     const known = { ...(data.revoked ?? {}) };
     let added = false;
     for (const e of crl.entries) {
       const serial = normalizeSerial(e.serialNumber);
       if (known[serial] === undefined) {
-        known[serial] = e.revocationDate.toISOString();
+        // "time#reason": the reason matters (keyCompromise voids grants whenever signed, record-trust.ts).
+        known[serial] = `${e.revocationDate.toISOString()}${e.reason === undefined ? "" : `#${e.reason}`}`;
         added = true;
       }
     }
     if (added) this.state.save({ ...this.state.load(), revoked: known });
-    return new Map(Object.entries(known).map(([k, v]) => [k, new Date(v)]));
+    return new Map(Object.entries(known).map(([k, v]) => [k, parseRevocation(v)]));
   }
 
   /** Never back: a CRL older than the newest verified one would un-revoke what that one revoked. */

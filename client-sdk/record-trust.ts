@@ -5,6 +5,8 @@
  * and unrevoked when it signed, and the signature binds the record to the owner and id it was asked for. Grants are
  * believed on the same terms, signed by the owner. Everything else is a typed error and no bytes.
  */
+import { X509Certificate } from "node:crypto";
+import { isIP } from "node:net";
 import { type ContentKind, type Grant, readGrant, verifyRecordSignature } from "../envelope/index.js";
 import type { VerifiedRecordSignature } from "../envelope/index.js";
 import { x509 } from "../keys/x509.js";
@@ -37,7 +39,15 @@ export interface TrustContext {
   anchors: TrustAnchors;
   revoked: RevocationLookup;
   now: Date;
+  /**
+   * The host name (or IP) of the server this client talks to: a server-signed record must be signed by a server
+   * certificate for that name, not by any server certificate the CA ever issued (another service's, a retired one).
+   */
+  serverHost?: string;
 }
+
+/** RFC 5280 CRLReason keyCompromise: a grant signed with such a key is not believed whatever time it claims. */
+const KEY_COMPROMISE = 1;
 
 const CLOCK_SKEW_MS = 5 * 60_000;
 
@@ -47,6 +57,7 @@ export async function verifyRecord(opened: { contentType: ContentKind; content: 
     return { content: opened.content, kind: "unsigned", owner: policy.owner, id: policy.id };
   }
   const sig = checkedSignature(opened.content);
+  if (sig.purpose !== "record") throw new UntrustedRecordError("the envelope holds a grant statement, not a record: it was planted");
   if (sig.binding.id !== policy.id || sig.binding.owner !== policy.owner) {
     throw new UntrustedRecordError("the record is signed for another id or owner: it was moved or swapped");
   }
@@ -70,12 +81,14 @@ async function trustedSigner(sig: VerifiedRecordSignature, owner: string, trust:
   const extra = (): x509.X509Certificate[] => sig.certificates.slice(1).map(parseCertificate);
   const eku = leaf.getExtension(x509.ExtendedKeyUsageExtension)?.usages ?? [];
   const server = !eku.includes(x509.ExtendedKeyUsage.clientAuth) && eku.includes(x509.ExtendedKeyUsage.serverAuth);
-  if (server && !acceptServer) throw new ServerSealedRecordError("the record was sealed by the server from a plaintext upload, and server-sealed records are refused");
   try {
     await verifyLeaf(leaf, trust.anchors, { purpose: server ? "sign-server" : "sign-client", ...(server ? {} : { identity: owner }), at, revoked: trust.revoked, extraIntermediates: extra });
   } catch (cause) {
     throw new UntrustedRecordError(server ? "the record's server signature is not one to trust" : `the record is not signed by ${owner}`, { cause });
   }
+  if (server && !namesHost(sig.signer.der, trust.serverHost)) throw new UntrustedRecordError("the record is signed by a server certificate of our CA for another host, not by this server");
+  // Classified only once verified: a forgery is untrusted_record, never "server-sealed".
+  if (server && !acceptServer) throw new ServerSealedRecordError("the record was sealed by the server from a plaintext upload, and server-sealed records are refused");
   return { kind: server ? "server-signed" : "owner-signed", signer: leaf.subjectName.getField("CN")[0] ?? "" };
 }
 
@@ -97,5 +110,16 @@ export async function verifyGrant(statement: Uint8Array, owner: string, id: stri
   } catch {
     throw new UntrustedGrantError(`the grant to ${grant.grantee} is not signed by ${owner}`);
   }
+  // A grant redirects every later write; a thief of a key revoked for compromise could backdate one to before the
+  // revocation. So such a key's grants are void whenever signed: the owner shares again from a current key.
+  if (trust.revoked(leaf)?.reason === KEY_COMPROMISE) throw new UntrustedGrantError(`the grant to ${grant.grantee} is signed by a key revoked for compromise: share again`);
   return grant;
+}
+
+/** Whether a server certificate (DER) is for `host` (DNS name or IP in its SANs); no host known: not accepted. */
+function namesHost(der: Uint8Array, host: string | undefined): boolean {
+  if (!host) return false;
+  const cert = new X509Certificate(der);
+  const bare = host.replace(/^\[|\]$/g, "");
+  return isIP(bare) ? cert.checkIP(bare) !== undefined : cert.checkHost(bare, { wildcards: false }) !== undefined;
 }

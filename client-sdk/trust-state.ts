@@ -14,7 +14,8 @@ export interface TrustStateData {
   /** Lower-case hex SHA-256 of the recovery certificate's DER. */
   recoveryFingerprint?: string;
   /**
-   * Every revocation a verified CRL ever showed, serial (normalised hex) -> revocation time (ISO). A later CRL that
+   * Every revocation a verified CRL ever showed, serial (normalised hex) -> "time#reason" (ISO, RFC 5280 reason
+   * code when given). A later CRL that
    * leaves one out (a database writer set the row back to active, and the server signed what the row said) does not
    * un-revoke it here.
    */
@@ -54,7 +55,7 @@ export function normalizeFingerprint(input: string): string {
 function timeMap(raw: unknown, key: RegExp): Record<string, string> | undefined {
   if (typeof raw !== "object" || raw === null) return undefined;
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(raw)) if (key.test(k) && typeof v === "string" && !Number.isNaN(Date.parse(v))) out[k] = v;
+  for (const [k, v] of Object.entries(raw)) if (key.test(k) && typeof v === "string" && /^[^#]+(#\d{1,2})?$/.test(v) && !Number.isNaN(Date.parse(v.split("#")[0] as string))) out[k] = v;
   return out;
 }
 

@@ -39,7 +39,7 @@ export class Verifier {
   private readonly chained = new Map<string, x509.X509Certificate>();
 
   constructor(
-    private readonly p: { anchors: TrustAnchors; certPem: string; key: KeyObject; state: TrustState; clock: () => Date; crlMaxAgeMs?: number; fetchCrl: () => Promise<Uint8Array> },
+    private readonly p: { anchors: TrustAnchors; certPem: string; key: KeyObject; state: TrustState; clock: () => Date; crlMaxAgeMs?: number; fetchCrl: () => Promise<Uint8Array>; serverHost: string },
   ) {
     this.own = new x509.X509Certificate(p.certPem);
     const cn = this.own.subjectName.getField("CN");
@@ -102,11 +102,14 @@ export class Verifier {
     return this.sealable(me.recovery, RECOVERY_IDENTITY);
   }
 
-  /** Pins the recovery certificate the server names, after verifying it (and comparing with `expected`, if given). */
-  async pinRecovery(me: MeClaim, expected?: string): Promise<{ fingerprint: string; serial: string; notAfter: Date }> {
+  /**
+   * Pins the recovery certificate the server names, after verifying it, only if it is `expected` (the fingerprint the
+   * administrator published): no trust on first use, the server's word alone pins nothing.
+   */
+  async pinRecovery(me: MeClaim, expected: string): Promise<{ fingerprint: string; serial: string; notAfter: Date }> {
     if (!me.recovery) throw new RecoveryPinError("the server names no recovery certificate: recovery is not set up");
     const fp = fingerprintOfPem(me.recovery);
-    if (expected !== undefined && expected !== fp) throw new RecoveryPinError(`the server names recovery certificate ${fp}, not ${expected}`);
+    if (expected !== fp) throw new RecoveryPinError(`the server names recovery certificate ${fp}, not ${expected}`);
     await this.sealable(me.recovery, RECOVERY_IDENTITY);
     this.p.state.save({ ...this.p.state.load(), recoveryFingerprint: fp });
     const cert = new x509.X509Certificate(me.recovery);
@@ -120,7 +123,7 @@ export class Verifier {
   }
 
   async record(opened: { contentType: ContentKind; content: Uint8Array }, policy: ReadPolicy): Promise<OpenedRecord> {
-    return verifyRecord(opened, policy, { anchors: this.p.anchors, revoked: await this.revoked(), now: this.p.clock() });
+    return verifyRecord(opened, policy, { anchors: this.p.anchors, revoked: await this.revoked(), now: this.p.clock(), serverHost: this.p.serverHost });
   }
 
   /**

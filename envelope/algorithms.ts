@@ -109,6 +109,8 @@ export const ATTR_CONTENT_TYPE = alg("contentType", "1.2.840.113549.1.9.3");
 export const ATTR_MESSAGE_DIGEST = alg("messageDigest", "1.2.840.113549.1.9.4");
 export const ATTR_SIGNING_TIME = alg("signingTime", "1.2.840.113549.1.9.5");
 export const ATTR_RECORD_BINDING = alg("certvault-recordBinding", "2.25.91514299663583452784426527990851682588");
+/** The same binding on a grant statement (grant.ts): its own OID, so that neither can be passed off as the other. */
+export const ATTR_GRANT_BINDING = alg("certvault-grantBinding", "2.25.313351292204916139850687390172104278746");
 
 export interface SignatureSuite {
   /** node:crypto hash name. */

@@ -23,13 +23,14 @@ export interface Grant {
 export function signGrant(signer: RecordSigner, p: { owner: string; id: string; grantee: string }, opts: { now?: Date } = {}): Uint8Array {
   if (typeof p.grantee !== "string" || p.grantee === "") throw new EnvelopeUsageError("a grant names its grantee");
   const content = new TextEncoder().encode(JSON.stringify({ type: GRANT_TYPE, v: 1, grantee: p.grantee }));
-  return signRecord(content, signer, { owner: p.owner, id: p.id }, opts);
+  return signRecord(content, signer, { owner: p.owner, id: p.id }, { ...opts, purpose: "grant" });
 }
 
 /** Parses a statement and checks its signature (not whether to believe the signer). */
 export function readGrant(statement: Uint8Array): Grant {
   if (!(statement instanceof Uint8Array) || statement.length > MAX_GRANT_BYTES) throw new MalformedEnvelopeError("not a grant statement");
   const signature = verifyRecordSignature(statement);
+  if (signature.purpose !== "grant") throw new MalformedEnvelopeError("not a grant statement (a record's signature)");
   let body: unknown;
   try {
     body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(signature.content));

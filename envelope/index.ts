@@ -18,7 +18,7 @@ export { DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_MAX_RECIPIENTS, DEFAULT_MAX_RECIPIE
 export { seal } from "./seal.js";
 export { open, openContent } from "./open.js";
 export { signRecord } from "./signed.js";
-export type { RecordBinding, RecordSigner } from "./signed.js";
+export type { RecordBinding, RecordSigner, SignaturePurpose } from "./signed.js";
 export { verifyRecordSignature } from "./signed-verify.js";
 export type { VerifiedRecordSignature } from "./signed-verify.js";
 export { signGrant, readGrant, GRANT_TYPE, MAX_GRANT_BYTES } from "./grant.js";

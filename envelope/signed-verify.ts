@@ -6,17 +6,19 @@
  * content. The signature is checked with the embedded certificate's key: believing that certificate is the caller's.
  */
 import { createHash, verify } from "node:crypto";
-import { ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, ATTR_RECORD_BINDING, ATTR_SIGNING_TIME, CT_DATA, CT_SIGNED_DATA, PSS_SALT_BYTES, describeOid, signatureSuite } from "./algorithms.js";
+import { ATTR_CONTENT_TYPE, ATTR_GRANT_BINDING, ATTR_MESSAGE_DIGEST, ATTR_RECORD_BINDING, ATTR_SIGNING_TIME, CT_DATA, CT_SIGNED_DATA, PSS_SALT_BYTES, describeOid, signatureSuite } from "./algorithms.js";
 import { type RecipientCert, loadCertificate } from "./certs.js";
 import { DerReader, TAG, type Tlv, concat, derSetOrder, equalBytes } from "./der.js";
 import { InvalidSignatureError, MalformedEnvelopeError, UnsupportedAlgorithmError, UnsupportedFeatureError } from "./errors.js";
 import { requireBytes } from "./options.js";
-import type { RecordBinding } from "./signed.js";
+import type { RecordBinding, SignaturePurpose } from "./signed.js";
 
 export interface VerifiedRecordSignature {
   /** The record (a view into the input). */
   readonly content: Uint8Array;
   readonly binding: RecordBinding;
+  /** Which binding attribute it carries: a record's content, or a grant statement. */
+  readonly purpose: SignaturePurpose;
   /** The certificate whose key made the signature (not yet trusted: see client-sdk/record-trust.ts). */
   readonly signer: RecipientCert;
   /** Every certificate the SignedData carries, DER, signer first. */
@@ -102,12 +104,13 @@ function verifySignerInfo(info: DerReader, content: Uint8Array, digestAlgorithm:
   }
   const digest = createHash(suite.hash).update(content).digest();
   if (!ok || !equalBytes(new Uint8Array(digest), attrs.messageDigest)) throw new InvalidSignatureError();
-  return { content, binding: attrs.binding, signer, certificates: [signer.der, ...certificates.filter((c) => c !== signer).map((c) => c.der)], ...(attrs.signingTime ? { signingTime: attrs.signingTime } : {}) };
+  return { content, binding: attrs.binding, purpose: attrs.purpose, signer, certificates: [signer.der, ...certificates.filter((c) => c !== signer).map((c) => c.der)], ...(attrs.signingTime ? { signingTime: attrs.signingTime } : {}) };
 }
 
 interface SignedAttributes {
   messageDigest: Uint8Array;
   binding: RecordBinding;
+  purpose: SignaturePurpose;
   signingTime?: Date;
 }
 
@@ -125,18 +128,22 @@ function readSignedAttributes(value: Uint8Array): SignedAttributes {
     a.end("attribute");
     const v = values.read(undefined, "attrValue").raw;
     values.end("attrValues (exactly one value)");
-    const name = [ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, ATTR_SIGNING_TIME, ATTR_RECORD_BINDING].find((x) => equalBytes(x.der, type))?.name;
+    const name = [ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, ATTR_SIGNING_TIME, ATTR_RECORD_BINDING, ATTR_GRANT_BINDING].find((x) => equalBytes(x.der, type))?.name;
     if (!name) throw new UnsupportedFeatureError(`signed attribute ${describeOid(type).name} is not allowed`);
     if (seen.has(name)) throw malformed(`signed attribute ${name} appears twice`);
     seen.set(name, v);
   }
   const contentType = seen.get(ATTR_CONTENT_TYPE.name);
   const digest = seen.get(ATTR_MESSAGE_DIGEST.name);
-  const binding = seen.get(ATTR_RECORD_BINDING.name);
+  const recordBinding = seen.get(ATTR_RECORD_BINDING.name);
+  const grantBinding = seen.get(ATTR_GRANT_BINDING.name);
+  if (recordBinding && grantBinding) throw malformed("a signature binds a record or a grant, not both");
+  const binding = recordBinding ?? grantBinding;
   if (!contentType || !digest || !binding) throw malformed("contentType, messageDigest and the record binding are required");
   if (!equalBytes(contentType, CT_DATA.der)) throw malformed("the contentType attribute must be id-data");
   const time = seen.get(ATTR_SIGNING_TIME.name);
-  return { messageDigest: readWholeOctets(digest), binding: readBinding(binding), ...(time ? { signingTime: readTime(time) } : {}) };
+  const purpose: SignaturePurpose = recordBinding ? "record" : "grant";
+  return { messageDigest: readWholeOctets(digest), binding: readBinding(binding), purpose, ...(time ? { signingTime: readTime(time) } : {}) };
 }
 
 function readWholeOctets(raw: Uint8Array): Uint8Array {
@@ -164,7 +171,7 @@ function readBinding(raw: Uint8Array): RecordBinding {
   }
 }
 
-/** UTCTime YYMMDDHHMMSSZ (as RFC 5280 restricts it), years 1950-2049. */
+/** UTCTime YYMMDDHHMMSSZ (as RFC 5280 restricts it), years 1950-2049, every field in its range (no normalising). */
 function readTime(raw: Uint8Array): Date {
   const r = new DerReader(raw, malformed);
   const t = r.read(0x17, "signingTime");
@@ -172,5 +179,8 @@ function readTime(raw: Uint8Array): Date {
   const m = /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(Buffer.from(t.value).toString("latin1"));
   if (!m) throw malformed("signingTime must be a UTCTime YYMMDDHHMMSSZ");
   const [yy, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
-  return new Date(Date.UTC(yy < 50 ? 2000 + yy : 1900 + yy, mo - 1, d, h, mi, s));
+  const date = new Date(Date.UTC(yy < 50 ? 2000 + yy : 1900 + yy, mo - 1, d, h, mi, s));
+  // Date.UTC would roll month 13 or day 32 over into a valid date: signRecord never writes one, so none is read.
+  if (date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || date.getUTCHours() !== h || mi > 59 || s > 59) throw malformed("signingTime is not a valid date");
+  return date;
 }

@@ -13,6 +13,7 @@ import { type KeyObject, createHash, createPublicKey, sign } from "node:crypto";
 import {
   ATTR_CONTENT_TYPE,
   ATTR_MESSAGE_DIGEST,
+  ATTR_GRANT_BINDING,
   ATTR_RECORD_BINDING,
   ATTR_SIGNING_TIME,
   CT_DATA,
@@ -31,6 +32,14 @@ export interface RecordBinding {
   readonly owner: string;
   readonly id: string;
 }
+
+/**
+ * What a signature is for: a record's content, or a grant statement (grant.ts). Each has its own binding attribute
+ * OID, and each verifier demands its own: a grant statement sealed as a record (or a record's content presented as a
+ * grant) is refused, whatever its bytes say.
+ */
+export type SignaturePurpose = "record" | "grant";
+export const BINDING_ATTRIBUTES = { record: ATTR_RECORD_BINDING, grant: ATTR_GRANT_BINDING } as const;
 
 export interface RecordSigner {
   readonly key: KeyObject;
@@ -80,7 +89,7 @@ function requireKeyOf(key: KeyObject, cert: RecipientCert): void {
  * The SignedData for `content`, signed by `signer` and bound to `binding`. The content is copied once, into the
  * output (a 10 MiB record is not re-copied per nesting level).
  */
-export function signRecord(content: Uint8Array, signer: RecordSigner, binding: RecordBinding, opts: { now?: Date } = {}): Uint8Array {
+export function signRecord(content: Uint8Array, signer: RecordSigner, binding: RecordBinding, opts: { now?: Date; purpose?: SignaturePurpose } = {}): Uint8Array {
   requireBytes(content, "content");
   const key = requirePrivateKey(signer.key);
   const cert = loadCertificate(signer.certificate);
@@ -91,7 +100,7 @@ export function signRecord(content: Uint8Array, signer: RecordSigner, binding: R
     attribute(ATTR_CONTENT_TYPE.der, CT_DATA.der),
     attribute(ATTR_SIGNING_TIME.der, utcTime(opts.now ?? new Date())),
     attribute(ATTR_MESSAGE_DIGEST.der, tlv(TAG.OCTET_STRING, digest)),
-    attribute(ATTR_RECORD_BINDING.der, encodeBinding(binding)),
+    attribute(BINDING_ATTRIBUTES[opts.purpose ?? "record"].der, encodeBinding(binding)),
   ].sort(derSetOrder);
   // RFC 5652 5.4: the signature covers the attributes encoded as a SET OF (tag 0x31), stored as [0] IMPLICIT.
   const signedSet = tlv(TAG.SET, ...attrs);

@@ -37,7 +37,7 @@ export const RECOVERY_HELP = `usage: certvault recovery <command> [--home DIR] [
         a custodian opens their share with their own key (or: openssl cms -decrypt -inform DER ...)
   request --identity NAME
         starts the waiting period before \`certvault recover\` may run for NAME
-  pin --profile DIR [--server URL] [--fingerprint SHA256]
+  pin --profile DIR [--server URL] --fingerprint SHA256
         (a user) pins the recovery certificate the server names in DIR/trust.json, after verifying it; the SDK seals
         to it only once pinned and never to another (give the fingerprint the administrator published)
 

@@ -98,10 +98,10 @@ export async function getCommand(argv: string[], io: Io): Promise<number> {
 export async function recoveryPinCommand(argv: string[], io: Io): Promise<number> {
   return withClient(argv, io, { fingerprint: { type: "string" } }, 0, async (client, _pos, flags) => {
     const given = flags.fingerprint as string | undefined;
-    const pinned = await client.pinRecovery(given === undefined ? undefined : normalizeFingerprint(given));
+    if (given === undefined) throw new UsageError("usage: certvault recovery pin --profile DIR --fingerprint SHA256 (the fingerprint your administrator published; never taken from the server)");
+    const pinned = await client.pinRecovery(normalizeFingerprint(given));
     if (flags.json) printJson(io, { fingerprint: pinned.fingerprint, serial: pinned.serial, notAfter: pinned.notAfter.toISOString() });
     else io.out(`pinned recovery certificate ${t(pinned.serial)}, SHA-256 ${pinned.fingerprint}, valid until ${pinned.notAfter.toISOString()}\n`);
-    if (given === undefined) io.err("recovery pin: no --fingerprint given: compare the fingerprint above with the one your administrator published\n");
     return 0;
   });
 }

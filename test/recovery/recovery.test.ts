@@ -115,7 +115,8 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
       const fresh = new CertvaultClient({ server: url, caPem: ca.rootPem, certPem: alice.certPem, key: alice.key, retries: 0 });
       const pinnedOurs = new CertvaultClient({ server: url, caPem: ca.rootPem, certPem: alice.certPem, key: alice.key, retries: 0, trustState: new MemoryTrustState({ recoveryFingerprint: recoveryFingerprint() }) });
       try {
-        const pinErr = await fresh.pinRecovery().then(() => undefined, (e: unknown) => e);
+        const fakeFp = createHash("sha256").update(new X509Certificate(fake.certPem).raw).digest("hex");
+        const pinErr = await fresh.pinRecovery(fakeFp).then(() => undefined, (e: unknown) => e);
         expect((pinErr as { code?: string } | undefined)?.code).to.equal("untrusted_certificate");
         const err = await pinnedOurs.put(new TextEncoder().encode("secret")).then(() => undefined, (e: unknown) => e);
         expect((err as { code?: string } | undefined)?.code).to.equal("recovery_not_pinned");
