@@ -200,6 +200,32 @@ export class RateLimitedError extends CertvaultError {
   }
 }
 
+/** Renewals (POST /v1/certificates) of one identity over its budget (--renewal-limit); Retry-After says when one frees. */
+export class RenewalLimitedError extends RateLimitedError {
+  static override readonly code: string = "renewal_limited";
+  constructor(retryAfterSeconds: number, limit: string) {
+    super(retryAfterSeconds);
+    this.message = `this identity has used its certificate requests (${limit}); retry after ${retryAfterSeconds} s, or ask an administrator`;
+  }
+}
+
+/** Self-revocations (DELETE /v1/certificates/:serial) of one identity over its budget (--self-revocation-limit). */
+export class SelfRevocationLimitedError extends RateLimitedError {
+  static override readonly code: string = "self_revocation_limited";
+  constructor(retryAfterSeconds: number, limit: string) {
+    super(retryAfterSeconds);
+    this.message = `this identity has used its self-revocations (${limit}); retry after ${retryAfterSeconds} s, or ask an administrator to revoke (certvault ca revoke)`;
+  }
+}
+
+/** The server has not yet loaded the registry, the revoked set and the CRL once: it admits nobody until it has. */
+export class NotReadyError extends CertvaultError {
+  static override readonly code: string = "not_ready";
+  constructor(message = "the server has not loaded the certificate registry and revocations yet; retry shortly") {
+    super(message, { status: 503 });
+  }
+}
+
 export class IdentityQuarantinedError extends CertvaultError {
   static override readonly code: string = "identity_quarantined";
   constructor() {

@@ -7,7 +7,7 @@
 import type { Context, Next } from "koa";
 import type { TLSSocket } from "node:tls";
 import type { KeyObject, X509Certificate } from "node:crypto";
-import { CertificateNotAllowedError, CertificateRevokedError, ClientCertificateRequiredError, IdentityNotAllowedError } from "../errors/index.js";
+import { CertificateNotAllowedError, CertificateRevokedError, ClientCertificateRequiredError, IdentityNotAllowedError, NotReadyError } from "../errors/index.js";
 import { identityNameProblem } from "../ca/identity-name.js";
 import { normalizeSerial } from "../ca/serial.js";
 import { x509 } from "../keys/x509.js";
@@ -76,6 +76,8 @@ async function vetCertificate(cert: X509Certificate, fingerprint: string, watche
   const record = await watcher.certificate(serial);
   if (!record) return { vetted: new CertificateNotAllowedError("the certificate is not in this CA's registry"), final: false };
   if (record.fingerprintSha256 !== fingerprint || record.profile !== "client") return refused("the certificate is not in this CA's registry");
+  // The stored status, whatever the in-memory revoked set says (a poll that failed, a row changed without a revision).
+  if (record.storedStatus !== "active") return { vetted: new CertificateRevokedError(), final: true };
   // A name outside the safe set (a certificate issued before the rule, or a registry row a database writer changed)
   // never becomes a caller: it would reach logs, the audit trail and other users' terminals.
   const unsafe = [record.identity, ...parsed.subjectName.getField("CN")].map(identityNameProblem).find((p) => p !== undefined);
@@ -97,9 +99,35 @@ function weakKeyReason(key: KeyObject): string | undefined {
   return `${key.asymmetricKeyType ?? "unknown"} keys are not issued by this CA`;
 }
 
+/** Put on ctx.state by authenticate; readBody runs it once the body is in, before anything is written. */
+const RECHECK = Symbol("certvault.recheckCaller");
+
+/**
+ * The revocation check again, after a request body has been read: an upload authorised before a revocation writes
+ * nothing after it. The in-memory set first, then the stored row itself (fresh, not the cache): a revocation that
+ * this node has not polled yet counts too. A registry that cannot be read refuses (the error propagates).
+ */
+export async function recheckCaller(ctx: Context): Promise<void> {
+  const check = (ctx.state as Record<symbol, (() => Promise<void>) | undefined>)[RECHECK];
+  if (check) await check();
+}
+
+async function stillAllowed(caller: Caller, watcher: RegistryWatcher, now: () => Date): Promise<void> {
+  if (watcher.isRevoked(caller.serial)) throw new CertificateRevokedError();
+  const status = await watcher.storedStatus(caller.serial);
+  if (status === null) throw new CertificateNotAllowedError("the certificate is not in this CA's registry");
+  if (status !== "active") throw new CertificateRevokedError();
+  if (now().getTime() > caller.notAfter) throw new CertificateNotAllowedError("the certificate has expired");
+}
+
 export function authenticate(watcher: RegistryWatcher, now: () => Date) {
   const cache = new VettedCache();
   return async function auth(ctx: Context, next: Next): Promise<void> {
+    // Until the registry, the revoked set and the CRL are loaded once, nobody is admitted (an empty set admits all).
+    if (!watcher.ready) {
+      ctx.set("Retry-After", "1");
+      throw new NotReadyError();
+    }
     const socket = ctx.req.socket as TLSSocket;
     let pending = perSocket.get(socket);
     if (!pending) {
@@ -113,6 +141,7 @@ export function authenticate(watcher: RegistryWatcher, now: () => Date) {
     if (t < vetted.notBefore) throw new CertificateNotAllowedError("the certificate is not yet valid");
     if (t > vetted.notAfter) throw new CertificateNotAllowedError("the certificate has expired");
     ctx.state.caller = vetted;
+    (ctx.state as Record<symbol, () => Promise<void>>)[RECHECK] = () => stillAllowed(vetted, watcher, now);
     await next();
   };
 }

@@ -1,9 +1,11 @@
 /**
  * Reading a request body under a size limit: refused from Content-Length before reading anything, and counted
- * while streaming for chunked uploads, so an oversized body never sits whole in memory.
+ * while streaming for chunked uploads, so an oversized body never sits whole in memory. Once it is in, the caller's
+ * certificate is checked for revocation again (auth.ts recheckCaller), before the handler writes anything.
  */
 import type { Context } from "koa";
 import { MalformedRequestError, PayloadTooLargeError } from "../errors/index.js";
+import { recheckCaller } from "./auth.js";
 
 export async function readBody(ctx: Context, limit: number): Promise<Uint8Array> {
   const declared = ctx.request.length;
@@ -21,5 +23,7 @@ export async function readBody(ctx: Context, limit: number): Promise<Uint8Array>
     if (err instanceof PayloadTooLargeError || ctx.req.complete) throw err;
     throw new MalformedRequestError("the request body did not arrive whole");
   }
+  // The caller may have been revoked while the body was arriving (a slow upload): checked again before any write.
+  await recheckCaller(ctx);
   return new Uint8Array(Buffer.concat(chunks, total));
 }

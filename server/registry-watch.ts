@@ -2,7 +2,9 @@
  * The server's view of the CA registry, kept current by polling one counter (the registry revision, bumped by every
  * issue and revoke, from any process). On a change it reloads the revoked set (so the per-request check is a Set
  * lookup), forgets cached certificate look-ups, issues a fresh CRL into the TLS context, and destroys open
- * connections that authenticated with a now-revoked certificate.
+ * connections that authenticated with a now-revoked certificate. `ready` stays false until one poll has loaded the
+ * revoked set, the quarantines and a CRL: until then the server admits nobody (auth.ts), rather than everybody with
+ * an empty revoked set.
  */
 import type { TLSSocket } from "node:tls";
 import type { CertificateRecord, CertificateRepository } from "../store/certificates.js";
@@ -59,6 +61,7 @@ export class RegistryWatcher {
   private pollAgain = false;
   private crlIssuedAt = 0;
   private crlRevision = -1;
+  private loaded = false;
   crlDer: Uint8Array = new Uint8Array(0);
   crlPemText = "";
 
@@ -79,6 +82,16 @@ export class RegistryWatcher {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.inflight;
+  }
+
+  /** One poll has loaded the revoked set, the quarantines and a CRL (and put it in the TLS context). */
+  get ready(): boolean {
+    return this.loaded;
+  }
+
+  /** The certificate's stored status read now from the registry (not the cache); null when there is no such row. */
+  storedStatus(serial: string): Promise<"active" | "revoked" | null> {
+    return this.registry.storedStatus(serial);
   }
 
   isRevoked(serial: string): boolean {
@@ -175,6 +188,7 @@ export class RegistryWatcher {
         }
       }
       if (crlStale || this.crlRevision !== this.revision) await this.reissueCrl();
+      this.loaded = true;
     } catch (err) {
       this.opts.onError(err);
     }

@@ -102,6 +102,12 @@ export class CertificateRepository {
     return row ? fromRow(row) : null;
   }
 
+  /** The stored status of one certificate, read now (one column, no cache); null when there is no such row. */
+  async storedStatus(serial: string): Promise<"active" | "revoked" | null> {
+    const row = (await this.db("certificates").where({ serial }).first("status")) as { status: "active" | "revoked" } | undefined;
+    return row ? row.status : null;
+  }
+
   async list(): Promise<CertificateRecord[]> {
     const rows = (await this.db<Row>("certificates").orderBy("created_at", "asc").orderBy("serial", "asc")) as Row[];
     return rows.map(fromRow);
