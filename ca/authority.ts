@@ -23,6 +23,7 @@ import { pkcs11RecordPath } from "./pkcs11-record.js";
 import type { Pkcs11Record } from "./pkcs11-record.js";
 import { crlPem } from "../keys/pem.js";
 import { parseReason } from "./reasons.js";
+import { readCrlUrl } from "./crl-url.js";
 import { RECOVERY_IDENTITY } from "./profiles.js";
 import type { OperationAudit } from "../audit/audited-operation.js";
 
@@ -202,7 +203,8 @@ export class CertificateAuthority {
     }
     const signer = await this.signer();
     const now = this.now();
-    const shape = leafShape({ profile: req.profile, family: req.family, days: req.days, sans: req.sans ?? [], commonName: req.commonName, now, issuerNotAfter: signer.certificate.notAfter });
+    // Read at every issue: `ca set-crl-url` on a running server's CA applies to its next certificate.
+    const shape = leafShape({ profile: req.profile, family: req.family, days: req.days, sans: req.sans ?? [], commonName: req.commonName, now, issuerNotAfter: signer.certificate.notAfter, crlUrl: readCrlUrl(this.deps.paths) });
     const serial = randomSerial();
     const cert = await signCertificate({ serial, subject: cnName(req.commonName), shape, publicKey: req.publicKey, issuer: signer });
     const pem = cert.toString("pem") + "\n";

@@ -20,6 +20,8 @@ export interface CertificateShape {
   extendedKeyUsage: ExtendedKeyUsageName[];
   /** Subject alternative names: DNS names and IP addresses. */
   sans: { dns: string[]; ip: string[] };
+  /** CRL Distribution Points URIs (ca/crl-url.ts); absent: no such extension. */
+  crlUrls?: string[];
 }
 
 export const DEFAULT_DAYS: Record<Profile, number> = { client: 90, server: 365 };
@@ -87,6 +89,8 @@ export function leafShape(input: {
   commonName: string;
   now: Date;
   issuerNotAfter: Date;
+  /** Where the issuer publishes its CRL (HOME/ca/crl.json), when it does. */
+  crlUrl?: string | undefined;
 }): CertificateShape {
   const sanNames = input.profile === "server" && input.sans.length === 0 ? [input.commonName] : input.sans;
   return {
@@ -95,6 +99,7 @@ export function leafShape(input: {
     keyUsage: leafKeyUsage(input.family, input.profile),
     extendedKeyUsage: [input.profile === "client" ? "clientAuth" : "serverAuth"],
     sans: classifySans(sanNames),
+    ...(input.crlUrl === undefined ? {} : { crlUrls: [input.crlUrl] }),
   };
 }
 

@@ -51,6 +51,7 @@ export async function shapeExtensions(shape: CertificateShape, subjectKey: x509.
   }
   const names = [...shape.sans.dns.map((value) => ({ type: "dns" as const, value })), ...shape.sans.ip.map((value) => ({ type: "ip" as const, value }))];
   if (names.length > 0) ext.push(new x509.SubjectAlternativeNameExtension(names, false));
+  if (shape.crlUrls && shape.crlUrls.length > 0) ext.push(new x509.CRLDistributionPointsExtension(shape.crlUrls, false));
   ext.push(await x509.SubjectKeyIdentifierExtension.create(subjectKey as CryptoKey, false, nodeCrypto));
   ext.push(await x509.AuthorityKeyIdentifierExtension.create(issuer as CryptoKey, false, nodeCrypto));
   return ext;

@@ -54,6 +54,8 @@ export interface ServerConfig extends CommonConfig {
   enrollPort: number | undefined;
   /** Enrollment attempts allowed per `seconds` per source address and per token id. */
   enrollRateLimits: { source: RateLimit; token: RateLimit };
+  /** Plain-HTTP port serving the current CRL at the CA's CRL URL path (server/crl-listener.ts); undefined: none. */
+  crlPort: number | undefined;
 }
 
 export interface RateLimit {
@@ -171,6 +173,7 @@ export function resolveServer(flags: Flags, env: Env): ServerConfig {
     auditCheckpointEvery: intOption(env.CERTVAULT_AUDIT_CHECKPOINT_EVERY, "CERTVAULT_AUDIT_CHECKPOINT_EVERY", 1, 1_000_000, 100),
     auditCheckpointMs: intOption(env.CERTVAULT_AUDIT_CHECKPOINT_MS, "CERTVAULT_AUDIT_CHECKPOINT_MS", 100, 86_400_000, 10_000),
     enrollPort: optionalPort(str(flags, "enroll-port") ?? env.CERTVAULT_ENROLL_PORT, "--enroll-port"),
+    crlPort: optionalPort(str(flags, "crl-port") ?? env.CERTVAULT_CRL_PORT, "--crl-port"),
     enrollRateLimits: {
       source: parseRateLimit(str(flags, "enroll-rate-limit-source") ?? env.CERTVAULT_ENROLL_RATE_LIMIT_SOURCE, "--enroll-rate-limit-source", DEFAULT_ENROLL_RATE_LIMITS.source),
       token: parseRateLimit(str(flags, "enroll-rate-limit-token") ?? env.CERTVAULT_ENROLL_RATE_LIMIT_TOKEN, "--enroll-rate-limit-token", DEFAULT_ENROLL_RATE_LIMITS.token),

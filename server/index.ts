@@ -43,6 +43,8 @@ import { recordsUrlFor, startEnrollmentListener } from "./enrollment.js";
 import type { EnrollmentListener } from "./enrollment.js";
 import { handleClientErrors } from "./client-error.js";
 import { rotateTicketKeys } from "./ticket-keys.js";
+import { startCrlPublishing } from "./crl-listener.js";
+import type { CrlListener } from "./crl-listener.js";
 import { EnrollmentTokenRepository } from "../store/enrollment-tokens.js";
 
 export interface RunningServer {
@@ -52,6 +54,8 @@ export interface RunningServer {
   db: Db;
   /** https://HOST:PORT of the enrollment listener, when config.enrollPort is set. */
   enrollUrl?: string;
+  /** http://HOST:PORT/PATH where the CRL is served, when config.crlPort is set. */
+  crlUrl?: string;
   close(): Promise<void>;
 }
 
@@ -179,6 +183,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const port = (server.address() as AddressInfo).port;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   let enrollment: EnrollmentListener | undefined;
+  let crlListener: CrlListener | undefined;
 
   const running: RunningServer = {
     url: `https://${host}:${port}`,
@@ -188,6 +193,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     async close() {
       closing = true;
       await enrollment?.close();
+      await crlListener?.close();
       await watcher.stop();
       clearInterval(sweeper);
       tickets.stop();
@@ -237,6 +243,15 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       throw err;
     }
     running.enrollUrl = enrollment.url;
+  }
+  if (config.crlPort !== undefined) {
+    try {
+      crlListener = await startCrlPublishing(paths, config.host, config.crlPort, () => watcher.crlDer);
+    } catch (err) {
+      await running.close();
+      throw err;
+    }
+    running.crlUrl = crlListener.url;
   }
   return running;
 }

@@ -15,6 +15,7 @@ import { openDatabase } from "../../store/db.js";
 import { CertificateRepository, statusAt } from "../../store/certificates.js";
 import type { CertificateRecord } from "../../store/certificates.js";
 import { CaExistsError, CsrRejectedError, UsageError } from "../../errors/index.js";
+import { parseCrlUrl, writeCrlUrl } from "../../ca/crl-url.js";
 import { parse, printJson, requireString } from "../cli.js";
 import type { Io } from "../cli.js";
 import { safeForTerminal as t, safeLines, terminalSafeJson } from "../terminal.js";
@@ -26,13 +27,14 @@ import { cliAudit, recordAdminEvent } from "./admin-audit.js";
 
 export const CA_HELP = `usage: certvault ca <command> [options]
 
-  init    [--name CN] [--key-type ec-p256|ec-p384|rsa-3072] [--passphrase-file F]
+  init    [--name CN] [--key-type ec-p256|ec-p384|rsa-3072] [--passphrase-file F] [--crl-url http://HOST/PATH]
           [--pkcs11-module PATH --pkcs11-token LABEL --pkcs11-pin-file F]   keys made inside a PKCS#11 token
   issue   --csr FILE --profile client|server [--days N] [--san NAME]... [--out FILE]
   revoke  (--serial HEX | --cert FILE) [--reason REASON]
   crl     [--out FILE] [--days N]
   list    [--json]
   show    SERIAL [--json]
+  set-crl-url (URL | --clear)   the CRL distribution point of certificates issued from now on (HOME/ca/crl.json)
   token   --name IDENTITY [--ttl DURATION] [--json] | --revoke ID | --list [--json]   one-time enrollment tokens
 
 common: --home DIR (env CERTVAULT_HOME, default ./.certvault), --db FILE|URL (env CERTVAULT_DB)
@@ -96,9 +98,10 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
   }
   switch (sub) {
     case "init": {
-      const { flags } = parse(rest, { name: { type: "string" }, "key-type": { type: "string" }, ...PKCS11_OPTIONS }, { positionals: 0 });
+      const { flags } = parse(rest, { name: { type: "string" }, "key-type": { type: "string" }, "crl-url": { type: "string" }, ...PKCS11_OPTIONS }, { positionals: 0 });
       const cfg = resolveCommon(flags, io.env);
       const keyType = parseKeyType(flags["key-type"] as string | undefined);
+      const crlUrl = flags["crl-url"] === undefined ? undefined : parseCrlUrl(flags["crl-url"] as string);
       // Refuse an existing CA before asking for a passphrase: "a CA exists" is exit 1 also when no passphrase was given.
       if (caExists(caPaths(cfg.home))) throw new CaExistsError(`a CA already exists in ${caPaths(cfg.home).dir}; refusing to overwrite it`);
       const pkcs11 = tokenForInit(cfg);
@@ -116,7 +119,8 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       // at its first start (the CA's two keys are all that `ca init` puts there).
       if (!pkcs11) ensureAuditKey(auditPaths(cfg.home), passphrase);
       const paths = caPaths(cfg.home);
-      if (cfg.json) printJson(io, { root: paths.rootCert, intermediate: paths.intermediateCert, rootSubject: certs.root.subject, intermediateSubject: certs.intermediate.subject, keyType, ...(pkcs11 ? { pkcs11Token: pkcs11.token } : {}) });
+      if (crlUrl !== undefined) writeCrlUrl(paths, crlUrl);
+      if (cfg.json) printJson(io, { root: paths.rootCert, intermediate: paths.intermediateCert, rootSubject: certs.root.subject, intermediateSubject: certs.intermediate.subject, keyType, ...(pkcs11 ? { pkcs11Token: pkcs11.token } : {}), ...(crlUrl === undefined ? {} : { crlUrl }) });
       else io.out(`created ${t(certs.root.subject)} and ${t(certs.intermediate.subject)} (${keyType}) in ${paths.dir}${pkcs11 ? `, keys in PKCS#11 token "${pkcs11.token}"` : ""}\n`);
       return 0;
     }
@@ -175,6 +179,8 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
     }
     case "token":
       return (await import("./ca-token.js")).caTokenCommand(rest, io);
+    case "set-crl-url":
+      return (await import("./ca-crl-url.js")).caSetCrlUrlCommand(rest, io);
     default:
       throw new UsageError(`unknown ca command "${sub}"\n${CA_HELP}`);
   }
