@@ -240,6 +240,14 @@ export class AdminRequiredError extends CertvaultError {
   }
 }
 
+/** An operator console action (a POST) without this session's anti-CSRF token, or not from the console's origin. */
+export class CsrfRejectedError extends CertvaultError {
+  static override readonly code: string = "csrf_rejected";
+  constructor(message = "the form is not from this console session; reload the page and try again") {
+    super(message, { status: 403 });
+  }
+}
+
 export class AuditVerificationError extends CertvaultError {
   static override readonly code: string = "audit_tampered";
   constructor(readonly seq: number, message: string) {

@@ -160,6 +160,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     records: new RecordService(new RecordRepository(db), watcher, now, () => recovery.current(), { key: serverKey, certificate: identity.certPem, chain: [certs.intermediatePem] }),
     certificates: new CertificateService(new CertificateRequestRepository(db), registry, ca, config.renewal, now),
     maxRecordBytes: config.maxRecordBytes,
+    // The operator console acts under the admin's identity: its CA operations are audited with that actor.
+    console: { db, home: config.home, watcher, metrics, now, authorityFor: (actor) => new CertificateAuthority({ paths, registry, signer: async () => signer, now, audit: operationAudit(new AuditRepository(db), actor, now) }) },
     limiters: {
       ...(config.rateLimits.identity.points > 0 ? { identity: createLimiter({ store: config.rateLimitStore, db, ...config.rateLimits.identity, keyPrefix: "identity" }) } : {}),
       ...(config.rateLimits.source.points > 0 ? { source: createLimiter({ store: config.rateLimitStore, db, ...config.rateLimits.source, keyPrefix: "source" }) } : {}),

@@ -16,12 +16,16 @@ const MAX_CSR_BYTES = 64 * 1024;
 import { audited, requireAdmin } from "./controls.js";
 import type { ControlsDeps } from "./controls.js";
 import type { AccessAction } from "../abuse/rules.js";
+import { mountConsole } from "./admin/router.js";
+import type { ConsoleDeps } from "./admin/service.js";
 
 export interface RouteDeps {
   records: RecordService;
   certificates: CertificateService;
   registry: RegistryWatcher;
   maxRecordBytes: number;
+  /** The operator console's reads and actions (server/admin/); mounted at /admin/ when the controls are on. */
+  console?: ConsoleDeps;
 }
 
 function caller(ctx: Context): Caller {
@@ -174,6 +178,8 @@ export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
       ctx.type = controls.metrics.registry.contentType;
       ctx.body = await controls.metrics.registry.metrics();
     });
+    // The operator console (server/admin/): same admins, same mutual TLS; 403 for anyone else on every /admin path.
+    if (deps.console) mountConsole(router, deps.console, controls.adminIdentities, as);
   }
 
   return router;

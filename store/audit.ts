@@ -58,6 +58,15 @@ function fromRow(r: EntryRow): AuditEntry {
   };
 }
 
+export interface AuditFilter {
+  actor?: string;
+  action?: string;
+  from?: Date;
+  to?: Date;
+  minStatus?: number;
+  limit: number;
+}
+
 const MAX_ATTEMPTS = 20;
 /** 12 bound values per row: 500 rows stay far below SQLite's and PostgreSQL's limits on one statement. */
 export const MAX_ROWS = 500;
@@ -120,6 +129,23 @@ export class AuditRepository {
     return ((await this.db<EntryRow>("audit_entries").where("time", ">=", time.getTime()).orderBy("seq", "asc")) as EntryRow[]).map(fromRow);
   }
 
+  /** Newest first, at most `limit`: the operator console's view (actor and action exact, time range, lowest status). */
+  async search(f: AuditFilter): Promise<AuditEntry[]> {
+    let q = this.db<EntryRow>("audit_entries");
+    if (f.actor !== undefined) q = q.where("actor", f.actor);
+    if (f.action !== undefined) q = q.where("action", f.action);
+    if (f.from !== undefined) q = q.where("time", ">=", f.from.getTime());
+    if (f.to !== undefined) q = q.where("time", "<=", f.to.getTime());
+    if (f.minStatus !== undefined) q = q.where("status", ">=", f.minStatus);
+    return ((await q.orderBy("seq", "desc").limit(f.limit)) as EntryRow[]).map(fromRow);
+  }
+
+  /** The distinct actions recorded (for the console's filter), at most `limit`. */
+  async actions(limit = 200): Promise<string[]> {
+    const rows = (await this.db("audit_entries").distinct("action").orderBy("action", "asc").limit(limit)) as { action: string }[];
+    return rows.map((r) => r.action);
+  }
+
   async addCheckpoint(c: Checkpoint): Promise<void> {
     await this.db("audit_checkpoints").insert({ seq: c.seq, hash: c.hash, time: c.time.getTime(), signature: c.signature }).onConflict("seq").ignore();
   }
@@ -127,6 +153,12 @@ export class AuditRepository {
   async lastCheckpoint(): Promise<{ seq: number } | undefined> {
     const row = (await this.db("audit_checkpoints").orderBy("seq", "desc").first("seq")) as { seq: number | string } | undefined;
     return row ? { seq: toNumber(row.seq) } : undefined;
+  }
+
+  /** The newest signed checkpoint, if any. */
+  async latestCheckpoint(): Promise<Checkpoint | undefined> {
+    const r = (await this.db("audit_checkpoints").orderBy("seq", "desc").first()) as { seq: number | string; hash: string; time: number | string; signature: string } | undefined;
+    return r ? { seq: toNumber(r.seq), hash: r.hash, time: new Date(toNumber(r.time)), signature: r.signature } : undefined;
   }
 
   async checkpoints(): Promise<Checkpoint[]> {

@@ -113,6 +113,21 @@ export class CertificateRepository {
     return rows.map(fromRow);
   }
 
+  /** The operator console's search: an exact serial (lower-case hex) or an identity (exact), newest first. */
+  async search(term: string, limit: number): Promise<CertificateRecord[]> {
+    const rows = (await this.db<Row>("certificates")
+      .where({ identity: term })
+      .orWhere({ serial: term.toLowerCase() })
+      .orderBy("created_at", "desc")
+      .limit(limit)) as Row[];
+    return rows.map(fromRow);
+  }
+
+  /** The newest certificates, for the console's first view. */
+  async recent(limit: number): Promise<CertificateRecord[]> {
+    return ((await this.db<Row>("certificates").orderBy("created_at", "desc").orderBy("serial", "asc").limit(limit)) as Row[]).map(fromRow);
+  }
+
   /** Certificates of one identity that are neither revoked nor expired at `now`. */
   async activeForIdentity(identity: string, now: Date): Promise<CertificateRecord[]> {
     const rows = (await this.db<Row>("certificates")
