@@ -16,6 +16,8 @@ import { extractBackup } from "./backup-format.js";
 import type { BackupManifest } from "./backup-format.js";
 import { integrityCheck, openSqliteFile, snapshotFacts } from "./backup-sqlite.js";
 import { fsyncDir } from "./backup.js";
+import type { Db } from "./db.js";
+import { toNumber } from "./db.js";
 import { migrationSource } from "./migrations.js";
 
 export interface RestoreOptions {
@@ -109,6 +111,24 @@ function setAnchorAside(paths: AuditPaths, seq: number): { seq: number; path: st
   const path = `${paths.anchor}.before-restore-${new Date().toISOString().replace(/[:.]/g, "-")}`;
   renameSync(paths.anchor, path);
   return { seq, path };
+}
+
+/**
+ * How far a restore moves the CRL number on. The lost node may have issued CRLs after the backup (one per registry
+ * change and per start); their numbers must never be issued again with other contents (RFC 5280 5.2.3), and SDK
+ * clients refuse a CRL whose number goes back (client-sdk/trust-state.ts).
+ */
+export const CRL_NUMBER_GAP = 1_000_000;
+
+/** Moves the restored database's CRL number counter on by CRL_NUMBER_GAP; returns [before, after]. */
+export async function advanceCrlNumber(db: Db): Promise<[number, number]> {
+  return db.transaction(async (trx) => {
+    const row = (await trx("ca_meta").where({ key: "crl_number" }).first("value")) as { value: unknown } | undefined;
+    const before = row ? toNumber(row.value) : 0;
+    if (row) await trx("ca_meta").where({ key: "crl_number" }).update({ value: before + CRL_NUMBER_GAP });
+    else await trx("ca_meta").insert({ key: "crl_number", value: CRL_NUMBER_GAP });
+    return [before, before + CRL_NUMBER_GAP];
+  });
 }
 
 export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult> {

@@ -14,7 +14,7 @@ import { createBackup } from "../../store/backup.js";
 import type { BackupManifest } from "../../store/backup-format.js";
 import { openSqliteFile } from "../../store/backup-sqlite.js";
 import { isPostgresUrl, openDatabase } from "../../store/db.js";
-import { restoreBackup, verifyBackup } from "../../store/restore.js";
+import { advanceCrlNumber, restoreBackup, verifyBackup } from "../../store/restore.js";
 import type { RestoreResult } from "../../store/restore.js";
 import { parse, printJson, requireString } from "../cli.js";
 import type { Io } from "../cli.js";
@@ -80,11 +80,15 @@ export async function backupCommand(argv: string[], io: Io): Promise<number> {
   return 0;
 }
 
-/** The restore itself goes into the restored trail, linked onto the backup's last entry. */
-async function auditRestore(cfg: CommonConfig, io: Io, from: string, r: RestoreResult): Promise<void> {
+/**
+ * After the restore: the CRL number moves past what the lost node may have issued, and the restore itself goes into
+ * the restored trail, linked onto the backup's last entry.
+ */
+async function finishRestore(cfg: CommonConfig, io: Io, from: string, r: RestoreResult): Promise<void> {
   const db = await openDatabase(cfg.db); // migrates a backup of an older schema to this version's
   try {
-    const detail: Record<string, string | number> = { from, backupCreatedAt: r.manifest.createdAt, lastSeq: r.manifest.audit.lastSeq, sha256: r.manifest.database.sha256 };
+    const [, crlNumber] = await advanceCrlNumber(db);
+    const detail: Record<string, string | number> = { from, backupCreatedAt: r.manifest.createdAt, lastSeq: r.manifest.audit.lastSeq, sha256: r.manifest.database.sha256, crlNumber };
     if (r.anchorSetAside) detail.lostUpTo = r.anchorSetAside.seq;
     await new AuditRepository(db).append([{ time: new Date(), actor: cliActor(io), action: "backup.restore", status: 0, detail }]);
   } finally {
@@ -106,7 +110,7 @@ export async function restoreCommand(argv: string[], io: Io): Promise<number> {
   if (a) {
     io.err(`certvault: the audit anchor covered entries up to ${a.seq}, written after this backup (which ends at ${r.manifest.audit.lastSeq}): those entries were lost with the old database. The anchor was moved to ${t(a.path)}\n`);
   }
-  await auditRestore(cfg, io, from, r);
+  await finishRestore(cfg, io, from, r);
   if (cfg.json) printJson(io, { database: cfg.db, manifest: r.manifest, audit: r.audit, anchorSetAside: a ?? null });
   else io.out(`restored ${t(cfg.db)} from ${t(from)}: ${t(summary(r.manifest))}; audit chain ok, ${r.audit.entries} entries (${r.audit.checkpoints} signed checkpoints)\n`);
   return 0;
