@@ -4,6 +4,8 @@
  * used by the server's single error mapper, and a message that is safe to show: never a key, a passphrase or
  * record content.
  */
+import { storageFault } from "./storage-faults.js";
+
 export class CertvaultError extends Error {
   static readonly code: string = "internal_error";
   readonly code: string;
@@ -183,6 +185,24 @@ export class ServiceUnavailableError extends CertvaultError {
   }
 }
 
+/** The database cannot be reached or written for now (stopped, restarting, read-only, I/O error): retry later. */
+export class DatabaseUnavailableError extends CertvaultError {
+  static override readonly code: string = "database_unavailable";
+  readonly retryAfterSeconds = 2;
+  constructor(message = "the database is unavailable; retry later", opts: { cause?: unknown } = {}) {
+    super(message, { status: 503, ...opts });
+  }
+}
+
+/** The database's disk or filesystem is full: nothing was stored; retry once an operator has made room. */
+export class StorageFullError extends CertvaultError {
+  static override readonly code: string = "storage_full";
+  readonly retryAfterSeconds = 30;
+  constructor(message = "the database's storage is full; nothing was stored, retry later", opts: { cause?: unknown } = {}) {
+    super(message, { status: 503, ...opts });
+  }
+}
+
 // ---- Audit and abuse controls ------------------------------------------------------------------------------------
 
 /** The audit entry could not be written: the request is refused rather than served unrecorded. */
@@ -274,6 +294,10 @@ export class RecoveryRecipientMissingError extends CertvaultError {
 /** Wraps anything that is not a CertvaultError so that nothing else ever reaches a user; the message is generic. */
 export function asCertvaultError(err: unknown): CertvaultError {
   if (err instanceof CertvaultError) return err;
+  // The one mapping of driver errors (errors/storage-faults.ts): a database that is down or full is a 503, not a bug.
+  const fault = storageFault(err);
+  if (fault === "full") return new StorageFullError(undefined, { cause: err });
+  if (fault === "unavailable") return new DatabaseUnavailableError(undefined, { cause: err });
   return new CertvaultError("internal error", { cause: err });
 }
 

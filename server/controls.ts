@@ -58,9 +58,10 @@ export function audited(action: string, kind: AccessAction, deps?: ControlsDeps)
       const caller = ctx.state.caller as Caller;
       try {
         await deps.audit.append({ time: deps.now(), actor: caller.identity, serial: caller.serial, source: source(ctx), action, recordId: route.recordId ?? null, status: 0, requestId: (ctx.state.requestId as string | undefined) ?? null, detail: { phase: "attempt" } });
-      } catch {
+      } catch (err) {
         deps.metrics.auditFailures.inc();
-        throw new AuditUnavailableError();
+        const fault = asCertvaultError(err);
+        throw fault.status === 503 ? fault : new AuditUnavailableError();
       }
     }
     await next();
@@ -113,6 +114,10 @@ export function auditTrail(deps: ControlsDeps) {
       await deps.audit.append(event);
     } catch (err) {
       deps.metrics.auditFailures.inc();
+      // A database that is down or full says so (503 database_unavailable / storage_full, Retry-After); anything
+      // else that refuses the entry (a trigger, a constraint) is audit_unavailable.
+      const fault = asCertvaultError(err);
+      if (fault.status === 503) throw fault;
       deps.log.error({ code: (err as { code?: string }).code ?? "unknown", requestId: event.requestId }, "audit entry could not be written; request refused");
       throw new AuditUnavailableError();
     }

@@ -1,12 +1,32 @@
 /**
- * The one place where errors become HTTP: a CertvaultError keeps its status and code; anything else is logged and
- * answered as a generic 500, so no stack, SQL or key material ever reaches a client.
+ * The one place where errors become HTTP: a CertvaultError keeps its status and code; a database that is down or full
+ * becomes 503 database_unavailable / storage_full with Retry-After (the mapping of driver errors is
+ * errors/storage-faults.ts, applied by asCertvaultError); anything else is logged and answered as a generic 500, so
+ * no stack, SQL or key material ever reaches a client.
  */
 import type { Context, Next } from "koa";
-import { CertvaultError, RateLimitedError, asCertvaultError } from "../errors/index.js";
+import { CertvaultError, DatabaseUnavailableError, StorageFullError, asCertvaultError } from "../errors/index.js";
 
 export function errorBody(e: CertvaultError): { error: { code: string; message: string } } {
   return { error: { code: e.code, message: e.message } };
+}
+
+type Log = { error(o: object, m: string): void; warn(o: object, m: string): void } | undefined;
+/** During an outage every request fails the same way: one log line per code and second is enough. */
+const lastLogged = new Map<string, number>();
+
+function logFailure(ctx: Context, err: unknown, e: CertvaultError): void {
+  const log = ctx.state.log as Log;
+  // Name, code and message only: database errors may carry values in their other fields (PostgreSQL's detail).
+  const e2 = err as { name?: string; code?: string; message?: string; stack?: string };
+  if (e instanceof DatabaseUnavailableError || e instanceof StorageFullError) {
+    const now = Date.now();
+    if (now - (lastLogged.get(e.code) ?? 0) < 1000) return;
+    lastLogged.set(e.code, now);
+    log?.warn({ requestId: ctx.state.requestId as string | undefined, code: e.code, err: { name: e2.name, code: e2.code, message: e2.message } }, "database fault; answering 503");
+    return;
+  }
+  log?.error({ requestId: ctx.state.requestId as string | undefined, err: { name: e2.name, code: e2.code, message: e2.message, stack: e2.stack } }, "unhandled error");
 }
 
 export async function errorMapper(ctx: Context, next: Next): Promise<void> {
@@ -14,14 +34,14 @@ export async function errorMapper(ctx: Context, next: Next): Promise<void> {
     await next();
   } catch (err) {
     const e = asCertvaultError(err);
-    if (!(err instanceof CertvaultError)) {
-      // Name, code and message only: database errors may carry values in their other fields (PostgreSQL's detail).
-      const e2 = err as { name?: string; code?: string; message?: string; stack?: string };
-      (ctx.state.log as { error(o: object, m: string): void } | undefined)?.error({ requestId: ctx.state.requestId as string | undefined, err: { name: e2.name, code: e2.code, message: e2.message, stack: e2.stack } }, "unhandled error");
-    }
+    // A driver error, whether it arrives raw or already wrapped (the audit trail wraps before rethrowing).
+    const raw = err instanceof CertvaultError ? err.cause : err;
+    if (raw !== undefined && !(raw instanceof CertvaultError) && (!(err instanceof CertvaultError) || e.status >= 500)) logFailure(ctx, raw, e);
     ctx.status = e.status;
     ctx.body = errorBody(e);
-    if (e instanceof RateLimitedError) ctx.set("Retry-After", String(e.retryAfterSeconds));
+    // RateLimitedError and its kin, DatabaseUnavailableError, StorageFullError
+    const retryAfter = (e as { retryAfterSeconds?: unknown }).retryAfterSeconds;
+    if (typeof retryAfter === "number") ctx.set("Retry-After", String(retryAfter));
     // After a refused upload the rest of the body is still on the wire: close rather than parse it as a request.
     if (e.status === 413) ctx.set("Connection", "close");
   }

@@ -127,7 +127,11 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   });
   await watcher.start();
   // PostgreSQL: hear of revocations and quarantines from other nodes at once; polling stays as the fallback.
-  const unlisten = await listenForRegistryChanges(db, () => void watcher.poll(), (err) => log.warn({ err: (err as Error).message }, "registry notifications lost; polling continues"));
+  // A lost listening connection is re-established by itself (store/notify.ts), then the watcher polls once.
+  const unlisten = await listenForRegistryChanges(db, () => void watcher.poll(), {
+    onError: (err) => log.warn({ err: (err as Error).message }, "registry notifications lost; polling continues until they are back"),
+    onRestored: () => log.warn("registry notifications restored"),
+  });
   if (certs.rootCrlPem === undefined) log.warn(`${paths.rootCrl} is missing: the TLS handshake will not check CRLs (requests still do)`);
   // HOME/ca/recovery.crt is used only once vetted against the CA and the registry, again whenever either changes.
   const recovery = await serverRecoveryCertificate({ home: config.home, ca: certs, registry, watcher, log, audit, now });

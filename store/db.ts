@@ -14,10 +14,23 @@ export function isPostgresUrl(target: string): boolean {
   return /^postgres(ql)?:\/\//.test(target);
 }
 
+/**
+ * How long a query may wait for a connection (pool slot, or a new connection to PostgreSQL) before it fails with
+ * 503 database_unavailable: the bound on a request while the database is away (docs/operations.md "When the database goes away or fills up").
+ */
+export const ACQUIRE_TIMEOUT_MS = 5_000;
+
 export async function openDatabase(target: string): Promise<Db> {
   let db: Knex;
   if (isPostgresUrl(target)) {
-    db = knexFactory({ client: "pg", connection: target, pool: { min: 0, max: 10 }, compileSqlOnError: false });
+    db = knexFactory({
+      client: "pg",
+      // connectionTimeoutMillis bounds a connect to a host that does not answer; keepAlive finds a dead peer on an idle connection.
+      connection: { connectionString: target, connectionTimeoutMillis: ACQUIRE_TIMEOUT_MS, keepAlive: true },
+      pool: { min: 0, max: 10 },
+      acquireConnectionTimeout: ACQUIRE_TIMEOUT_MS,
+      compileSqlOnError: false,
+    });
   } else {
     mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
     db = knexFactory({
@@ -26,6 +39,7 @@ export async function openDatabase(target: string): Promise<Db> {
       // Errors carry the SQL with placeholders, never the bound values (identities, ciphertext, audit fields).
       compileSqlOnError: false,
       useNullAsDefault: true,
+      acquireConnectionTimeout: ACQUIRE_TIMEOUT_MS,
       // One connection: SQLite serialises writers anyway, and a single handle keeps transactions simple.
       pool: {
         min: 1,
