@@ -63,6 +63,7 @@ export function audited(action: string, kind: AccessAction, deps?: ControlsDeps)
         const fault = asCertvaultError(err);
         throw fault.status === 503 ? fault : new AuditUnavailableError();
       }
+      ctx.state.auditAttempt = true;
     }
     await next();
   };
@@ -114,6 +115,12 @@ export function auditTrail(deps: ControlsDeps) {
       await deps.audit.append(event);
     } catch (err) {
       deps.metrics.auditFailures.inc();
+      // A write that was carried out (its attempt entry is committed) is answered as it went: a refusal now would
+      // tell the client that nothing happened (e.g. a disk that filled up between the write and this entry).
+      if (!failure && ctx.state.auditAttempt === true) {
+        deps.log.error({ code: (err as { code?: string }).code ?? "unknown", requestId: event.requestId }, "the outcome entry of a completed write could not be written; its attempt entry stands");
+        return;
+      }
       // A database that is down or full says so (503 database_unavailable / storage_full, Retry-After); anything
       // else that refuses the entry (a trigger, a constraint) is audit_unavailable.
       const fault = asCertvaultError(err);

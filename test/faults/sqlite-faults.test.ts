@@ -2,11 +2,13 @@
  * SQLite under storage faults, against a server process under load:
  * - the database file becomes unwritable (chattr +i on the file, its WAL and its directory: root ignores modes, not
  *   the immutable flag; writes then fail with EPERM, SQLITE_IOERR): 503 database_unavailable with Retry-After, no 500;
+ * - the disk fills up (the database on an 8 MiB tmpfs, filled by another file): 503 storage_full with Retry-After, no
+ *   500, PRAGMA integrity_check ok, no partial record, no record stored whose write was refused.
  * Both: service resumes by itself once the fault is gone, every acknowledged record is stored, `audit verify` is ok.
  * Needs root (chattr, mount); skipped with the reason otherwise, unless CERTVAULT_REQUIRE_FAULTS=1 (.ci/run).
  */
 import { expect } from "chai";
-import { closeSync, openSync } from "node:fs";
+import { closeSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { createTestCA } from "../../testing/index.js";
 import type { TestCA } from "../../testing/index.js";
@@ -108,5 +110,40 @@ describe("faults: SQLite storage", function () {
     }
     expect(await integrity(db)).to.equal("ok");
     await judge(c, load, "database_unavailable");
+  });
+
+  it("a full disk: 503 storage_full, no corrupt database, no partial record; service resumes when space returns", async function () {
+    const mnt = dirs.make("certvault-full-");
+    await skipUnless(this, await tool("mount", ["-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", mnt]), "mounting a tmpfs");
+    cleanup = () => tool("umount", ["-l", mnt]);
+    const db = join(mnt, "certvault.db");
+    const { ca: c, load } = await serve(db);
+    const filler = join(mnt, "filler");
+    try {
+      const fd = openSync(filler, "w");
+      const chunk = Buffer.alloc(64 * 1024, 0x7a);
+      try {
+        for (;;) writeSync(fd, chunk);
+      } catch (err) {
+        expect((err as { code?: string }).code).to.equal("ENOSPC");
+      } finally {
+        closeSync(fd);
+      }
+      const at = Date.now();
+      await until(() => load.answers.filter((a) => a.start > at && a.code === "storage_full").length >= 20, 30_000, "20 answers 503 storage_full");
+      expect(await integrity(db), "integrity while full").to.equal("ok");
+      rmSync(filler);
+      const freed = Date.now();
+      await until(() => load.answers.some((a) => a.start > freed && a.status === 201), 30_000, "a write acknowledged once space returns");
+      const resumed = Date.now();
+      await until(() => load.answers.filter((a) => a.start > resumed).length >= 20, 30_000, "20 answers after recovery");
+      const after = load.answers.filter((a) => a.start > resumed);
+      expect(after.every((a) => a.status >= 200 && a.status < 300), tally(after)).to.equal(true);
+      console.log(`      full disk: ${tally(load.answers)}; resumed ${resumed - freed} ms after the filler was removed`);
+    } finally {
+      await load.stop();
+    }
+    expect(await integrity(db)).to.equal("ok");
+    await judge(c, load, "storage_full");
   });
 });
