@@ -9,7 +9,7 @@ import { generateKeyPair, keyTypeSpec } from "../keys/key-types.js";
 import type { KeyType } from "../keys/key-types.js";
 import { encryptCryptoKey } from "../keys/encrypted-pkcs8.js";
 import { writeFileAtomic, writeSecretFile } from "../keys/secret-file.js";
-import type { CertificateRecord, CertificateRepository } from "../store/certificates.js";
+import type { CertificateRecord, CertificateRepository, RevokeGuard } from "../store/certificates.js";
 import { caExists, ensureCaDir, readCaCertificates } from "./ca-files.js";
 import type { CaCertificates, CaPaths } from "./ca-files.js";
 import { vetCsr } from "./csr.js";
@@ -224,29 +224,34 @@ export class CertificateAuthority {
     return { pem, record: { ...record, storedStatus: "active", revokedAt: null, revocationReason: null } };
   }
 
-  async revoke(serial: string, reasonName?: string): Promise<CertificateRecord> {
-    return this.audited("ca.revoke", { serial, reason: reasonName ?? "unspecified" }, () => this.revokeNow(serial, reasonName));
+  /** `guard` runs in the revocation's transaction and may refuse it (the server's self-revocation budget). */
+  async revoke(serial: string, reasonName?: string, opts: { guard?: RevokeGuard } = {}): Promise<CertificateRecord> {
+    return this.audited("ca.revoke", { serial, reason: reasonName ?? "unspecified" }, () => this.revokeNow(serial, reasonName, opts.guard));
   }
 
-  private async revokeNow(serial: string, reasonName?: string): Promise<CertificateRecord> {
+  private async revokeNow(serial: string, reasonName?: string, guard?: RevokeGuard): Promise<CertificateRecord> {
     const reason = parseReason(reasonName);
     const existing = await this.deps.registry.get(serial);
     if (!existing) throw new CertificateNotFoundError(`no certificate with serial ${serial} in this CA's registry`);
     if (existing.storedStatus === "revoked") throw new AlreadyRevokedError(`certificate ${serial} is already revoked`);
-    await this.deps.registry.revoke(serial, reason, this.now());
+    await this.deps.registry.revoke(serial, reason, this.now(), guard);
     const after = await this.deps.registry.get(serial);
     if (!after) throw new CertificateNotFoundError(`certificate ${serial} disappeared while revoking`);
     return after;
   }
 
-  /** A fresh CRL v2 over every revoked certificate, with the next CRL number. */
+  /**
+   * A fresh CRL v2 over every revoked certificate that has not been expired for longer than one CRL lifetime (it was
+   * on a CRL issued after its expiry, as RFC 5280 3.3 asks), with the next CRL number. Serial, time and reason only.
+   */
   async crl(opts: { days?: number } = {}): Promise<x509.X509Crl> {
     const days = opts.days ?? 7;
     return this.audited("ca.crl", { days }, async () => {
       const signer = await this.signer();
-      const revoked = await this.deps.registry.revoked();
+      const now = this.now();
+      const revoked = await this.deps.registry.crlEntries(new Date(now.getTime() - days * 86_400_000));
       const crlNumber = await this.deps.registry.nextCrlNumber();
-      return buildCrl({ signer, revoked, crlNumber, now: this.now(), days });
+      return buildCrl({ signer, revoked, crlNumber, now, days });
     });
   }
 

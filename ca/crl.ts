@@ -6,12 +6,12 @@ import { nodeCrypto, x509 } from "../keys/x509.js";
 
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { CRLNumber, id_ce_cRLNumber } from "@peculiar/asn1-x509";
-import type { CertificateRecord } from "../store/certificates.js";
+import type { CrlEntry } from "../store/certificates.js";
 import { REASONS } from "./reasons.js";
 import type { ReasonName } from "./reasons.js";
 import type { Signer } from "./sign.js";
 
-export async function buildCrl(p: { signer: Signer; revoked: CertificateRecord[]; crlNumber: number; now: Date; days: number }): Promise<x509.X509Crl> {
+export async function buildCrl(p: { signer: Signer; revoked: CrlEntry[]; crlNumber: number; now: Date; days: number }): Promise<x509.X509Crl> {
   const crlNumber = new x509.Extension(id_ce_cRLNumber, false, AsnConvert.serialize(new CRLNumber(p.crlNumber)));
   const aki = await x509.AuthorityKeyIdentifierExtension.create(p.signer.certificate, false, nodeCrypto);
   return x509.X509CrlGenerator.create({

@@ -43,6 +43,8 @@ export interface ServerConfig extends CommonConfig {
   rateLimits: { identity: RateLimit; source: RateLimit };
   /** Renewal requests over the API: issued at once ("auto") or kept for an admin ("manual", the default). */
   renewal: "manual" | "auto";
+  /** Certificate requests (renewals) and self-revocations per identity per window, counted in the database; 0 points: off. */
+  issuanceLimits: { renewal: RateLimit; selfRevocation: RateLimit };
   /** Where the counters live: this process (memory) or the database (shared by every node; PostgreSQL). */
   rateLimitStore: "memory" | "database";
   anomaly: Thresholds;
@@ -64,6 +66,8 @@ export interface RateLimit {
 }
 
 export const DEFAULT_RATE_LIMITS = { identity: { points: 1200, seconds: 60 }, source: { points: 2400, seconds: 60 } };
+/** A few a day: a rotation is one request and one self-revocation; a flood (issue, self-revoke, repeat) is not. */
+export const DEFAULT_ISSUANCE_LIMITS = { renewal: { points: 4, seconds: 86_400 }, selfRevocation: { points: 4, seconds: 86_400 } };
 export const DEFAULT_ENROLL_RATE_LIMITS = { source: { points: 30, seconds: 60 }, token: { points: 5, seconds: 60 } };
 
 /** "N/S": N requests per S seconds; "0" turns the limit off. */
@@ -168,6 +172,10 @@ export function resolveServer(flags: Flags, env: Env): ServerConfig {
     },
     rateLimitStore: rateLimitStore(str(flags, "rate-limit-store") ?? env.CERTVAULT_RATE_LIMIT_STORE),
     renewal: renewalPolicy(str(flags, "renewal") ?? env.CERTVAULT_RENEWAL),
+    issuanceLimits: {
+      renewal: parseRateLimit(str(flags, "renewal-limit") ?? env.CERTVAULT_RENEWAL_LIMIT, "--renewal-limit", DEFAULT_ISSUANCE_LIMITS.renewal),
+      selfRevocation: parseRateLimit(str(flags, "self-revocation-limit") ?? env.CERTVAULT_SELF_REVOCATION_LIMIT, "--self-revocation-limit", DEFAULT_ISSUANCE_LIMITS.selfRevocation),
+    },
     anomaly: anomalyThresholds(str(flags, "anomaly-config") ?? env.CERTVAULT_ANOMALY_CONFIG),
     alertWebhook: str(flags, "alert-webhook") ?? env.CERTVAULT_ALERT_WEBHOOK,
     auditCheckpointEvery: intOption(env.CERTVAULT_AUDIT_CHECKPOINT_EVERY, "CERTVAULT_AUDIT_CHECKPOINT_EVERY", 1, 1_000_000, 100),

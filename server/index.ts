@@ -21,7 +21,8 @@ import { normalizeSerial } from "../ca/serial.js";
 import { RegistryWatcher } from "./registry-watch.js";
 import { registryVetting } from "./registry-vetting.js";
 import { RecordService } from "./services/records.js";
-import { CertificateService } from "./services/certificates.js";
+import { CertificateService, MAX_ACTIVE_AUTO } from "./services/certificates.js";
+import { IssuanceBudget } from "../store/issuance-budget.js";
 import { awaitingRecovery, serverRecoveryCertificate } from "../recovery/recovery-certificate.js";
 import { CertificateRequestRepository } from "../store/certificate-requests.js";
 import { buildApp } from "./app.js";
@@ -162,7 +163,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     now,
     registry: watcher,
     records: new RecordService(new RecordRepository(db), watcher, now, () => recovery.current(), { key: serverKey, certificate: identity.certPem, chain: [certs.intermediatePem] }),
-    certificates: new CertificateService(new CertificateRequestRepository(db), registry, ca, config.renewal, now),
+    certificates: new CertificateService(new CertificateRequestRepository(db), registry, ca, config.renewal, now, new IssuanceBudget(db, { ...config.issuanceLimits, maxActive: MAX_ACTIVE_AUTO })),
     maxRecordBytes: config.maxRecordBytes,
     // The operator console acts under the admin's identity: its CA operations are audited with that actor.
     console: { db, home: config.home, watcher, metrics, now, authorityFor: (actor) => new CertificateAuthority({ paths, registry, signer: async () => signer, now, audit: operationAudit(new AuditRepository(db), actor, now) }) },

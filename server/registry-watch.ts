@@ -1,7 +1,7 @@
 /**
  * The server's view of the CA registry, kept current by polling one counter (the registry revision, bumped by every
- * issue and revoke, from any process). On a change it reloads the revoked set (so the per-request check is a Set
- * lookup), forgets cached certificate look-ups, issues a fresh CRL into the TLS context, and destroys open
+ * issue and revoke, from any process). On a change it reloads the revoked set (serials only: the per-request check
+ * is a Set lookup), forgets cached certificate look-ups, issues a fresh CRL into the TLS context, and destroys open
  * connections that authenticated with a now-revoked certificate. `ready` stays false until one poll has loaded the
  * revoked set, the quarantines and a CRL: until then the server admits nobody (auth.ts), rather than everybody with
  * an empty revoked set.
@@ -173,8 +173,7 @@ export class RegistryWatcher {
       const revision = await this.registry.revision();
       const crlStale = this.opts.now().getTime() - this.crlIssuedAt > (this.opts.crlDays * 86_400_000) / 2;
       if (revision !== this.revision) {
-        const revoked = await this.registry.revoked();
-        this.revoked = new Set(revoked.map((c) => c.serial));
+        this.revoked = new Set(await this.registry.revokedSerials());
         if (this.opts.quarantine) {
           const released = [...this.quarantined];
           this.quarantined = new Set([...(await this.opts.quarantine.list()).map((q) => q.identity), ...this.pendingQuarantine]);

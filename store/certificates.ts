@@ -61,6 +61,12 @@ function fromRow(r: Row): CertificateRecord {
   };
 }
 
+/** What a CRL entry needs of a revoked certificate, and nothing more (no PEM). */
+export type CrlEntry = Pick<CertificateRecord, "serial" | "revokedAt" | "revocationReason">;
+
+/** Runs first in a revocation's transaction; throwing refuses the revocation (nothing is written). */
+export type RevokeGuard = (trx: Knex.Transaction) => Promise<void>;
+
 export function statusAt(c: CertificateRecord, now: Date): CertificateStatus {
   if (c.storedStatus === "revoked") return "revoked";
   return c.notAfter.getTime() < now.getTime() ? "expired" : "active";
@@ -143,9 +149,29 @@ export class CertificateRepository {
     return rows.map(fromRow);
   }
 
+  /** Serials of every revoked certificate: all a server's revoked set needs (no PEMs read). */
+  async revokedSerials(): Promise<string[]> {
+    return (await this.db("certificates").where({ status: "revoked" }).pluck("serial")) as string[];
+  }
+
+  /**
+   * The CRL's entries: revoked certificates whose notAfter is not before `keepAfter`, three columns only. RFC 5280
+   * 3.3 lets an entry go once it has been on one scheduled CRL issued after the certificate expired: the caller
+   * passes a cutoff one CRL lifetime in the past.
+   */
+  async crlEntries(keepAfter: Date): Promise<CrlEntry[]> {
+    const rows = (await this.db("certificates")
+      .where({ status: "revoked" })
+      .andWhere("not_after", ">=", keepAfter.getTime())
+      .orderBy("revoked_at", "asc")
+      .select("serial", "revoked_at", "revocation_reason")) as Pick<Row, "serial" | "revoked_at" | "revocation_reason">[];
+    return rows.map((r) => ({ serial: r.serial, revokedAt: r.revoked_at === null ? null : new Date(toNumber(r.revoked_at)), revocationReason: r.revocation_reason }));
+  }
+
   /** Marks a certificate revoked; returns false when it was already revoked (nothing changes then). */
-  async revoke(serial: string, reason: string, at: Date): Promise<boolean> {
+  async revoke(serial: string, reason: string, at: Date, guard?: RevokeGuard): Promise<boolean> {
     return this.db.transaction(async (trx) => {
+      if (guard) await guard(trx);
       const n = await trx("certificates")
         .where({ serial, status: "active" })
         .update({ status: "revoked", revoked_at: at.getTime(), revocation_reason: reason });

@@ -17,6 +17,8 @@ export const SERVER_OPTIONS = {
   "rate-limit-source": { type: "string" },
   "rate-limit-store": { type: "string" },
   renewal: { type: "string" },
+  "renewal-limit": { type: "string" },
+  "self-revocation-limit": { type: "string" },
   "anomaly-config": { type: "string" },
   "alert-webhook": { type: "string" },
   "pkcs11-module": { type: "string" },
@@ -39,6 +41,9 @@ export const SERVER_HELP = `usage: certvault server [--home DIR] [--host 127.0.0
                             (PostgreSQL; env CERTVAULT_RATE_LIMIT_STORE)
   --renewal manual|auto     certificate renewal requests wait for an admin (default) or are issued at once
                             (env CERTVAULT_RENEWAL)
+  --renewal-limit N/S       certificate requests per identity per S seconds (default 4/86400; 0 = off; env
+                            CERTVAULT_RENEWAL_LIMIT); --self-revocation-limit N/S likewise for DELETE
+                            /v1/certificates/SERIAL (default 4/86400; env CERTVAULT_SELF_REVOCATION_LIMIT)
   --anomaly-config FILE     JSON overrides of the anomaly thresholds (see docs/operations.md)
   --alert-webhook URL       anomaly alerts are POSTed there as JSON
   --enroll-port PORT        also serve enrollment with one-time tokens (certvault ca token) on PORT (0: a free

@@ -1,21 +1,25 @@
 /**
  * Renewal over mTLS: an identity asks for a certificate for a new key (a CSR with its own CN). The CA issues at once
  * under the "auto" policy, or the request waits for an admin (`certvault requests approve ID`) under "manual", the
- * default: a stolen key that could mint its own successor would outlive its revocation.
+ * default: a stolen key that could mint its own successor would outlive its revocation. Either way an identity's
+ * requests and self-revocations are budgeted per window and the caps hold under concurrency (store/issuance-budget.ts).
  */
 import { randomBytes } from "node:crypto";
-import { ConflictError, CsrRejectedError, NotFoundError } from "../../errors/index.js";
+import { ConflictError, CsrRejectedError, NotFoundError, RenewalLimitedError, SelfRevocationLimitedError } from "../../errors/index.js";
 import { vetCsr } from "../../ca/csr.js";
 import { DEFAULT_DAYS } from "../../ca/profiles.js";
 import type { CertificateAuthority } from "../../ca/authority.js";
 import type { CertificateRepository } from "../../store/certificates.js";
 import type { CertificateRequest, CertificateRequestRepository } from "../../store/certificate-requests.js";
+import type { Budget, IssuanceBudget } from "../../store/issuance-budget.js";
 import type { Caller } from "../auth.js";
 
 export type RenewalPolicy = "manual" | "auto";
 
 /** Under auto-approval, no issuance while the identity already has this many active certificates. */
-const MAX_ACTIVE_AUTO = 3;
+export const MAX_ACTIVE_AUTO = 3;
+
+const spell = (b: Budget): string => `${b.points} per ${b.seconds} s`;
 
 export interface RequestView {
   id: string;
@@ -31,6 +35,7 @@ export class CertificateService {
     private readonly ca: CertificateAuthority,
     private readonly policy: RenewalPolicy,
     private readonly now: () => Date,
+    private readonly budget: IssuanceBudget,
   ) {}
 
   async request(caller: Caller, body: Uint8Array): Promise<RequestView> {
@@ -38,19 +43,25 @@ export class CertificateService {
     if (vetted.commonName !== caller.identity) {
       throw new CsrRejectedError(`the CSR is for "${vetted.commonName}"; an identity can only ask for its own certificates`);
     }
-    if (await this.requests.pendingFor(caller.identity)) throw new ConflictError("a certificate request of this identity is already waiting for an admin");
     const id = randomBytes(16).toString("hex");
     const base = { id, identity: caller.identity, csr: vetted.csr.toString("pem"), requestedBy: caller.serial, createdAt: this.now() };
-    if (this.policy === "manual") {
-      await this.requests.insert({ ...base, status: "pending", serial: null });
-      return { id, status: "pending" };
-    }
     // Auto-approval still caps what one key can mint: a stolen key must not fill the identity with certificates
-    // (each would become a recipient of server-sealed records).
-    const active = await this.registry.activeForIdentity(caller.identity, this.now());
-    if (active.length >= MAX_ACTIVE_AUTO) throw new ConflictError(`"${caller.identity}" already has ${active.length} active certificates; ask an admin, or revoke one first`);
-    const issued = await this.ca.issueFromCsr(body, { profile: "client", days: DEFAULT_DAYS.client });
-    await this.requests.insert({ ...base, status: "issued", serial: issued.record.serial });
+    // (each would become a recipient of server-sealed records). The row is the reservation: inserted (budget and
+    // caps checked under the identity's lock) before anything is signed.
+    const auto = this.policy === "auto";
+    const refusal = await this.budget.reserveRequest({ ...base, status: auto ? "issued" : "pending", serial: null }, base.createdAt, auto);
+    if (refusal?.refused === "limit") throw new RenewalLimitedError(refusal.retryAfterSeconds, spell(this.budget.limits.renewal));
+    if (refusal?.refused === "pending") throw new ConflictError("a certificate request of this identity is already waiting for an admin");
+    if (refusal?.refused === "cap") throw new ConflictError(`"${caller.identity}" already has ${refusal.active} active certificates; ask an admin, or revoke one first`);
+    if (!auto) return { id, status: "pending" };
+    let issued;
+    try {
+      issued = await this.ca.issueFromCsr(body, { profile: "client", days: DEFAULT_DAYS.client });
+    } catch (err) {
+      await this.budget.release(id);
+      throw err;
+    }
+    await this.requests.setSerial(id, issued.record.serial);
     return { id, status: "issued", serial: issued.record.serial, certificate: issued.pem };
   }
 
@@ -60,7 +71,15 @@ export class CertificateService {
    */
   async revokeSelf(caller: Caller, serial: string): Promise<void> {
     if (serial.toLowerCase() !== caller.serial) throw new NotFoundError("a certificate can only revoke itself");
-    await this.ca.revoke(caller.serial, "superseded");
+    // Budgeted: each revocation grows the CRL that every node re-signs and every client fetches.
+    const over = this.budget.selfRevocationGuard(caller.identity, this.now());
+    const limit = this.budget.limits.selfRevocation;
+    await this.ca.revoke(caller.serial, "superseded", {
+      guard: async (trx) => {
+        const wait = await over(trx);
+        if (wait !== undefined) throw new SelfRevocationLimitedError(wait, spell(limit));
+      },
+    });
   }
 
   async status(caller: Caller, id: string): Promise<RequestView> {
