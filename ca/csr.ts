@@ -103,6 +103,16 @@ function keyFamily(csr: x509.Pkcs10CertificateRequest): { family: KeyFamily; key
   throw new CsrRejectedError(`unsupported key algorithm ${alg}: only EC (P-256, P-384, P-521) and RSA (>= 2048 bits) keys are accepted`);
 }
 
+/** keyFamily, with whatever the ASN.1 layer throws on a damaged key (found by fuzzing) turned into a refusal. */
+function readKeyFamily(csr: x509.Pkcs10CertificateRequest): { family: KeyFamily; keyType: string } {
+  try {
+    return keyFamily(csr);
+  } catch (err) {
+    if (err instanceof CsrRejectedError) throw err;
+    throw new CsrRejectedError("the CSR's public key cannot be read", { cause: err });
+  }
+}
+
 function bitLength(bigEndian: Buffer): number {
   let i = 0;
   while (i < bigEndian.length && bigEndian[i] === 0) i++;
@@ -121,7 +131,7 @@ function commonNameOf(csr: x509.Pkcs10CertificateRequest): string {
 
 export async function vetCsr(input: Uint8Array | string): Promise<VettedCsr> {
   const csr = parseCsr(input);
-  const { family, keyType } = keyFamily(csr);
+  const { family, keyType } = readKeyFamily(csr);
   const hash = (csr.signatureAlgorithm as { hash?: { name?: string } }).hash?.name;
   if (!hash || !ACCEPTED_SIGNATURE_HASHES.has(hash)) throw new CsrRejectedError(`the CSR is signed with an unaccepted algorithm (${hash ?? "unknown"})`);
   let ok: boolean;

@@ -77,9 +77,8 @@ function checkedSignature(bytes: Uint8Array): VerifiedRecordSignature {
 async function trustedSigner(sig: VerifiedRecordSignature, owner: string, trust: TrustContext, acceptServer: boolean): Promise<{ kind: RecordKind; signer: string }> {
   const at = sig.signingTime;
   if (!at || at.getTime() > trust.now.getTime() + CLOCK_SKEW_MS) throw new UntrustedRecordError("the record's signing time is missing or in the future");
-  const leaf = parseCertificate(sig.signer.der);
+  const { leaf, eku } = signerFacts(sig.signer.der, () => new UntrustedRecordError("the record's signer certificate cannot be read"));
   const extra = (): x509.X509Certificate[] => sig.certificates.slice(1).map(parseCertificate);
-  const eku = leaf.getExtension(x509.ExtendedKeyUsageExtension)?.usages ?? [];
   const server = !eku.includes(x509.ExtendedKeyUsage.clientAuth) && eku.includes(x509.ExtendedKeyUsage.serverAuth);
   try {
     await verifyLeaf(leaf, trust.anchors, { purpose: server ? "sign-server" : "sign-client", ...(server ? {} : { identity: owner }), at, revoked: trust.revoked, extraIntermediates: extra });
@@ -103,7 +102,7 @@ export async function verifyGrant(statement: Uint8Array, owner: string, id: stri
   if (grant.owner !== owner || grant.id !== id) throw new UntrustedGrantError("a grant statement is for another record or owner");
   const at = grant.signature.signingTime;
   if (!at || at.getTime() > trust.now.getTime() + CLOCK_SKEW_MS) throw new UntrustedGrantError("a grant statement's signing time is missing or in the future");
-  const leaf = parseCertificate(grant.signature.signer.der);
+  const { leaf } = signerFacts(grant.signature.signer.der, () => new UntrustedGrantError("a grant statement's signer certificate cannot be read"));
   const extra = (): x509.X509Certificate[] => grant.signature.certificates.slice(1).map(parseCertificate);
   try {
     await verifyLeaf(leaf, trust.anchors, { purpose: "sign-client", identity: owner, at, revoked: trust.revoked, extraIntermediates: extra });
@@ -116,10 +115,31 @@ export async function verifyGrant(statement: Uint8Array, owner: string, id: stri
   return grant;
 }
 
+/**
+ * The signer certificate parsed, with its EKU. Its extensions come from whoever made the signature: a damaged one is
+ * the caller's typed refusal, never a parser's own error (found by fuzzing).
+ */
+function signerFacts(der: Uint8Array, refuse: () => Error): { leaf: x509.X509Certificate; eku: string[] } {
+  try {
+    const leaf = parseCertificate(der);
+    leaf.getExtension(x509.BasicConstraintsExtension);
+    leaf.getExtension(x509.KeyUsagesExtension);
+    leaf.getExtension(x509.AuthorityKeyIdentifierExtension);
+    return { leaf, eku: (leaf.getExtension(x509.ExtendedKeyUsageExtension)?.usages ?? []).map(String) };
+  } catch {
+    throw refuse();
+  }
+}
+
 /** Whether a server certificate (DER) is for `host` (DNS name or IP in its SANs); no host known: not accepted. */
 function namesHost(der: Uint8Array, host: string | undefined): boolean {
   if (!host) return false;
-  const cert = new X509Certificate(der);
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(der);
+  } catch {
+    return false;
+  }
   const bare = host.replace(/^\[|\]$/g, "");
   return isIP(bare) ? cert.checkIP(bare) !== undefined : cert.checkHost(bare, { wildcards: false }) !== undefined;
 }

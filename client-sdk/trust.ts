@@ -23,7 +23,12 @@ export type RevocationLookup = (cert: x509.X509Certificate) => { date: Date; rea
 
 export function parsePemBundle(pem: string): x509.X509Certificate[] {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  return blocks.map((b) => new x509.X509Certificate(b));
+  try {
+    return blocks.map((b) => new x509.X509Certificate(b));
+  } catch {
+    // A damaged ca.pem must be a typed refusal, never @peculiar/x509's own error (found by fuzzing).
+    throw new UntrustedCertificateError("a certificate in the CA bundle does not parse");
+  }
 }
 
 /** ca.pem: the root (self-signed) first or anywhere, optionally with the intermediate beside it. */

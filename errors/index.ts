@@ -339,6 +339,14 @@ export class MethodNotAllowedError extends CertvaultError {
   }
 }
 
+/** An `Expect` header other than 100-continue (RFC 9110 10.1.1): nothing else is done with the request. */
+export class ExpectationFailedError extends CertvaultError {
+  static override readonly code: string = "expectation_failed";
+  constructor(message = "only Expect: 100-continue is understood") {
+    super(message, { status: 417 });
+  }
+}
+
 /** Bytes Node's HTTP parser cannot read (server/client-error.ts answers them without a ServerResponse). */
 export class MalformedRequestError extends CertvaultError {
   static override readonly code: string = "malformed_request";

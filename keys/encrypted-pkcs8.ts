@@ -48,10 +48,36 @@ export function decryptPrivateKey(pem: string, passphrase: string): KeyObject {
   if (!pem.includes(`-----BEGIN ${PEM_LABEL}-----`)) {
     throw new InvalidInputError("the key file is not an encrypted PKCS#8 key (ENCRYPTED PRIVATE KEY)");
   }
+  requireSaneWorkFactor(pem);
   try {
     return createPrivateKey({ key: pem, format: "pem", passphrase });
   } catch {
     throw new BadPassphraseError();
+  }
+}
+
+/**
+ * A key file names its own PBKDF2 round count, and OpenSSL runs whatever it says: at ~1 ms per 1,000 rounds here,
+ * 2^31 rounds would hang the caller for ~37 minutes (found by fuzzing). Files certvault writes use 600,000; OpenSSL's
+ * own 2,048. Anything above MAX_PBKDF2_ITERATIONS (~10 s) is refused before any work. Anything that is not PBES2 with
+ * PBKDF2 parameters we can read is left to OpenSSL (which refuses or opens it as before).
+ */
+export const MAX_PBKDF2_ITERATIONS = 10_000_000;
+
+function requireSaneWorkFactor(pem: string): void {
+  let iterations: number | undefined;
+  try {
+    const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ""), "base64");
+    const info = AsnConvert.parse(der, EncryptedPrivateKeyInfo);
+    if (info.encryptionAlgorithm.algorithm === OID_PBES2 && info.encryptionAlgorithm.parameters) {
+      const kdf = AsnConvert.parse(info.encryptionAlgorithm.parameters, Pbes2Params).keyDerivationFunc;
+      if (kdf.algorithm === OID_PBKDF2 && kdf.parameters) iterations = AsnConvert.parse(kdf.parameters, Pbkdf2Params).iterationCount;
+    }
+  } catch {
+    throw new BadPassphraseError();
+  }
+  if (iterations !== undefined && !(iterations >= 1 && iterations <= MAX_PBKDF2_ITERATIONS)) {
+    throw new InvalidInputError(`the key file asks for ${iterations} PBKDF2 rounds: more than ${MAX_PBKDF2_ITERATIONS} is refused`);
   }
 }
 

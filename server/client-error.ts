@@ -15,7 +15,7 @@ import type { Server } from "node:https";
 import type { Duplex } from "node:stream";
 import { HSTS_HEADER } from "./hsts.js";
 import { errorBody } from "./errors.js";
-import { HeadersTooLargeError, MalformedRequestError, PayloadTooLargeError, RequestTimeoutError } from "../errors/index.js";
+import { ExpectationFailedError, HeadersTooLargeError, MalformedRequestError, MethodNotAllowedError, PayloadTooLargeError, RequestTimeoutError } from "../errors/index.js";
 import type { CertvaultError } from "../errors/index.js";
 
 interface Exchange {
@@ -33,6 +33,7 @@ const ANSWERS: Record<string, () => CertvaultError> = {
   HPE_HEADER_OVERFLOW: () => new HeadersTooLargeError(),
   HPE_CHUNK_EXTENSIONS_OVERFLOW: () => new PayloadTooLargeError("chunk extensions are too large"),
   ERR_HTTP_REQUEST_TIMEOUT: () => new RequestTimeoutError(),
+  CONNECT: () => new MethodNotAllowedError("CONNECT is not served here"),
 };
 
 /** A complete HTTP/1.1 answer written straight onto the socket (no ServerResponse owns it). */
@@ -94,4 +95,17 @@ function onClientError(err: Error & { code?: string }, socket: Duplex): void {
 export function handleClientErrors(server: Server): void {
   server.prependListener("request", track);
   server.on("clientError", onClientError);
+  server.on("checkExpectation", refuseExpectation);
+  // CONNECT never reaches the app: Node would close the socket without a word (found by fuzzing).
+  server.on("connect", (_req: IncomingMessage, socket: Duplex) => socket.end(rawErrorAnswer("CONNECT")));
+}
+
+/**
+ * An `Expect` other than 100-continue: Node would answer a bare 417 with no body (found by fuzzing); here it is
+ * our JSON error, with HSTS, and the request goes no further.
+ */
+function refuseExpectation(_req: IncomingMessage, res: ServerResponse): void {
+  const body = JSON.stringify(errorBody(new ExpectationFailedError()));
+  res.writeHead(417, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), "strict-transport-security": HSTS_HEADER, connection: "close" });
+  res.end(body);
 }

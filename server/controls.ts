@@ -74,7 +74,8 @@ function printable(text: string): string {
 }
 
 function source(ctx: Context): string {
-  return ctx.req.socket.remoteAddress ?? "unknown";
+  // The socket is gone (null) once Node destroyed a request whose body was refused half-way (found by fuzzing).
+  return ctx.req.socket?.remoteAddress ?? "unknown";
 }
 
 function peerSerial(ctx: Context): string | null {

@@ -15,12 +15,7 @@ export const SHORT_SEED = 190019;
  * Targets whose properties fail today on product code owned elsewhere (issue 19, reported with reproductions):
  * `npm run fuzz -- --target NAME` runs them; each leaves this list with the fix that makes it pass.
  */
-export const OPEN_FINDINGS: Record<string, string> = {
-  "signed-record": "SDK verifyRecord: raw asn1-schema Error from a signer certificate with a damaged EKU; a grant statement verifies as the record it names",
-  csr: "ca/csr.ts vetCsr: raw TypeError/Error from keyFamily (publicKey getter, RSAPublicKey, SpecifiedECDomain, empty parameters)",
-  certificate: "client-sdk/trust.ts anchorsFromPem/parsePemBundle: raw @peculiar/x509 errors from a damaged ca.pem",
-  "http-framing": "Node's bare 417 for a non-100-continue Expect, the clientError handling (in progress), chunked bodies over the limit answered 500",
-};
+export const OPEN_FINDINGS: Record<string, string> = {};
 
 describe("fuzz (short run): every parser that takes outside bytes", function () {
   this.timeout(60_000);
