@@ -4,8 +4,9 @@
  * HOME/audit/audit.key; with the CA in a PKCS#11 token (HOME/ca/pkcs11.json), generated inside that token and never
  * out of it (ca/pkcs11.ts). Either way it signs through a DataSigner (ca/sign.ts), and its public half sits in
  * HOME/audit/audit.pub so that `certvault audit verify` needs neither passphrase nor PIN. The newest checkpoint is
- * also written to HOME/audit/anchor.json, outside the database, so that deleting checkpoints and the entries they
- * cover from the database is caught.
+ * also written to HOME/audit/anchor.json, and every one to HOME/audit/checkpoints.log (append-only, checkpoint-log.ts),
+ * outside the database, so that deleting checkpoints and the entries they cover from the database is caught. When
+ * the audit key is made, the genesis record (entry 0) is signed into that log: the key's first chain starts here.
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from "node:crypto";
 import type { KeyObject } from "node:crypto";
@@ -19,17 +20,21 @@ import type { Pkcs11Options } from "../ca/pkcs11-record.js";
 import type { DataSigner } from "../ca/sign.js";
 import { checkpointMessage } from "./chain.js";
 import type { Checkpoint } from "./chain.js";
+import { GENESIS_HASH } from "./chain.js";
+import { appendCheckpoints } from "./checkpoint-file.js";
 
 export interface AuditPaths {
   dir: string;
   key: string;
   pub: string;
   anchor: string;
+  /** Every checkpoint this HOME's node signed, one JSON line each, append-only (checkpoint-log.ts). */
+  log: string;
 }
 
 export function auditPaths(home: string): AuditPaths {
   const dir = join(home, "audit");
-  return { dir, key: join(dir, "audit.key"), pub: join(dir, "audit.pub"), anchor: join(dir, "anchor.json") };
+  return { dir, key: join(dir, "audit.key"), pub: join(dir, "audit.pub"), anchor: join(dir, "anchor.json"), log: join(dir, "checkpoints.log") };
 }
 
 /** Makes the audit key pair unless it exists; returns the private key. */
@@ -40,6 +45,7 @@ export function ensureAuditKey(paths: AuditPaths, passphrase: string): KeyObject
   const der = privateKey.export({ format: "der", type: "pkcs8" });
   writeSecretFile(paths.key, encryptPkcs8(new Uint8Array(der), passphrase));
   writeFileAtomic(paths.pub, publicKey.export({ format: "pem", type: "spki" }).toString(), { mode: 0o644, overwrite: true });
+  appendCheckpoints(paths.log, [signCheckpoint(privateKey, 0, GENESIS_HASH, new Date())]);
   return createPrivateKey({ key: der, format: "der", type: "pkcs8" });
 }
 
@@ -65,6 +71,8 @@ export async function openAuditSigner(home: string, opts: { passphrase: string; 
     try {
       mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
       writeFileAtomic(paths.pub, signer.publicKey.export({ format: "pem", type: "spki" }).toString(), { mode: 0o644, overwrite: true });
+      // A key made just now has signed nothing yet: this HOME's node starts the chain (checkpoint-log.ts).
+      if (signer.created === true) appendCheckpoints(paths.log, [await signCheckpointWith(signer, 0, GENESIS_HASH, new Date())]);
     } catch (err) {
       await signer.close?.();
       throw err;

@@ -2,15 +2,21 @@
  * The audit writer. Appends are group-committed: events that arrive while a transaction is in flight go into the
  * next one, so many concurrent requests cost one write, and each request still waits until its own entry is
  * committed (a request whose entry cannot be written fails). Checkpoints are signed every `checkpointEvery`
- * entries or `checkpointMs`, whichever comes first, when this process holds the audit key.
+ * entries or `checkpointMs`, whichever comes first, when this process holds the audit key, and only over a chain that
+ * continues, entry by entry, from a signed checkpoint this node trusts: its own last one, else the newest genuine one
+ * in its HOME (anchor.json, checkpoints.log, whose first line is the genesis record written when the key was made
+ * there). A node with neither trusts nothing the database says and signs nothing. Each checkpoint goes to the
+ * append-only HOME/audit/checkpoints.log before the database.
  */
 import type { DataSigner } from "../ca/sign.js";
 import { MAX_ROWS } from "../store/audit.js";
 import type { AuditRepository } from "../store/audit.js";
 import type { AuditEvent } from "./chain.js";
-import { checkpointVerifier, readAnchor, signCheckpointWith, writeAnchor } from "./audit-key.js";
-import { GENESIS_HASH, entryHash } from "./chain.js";
-import { AuditChainBrokenError } from "../errors/index.js";
+import { signCheckpointWith, writeAnchor } from "./audit-key.js";
+import { entryHash } from "./chain.js";
+import { AuditChainBrokenError, AuditCheckpointFileError } from "../errors/index.js";
+import { appendCheckpoints } from "./checkpoint-file.js";
+import { newestTrusted, trustedCheckpoints } from "./checkpoint-log.js";
 import type { AuditPaths } from "./audit-key.js";
 
 export interface AuditLogOptions {
@@ -23,6 +29,8 @@ export interface AuditLogOptions {
   checkpointMs?: number;
   now?: () => Date;
   onError?: (err: unknown) => void;
+  /** After each continuity check: the refusal when the chain is broken, undefined when a checkpoint was signed. */
+  onChainState?: (broken: AuditChainBrokenError | undefined) => void;
 }
 
 interface Pending {
@@ -104,11 +112,18 @@ export class AuditLog {
         // Sign only a chain that continues, entry by entry, from what this key signed last: otherwise whoever can
         // write the table could rewrite it, delete the checkpoints, and have the server bless the forgery.
         const problem = await this.continuityProblem(tail.seq);
-        if (problem) throw new AuditChainBrokenError(problem);
+        if (problem) {
+          const broken = new AuditChainBrokenError(problem);
+          this.opts.onChainState?.(broken);
+          throw broken;
+        }
         const c = await signCheckpointWith(signing.key, tail.seq, tail.hash, this.now());
+        // Outside the database first: a checkpoint the table lacks is harmless, one only the table holds can be deleted.
+        appendCheckpoints(signing.paths.log, [c]);
         await this.repo.addCheckpoint(c);
         writeAnchor(signing.paths, c);
         this.signed = { seq: c.seq, hash: c.hash };
+        this.opts.onChainState?.(undefined);
         this.sinceCheckpoint = Math.max(0, this.sinceCheckpoint - counted);
       } finally {
         this.checkpointing = undefined;
@@ -121,10 +136,18 @@ export class AuditLog {
   private async continuityProblem(toSeq: number): Promise<string | undefined> {
     const signing = this.opts.signing as NonNullable<AuditLogOptions["signing"]>;
     if (this.signed === undefined) {
-      // First checkpoint of this process: start from the anchor outside the database if there is a genuine one,
-      // else from the beginning of the chain.
-      const anchor = readAnchor(signing.paths);
-      this.signed = anchor && checkpointVerifier(signing.key.publicKey)(anchor) ? { seq: anchor.seq, hash: anchor.hash } : { seq: 0, hash: GENESIS_HASH };
+      // First checkpoint of this process: start from the newest genuine checkpoint in HOME, never from the database.
+      let trusted;
+      try {
+        trusted = newestTrusted(trustedCheckpoints(signing.paths, signing.key.publicKey));
+      } catch (err) {
+        if (err instanceof AuditCheckpointFileError) return err.message;
+        throw err;
+      }
+      if (!trusted) {
+        return `this node trusts no signed checkpoint (neither ${signing.paths.anchor} nor ${signing.paths.log} exists), so it cannot tell the stored chain from a rewritten one; give it the checkpoints ("certvault audit checkpoints --import FILE")`;
+      }
+      this.signed = { seq: trusted.seq, hash: trusted.hash };
     }
     const from = this.signed;
     const entries = await this.repo.range(Math.max(1, from.seq), toSeq);

@@ -362,7 +362,7 @@ export async function loadPkcs11AuditSigner(rec: Pkcs11Record, opts: Pkcs11Optio
     if (!verify("sha256", challenge, publicKey, await sign(challenge))) {
       throw new Pkcs11TokenError(`the audit key "${label}" in token "${token.label}" does not match HOME/audit/audit.pub`);
     }
-    return { publicKey, sign, close: release };
+    return { publicKey, sign, close: release, created: made !== undefined };
   } catch (err) {
     if (made) token.destroyKeyPair(made);
     await release();

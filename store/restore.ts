@@ -10,7 +10,8 @@ import { dirname, join } from "node:path";
 import { AuditKeyMissingError, BackupInvalidError, RestoreTargetExistsError } from "../errors/index.js";
 import { readAnchor } from "../audit/audit-key.js";
 import type { AuditPaths } from "../audit/audit-key.js";
-import { verifyAudit } from "../audit/verify.js";
+import { verifyAuditTrail } from "../audit/verify.js";
+import { newestLogged, setLogAside } from "../audit/checkpoint-log.js";
 import { AuditRepository } from "./audit.js";
 import { extractBackup } from "./backup-format.js";
 import type { BackupManifest } from "./backup-format.js";
@@ -69,14 +70,16 @@ export async function checkSnapshot(snapshot: string, manifest: BackupManifest, 
   }
   const anchor = readAnchor(paths);
   // An anchor past the backup's last entry was written after the backup: those entries are lost, not forged.
-  const anchorAhead = anchor && anchor.seq > manifest.audit.lastSeq ? anchor.seq : undefined;
+  const ahead = Math.max(anchor?.seq ?? 0, newestLogged(paths) ?? 0);
+  const anchorAhead = ahead > manifest.audit.lastSeq ? ahead : undefined;
   const db = openSqliteFile(snapshot);
   try {
     const ok = await integrityCheck(db);
     if (ok !== "ok") throw new BackupInvalidError(`the snapshot fails SQLite's integrity check: ${ok}`);
     compareFacts(manifest, await snapshotFacts(db));
     const verifyPaths = anchorAhead === undefined ? paths : { ...paths, anchor: join(paths.dir, ".no-anchor") };
-    const result = await verifyAudit(new AuditRepository(db), verifyPaths);
+    // Checked against HOME's signed checkpoints up to the backup's end; with none there, the hashes alone.
+    const { result } = await verifyAuditTrail(new AuditRepository(db), verifyPaths, { trustedUpTo: manifest.audit.lastSeq });
     if (!result.ok) throw new BackupInvalidError(`the audit trail in the backup does not verify: ${result.problem}`);
     return { entries: result.entries, checkpoints: result.checkpoints, ...(anchorAhead === undefined ? {} : { anchorAhead }) };
   } finally {
@@ -107,10 +110,13 @@ function extractTo(from: string, snapshot: string): BackupManifest {
   }
 }
 
-function setAnchorAside(paths: AuditPaths, seq: number): { seq: number; path: string } {
-  const path = `${paths.anchor}.before-restore-${new Date().toISOString().replace(/[:.]/g, "-")}`;
-  renameSync(paths.anchor, path);
-  return { seq, path };
+function setAnchorAside(paths: AuditPaths, seq: number, upTo: number): { seq: number; path: string } {
+  const suffix = `before-restore-${new Date().toISOString().replace(/[:.]/g, "-")}`;
+  const anchorAhead = (readAnchor(paths)?.seq ?? 0) > upTo;
+  if (anchorAhead) renameSync(paths.anchor, `${paths.anchor}.${suffix}`);
+  // checkpoints.log too: its lines up to the backup's end go on in a new log, the whole old one is kept beside it.
+  const log = setLogAside(paths, upTo, suffix);
+  return { seq, path: anchorAhead || log === undefined ? `${paths.anchor}.${suffix}` : log };
 }
 
 /**
@@ -151,7 +157,7 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
     placed = true;
     fsyncDir(parent);
     const result: RestoreResult = { manifest, audit: { entries: checked.entries, checkpoints: checked.checkpoints } };
-    if (checked.anchorAhead !== undefined) result.anchorSetAside = setAnchorAside(opts.audit, checked.anchorAhead);
+    if (checked.anchorAhead !== undefined) result.anchorSetAside = setAnchorAside(opts.audit, checked.anchorAhead, manifest.audit.lastSeq);
     return result;
   } finally {
     rmSync(work, { recursive: true, force: true });

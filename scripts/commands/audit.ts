@@ -1,8 +1,7 @@
 /** `certvault audit verify|export` and `certvault quarantine list|release`. */
 import { resolveCommon } from "../../config/index.js";
-import { UsageError, AuditVerificationError } from "../../errors/index.js";
-import { auditPaths } from "../../audit/audit-key.js";
-import { verifyAudit } from "../../audit/verify.js";
+import { UsageError } from "../../errors/index.js";
+import { auditCheckpointsCommand, auditVerifyCommand } from "./audit-verify.js";
 import { AuditRepository } from "../../store/audit.js";
 import { QuarantineRepository } from "../../store/quarantine.js";
 import { openDatabase } from "../../store/db.js";
@@ -15,8 +14,14 @@ import { releaseQuarantine } from "../../abuse/release.js";
 
 export const AUDIT_HELP = `usage: certvault audit <command> [--home DIR] [--db FILE|URL]
 
-  verify                     checks the hash chain, the signed checkpoints and the anchor; "ok N entries", exit 0,
-                             or exit 1 naming the first entry that was altered, removed or reordered
+  verify [--checkpoints FILE]... [--audit-pub FILE] [--hashes-only]
+                             checks the hash chain, the signed checkpoints, and that the chain contains every signed
+                             checkpoint kept outside the database (HOME/audit/anchor.json, checkpoints.log, FILEs);
+                             "ok N entries", exit 0, or exit 1 naming the first entry that was altered, removed or
+                             reordered, or saying that no such checkpoint exists (unless --hashes-only, which says so)
+  checkpoints [--export FILE|-] [--import FILE] [--audit-pub FILE]
+                             every genuine signed checkpoint this node knows, one JSON line each: to stdout, appended
+                             to FILE (an append-only copy to ship off the machine), or imported into checkpoints.log
   export [--since ISO8601]   the entries, one JSON object per line (for a SIEM)
 `;
 
@@ -41,18 +46,8 @@ export async function auditCommand(argv: string[], io: Io): Promise<number> {
     io.out(AUDIT_HELP);
     return sub === undefined ? 2 : 0;
   }
-  if (sub === "verify") {
-    const { flags } = parse(rest, {}, { positionals: 0 });
-    const cfg = resolveCommon(flags, io.env);
-    const result = await withDb(cfg.db, (db) => verifyAudit(new AuditRepository(db), auditPaths(cfg.home)));
-    if (!result.ok) {
-      if (cfg.json) printJson(io, result);
-      throw new AuditVerificationError(result.seq, `audit verify failed: ${result.problem}`);
-    }
-    if (cfg.json) printJson(io, result);
-    else io.out(`ok ${result.entries} entries (${result.checkpoints} signed checkpoints)\n`);
-    return 0;
-  }
+  if (sub === "verify") return auditVerifyCommand(rest, io);
+  if (sub === "checkpoints") return auditCheckpointsCommand(rest, io);
   if (sub === "export") {
     const { flags } = parse(rest, { since: { type: "string" } }, { positionals: 0 });
     const cfg = resolveCommon(flags, io.env);

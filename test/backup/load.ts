@@ -15,9 +15,9 @@ export interface Written {
   ackedAt: number;
 }
 
-/** A client for `id` on `url`; `trust` survives the node (a user's trust.json is on the user's machine). */
+/** A client for `id` on `url`, checking a fresh CRL on every write; `trust` survives the node (trust.json is on the user's machine). */
 export function sdkClient(ca: TestCA, id: TestIdentity, url: string, trust: MemoryTrustState): CertvaultClient {
-  return new CertvaultClient({ server: url, caPem: ca.rootPem, certPem: id.certPem, key: id.key, trustState: trust, retries: 0 });
+  return new CertvaultClient({ server: url, caPem: ca.rootPem, certPem: id.certPem, key: id.key, trustState: trust, retries: 0, crlMaxAgeMs: 0 });
 }
 
 export const RUN = randomBytes(6).toString("hex");

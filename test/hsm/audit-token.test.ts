@@ -58,7 +58,7 @@ describe("audit checkpoints signed by a key in the CA's PKCS#11 token (SoftHSM2)
     const audit = join(ca.home, "audit");
     expect(existsSync(join(audit, "audit.key")), "no audit key before the server starts").to.equal(false);
     await serve(7);
-    expect(readdirSync(audit).sort()).to.deep.equal(["anchor.json", "audit.pub"]);
+    expect(readdirSync(audit).sort()).to.deep.equal(["anchor.json", "audit.pub", "checkpoints.log"]);
     expect((readdirSync(ca.home, { recursive: true }) as string[]).filter((f) => /(^|\/)audit\.key$/.test(f)), "audit.key anywhere under HOME").to.deep.equal([]);
     const r = await verify();
     expect(r.code, r.stderr).to.equal(0);
