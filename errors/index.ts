@@ -283,6 +283,22 @@ export class AuditChainBrokenError extends CertvaultError {
   }
 }
 
+/** `audit verify` found no signed checkpoint from outside the database to start from (and was not told --hashes-only). */
+export class AuditAnchorMissingError extends CertvaultError {
+  static override readonly code: string = "audit_anchor_missing";
+  constructor(message: string) {
+    super(message, { exitCode: 1 });
+  }
+}
+
+/** A checkpoint file (HOME/audit/checkpoints.log, anchor.json, an export) that is malformed or not signed by the audit key. */
+export class AuditCheckpointFileError extends CertvaultError {
+  static override readonly code: string = "audit_checkpoints_invalid";
+  constructor(message: string) {
+    super(message, { exitCode: 1 });
+  }
+}
+
 /** Recovery is set up, and a client-sealed upload is not sealed to the recovery certificate too. */
 export class RecoveryRecipientMissingError extends CertvaultError {
   static override readonly code: string = "recovery_recipient_missing";

@@ -35,6 +35,7 @@ import { operationAudit } from "../audit/audited-operation.js";
 import { QuarantineRepository } from "../store/quarantine.js";
 import { Detector } from "../abuse/detector.js";
 import { Metrics } from "./metrics.js";
+import { auditChainAlarm } from "./audit-alarm.js";
 import { listenForRegistryChanges } from "../store/notify.js";
 import { createLimiter } from "../store/rate-limits.js";
 import type { Quarantines } from "./controls.js";
@@ -98,12 +99,15 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   // Checkpoints are signed in the CA's token when the CA is in one (its key made there on first start), else with
   // HOME/audit/audit.key; an existing audit.key is always kept.
   const auditSigner = await openAuditSigner(config.home, { passphrase, pkcs11: config.pkcs11 });
+  const metrics = new Metrics();
   const audit = new AuditLog(new AuditRepository(db), {
     signing: { key: auditSigner, paths: auditPaths(config.home) },
     checkpointEvery: config.auditCheckpointEvery,
     checkpointMs: config.auditCheckpointMs,
     now,
     onError: (err) => log.error({ err: (err as Error).message }, "audit checkpoint failed"),
+    // A refusal to sign is a broken (or unanchored) chain: a metric and an alert, not only the log line above.
+    onChainState: auditChainAlarm({ metrics, log, alertWebhook: config.alertWebhook, now }),
   });
   const quarantineRepo = new QuarantineRepository(db);
   const detector = new Detector(config.anomaly);
@@ -157,7 +161,6 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       await audit.append({ time: now(), actor: "certvault", action: "quarantine.add", status: 0, detail: { identity: id, rule: finding.rule } });
     },
   };
-  const metrics = new Metrics();
   const app = buildApp({
     log,
     now,
