@@ -105,13 +105,14 @@ export class AuditLog {
     this.checkpointing = (async () => {
       try {
         const counted = this.sinceCheckpoint;
-        const tail = await this.repo.tail();
-        if (tail.seq === 0) return;
+        // The newest checkpoint row before the tail: honest nodes only add entries, so it can never be past the tail.
         const last = (await this.repo.lastCheckpoint())?.seq ?? 0;
-        if (last >= tail.seq) return;
+        const tail = await this.repo.tail();
+        if (tail.seq === 0 && last === 0) return;
+        if (last === tail.seq) return;
         // Sign only a chain that continues, entry by entry, from what this key signed last: otherwise whoever can
         // write the table could rewrite it, delete the checkpoints, and have the server bless the forgery.
-        const problem = await this.continuityProblem(tail.seq);
+        const problem = last > tail.seq ? `a checkpoint row names entry ${last}, past the chain's last entry ${tail.seq} (entries removed, or a row planted to stop checkpoints)` : await this.continuityProblem(tail.seq);
         if (problem) {
           const broken = new AuditChainBrokenError(problem);
           this.opts.onChainState?.(broken);
