@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { UsageError } from "../errors/index.js";
 import { thresholdsFrom } from "../abuse/rules.js";
 import type { Thresholds } from "../abuse/rules.js";
+import { parseTrustedProxies } from "./trusted-proxies.js";
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -58,6 +59,10 @@ export interface ServerConfig extends CommonConfig {
   enrollRateLimits: { source: RateLimit; token: RateLimit };
   /** Plain-HTTP port serving the current CRL at the CA's CRL URL path (server/crl-listener.ts); undefined: none. */
   crlPort: number | undefined;
+  /** Balancers (addresses/CIDRs) whose PROXY protocol header names the client; empty: no PROXY protocol. */
+  trustedProxies: string[];
+  /** How long a connection may take to send its PROXY header (or TLS hello) when trustedProxies is set (ms). */
+  proxyHeaderTimeoutMs: number;
 }
 
 export interface RateLimit {
@@ -182,6 +187,8 @@ export function resolveServer(flags: Flags, env: Env): ServerConfig {
     auditCheckpointMs: intOption(env.CERTVAULT_AUDIT_CHECKPOINT_MS, "CERTVAULT_AUDIT_CHECKPOINT_MS", 100, 86_400_000, 10_000),
     enrollPort: optionalPort(str(flags, "enroll-port") ?? env.CERTVAULT_ENROLL_PORT, "--enroll-port"),
     crlPort: optionalPort(str(flags, "crl-port") ?? env.CERTVAULT_CRL_PORT, "--crl-port"),
+    trustedProxies: parseTrustedProxies(str(flags, "trusted-proxies") ?? env.CERTVAULT_TRUSTED_PROXIES),
+    proxyHeaderTimeoutMs: intOption(env.CERTVAULT_PROXY_HEADER_TIMEOUT_MS, "CERTVAULT_PROXY_HEADER_TIMEOUT_MS", 50, 120_000, 10_000),
     enrollRateLimits: {
       source: parseRateLimit(str(flags, "enroll-rate-limit-source") ?? env.CERTVAULT_ENROLL_RATE_LIMIT_SOURCE, "--enroll-rate-limit-source", DEFAULT_ENROLL_RATE_LIMITS.source),
       token: parseRateLimit(str(flags, "enroll-rate-limit-token") ?? env.CERTVAULT_ENROLL_RATE_LIMIT_TOKEN, "--enroll-rate-limit-token", DEFAULT_ENROLL_RATE_LIMITS.token),

@@ -17,6 +17,7 @@ import type { AccessAction, Finding } from "../abuse/rules.js";
 import { normalizeSerial } from "../ca/serial.js";
 import type { Caller } from "./auth.js";
 import type { Metrics } from "./metrics.js";
+import { clientAddress } from "./proxy-protocol.js";
 
 export interface Quarantines {
   isQuarantined(identity: string): boolean;
@@ -75,7 +76,8 @@ function printable(text: string): string {
 
 function source(ctx: Context): string {
   // The socket is gone (null) once Node destroyed a request whose body was refused half-way (found by fuzzing).
-  return ctx.req.socket?.remoteAddress ?? "unknown";
+  // Behind a trusted balancer: the address its PROXY header named (proxy-protocol.ts).
+  return clientAddress(ctx.req.socket) ?? "unknown";
 }
 
 function peerSerial(ctx: Context): string | null {

@@ -44,6 +44,7 @@ import type { TlsMaterial } from "./tls.js";
 import { recordsUrlFor, startEnrollmentListener } from "./enrollment.js";
 import type { EnrollmentListener } from "./enrollment.js";
 import { handleClientErrors } from "./client-error.js";
+import { acceptProxyProtocol } from "./proxy-protocol.js";
 import { rotateTicketKeys } from "./ticket-keys.js";
 import { startCrlPublishing } from "./crl-listener.js";
 import type { CrlListener } from "./crl-listener.js";
@@ -179,6 +180,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   server = createServer({ ...tlsOptions(material), keepAliveTimeout: 30_000, headersTimeout: 20_000, requestTimeout: 120_000 }, awaitingRecovery(recovery, app.callback()));
   // Bytes that are not HTTP after a complete request: its answer still leaves (Node's default would drop it).
   handleClientErrors(server);
+  // Behind trusted balancers: their PROXY header is read before TLS and names the client (proxy-protocol.ts).
+  if (config.trustedProxies.length > 0) acceptProxyProtocol(server, { trusted: config.trustedProxies, headerTimeoutMs: config.proxyHeaderTimeoutMs, log, metrics });
   const tickets = rotateTicketKeys(server);
   server.on("secureConnection", (socket: TLSSocket) => {
     const cert = socket.getPeerX509Certificate();

@@ -28,11 +28,13 @@ export const SERVER_OPTIONS = {
   "crl-port": { type: "string" },
   "enroll-rate-limit-source": { type: "string" },
   "enroll-rate-limit-token": { type: "string" },
+  "trusted-proxies": { type: "string" },
 } as const;
 
 export const SERVER_HELP = `usage: certvault server [--home DIR] [--host 127.0.0.1] [--port 8443] [--db FILE|URL] [--max-record-bytes N] [--passphrase-file F]
        [--admin IDENTITY]... [--rate-limit-identity N/S] [--rate-limit-source N/S] [--anomaly-config FILE] [--alert-webhook URL]
        [--enroll-port PORT [--enroll-rate-limit-source N/S] [--enroll-rate-limit-token N/S]] [--crl-port PORT]
+       [--trusted-proxies CIDR,...]
 
   --admin IDENTITY          may read GET /metrics (repeatable; env CERTVAULT_ADMIN_IDENTITIES, comma-separated)
   --rate-limit-identity N/S N requests per S seconds per identity (default 1200/60; 0 = off)
@@ -53,6 +55,8 @@ export const SERVER_HELP = `usage: certvault server [--home DIR] [--host 127.0.0
                             30/60) and per token (default 5/60); env CERTVAULT_ENROLL_RATE_LIMIT_SOURCE/_TOKEN
   --crl-port PORT           also serve the current CRL over plain HTTP on PORT (0: a free port) at the path of the
                             CA's CRL URL (ca init --crl-url, ca set-crl-url); prints "crl on URL" (env CERTVAULT_CRL_PORT)
+  --trusted-proxies CIDR,... balancers whose PROXY protocol v1/v2 header names the client (required from them,
+                            refused from anyone else; env CERTVAULT_TRUSTED_PROXIES; see docs/deploy.md)
   --pkcs11-pin-file F       the PIN of the token holding the CA keys, when HOME/ca/pkcs11.json exists (env
                             CERTVAULT_PKCS11_PIN_FILE or CERTVAULT_PKCS11_PIN); --pkcs11-module PATH and
                             --pkcs11-token LABEL override the recorded ones (see docs/hsm.md)
