@@ -1,0 +1,85 @@
+/**
+ * What the soak watches on the server process: RSS and open file descriptors from /proc/PID (the kernel's word),
+ * heap used and event-loop delay p99 from the server's own /metrics (prom-client default metrics, admin only), and
+ * the clients' p99 latency per interval; then whether each stayed flat after warm-up, against stated bounds.
+ */
+import { readFileSync, readdirSync } from "node:fs";
+
+export interface Sample {
+  /** Minutes since the start of the run. */
+  t: number;
+  rssMb: number;
+  fds: number;
+  heapMb: number;
+  loopP99Ms: number;
+  /** p99 of the clients' request latencies during the interval that ended here. */
+  p99Ms: number;
+  ops: number;
+}
+
+export function procStats(pid: number): { rssMb: number; fds: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN);
+  return { rssMb: kb / 1024, fds: readdirSync(`/proc/${pid}/fd`).length };
+}
+
+/** certvault_nodejs_heap_size_used_bytes and certvault_nodejs_eventloop_lag_p99_seconds from the Prometheus text. */
+export function fromMetrics(text: string): { heapMb: number; loopP99Ms: number } {
+  const value = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "m").exec(text)?.[1] ?? NaN);
+  return { heapMb: value("certvault_nodejs_heap_size_used_bytes") / 2 ** 20, loopP99Ms: value("certvault_nodejs_eventloop_lag_p99_seconds") * 1000 };
+}
+
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+}
+
+/** Least-squares slope of y over t (per minute). */
+function slope(points: readonly { t: number; y: number }[]): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  const mt = points.reduce((a, p) => a + p.t, 0) / n;
+  const my = points.reduce((a, p) => a + p.y, 0) / n;
+  const num = points.reduce((a, p) => a + (p.t - mt) * (p.y - my), 0);
+  const den = points.reduce((a, p) => a + (p.t - mt) ** 2, 0);
+  return den === 0 ? 0 : num / den;
+}
+
+export interface Verdict {
+  what: string;
+  value: string;
+  bound: string;
+  flat: boolean;
+}
+
+/**
+ * The bounds, after warm-up (the first `warmupMin` minutes are left out): the RSS slope, the growth of the heap's floor, the spread of open
+ * fds, the worst event-loop p99, and the p99 latency of the last third against the first third of the run.
+ */
+export const BOUNDS = { rssMbPerMin: 3, heapMbPerMin: 2, fdSpread: 12, loopP99Ms: 100, p99Ratio: 2, p99SlackMs: 25 };
+
+export function verdicts(samples: readonly Sample[], warmupMin: number): Verdict[] {
+  const s = samples.filter((x) => x.t >= warmupMin);
+  const series = (f: (x: Sample) => number) => s.map((x) => ({ t: x.t, y: f(x) }));
+  const rss = slope(series((x) => x.rssMb));
+  // Heap used is a GC sawtooth: compare its floors (the lowest sample, i.e. after a collection) in the first and the
+  // last third of the run after warm-up, per minute between their midpoints.
+  const third = Math.max(1, Math.floor(s.length / 3));
+  const floor = (xs: readonly Sample[]) => Math.min(...xs.map((x) => x.heapMb));
+  const span = ((s.at(-1)?.t ?? 0) - (s[0]?.t ?? 0)) * (2 / 3) || 1;
+  const heap = (floor(s.slice(-third)) - floor(s.slice(0, third))) / span;
+  const fds = s.map((x) => x.fds);
+  const fdSpread = fds.length ? Math.max(...fds) - Math.min(...fds) : 0;
+  const loop = Math.max(0, ...s.map((x) => x.loopP99Ms).filter(Number.isFinite));
+  const first = percentile(s.slice(0, third).map((x) => x.p99Ms), 50);
+  const last = percentile(s.slice(-third).map((x) => x.p99Ms), 50);
+  const f1 = (n: number) => n.toFixed(1);
+  return [
+    { what: "RSS", value: `${f1(rss)} MB/min (${f1(s[0]?.rssMb ?? NaN)} -> ${f1(s.at(-1)?.rssMb ?? NaN)} MB)`, bound: `< ${BOUNDS.rssMbPerMin} MB/min`, flat: rss < BOUNDS.rssMbPerMin },
+    { what: "heap used (floor)", value: `${f1(heap)} MB/min (${f1(floor(s.slice(0, third)))} -> ${f1(floor(s.slice(-third)))} MB)`, bound: `< ${BOUNDS.heapMbPerMin} MB/min`, flat: heap < BOUNDS.heapMbPerMin },
+    { what: "open fds", value: `${Math.min(...fds)}..${Math.max(...fds)}`, bound: `spread <= ${BOUNDS.fdSpread}`, flat: fdSpread <= BOUNDS.fdSpread },
+    { what: "event-loop delay p99", value: `max ${f1(loop)} ms`, bound: `<= ${BOUNDS.loopP99Ms} ms`, flat: loop <= BOUNDS.loopP99Ms },
+    { what: "request p99", value: `${f1(first)} ms (first third) -> ${f1(last)} ms (last third)`, bound: `last <= ${BOUNDS.p99Ratio} x first + ${BOUNDS.p99SlackMs} ms`, flat: last <= BOUNDS.p99Ratio * first + BOUNDS.p99SlackMs },
+  ];
+}
