@@ -18,7 +18,9 @@ export interface AccessEvent {
   recordAgeMs?: number;
 }
 
-export type RuleName = "volume" | "bulk_read" | "id_guessing" | "list_walk" | "stale_access" | "many_sources";
+/** Rules over the in-memory window counts (abuse/detector.ts); daily_reads runs on the database counts (abuse/read-rules.ts). */
+export type WindowRuleName = "volume" | "bulk_read" | "id_guessing" | "list_walk" | "stale_access" | "many_sources";
+export type RuleName = WindowRuleName | "daily_reads";
 export type Severity = "medium" | "high";
 
 export interface Finding {
@@ -49,6 +51,15 @@ export interface Thresholds {
   /** many_sources: distinct source addresses within sourcesWindowMs. */
   sources: number;
   sourcesWindowMs: number;
+  /**
+   * daily_reads (high): distinct records read within dayWindowMs (rolling, in 24 steps) at or above
+   * min(dayRecordsMax, max(dayRecordsMin, dayFactor x the identity's mean per day over the dayHistoryDays before)).
+   */
+  dayWindowMs: number;
+  dayRecordsMin: number;
+  dayFactor: number;
+  dayHistoryDays: number;
+  dayRecordsMax: number;
   /** The severity of each rule: high ones quarantine. */
   severity: Record<RuleName, Severity>;
 }
@@ -66,7 +77,13 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   staleRecords: 25,
   sources: 3,
   sourcesWindowMs: 5 * 60_000,
-  severity: { volume: "medium", bulk_read: "high", id_guessing: "high", list_walk: "medium", stale_access: "medium", many_sources: "medium" },
+  // Reasoning for each default: docs/operations.md "Anomaly rules".
+  dayWindowMs: 86_400_000,
+  dayRecordsMin: 1000,
+  dayFactor: 3,
+  dayHistoryDays: 7,
+  dayRecordsMax: 5000,
+  severity: { volume: "medium", bulk_read: "high", id_guessing: "high", list_walk: "medium", stale_access: "medium", many_sources: "medium", daily_reads: "high" },
 };
 
 export interface RuleContext {
@@ -134,7 +151,7 @@ const staleAccess: Rule = (s, { t }) =>
 const manySources: Rule = (s, { t }) =>
   s.sources >= t.sources ? { value: s.sources, threshold: t.sources, message: `used from ${s.sources} addresses within ${t.sourcesWindowMs / 1000} s` } : null;
 
-export const RULES: Record<RuleName, Rule> = {
+export const RULES: Record<WindowRuleName, Rule> = {
   volume,
   bulk_read: bulkRead,
   id_guessing: idGuessing,
@@ -151,7 +168,7 @@ export function evaluate(events: readonly AccessEvent[], c: RuleContext): Findin
 /** Runs every rule over already-summarised counts (the detector keeps them incrementally). */
 export function evaluateStats(stats: WindowStats, c: RuleContext): Finding[] {
   const out: Finding[] = [];
-  for (const [name, rule] of Object.entries(RULES) as [RuleName, Rule][]) {
+  for (const [name, rule] of Object.entries(RULES) as [WindowRuleName, Rule][]) {
     const f = rule(stats, c);
     if (f) out.push({ rule: name, severity: c.t.severity[name], ...f });
   }
@@ -167,7 +184,7 @@ export function thresholdsFrom(partial: unknown, base: Thresholds = DEFAULT_THRE
     if (k === "severity") {
       if (typeof v !== "object" || v === null) throw new TypeError("severity must be an object");
       for (const [rule, sev] of Object.entries(v as Record<string, unknown>)) {
-        if (!(rule in RULES) || (sev !== "medium" && sev !== "high")) throw new TypeError(`severity.${rule} must be "medium" or "high" for a known rule`);
+        if (!Object.hasOwn(base.severity, rule) || (sev !== "medium" && sev !== "high")) throw new TypeError(`severity.${rule} must be "medium" or "high" for a known rule`);
         out.severity[rule as RuleName] = sev;
       }
     } else if (Object.hasOwn(base, k)) {
@@ -177,5 +194,7 @@ export function thresholdsFrom(partial: unknown, base: Thresholds = DEFAULT_THRE
       throw new TypeError(`unknown anomaly threshold "${k}"`);
     }
   }
+  if (out.dayRecordsMax < out.dayRecordsMin) throw new TypeError("dayRecordsMax must be at least dayRecordsMin");
+  if (!Number.isInteger(out.dayHistoryDays)) throw new TypeError("dayHistoryDays must be a whole number");
   return out;
 }

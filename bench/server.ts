@@ -131,7 +131,7 @@ export async function benchServer(): Promise<void> {
     const serverKey = join(ca.home, "server", "server.key");
     // Limits far above the load: the limiter runs on every request and refuses none.
     const { CERTVAULT_FROM_SOURCE: _fromSource, ...env } = process.env;
-    const cvEnv = { ...env, CERTVAULT_LOG_LEVEL: "warn", CERTVAULT_RATE_LIMIT_IDENTITY: "100000000/60", CERTVAULT_RATE_LIMIT_SOURCE: "100000000/60" };
+    const cvEnv = { ...env, CERTVAULT_LOG_LEVEL: "warn", CERTVAULT_RATE_LIMIT_IDENTITY: "100000000/60", CERTVAULT_RATE_LIMIT_SOURCE: "100000000/60", CERTVAULT_MAX_CONCURRENT_REQUESTS: "0" };
     const cv = await startPinned([join(ROOT, "bin", "certvault.js"), "server", "--home", ca.home, "--port", "0", "--passphrase-file", ca.passphraseFile], cvEnv);
     const serverCert = readFileSync(join(ca.home, "server", "server.crt"), "utf8");
     const body = Buffer.alloc(1024, 0x61);

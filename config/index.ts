@@ -49,6 +49,8 @@ export interface ServerConfig extends CommonConfig {
   /** Where the counters live: this process (memory) or the database (shared by every node; PostgreSQL). */
   rateLimitStore: "memory" | "database";
   anomaly: Thresholds;
+  /** Requests of one identity in flight at once on one node (429 concurrency_limited above); 0: no cap. */
+  maxConcurrentRequests: number;
   /** Alerts are POSTed here as JSON, when set. */
   alertWebhook: string | undefined;
   auditCheckpointEvery: number;
@@ -73,6 +75,8 @@ export interface RateLimit {
 export const DEFAULT_RATE_LIMITS = { identity: { points: 1200, seconds: 60 }, source: { points: 2400, seconds: 60 } };
 /** A few a day: a rotation is one request and one self-revocation; a flood (issue, self-revoke, repeat) is not. */
 export const DEFAULT_ISSUANCE_LIMITS = { renewal: { points: 4, seconds: 86_400 }, selfRevocation: { points: 4, seconds: 86_400 } };
+/** Enough for a client's connection pool (the SDK uses a few; browsers 6 per host), far under a node's capacity. */
+export const DEFAULT_MAX_CONCURRENT_REQUESTS = 32;
 export const DEFAULT_ENROLL_RATE_LIMITS = { source: { points: 30, seconds: 60 }, token: { points: 5, seconds: 60 } };
 
 /** "N/S": N requests per S seconds; "0" turns the limit off. */
@@ -182,6 +186,7 @@ export function resolveServer(flags: Flags, env: Env): ServerConfig {
       selfRevocation: parseRateLimit(str(flags, "self-revocation-limit") ?? env.CERTVAULT_SELF_REVOCATION_LIMIT, "--self-revocation-limit", DEFAULT_ISSUANCE_LIMITS.selfRevocation),
     },
     anomaly: anomalyThresholds(str(flags, "anomaly-config") ?? env.CERTVAULT_ANOMALY_CONFIG),
+    maxConcurrentRequests: intOption(str(flags, "max-concurrent-requests") ?? env.CERTVAULT_MAX_CONCURRENT_REQUESTS, "--max-concurrent-requests", 0, 100_000, DEFAULT_MAX_CONCURRENT_REQUESTS),
     alertWebhook: str(flags, "alert-webhook") ?? env.CERTVAULT_ALERT_WEBHOOK,
     auditCheckpointEvery: intOption(env.CERTVAULT_AUDIT_CHECKPOINT_EVERY, "CERTVAULT_AUDIT_CHECKPOINT_EVERY", 1, 1_000_000, 100),
     auditCheckpointMs: intOption(env.CERTVAULT_AUDIT_CHECKPOINT_MS, "CERTVAULT_AUDIT_CHECKPOINT_MS", 100, 86_400_000, 10_000),

@@ -238,6 +238,15 @@ export class SelfRevocationLimitedError extends RateLimitedError {
   }
 }
 
+/** One identity has --max-concurrent-requests requests in flight on this node already; Retry-After: 1. */
+export class ConcurrencyLimitedError extends RateLimitedError {
+  static override readonly code: string = "concurrency_limited";
+  constructor(limit: number) {
+    super(1);
+    this.message = `this identity already has ${limit} requests in flight; retry after 1 s`;
+  }
+}
+
 /** The server has not yet loaded the registry, the revoked set and the CRL once: it admits nobody until it has. */
 export class NotReadyError extends CertvaultError {
   static override readonly code: string = "not_ready";

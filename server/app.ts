@@ -15,6 +15,7 @@ import { authenticate } from "./auth.js";
 import type { Caller } from "./auth.js";
 import { buildRouter } from "./routes.js";
 import { auditTrail, quarantineGate, rateLimit } from "./controls.js";
+import { concurrencyCap } from "./admission.js";
 import type { ControlsDeps } from "./controls.js";
 import type { RateLimiterAbstract } from "rate-limiter-flexible";
 import type { RouteDeps } from "./routes.js";
@@ -27,6 +28,8 @@ export interface AppDeps extends RouteDeps {
   controls?: ControlsDeps;
   /** Absent when a limit is turned off. */
   limiters: { identity?: RateLimiterAbstract; source?: RateLimiterAbstract };
+  /** Requests of one identity in flight at once on this node (server/admission.ts); 0 or absent: no cap. */
+  maxConcurrentRequests?: number;
 }
 
 function accessLog(log: Logger) {
@@ -73,6 +76,7 @@ export function buildApp(deps: AppDeps): Koa {
   if (controls) {
     app.use(quarantineGate(controls.quarantines));
     app.use(rateLimit(deps.limiters.identity, "identity", controls.metrics));
+    app.use(concurrencyCap(deps.maxConcurrentRequests ?? 0, controls.metrics));
   }
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new MethodNotAllowedError(), notImplemented: () => new MethodNotAllowedError() }));

@@ -18,6 +18,7 @@ import { normalizeSerial } from "../ca/serial.js";
 import type { Caller } from "./auth.js";
 import type { Metrics } from "./metrics.js";
 import { clientAddress } from "./proxy-protocol.js";
+import type { ReadAdmission } from "./admission.js";
 
 export interface Quarantines {
   isQuarantined(identity: string): boolean;
@@ -34,6 +35,8 @@ export interface ControlsDeps {
   now: () => Date;
   alertWebhook: string | undefined;
   adminIdentities: readonly string[];
+  /** The read budgets shared by every node (server/admission.ts); absent: reads are only observed at completion. */
+  reads?: ReadAdmission;
 }
 
 const RECORD_ID = /^[0-9a-f]{32}$/;
@@ -67,7 +70,20 @@ export function audited(action: string, kind: AccessAction, deps?: ControlsDeps)
       ctx.state.auditAttempt = true;
     }
     await next();
+    // A record found and the caller's to read: counted against the shared budgets before a byte of it is sent.
+    if (deps?.reads && kind === "get" && route.recordId && ctx.status === 200) await admitRead(deps, deps.reads, ctx, route.recordId);
   };
+}
+
+async function admitRead(deps: ControlsDeps, reads: ReadAdmission, ctx: Context, recordId: string): Promise<void> {
+  const caller = ctx.state.caller as Caller;
+  const time = deps.now();
+  const verdict = await reads.admit(caller.identity, recordId, time.getTime(), deps.quarantines.isQuarantined(caller.identity));
+  reportFindings(deps, caller, verdict.report, time);
+  if (verdict.refuse) {
+    ctx.remove("ETag");
+    throw new IdentityQuarantinedError();
+  }
 }
 
 function printable(text: string): string {
@@ -149,12 +165,17 @@ function observe(deps: ControlsDeps, ctx: Context, caller: Caller, kind: AccessA
     ...(kind === "list" && status === 200 ? { list: { cursor: typeof ctx.query.cursor === "string" && ctx.query.cursor !== "", end: body?.next === null } } : {}),
     ...(updatedAt ? { recordAgeMs: event.time.getTime() - updatedAt.getTime() } : {}),
   });
+  reportFindings(deps, caller, findings, event.time);
+}
+
+/** Logs, counts and sends each finding to the alert webhook; a high one quarantines the identity (once per node). */
+export function reportFindings(deps: ControlsDeps, caller: Caller, findings: readonly Finding[], time: Date): void {
   for (const f of findings) {
     deps.metrics.alerts.inc({ rule: f.rule, severity: f.severity });
     const alert = { alert: "anomaly", identity: caller.identity, serial: caller.serial, ...f, quarantine: f.severity === "high" };
     deps.log.warn(alert, `anomaly: ${f.rule} (${f.severity}) for ${caller.identity}: ${f.message}`);
     if (deps.alertWebhook) {
-      void fetch(deps.alertWebhook, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ...alert, time: event.time.toISOString() }), signal: AbortSignal.timeout(5000) }).catch(
+      void fetch(deps.alertWebhook, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ...alert, time: time.toISOString() }), signal: AbortSignal.timeout(5000) }).catch(
         (err: unknown) => deps.log.error({ err: (err as Error).message }, "alert webhook failed"),
       );
     }

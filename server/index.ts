@@ -34,6 +34,8 @@ import { AuditRepository } from "../store/audit.js";
 import { operationAudit } from "../audit/audited-operation.js";
 import { QuarantineRepository } from "../store/quarantine.js";
 import { Detector } from "../abuse/detector.js";
+import { ReadCounters } from "../store/read-counters.js";
+import { ReadAdmission } from "./admission.js";
 import { Metrics } from "./metrics.js";
 import { auditChainAlarm } from "./audit-alarm.js";
 import { listenForRegistryChanges } from "../store/notify.js";
@@ -112,13 +114,21 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   });
   const quarantineRepo = new QuarantineRepository(db);
   const detector = new Detector(config.anomaly);
-  const sweeper = setInterval(() => detector.sweep(now().getTime()), 60_000);
+  const readCounters = new ReadCounters(db, config.anomaly);
+  const reads = new ReadAdmission(readCounters, config.anomaly);
+  const sweeper = setInterval(() => {
+    detector.sweep(now().getTime());
+    readCounters.sweep(now().getTime()).catch((err: unknown) => log.warn({ err: (err as Error).message }, "read counter sweep failed"));
+  }, 60_000);
   sweeper.unref();
 
   const watcher = new RegistryWatcher(registry, ca, {
     pollMs: config.revocationPollMs,
     quarantine: quarantineRepo,
-    onRelease: (id) => detector.reset(id),
+    onRelease: (id) => {
+      detector.reset(id);
+      reads.forget(id);
+    },
     crlDays: 7,
     now,
     onCrl: (pem) => {
@@ -169,13 +179,14 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     records: new RecordService(new RecordRepository(db), watcher, now, () => recovery.current(), { key: serverKey, certificate: identity.certPem, chain: [certs.intermediatePem] }),
     certificates: new CertificateService(new CertificateRequestRepository(db), registry, ca, config.renewal, now, new IssuanceBudget(db, { ...config.issuanceLimits, maxActive: MAX_ACTIVE_AUTO })),
     maxRecordBytes: config.maxRecordBytes,
+    maxConcurrentRequests: config.maxConcurrentRequests,
     // The operator console acts under the admin's identity: its CA operations are audited with that actor.
     console: { db, home: config.home, watcher, metrics, now, authorityFor: (actor) => new CertificateAuthority({ paths, registry, signer: async () => signer, now, audit: operationAudit(new AuditRepository(db), actor, now) }) },
     limiters: {
       ...(config.rateLimits.identity.points > 0 ? { identity: createLimiter({ store: config.rateLimitStore, db, ...config.rateLimits.identity, keyPrefix: "identity" }) } : {}),
       ...(config.rateLimits.source.points > 0 ? { source: createLimiter({ store: config.rateLimitStore, db, ...config.rateLimits.source, keyPrefix: "source" }) } : {}),
     },
-    ...(opts.controls === false ? {} : { controls: { audit, detector, quarantines, metrics, log, now, alertWebhook: config.alertWebhook, adminIdentities: config.adminIdentities } }),
+    ...(opts.controls === false ? {} : { controls: { audit, detector, reads, quarantines, metrics, log, now, alertWebhook: config.alertWebhook, adminIdentities: config.adminIdentities } }),
   });
   server = createServer({ ...tlsOptions(material), keepAliveTimeout: 30_000, headersTimeout: 20_000, requestTimeout: 120_000 }, awaitingRecovery(recovery, app.callback()));
   // Bytes that are not HTTP after a complete request: its answer still leaves (Node's default would drop it).

@@ -3,6 +3,7 @@
  * PostgreSQL). Append new migrations; never edit one that has shipped.
  */
 import type { Knex } from "knex";
+import { readCountersMigration } from "./migrations-read-counters.js";
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -180,6 +181,7 @@ const MIGRATIONS: Record<string, Migration> = {
       await db.schema.dropTable("enrollment_tokens");
     },
   },
+  "010_read_counters": readCountersMigration,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

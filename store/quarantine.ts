@@ -2,6 +2,7 @@
 import type { Db } from "./db.js";
 import { toNumber } from "./db.js";
 import { bumpRevision } from "./certificates.js";
+import { ReadCounters } from "./read-counters.js";
 
 export interface Quarantine {
   identity: string;
@@ -24,10 +25,12 @@ export class QuarantineRepository {
     });
   }
 
-  /** Releases an identity; false when it was not quarantined. */
+  /** Releases an identity and forgets its read counts; false when it was not quarantined. */
   async release(identity: string): Promise<boolean> {
     return this.db.transaction(async (trx) => {
       const n = await trx("quarantine").where({ identity }).delete();
+      // Its read counts go too (every node's, as they are shared): else the next read would trip the same rule again.
+      if (n > 0) await ReadCounters.forget(trx, identity);
       if (n > 0) await bumpRevision(trx);
       return n > 0;
     });

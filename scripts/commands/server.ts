@@ -20,6 +20,7 @@ export const SERVER_OPTIONS = {
   "renewal-limit": { type: "string" },
   "self-revocation-limit": { type: "string" },
   "anomaly-config": { type: "string" },
+  "max-concurrent-requests": { type: "string" },
   "alert-webhook": { type: "string" },
   "pkcs11-module": { type: "string" },
   "pkcs11-token": { type: "string" },
@@ -47,6 +48,8 @@ export const SERVER_HELP = `usage: certvault server [--home DIR] [--host 127.0.0
                             CERTVAULT_RENEWAL_LIMIT); --self-revocation-limit N/S likewise for DELETE
                             /v1/certificates/SERIAL (default 4/86400; env CERTVAULT_SELF_REVOCATION_LIMIT)
   --anomaly-config FILE     JSON overrides of the anomaly thresholds (see docs/operations.md)
+  --max-concurrent-requests N   requests of one identity in flight at once per node (default 32; 0 = off; env
+                            CERTVAULT_MAX_CONCURRENT_REQUESTS); over it: 429 concurrency_limited
   --alert-webhook URL       anomaly alerts are POSTed there as JSON
   --enroll-port PORT        also serve enrollment with one-time tokens (certvault ca token) on PORT (0: a free
                             port): server-auth TLS only, POST /v1/enroll alone; prints "enrollment on URL"

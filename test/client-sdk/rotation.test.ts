@@ -35,7 +35,7 @@ describe("client SDK: key rotation", function () {
     // docs/operations.md, "A legitimate bulk export").
     server = await startTestServer({
       ca,
-      config: { rateLimits: { identity: { points: 0, seconds: 1 }, source: { points: 0, seconds: 1 } }, anomaly: thresholdsFrom({ distinctRecords: 5000, listPages: 1000 }) },
+      config: { rateLimits: { identity: { points: 0, seconds: 1 }, source: { points: 0, seconds: 1 } }, anomaly: thresholdsFrom({ distinctRecords: 5000, listPages: 1000, dayRecordsMin: 5000 }) },
     });
     oldId = await ca.issueClient("alice");
     const client = server.client(oldId);

@@ -147,9 +147,11 @@ describe("server: audit and abuse controls", function () {
     expect(listed?.reason).to.match(/distinct records read/);
     expect((await auditRows("mallory", "records.get")).filter((r) => r.status === 200)).to.have.length(read);
     expect(await auditRows("certvault", "quarantine.add")).to.have.length(1);
-    // The refused attempt reached no route: it is recorded as a request, with its path and the refusal's code.
-    const refusedRows = (await auditRows("mallory", "request")).filter((r) => r.status === 403).map((r) => JSON.parse(r.detail ?? "{}") as Record<string, string>);
-    expect(refusedRows).to.deep.include({ method: "GET", path: `/v1/records/${ids[read] ?? ""}`, code: "identity_quarantined" });
+    // The read that crossed the threshold was refused in its route, before the record was sent (server/admission.ts):
+    // it is audited as that read, with the refusal's code.
+    const refusedRow = (await ca.db("audit_entries").where({ actor: "mallory", action: "records.get", record_id: ids[read] ?? "" }).first("status", "detail")) as { status: number; detail: string };
+    expect(refusedRow.status).to.equal(403);
+    expect(JSON.parse(refusedRow.detail)).to.deep.equal({ code: "identity_quarantined" });
 
     const rel = await runCli(["quarantine", "release", "mallory", ...ca.cliArgs]);
     expect(rel.code, rel.stderr).to.equal(0);

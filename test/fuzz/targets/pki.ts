@@ -13,7 +13,7 @@ import { RevocationList } from "../../../client-sdk/crl.js";
 import { MemoryTrustState } from "../../../client-sdk/trust-state.js";
 import { decryptPrivateKey } from "../../../keys/encrypted-pkcs8.js";
 import { resolveServer } from "../../../config/index.js";
-import { DEFAULT_THRESHOLDS, RULES } from "../../../abuse/rules.js";
+import { DEFAULT_THRESHOLDS } from "../../../abuse/rules.js";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { EncryptedPrivateKeyInfo } from "@peculiar/asn1-pkcs8";
 import { Pbes2Params, Pbkdf2Params } from "../../../keys/pbes2-asn1.js";
@@ -126,7 +126,7 @@ export const keyFileTarget: FuzzTarget<KeySpec> = {
 
 /** The anomaly thresholds file: JSON from nowhere, JSON near the real keys, mutated valid files, random bytes. */
 const KEYS = [...Object.keys(DEFAULT_THRESHOLDS), "__proto__", "constructor", "toString", "hasOwnProperty", ""];
-const RULE_KEYS = [...Object.keys(RULES), "__proto__", "constructor", "toString", "valueOf"];
+const RULE_KEYS = [...Object.keys(DEFAULT_THRESHOLDS.severity), "__proto__", "constructor", "toString", "valueOf"];
 const nearValid = fc.dictionary(fc.constantFrom(...KEYS), fc.oneof(fc.jsonValue(), fc.dictionary(fc.constantFrom(...RULE_KEYS), fc.oneof(fc.constantFrom("medium", "high"), fc.jsonValue()))), { maxKeys: 4 });
 const VALID = Buffer.from(JSON.stringify({ distinctRecords: 50, notFound: 5, severity: { list_walk: "high", volume: "medium" } }));
 
@@ -151,7 +151,7 @@ export const anomalyConfigTarget: FuzzTarget<Uint8Array> = {
       if (!Object.hasOwn(DEFAULT_THRESHOLDS, k) || typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new PropertyViolation(`accepted threshold ${k}=${JSON.stringify(v)}`);
     }
     for (const [rule, sev] of Object.entries(config.anomaly.severity)) {
-      if (!Object.hasOwn(RULES, rule) || (sev !== "medium" && sev !== "high")) throw new PropertyViolation(`accepted severity.${rule}=${JSON.stringify(sev)}`);
+      if (!Object.hasOwn(DEFAULT_THRESHOLDS.severity, rule) || (sev !== "medium" && sev !== "high")) throw new PropertyViolation(`accepted severity.${rule}=${JSON.stringify(sev)}`);
     }
     if (Object.getPrototypeOf(config.anomaly.severity) !== Object.prototype) throw new PropertyViolation("the severity table's prototype was replaced");
   },
