@@ -66,9 +66,12 @@ describe("issuance budgets: renewals and self-revocations per identity", functio
   this.timeout(60_000);
   let ca: TestCA;
   let server: TestServer;
-  let clock = Date.now();
+  // Set when the tests start, not when the file loads: in a full run that can be minutes earlier, and certificates
+  // issued now would not be valid yet by the server's clock.
+  let clock = 0;
   before(async function () {
     ca = await createTestCA();
+    clock = Date.now();
   });
   afterEach(async function () {
     await server.stop();
