@@ -4,6 +4,8 @@
  * `issueToken` and never stored, logged or audited; audit entries name the token's id.
  */
 import type { AuditEvent } from "../audit/chain.js";
+import type { OperationAudit } from "../audit/audited-operation.js";
+import { ConflictError, NotFoundError } from "../errors/index.js";
 import type { EnrollmentTokenRepository, EnrollmentTokenRow } from "../store/enrollment-tokens.js";
 import { newToken, parseToken, tokenMatches, tokenStatus } from "./enrollment-token.js";
 import type { TokenStatus } from "./enrollment-token.js";
@@ -22,6 +24,21 @@ export async function issueToken(repo: EnrollmentTokenRepository, opts: { identi
   const expiresAt = new Date(opts.now.getTime() + opts.ttlMs);
   await repo.insert({ id: t.id, identity: t.identity, tokenHash: t.hash, createdBy: opts.actor, createdAt: opts.now, expiresAt });
   return { id: t.id, identity: t.identity, token: t.token, expiresAt };
+}
+
+/**
+ * Revokes an unused token by its id, audited as `enroll.token.revoke` (attempt, then done or failed) by `audit`, which
+ * names the admin. One code path for every admin front end (`certvault ca token --revoke` and the operator console).
+ * NotFoundError for an unknown id, ConflictError for a token already used or revoked. Returns the row as it is now.
+ */
+export async function revokeToken(repo: EnrollmentTokenRepository, audit: OperationAudit, id: string, now: () => Date = () => new Date()): Promise<EnrollmentTokenRow | null> {
+  await audit.run({ action: "enroll.token.revoke", detail: { tokenId: id } }, async () => {
+    if (await repo.revoke(id, now())) return;
+    const row = await repo.get(id);
+    if (!row) throw new NotFoundError(`no enrollment token with id ${id}`);
+    throw new ConflictError(row.usedAt ? `token ${id} was already used (certificate ${row.serial ?? "?"}); revoke that certificate instead` : `token ${id} is already revoked`);
+  });
+  return repo.get(id);
 }
 
 /** Why a presented token is refused (for the audit trail and the log; the caller only ever sees invalid_token). */

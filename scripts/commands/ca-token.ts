@@ -8,15 +8,15 @@ import { resolveCommon } from "../../config/index.js";
 import { caPaths, readCaCertificates } from "../../ca/ca-files.js";
 import { fingerprintOf } from "../../ca/authority.js";
 import { opensslFingerprint, parseTtl, TOKEN_ID_SHAPE } from "../../ca/enrollment-token.js";
-import { auditExpiredTokens, describeToken, issueToken } from "../../ca/enrollment.js";
+import { auditExpiredTokens, describeToken, issueToken, revokeToken } from "../../ca/enrollment.js";
 import { openDatabase } from "../../store/db.js";
 import { AuditRepository } from "../../store/audit.js";
 import { EnrollmentTokenRepository } from "../../store/enrollment-tokens.js";
-import { ConflictError, NotFoundError, UsageError } from "../../errors/index.js";
+import { UsageError } from "../../errors/index.js";
 import { parse, printJson } from "../cli.js";
 import type { Io } from "../cli.js";
 import { safeForTerminal as t } from "../terminal.js";
-import { cliActor, recordAdminEvent } from "./admin-audit.js";
+import { cliActor, cliAudit, recordAdminEvent } from "./admin-audit.js";
 
 export const CA_TOKEN_HELP = `usage: certvault ca token --name IDENTITY [--ttl DURATION] [--json]   a one-time enrollment token (printed once)
        certvault ca token --revoke ID [--json]
@@ -74,13 +74,7 @@ export async function caTokenCommand(argv: string[], io: Io): Promise<number> {
     if (typeof flags.revoke === "string") {
       const id = flags.revoke.trim().toLowerCase();
       if (!TOKEN_ID_SHAPE.test(id)) throw new UsageError("--revoke takes a token id (32 hex digits, as `ca token --list` shows it)");
-      await recordAdminEvent(db, io, { action: "enroll.token.revoke", detail: { tokenId: id } }, async () => {
-        if (await repo.revoke(id, new Date())) return;
-        const row = await repo.get(id);
-        if (!row) throw new NotFoundError(`no enrollment token with id ${id}`);
-        throw new ConflictError(row.usedAt ? `token ${id} was already used (certificate ${row.serial ?? "?"}); revoke that certificate instead` : `token ${id} is already revoked`);
-      });
-      const row = await repo.get(id);
+      const row = await revokeToken(repo, cliAudit(db, io), id);
       if (cfg.json) printJson(io, row ? describeToken(row, new Date()) : { id });
       else io.out(`revoked enrollment token ${id}${row ? ` (${t(row.identity)})` : ""}\n`);
       return 0;

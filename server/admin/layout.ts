@@ -6,6 +6,7 @@ export const PAGES = [
   { path: "/admin/", label: "Overview" },
   { path: "/admin/certificates", label: "Certificates" },
   { path: "/admin/requests", label: "Renewal requests" },
+  { path: "/admin/tokens", label: "Enrollment tokens" },
   { path: "/admin/quarantines", label: "Quarantines" },
   { path: "/admin/audit", label: "Audit" },
 ] as const;

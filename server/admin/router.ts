@@ -23,6 +23,7 @@ import { overviewBody } from "./pages/overview.js";
 import { certificatesBody } from "./pages/certificates.js";
 import { requestsBody } from "./pages/requests.js";
 import { quarantinesBody } from "./pages/quarantines.js";
+import { tokensBody } from "./pages/tokens.js";
 import { auditBody } from "./pages/audit.js";
 
 type Middleware = (ctx: Context, next: Next) => Promise<void> | void;
@@ -48,6 +49,7 @@ const NOTICES: Readonly<Record<string, string>> = {
   revoked: "The certificate is revoked. This server refuses it from now on.",
   approved: "The request is approved and the certificate issued.",
   rejected: "The request is rejected.",
+  "token-revoked": "The enrollment token is revoked; it can no longer be used to enroll.",
   released: "The identity is released.",
   "not-quarantined": "That identity was not quarantined (released meanwhile?).",
   verified: "The audit chain was verified; the outcome is below.",
@@ -90,6 +92,7 @@ export function mountConsole(router: Router, deps: ConsoleDeps, admins: readonly
   view("/admin/", "admin.overview", "Overview", (_ctx, t) => overviewBody(svc, t));
   view("/admin/certificates", "admin.certificates", "Certificates", (ctx, t) => certificatesBody(svc, q(ctx, "q").trim(), t));
   view("/admin/requests", "admin.requests", "Renewal requests", (_ctx, t) => requestsBody(svc, t));
+  view("/admin/tokens", "admin.tokens", "Enrollment tokens", (_ctx, t) => tokensBody(svc, t));
   view("/admin/quarantines", "admin.quarantines", "Quarantines", (_ctx, t) => quarantinesBody(svc, t));
   view("/admin/audit", "admin.audit", "Audit", (ctx, t) => auditBody(svc, { identity: q(ctx, "identity"), action: q(ctx, "action"), from: q(ctx, "from"), to: q(ctx, "to") }, t));
 
@@ -115,6 +118,10 @@ export function mountConsole(router: Router, deps: ConsoleDeps, admins: readonly
   });
   act("/admin/requests/approve", "admin.requests.approve", "/admin/requests", "Renewal requests", async (f, who) => (await svc.decide(who, f.get("id") ?? "", "approve", f.get("days") ?? undefined)).status === "issued" ? "approved" : "rejected");
   act("/admin/requests/reject", "admin.requests.reject", "/admin/requests", "Renewal requests", async (f, who) => (await svc.decide(who, f.get("id") ?? "", "reject")).status);
+  act("/admin/tokens/revoke", "admin.tokens.revoke", "/admin/tokens", "Enrollment tokens", async (f, who) => {
+    await svc.revokeToken(who, f.get("id") ?? "");
+    return "token-revoked";
+  });
   act("/admin/quarantines/release", "admin.quarantines.release", "/admin/quarantines", "Quarantines", async (f, who) => ((await svc.release(who, f.get("identity") ?? "")) ? "released" : "not-quarantined"));
   act("/admin/audit/verify", "admin.audit.verify", "/admin/audit", "Audit", async (_f, who) => {
     await svc.verify(who);

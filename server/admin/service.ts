@@ -1,7 +1,7 @@
 /**
  * What the console reads and does, over the same repositories and code paths as the CLI: `ca revoke` (the CA,
  * audited), `requests approve|reject` (ca/request-decisions.ts), `quarantine release` (abuse/release.ts) and
- * `audit verify` (audit/verify.ts). Every operation is audited under the admin's identity. Views carry no PEM, no
+ * `audit verify` (audit/verify.ts), `ca token --revoke` (ca/enrollment.ts). Every operation is audited under the admin's identity. Views carry no PEM, no
  * key, no token, no record content: only the fields a page shows.
  */
 import { InvalidInputError } from "../../errors/index.js";
@@ -10,6 +10,9 @@ import { parseDays } from "../../ca/profiles.js";
 import { approveRequest, rejectRequest } from "../../ca/request-decisions.js";
 import type { Decision } from "../../ca/request-decisions.js";
 import { releaseQuarantine } from "../../abuse/release.js";
+import { describeToken, revokeToken } from "../../ca/enrollment.js";
+import type { TokenView } from "../../ca/enrollment.js";
+import { TOKEN_ID_SHAPE } from "../../ca/enrollment-token.js";
 import { operationAudit } from "../../audit/audited-operation.js";
 import type { AuditDetail } from "../../audit/audited-operation.js";
 import { verifyAudit } from "../../audit/verify.js";
@@ -19,6 +22,7 @@ import { AuditRepository } from "../../store/audit.js";
 import { CertificateRepository } from "../../store/certificates.js";
 import { CertificateRequestRepository } from "../../store/certificate-requests.js";
 import { QuarantineRepository } from "../../store/quarantine.js";
+import { EnrollmentTokenRepository } from "../../store/enrollment-tokens.js";
 import type { Db } from "../../store/db.js";
 import type { CertificateAuthority } from "../../ca/authority.js";
 import type { RegistryWatcher } from "../registry-watch.js";
@@ -48,6 +52,8 @@ export class ConsoleService {
   readonly registry: CertificateRepository;
   readonly requests: CertificateRequestRepository;
   readonly quarantine: QuarantineRepository;
+  /** Private: its rows hold token hashes; pages read `tokenViews()`, which never does. */
+  private readonly tokens: EnrollmentTokenRepository;
   /** The last "verify now" on this node (kept in memory; every run is also in the audit trail). */
   lastVerify: LastVerify | undefined;
 
@@ -56,6 +62,7 @@ export class ConsoleService {
     this.registry = new CertificateRepository(deps.db);
     this.requests = new CertificateRequestRepository(deps.db);
     this.quarantine = new QuarantineRepository(deps.db);
+    this.tokens = new EnrollmentTokenRepository(deps.db);
   }
 
   private auditAs(admin: string) {
@@ -79,6 +86,18 @@ export class ConsoleService {
     const result = await approveRequest(deps, id, days);
     await this.deps.watcher.poll();
     return result;
+  }
+
+  /** Enrollment tokens as `ca token --list` shows them: never the token, never its hash. */
+  async tokenViews(): Promise<TokenView[]> {
+    const now = this.deps.now();
+    return (await this.tokens.list()).map((t) => describeToken(t, now));
+  }
+
+  async revokeToken(admin: string, idInput: string): Promise<void> {
+    const id = idInput.trim().toLowerCase();
+    if (!TOKEN_ID_SHAPE.test(id)) throw new InvalidInputError("the token id must be 32 hexadecimal digits");
+    await revokeToken(this.tokens, this.auditAs(admin), id, this.deps.now);
   }
 
   async release(admin: string, identity: string): Promise<boolean> {

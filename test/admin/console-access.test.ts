@@ -10,8 +10,8 @@ import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { QuarantineRepository } from "../../store/quarantine.js";
 import { call, errorCode, openSession, postForm } from "./helpers.js";
 
-const PAGES = ["/admin/", "/admin/certificates", "/admin/certificates?q=ops", "/admin/requests", "/admin/quarantines", "/admin/audit", "/admin/audit?identity=ops&action=admin.overview", "/admin/console.css"];
-const ACTIONS = ["/admin/certificates/revoke", "/admin/requests/approve", "/admin/requests/reject", "/admin/quarantines/release", "/admin/audit/verify"];
+const PAGES = ["/admin/", "/admin/certificates", "/admin/certificates?q=ops", "/admin/requests", "/admin/tokens", "/admin/quarantines", "/admin/audit", "/admin/audit?identity=ops&action=admin.overview", "/admin/console.css"];
+const ACTIONS = ["/admin/certificates/revoke", "/admin/requests/approve", "/admin/requests/reject", "/admin/tokens/revoke", "/admin/quarantines/release", "/admin/audit/verify"];
 const ELSEWHERE = ["/admin", "/admin/nope", "/admin/../admin/", "/admin/certificates/", "/admin/console.css?x=1"];
 
 describe("operator console: who gets in, and forged actions", function () {
