@@ -73,7 +73,8 @@ describe("operator console in Chromium", function () {
       }
       read++;
     }
-    expect(read).to.be.within(20, 29);
+    // The read that reaches the threshold (20) is refused before it is served (issue 16: budgets at admission).
+    expect(read).to.equal(19);
 
     expect((await browser.send<{ status: number }>({ op: "goto", url: `${server.url}/admin/` })).status).to.equal(200);
     expect(await text()).to.match(/Quarantined identities: 1/).and.match(/bulk_read \(high\)\t1/).and.match(/identity_quarantined\t1/);
