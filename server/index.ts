@@ -47,6 +47,8 @@ import { recordsUrlFor, startEnrollmentListener } from "./enrollment.js";
 import type { EnrollmentListener } from "./enrollment.js";
 import { handleClientErrors } from "./client-error.js";
 import { acceptProxyProtocol } from "./proxy-protocol.js";
+import { refuseUnauthorized } from "./handshake-gate.js";
+import { HandshakeRefusals } from "./handshake-audit.js";
 import { rotateTicketKeys } from "./ticket-keys.js";
 import { startCrlPublishing } from "./crl-listener.js";
 import type { CrlListener } from "./crl-listener.js";
@@ -198,7 +200,13 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     const cert = socket.getPeerX509Certificate();
     if (cert) watcher.track(normalizeSerial(cert.serialNumber), socket);
   });
-  server.on("tlsClientError", (err) => log.debug({ err: err.message }, "TLS handshake refused"));
+  // Last of the secureConnection listeners: a client that is not authorized is refused (and audited) before them all.
+  const handshakes = new HandshakeRefusals({ audit, metrics, log, now, alertWebhook: config.alertWebhook });
+  refuseUnauthorized(server, (refused) => handshakes.refused(refused));
+  server.on("tlsClientError", (err) => {
+    handshakes.handshakeFailed();
+    log.debug({ err: err.message }, "TLS handshake refused");
+  });
 
   await new Promise<void>((resolveListen, reject) => {
     server.once("error", reject);
@@ -228,6 +236,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         // In-flight requests get a grace period, then whatever is left is cut.
         setTimeout(() => server.closeAllConnections(), 10_000).unref();
       });
+      await handshakes.close();
       await audit.close().catch((err: unknown) => log.error({ err: (err as Error).message }, "final audit checkpoint failed"));
       await auditSigner.close?.();
       await db.destroy();

@@ -52,7 +52,9 @@ export function tlsOptions(m: TlsMaterial): TlsOptions {
   return {
     ...secureContextOptions(m),
     requestCert: true,
-    rejectUnauthorized: true,
+    // The refusal of a client that is not authorized is done by handshake-gate.ts, before any request is read, so
+    // that it can be audited: Node would destroy the socket silently (traps.md). Never serve without that gate.
+    rejectUnauthorized: false,
     // Per-process ticket keys: resumption across restarts is not worth a long-lived secret on disk.
     ticketKeys: randomBytes(48),
     sessionTimeout: 300,
