@@ -43,6 +43,7 @@ const latencies: number[] = [];
 const counts = new Map<string, number>();
 const errors: string[] = [];
 const count = (k: string) => counts.set(k, (counts.get(k) ?? 0) + 1);
+const unavailableAt: string[] = [];
 
 /** Operations of one user run concurrently: a record deleted (or updated) meanwhile is a race, not a failure. */
 async function raced(p: Promise<unknown>, what: string): Promise<void> {
@@ -157,7 +158,13 @@ const pacer = setInterval(() => {
       latencies.push(ms);
       windowLat.push(ms);
     },
-    (e: Error & { code?: string }) => errors.push(`${((Date.now() - started) / 60_000).toFixed(2)} min: ${e.code ?? e.name}: ${e.message}`),
+    (e: Error & { code?: string }) => {
+      const at = `${((Date.now() - started) / 60_000).toFixed(2)} min`;
+      // A retryable 503 is reported and bounded (below), not a failure: SQLite's lock can refuse a server write while
+      // another process writes (the soak's revocations), and the client is told to retry.
+      if (e.code === "database_unavailable") return void (count("503 database_unavailable"), unavailableAt.push(at));
+      errors.push(`${at}: ${e.code ?? e.name}: ${e.message}`);
+    },
   ).finally(() => inFlight--);
 }, 1000 / rate);
 let n = 0;
@@ -178,10 +185,12 @@ adminAgent.destroy();
 await stopServerProcess(srv);
 await ca.cleanup();
 
-const warmup = Math.min(1, minutes / 4);
+const warmup = Math.min(1, minutes / 2);
 console.log(`\noperations: ${[...counts].map(([k, v]) => `${k} ${v}`).join(", ")}; p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms over the run`);
 console.log(`flat after ${warmup.toFixed(2)} min of warm-up?`);
 const v = verdicts(samples, warmup);
 for (const x of v) console.log(`  ${x.flat ? "flat " : "GROWS"}  ${x.what.padEnd(22)} ${x.value}  (bound ${x.bound})`);
 for (const e of errors) console.log(`  error: ${e}`);
-process.exit(errors.length === 0 && v.every((x) => x.flat) ? 0 : 1);
+const rare = unavailableAt.length <= latencies.length / 1000;
+if (unavailableAt.length) console.log(`  ${rare ? "rare " : "OFTEN"}  503 database_unavailable x${unavailableAt.length} (at ${unavailableAt.join(", ")}; bound <= 1 per 1,000 operations)`);
+process.exit(errors.length === 0 && rare && v.every((x) => x.flat) ? 0 : 1);
