@@ -63,8 +63,35 @@ export async function openDatabase(target: string): Promise<Db> {
       },
     });
   }
+  if (!isPostgresUrl(target)) retryBusyTransactions(db);
   await db.migrate.latest({ migrationSource, tableName: "knex_migrations" });
   return db;
+}
+
+const BUSY_ATTEMPTS = 5;
+
+/**
+ * A deferred SQLite transaction that has read cannot become a writer once another process (the CLI's `ca revoke`,
+ * a backup) committed since its snapshot: SQLITE_BUSY at once, which busy_timeout does not wait out
+ * (SQLITE_BUSY_SNAPSHOT; the soak saw it as one 503 in 15,000 operations). Every transaction is run again from its
+ * start, up to 5 times with a short jittered pause: their bodies only read and write this database (store/*.ts),
+ * so a rerun is the same transaction on a newer snapshot.
+ */
+function retryBusyTransactions(db: Knex): void {
+  const original = db.transaction.bind(db) as (fn?: unknown, config?: unknown) => unknown;
+  const retrying = async (fn: unknown, config: unknown): Promise<unknown> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await (original(fn, config) as Promise<unknown>);
+      } catch (err) {
+        if (attempt >= BUSY_ATTEMPTS || !String((err as { code?: unknown }).code ?? "").startsWith("SQLITE_BUSY")) throw err;
+        await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 10));
+      }
+    }
+  };
+  // Only the callback form runs a body that can be rerun; db.transaction() without one hands out a provider.
+  // knex defines it non-writable but configurable.
+  Object.defineProperty(db, "transaction", { value: (fn?: unknown, config?: unknown) => (typeof fn === "function" ? retrying(fn, config) : original(fn, config)), configurable: true });
 }
 
 /** Knex returns bigint columns as strings on PostgreSQL and numbers on SQLite. */
