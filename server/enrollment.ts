@@ -32,6 +32,8 @@ import { parseToken } from "../ca/enrollment-token.js";
 import type { EnrollmentTokenRepository } from "../store/enrollment-tokens.js";
 import { secureContextOptions } from "./tls.js";
 import { errorBody } from "./errors.js";
+import { handleClientErrors } from "./client-error.js";
+import { HSTS_HEADER } from "./hsts.js";
 
 export const ENROLL_PATH = "/v1/enroll";
 const MAX_BODY_BYTES = 70 * 1024;
@@ -71,7 +73,7 @@ class Refusal extends Error {
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)), "cache-control": "no-store", ...headers });
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)), "cache-control": "no-store", "strict-transport-security": HSTS_HEADER, ...headers });
   res.end(text);
 }
 
@@ -224,7 +226,8 @@ export async function startEnrollmentListener(opts: { host: string; port: number
     enrollmentHandler(deps),
   );
   server.on("tlsClientError", (err) => deps.log.debug({ listener: "enroll", err: err.message }, "TLS handshake refused"));
-  server.on("clientError", (_err, socket) => socket.destroy());
+  // As on the API listener: bytes that are not HTTP get a JSON error (a request in flight still gets its answer).
+  handleClientErrors(server);
   const sweep = (): void =>
     void auditExpiredTokens(deps.tokens, deps.audit, "certvault", deps.now()).catch((err: unknown) => deps.log.error({ err: (err as Error).message }, "enrollment token expiry sweep failed"));
   sweep();
