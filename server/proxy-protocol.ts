@@ -113,12 +113,15 @@ interface Outcome {
 /** Reads until the first bytes decide; then either refuses, or hands the socket on with the rest unread. */
 function readHeader(raw: Socket, fromTrusted: boolean, timeoutMs: number, out: Outcome): void {
   let buffered: Buffer = Buffer.alloc(0);
+  // A deadline from connect, not an idle timeout: a peer trickling one byte at a time must not hold the socket for
+  // ~1,000 timeouts (found by an attacker's review: socket.setTimeout restarts on every byte).
+  const deadline = setTimeout(() => onTimeout(), timeoutMs);
+  deadline.unref();
   const done = (): void => {
     raw.off("data", onData);
-    raw.off("timeout", onTimeout);
     raw.off("end", onEnd);
     raw.off("error", onError);
-    raw.setTimeout(0);
+    clearTimeout(deadline);
   };
   // A reset before the hand-over only ends this connection; after it the TLS socket has its own handlers.
   const onError = (): void => {
@@ -148,8 +151,7 @@ function readHeader(raw: Socket, fromTrusted: boolean, timeoutMs: number, out: O
     if (rest.length > 0) raw.unshift(rest);
     out.accept(h.kind === "header" ? h.client?.address : undefined);
   };
-  raw.setTimeout(timeoutMs);
-  raw.on("timeout", onTimeout);
+  raw.once("close", () => clearTimeout(deadline));
   raw.on("end", onEnd);
   raw.on("data", onData);
   raw.on("error", onError);

@@ -16,6 +16,7 @@ import { AuditRepository } from "./audit.js";
 import { extractBackup } from "./backup-format.js";
 import type { BackupManifest } from "./backup-format.js";
 import { integrityCheck, openSqliteFile, snapshotFacts } from "./backup-sqlite.js";
+import { requireOwnSchema } from "./backup-schema.js";
 import { fsyncDir } from "./backup.js";
 import type { Db } from "./db.js";
 import { toNumber } from "./db.js";
@@ -77,6 +78,7 @@ export async function checkSnapshot(snapshot: string, manifest: BackupManifest, 
     const ok = await integrityCheck(db);
     if (ok !== "ok") throw new BackupInvalidError(`the snapshot fails SQLite's integrity check: ${ok}`);
     compareFacts(manifest, await snapshotFacts(db));
+    await requireOwnSchema(db, manifest.migrations);
     const verifyPaths = anchorAhead === undefined ? paths : { ...paths, anchor: join(paths.dir, ".no-anchor") };
     // Checked against HOME's signed checkpoints up to the backup's end; with none there, the hashes alone.
     const { result } = await verifyAuditTrail(new AuditRepository(db), verifyPaths, { trustedUpTo: manifest.audit.lastSeq });
