@@ -31,7 +31,8 @@ const ca: TestCA = await createTestCA(dbTarget ? { db: dbTarget } : {});
 const admin = await ca.issueClient("soak-admin");
 // A steady workload reads many distinct records: thresholds raised so that the anomaly rules do not quarantine it.
 const anomaly = join(ca.home, "anomaly.json");
-writeFileSync(anomaly, JSON.stringify({ distinctRecords: 1_000_000, notFound: 1_000_000, volumeMin: 1_000_000, listPages: 1_000_000 }));
+// dayRecordsMin/Max too (issue 16's daily_reads rule): a 1-hour run reads ~20,000 distinct records per identity-set.
+writeFileSync(anomaly, JSON.stringify({ distinctRecords: 1_000_000, notFound: 1_000_000, volumeMin: 1_000_000, listPages: 1_000_000, dayRecordsMin: 1_000_000, dayRecordsMax: 1_000_000 }));
 const srv = await startServerProcess(ca, { CERTVAULT_ADMIN_IDENTITIES: "soak-admin", CERTVAULT_ANOMALY_CONFIG: anomaly });
 const pid = srv.child.pid as number;
 const names = ["ana", "ben", "cyd", "dee", "eli", "fay"];
