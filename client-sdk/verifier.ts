@@ -15,7 +15,7 @@ import { RevocationList } from "./crl.js";
 import { IdentityMismatchError, RecoveryPinError, UntrustedCertificateError, UntrustedGrantError } from "./errors.js";
 import { type OpenedRecord, type ReadPolicy, verifyGrant, verifyRecord } from "./record-trust.js";
 import type { TrustState } from "./trust-state.js";
-import { type RevocationLookup, type TrustAnchors, issuerOf, verifyRecipient } from "./trust.js";
+import { type RevocationLookup, type TrustAnchors, cachedIssuerOf, verifyRecipient } from "./trust.js";
 import type { ContentKind } from "../envelope/index.js";
 
 /** What GET /v1/me says: to be checked, never simply believed. */
@@ -26,8 +26,14 @@ export interface MeClaim {
   recovery?: string | null;
 }
 
+/**
+ * SHA-256 of a PEM certificate's DER, from the base64 alone: no parse (a @peculiar/x509 parse cost ~540 us here, and
+ * every put fingerprinted each listed certificate). Whether the bytes are a certificate is for the checks that use it.
+ */
 export function fingerprintOfPem(pem: string): string {
-  return createHash("sha256").update(new Uint8Array(new x509.X509Certificate(pem).rawData)).digest("hex");
+  const body = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem)?.[1];
+  if (body === undefined) throw new UntrustedCertificateError("the server listed something that is not a PEM certificate");
+  return createHash("sha256").update(Buffer.from(body.replace(/\s/g, ""), "base64")).digest("hex");
 }
 
 export class Verifier {
@@ -35,6 +41,7 @@ export class Verifier {
   private readonly own: x509.X509Certificate;
   private readonly ownFingerprint: string;
   private readonly crl: RevocationList;
+  private signerCache: RecordSigner | undefined;
   /** Recipients whose chain and usages were checked, by identity + fingerprint (revocation is checked every time). */
   private readonly chained = new Map<string, x509.X509Certificate>();
 
@@ -116,10 +123,16 @@ export class Verifier {
     return { fingerprint: fp, serial: cert.serialNumber.toLowerCase(), notAfter: cert.notAfter };
   }
 
-  /** This client as a signer: its key, its certificate and the issuing CA that signed it (for `-CAfile root.crt`). */
+  /**
+   * This client as a signer: its key, its certificate and the issuing CA that signed it (for `-CAfile root.crt`).
+   * The issuer is found once (two signature checks, ~1.2 ms) and kept; until one is known, it is looked for again.
+   */
   async signer(): Promise<RecordSigner> {
-    const issuer = await issuerOf(this.own, this.p.anchors, this.p.clock());
-    return { key: this.p.key, certificate: this.p.certPem, chain: issuer ? [issuer.toString("pem")] : [] };
+    if (this.signerCache) return this.signerCache;
+    const issuer = await cachedIssuerOf(this.own, this.p.anchors, this.p.clock());
+    const signer = { key: this.p.key, certificate: this.p.certPem, chain: issuer ? [issuer.toString("pem")] : [] };
+    if (issuer) this.signerCache = signer;
+    return signer;
   }
 
   async record(opened: { contentType: ContentKind; content: Uint8Array }, policy: ReadPolicy): Promise<OpenedRecord> {
