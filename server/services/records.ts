@@ -5,7 +5,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { ConflictError, InvalidGrantError, RecoveryRecipientMissingError, InvalidIdError, InvalidInputError, InvalidQueryError, NotARecipientError, NotFoundError, PreconditionFailedError, ServiceUnavailableError } from "../../errors/index.js";
-import { isRecipient, readGrant, seal, signRecord } from "../../envelope/index.js";
+import { isRecipient, readGrant, recipientsOf, seal, signRecord } from "../../envelope/index.js";
 import type { RecordSigner } from "../../envelope/index.js";
 import type { RecordMeta, RecordRepository } from "../../store/records.js";
 import type { RegistryWatcher } from "../registry-watch.js";
@@ -83,10 +83,12 @@ export class RecordService {
     const certs = await this.registry.activeCertificates(caller.identity);
     const recovery = this.recovery();
     if (contentType === CMS_MEDIA_TYPE) {
+      // Parsed once (the uploader chooses up to 64 recipients, 1 MiB of them), then matched against each certificate.
+      const ids = recipientsOf(body);
       // On a miss, ask the registry itself: the upload may be sealed to a certificate issued since the last poll.
-      const addressed = (list: { pem: string }[]): boolean => list.some((c) => isRecipient(body, c.pem));
+      const addressed = (list: { pem: string }[]): boolean => list.some((c) => isRecipient(ids, c.pem));
       if (!addressed(certs) && !addressed(await this.registry.activeCertificates(caller.identity, true))) throw new NotARecipientError();
-      if (recovery && !isRecipient(body, recovery)) throw new RecoveryRecipientMissingError();
+      if (recovery && !isRecipient(ids, recovery)) throw new RecoveryRecipientMissingError();
       return body;
     }
     if (certs.length === 0) throw new ServiceUnavailableError("the caller's identity has no active certificate to seal to");
@@ -151,7 +153,8 @@ export class RecordService {
     checkGrantStatement(statement, caller.identity, id, grantee);
     const certs = await this.registry.activeCertificates(grantee, true);
     if (certs.length === 0) throw new NotFoundError(`no active certificate for "${grantee}"`);
-    if (!certs.some((c) => isRecipient(envelope, c.pem))) {
+    const ids = recipientsOf(envelope);
+    if (!certs.some((c) => isRecipient(ids, c.pem))) {
       throw new ConflictError(`seal the record to ${grantee}'s certificates first (PUT the re-wrapped envelope), then grant`);
     }
     if (!(await this.repo.setGrant({ owner: caller.identity, id, grantee, version, grant: true, now: this.now(), statement }))) throw new PreconditionFailedError();
@@ -161,7 +164,8 @@ export class RecordService {
   async revokeGrant(caller: Caller, id: string, grantee: string, ifVersion?: number): Promise<void> {
     const { version, envelope } = await this.owned(caller, id, ifVersion);
     const certs = await this.registry.activeCertificates(grantee, true);
-    if (certs.some((c) => isRecipient(envelope, c.pem))) {
+    const ids = recipientsOf(envelope);
+    if (certs.some((c) => isRecipient(ids, c.pem))) {
       throw new ConflictError(`remove ${grantee}'s certificates from the envelope first (PUT the re-wrapped envelope), then revoke the grant`);
     }
     if (!(await this.repo.setGrant({ owner: caller.identity, id, grantee, version, grant: false, now: this.now() }))) throw new PreconditionFailedError();
