@@ -273,6 +273,7 @@ describe("enrollment with one-time tokens (server process)", function () {
     expect(tokens.length).to.be.greaterThan(5);
     const dump = await dumpDatabase(ca);
     const files = readdirSync(ca.home).filter((f) => f.startsWith("certvault.db")).map((f) => readFileSync(join(ca.home, f)).toString("latin1"));
+    expect(files.length, "the database files searched").to.be.greaterThan(0);
     const exp = await runCli(["audit", "export", ...ca.cliArgs]);
     expect(exp.code, exp.stderr).to.equal(0);
     const logs = server.logs();

@@ -33,7 +33,7 @@ describe("enrollment listener: HSTS and malformed bytes", function () {
     });
   }
 
-  it("a refused token's 401 carries HSTS", async function () {
+  it("a refused enrollment request (bad token, bad CSR: 400 or 401) carries HSTS", async function () {
     const body = JSON.stringify({ token: "cvt1.x.y.z", csr: "x" });
     const answer = await raw(`POST /v1/enroll HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
     expect(answer).to.match(/^HTTP\/1\.1 (400|401) /);

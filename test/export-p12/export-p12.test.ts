@@ -108,6 +108,7 @@ describe("export-p12: the profile as a PKCS#12 file for browsers, keychains and 
     expect(r.stdout).to.not.match(/PRIVATE KEY/);
     // Skipping the MAC does not help: the key and the certificates are encrypted under the passphrase too.
     const noMac = await openssl(["pkcs12", "-in", p12, "-nodes", "-nomacver", "-passin", `file:${wrong}`]);
+    expect(noMac.code, "openssl without the MAC check still fails to decrypt").to.not.equal(0);
     expect(noMac.stdout).to.not.match(/PRIVATE KEY|CERTIFICATE/);
   });
 

@@ -42,6 +42,10 @@ describe("hostile database: injected grants and identity columns (issue 15)", fu
     const r = await opensslDecrypt(env, mallory);
     expect(r.code).to.not.equal(0);
     expect(r.out.toString("latin1")).to.not.include(secret);
+    // Control: the same openssl call with the owner's key opens it (so the refusal above is about the key).
+    const own = await opensslDecrypt(env, alice);
+    expect(own.code).to.equal(0);
+    expect(own.out.toString("latin1")).to.include(secret);
   }
 
   const injected: { how: string; statement: (id: string) => Buffer | null }[] = [

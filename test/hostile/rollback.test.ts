@@ -51,6 +51,7 @@ describe("hostile database: revocations and unshares turned back (issue 15)", fu
 
     expect(await codeOf(client.put(text("after the un-revocation")))).to.equal("untrusted_certificate");
     const ids = (await ca.db("records").where({ owner: "erin" }).pluck("id")) as string[];
+    expect(ids, "the refused put wrote nothing").to.have.length(1);
     for (const id of ids) {
       const env = await storedEnvelope(ca, id);
       expect(isRecipient(env, stolen.certPem), "sealed to the stolen key").to.equal(false);
