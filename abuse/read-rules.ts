@@ -26,13 +26,25 @@ export function dailyLimit(baseline: number, t: Thresholds): number {
 export function readFindings(c: ReadCounts, t: Thresholds): Finding[] {
   const out: Finding[] = [];
   if (c.window !== null && c.window >= t.distinctRecords) {
-    out.push({ rule: "bulk_read", severity: t.severity.bulk_read, value: c.window, threshold: t.distinctRecords, message: `${c.window} distinct records read in ${t.windowMs / 1000} s` });
+    out.push({
+      rule: "bulk_read",
+      severity: t.severity.bulk_read,
+      value: c.window,
+      threshold: t.distinctRecords,
+      message: `${c.window} distinct records read in ${t.windowMs / 1000} s`,
+    });
   }
   if (c.day !== null) {
     const limit = dailyLimit(c.dayBaseline, t);
     if (c.day >= limit) {
       const hours = Math.round(t.dayWindowMs / 3_600_000);
-      out.push({ rule: "daily_reads", severity: t.severity.daily_reads, value: c.day, threshold: limit, message: `${c.day} distinct records read in ${hours} h (usual: ${c.dayBaseline.toFixed(0)} a day)` });
+      out.push({
+        rule: "daily_reads",
+        severity: t.severity.daily_reads,
+        value: c.day,
+        threshold: limit,
+        message: `${c.day} distinct records read in ${hours} h (usual: ${c.dayBaseline.toFixed(0)} a day)`,
+      });
     }
   }
   return out;

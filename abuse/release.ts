@@ -7,6 +7,10 @@ import type { OperationAudit } from "../audit/audited-operation.js";
 import type { QuarantineRepository } from "../store/quarantine.js";
 
 /** true when the identity was quarantined and is released now; false when it was not quarantined. */
-export function releaseQuarantine(repo: QuarantineRepository, audit: OperationAudit, identity: string): Promise<boolean> {
+export function releaseQuarantine(
+  repo: QuarantineRepository,
+  audit: OperationAudit,
+  identity: string,
+): Promise<boolean> {
   return audit.run({ action: "quarantine.release", detail: { identity } }, () => repo.release(identity));
 }

@@ -83,7 +83,15 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   dayFactor: 3,
   dayHistoryDays: 7,
   dayRecordsMax: 5000,
-  severity: { volume: "medium", bulk_read: "high", id_guessing: "high", list_walk: "medium", stale_access: "medium", many_sources: "medium", daily_reads: "high" },
+  severity: {
+    volume: "medium",
+    bulk_read: "high",
+    id_guessing: "high",
+    list_walk: "medium",
+    stale_access: "medium",
+    many_sources: "medium",
+    daily_reads: "high",
+  },
 };
 
 export interface RuleContext {
@@ -133,23 +141,59 @@ type Rule = (s: WindowStats, c: RuleContext) => Omit<Finding, "rule" | "severity
 
 const volume: Rule = (s, { baseline, t }) => {
   const limit = Math.max(t.volumeMin, t.volumeFactor * baseline);
-  return s.volume > limit ? { value: s.volume, threshold: limit, message: `${s.volume} requests in ${t.volumeWindowMs / 1000} s (usual: ${baseline.toFixed(0)})` } : null;
+  return s.volume > limit
+    ? {
+        value: s.volume,
+        threshold: limit,
+        message: `${s.volume} requests in ${t.volumeWindowMs / 1000} s (usual: ${baseline.toFixed(0)})`,
+      }
+    : null;
 };
 
 const bulkRead: Rule = (s, { t }) =>
-  s.distinctReads >= t.distinctRecords ? { value: s.distinctReads, threshold: t.distinctRecords, message: `${s.distinctReads} distinct records read in ${t.windowMs / 1000} s` } : null;
+  s.distinctReads >= t.distinctRecords
+    ? {
+        value: s.distinctReads,
+        threshold: t.distinctRecords,
+        message: `${s.distinctReads} distinct records read in ${t.windowMs / 1000} s`,
+      }
+    : null;
 
 const idGuessing: Rule = (s, { t }) =>
-  s.notFound >= t.notFound ? { value: s.notFound, threshold: t.notFound, message: `${s.notFound} requests for records that do not exist in ${t.notFoundWindowMs / 1000} s` } : null;
+  s.notFound >= t.notFound
+    ? {
+        value: s.notFound,
+        threshold: t.notFound,
+        message: `${s.notFound} requests for records that do not exist in ${t.notFoundWindowMs / 1000} s`,
+      }
+    : null;
 
 const listWalk: Rule = (s, { t }) =>
-  s.continuedPages >= t.listPages ? { value: s.continuedPages, threshold: t.listPages, message: `paged through the record list (${s.continuedPages} continued pages in ${t.windowMs / 1000} s)` } : null;
+  s.continuedPages >= t.listPages
+    ? {
+        value: s.continuedPages,
+        threshold: t.listPages,
+        message: `paged through the record list (${s.continuedPages} continued pages in ${t.windowMs / 1000} s)`,
+      }
+    : null;
 
 const staleAccess: Rule = (s, { t }) =>
-  s.staleReads >= t.staleRecords ? { value: s.staleReads, threshold: t.staleRecords, message: `${s.staleReads} records untouched for ${Math.round(t.staleAgeMs / 86_400_000)} days read in ${t.windowMs / 1000} s` } : null;
+  s.staleReads >= t.staleRecords
+    ? {
+        value: s.staleReads,
+        threshold: t.staleRecords,
+        message: `${s.staleReads} records untouched for ${Math.round(t.staleAgeMs / 86_400_000)} days read in ${t.windowMs / 1000} s`,
+      }
+    : null;
 
 const manySources: Rule = (s, { t }) =>
-  s.sources >= t.sources ? { value: s.sources, threshold: t.sources, message: `used from ${s.sources} addresses within ${t.sourcesWindowMs / 1000} s` } : null;
+  s.sources >= t.sources
+    ? {
+        value: s.sources,
+        threshold: t.sources,
+        message: `used from ${s.sources} addresses within ${t.sourcesWindowMs / 1000} s`,
+      }
+    : null;
 
 export const RULES: Record<WindowRuleName, Rule> = {
   volume,
@@ -178,13 +222,15 @@ export function evaluateStats(stats: WindowStats, c: RuleContext): Finding[] {
 /** Merges a partial override (e.g. from a JSON config file) onto the defaults, refusing unknown or bad values. */
 export function thresholdsFrom(partial: unknown, base: Thresholds = DEFAULT_THRESHOLDS): Thresholds {
   if (partial === undefined || partial === null) return base;
-  if (typeof partial !== "object" || Array.isArray(partial)) throw new TypeError("anomaly thresholds must be a JSON object");
+  if (typeof partial !== "object" || Array.isArray(partial))
+    throw new TypeError("anomaly thresholds must be a JSON object");
   const out: Thresholds = { ...base, severity: { ...base.severity } };
   for (const [k, v] of Object.entries(partial as Record<string, unknown>)) {
     if (k === "severity") {
       if (typeof v !== "object" || v === null) throw new TypeError("severity must be an object");
       for (const [rule, sev] of Object.entries(v as Record<string, unknown>)) {
-        if (!Object.hasOwn(base.severity, rule) || (sev !== "medium" && sev !== "high")) throw new TypeError(`severity.${rule} must be "medium" or "high" for a known rule`);
+        if (!Object.hasOwn(base.severity, rule) || (sev !== "medium" && sev !== "high"))
+          throw new TypeError(`severity.${rule} must be "medium" or "high" for a known rule`);
         out.severity[rule as RuleName] = sev;
       }
     } else if (Object.hasOwn(base, k)) {

@@ -34,7 +34,13 @@ export interface AuditPaths {
 
 export function auditPaths(home: string): AuditPaths {
   const dir = join(home, "audit");
-  return { dir, key: join(dir, "audit.key"), pub: join(dir, "audit.pub"), anchor: join(dir, "anchor.json"), log: join(dir, "checkpoints.log") };
+  return {
+    dir,
+    key: join(dir, "audit.key"),
+    pub: join(dir, "audit.pub"),
+    anchor: join(dir, "anchor.json"),
+    log: join(dir, "checkpoints.log"),
+  };
 }
 
 /** Makes the audit key pair unless it exists; returns the private key. */
@@ -44,7 +50,10 @@ export function ensureAuditKey(paths: AuditPaths, passphrase: string): KeyObject
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const der = privateKey.export({ format: "der", type: "pkcs8" });
   writeSecretFile(paths.key, encryptPkcs8(new Uint8Array(der), passphrase));
-  writeFileAtomic(paths.pub, publicKey.export({ format: "pem", type: "spki" }).toString(), { mode: 0o644, overwrite: true });
+  writeFileAtomic(paths.pub, publicKey.export({ format: "pem", type: "spki" }).toString(), {
+    mode: 0o644,
+    overwrite: true,
+  });
   appendCheckpoints(paths.log, [signCheckpoint(privateKey, 0, GENESIS_HASH, new Date())]);
   return createPrivateKey({ key: der, format: "der", type: "pkcs8" });
 }
@@ -61,7 +70,10 @@ export function fileAuditSigner(key: KeyObject): DataSigner {
  * PKCS#11 token, the audit key is in that token (made there on first use; audit.pub written then); else a key file
  * is made as ensureAuditKey does.
  */
-export async function openAuditSigner(home: string, opts: { passphrase: string; pkcs11?: Pkcs11Options | undefined }): Promise<DataSigner> {
+export async function openAuditSigner(
+  home: string,
+  opts: { passphrase: string; pkcs11?: Pkcs11Options | undefined },
+): Promise<DataSigner> {
   const paths = auditPaths(home);
   const rec = existsSync(paths.key) ? undefined : readPkcs11Record(caPaths(home));
   if (!rec) return fileAuditSigner(ensureAuditKey(paths, opts.passphrase));
@@ -70,9 +82,13 @@ export async function openAuditSigner(home: string, opts: { passphrase: string; 
   if (!expected) {
     try {
       mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
-      writeFileAtomic(paths.pub, signer.publicKey.export({ format: "pem", type: "spki" }).toString(), { mode: 0o644, overwrite: true });
+      writeFileAtomic(paths.pub, signer.publicKey.export({ format: "pem", type: "spki" }).toString(), {
+        mode: 0o644,
+        overwrite: true,
+      });
       // A key made just now has signed nothing yet: this HOME's node starts the chain (checkpoint-log.ts).
-      if (signer.created === true) appendCheckpoints(paths.log, [await signCheckpointWith(signer, 0, GENESIS_HASH, new Date())]);
+      if (signer.created === true)
+        appendCheckpoints(paths.log, [await signCheckpointWith(signer, 0, GENESIS_HASH, new Date())]);
     } catch (err) {
       await signer.close?.();
       throw err;
@@ -91,7 +107,12 @@ export function signCheckpoint(key: KeyObject, seq: number, hash: string, time: 
 }
 
 /** signCheckpoint through a DataSigner (a key file's or a token's): the same message, the same DER signature. */
-export async function signCheckpointWith(signer: DataSigner, seq: number, hash: string, time: Date): Promise<Checkpoint> {
+export async function signCheckpointWith(
+  signer: DataSigner,
+  seq: number,
+  hash: string,
+  time: Date,
+): Promise<Checkpoint> {
   const signature = (await signer.sign(Buffer.from(checkpointMessage(seq, hash, time)))).toString("base64");
   return { seq, hash, time, signature };
 }
@@ -99,7 +120,12 @@ export async function signCheckpointWith(signer: DataSigner, seq: number, hash: 
 export function checkpointVerifier(pub: KeyObject): (c: Checkpoint) => boolean {
   return (c) => {
     try {
-      return verify("sha256", Buffer.from(checkpointMessage(c.seq, c.hash, c.time)), pub, Buffer.from(c.signature, "base64"));
+      return verify(
+        "sha256",
+        Buffer.from(checkpointMessage(c.seq, c.hash, c.time)),
+        pub,
+        Buffer.from(c.signature, "base64"),
+      );
     } catch {
       return false;
     }
@@ -107,11 +133,20 @@ export function checkpointVerifier(pub: KeyObject): (c: Checkpoint) => boolean {
 }
 
 export function writeAnchor(paths: AuditPaths, c: Checkpoint): void {
-  writeFileAtomic(paths.anchor, JSON.stringify({ seq: c.seq, hash: c.hash, time: c.time.toISOString(), signature: c.signature }) + "\n", { mode: 0o644, overwrite: true });
+  writeFileAtomic(
+    paths.anchor,
+    JSON.stringify({ seq: c.seq, hash: c.hash, time: c.time.toISOString(), signature: c.signature }) + "\n",
+    { mode: 0o644, overwrite: true },
+  );
 }
 
 export function readAnchor(paths: AuditPaths): Checkpoint | undefined {
   if (!existsSync(paths.anchor)) return undefined;
-  const a = JSON.parse(readFileSync(paths.anchor, "utf8")) as { seq: number; hash: string; time: string; signature: string };
+  const a = JSON.parse(readFileSync(paths.anchor, "utf8")) as {
+    seq: number;
+    hash: string;
+    time: string;
+    signature: string;
+  };
   return { seq: a.seq, hash: a.hash, time: new Date(a.time), signature: a.signature };
 }

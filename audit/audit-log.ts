@@ -60,7 +60,10 @@ export class AuditLog {
   ) {
     this.now = opts.now ?? (() => new Date());
     if (opts.signing && opts.checkpointMs) {
-      this.timer = setInterval(() => void this.checkpoint().catch((err: unknown) => opts.onError?.(err)), opts.checkpointMs);
+      this.timer = setInterval(
+        () => void this.checkpoint().catch((err: unknown) => opts.onError?.(err)),
+        opts.checkpointMs,
+      );
       this.timer.unref();
     }
   }
@@ -79,7 +82,10 @@ export class AuditLog {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
       try {
-        const entries = await this.repo.append(batch.map((p) => p.event), this.tail);
+        const entries = await this.repo.append(
+          batch.map((p) => p.event),
+          this.tail,
+        );
         const last = entries[entries.length - 1];
         if (last) this.tail = { seq: last.seq, hash: last.hash };
         for (const p of batch) p.resolve();
@@ -89,7 +95,11 @@ export class AuditLog {
         for (const p of batch) p.reject(err);
       }
       // Also under sustained load (the queue never empties), but at most once a second.
-      if (this.opts.signing && this.sinceCheckpoint >= (this.opts.checkpointEvery ?? 100) && this.now().getTime() - this.lastCheckpointAt >= 1000) {
+      if (
+        this.opts.signing &&
+        this.sinceCheckpoint >= (this.opts.checkpointEvery ?? 100) &&
+        this.now().getTime() - this.lastCheckpointAt >= 1000
+      ) {
         this.lastCheckpointAt = this.now().getTime();
         void this.checkpoint().catch((err: unknown) => this.opts.onError?.(err));
       }
@@ -112,7 +122,10 @@ export class AuditLog {
         if (last === tail.seq) return;
         // Sign only a chain that continues, entry by entry, from what this key signed last: otherwise whoever can
         // write the table could rewrite it, delete the checkpoints, and have the server bless the forgery.
-        const problem = last > tail.seq ? `a checkpoint row names entry ${last}, past the chain's last entry ${tail.seq} (entries removed, or a row planted to stop checkpoints)` : await this.continuityProblem(tail.seq);
+        const problem =
+          last > tail.seq
+            ? `a checkpoint row names entry ${last}, past the chain's last entry ${tail.seq} (entries removed, or a row planted to stop checkpoints)`
+            : await this.continuityProblem(tail.seq);
         if (problem) {
           const broken = new AuditChainBrokenError(problem);
           this.opts.onChainState?.(broken);
@@ -160,7 +173,8 @@ export class AuditLog {
         continue;
       }
       if (e.seq !== expected) return `entry ${expected} is missing`;
-      if (e.prevHash !== prev || entryHash(e.seq, e.prevHash, e) !== e.hash) return `entry ${e.seq} does not continue the signed chain`;
+      if (e.prevHash !== prev || entryHash(e.seq, e.prevHash, e) !== e.hash)
+        return `entry ${e.seq} does not continue the signed chain`;
       prev = e.hash;
       expected++;
     }

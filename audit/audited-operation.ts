@@ -9,10 +9,18 @@ import type { AuditRepository } from "../store/audit.js";
 export type AuditDetail = Record<string, string | number | boolean>;
 
 export interface OperationAudit {
-  run<T>(what: { action: string; detail?: AuditDetail }, op: () => Promise<T>, outcome?: (result: T) => AuditDetail): Promise<T>;
+  run<T>(
+    what: { action: string; detail?: AuditDetail },
+    op: () => Promise<T>,
+    outcome?: (result: T) => AuditDetail,
+  ): Promise<T>;
 }
 
-export function operationAudit(repo: AuditRepository, actor: string, now: () => Date = () => new Date()): OperationAudit {
+export function operationAudit(
+  repo: AuditRepository,
+  actor: string,
+  now: () => Date = () => new Date(),
+): OperationAudit {
   return {
     async run(what, op, outcome) {
       const base = { actor, action: what.action, status: 0 };
@@ -25,13 +33,24 @@ export function operationAudit(repo: AuditRepository, actor: string, now: () => 
       try {
         result = await op();
       } catch (err) {
-        await repo.append([{ ...base, time: now(), status: 1, detail: { ...what.detail, phase: "failed", code: asCertvaultError(err).code } }]).catch(() => undefined);
+        await repo
+          .append([
+            {
+              ...base,
+              time: now(),
+              status: 1,
+              detail: { ...what.detail, phase: "failed", code: asCertvaultError(err).code },
+            },
+          ])
+          .catch(() => undefined);
         throw err;
       }
       try {
         await repo.append([{ ...base, time: now(), detail: { ...what.detail, ...outcome?.(result), phase: "done" } }]);
       } catch {
-        throw new AuditUnavailableError(`"${what.action}" was carried out, but its outcome could not be written to the audit log`);
+        throw new AuditUnavailableError(
+          `"${what.action}" was carried out, but its outcome could not be written to the audit log`,
+        );
       }
       return result;
     },

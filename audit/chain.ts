@@ -50,7 +50,11 @@ function canonical(seq: number, prevHash: string, e: AuditEvent): string {
     e.recordId ?? null,
     e.status,
     e.requestId ?? null,
-    e.detail ? Object.keys(e.detail).sort().map((k) => [k, (e.detail as Record<string, unknown>)[k]]) : null,
+    e.detail
+      ? Object.keys(e.detail)
+          .sort()
+          .map((k) => [k, (e.detail as Record<string, unknown>)[k]])
+      : null,
   ]);
 }
 
@@ -68,7 +72,20 @@ export function link(events: readonly AuditEvent[], lastSeq: number, lastHash: s
     seq += 1;
     const hash = entryHash(seq, prev, e);
     // Field by field: an object spread here cost more than hashing the entry.
-    out.push({ time: e.time, actor: e.actor, serial: e.serial ?? null, source: e.source ?? null, action: e.action, recordId: e.recordId ?? null, status: e.status, requestId: e.requestId ?? null, detail: e.detail ?? null, seq, prevHash: prev, hash });
+    out.push({
+      time: e.time,
+      actor: e.actor,
+      serial: e.serial ?? null,
+      source: e.source ?? null,
+      action: e.action,
+      recordId: e.recordId ?? null,
+      status: e.status,
+      requestId: e.requestId ?? null,
+      detail: e.detail ?? null,
+      seq,
+      prevHash: prev,
+      hash,
+    });
     prev = hash;
   }
   return out;
@@ -78,7 +95,8 @@ export function checkpointMessage(seq: number, hash: string, time: Date): string
   return `certvault-audit-checkpoint\n${seq}\n${hash}\n${time.getTime()}\n`;
 }
 
-export type VerifyResult = { ok: true; entries: number; checkpoints: number } | { ok: false; seq: number; problem: string };
+export type VerifyResult =
+  { ok: true; entries: number; checkpoints: number } | { ok: false; seq: number; problem: string };
 
 /**
  * Verifies entries (in stored order) against the chain rules and the checkpoints. `checkSignature` says whether a
@@ -95,21 +113,56 @@ export function verifyChain(
   for (let i = 0; i < entries.length; i++) {
     const e = entries[i] as AuditEntry;
     const expected = i + 1;
-    if (e.seq !== expected) return { ok: false, seq: expected, problem: e.seq > expected ? `entry ${expected} is missing (the next one stored is ${e.seq})` : `entry ${e.seq} is out of order` };
-    if (e.prevHash !== prev) return { ok: false, seq: e.seq, problem: `entry ${e.seq} does not follow entry ${e.seq - 1} (removed, inserted or reordered)` };
-    if (entryHash(e.seq, e.prevHash, e) !== e.hash) return { ok: false, seq: e.seq, problem: `entry ${e.seq} was altered (its hash does not match its fields)` };
+    if (e.seq !== expected)
+      return {
+        ok: false,
+        seq: expected,
+        problem:
+          e.seq > expected
+            ? `entry ${expected} is missing (the next one stored is ${e.seq})`
+            : `entry ${e.seq} is out of order`,
+      };
+    if (e.prevHash !== prev)
+      return {
+        ok: false,
+        seq: e.seq,
+        problem: `entry ${e.seq} does not follow entry ${e.seq - 1} (removed, inserted or reordered)`,
+      };
+    if (entryHash(e.seq, e.prevHash, e) !== e.hash)
+      return { ok: false, seq: e.seq, problem: `entry ${e.seq} was altered (its hash does not match its fields)` };
     prev = e.hash;
     bySeq.set(e.seq, e);
   }
   const last = entries.length;
   for (const c of [...checkpoints].sort((a, b) => a.seq - b.seq)) {
-    if (!checkSignature(c)) return { ok: false, seq: c.seq, problem: `the checkpoint at entry ${c.seq} has a bad signature` };
-    if (c.seq > last) return { ok: false, seq: last + 1, problem: `entry ${last + 1} is missing: a signed checkpoint covers entries up to ${c.seq}` };
-    if (bySeq.get(c.seq)?.hash !== c.hash) return { ok: false, seq: c.seq, problem: `entry ${c.seq} does not match its signed checkpoint (the chain was rewritten)` };
+    if (!checkSignature(c))
+      return { ok: false, seq: c.seq, problem: `the checkpoint at entry ${c.seq} has a bad signature` };
+    if (c.seq > last)
+      return {
+        ok: false,
+        seq: last + 1,
+        problem: `entry ${last + 1} is missing: a signed checkpoint covers entries up to ${c.seq}`,
+      };
+    if (bySeq.get(c.seq)?.hash !== c.hash)
+      return {
+        ok: false,
+        seq: c.seq,
+        problem: `entry ${c.seq} does not match its signed checkpoint (the chain was rewritten)`,
+      };
   }
   if (anchor) {
-    if (anchor.seq > last) return { ok: false, seq: last + 1, problem: `entry ${last + 1} is missing: the checkpoint anchor outside the database covers entries up to ${anchor.seq}` };
-    if (anchor.seq > 0 && bySeq.get(anchor.seq)?.hash !== anchor.hash) return { ok: false, seq: anchor.seq, problem: `entry ${anchor.seq} does not match the checkpoint anchor outside the database` };
+    if (anchor.seq > last)
+      return {
+        ok: false,
+        seq: last + 1,
+        problem: `entry ${last + 1} is missing: the checkpoint anchor outside the database covers entries up to ${anchor.seq}`,
+      };
+    if (anchor.seq > 0 && bySeq.get(anchor.seq)?.hash !== anchor.hash)
+      return {
+        ok: false,
+        seq: anchor.seq,
+        problem: `entry ${anchor.seq} does not match the checkpoint anchor outside the database`,
+      };
   }
   return { ok: true, entries: last, checkpoints: checkpoints.length };
 }

@@ -33,7 +33,14 @@ function parseLine(line: string, where: string): Checkpoint {
   }
   const o = v as { seq?: unknown; hash?: unknown; time?: unknown; signature?: unknown };
   const time = typeof o.time === "string" ? new Date(o.time) : new Date(NaN);
-  if (!Number.isSafeInteger(o.seq) || (o.seq as number) < 0 || typeof o.hash !== "string" || !/^[0-9a-f]{64}$/.test(o.hash) || typeof o.signature !== "string" || Number.isNaN(time.getTime())) {
+  if (
+    !Number.isSafeInteger(o.seq) ||
+    (o.seq as number) < 0 ||
+    typeof o.hash !== "string" ||
+    !/^[0-9a-f]{64}$/.test(o.hash) ||
+    typeof o.signature !== "string" ||
+    Number.isNaN(time.getTime())
+  ) {
     throw new AuditCheckpointFileError(`${where} is not a checkpoint ({"seq", "hash", "time", "signature"})`);
   }
   return { seq: o.seq as number, hash: o.hash, time, signature: o.signature };

@@ -25,12 +25,20 @@ export interface TrustedCheckpoint extends Checkpoint {
  * one's signature checked with `pub`. A bad signature or a genesis record with another hash is an error, never
  * silently skipped: those files are the evidence.
  */
-export function trustedCheckpoints(paths: AuditPaths, pub: KeyObject, files: readonly string[] = []): TrustedCheckpoint[] {
+export function trustedCheckpoints(
+  paths: AuditPaths,
+  pub: KeyObject,
+  files: readonly string[] = [],
+): TrustedCheckpoint[] {
   const genuine = checkpointVerifier(pub);
   const out: TrustedCheckpoint[] = [];
   const add = (c: Checkpoint, source: string): void => {
-    if (!genuine(c)) throw new AuditCheckpointFileError(`the checkpoint at entry ${c.seq} in ${source} has a bad signature (altered, or signed by another audit key)`);
-    if (c.seq === 0 && c.hash !== GENESIS_HASH) throw new AuditCheckpointFileError(`the genesis record in ${source} names a hash other than the all-zero one`);
+    if (!genuine(c))
+      throw new AuditCheckpointFileError(
+        `the checkpoint at entry ${c.seq} in ${source} has a bad signature (altered, or signed by another audit key)`,
+      );
+    if (c.seq === 0 && c.hash !== GENESIS_HASH)
+      throw new AuditCheckpointFileError(`the genesis record in ${source} names a hash other than the all-zero one`);
     out.push({ ...c, source });
   };
   const anchor = readAnchor(paths);
@@ -61,7 +69,10 @@ export function setLogAside(paths: AuditPaths, upTo: number, suffix: string): st
   if (!all.some((c) => c.seq > upTo)) return undefined;
   const aside = `${paths.log}.${suffix}`;
   renameSync(paths.log, aside);
-  appendCheckpoints(paths.log, all.filter((c) => c.seq <= upTo));
+  appendCheckpoints(
+    paths.log,
+    all.filter((c) => c.seq <= upTo),
+  );
   return aside;
 }
 

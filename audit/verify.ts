@@ -48,12 +48,17 @@ function checkAgainst(entries: readonly AuditEntry[], trusted: readonly TrustedC
   for (const c of [...trusted].sort((a, b) => a.seq - b.seq)) {
     const where = `the checkpoint anchor outside the database (${c.source})`;
     if (c.seq > last) return fail(last + 1, `entry ${last + 1} is missing: ${where} covers entries up to ${c.seq}`);
-    if (c.seq > 0 && entries[c.seq - 1]?.hash !== c.hash) return fail(c.seq, `entry ${c.seq} does not match ${where}: the chain was rewritten`);
+    if (c.seq > 0 && entries[c.seq - 1]?.hash !== c.hash)
+      return fail(c.seq, `entry ${c.seq} does not match ${where}: the chain was rewritten`);
   }
   return undefined;
 }
 
-export async function verifyAuditTrail(repo: AuditRepository, paths: AuditPaths, opts: VerifyOptions = {}): Promise<AuditReport> {
+export async function verifyAuditTrail(
+  repo: AuditRepository,
+  paths: AuditPaths,
+  opts: VerifyOptions = {},
+): Promise<AuditReport> {
   const pub = opts.pub ?? readAuditPublicKey(paths);
   const entries = await repo.all();
   const checkpoints = await repo.checkpoints();
@@ -61,8 +66,14 @@ export async function verifyAuditTrail(repo: AuditRepository, paths: AuditPaths,
     const result = verifyChain(entries, pub ? checkpoints : [], pub ? checkpointVerifier(pub) : () => false);
     return result.ok ? { result, unanchored: "hashes-only" } : { result };
   }
-  if (!pub) return fail(checkpoints[0]?.seq ?? 0, `the audit public key ${paths.pub} is missing (or give --audit-pub FILE), so no checkpoint can be checked`);
-  const trusted = trustedCheckpoints(paths, pub, opts.checkpointFiles).filter((c) => opts.trustedUpTo === undefined || c.seq <= opts.trustedUpTo);
+  if (!pub)
+    return fail(
+      checkpoints[0]?.seq ?? 0,
+      `the audit public key ${paths.pub} is missing (or give --audit-pub FILE), so no checkpoint can be checked`,
+    );
+  const trusted = trustedCheckpoints(paths, pub, opts.checkpointFiles).filter(
+    (c) => opts.trustedUpTo === undefined || c.seq <= opts.trustedUpTo,
+  );
   const result = verifyChain(entries, checkpoints, checkpointVerifier(pub));
   if (!result.ok) return { result };
   const mismatch = checkAgainst(entries, trusted);
@@ -73,7 +84,11 @@ export async function verifyAuditTrail(repo: AuditRepository, paths: AuditPaths,
 }
 
 /** verifyAuditTrail's verdict alone; without a trusted anchor (and not hashes-only) it is a failure. */
-export async function verifyAudit(repo: AuditRepository, paths: AuditPaths, opts: VerifyOptions = {}): Promise<VerifyResult> {
+export async function verifyAudit(
+  repo: AuditRepository,
+  paths: AuditPaths,
+  opts: VerifyOptions = {},
+): Promise<VerifyResult> {
   const report = await verifyAuditTrail(repo, paths, opts);
   if (report.unanchored === "no-anchor") return { ok: false, seq: 0, problem: noAnchorMessage(paths) };
   return report.result;

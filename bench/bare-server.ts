@@ -8,9 +8,21 @@ import type { AddressInfo } from "node:net";
 import { tlsOptions } from "../server/tls.js";
 
 const [, , keyFile, certFile, caFile, passphrase] = process.argv;
-const ME_SIZED = JSON.stringify({ identity: "bench", serial: "0".repeat(32), notAfter: new Date().toISOString(), certificates: ["x".repeat(620)], recovery: null });
+const ME_SIZED = JSON.stringify({
+  identity: "bench",
+  serial: "0".repeat(32),
+  notAfter: new Date().toISOString(),
+  certificates: ["x".repeat(620)],
+  recovery: null,
+});
 const server = createServer(
-  tlsOptions({ key: readFileSync(keyFile as string), passphrase: passphrase as string, cert: readFileSync(certFile as string, "utf8"), ca: readFileSync(caFile as string, "utf8"), crl: [] }),
+  tlsOptions({
+    key: readFileSync(keyFile as string),
+    passphrase: passphrase as string,
+    cert: readFileSync(certFile as string, "utf8"),
+    ca: readFileSync(caFile as string, "utf8"),
+    crl: [],
+  }),
   (req, res) => {
     if (req.method === "POST") {
       const chunks: Buffer[] = [];

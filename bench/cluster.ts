@@ -23,7 +23,15 @@ async function fill(ca: TestCA, from: number, total: number): Promise<void> {
   for (let start = from; start < total; start += 2000) {
     const rows = [];
     for (let i = start; i < Math.min(total, start + 2000); i++) {
-      rows.push({ id: randomBytes(16).toString("hex"), owner: i % IDENTITIES === 0 ? "bench" : `user${i % IDENTITIES}`, envelope: body, size: 1024, created_at: now - (total - i), updated_at: now, version: 1 });
+      rows.push({
+        id: randomBytes(16).toString("hex"),
+        owner: i % IDENTITIES === 0 ? "bench" : `user${i % IDENTITIES}`,
+        envelope: body,
+        size: 1024,
+        created_at: now - (total - i),
+        updated_at: now,
+        version: 1,
+      });
     }
     await ca.db("records").insert(rows);
   }
@@ -45,7 +53,12 @@ function timed(agent: Agent, url: string): Promise<number> {
 async function latencies(url: string, id: TestIdentity, ca: TestCA): Promise<{ list: number[]; get: number[] }> {
   const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: ca.rootPem, cert: id.certPem, key: id.keyPem });
   try {
-    const ids = (await ca.db("records").where({ owner: "bench" }).orderBy("created_at", "desc").limit(100).select("id")) as { id: string }[];
+    const ids = (await ca
+      .db("records")
+      .where({ owner: "bench" })
+      .orderBy("created_at", "desc")
+      .limit(100)
+      .select("id")) as { id: string }[];
     const list: number[] = [];
     const get: number[] = [];
     for (let i = 0; i < SAMPLES; i++) {
@@ -58,7 +71,8 @@ async function latencies(url: string, id: TestIdentity, ca: TestCA): Promise<{ l
   }
 }
 
-const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
+const pct = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
 
 async function throughput(urls: string[], ids: string[], id: TestIdentity, ca: TestCA): Promise<number> {
   const runs = await Promise.all(
@@ -94,16 +108,27 @@ export async function benchCluster(): Promise<void> {
     a = await startServerProcess(ca);
     const b = await startServerProcess(ca);
     const large = await latencies(a.url, id, ca);
-    const ids = ((await ca.db("records").where({ owner: "bench" }).limit(2).select("id")) as { id: string }[]).map((r) => r.id);
+    const ids = ((await ca.db("records").where({ owner: "bench" }).limit(2).select("id")) as { id: string }[]).map(
+      (r) => r.id,
+    );
     const one = await throughput([a.url], ids, id, ca);
     const two = await throughput([a.url, b.url], ids, id, ca);
     await stopServerProcess(a);
     await stopServerProcess(b);
-    console.log(`\ncluster bench (PostgreSQL): 10,000 vs ${TOTAL.toLocaleString("en-US")} records of 1 KiB, ${IDENTITIES} identities (filled in ${fillSeconds.toFixed(0)} s)`);
-    for (const [name, s, l] of [["list (limit 100)", small.list, large.list], ["get 1 KiB record", small.get, large.get]] as const) {
-      console.log(`${name.padEnd(20)} p50 ${pct(s, 50).toFixed(2)} -> ${pct(l, 50).toFixed(2)} ms (${(pct(l, 50) / pct(s, 50)).toFixed(2)}x)   p99 ${pct(s, 99).toFixed(2)} -> ${pct(l, 99).toFixed(2)} ms (${(pct(l, 99) / pct(s, 99)).toFixed(2)}x)   median ${median(l).toFixed(2)} ms`);
+    console.log(
+      `\ncluster bench (PostgreSQL): 10,000 vs ${TOTAL.toLocaleString("en-US")} records of 1 KiB, ${IDENTITIES} identities (filled in ${fillSeconds.toFixed(0)} s)`,
+    );
+    for (const [name, s, l] of [
+      ["list (limit 100)", small.list, large.list],
+      ["get 1 KiB record", small.get, large.get],
+    ] as const) {
+      console.log(
+        `${name.padEnd(20)} p50 ${pct(s, 50).toFixed(2)} -> ${pct(l, 50).toFixed(2)} ms (${(pct(l, 50) / pct(s, 50)).toFixed(2)}x)   p99 ${pct(s, 99).toFixed(2)} -> ${pct(l, 99).toFixed(2)} ms (${(pct(l, 99) / pct(s, 99)).toFixed(2)}x)   median ${median(l).toFixed(2)} ms`,
+      );
     }
-    console.log(`GET record throughput: 1 node ${one.toFixed(0)} req/s, 2 nodes ${two.toFixed(0)} req/s (${(two / one).toFixed(2)}x; both nodes share this machine's 2 cores with the load generator)`);
+    console.log(
+      `GET record throughput: 1 node ${one.toFixed(0)} req/s, 2 nodes ${two.toFixed(0)} req/s (${(two / one).toFixed(2)}x; both nodes share this machine's 2 cores with the load generator)`,
+    );
   } finally {
     await ca.cleanup();
     await scratch.drop();

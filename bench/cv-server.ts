@@ -8,7 +8,14 @@ import { startServer } from "../server/index.js";
 import { readFileSync } from "node:fs";
 
 const [, , home, passphraseFile, mode] = process.argv;
-const config = resolveServer({ home, port: "0", "rate-limit-identity": "100000000/60", "rate-limit-source": "100000000/60" }, { CERTVAULT_LOG_LEVEL: "warn" });
-const running = await startServer({ config, passphrase: readFileSync(passphraseFile as string, "utf8").trim(), controls: mode !== "off" });
+const config = resolveServer(
+  { home, port: "0", "rate-limit-identity": "100000000/60", "rate-limit-source": "100000000/60" },
+  { CERTVAULT_LOG_LEVEL: "warn" },
+);
+const running = await startServer({
+  config,
+  passphrase: readFileSync(passphraseFile as string, "utf8").trim(),
+  controls: mode !== "off",
+});
 process.stdout.write(`listening on ${running.url}\n`);
 process.on("SIGTERM", () => void running.close().then(() => process.exit(0)));

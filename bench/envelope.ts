@@ -66,7 +66,12 @@ function gcmOpen(key: Uint8Array, [nonce, ct, tag]: [Buffer, Buffer, Buffer]): B
   return Buffer.concat([d.update(ct), d.final()]);
 }
 
-const kdf = (z: Uint8Array) => createHash("sha256").update(z).update(Uint8Array.of(0, 0, 0, 1)).update(INFO).digest();
+const kdf = (z: Uint8Array) =>
+  createHash("sha256")
+    .update(z)
+    .update(Uint8Array.of(0, 0, 0, 1))
+    .update(INFO)
+    .digest();
 const wrap = (kek: Uint8Array, cek: Uint8Array) => {
   const c = createCipheriv("id-aes256-wrap", kek, IV);
   return Buffer.concat([c.update(cek), c.final()]);
@@ -84,7 +89,11 @@ export async function benchEnvelope(): Promise<void> {
 
     // P-256: the ceiling uses node's fastest route (createECDH on raw points), as the product does.
     const jwk = createPublicKey(p256.certPem).export({ format: "jwk" });
-    const recipientPoint = Buffer.concat([Uint8Array.of(4), Buffer.from(jwk.x!, "base64url"), Buffer.from(jwk.y!, "base64url")]);
+    const recipientPoint = Buffer.concat([
+      Uint8Array.of(4),
+      Buffer.from(jwk.x!, "base64url"),
+      Buffer.from(jwk.y!, "base64url"),
+    ]);
     const bareEcSeal = () => {
       const e = createECDH("prime256v1");
       e.generateKeys();
@@ -113,14 +122,25 @@ export async function benchEnvelope(): Promise<void> {
     const bareRsaOpen = () => gcmOpen(privateDecrypt({ key: rsa.key, ...oaep }, encKey), sealed0);
     const envRsa = seal(KIB, [rsa.certPem]);
     rows.push(["seal 1 KiB, RSA-3072", ...compare(() => seal(KIB, [rsa.certPem]), bareRsaSeal), "ops/s", 0.5]);
-    rows.push(["open 1 KiB, RSA-3072", ...compare(() => open(envRsa, rsa.key, rsa.certPem), bareRsaOpen), "ops/s", 0.5]);
+    rows.push([
+      "open 1 KiB, RSA-3072",
+      ...compare(() => open(envRsa, rsa.key, rsa.certPem), bareRsaOpen),
+      "ops/s",
+      0.5,
+    ]);
 
     const mbs = (ops: number) => (ops * BIG.length) / 1e6;
     const bigSealed = gcmSeal(cek0, BIG);
     const envBig = seal(BIG, [p256.certPem]);
-    const [sp, sb] = compare(() => seal(BIG, [p256.certPem]), () => gcmSeal(cek0, BIG));
+    const [sp, sb] = compare(
+      () => seal(BIG, [p256.certPem]),
+      () => gcmSeal(cek0, BIG),
+    );
     rows.push(["seal 10 MiB, P-256", mbs(sp), mbs(sb), "MB/s", 0.7]);
-    const [op, ob] = compare(() => open(envBig, p256.key, p256.certPem), () => gcmOpen(cek0, bigSealed));
+    const [op, ob] = compare(
+      () => open(envBig, p256.key, p256.certPem),
+      () => gcmOpen(cek0, bigSealed),
+    );
     rows.push(["open 10 MiB, P-256", mbs(op), mbs(ob), "MB/s", 0.7]);
 
     console.log(`envelope bench (median of ${RUNS} x ${RUN_MS} ms, interleaved), node ${process.version}`);
@@ -139,7 +159,9 @@ export async function benchEnvelope(): Promise<void> {
       () => addRecipients(small, p256.key, p256.certPem, [rsa.certPem], { verifyContent: false }),
       () => addRecipients(large, p256.key, p256.certPem, [rsa.certPem], { verifyContent: false }),
     );
-    console.log(`re-wrap (rotation, P-256 -> +RSA-3072 recipient): 1 KiB ${rwSmall.toFixed(0)} records/s, 1 MiB ${rwLarge.toFixed(0)} records/s (${((100 * rwLarge) / rwSmall).toFixed(0)}% of the 1 KiB rate)`);
+    console.log(
+      `re-wrap (rotation, P-256 -> +RSA-3072 recipient): 1 KiB ${rwSmall.toFixed(0)} records/s, 1 MiB ${rwLarge.toFixed(0)} records/s (${((100 * rwLarge) / rwSmall).toFixed(0)}% of the 1 KiB rate)`,
+    );
     await alternatives(recipientPoint);
   } finally {
     await fx.cleanup();
@@ -148,7 +170,15 @@ export async function benchEnvelope(): Promise<void> {
 
 /** Why the product uses createECDH: the other routes to the same P-256 ephemeral ECDH, measured here. */
 async function alternatives(point: Buffer): Promise<void> {
-  const pub = createPublicKey({ key: { kty: "EC", crv: "P-256", x: point.subarray(1, 33).toString("base64url"), y: point.subarray(33).toString("base64url") }, format: "jwk" });
+  const pub = createPublicKey({
+    key: {
+      kty: "EC",
+      crv: "P-256",
+      x: point.subarray(1, 33).toString("base64url"),
+      y: point.subarray(33).toString("base64url"),
+    },
+    format: "jwk",
+  });
   const viaEcdh = opsPerSecond(() => {
     const e = createECDH("prime256v1");
     e.generateKeys();

@@ -68,26 +68,76 @@ export async function benchHsm(): Promise<void> {
   let hsmSigner: Signer | undefined;
   try {
     await initCa(caPaths(fileHome), { name: "Bench Files", keyType: "ec-p256", passphrase: PASSPHRASE });
-    await initCa(caPaths(hsmHome), { name: "Bench HSM", keyType: "ec-p256", passphrase: PASSPHRASE, pkcs11: { module: token.module, token: token.label, pin: token.pin } });
+    await initCa(caPaths(hsmHome), {
+      name: "Bench HSM",
+      keyType: "ec-p256",
+      passphrase: PASSPHRASE,
+      pkcs11: { module: token.module, token: token.label, pin: token.pin },
+    });
     const fileSigner = await loadIntermediateSigner(caPaths(fileHome), PASSPHRASE);
-    hsmSigner = await loadCaSigner(caPaths(hsmHome), { passphrase: async () => PASSPHRASE, pkcs11: { pinEnv: token.pin } });
+    hsmSigner = await loadCaSigner(caPaths(hsmHome), {
+      passphrase: async () => PASSPHRASE,
+      pkcs11: { pinEnv: token.pin },
+    });
     const tokenSigner = hsmSigner;
-    const fileCa = new CertificateAuthority({ paths: caPaths(fileHome), registry: new CertificateRepository(fileDb), signer: async () => fileSigner });
-    const hsmCa = new CertificateAuthority({ paths: caPaths(hsmHome), registry: new CertificateRepository(hsmDb), signer: async () => tokenSigner });
+    const fileCa = new CertificateAuthority({
+      paths: caPaths(fileHome),
+      registry: new CertificateRepository(fileDb),
+      signer: async () => fileSigner,
+    });
+    const hsmCa = new CertificateAuthority({
+      paths: caPaths(hsmHome),
+      registry: new CertificateRepository(hsmDb),
+      signer: async () => tokenSigner,
+    });
 
-    const subject = await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
+    const subject = await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+      "sign",
+      "verify",
+    ]);
     const publicKey = new x509.PublicKey(await webcrypto.subtle.exportKey("spki", subject.publicKey));
     let i = 0;
-    const issueVia = (ca: CertificateAuthority) => () => ca.issueForKey({ publicKey, commonName: `bench-${i++}`, family: "EC", keyType: "ec-p256", profile: "client", days: 30 });
+    const issueVia = (ca: CertificateAuthority) => () =>
+      ca.issueForKey({
+        publicKey,
+        commonName: `bench-${i++}`,
+        family: "EC",
+        keyType: "ec-p256",
+        profile: "client",
+        days: 30,
+      });
     const signVia = (signer: Signer) => () => {
       const now = new Date();
-      const shape = leafShape({ profile: "client", family: "EC", days: 30, sans: [], commonName: "bench", now, issuerNotAfter: signer.certificate.notAfter });
+      const shape = leafShape({
+        profile: "client",
+        family: "EC",
+        days: 30,
+        sans: [],
+        commonName: "bench",
+        now,
+        issuerNotAfter: signer.certificate.notAfter,
+      });
       return signCertificate({ serial: randomSerial(), subject: cnName("bench"), shape, publicKey, issuer: signer });
     };
     // Sanity: both CAs' certificates verify against their intermediates.
-    for (const [ca, s] of [[fileCa, fileSigner], [hsmCa, tokenSigner]] as const) {
-      const cert = new x509.X509Certificate((await ca.issueForKey({ publicKey, commonName: "check", family: "EC", keyType: "ec-p256", profile: "client", days: 30 })).pem);
-      if (!(await cert.verify({ publicKey: s.certificate.publicKey }))) throw new Error("bench: a certificate does not verify");
+    for (const [ca, s] of [
+      [fileCa, fileSigner],
+      [hsmCa, tokenSigner],
+    ] as const) {
+      const cert = new x509.X509Certificate(
+        (
+          await ca.issueForKey({
+            publicKey,
+            commonName: "check",
+            family: "EC",
+            keyType: "ec-p256",
+            profile: "client",
+            days: 30,
+          })
+        ).pem,
+      );
+      if (!(await cert.verify({ publicKey: s.certificate.publicKey })))
+        throw new Error("bench: a certificate does not verify");
     }
 
     const [issueFile, issueHsm] = await sideBySide([issueVia(fileCa), issueVia(hsmCa)]);
@@ -100,7 +150,8 @@ export async function benchHsm(): Promise<void> {
     const p11Key = tokenSigner.signingKey as unknown as P11CryptoKey;
     const session = (tokenCrypto.subtle as unknown as { container: { session: graphene.Session } }).container.session;
     // SoftHSM2 has no CKM_ECDSA_SHA256: hash here, then CKM_ECDSA in the token (what node-webcrypto-p11 does too).
-    const grapheneSign = (): Buffer => session.createSign("ECDSA", p11Key.key as graphene.PrivateKey).once(createHash("sha256").update(data).digest());
+    const grapheneSign = (): Buffer =>
+      session.createSign("ECDSA", p11Key.key as graphene.PrivateKey).once(createHash("sha256").update(data).digest());
     const [rawNode, rawP11, rawGraphene] = await sideBySide([
       () => webcrypto.subtle.sign(alg, fileSigner.signingKey, data),
       () => tokenCrypto.subtle.sign(alg, tokenSigner.signingKey, data),
@@ -108,10 +159,31 @@ export async function benchHsm(): Promise<void> {
     ]);
 
     table([
-      { name: "issue (sign + registry), token vs files", unit: "cert/s", product: issueHsm as number, bare: issueFile as number },
-      { name: "signCertificate alone, token vs files", unit: "cert/s", product: signHsm as number, bare: signFile as number },
-      { name: "ECDSA P-256 sign: node-webcrypto-p11 vs Node", unit: "sig/s", product: rawP11 as number, bare: rawNode as number },
-      { name: "ECDSA P-256 sign: graphene-pk11 vs Node", unit: "sig/s", product: rawGraphene as number, bare: rawNode as number, extra: `(WebCrypto layer: ${((100 * (rawP11 as number)) / (rawGraphene as number)).toFixed(0)}% of graphene)` },
+      {
+        name: "issue (sign + registry), token vs files",
+        unit: "cert/s",
+        product: issueHsm as number,
+        bare: issueFile as number,
+      },
+      {
+        name: "signCertificate alone, token vs files",
+        unit: "cert/s",
+        product: signHsm as number,
+        bare: signFile as number,
+      },
+      {
+        name: "ECDSA P-256 sign: node-webcrypto-p11 vs Node",
+        unit: "sig/s",
+        product: rawP11 as number,
+        bare: rawNode as number,
+      },
+      {
+        name: "ECDSA P-256 sign: graphene-pk11 vs Node",
+        unit: "sig/s",
+        product: rawGraphene as number,
+        bare: rawNode as number,
+        extra: `(WebCrypto layer: ${((100 * (rawP11 as number)) / (rawGraphene as number)).toFixed(0)}% of graphene)`,
+      },
     ]);
   } finally {
     await hsmSigner?.close?.();

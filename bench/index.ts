@@ -9,7 +9,13 @@ import { benchServer } from "./server.js";
 import { benchCluster } from "./cluster.js";
 import { benchHsm } from "./hsm.js";
 
-const parts: Record<string, () => Promise<void>> = { envelope: benchEnvelope, signing: benchSigning, server: benchServer, cluster: benchCluster, hsm: benchHsm };
+const parts: Record<string, () => Promise<void>> = {
+  envelope: benchEnvelope,
+  signing: benchSigning,
+  server: benchServer,
+  cluster: benchCluster,
+  hsm: benchHsm,
+};
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 for (const name of wanted) {
   if (!(name in parts)) {

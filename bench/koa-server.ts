@@ -13,10 +13,22 @@ const [, , keyFile, certFile, caFile, passphrase] = process.argv;
 const pem = "x".repeat(620);
 const app = new Koa();
 app.use((ctx) => {
-  ctx.body = { identity: "bench", serial: "0".repeat(32), notAfter: new Date().toISOString(), certificates: [pem], recovery: null };
+  ctx.body = {
+    identity: "bench",
+    serial: "0".repeat(32),
+    notAfter: new Date().toISOString(),
+    certificates: [pem],
+    recovery: null,
+  };
 });
 const server = createServer(
-  tlsOptions({ key: readFileSync(keyFile as string), passphrase: passphrase as string, cert: readFileSync(certFile as string, "utf8"), ca: readFileSync(caFile as string, "utf8"), crl: [] }),
+  tlsOptions({
+    key: readFileSync(keyFile as string),
+    passphrase: passphrase as string,
+    cert: readFileSync(certFile as string, "utf8"),
+    ca: readFileSync(caFile as string, "utf8"),
+    crl: [],
+  }),
   app.callback(),
 );
 server.listen(0, "127.0.0.1", () => {

@@ -24,19 +24,29 @@ async function forSeconds(seconds: number, concurrency: number, op: () => Promis
 }
 
 /** Keep-alive POSTs of `size` bytes; returns requests per second. */
-export async function rawPosts(url: string, id: TestIdentity, caPem: string, size: number, concurrency: number, seconds: number): Promise<number> {
+export async function rawPosts(
+  url: string,
+  id: TestIdentity,
+  caPem: string,
+  size: number,
+  concurrency: number,
+  seconds: number,
+): Promise<number> {
   const agent = new Agent({ keepAlive: true, ca: caPem, cert: id.certPem, key: id.keyPem });
   const body = randomBytes(size);
   try {
-    return await forSeconds(seconds, concurrency, () =>
-      new Promise<void>((resolve, reject) => {
-        const req = request(url, { method: "POST", agent, headers: { "content-length": String(size) } }, (res) => {
-          res.resume();
-          res.on("end", () => resolve());
-        });
-        req.on("error", reject);
-        req.end(body);
-      }),
+    return await forSeconds(
+      seconds,
+      concurrency,
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const req = request(url, { method: "POST", agent, headers: { "content-length": String(size) } }, (res) => {
+            res.resume();
+            res.on("end", () => resolve());
+          });
+          req.on("error", reject);
+          req.end(body);
+        }),
     );
   } finally {
     agent.destroy();
@@ -44,7 +54,14 @@ export async function rawPosts(url: string, id: TestIdentity, caPem: string, siz
 }
 
 /** SDK put and get of `size`-byte records; returns operations per second for each. */
-export async function sdkOps(url: string, id: TestIdentity, caPem: string, size: number, concurrency: number, seconds: number): Promise<{ put: number; get: number }> {
+export async function sdkOps(
+  url: string,
+  id: TestIdentity,
+  caPem: string,
+  size: number,
+  concurrency: number,
+  seconds: number,
+): Promise<{ put: number; get: number }> {
   const client = new CertvaultClient({ server: url, caPem, certPem: id.certPem, key: createPrivateKey(id.keyPem) });
   const data = randomBytes(size);
   try {

@@ -40,7 +40,11 @@ function pinSelf(): void {
 }
 
 function buildCli(): void {
-  execFileSync(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(ROOT, "tsconfig.build.json")], { cwd: ROOT, stdio: "inherit" });
+  execFileSync(
+    process.execPath,
+    [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(ROOT, "tsconfig.build.json")],
+    { cwd: ROOT, stdio: "inherit" },
+  );
 }
 
 function startPinned(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Proc> {
@@ -66,7 +70,12 @@ function stop(p: Proc): Promise<void> {
   });
 }
 
-async function load(url: string, id: TestIdentity, ca: string, opts: { method?: "GET" | "POST"; body?: Buffer; connections?: number; onRunning?: () => void }): Promise<{ rps: number; p99: number }> {
+async function load(
+  url: string,
+  id: TestIdentity,
+  ca: string,
+  opts: { method?: "GET" | "POST"; body?: Buffer; connections?: number; onRunning?: () => void },
+): Promise<{ rps: number; p99: number }> {
   const result = await autocannon({
     url,
     connections: opts.connections ?? 50,
@@ -85,9 +94,20 @@ async function handshakes(url: string, id: TestIdentity, ca: string, path: strin
   let count = 0;
   const one = (): Promise<void> =>
     new Promise((resolve) => {
-      const s = connect({ host: u.hostname, port: Number(u.port), ca, cert: id.certPem, key: id.keyPem, servername: "localhost", session: undefined }, () => {
-        s.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
-      });
+      const s = connect(
+        {
+          host: u.hostname,
+          port: Number(u.port),
+          ca,
+          cert: id.certPem,
+          key: id.keyPem,
+          servername: "localhost",
+          session: undefined,
+        },
+        () => {
+          s.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+        },
+      );
       s.on("data", () => undefined);
       s.on("close", () => {
         count++;
@@ -95,9 +115,11 @@ async function handshakes(url: string, id: TestIdentity, ca: string, path: strin
       });
       s.on("error", () => resolve());
     });
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (Date.now() < end) await one();
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (Date.now() < end) await one();
+    }),
+  );
   return count / SECONDS;
 }
 
@@ -131,8 +153,26 @@ export async function benchServer(): Promise<void> {
     const serverKey = join(ca.home, "server", "server.key");
     // Limits far above the load: the limiter runs on every request and refuses none.
     const { CERTVAULT_FROM_SOURCE: _fromSource, ...env } = process.env;
-    const cvEnv = { ...env, CERTVAULT_LOG_LEVEL: "warn", CERTVAULT_RATE_LIMIT_IDENTITY: "100000000/60", CERTVAULT_RATE_LIMIT_SOURCE: "100000000/60", CERTVAULT_MAX_CONCURRENT_REQUESTS: "0" };
-    const cv = await startPinned([join(ROOT, "bin", "certvault.js"), "server", "--home", ca.home, "--port", "0", "--passphrase-file", ca.passphraseFile], cvEnv);
+    const cvEnv = {
+      ...env,
+      CERTVAULT_LOG_LEVEL: "warn",
+      CERTVAULT_RATE_LIMIT_IDENTITY: "100000000/60",
+      CERTVAULT_RATE_LIMIT_SOURCE: "100000000/60",
+      CERTVAULT_MAX_CONCURRENT_REQUESTS: "0",
+    };
+    const cv = await startPinned(
+      [
+        join(ROOT, "bin", "certvault.js"),
+        "server",
+        "--home",
+        ca.home,
+        "--port",
+        "0",
+        "--passphrase-file",
+        ca.passphraseFile,
+      ],
+      cvEnv,
+    );
     const serverCert = readFileSync(join(ca.home, "server", "server.crt"), "utf8");
     const body = Buffer.alloc(1024, 0x61);
     const rows: Record<string, { cv: number[]; bare: number[]; unit: string; cvP99: number[]; bareP99: number[] }> = {};
@@ -164,7 +204,19 @@ export async function benchServer(): Promise<void> {
       const k2 = await load(`${koa.url}/`, id, ca.rootPem, {});
       await stop(koa);
 
-      const server = await startPinned([join(ROOT, "bin", "certvault.js"), "server", "--home", ca.home, "--port", "0", "--passphrase-file", ca.passphraseFile], cvEnv);
+      const server = await startPinned(
+        [
+          join(ROOT, "bin", "certvault.js"),
+          "server",
+          "--home",
+          ca.home,
+          "--port",
+          "0",
+          "--passphrase-file",
+          ca.passphraseFile,
+        ],
+        cvEnv,
+      );
       // RSS first, on a fresh server (the target); again after the 10 MiB uploads below (what large bodies leave).
       const freshRss = await peakRss(server, () => load(`${server.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
       const c1 = await load(`${server.url}/v1/me`, id, ca.rootPem, {});
@@ -179,10 +231,24 @@ export async function benchServer(): Promise<void> {
       await stop(server);
 
       // The audit trail, rate limits and anomaly rules: the same server with them on and off.
-      const on = await startPinned(["--import", "tsx", join(ROOT, "bench", "cv-server.ts"), ca.home, ca.passphraseFile, "on"]);
+      const on = await startPinned([
+        "--import",
+        "tsx",
+        join(ROOT, "bench", "cv-server.ts"),
+        ca.home,
+        ca.passphraseFile,
+        "on",
+      ]);
       const k1 = await load(`${on.url}/v1/me`, id, ca.rootPem, {});
       await stop(on);
-      const off = await startPinned(["--import", "tsx", join(ROOT, "bench", "cv-server.ts"), ca.home, ca.passphraseFile, "off"]);
+      const off = await startPinned([
+        "--import",
+        "tsx",
+        join(ROOT, "bench", "cv-server.ts"),
+        ca.home,
+        ca.passphraseFile,
+        "off",
+      ]);
       const k0 = await load(`${off.url}/v1/me`, id, ca.rootPem, {});
       await stop(off);
 
@@ -201,13 +267,15 @@ export async function benchServer(): Promise<void> {
       add("the same after the 10 MiB uploads", "MB", usedRss, bareRss);
     }
     console.log(`\nserver bench: ${RUNS} runs x ${SECONDS} s, server on CPU 0, load on CPU 1 (taskset: ${hasTaskset})`);
-    table(Object.entries(rows).map(([name, r]) => ({
-      name,
-      unit: r.unit,
-      product: median(r.cv),
-      bare: median(r.bare),
-      extra: r.unit === "req/s" ? `p99 ${median(r.cvP99)} ms vs ${median(r.bareP99)} ms` : "",
-    })));
+    table(
+      Object.entries(rows).map(([name, r]) => ({
+        name,
+        unit: r.unit,
+        product: median(r.cv),
+        bare: median(r.bare),
+        extra: r.unit === "req/s" ? `p99 ${median(r.cvP99)} ms vs ${median(r.bareP99)} ms` : "",
+      })),
+    );
   } finally {
     await ca.cleanup();
   }

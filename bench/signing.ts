@@ -80,7 +80,13 @@ function row(name: string, signed: number[], plain: number[], bytes: number): Ro
   const extra = signed.map((s, i) => 1e6 / s - 1e6 / plain[i]!);
   const big = bytes >= 1024 * 1024;
   const scale = big ? bytes / 1e6 : 1;
-  return { name, signed: median(signed) * scale, plain: median(plain) * scale, unit: big ? "MB/s" : "ops/s", extraUs: median(extra) };
+  return {
+    name,
+    signed: median(signed) * scale,
+    plain: median(plain) * scale,
+    unit: big ? "MB/s" : "ops/s",
+    extraUs: median(extra),
+  };
 }
 
 const fmtUs = (us: number): string => (Math.abs(us) >= 1000 ? `${(us / 1000).toFixed(2)} ms` : `${us.toFixed(0)} µs`);
@@ -89,15 +95,24 @@ function print(rows: readonly Row[]): void {
   console.log(`${"".padEnd(36)}${"signed".padStart(10)}${"unsigned".padStart(10)}  unit   ratio  extra per record`);
   for (const r of rows) {
     const fmt = (n: number) => (r.unit === "MB/s" ? n.toFixed(0) : Math.round(n).toString());
-    console.log(`${r.name.padEnd(36)}${fmt(r.signed).padStart(10)}${fmt(r.plain).padStart(10)}  ${r.unit.padEnd(6)} ${((100 * r.signed) / r.plain).toFixed(0).padStart(4)}%  +${fmtUs(r.extraUs)}`);
+    console.log(
+      `${r.name.padEnd(36)}${fmt(r.signed).padStart(10)}${fmt(r.plain).padStart(10)}  ${r.unit.padEnd(6)} ${((100 * r.signed) / r.plain).toFixed(0).padStart(4)}%  +${fmtUs(r.extraUs)}`,
+    );
   }
 }
 
 export async function benchSigning(): Promise<void> {
   const ca = await createTestCA({ name: "certvault bench" });
   try {
-    const [recipient, rsaSigner] = await Promise.all([ca.issueClient(OWNER), ca.issueClient(OWNER, { keyType: "rsa-3072" })]);
-    const signerOf = (id: TestIdentity): RecordSigner => ({ key: id.key, certificate: id.certPem, chain: [ca.intermediatePem] });
+    const [recipient, rsaSigner] = await Promise.all([
+      ca.issueClient(OWNER),
+      ca.issueClient(OWNER, { keyType: "rsa-3072" }),
+    ]);
+    const signerOf = (id: TestIdentity): RecordSigner => ({
+      key: id.key,
+      certificate: id.certPem,
+      chain: [ca.intermediatePem],
+    });
     const signers: [string, RecordSigner][] = [
       ["P-256", signerOf(recipient)],
       ["RSA-3072", signerOf(rsaSigner)],
@@ -107,7 +122,10 @@ export async function benchSigning(): Promise<void> {
     const components: string[] = [];
 
     for (const [label, signer] of signers) {
-      for (const [size, content] of [["1 KiB", KIB], ["10 MiB", BIG]] as const) {
+      for (const [size, content] of [
+        ["1 KiB", KIB],
+        ["10 MiB", BIG],
+      ] as const) {
         const envSigned = seal(signRecord(content, signer, BINDING), to, { contentType: "signed-data" });
         const envPlain = seal(content, to);
         const [ws, wp] = (await rounds([
@@ -133,13 +151,20 @@ export async function benchSigning(): Promise<void> {
         () => signRecord(KIB, signer, BINDING),
         () => verifyRecordSignature(sd),
         () => [createHash("sha256").update(KIB).digest(), sign("sha256", attrs, rsa ? { key, ...pss } : key)],
-        () => [createHash("sha256").update(KIB).digest(), verify("sha256", attrs, rsa ? { key: pub, ...pss } : pub, sig)],
+        () => [
+          createHash("sha256").update(KIB).digest(),
+          verify("sha256", attrs, rsa ? { key: pub, ...pss } : pub, sig),
+        ],
       ])) as [number[], number[], number[], number[]];
       const us = (xs: number[]) => fmtUs(1e6 / median(xs));
-      components.push(`${label} signer, 1 KiB: signRecord ${us(a)}, verifyRecordSignature ${us(b)}; bare node SHA-256 + sign ${us(c)}, + verify ${us(d)} (per call)`);
+      components.push(
+        `${label} signer, 1 KiB: signRecord ${us(a)}, verifyRecordSignature ${us(b)}; bare node SHA-256 + sign ${us(c)}, + verify ${us(d)} (per call)`,
+      );
     }
 
-    console.log(`signing bench (median of ${RUNS} x ${RUN_MS} ms, interleaved), node ${process.version}, one P-256 recipient; signed = sign-then-encrypt, unsigned = seal/open alone`);
+    console.log(
+      `signing bench (median of ${RUNS} x ${RUN_MS} ms, interleaved), node ${process.version}, one P-256 recipient; signed = sign-then-encrypt, unsigned = seal/open alone`,
+    );
     print(rows);
     for (const line of components) console.log(line);
     await sdkLevel(ca.rootPem, ca.intermediatePem, await ca.crl(), recipient, signers[0]![1]);
@@ -149,16 +174,28 @@ export async function benchSigning(): Promise<void> {
 }
 
 /** open + verifyRecord with the TrustContext the SDK's verifier builds (pinned anchors, verified CRL kept 5 s). */
-async function sdkLevel(rootPem: string, intermediatePem: string, crlPem: string, recipient: TestIdentity, signer: RecordSigner): Promise<void> {
+async function sdkLevel(
+  rootPem: string,
+  intermediatePem: string,
+  crlPem: string,
+  recipient: TestIdentity,
+  signer: RecordSigner,
+): Promise<void> {
   const anchors = anchorsFromPem(`${rootPem}\n${intermediatePem}`);
   const crlDer = new Uint8Array(new x509.X509Crl(crlPem).rawData);
-  const crl = new RevocationList(async () => crlDer, anchors, new MemoryTrustState(), () => new Date());
+  const crl = new RevocationList(
+    async () => crlDer,
+    anchors,
+    new MemoryTrustState(),
+    () => new Date(),
+  );
   const trust = async (): Promise<TrustContext> => ({ anchors, revoked: await crl.current(), now: new Date() });
   const policy = { owner: OWNER, id: BINDING.id, acceptServerSealed: false, acceptUnsigned: false };
   const envSigned = seal(signRecord(KIB, signer, BINDING), [recipient.certPem], { contentType: "signed-data" });
   const envPlain = seal(KIB, [recipient.certPem]);
   const opened = await verifyRecord(openContent(envSigned, recipient.key, recipient.certPem), policy, await trust());
-  if (opened.kind !== "owner-signed" || opened.content.length !== KIB.length) throw new Error("bench: the SDK did not accept its own record");
+  if (opened.kind !== "owner-signed" || opened.content.length !== KIB.length)
+    throw new Error("bench: the SDK did not accept its own record");
   const [sdk, env, plain] = (await rounds([
     async () => verifyRecord(openContent(envSigned, recipient.key, recipient.certPem), policy, await trust()),
     () => verifyRecordSignature(openContent(envSigned, recipient.key, recipient.certPem).content),
@@ -167,7 +204,9 @@ async function sdkLevel(rootPem: string, intermediatePem: string, crlPem: string
   const sdkRow = row("open+verifyRecord 1 KiB, P-256 (SDK)", sdk, plain, KIB.length);
   const chain = median(sdk.map((s, i) => 1e6 / s - 1e6 / env[i]!));
   print([sdkRow]);
-  console.log(`  of which the signer's chain, usages, CN and CRL checks (verifyRecord over verifyRecordSignature): +${fmtUs(chain)} per record`);
+  console.log(
+    `  of which the signer's chain, usages, CN and CRL checks (verifyRecord over verifyRecordSignature): +${fmtUs(chain)} per record`,
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

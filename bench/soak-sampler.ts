@@ -25,8 +25,12 @@ export function procStats(pid: number): { rssMb: number; fds: number } {
 
 /** certvault_nodejs_heap_size_used_bytes and certvault_nodejs_eventloop_lag_p99_seconds from the Prometheus text. */
 export function fromMetrics(text: string): { heapMb: number; loopP99Ms: number } {
-  const value = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "m").exec(text)?.[1] ?? NaN);
-  return { heapMb: value("certvault_nodejs_heap_size_used_bytes") / 2 ** 20, loopP99Ms: value("certvault_nodejs_eventloop_lag_p99_seconds") * 1000 };
+  const value = (name: string): number =>
+    Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "m").exec(text)?.[1] ?? NaN);
+  return {
+    heapMb: value("certvault_nodejs_heap_size_used_bytes") / 2 ** 20,
+    loopP99Ms: value("certvault_nodejs_eventloop_lag_p99_seconds") * 1000,
+  };
 }
 
 export function percentile(values: readonly number[], p: number): number {
@@ -77,17 +81,48 @@ export function verdicts(samples: readonly Sample[], warmupMin: number): Verdict
   const fds = s.map((x) => x.fds);
   const fdSpread = fds.length ? Math.max(...fds) - Math.min(...fds) : 0;
   const loop = Math.max(0, ...s.map((x) => x.loopP99Ms).filter(Number.isFinite));
-  const first = percentile(s.slice(0, third).map((x) => x.p99Ms), 50);
-  const last = percentile(s.slice(-third).map((x) => x.p99Ms), 50);
+  const first = percentile(
+    s.slice(0, third).map((x) => x.p99Ms),
+    50,
+  );
+  const last = percentile(
+    s.slice(-third).map((x) => x.p99Ms),
+    50,
+  );
   const f1 = (n: number) => n.toFixed(1);
   const measured = Math.max(0.1, (s.at(-1)?.t ?? 0) - (s[0]?.t ?? 0));
   const rssBound = Math.max(BOUNDS.rssMbPerMin, SHORT_RUN_ALLOWANCE_MB.rss / measured);
   const heapBound = Math.max(BOUNDS.heapMbPerMin, SHORT_RUN_ALLOWANCE_MB.heap / measured);
   return [
-    { what: "RSS", value: `${f1(rss)} MB/min (${f1(s[0]?.rssMb ?? NaN)} -> ${f1(s.at(-1)?.rssMb ?? NaN)} MB)`, bound: `< ${f1(rssBound)} MB/min`, flat: rss < rssBound },
-    { what: "heap used (floor)", value: `${f1(heap)} MB/min (${f1(floor(s.slice(0, third)))} -> ${f1(floor(s.slice(-third)))} MB)`, bound: `< ${f1(heapBound)} MB/min`, flat: heap < heapBound },
-    { what: "open fds", value: `${Math.min(...fds)}..${Math.max(...fds)}`, bound: `spread <= ${BOUNDS.fdSpread}`, flat: fdSpread <= BOUNDS.fdSpread },
-    { what: "event-loop delay p99", value: `max ${f1(loop)} ms`, bound: `<= ${BOUNDS.loopP99Ms} ms`, flat: loop <= BOUNDS.loopP99Ms },
-    { what: "request p99", value: `${f1(first)} ms (first third) -> ${f1(last)} ms (last third)`, bound: `last <= ${BOUNDS.p99Ratio} x first + ${BOUNDS.p99SlackMs} ms`, flat: last <= BOUNDS.p99Ratio * first + BOUNDS.p99SlackMs },
+    {
+      what: "RSS",
+      value: `${f1(rss)} MB/min (${f1(s[0]?.rssMb ?? NaN)} -> ${f1(s.at(-1)?.rssMb ?? NaN)} MB)`,
+      bound: `< ${f1(rssBound)} MB/min`,
+      flat: rss < rssBound,
+    },
+    {
+      what: "heap used (floor)",
+      value: `${f1(heap)} MB/min (${f1(floor(s.slice(0, third)))} -> ${f1(floor(s.slice(-third)))} MB)`,
+      bound: `< ${f1(heapBound)} MB/min`,
+      flat: heap < heapBound,
+    },
+    {
+      what: "open fds",
+      value: `${Math.min(...fds)}..${Math.max(...fds)}`,
+      bound: `spread <= ${BOUNDS.fdSpread}`,
+      flat: fdSpread <= BOUNDS.fdSpread,
+    },
+    {
+      what: "event-loop delay p99",
+      value: `max ${f1(loop)} ms`,
+      bound: `<= ${BOUNDS.loopP99Ms} ms`,
+      flat: loop <= BOUNDS.loopP99Ms,
+    },
+    {
+      what: "request p99",
+      value: `${f1(first)} ms (first third) -> ${f1(last)} ms (last third)`,
+      bound: `last <= ${BOUNDS.p99Ratio} x first + ${BOUNDS.p99SlackMs} ms`,
+      flat: last <= BOUNDS.p99Ratio * first + BOUNDS.p99SlackMs,
+    },
   ];
 }

@@ -32,12 +32,26 @@ const admin = await ca.issueClient("soak-admin");
 // A steady workload reads many distinct records: thresholds raised so that the anomaly rules do not quarantine it.
 const anomaly = join(ca.home, "anomaly.json");
 // dayRecordsMin/Max too (issue 16's daily_reads rule): a 1-hour run reads ~20,000 distinct records per identity-set.
-writeFileSync(anomaly, JSON.stringify({ distinctRecords: 1_000_000, notFound: 1_000_000, volumeMin: 1_000_000, listPages: 1_000_000, dayRecordsMin: 1_000_000, dayRecordsMax: 1_000_000 }));
-const srv = await startServerProcess(ca, { CERTVAULT_ADMIN_IDENTITIES: "soak-admin", CERTVAULT_ANOMALY_CONFIG: anomaly });
+writeFileSync(
+  anomaly,
+  JSON.stringify({
+    distinctRecords: 1_000_000,
+    notFound: 1_000_000,
+    volumeMin: 1_000_000,
+    listPages: 1_000_000,
+    dayRecordsMin: 1_000_000,
+    dayRecordsMax: 1_000_000,
+  }),
+);
+const srv = await startServerProcess(ca, {
+  CERTVAULT_ADMIN_IDENTITIES: "soak-admin",
+  CERTVAULT_ANOMALY_CONFIG: anomaly,
+});
 const pid = srv.child.pid as number;
 const names = ["ana", "ben", "cyd", "dee", "eli", "fay"];
 const users = await Promise.all(names.map((n) => ca.issueClient(n)));
-const clientFor = (u: TestIdentity) => new CertvaultClient({ server: srv.url, caPem: ca.rootPem, certPem: u.certPem, key: u.key, retries: 0 });
+const clientFor = (u: TestIdentity) =>
+  new CertvaultClient({ server: srv.url, caPem: ca.rootPem, certPem: u.certPem, key: u.key, retries: 0 });
 const clients = users.map(clientFor);
 const live: string[][] = users.map(() => []);
 const latencies: number[] = [];
@@ -106,7 +120,10 @@ async function opOn(u: number, c: CertvaultClient): Promise<void> {
     return void count("reconnect");
   }
   // The occasional refusal: a record that does not exist.
-  const refused = await c.get(randomBytes(16).toString("hex")).then(() => false, (e: { code?: string }) => e.code === "not_found");
+  const refused = await c.get(randomBytes(16).toString("hex")).then(
+    () => false,
+    (e: { code?: string }) => e.code === "not_found",
+  );
   if (!refused) throw new Error("a record that does not exist was not refused");
   count("refused (404)");
 }
@@ -123,7 +140,10 @@ async function revocation(n: number): Promise<void> {
     // revocation still accepted after 5 s (1 in ~150 revocations over all soak runs; cause not found yet).
     const revokedAt = Date.now();
     for (;;) {
-      const ok = await c.me().then(() => true, () => false);
+      const ok = await c.me().then(
+        () => true,
+        () => false,
+      );
       if (!ok) break;
       if (Date.now() - revokedAt > 30_000) throw new Error(`revoked certificate temp${n} still accepted after 30 s`);
       await new Promise((res) => setTimeout(res, 100));
@@ -146,7 +166,9 @@ function metrics(): Promise<string> {
       let b = "";
       res.on("data", (d: Buffer) => (b += d.toString()));
       res.on("end", () => (res.statusCode === 200 ? resolve(b) : reject(new Error(`/metrics: ${res.statusCode}`))));
-    }).on("error", reject).end();
+    })
+      .on("error", reject)
+      .end();
   });
 }
 
@@ -161,30 +183,43 @@ const pacer = setInterval(() => {
   if (inFlight > rate * 5) return void count("skipped (backlog)");
   inFlight++;
   const t0 = performance.now();
-  op().then(
-    () => {
-      const ms = performance.now() - t0;
-      latencies.push(ms);
-      windowLat.push(ms);
-    },
-    (e: Error & { code?: string }) => {
-      const at = `${((Date.now() - started) / 60_000).toFixed(2)} min`;
-      // A retryable 503 is reported and bounded (below), not a failure: SQLite's lock can refuse a server write while
-      // another process writes (the soak's revocations), and the client is told to retry.
-      if (e.code === "database_unavailable") return void (count("503 database_unavailable"), unavailableAt.push(at));
-      errors.push(`${at}: ${e.code ?? e.name}: ${e.message}`);
-    },
-  ).finally(() => inFlight--);
+  op()
+    .then(
+      () => {
+        const ms = performance.now() - t0;
+        latencies.push(ms);
+        windowLat.push(ms);
+      },
+      (e: Error & { code?: string }) => {
+        const at = `${((Date.now() - started) / 60_000).toFixed(2)} min`;
+        // A retryable 503 is reported and bounded (below), not a failure: SQLite's lock can refuse a server write while
+        // another process writes (the soak's revocations), and the client is told to retry.
+        if (e.code === "database_unavailable") return void (count("503 database_unavailable"), unavailableAt.push(at));
+        errors.push(`${at}: ${e.code ?? e.name}: ${e.message}`);
+      },
+    )
+    .finally(() => inFlight--);
 }, 1000 / rate);
 let n = 0;
-const revoker = setInterval(() => void revocation(++n).catch((e: Error) => errors.push(`revocation: ${e.message}`)), 20_000);
+const revoker = setInterval(
+  () => void revocation(++n).catch((e: Error) => errors.push(`revocation: ${e.message}`)),
+  20_000,
+);
 while (Date.now() < end && errors.length < 20) {
   await new Promise((r) => setTimeout(r, SAMPLE_MS));
   const m = fromMetrics(await metrics());
-  const s: Sample = { t: (Date.now() - started) / 60_000, ...procStats(pid), ...m, p99Ms: percentile(windowLat, 99), ops: windowLat.length };
+  const s: Sample = {
+    t: (Date.now() - started) / 60_000,
+    ...procStats(pid),
+    ...m,
+    p99Ms: percentile(windowLat, 99),
+    ops: windowLat.length,
+  };
   windowLat = [];
   samples.push(s);
-  console.log(`${s.t.toFixed(2).padStart(6)} ${s.rssMb.toFixed(1).padStart(8)} ${s.heapMb.toFixed(1).padStart(8)} ${String(s.fds).padStart(4)} ${s.loopP99Ms.toFixed(1).padStart(12)} ${s.p99Ms.toFixed(1).padStart(11)} ${String(s.ops).padStart(4)}`);
+  console.log(
+    `${s.t.toFixed(2).padStart(6)} ${s.rssMb.toFixed(1).padStart(8)} ${s.heapMb.toFixed(1).padStart(8)} ${String(s.fds).padStart(4)} ${s.loopP99Ms.toFixed(1).padStart(12)} ${s.p99Ms.toFixed(1).padStart(11)} ${String(s.ops).padStart(4)}`,
+  );
 }
 clearInterval(pacer);
 clearInterval(revoker);
@@ -195,11 +230,16 @@ await stopServerProcess(srv);
 await ca.cleanup();
 
 const warmup = Math.min(1, minutes / 2);
-console.log(`\noperations: ${[...counts].map(([k, v]) => `${k} ${v}`).join(", ")}; p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms over the run`);
+console.log(
+  `\noperations: ${[...counts].map(([k, v]) => `${k} ${v}`).join(", ")}; p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms over the run`,
+);
 console.log(`flat after ${warmup.toFixed(2)} min of warm-up?`);
 const v = verdicts(samples, warmup);
 for (const x of v) console.log(`  ${x.flat ? "flat " : "GROWS"}  ${x.what.padEnd(22)} ${x.value}  (bound ${x.bound})`);
 for (const e of errors) console.log(`  error: ${e}`);
 const rare = unavailableAt.length <= latencies.length / 1000;
-if (unavailableAt.length) console.log(`  ${rare ? "rare " : "OFTEN"}  503 database_unavailable x${unavailableAt.length} (at ${unavailableAt.join(", ")}; bound <= 1 per 1,000 operations)`);
+if (unavailableAt.length)
+  console.log(
+    `  ${rare ? "rare " : "OFTEN"}  503 database_unavailable x${unavailableAt.length} (at ${unavailableAt.join(", ")}; bound <= 1 per 1,000 operations)`,
+  );
 process.exit(errors.length === 0 && rare && v.every((x) => x.flat) ? 0 : 1);

@@ -10,6 +10,8 @@ export function table(rows: { name: string; unit: string; product: number; bare:
   const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString("en-US") : n.toFixed(1));
   for (const r of rows) {
     const ratio = r.bare > 0 ? `${((100 * r.product) / r.bare).toFixed(0)}% of bare` : "";
-    console.log(`${r.name.padEnd(44)} ${fmt(r.product).padStart(10)} ${r.unit.padEnd(6)} bare ${fmt(r.bare).padStart(10)}  ${ratio.padEnd(13)} ${r.extra ?? ""}`);
+    console.log(
+      `${r.name.padEnd(44)} ${fmt(r.product).padStart(10)} ${r.unit.padEnd(6)} bare ${fmt(r.bare).padStart(10)}  ${ratio.padEnd(13)} ${r.extra ?? ""}`,
+    );
   }
 }

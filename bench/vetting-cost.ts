@@ -21,13 +21,28 @@ function perOp(n: number, fn: (i: number) => void): number {
 async function handshakeUs(ca: Awaited<ReturnType<typeof createTestCA>>, n: number): Promise<number> {
   const srv = await ca.issueServer(["localhost", "127.0.0.1"]);
   const client = await ca.issueClient("bench");
-  const server = createServer({ key: srv.keyPem, cert: srv.certPem + ca.intermediatePem, ca: ca.rootPem + ca.intermediatePem, requestCert: true, rejectUnauthorized: true }, (s) => s.end());
+  const server = createServer(
+    {
+      key: srv.keyPem,
+      cert: srv.certPem + ca.intermediatePem,
+      ca: ca.rootPem + ca.intermediatePem,
+      requestCert: true,
+      rejectUnauthorized: true,
+    },
+    (s) => s.end(),
+  );
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as AddressInfo).port;
-  const once = (): Promise<void> => new Promise((resolve, reject) => {
-    const s = connect({ port, host: "127.0.0.1", ca: ca.rootPem, key: client.keyPem, cert: client.certPem, servername: "localhost" }, () => s.end());
-    s.on("close", () => resolve()).on("error", reject).resume();
-  });
+  const once = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const s = connect(
+        { port, host: "127.0.0.1", ca: ca.rootPem, key: client.keyPem, cert: client.certPem, servername: "localhost" },
+        () => s.end(),
+      );
+      s.on("close", () => resolve())
+        .on("error", reject)
+        .resume();
+    });
   for (let i = 0; i < 20; i++) await once();
   const cpu = process.cpuUsage();
   for (let i = 0; i < n; i++) await once();
@@ -57,7 +72,9 @@ try {
   for (let i = 0; i < 20_000; i++) await vetting.usable([row], new Date());
   const byRow = ((performance.now() - t1) * 1000) / 20_000;
   const hs = await handshakeUs(ca, 300);
-  console.log(`first check ${first.toFixed(1)} us, cached by fingerprint ${byFingerprint.toFixed(2)} us, cached row ${byRow.toFixed(2)} us; mTLS handshake ${hs.toFixed(0)} us CPU per side`);
+  console.log(
+    `first check ${first.toFixed(1)} us, cached by fingerprint ${byFingerprint.toFixed(2)} us, cached row ${byRow.toFixed(2)} us; mTLS handshake ${hs.toFixed(0)} us CPU per side`,
+  );
 } finally {
   await ca.cleanup();
 }

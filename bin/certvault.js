@@ -8,7 +8,21 @@ import { dirname, join } from "node:path";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const built = join(root, "dist", "scripts", "certvault.js");
-const SOURCE_DIRS = ["abuse", "audit", "ca", "client-sdk", "config", "envelope", "errors", "keys", "recovery", "scripts", "server", "store", "testing"];
+const SOURCE_DIRS = [
+  "abuse",
+  "audit",
+  "ca",
+  "client-sdk",
+  "config",
+  "envelope",
+  "errors",
+  "keys",
+  "recovery",
+  "scripts",
+  "server",
+  "store",
+  "testing",
+];
 
 function newestSource() {
   let newest = 0;

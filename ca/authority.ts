@@ -4,7 +4,13 @@
  */
 import { x509 } from "../keys/x509.js";
 import { createHash, randomBytes } from "node:crypto";
-import { CsrRejectedError, AlreadyRevokedError, CaExistsError, CertificateNotFoundError, UsageError } from "../errors/index.js";
+import {
+  CsrRejectedError,
+  AlreadyRevokedError,
+  CaExistsError,
+  CertificateNotFoundError,
+  UsageError,
+} from "../errors/index.js";
 import { generateKeyPair, keyTypeSpec } from "../keys/key-types.js";
 import type { KeyType } from "../keys/key-types.js";
 import { encryptCryptoKey } from "../keys/encrypted-pkcs8.js";
@@ -54,11 +60,17 @@ export async function initCa(paths: CaPaths, opts: InitCaOptions): Promise<CaCer
     ensureCaDir(paths);
     const rootKeys = await generateKeyPair(opts.keyType);
     const intKeys = await generateKeyPair(opts.keyType);
-    return makeCa(paths, opts, now, { rootKeys, rootPublic: rootKeys.publicKey, intPublic: intKeys.publicKey }, async () => {
-      // Keys first: a CA directory never holds a certificate without its key.
-      writeSecretFile(paths.rootKey, await encryptCryptoKey(rootKeys.privateKey, opts.passphrase));
-      writeSecretFile(paths.intermediateKey, await encryptCryptoKey(intKeys.privateKey, opts.passphrase));
-    });
+    return makeCa(
+      paths,
+      opts,
+      now,
+      { rootKeys, rootPublic: rootKeys.publicKey, intPublic: intKeys.publicKey },
+      async () => {
+        // Keys first: a CA directory never holds a certificate without its key.
+        writeSecretFile(paths.rootKey, await encryptCryptoKey(rootKeys.privateKey, opts.passphrase));
+        writeSecretFile(paths.intermediateKey, await encryptCryptoKey(intKeys.privateKey, opts.passphrase));
+      },
+    );
   }
   const p11 = opts.pkcs11;
   const { Pkcs11Token } = await import("./pkcs11.js");
@@ -74,12 +86,24 @@ export async function initCa(paths: CaPaths, opts: InitCaOptions): Promise<CaCer
       made.push(root.keys);
       const int = await token.generateSigningKeyPair(opts.keyType, `certvault intermediate ${tag}`);
       made.push(int.keys);
-      const record: Pkcs11Record = { version: 1, module: p11.module, tokenLabel: p11.token, tokenSerial: token.serial, keys: { root: root.ref, intermediate: int.ref } };
-      return await makeCa(paths, opts, now, { rootKeys: root.keys, rootPublic: root.publicKey, intPublic: int.publicKey, crypto: token.crypto }, async () => {
-        // Where the keys are, first: a CA directory never holds a certificate without a way to its key.
-        writeFileAtomic(pkcs11RecordPath(paths), JSON.stringify(record, null, 2) + "\n", { mode: 0o644 });
-        recorded = true;
-      });
+      const record: Pkcs11Record = {
+        version: 1,
+        module: p11.module,
+        tokenLabel: p11.token,
+        tokenSerial: token.serial,
+        keys: { root: root.ref, intermediate: int.ref },
+      };
+      return await makeCa(
+        paths,
+        opts,
+        now,
+        { rootKeys: root.keys, rootPublic: root.publicKey, intPublic: int.publicKey, crypto: token.crypto },
+        async () => {
+          // Where the keys are, first: a CA directory never holds a certificate without a way to its key.
+          writeFileAtomic(pkcs11RecordPath(paths), JSON.stringify(record, null, 2) + "\n", { mode: 0o644 });
+          recorded = true;
+        },
+      );
     } catch (err) {
       // Keys that no pkcs11.json points to would only clutter the token: remove them (best effort).
       if (!recorded) for (const pair of made) token.destroyKeyPair(pair);
@@ -94,7 +118,12 @@ async function makeCa(
   paths: CaPaths,
   opts: InitCaOptions,
   now: Date,
-  k: { rootKeys: CryptoKeyPair; rootPublic: x509.PublicKey | CryptoKey; intPublic: x509.PublicKey | CryptoKey; crypto?: Crypto },
+  k: {
+    rootKeys: CryptoKeyPair;
+    rootPublic: x509.PublicKey | CryptoKey;
+    intPublic: x509.PublicKey | CryptoKey;
+    crypto?: Crypto;
+  },
   storeKeys: () => Promise<void>,
 ): Promise<CaCertificates> {
   const signingAlgorithm = keyTypeSpec(opts.keyType).signingAlgorithm as Algorithm;
@@ -150,7 +179,10 @@ export interface IssueRequest {
   sans?: string[];
 }
 
-const issuedDetail = (r: IssuedCertificate): Record<string, string> => ({ serial: r.record.serial, identity: r.record.identity });
+const issuedDetail = (r: IssuedCertificate): Record<string, string> => ({
+  serial: r.record.serial,
+  identity: r.record.identity,
+});
 
 export interface AuthorityDeps {
   /** Every issue, revoke and CRL goes through it (attempt, then done or failed), when given. */
@@ -180,16 +212,35 @@ export class CertificateAuthority {
   }
 
   /** Runs `op` under the audit trail when the CA has one (the CLI and the server always give it one). */
-  private audited<T>(action: string, detail: Record<string, string | number | boolean>, op: () => Promise<T>, outcome?: (r: T) => Record<string, string | number | boolean>): Promise<T> {
+  private audited<T>(
+    action: string,
+    detail: Record<string, string | number | boolean>,
+    op: () => Promise<T>,
+    outcome?: (r: T) => Record<string, string | number | boolean>,
+  ): Promise<T> {
     return this.deps.audit ? this.deps.audit.run({ action, detail }, op, outcome) : op();
   }
 
   /** Issues from a CSR; nothing is written to the registry unless the CSR is accepted and the certificate signed. */
-  async issueFromCsr(csrInput: Uint8Array | string, opts: { profile: Profile; days: number; sans?: string[] }): Promise<IssuedCertificate> {
-    return this.audited("ca.issue", { profile: opts.profile, days: opts.days }, async () => {
-      const vetted = await vetCsr(csrInput);
-      return this.issue({ publicKey: vetted.csr.publicKey, commonName: vetted.commonName, family: vetted.family, keyType: vetted.keyType, ...opts });
-    }, issuedDetail);
+  async issueFromCsr(
+    csrInput: Uint8Array | string,
+    opts: { profile: Profile; days: number; sans?: string[] },
+  ): Promise<IssuedCertificate> {
+    return this.audited(
+      "ca.issue",
+      { profile: opts.profile, days: opts.days },
+      async () => {
+        const vetted = await vetCsr(csrInput);
+        return this.issue({
+          publicKey: vetted.csr.publicKey,
+          commonName: vetted.commonName,
+          family: vetted.family,
+          keyType: vetted.keyType,
+          ...opts,
+        });
+      },
+      issuedDetail,
+    );
   }
 
   /** Issues for a public key whose possession was already established (the server's own TLS key, a vetted CSR). */
@@ -199,14 +250,31 @@ export class CertificateAuthority {
 
   private async issue(req: IssueRequest): Promise<IssuedCertificate> {
     if (req.commonName === RECOVERY_IDENTITY && !req.recovery) {
-      throw new CsrRejectedError(`"${RECOVERY_IDENTITY}" is reserved for the recovery certificate (certvault recovery init)`);
+      throw new CsrRejectedError(
+        `"${RECOVERY_IDENTITY}" is reserved for the recovery certificate (certvault recovery init)`,
+      );
     }
     const signer = await this.signer();
     const now = this.now();
     // Read at every issue: `ca set-crl-url` on a running server's CA applies to its next certificate.
-    const shape = leafShape({ profile: req.profile, family: req.family, days: req.days, sans: req.sans ?? [], commonName: req.commonName, now, issuerNotAfter: signer.certificate.notAfter, crlUrl: readCrlUrl(this.deps.paths) });
+    const shape = leafShape({
+      profile: req.profile,
+      family: req.family,
+      days: req.days,
+      sans: req.sans ?? [],
+      commonName: req.commonName,
+      now,
+      issuerNotAfter: signer.certificate.notAfter,
+      crlUrl: readCrlUrl(this.deps.paths),
+    });
     const serial = randomSerial();
-    const cert = await signCertificate({ serial, subject: cnName(req.commonName), shape, publicKey: req.publicKey, issuer: signer });
+    const cert = await signCertificate({
+      serial,
+      subject: cnName(req.commonName),
+      shape,
+      publicKey: req.publicKey,
+      issuer: signer,
+    });
     const pem = cert.toString("pem") + "\n";
     const record = {
       serial,
@@ -226,7 +294,9 @@ export class CertificateAuthority {
 
   /** `guard` runs in the revocation's transaction and may refuse it (the server's self-revocation budget). */
   async revoke(serial: string, reasonName?: string, opts: { guard?: RevokeGuard } = {}): Promise<CertificateRecord> {
-    return this.audited("ca.revoke", { serial, reason: reasonName ?? "unspecified" }, () => this.revokeNow(serial, reasonName, opts.guard));
+    return this.audited("ca.revoke", { serial, reason: reasonName ?? "unspecified" }, () =>
+      this.revokeNow(serial, reasonName, opts.guard),
+    );
   }
 
   private async revokeNow(serial: string, reasonName?: string, guard?: RevokeGuard): Promise<CertificateRecord> {

@@ -38,7 +38,13 @@ export function caPaths(home: string): CaPaths {
 
 export function caExists(paths: CaPaths): boolean {
   // pkcs11.json: the keys of this CA are in a PKCS#11 token (ca/pkcs11.ts).
-  return [paths.rootCert, paths.rootKey, paths.intermediateCert, paths.intermediateKey, join(paths.dir, "pkcs11.json")].some((p) => existsSync(p));
+  return [
+    paths.rootCert,
+    paths.rootKey,
+    paths.intermediateCert,
+    paths.intermediateKey,
+    join(paths.dir, "pkcs11.json"),
+  ].some((p) => existsSync(p));
 }
 
 export function ensureCaDir(paths: CaPaths): void {

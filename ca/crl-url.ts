@@ -27,10 +27,15 @@ export function parseCrlUrl(raw: string): string {
   } catch {
     throw new UsageError(`--crl-url "${raw.slice(0, 80)}" is not a URL`);
   }
-  if (url.protocol !== "http:") throw new UsageError("--crl-url must be an http:// URL (CRLs are signed; https would need its own revocation check)");
-  if (url.username || url.password || url.search || url.hash) throw new UsageError("--crl-url must not carry credentials, a query or a fragment");
+  if (url.protocol !== "http:")
+    throw new UsageError(
+      "--crl-url must be an http:// URL (CRLs are signed; https would need its own revocation check)",
+    );
+  if (url.username || url.password || url.search || url.hash)
+    throw new UsageError("--crl-url must not carry credentials, a query or a fragment");
   if (url.pathname === "/") throw new UsageError("--crl-url needs a path, e.g. http://crl.example.com/certvault.crl");
-  if (url.href.length > MAX_URL_LENGTH || /[^\x21-\x7e]/.test(url.href)) throw new UsageError(`--crl-url must be printable ASCII of at most ${MAX_URL_LENGTH} characters`);
+  if (url.href.length > MAX_URL_LENGTH || /[^\x21-\x7e]/.test(url.href))
+    throw new UsageError(`--crl-url must be printable ASCII of at most ${MAX_URL_LENGTH} characters`);
   return url.href;
 }
 
@@ -45,11 +50,16 @@ export function readCrlUrl(paths: CaPaths): string | undefined {
     throw new UsageError(`${file} is not valid JSON: fix it or run "certvault ca set-crl-url URL"`);
   }
   const url = (parsed as { crlUrl?: unknown } | null)?.crlUrl;
-  if (typeof url !== "string") throw new UsageError(`${file} has no "crlUrl" string: fix it or run "certvault ca set-crl-url URL"`);
+  if (typeof url !== "string")
+    throw new UsageError(`${file} has no "crlUrl" string: fix it or run "certvault ca set-crl-url URL"`);
   return parseCrlUrl(url);
 }
 
 export function writeCrlUrl(paths: CaPaths, url: string | undefined): void {
   if (url === undefined) rmSync(crlUrlFile(paths), { force: true });
-  else writeFileAtomic(crlUrlFile(paths), JSON.stringify({ crlUrl: parseCrlUrl(url) }, null, 2) + "\n", { mode: 0o644, overwrite: true });
+  else
+    writeFileAtomic(crlUrlFile(paths), JSON.stringify({ crlUrl: parseCrlUrl(url) }, null, 2) + "\n", {
+      mode: 0o644,
+      overwrite: true,
+    });
 }

@@ -11,23 +11,32 @@ import { REASONS } from "./reasons.js";
 import type { ReasonName } from "./reasons.js";
 import type { Signer } from "./sign.js";
 
-export async function buildCrl(p: { signer: Signer; revoked: CrlEntry[]; crlNumber: number; now: Date; days: number }): Promise<x509.X509Crl> {
+export async function buildCrl(p: {
+  signer: Signer;
+  revoked: CrlEntry[];
+  crlNumber: number;
+  now: Date;
+  days: number;
+}): Promise<x509.X509Crl> {
   const crlNumber = new x509.Extension(id_ce_cRLNumber, false, AsnConvert.serialize(new CRLNumber(p.crlNumber)));
   const aki = await x509.AuthorityKeyIdentifierExtension.create(p.signer.certificate, false, nodeCrypto);
-  return x509.X509CrlGenerator.create({
-    issuer: p.signer.certificate.subjectName,
-    thisUpdate: p.now,
-    nextUpdate: new Date(p.now.getTime() + p.days * 86_400_000),
-    signingAlgorithm: p.signer.signingAlgorithm,
-    signingKey: p.signer.signingKey,
-    extensions: [aki, crlNumber],
-    entries: p.revoked.map((c) => {
-      const reason = REASONS[(c.revocationReason ?? "unspecified") as ReasonName] ?? x509.X509CrlReason.unspecified;
-      return {
-        serialNumber: c.serial,
-        revocationDate: c.revokedAt ?? p.now,
-        ...(reason === x509.X509CrlReason.unspecified ? {} : { reason }),
-      };
-    }),
-  }, p.signer.crypto ?? nodeCrypto);
+  return x509.X509CrlGenerator.create(
+    {
+      issuer: p.signer.certificate.subjectName,
+      thisUpdate: p.now,
+      nextUpdate: new Date(p.now.getTime() + p.days * 86_400_000),
+      signingAlgorithm: p.signer.signingAlgorithm,
+      signingKey: p.signer.signingKey,
+      extensions: [aki, crlNumber],
+      entries: p.revoked.map((c) => {
+        const reason = REASONS[(c.revocationReason ?? "unspecified") as ReasonName] ?? x509.X509CrlReason.unspecified;
+        return {
+          serialNumber: c.serial,
+          revocationDate: c.revokedAt ?? p.now,
+          ...(reason === x509.X509CrlReason.unspecified ? {} : { reason }),
+        };
+      }),
+    },
+    p.signer.crypto ?? nodeCrypto,
+  );
 }

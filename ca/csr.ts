@@ -19,7 +19,11 @@ const ACCEPTED_CURVES: Record<string, string> = {
   "1.3.132.0.34": "P-384",
   "1.3.132.0.35": "P-521",
 };
-const KNOWN_CURVE_NAMES: Record<string, string> = { "1.3.132.0.10": "secp256k1", "1.2.840.10045.3.1.1": "P-192", "1.3.132.0.33": "P-224" };
+const KNOWN_CURVE_NAMES: Record<string, string> = {
+  "1.3.132.0.10": "secp256k1",
+  "1.2.840.10045.3.1.1": "P-192",
+  "1.3.132.0.33": "P-224",
+};
 const ACCEPTED_SIGNATURE_HASHES = new Set(["SHA-256", "SHA-384", "SHA-512"]);
 export const MIN_RSA_BITS = 2048;
 const MAX_RSA_BITS = 8192;
@@ -42,7 +46,9 @@ export function parseCsr(input: Uint8Array | string): x509.Pkcs10CertificateRequ
   try {
     const text = bytes.toString("latin1");
     if (text.includes("-----BEGIN")) {
-      const m = /-----BEGIN (NEW )?CERTIFICATE REQUEST-----([\s\S]+?)-----END (NEW )?CERTIFICATE REQUEST-----/.exec(text);
+      const m = /-----BEGIN (NEW )?CERTIFICATE REQUEST-----([\s\S]+?)-----END (NEW )?CERTIFICATE REQUEST-----/.exec(
+        text,
+      );
       if (!m || m[2] === undefined) throw new Error("no CERTIFICATE REQUEST block");
       der = Buffer.from(m[2].replace(/\s+/g, ""), "base64");
     } else {
@@ -53,7 +59,8 @@ export function parseCsr(input: Uint8Array | string): x509.Pkcs10CertificateRequ
     throw new CsrRejectedError("malformed CSR: not a PKCS#10 certificate request in PEM or DER", { cause: err });
   }
   // The parser ignores bytes after the request's SEQUENCE; malformed input is refused, not trimmed.
-  if (derTlvLength(der) !== der.length) throw new CsrRejectedError("malformed CSR: extra data after the certificate request");
+  if (derTlvLength(der) !== der.length)
+    throw new CsrRejectedError("malformed CSR: extra data after the certificate request");
   return csr;
 }
 
@@ -81,7 +88,10 @@ function keyFamily(csr: x509.Pkcs10CertificateRequest): { family: KeyFamily; key
     } catch {
       curveOid = undefined;
     }
-    if (curveOid === undefined) throw new CsrRejectedError("EC key with explicit curve parameters: only named curves P-256, P-384, P-521 are accepted");
+    if (curveOid === undefined)
+      throw new CsrRejectedError(
+        "EC key with explicit curve parameters: only named curves P-256, P-384, P-521 are accepted",
+      );
     const curve = ACCEPTED_CURVES[curveOid];
     if (!curve) {
       const name = KNOWN_CURVE_NAMES[curveOid] ?? curveOid;
@@ -93,14 +103,18 @@ function keyFamily(csr: x509.Pkcs10CertificateRequest): { family: KeyFamily; key
     const rsa = AsnConvert.parse(spki.subjectPublicKey, RSAPublicKey);
     const modulus = Buffer.from(rsa.modulus);
     const bits = bitLength(modulus);
-    if (bits < MIN_RSA_BITS) throw new CsrRejectedError(`weak key: RSA-${bits} is below the minimum of ${MIN_RSA_BITS} bits`);
+    if (bits < MIN_RSA_BITS)
+      throw new CsrRejectedError(`weak key: RSA-${bits} is below the minimum of ${MIN_RSA_BITS} bits`);
     if (bits > MAX_RSA_BITS) throw new CsrRejectedError(`RSA-${bits} is above the maximum of ${MAX_RSA_BITS} bits`);
     const e = Buffer.from(rsa.publicExponent);
     const eLow = e[e.length - 1] ?? 0;
-    if ((eLow & 1) === 0 || (bitLength(e) <= 2 && eLow < 3)) throw new CsrRejectedError("RSA key with an invalid public exponent");
+    if ((eLow & 1) === 0 || (bitLength(e) <= 2 && eLow < 3))
+      throw new CsrRejectedError("RSA key with an invalid public exponent");
     return { family: "RSA", keyType: `rsa-${bits}` };
   }
-  throw new CsrRejectedError(`unsupported key algorithm ${alg}: only EC (P-256, P-384, P-521) and RSA (>= 2048 bits) keys are accepted`);
+  throw new CsrRejectedError(
+    `unsupported key algorithm ${alg}: only EC (P-256, P-384, P-521) and RSA (>= 2048 bits) keys are accepted`,
+  );
 }
 
 /** keyFamily, with whatever the ASN.1 layer throws on a damaged key (found by fuzzing) turned into a refusal. */
@@ -122,7 +136,8 @@ function bitLength(bigEndian: Buffer): number {
 
 function commonNameOf(csr: x509.Pkcs10CertificateRequest): string {
   const cns = csr.subjectName.getField("CN");
-  if (cns.length !== 1 || cns[0] === undefined) throw new CsrRejectedError("the CSR subject must contain exactly one CN (the identity)");
+  if (cns.length !== 1 || cns[0] === undefined)
+    throw new CsrRejectedError("the CSR subject must contain exactly one CN (the identity)");
   const cn = cns[0];
   const problem = identityProblem(cn);
   if (problem) throw new CsrRejectedError(`CN: ${problem}`);
@@ -133,7 +148,8 @@ export async function vetCsr(input: Uint8Array | string): Promise<VettedCsr> {
   const csr = parseCsr(input);
   const { family, keyType } = readKeyFamily(csr);
   const hash = (csr.signatureAlgorithm as { hash?: { name?: string } }).hash?.name;
-  if (!hash || !ACCEPTED_SIGNATURE_HASHES.has(hash)) throw new CsrRejectedError(`the CSR is signed with an unaccepted algorithm (${hash ?? "unknown"})`);
+  if (!hash || !ACCEPTED_SIGNATURE_HASHES.has(hash))
+    throw new CsrRejectedError(`the CSR is signed with an unaccepted algorithm (${hash ?? "unknown"})`);
   let ok: boolean;
   try {
     ok = await csr.verify();

@@ -93,7 +93,10 @@ export function opensslFingerprint(hex: string): string {
 
 export type TokenStatus = "active" | "used" | "expired" | "revoked";
 
-export function tokenStatus(t: { usedAt: Date | null; revokedAt: Date | null; expiresAt: Date }, now: Date): TokenStatus {
+export function tokenStatus(
+  t: { usedAt: Date | null; revokedAt: Date | null; expiresAt: Date },
+  now: Date,
+): TokenStatus {
   if (t.usedAt) return "used";
   if (t.revokedAt) return "revoked";
   return t.expiresAt.getTime() <= now.getTime() ? "expired" : "active";

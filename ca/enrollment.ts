@@ -19,10 +19,20 @@ export interface IssuedToken {
   expiresAt: Date;
 }
 
-export async function issueToken(repo: EnrollmentTokenRepository, opts: { identity: string; ttlMs: number; actor: string; now: Date }): Promise<IssuedToken> {
+export async function issueToken(
+  repo: EnrollmentTokenRepository,
+  opts: { identity: string; ttlMs: number; actor: string; now: Date },
+): Promise<IssuedToken> {
   const t = newToken(opts.identity);
   const expiresAt = new Date(opts.now.getTime() + opts.ttlMs);
-  await repo.insert({ id: t.id, identity: t.identity, tokenHash: t.hash, createdBy: opts.actor, createdAt: opts.now, expiresAt });
+  await repo.insert({
+    id: t.id,
+    identity: t.identity,
+    tokenHash: t.hash,
+    createdBy: opts.actor,
+    createdAt: opts.now,
+    expiresAt,
+  });
   return { id: t.id, identity: t.identity, token: t.token, expiresAt };
 }
 
@@ -31,12 +41,21 @@ export async function issueToken(repo: EnrollmentTokenRepository, opts: { identi
  * names the admin. One code path for every admin front end (`certvault ca token --revoke` and the operator console).
  * NotFoundError for an unknown id, ConflictError for a token already used or revoked. Returns the row as it is now.
  */
-export async function revokeToken(repo: EnrollmentTokenRepository, audit: OperationAudit, id: string, now: () => Date = () => new Date()): Promise<EnrollmentTokenRow | null> {
+export async function revokeToken(
+  repo: EnrollmentTokenRepository,
+  audit: OperationAudit,
+  id: string,
+  now: () => Date = () => new Date(),
+): Promise<EnrollmentTokenRow | null> {
   await audit.run({ action: "enroll.token.revoke", detail: { tokenId: id } }, async () => {
     if (await repo.revoke(id, now())) return;
     const row = await repo.get(id);
     if (!row) throw new NotFoundError(`no enrollment token with id ${id}`);
-    throw new ConflictError(row.usedAt ? `token ${id} was already used (certificate ${row.serial ?? "?"}); revoke that certificate instead` : `token ${id} is already revoked`);
+    throw new ConflictError(
+      row.usedAt
+        ? `token ${id} was already used (certificate ${row.serial ?? "?"}); revoke that certificate instead`
+        : `token ${id} is already revoked`,
+    );
   });
   return repo.get(id);
 }
@@ -44,7 +63,9 @@ export async function revokeToken(repo: EnrollmentTokenRepository, audit: Operat
 /** Why a presented token is refused (for the audit trail and the log; the caller only ever sees invalid_token). */
 export type RefusalReason = "malformed" | "unknown" | "mismatch" | "used" | "revoked" | "expired";
 
-export type TokenCheck = { ok: true; row: EnrollmentTokenRow; hash: string } | { ok: false; reason: RefusalReason; row?: EnrollmentTokenRow; claimedId?: string };
+export type TokenCheck =
+  | { ok: true; row: EnrollmentTokenRow; hash: string }
+  | { ok: false; reason: RefusalReason; row?: EnrollmentTokenRow; claimedId?: string };
 
 /** Looks a presented token up by its id and compares its hash in constant time; says why it is refused. */
 export async function checkToken(repo: EnrollmentTokenRepository, presented: string, now: Date): Promise<TokenCheck> {
@@ -87,11 +108,22 @@ export function describeToken(t: EnrollmentTokenRow, now: Date): TokenView {
  * Writes `enroll.token.expired` for every token that expired unused and is not yet in the audit trail. Run by the
  * server (at start, every minute, and when an expired token is presented) and by `ca token`; returns how many.
  */
-export async function auditExpiredTokens(repo: EnrollmentTokenRepository, append: AppendAudit, actor: string, now: Date): Promise<number> {
+export async function auditExpiredTokens(
+  repo: EnrollmentTokenRepository,
+  append: AppendAudit,
+  actor: string,
+  now: Date,
+): Promise<number> {
   const expired = await repo.claimUnauditedExpiries(now);
   for (const t of expired) {
     try {
-      await append({ time: now, actor, action: "enroll.token.expired", status: 0, detail: { tokenId: t.id, identity: t.identity, expiresAt: t.expiresAt.toISOString() } });
+      await append({
+        time: now,
+        actor,
+        action: "enroll.token.expired",
+        status: 0,
+        detail: { tokenId: t.id, identity: t.identity, expiresAt: t.expiresAt.toISOString() },
+      });
     } catch (err) {
       // Not written: leave it for the next sweep.
       await repo.unmarkExpiryAudited(t.id).catch(() => undefined);

@@ -33,12 +33,16 @@ function codePoint(ch: string): string {
  */
 export function identityNameProblem(name: string): string | undefined {
   const points = [...name];
-  if (points.length === 0 || points.length > MAX_IDENTITY_LENGTH) return `the name must be 1 to ${MAX_IDENTITY_LENGTH} characters`;
+  if (points.length === 0 || points.length > MAX_IDENTITY_LENGTH)
+    return `the name must be 1 to ${MAX_IDENTITY_LENGTH} characters`;
   const forbidden = FORBIDDEN.exec(name);
-  if (forbidden) return `the name contains ${codePoint(forbidden[0])} (control, format, bidi, invisible, private-use or unassigned characters are not allowed)`;
+  if (forbidden)
+    return `the name contains ${codePoint(forbidden[0])} (control, format, bidi, invisible, private-use or unassigned characters are not allowed)`;
   const space = OTHER_WHITESPACE.exec(name);
-  if (space) return `the name contains ${codePoint(space[0])}: the only whitespace allowed is a single ASCII space between characters`;
-  if (name.startsWith(" ") || name.endsWith(" ") || name.includes("  ")) return "the name has surrounding or repeated spaces";
+  if (space)
+    return `the name contains ${codePoint(space[0])}: the only whitespace allowed is a single ASCII space between characters`;
+  if (name.startsWith(" ") || name.endsWith(" ") || name.includes("  "))
+    return "the name has surrounding or repeated spaces";
   if (name.normalize("NFC") !== name) return "the name is not in Unicode normalization form C (NFC): compose it first";
   if (/^\p{M}/u.test(name)) return "the name starts with a combining mark";
   return undefined;

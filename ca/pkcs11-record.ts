@@ -48,8 +48,19 @@ export function readPkcs11Record(paths: CaPaths): Pkcs11Record | undefined {
   } catch (err) {
     throw new Pkcs11TokenError(`cannot read ${file}: ${(err as Error).message}`);
   }
-  const ok = (k: unknown): boolean => typeof k === "object" && k !== null && typeof (k as Pkcs11KeyRef).label === "string" && /^[0-9a-f]+$/.test(String((k as Pkcs11KeyRef).id));
-  if (rec.version !== 1 || typeof rec.module !== "string" || typeof rec.tokenLabel !== "string" || typeof rec.tokenSerial !== "string" || !ok(rec.keys?.root) || !ok(rec.keys?.intermediate)) {
+  const ok = (k: unknown): boolean =>
+    typeof k === "object" &&
+    k !== null &&
+    typeof (k as Pkcs11KeyRef).label === "string" &&
+    /^[0-9a-f]+$/.test(String((k as Pkcs11KeyRef).id));
+  if (
+    rec.version !== 1 ||
+    typeof rec.module !== "string" ||
+    typeof rec.tokenLabel !== "string" ||
+    typeof rec.tokenSerial !== "string" ||
+    !ok(rec.keys?.root) ||
+    !ok(rec.keys?.intermediate)
+  ) {
     throw new Pkcs11TokenError(`${file} is not a certvault PKCS#11 record (version 1)`);
   }
   return rec;
@@ -73,7 +84,10 @@ export function obtainPkcs11Pin(opts: Pkcs11Options | undefined): string {
 }
 
 /** Whichever signer this CA has: in a token when HOME/ca/pkcs11.json exists, else the encrypted key file. */
-export async function loadCaSigner(paths: CaPaths, opts: { passphrase: () => Promise<string>; pkcs11?: Pkcs11Options | undefined }): Promise<Signer> {
+export async function loadCaSigner(
+  paths: CaPaths,
+  opts: { passphrase: () => Promise<string>; pkcs11?: Pkcs11Options | undefined },
+): Promise<Signer> {
   const rec = readPkcs11Record(paths);
   if (rec) return (await import("./pkcs11.js")).loadPkcs11Signer(paths, rec, opts.pkcs11);
   return loadIntermediateSigner(paths, await opts.passphrase());

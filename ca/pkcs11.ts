@@ -38,7 +38,10 @@ function loadModule(path: string): graphene.Module {
   try {
     mod.initialize();
   } catch (err) {
-    if ((err as { code?: number }).code !== CKR_CRYPTOKI_ALREADY_INITIALIZED) throw new Pkcs11TokenError(`cannot initialize the PKCS#11 module ${path}: ${(err as Error).message}`, { cause: err });
+    if ((err as { code?: number }).code !== CKR_CRYPTOKI_ALREADY_INITIALIZED)
+      throw new Pkcs11TokenError(`cannot initialize the PKCS#11 module ${path}: ${(err as Error).message}`, {
+        cause: err,
+      });
   }
   modules.set(path, mod);
   return mod;
@@ -61,7 +64,9 @@ const SESSION_LOST = new Set([
 function sessionLost(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === "number") return SESSION_LOST.has(code);
-  return /CKR_(DEVICE_ERROR|DEVICE_MEMORY|DEVICE_REMOVED|SESSION_CLOSED|SESSION_HANDLE_INVALID|TOKEN_NOT_PRESENT|USER_NOT_LOGGED_IN|OBJECT_HANDLE_INVALID|KEY_HANDLE_INVALID)/.test(String((err as Error)?.message ?? ""));
+  return /CKR_(DEVICE_ERROR|DEVICE_MEMORY|DEVICE_REMOVED|SESSION_CLOSED|SESSION_HANDLE_INVALID|TOKEN_NOT_PRESENT|USER_NOT_LOGGED_IN|OBJECT_HANDLE_INVALID|KEY_HANDLE_INVALID)/.test(
+    String((err as Error)?.message ?? ""),
+  );
 }
 
 interface OpenOptions {
@@ -79,10 +84,17 @@ function openSession(opts: OpenOptions): { session: graphene.Session; serial: st
   for (let i = 0; i < slots.length; i++) {
     const slot = slots.items(i);
     const token = slot.getToken();
-    if (token.label.trim() === opts.token && (opts.serial === undefined || token.serialNumber.trim() === opts.serial)) matches.push(slot);
+    if (token.label.trim() === opts.token && (opts.serial === undefined || token.serialNumber.trim() === opts.serial))
+      matches.push(slot);
   }
-  if (matches.length === 0) throw new Pkcs11TokenError(`no token labelled "${opts.token}"${opts.serial ? ` with serial ${opts.serial}` : ""} in ${opts.module}`);
-  if (matches.length > 1) throw new Pkcs11TokenError(`${matches.length} tokens are labelled "${opts.token}" in ${opts.module}; give each CA its own label`);
+  if (matches.length === 0)
+    throw new Pkcs11TokenError(
+      `no token labelled "${opts.token}"${opts.serial ? ` with serial ${opts.serial}` : ""} in ${opts.module}`,
+    );
+  if (matches.length > 1)
+    throw new Pkcs11TokenError(
+      `${matches.length} tokens are labelled "${opts.token}" in ${opts.module}; give each CA its own label`,
+    );
   const slot = matches[0] as graphene.Slot;
   const session = slot.open(graphene.SessionFlag.SERIAL_SESSION | graphene.SessionFlag.RW_SESSION);
   try {
@@ -135,7 +147,11 @@ export class Pkcs11Token {
       return run;
     };
     const facade = Object.create(p11crypto.subtle, { sign: { value: sign } }) as SubtleCrypto;
-    this.crypto = { subtle: facade, getRandomValues: <T extends ArrayBufferView | null>(a: T) => webcrypto.getRandomValues(a as never) as T, randomUUID: () => webcrypto.randomUUID() } as unknown as Crypto;
+    this.crypto = {
+      subtle: facade,
+      getRandomValues: <T extends ArrayBufferView | null>(a: T) => webcrypto.getRandomValues(a as never) as T,
+      randomUUID: () => webcrypto.randomUUID(),
+    } as unknown as Crypto;
   }
 
   get label(): string {
@@ -166,7 +182,10 @@ export class Pkcs11Token {
   }
 
   /** A signing key pair made inside the token: private key CKA_TOKEN, CKA_SENSITIVE, not CKA_EXTRACTABLE. */
-  async generateSigningKeyPair(keyType: KeyType, label: string): Promise<{ keys: CryptoKeyPair; publicKey: x509.PublicKey; ref: Pkcs11KeyRef }> {
+  async generateSigningKeyPair(
+    keyType: KeyType,
+    label: string,
+  ): Promise<{ keys: CryptoKeyPair; publicKey: x509.PublicKey; ref: Pkcs11KeyRef }> {
     const spec = keyTypeSpec(keyType);
     const algorithm =
       spec.keyAlgorithm.name === "ECDSA"
@@ -174,16 +193,30 @@ export class Pkcs11Token {
         : { ...spec.keyAlgorithm, modulusLength: 3072, publicExponent: new Uint8Array([1, 0, 1]) };
     let keys: CryptoKeyPair;
     try {
-      keys = (await this.p11.subtle.generateKey({ ...algorithm, token: true, sensitive: true, label } as unknown as EcKeyGenParams, false, ["sign", "verify"])) as CryptoKeyPair;
+      keys = (await this.p11.subtle.generateKey(
+        { ...algorithm, token: true, sensitive: true, label } as unknown as EcKeyGenParams,
+        false,
+        ["sign", "verify"],
+      )) as CryptoKeyPair;
     } catch (err) {
-      throw new Pkcs11TokenError(`token "${this.label}" could not generate a ${keyType} key: ${(err as Error).message}`, { cause: err });
+      throw new Pkcs11TokenError(
+        `token "${this.label}" could not generate a ${keyType} key: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
     const priv = (keys.privateKey as unknown as P11CryptoKey).p11Object;
-    const attrs = priv.getAttribute({ extractable: null, sensitive: null, token: null, id: null }) as { extractable: boolean; sensitive: boolean; token: boolean; id: Buffer };
+    const attrs = priv.getAttribute({ extractable: null, sensitive: null, token: null, id: null }) as {
+      extractable: boolean;
+      sensitive: boolean;
+      token: boolean;
+      id: Buffer;
+    };
     if (attrs.extractable || !attrs.sensitive || !attrs.token) {
       priv.destroy();
       (keys.publicKey as unknown as P11CryptoKey).p11Object.destroy();
-      throw new Pkcs11TokenError(`token "${this.label}" did not keep the new key sensitive, non-extractable and persistent; refusing to use it`);
+      throw new Pkcs11TokenError(
+        `token "${this.label}" did not keep the new key sensitive, non-extractable and persistent; refusing to use it`,
+      );
     }
     const publicKey = new x509.PublicKey(await this.p11.subtle.exportKey("spki", keys.publicKey));
     return { keys, publicKey, ref: { label, id: attrs.id.toString("hex") } };
@@ -209,14 +242,22 @@ export class Pkcs11Token {
 
   private async findPrivateKey(ref: Pkcs11KeyRef, keyType: KeyType): Promise<CryptoKey> {
     const found: graphene.SessionObject[] = [];
-    this.session.find({ class: graphene.ObjectClass.PRIVATE_KEY, token: true, label: ref.label, id: Buffer.from(ref.id, "hex") }, (obj) => {
-      found.push(obj);
-    });
-    if (found.length !== 1) throw new Pkcs11TokenError(`token "${this.label}" holds ${found.length} private keys labelled "${ref.label}" with id ${ref.id} (expected exactly one)`);
+    this.session.find(
+      { class: graphene.ObjectClass.PRIVATE_KEY, token: true, label: ref.label, id: Buffer.from(ref.id, "hex") },
+      (obj) => {
+        found.push(obj);
+      },
+    );
+    if (found.length !== 1)
+      throw new Pkcs11TokenError(
+        `token "${this.label}" holds ${found.length} private keys labelled "${ref.label}" with id ${ref.id} (expected exactly one)`,
+      );
     // node-webcrypto-p11's KeyStorage index ("private-<handle>-<CKA_ID>"): the handle is this session's.
     const index = P11CryptoKey.getID((found[0] as graphene.SessionObject).toType<graphene.PrivateKey>());
     const spec = keyTypeSpec(keyType);
-    return (await this.p11.keyStorage.getItem(index, spec.keyAlgorithm as Algorithm, false, ["sign"])) as unknown as CryptoKey;
+    return (await this.p11.keyStorage.getItem(index, spec.keyAlgorithm as Algorithm, false, [
+      "sign",
+    ])) as unknown as CryptoKey;
   }
 
   /** The CKA_IDs (hex) of the token's private keys with this label. */
@@ -231,12 +272,20 @@ export class Pkcs11Token {
   /** The public key object beside a private key (same label and CKA_ID), as SPKI DER. */
   async publicKeySpki(ref: Pkcs11KeyRef, keyType: KeyType): Promise<Buffer> {
     const found: graphene.SessionObject[] = [];
-    this.session.find({ class: graphene.ObjectClass.PUBLIC_KEY, token: true, label: ref.label, id: Buffer.from(ref.id, "hex") }, (obj) => {
-      found.push(obj);
-    });
-    if (found.length !== 1) throw new Pkcs11TokenError(`token "${this.label}" holds ${found.length} public keys labelled "${ref.label}" with id ${ref.id} (expected exactly one)`);
+    this.session.find(
+      { class: graphene.ObjectClass.PUBLIC_KEY, token: true, label: ref.label, id: Buffer.from(ref.id, "hex") },
+      (obj) => {
+        found.push(obj);
+      },
+    );
+    if (found.length !== 1)
+      throw new Pkcs11TokenError(
+        `token "${this.label}" holds ${found.length} public keys labelled "${ref.label}" with id ${ref.id} (expected exactly one)`,
+      );
     const index = P11CryptoKey.getID((found[0] as graphene.SessionObject).toType<graphene.PublicKey>());
-    const key = (await this.p11.keyStorage.getItem(index, keyTypeSpec(keyType).keyAlgorithm as Algorithm, true, ["verify"])) as unknown as CryptoKey;
+    const key = (await this.p11.keyStorage.getItem(index, keyTypeSpec(keyType).keyAlgorithm as Algorithm, true, [
+      "verify",
+    ])) as unknown as CryptoKey;
     return Buffer.from(await this.p11.subtle.exportKey("spki", key as never));
   }
 
@@ -281,7 +330,12 @@ function acquireToken(opts: OpenOptions & { serial: string }): { token: Pkcs11To
 }
 
 /** Proves that the token key is the one in the certificate: sign a random challenge in the token, verify it in Node. */
-async function checkKeyMatches(token: Pkcs11Token, key: CryptoKey, cert: x509.X509Certificate, keyType: KeyType): Promise<void> {
+async function checkKeyMatches(
+  token: Pkcs11Token,
+  key: CryptoKey,
+  cert: x509.X509Certificate,
+  keyType: KeyType,
+): Promise<void> {
   const spec = keyTypeSpec(keyType);
   const signingAlgorithm = spec.signingAlgorithm as Algorithm;
   const challenge = webcrypto.getRandomValues(new Uint8Array(32));
@@ -293,12 +347,21 @@ async function checkKeyMatches(token: Pkcs11Token, key: CryptoKey, cert: x509.X5
 }
 
 /** The intermediate's signer in the token that pkcs11.json names (module and token may be overridden by options). */
-export async function loadPkcs11Signer(paths: CaPaths, rec: Pkcs11Record, opts: Pkcs11Options | undefined): Promise<Signer> {
+export async function loadPkcs11Signer(
+  paths: CaPaths,
+  rec: Pkcs11Record,
+  opts: Pkcs11Options | undefined,
+): Promise<Signer> {
   const { intermediate } = readCaCertificates(paths);
   const keyType = caKeyType(intermediate);
   const spec = keyTypeSpec(keyType);
   const signingAlgorithm = spec.signingAlgorithm as Algorithm;
-  const { token, release } = acquireToken({ module: opts?.module ?? rec.module, token: opts?.token ?? rec.tokenLabel, pin: obtainPkcs11Pin(opts), serial: rec.tokenSerial });
+  const { token, release } = acquireToken({
+    module: opts?.module ?? rec.module,
+    token: opts?.token ?? rec.tokenLabel,
+    pin: obtainPkcs11Pin(opts),
+    serial: rec.tokenSerial,
+  });
   try {
     const signingKey = await token.privateKey(rec.keys.intermediate, keyType);
     await checkKeyMatches(token, signingKey, intermediate, keyType);
@@ -331,17 +394,32 @@ const ECDSA_P256_SHA256 = { name: "ECDSA", hash: "SHA-256" } as EcdsaParams;
  * sign a challenge that it verifies, as the CA signer is checked against its certificate. Without it the public key
  * is the token's own (the new key's, or the public key object beside the private one), for the caller to write.
  */
-export async function loadPkcs11AuditSigner(rec: Pkcs11Record, opts: Pkcs11Options | undefined, expected: KeyObject | undefined): Promise<DataSigner> {
-  const { token, release } = acquireToken({ module: opts?.module ?? rec.module, token: opts?.token ?? rec.tokenLabel, pin: obtainPkcs11Pin(opts), serial: rec.tokenSerial });
+export async function loadPkcs11AuditSigner(
+  rec: Pkcs11Record,
+  opts: Pkcs11Options | undefined,
+  expected: KeyObject | undefined,
+): Promise<DataSigner> {
+  const { token, release } = acquireToken({
+    module: opts?.module ?? rec.module,
+    token: opts?.token ?? rec.tokenLabel,
+    pin: obtainPkcs11Pin(opts),
+    serial: rec.tokenSerial,
+  });
   let made: CryptoKeyPair | undefined;
   try {
     const label = auditKeyLabel(rec);
     const ids = token.privateKeyIds(label);
-    if (ids.length > 1) throw new Pkcs11TokenError(`token "${token.label}" holds ${ids.length} private keys labelled "${label}"; expected one audit key (remove the ones that HOME/audit/audit.pub does not match)`);
+    if (ids.length > 1)
+      throw new Pkcs11TokenError(
+        `token "${token.label}" holds ${ids.length} private keys labelled "${label}"; expected one audit key (remove the ones that HOME/audit/audit.pub does not match)`,
+      );
     let ref: Pkcs11KeyRef;
     let spki: Buffer;
     if (ids.length === 0) {
-      if (expected) throw new Pkcs11TokenError(`token "${token.label}" holds no audit key labelled "${label}", but HOME/audit/audit.pub exists: it belongs to a key that is gone; refusing to make a new one under it`);
+      if (expected)
+        throw new Pkcs11TokenError(
+          `token "${token.label}" holds no audit key labelled "${label}", but HOME/audit/audit.pub exists: it belongs to a key that is gone; refusing to make a new one under it`,
+        );
       const gen = await token.generateSigningKeyPair(AUDIT_KEY_TYPE, label);
       made = gen.keys;
       ref = gen.ref;
@@ -354,13 +432,18 @@ export async function loadPkcs11AuditSigner(rec: Pkcs11Record, opts: Pkcs11Optio
     const key = await token.privateKey(ref, AUDIT_KEY_TYPE);
     const sign = async (data: Uint8Array): Promise<Buffer> => {
       const raw = await token.crypto.subtle.sign(ECDSA_P256_SHA256, key, data as Uint8Array<ArrayBuffer>);
-      const der = new x509.AsnEcSignatureFormatter().toAsnSignature({ name: "ECDSA", namedCurve: "P-256" } as EcKeyAlgorithm, raw);
+      const der = new x509.AsnEcSignatureFormatter().toAsnSignature(
+        { name: "ECDSA", namedCurve: "P-256" } as EcKeyAlgorithm,
+        raw,
+      );
       if (!der) throw new Pkcs11TokenError("cannot DER-encode the token's ECDSA signature");
       return Buffer.from(der);
     };
     const challenge = webcrypto.getRandomValues(new Uint8Array(32));
     if (!verify("sha256", challenge, publicKey, await sign(challenge))) {
-      throw new Pkcs11TokenError(`the audit key "${label}" in token "${token.label}" does not match HOME/audit/audit.pub`);
+      throw new Pkcs11TokenError(
+        `the audit key "${label}" in token "${token.label}" does not match HOME/audit/audit.pub`,
+      );
     }
     return { publicKey, sign, close: release, created: made !== undefined };
   } catch (err) {
@@ -369,4 +452,3 @@ export async function loadPkcs11AuditSigner(rec: Pkcs11Record, opts: Pkcs11Optio
     throw err;
   }
 }
-

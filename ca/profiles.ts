@@ -77,7 +77,8 @@ export function validity(now: Date, days: number, issuerNotAfter: Date): { notBe
 
 /** Key usage of an end-entity certificate: EC keys agree keys (CMS ECDH), RSA keys encipher them (CMS OAEP). */
 export function leafKeyUsage(family: KeyFamily, profile: Profile): KeyUsageName[] {
-  if (profile === "client") return family === "EC" ? ["digitalSignature", "keyAgreement"] : ["digitalSignature", "keyEncipherment"];
+  if (profile === "client")
+    return family === "EC" ? ["digitalSignature", "keyAgreement"] : ["digitalSignature", "keyEncipherment"];
   return family === "EC" ? ["digitalSignature"] : ["digitalSignature", "keyEncipherment"];
 }
 

@@ -22,7 +22,8 @@ export type Decision = { id: string; status: "rejected" } | { id: string; status
 export async function rejectRequest(deps: DecisionDeps, id: string): Promise<Decision> {
   const req = await pending(deps, id);
   await deps.audit.run({ action: "requests.reject", detail: { id, identity: req.identity } }, async () => {
-    if (!(await deps.requests.decide(id, "rejected", null, deps.now()))) throw new ConflictError(`request ${id} was decided meanwhile`);
+    if (!(await deps.requests.decide(id, "rejected", null, deps.now())))
+      throw new ConflictError(`request ${id} was decided meanwhile`);
   });
   return { id, status: "rejected" };
 }
@@ -34,10 +35,13 @@ export async function approveRequest(deps: DecisionDeps, id: string, days: numbe
   const requester = await deps.registry.get(req.requestedBy);
   if (!requester || requester.storedStatus !== "active" || requester.notAfter.getTime() < deps.now().getTime()) {
     await deps.requests.decide(id, "rejected", null, deps.now());
-    throw new ConflictError(`request ${id} was made with certificate ${req.requestedBy}, which is no longer active; it is rejected`);
+    throw new ConflictError(
+      `request ${id} was made with certificate ${req.requestedBy}, which is no longer active; it is rejected`,
+    );
   }
   // Claim the request first, so that two admins approving at once cannot both issue.
-  if (!(await deps.requests.decide(id, "issued", null, deps.now()))) throw new ConflictError(`request ${id} was decided meanwhile`);
+  if (!(await deps.requests.decide(id, "issued", null, deps.now())))
+    throw new ConflictError(`request ${id} was decided meanwhile`);
   const issued = await deps.audit.run(
     { action: "requests.approve", detail: { id, identity: req.identity, requestedBy: req.requestedBy } },
     () => deps.ca.issueFromCsr(req.csr, { profile: "client", days }),

@@ -14,7 +14,8 @@ export function randomSerial(random: (n: number) => Uint8Array = randomBytes): s
 /** Canonical spelling of a serial given by a user: lower-case hex, no separators, no leading zero bytes. */
 export function normalizeSerial(input: string): string {
   const hex = input.trim().toLowerCase().replace(/^0x/, "").replace(/[:\s]/g, "");
-  if (!/^[0-9a-f]+$/.test(hex) || hex.length > 80) throw new UsageError(`"${input}" is not a hexadecimal serial number`);
+  if (!/^[0-9a-f]+$/.test(hex) || hex.length > 80)
+    throw new UsageError(`"${input}" is not a hexadecimal serial number`);
   const stripped = hex.replace(/^(00)+/, "");
   return stripped.length % 2 === 1 ? `0${stripped}` : stripped || "00";
 }

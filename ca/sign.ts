@@ -7,7 +7,6 @@ import { nodeCrypto, x509 } from "../keys/x509.js";
 
 import type { CertificateShape, KeyUsageName } from "./profiles.js";
 
-
 export interface Signer {
   /** The WebCrypto key that signs; for hardware tokens a non-extractable handle. */
   readonly signingKey: CryptoKey;
@@ -41,19 +40,39 @@ const KU_FLAGS: Record<KeyUsageName, x509.KeyUsageFlags> = {
   keyCertSign: x509.KeyUsageFlags.keyCertSign,
   cRLSign: x509.KeyUsageFlags.cRLSign,
 };
-const EKU_OIDS = { clientAuth: x509.ExtendedKeyUsage.clientAuth, serverAuth: x509.ExtendedKeyUsage.serverAuth } as const;
+const EKU_OIDS = {
+  clientAuth: x509.ExtendedKeyUsage.clientAuth,
+  serverAuth: x509.ExtendedKeyUsage.serverAuth,
+} as const;
 
-export async function shapeExtensions(shape: CertificateShape, subjectKey: x509.PublicKey | CryptoKey, issuer: x509.X509Certificate | x509.PublicKey | CryptoKey): Promise<x509.Extension[]> {
+export async function shapeExtensions(
+  shape: CertificateShape,
+  subjectKey: x509.PublicKey | CryptoKey,
+  issuer: x509.X509Certificate | x509.PublicKey | CryptoKey,
+): Promise<x509.Extension[]> {
   const ext: x509.Extension[] = [];
-  ext.push(shape.ca ? new x509.BasicConstraintsExtension(true, shape.ca.pathLength, true) : new x509.BasicConstraintsExtension(false, undefined, true));
+  ext.push(
+    shape.ca
+      ? new x509.BasicConstraintsExtension(true, shape.ca.pathLength, true)
+      : new x509.BasicConstraintsExtension(false, undefined, true),
+  );
   const flags = shape.keyUsage.reduce((acc, u) => acc | KU_FLAGS[u], 0);
   ext.push(new x509.KeyUsagesExtension(flags, true));
   if (shape.extendedKeyUsage.length > 0) {
-    ext.push(new x509.ExtendedKeyUsageExtension(shape.extendedKeyUsage.map((e) => EKU_OIDS[e]), false));
+    ext.push(
+      new x509.ExtendedKeyUsageExtension(
+        shape.extendedKeyUsage.map((e) => EKU_OIDS[e]),
+        false,
+      ),
+    );
   }
-  const names = [...shape.sans.dns.map((value) => ({ type: "dns" as const, value })), ...shape.sans.ip.map((value) => ({ type: "ip" as const, value }))];
+  const names = [
+    ...shape.sans.dns.map((value) => ({ type: "dns" as const, value })),
+    ...shape.sans.ip.map((value) => ({ type: "ip" as const, value })),
+  ];
   if (names.length > 0) ext.push(new x509.SubjectAlternativeNameExtension(names, false));
-  if (shape.crlUrls && shape.crlUrls.length > 0) ext.push(new x509.CRLDistributionPointsExtension(shape.crlUrls, false));
+  if (shape.crlUrls && shape.crlUrls.length > 0)
+    ext.push(new x509.CRLDistributionPointsExtension(shape.crlUrls, false));
   ext.push(await x509.SubjectKeyIdentifierExtension.create(subjectKey as CryptoKey, false, nodeCrypto));
   ext.push(await x509.AuthorityKeyIdentifierExtension.create(issuer as CryptoKey, false, nodeCrypto));
   return ext;
@@ -70,19 +89,25 @@ export async function signCertificate(params: {
 }): Promise<x509.X509Certificate> {
   const { shape, issuer } = params;
   // A token's WebCrypto cannot export Node's keys: hand it the subject key as SPKI (x509.PublicKey) instead.
-  const publicKey = issuer.crypto && !(params.publicKey instanceof x509.PublicKey) ? await x509.PublicKey.create(params.publicKey, nodeCrypto) : params.publicKey;
+  const publicKey =
+    issuer.crypto && !(params.publicKey instanceof x509.PublicKey)
+      ? await x509.PublicKey.create(params.publicKey, nodeCrypto)
+      : params.publicKey;
   const self = "selfSigned" in issuer;
   const issuerRef = self ? publicKey : issuer.certificate;
-  return x509.X509CertificateGenerator.create({
-    serialNumber: params.serial,
-    subject: params.subject,
-    // The issuer's subject as encoded in its certificate (byte for byte), not re-parsed from its string form.
-    issuer: self ? params.subject : issuer.certificate.subjectName,
-    notBefore: shape.notBefore,
-    notAfter: shape.notAfter,
-    publicKey,
-    signingKey: self ? issuer.selfSigned.privateKey : issuer.signingKey,
-    signingAlgorithm: issuer.signingAlgorithm,
-    extensions: await shapeExtensions(shape, publicKey, issuerRef),
-  }, issuer.crypto ?? nodeCrypto);
+  return x509.X509CertificateGenerator.create(
+    {
+      serialNumber: params.serial,
+      subject: params.subject,
+      // The issuer's subject as encoded in its certificate (byte for byte), not re-parsed from its string form.
+      issuer: self ? params.subject : issuer.certificate.subjectName,
+      notBefore: shape.notBefore,
+      notAfter: shape.notAfter,
+      publicKey,
+      signingKey: self ? issuer.selfSigned.privateKey : issuer.signingKey,
+      signingAlgorithm: issuer.signingAlgorithm,
+      extensions: await shapeExtensions(shape, publicKey, issuerRef),
+    },
+    issuer.crypto ?? nodeCrypto,
+  );
 }

@@ -51,7 +51,6 @@ export interface CertificateRequestView {
   certificate?: string;
 }
 
-
 export type { RotationProgress } from "./key-lifecycle.js";
 export type { OpenedRecord, RecordKind } from "./record-trust.js";
 
@@ -108,7 +107,8 @@ export class CertvaultClient {
         // Issuing CAs from a handshake that was verified against the pinned root: safe to use for recipient checks.
         for (const der of ders) {
           const c = new x509.X509Certificate(new Uint8Array(der));
-          if (c.subject !== c.issuer && !this.anchors.intermediates.some((i) => i.equal(c))) this.anchors.intermediates.push(c);
+          if (c.subject !== c.issuer && !this.anchors.intermediates.some((i) => i.equal(c)))
+            this.anchors.intermediates.push(c);
         }
       },
     };
@@ -174,7 +174,10 @@ export class CertvaultClient {
   async put(data: Uint8Array): Promise<string> {
     const id = newRecordId();
     const envelope = await this.sealRecord(id, data, await this.recipients());
-    expectOk(await this.transport.send("PUT", `/v1/records/${id}`, envelope, { "content-type": CMS, "if-none-match": "*" }), [201]);
+    expectOk(
+      await this.transport.send("PUT", `/v1/records/${id}`, envelope, { "content-type": CMS, "if-none-match": "*" }),
+      [201],
+    );
     return id;
   }
 
@@ -186,8 +189,14 @@ export class CertvaultClient {
     // A shared record stays shared with the grantees the owner signed grants for (verified here), and no one else.
     const theirs = (await Promise.all((await this.trustedGrantees(id)).map((g) => this.granteeCertificates(g)))).flat();
     const envelope = await this.sealRecord(id, data, [...(await this.recipients()), ...theirs]);
-    const headers: Record<string, string> = { "content-type": CMS, ...(opts.ifVersion === undefined ? {} : { "if-match": `"${opts.ifVersion}"` }) };
-    const r = expectOk(await this.transport.send("PUT", `/v1/records/${encodeURIComponent(id)}`, envelope, headers), [200]);
+    const headers: Record<string, string> = {
+      "content-type": CMS,
+      ...(opts.ifVersion === undefined ? {} : { "if-match": `"${opts.ifVersion}"` }),
+    };
+    const r = expectOk(
+      await this.transport.send("PUT", `/v1/records/${encodeURIComponent(id)}`, envelope, headers),
+      [200],
+    );
     return (JSON.parse(r.body.toString("utf8")) as { version: number }).version;
   }
 
@@ -204,7 +213,13 @@ export class CertvaultClient {
 
   /** Replaces a record's envelope as it is (already sealed), only if it is still at `version`. */
   async putEnvelope(id: string, envelope: Uint8Array, version: number): Promise<number> {
-    const r = expectOk(await this.transport.send("PUT", `/v1/records/${encodeURIComponent(id)}`, envelope, { "content-type": CMS, "if-match": `"${version}"` }), [200]);
+    const r = expectOk(
+      await this.transport.send("PUT", `/v1/records/${encodeURIComponent(id)}`, envelope, {
+        "content-type": CMS,
+        "if-match": `"${version}"`,
+      }),
+      [200],
+    );
     return (JSON.parse(r.body.toString("utf8")) as { version: number }).version;
   }
 
@@ -212,7 +227,10 @@ export class CertvaultClient {
    * Key rotation: re-wraps every record of the identity to `newCertPem` (verified against the pinned root first),
    * on the client, content untouched. Resumable; see key-lifecycle.ts.
    */
-  async rotateTo(newCertPem: string, opts: { dropOld?: boolean; onProgress?: (p: RotationProgress) => void } = {}): Promise<RotationProgress> {
+  async rotateTo(
+    newCertPem: string,
+    opts: { dropOld?: boolean; onProgress?: (p: RotationProgress) => void } = {},
+  ): Promise<RotationProgress> {
     await this.verifier.sealable(newCertPem, this.identity);
     return rotateRecords(this.lifecycle(), newCertPem, opts);
   }
@@ -223,7 +241,11 @@ export class CertvaultClient {
    * the grant is the caller's signed statement; see key-lifecycle.ts.
    */
   async share(id: string, identity: string): Promise<void> {
-    const statement = signGrant(await this.verifier.signer(), { owner: this.identity, id, grantee: identity }, { now: this.clock() });
+    const statement = signGrant(
+      await this.verifier.signer(),
+      { owner: this.identity, id, grantee: identity },
+      { now: this.clock() },
+    );
     await shareRecord(this.lifecycle(), id, identity, await this.directory(identity), statement);
     this.verifier.noteShare(id, identity);
   }
@@ -234,7 +256,8 @@ export class CertvaultClient {
    */
   async unshare(id: string, identity: string): Promise<void> {
     const keep = [...(await this.recipients())];
-    for (const g of await this.trustedGrantees(id)) if (g !== identity) keep.push(...(await this.granteeCertificates(g)));
+    for (const g of await this.trustedGrantees(id))
+      if (g !== identity) keep.push(...(await this.granteeCertificates(g)));
     await unshareRecord(this.lifecycle(), id, identity, keep);
     this.verifier.noteUnshare(id, identity);
   }
@@ -252,7 +275,10 @@ export class CertvaultClient {
 
   private async grants(id: string): Promise<{ grantee: string; statement: string | null }[]> {
     const r = expectOk(await this.transport.send("GET", `/v1/records/${encodeURIComponent(id)}/grants`), [200]);
-    const body = JSON.parse(r.body.toString("utf8")) as { grantees: string[]; grants?: { grantee: string; statement: string | null }[] };
+    const body = JSON.parse(r.body.toString("utf8")) as {
+      grantees: string[];
+      grants?: { grantee: string; statement: string | null }[];
+    };
     return body.grants ?? body.grantees.map((grantee) => ({ grantee, statement: null }));
   }
 
@@ -263,8 +289,12 @@ export class CertvaultClient {
   async trustedGrantees(id: string): Promise<string[]> {
     const out: string[] = [];
     for (const g of await this.grants(id)) {
-      const named = await this.verifier.grantee(g.statement === null ? new Uint8Array(0) : new Uint8Array(Buffer.from(g.statement, "base64")), id);
-      if (named !== g.grantee) throw new UntrustedGrantError(`the server lists a grant to ${g.grantee} whose statement names ${named}`);
+      const named = await this.verifier.grantee(
+        g.statement === null ? new Uint8Array(0) : new Uint8Array(Buffer.from(g.statement, "base64")),
+        id,
+      );
+      if (named !== g.grantee)
+        throw new UntrustedGrantError(`the server lists a grant to ${g.grantee} whose statement names ${named}`);
       out.push(named);
     }
     return out;
@@ -294,7 +324,11 @@ export class CertvaultClient {
       },
       setGrant: async (id, identity, statement, version) => {
         const path = `/v1/records/${encodeURIComponent(id)}/grants/${encodeURIComponent(identity)}`;
-        if (statement) expectOk(await this.transport.send("PUT", path, statement, { "if-match": `"${version}"`, "content-type": CMS }), [200]);
+        if (statement)
+          expectOk(
+            await this.transport.send("PUT", path, statement, { "if-match": `"${version}"`, "content-type": CMS }),
+            [200],
+          );
         else expectOk(await this.transport.send("DELETE", path, undefined, { "if-match": `"${version}"` }), [204]);
       },
     };
@@ -323,7 +357,12 @@ export class CertvaultClient {
 
   /** Throws unless `envelope` opens as this identity's own record `id` (signed by it, or by the server for it). */
   private async verifyOwnEnvelope(id: string, envelope: Uint8Array): Promise<RecordKind> {
-    const opened = await this.verifier.record(openContent(envelope, this.opts.key, this.opts.certPem), { owner: this.identity, id, acceptServerSealed: true, acceptUnsigned: false });
+    const opened = await this.verifier.record(openContent(envelope, this.opts.key, this.opts.certPem), {
+      owner: this.identity,
+      id,
+      acceptServerSealed: true,
+      acceptUnsigned: false,
+    });
     opened.content.fill(0);
     return opened.kind;
   }
@@ -352,7 +391,12 @@ export class CertvaultClient {
    * admin decides; then poll with certificateRequest(id).
    */
   async requestCertificate(csrPem: string): Promise<CertificateRequestView> {
-    const r = expectOk(await this.transport.send("POST", "/v1/certificates", new TextEncoder().encode(csrPem), { "content-type": "application/pkcs10" }), [201, 202]);
+    const r = expectOk(
+      await this.transport.send("POST", "/v1/certificates", new TextEncoder().encode(csrPem), {
+        "content-type": "application/pkcs10",
+      }),
+      [201, 202],
+    );
     return this.checkedView(JSON.parse(r.body.toString("utf8")) as CertificateRequestView, csrPem);
   }
 
@@ -365,10 +409,16 @@ export class CertvaultClient {
   private async checkedView(view: CertificateRequestView, csrPem?: string): Promise<CertificateRequestView> {
     if (!view.certificate) return view;
     const cert = new x509.X509Certificate(view.certificate);
-    await verifyLeaf(cert, this.anchors, { purpose: "seal", identity: this.identity, at: this.clock(), revoked: await this.verifier.revoked() });
+    await verifyLeaf(cert, this.anchors, {
+      purpose: "seal",
+      identity: this.identity,
+      at: this.clock(),
+      revoked: await this.verifier.revoked(),
+    });
     if (csrPem !== undefined) {
       const asked = Buffer.from(new x509.Pkcs10CertificateRequest(csrPem).publicKey.rawData);
-      if (!asked.equals(Buffer.from(cert.publicKey.rawData))) throw new UntrustedCertificateError("the certificate the server returned is not for the key of this request");
+      if (!asked.equals(Buffer.from(cert.publicKey.rawData)))
+        throw new UntrustedCertificateError("the certificate the server returned is not for the key of this request");
     }
     return view;
   }

@@ -65,8 +65,10 @@ export class RevocationList {
     }
     const issuer = await issuerOf(crl, this.anchors, now);
     if (!issuer) throw new UntrustedCrlError("the server's CRL is not signed by the pinned CA");
-    if (crl.thisUpdate.getTime() > now.getTime() + CLOCK_SKEW_MS) throw new UntrustedCrlError("the server's CRL is from the future");
-    if (!crl.nextUpdate || crl.nextUpdate.getTime() < now.getTime()) throw new UntrustedCrlError("the server's CRL is out of date");
+    if (crl.thisUpdate.getTime() > now.getTime() + CLOCK_SKEW_MS)
+      throw new UntrustedCrlError("the server's CRL is from the future");
+    if (!crl.nextUpdate || crl.nextUpdate.getTime() < now.getTime())
+      throw new UntrustedCrlError("the server's CRL is out of date");
     this.checkNumber(crlNumberOf(crl));
     const remembered = this.remember(crl);
     const lookup: RevocationLookup = (cert) => {
@@ -101,7 +103,10 @@ export class RevocationList {
   private checkNumber(n: bigint): void {
     const data = this.state.load();
     const seen = data.crlNumber === undefined ? -1n : BigInt(data.crlNumber);
-    if (n < seen) throw new UntrustedCrlError(`the server's CRL (number ${n}) is older than one this client has verified (number ${seen})`);
+    if (n < seen)
+      throw new UntrustedCrlError(
+        `the server's CRL (number ${n}) is older than one this client has verified (number ${seen})`,
+      );
     if (n > seen) this.state.save({ ...data, crlNumber: n.toString() });
   }
 }

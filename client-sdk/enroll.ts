@@ -92,9 +92,17 @@ function toPem(der: Buffer): string {
 export function fetchPinnedRoot(url: URL, fingerprint: string, timeoutMs = 30_000): Promise<string> {
   const host = hostOf(url);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host, port: Number(url.port || 443), ...(isIP(host) ? {} : { servername: host }), rejectUnauthorized: false, ALPNProtocols: ["http/1.1"] });
+    const socket = connect({
+      host,
+      port: Number(url.port || 443),
+      ...(isIP(host) ? {} : { servername: host }),
+      rejectUnauthorized: false,
+      ALPNProtocols: ["http/1.1"],
+    });
     socket.setTimeout(timeoutMs, () => socket.destroy(new Error("timed out")));
-    socket.once("error", (e) => reject(new ConnectionError(`the connection to ${url.origin} failed: ${e.message}`, { cause: e })));
+    socket.once("error", (e) =>
+      reject(new ConnectionError(`the connection to ${url.origin} failed: ${e.message}`, { cause: e })),
+    );
     socket.once("secureConnect", () => {
       const presented: Buffer[] = [];
       const seen = new Set<string>();
@@ -120,7 +128,12 @@ export function fetchPinnedRoot(url: URL, fingerprint: string, timeoutMs = 30_00
 }
 
 /** Step 2: POST the token and CSR to a server that must chain to `rootPem` (and match the host name). */
-function postPinned(url: URL, rootPem: string, body: string, timeoutMs: number): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+function postPinned(
+  url: URL,
+  rootPem: string,
+  body: string,
+  timeoutMs: number,
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
   const host = hostOf(url);
   return new Promise((resolve, reject) => {
     const req = request(
@@ -137,19 +150,37 @@ function postPinned(url: URL, rootPem: string, body: string, timeoutMs: number):
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on("error", (e) => reject(new ConnectionError(`the connection to ${url.origin} failed: ${e.message}`, { cause: e })));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on("error", (e) =>
+          reject(new ConnectionError(`the connection to ${url.origin} failed: ${e.message}`, { cause: e })),
+        );
       },
     );
     req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", (e) => reject(new ConnectionError(`the connection to ${url.origin} failed (no token was accepted): ${e.message}`, { cause: e })));
+    req.on("error", (e) =>
+      reject(
+        new ConnectionError(`the connection to ${url.origin} failed (no token was accepted): ${e.message}`, {
+          cause: e,
+        }),
+      ),
+    );
     req.end(body);
   });
 }
 
 /** Step 3: the answer must be a client certificate for our key and identity, under the pinned root. */
-function checkAnswer(a: Answer, expected: { identity: string; csrPem: string; rootPem: string }): { certPem: string; serial: string; server: string; recoveryFingerprint?: string } {
-  if (typeof a.certificate !== "string" || !Array.isArray(a.chain) || typeof a.server !== "string" || typeof a.serial !== "string") {
+function checkAnswer(
+  a: Answer,
+  expected: { identity: string; csrPem: string; rootPem: string },
+): { certPem: string; serial: string; server: string; recoveryFingerprint?: string } {
+  if (
+    typeof a.certificate !== "string" ||
+    !Array.isArray(a.chain) ||
+    typeof a.server !== "string" ||
+    typeof a.serial !== "string"
+  ) {
     throw new ServerError(502, "bad_answer", "the enrollment server's answer is not what certvault expects");
   }
   const bad = (why: string): never => {
@@ -162,11 +193,20 @@ function checkAnswer(a: Answer, expected: { identity: string; csrPem: string; ro
   } catch {
     return bad("not a certificate");
   }
-  const issuer = (a.chain as unknown[]).filter((p): p is string => typeof p === "string").map((p) => new X509Certificate(p)).find((c) => c.ca && leaf.checkIssued(c) && leaf.verify(c.publicKey));
-  if (!issuer || !issuer.checkIssued(root) || !issuer.verify(root.publicKey)) bad("it does not chain to the pinned root");
-  const spki = (k: { export(o: { type: "spki"; format: "der" }): Buffer }): string => k.export({ type: "spki", format: "der" }).toString("hex");
+  const issuer = (a.chain as unknown[])
+    .filter((p): p is string => typeof p === "string")
+    .map((p) => new X509Certificate(p))
+    .find((c) => c.ca && leaf.checkIssued(c) && leaf.verify(c.publicKey));
+  if (!issuer || !issuer.checkIssued(root) || !issuer.verify(root.publicKey))
+    bad("it does not chain to the pinned root");
+  const spki = (k: { export(o: { type: "spki"; format: "der" }): Buffer }): string =>
+    k.export({ type: "spki", format: "der" }).toString("hex");
   const csr = new x509.Pkcs10CertificateRequest(expected.csrPem);
-  if (spki(leaf.publicKey) !== spki(createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: "der", type: "spki" }))) bad("it is not for the key made here");
+  if (
+    spki(leaf.publicKey) !==
+    spki(createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: "der", type: "spki" }))
+  )
+    bad("it is not for the key made here");
   const parsed = new x509.X509Certificate(a.certificate);
   const cns = parsed.subjectName.getField("CN");
   if (cns.length !== 1 || cns[0] !== expected.identity) bad("it names another identity");
@@ -178,8 +218,16 @@ function checkAnswer(a: Answer, expected: { identity: string; csrPem: string; ro
     return bad("the records URL is not a URL");
   }
   if (server.protocol !== "https:") bad("the records URL is not https://");
-  const recoveryFingerprint = a.recovery === null || a.recovery === undefined ? undefined : checkRecovery(a.recovery, issuer as X509Certificate, bad);
-  return { certPem: a.certificate.endsWith("\n") ? a.certificate : a.certificate + "\n", serial: a.serial, server: server.toString().replace(/\/$/, ""), ...(recoveryFingerprint ? { recoveryFingerprint } : {}) };
+  const recoveryFingerprint =
+    a.recovery === null || a.recovery === undefined
+      ? undefined
+      : checkRecovery(a.recovery, issuer as X509Certificate, bad);
+  return {
+    certPem: a.certificate.endsWith("\n") ? a.certificate : a.certificate + "\n",
+    serial: a.serial,
+    server: server.toString().replace(/\/$/, ""),
+    ...(recoveryFingerprint ? { recoveryFingerprint } : {}),
+  };
 }
 
 /**
@@ -197,24 +245,42 @@ function checkRecovery(pem: unknown, issuer: X509Certificate, bad: (why: string)
   }
   const cns = new x509.X509Certificate(String(pem)).subjectName.getField("CN");
   const now = Date.now();
-  if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) bad("the recovery certificate does not chain to the pinned root");
-  if (cns.length !== 1 || cns[0] !== RECOVERY_IDENTITY || cert.ca || !(cert.keyUsage ?? []).includes("1.3.6.1.5.5.7.3.2")) bad("the recovery certificate is not one");
-  if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) < now) bad("the recovery certificate is outside its validity");
+  if (!cert.checkIssued(issuer) || !cert.verify(issuer.publicKey))
+    bad("the recovery certificate does not chain to the pinned root");
+  if (
+    cns.length !== 1 ||
+    cns[0] !== RECOVERY_IDENTITY ||
+    cert.ca ||
+    !(cert.keyUsage ?? []).includes("1.3.6.1.5.5.7.3.2")
+  )
+    bad("the recovery certificate is not one");
+  if (Date.parse(cert.validFrom) > now || Date.parse(cert.validTo) < now)
+    bad("the recovery certificate is outside its validity");
   return createHash("sha256").update(cert.raw).digest("hex");
 }
 
 export async function enroll(opts: EnrollOptions): Promise<EnrollResult> {
   const url = endpoint(opts.server);
   const parsed = parseToken(opts.token);
-  if (!parsed) throw new InvalidInputError("this is not a certvault enrollment token (cvt1....): copy it again from your admin");
+  if (!parsed)
+    throw new InvalidInputError("this is not a certvault enrollment token (cvt1....): copy it again from your admin");
   const paths = profilePaths(opts.dir);
-  for (const p of [paths.key, paths.cert]) if (existsSync(p)) throw new InvalidInputError(`${p} already exists; enroll into a new directory`);
+  for (const p of [paths.key, paths.cert])
+    if (existsSync(p)) throw new InvalidInputError(`${p} already exists; enroll into a new directory`);
   const timeoutMs = opts.timeoutMs ?? 30_000;
 
   const rootPem = await fetchPinnedRoot(url, opts.fingerprint, timeoutMs);
-  const { csrPem } = await createKeyAndCsr({ name: parsed.identity, keyType: opts.keyType, store: new FileKeyStore(paths.key), passphrase: opts.passphrase });
+  const { csrPem } = await createKeyAndCsr({
+    name: parsed.identity,
+    keyType: opts.keyType,
+    store: new FileKeyStore(paths.key),
+    passphrase: opts.passphrase,
+  });
   try {
-    const res = expectOk(await postPinned(url, rootPem, JSON.stringify({ token: parsed.token, csr: csrPem }), timeoutMs), [201]);
+    const res = expectOk(
+      await postPinned(url, rootPem, JSON.stringify({ token: parsed.token, csr: csrPem }), timeoutMs),
+      [201],
+    );
     let answer: Answer;
     try {
       answer = JSON.parse(res.body.toString("utf8")) as Answer;
@@ -224,9 +290,19 @@ export async function enroll(opts: EnrollOptions): Promise<EnrollResult> {
     const checked = checkAnswer(answer, { identity: parsed.identity, csrPem, rootPem });
     writeFileAtomic(paths.cert, checked.certPem, { mode: 0o644 });
     writeFileAtomic(paths.ca, rootPem, { mode: 0o644, overwrite: true });
-    writeFileAtomic(paths.config, JSON.stringify({ server: checked.server }, null, 2) + "\n", { mode: 0o644, overwrite: true });
-    if (checked.recoveryFingerprint) new FileTrustState(paths.trust).save({ recoveryFingerprint: checked.recoveryFingerprint });
-    return { identity: parsed.identity, serial: checked.serial, server: checked.server, paths, ...(checked.recoveryFingerprint ? { recoveryFingerprint: checked.recoveryFingerprint } : {}) };
+    writeFileAtomic(paths.config, JSON.stringify({ server: checked.server }, null, 2) + "\n", {
+      mode: 0o644,
+      overwrite: true,
+    });
+    if (checked.recoveryFingerprint)
+      new FileTrustState(paths.trust).save({ recoveryFingerprint: checked.recoveryFingerprint });
+    return {
+      identity: parsed.identity,
+      serial: checked.serial,
+      server: checked.server,
+      paths,
+      ...(checked.recoveryFingerprint ? { recoveryFingerprint: checked.recoveryFingerprint } : {}),
+    };
   } catch (err) {
     // A key made for a certificate that was never issued is of no use: remove it (this run created it).
     try {

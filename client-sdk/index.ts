@@ -1,6 +1,16 @@
 /** certvault/client-sdk: keys made and kept on the user's machine, records sealed and opened there. */
 export { CertvaultClient, newRecordId } from "./client.js";
-export type { ClientOptions, Me, RecordInfo, RecordPage, RotationProgress, CertificateRequestView, ReadOptions, OpenedRecord, RecordKind } from "./client.js";
+export type {
+  ClientOptions,
+  Me,
+  RecordInfo,
+  RecordPage,
+  RotationProgress,
+  CertificateRequestView,
+  ReadOptions,
+  OpenedRecord,
+  RecordKind,
+} from "./client.js";
 export { MemoryTrustState, FileTrustState, normalizeFingerprint } from "./trust-state.js";
 export type { TrustState, TrustStateData } from "./trust-state.js";
 export { FileKeyStore } from "./keystore.js";

@@ -42,7 +42,11 @@ function isStale(err: unknown): boolean {
  * is removed as a recipient too. Idempotent: records that already have the new recipient are skipped, so an
  * interrupted rotation is finished by running it again.
  */
-export async function rotateRecords(c: LifecycleClient, newCertPem: string, opts: { dropOld?: boolean; onProgress?: (p: RotationProgress) => void }): Promise<RotationProgress> {
+export async function rotateRecords(
+  c: LifecycleClient,
+  newCertPem: string,
+  opts: { dropOld?: boolean; onProgress?: (p: RotationProgress) => void },
+): Promise<RotationProgress> {
   const progress: RotationProgress = { rewrapped: 0, skipped: 0, retried: 0, notOpenable: 0 };
   const recovery = await c.recovery();
   const ids: string[] = [];
@@ -90,14 +94,27 @@ export async function rotateRecords(c: LifecycleClient, newCertPem: string, opts
  * owner's signed `statement`. The envelope is verified first as this identity's record `id`: re-wrapping whatever the
  * server hands over would give the grantee another record (the content check is that verification, not a second one).
  */
-export async function shareRecord(c: LifecycleClient, id: string, identity: string, certs: readonly string[], statement: Uint8Array): Promise<void> {
+export async function shareRecord(
+  c: LifecycleClient,
+  id: string,
+  identity: string,
+  certs: readonly string[],
+  statement: Uint8Array,
+): Promise<void> {
   const recovery = await c.recovery();
   for (let attempt = 1; ; attempt++) {
     const { envelope, version } = await c.getVersioned(id);
     await c.verifyOwn(id, envelope);
     const missing = [...certs, ...(recovery ? [recovery] : [])].filter((cert) => !isRecipient(envelope, cert));
     try {
-      const v = missing.length === 0 ? version : await c.putEnvelope(id, addRecipients(envelope, c.key, c.certPem, missing, { verifyContent: false }), version);
+      const v =
+        missing.length === 0
+          ? version
+          : await c.putEnvelope(
+              id,
+              addRecipients(envelope, c.key, c.certPem, missing, { verifyContent: false }),
+              version,
+            );
       await c.setGrant(id, identity, statement, v);
       return;
     } catch (err) {
@@ -110,7 +127,12 @@ export async function shareRecord(c: LifecycleClient, id: string, identity: stri
  * Removes every recipient not in `keep` (the owner's certificates, the recovery certificate, other grantees'), so
  * that certificates of the unshared identity go even when the directory no longer lists them, then drops the grant.
  */
-export async function unshareRecord(c: LifecycleClient, id: string, identity: string, keep: readonly string[]): Promise<void> {
+export async function unshareRecord(
+  c: LifecycleClient,
+  id: string,
+  identity: string,
+  keep: readonly string[],
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const { envelope, version } = await c.getVersioned(id);
     const drop = recipientsOf(envelope).filter((rid) => !keep.some((cert) => isRecipient([rid], cert)));

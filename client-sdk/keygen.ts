@@ -12,7 +12,12 @@ export interface KeygenResult {
   csrPem: string;
 }
 
-export async function createKeyAndCsr(opts: { name: string; keyType: KeyType; store: KeyStore; passphrase: string }): Promise<KeygenResult> {
+export async function createKeyAndCsr(opts: {
+  name: string;
+  keyType: KeyType;
+  store: KeyStore;
+  passphrase: string;
+}): Promise<KeygenResult> {
   const problem = identityProblem(opts.name);
   if (problem) throw new InvalidInputError(problem);
   const keys = await generateKeyPair(opts.keyType);

@@ -22,7 +22,15 @@ export interface ProfilePaths {
 }
 
 export function profilePaths(dir: string): ProfilePaths {
-  return { dir, key: join(dir, "key.pem"), cert: join(dir, "cert.pem"), ca: join(dir, "ca.pem"), config: join(dir, "config.json"), csr: join(dir, "request.csr"), trust: join(dir, "trust.json") };
+  return {
+    dir,
+    key: join(dir, "key.pem"),
+    cert: join(dir, "cert.pem"),
+    ca: join(dir, "ca.pem"),
+    config: join(dir, "config.json"),
+    csr: join(dir, "request.csr"),
+    trust: join(dir, "trust.json"),
+  };
 }
 
 function readRequired(path: string, what: string): string {
@@ -42,10 +50,16 @@ export function configuredServer(dir: string): string | undefined {
 }
 
 /** Opens a client from a profile; the key is decrypted before any connection is made. */
-export async function clientFromProfile(dir: string, opts: { server?: string; passphrase: PassphraseProvider; timeoutMs?: number; read?: ClientOptions["read"] }): Promise<CertvaultClient> {
+export async function clientFromProfile(
+  dir: string,
+  opts: { server?: string; passphrase: PassphraseProvider; timeoutMs?: number; read?: ClientOptions["read"] },
+): Promise<CertvaultClient> {
   const paths = profilePaths(dir);
   const server = opts.server ?? configuredServer(dir);
-  if (!server) throw new InvalidInputError("no server: pass --server URL, set CERTVAULT_SERVER, or put {\"server\": URL} in config.json");
+  if (!server)
+    throw new InvalidInputError(
+      'no server: pass --server URL, set CERTVAULT_SERVER, or put {"server": URL} in config.json',
+    );
   const certPem = readRequired(paths.cert, "the certificate (cert.pem)");
   const caPem = readRequired(paths.ca, "the CA root (ca.pem)");
   const key = await new FileKeyStore(paths.key).load(opts.passphrase);

@@ -51,18 +51,33 @@ const KEY_COMPROMISE = 1;
 
 const CLOCK_SKEW_MS = 5 * 60_000;
 
-export async function verifyRecord(opened: { contentType: ContentKind; content: Uint8Array }, policy: ReadPolicy, trust: TrustContext): Promise<OpenedRecord> {
+export async function verifyRecord(
+  opened: { contentType: ContentKind; content: Uint8Array },
+  policy: ReadPolicy,
+  trust: TrustContext,
+): Promise<OpenedRecord> {
   if (opened.contentType === "data") {
-    if (!policy.acceptUnsigned) throw new UnsignedRecordError("the record is not signed: it may be a forgery (stored before signed records? read it with acceptUnsigned)");
+    if (!policy.acceptUnsigned)
+      throw new UnsignedRecordError(
+        "the record is not signed: it may be a forgery (stored before signed records? read it with acceptUnsigned)",
+      );
     return { content: opened.content, kind: "unsigned", owner: policy.owner, id: policy.id };
   }
   const sig = checkedSignature(opened.content);
-  if (sig.purpose !== "record") throw new UntrustedRecordError("the envelope holds a grant statement, not a record: it was planted");
+  if (sig.purpose !== "record")
+    throw new UntrustedRecordError("the envelope holds a grant statement, not a record: it was planted");
   if (sig.binding.id !== policy.id || sig.binding.owner !== policy.owner) {
     throw new UntrustedRecordError("the record is signed for another id or owner: it was moved or swapped");
   }
   const { kind, signer } = await trustedSigner(sig, policy.owner, trust, policy.acceptServerSealed);
-  return { content: sig.content, kind, owner: policy.owner, id: policy.id, signer, ...(sig.signingTime ? { signedAt: sig.signingTime } : {}) };
+  return {
+    content: sig.content,
+    kind,
+    owner: policy.owner,
+    id: policy.id,
+    signer,
+    ...(sig.signingTime ? { signedAt: sig.signingTime } : {}),
+  };
 }
 
 function checkedSignature(bytes: Uint8Array): VerifiedRecordSignature {
@@ -74,44 +89,87 @@ function checkedSignature(bytes: Uint8Array): VerifiedRecordSignature {
 }
 
 /** The signer is the owner (client certificate named `owner`) or the server; checked as of the signing time. */
-async function trustedSigner(sig: VerifiedRecordSignature, owner: string, trust: TrustContext, acceptServer: boolean): Promise<{ kind: RecordKind; signer: string }> {
+async function trustedSigner(
+  sig: VerifiedRecordSignature,
+  owner: string,
+  trust: TrustContext,
+  acceptServer: boolean,
+): Promise<{ kind: RecordKind; signer: string }> {
   const at = sig.signingTime;
-  if (!at || at.getTime() > trust.now.getTime() + CLOCK_SKEW_MS) throw new UntrustedRecordError("the record's signing time is missing or in the future");
-  const { leaf, eku } = signerFacts(sig.signer.der, () => new UntrustedRecordError("the record's signer certificate cannot be read"));
+  if (!at || at.getTime() > trust.now.getTime() + CLOCK_SKEW_MS)
+    throw new UntrustedRecordError("the record's signing time is missing or in the future");
+  const { leaf, eku } = signerFacts(
+    sig.signer.der,
+    () => new UntrustedRecordError("the record's signer certificate cannot be read"),
+  );
   const extra = (): x509.X509Certificate[] => sig.certificates.slice(1).map(parseCertificate);
   const server = !eku.includes(x509.ExtendedKeyUsage.clientAuth) && eku.includes(x509.ExtendedKeyUsage.serverAuth);
   try {
-    await verifyLeaf(leaf, trust.anchors, { purpose: server ? "sign-server" : "sign-client", ...(server ? {} : { identity: owner }), at, revoked: trust.revoked, extraIntermediates: extra });
+    await verifyLeaf(leaf, trust.anchors, {
+      purpose: server ? "sign-server" : "sign-client",
+      ...(server ? {} : { identity: owner }),
+      at,
+      revoked: trust.revoked,
+      extraIntermediates: extra,
+    });
   } catch (cause) {
-    throw new UntrustedRecordError(server ? "the record's server signature is not one to trust" : `the record is not signed by ${owner}`, { cause });
+    throw new UntrustedRecordError(
+      server ? "the record's server signature is not one to trust" : `the record is not signed by ${owner}`,
+      { cause },
+    );
   }
-  if (server && !namesHost(sig.signer.der, trust.serverHost)) throw new UntrustedRecordError("the record is signed by a server certificate of our CA for another host, not by this server");
+  if (server && !namesHost(sig.signer.der, trust.serverHost))
+    throw new UntrustedRecordError(
+      "the record is signed by a server certificate of our CA for another host, not by this server",
+    );
   // Classified only once verified: a forgery is untrusted_record, never "server-sealed".
-  if (server && !acceptServer) throw new ServerSealedRecordError("the record was sealed by the server from a plaintext upload, and server-sealed records are refused");
+  if (server && !acceptServer)
+    throw new ServerSealedRecordError(
+      "the record was sealed by the server from a plaintext upload, and server-sealed records are refused",
+    );
   return { kind: server ? "server-signed" : "owner-signed", signer: leaf.subjectName.getField("CN")[0] ?? "" };
 }
 
 /** A grant statement of `owner` for record `id`: signed by the owner, for this record; returns the grantee. */
-export async function verifyGrant(statement: Uint8Array, owner: string, id: string, trust: TrustContext): Promise<Grant> {
+export async function verifyGrant(
+  statement: Uint8Array,
+  owner: string,
+  id: string,
+  trust: TrustContext,
+): Promise<Grant> {
   let grant: Grant;
   try {
     grant = readGrant(statement);
   } catch {
     throw new UntrustedGrantError("a grant statement does not verify");
   }
-  if (grant.owner !== owner || grant.id !== id) throw new UntrustedGrantError("a grant statement is for another record or owner");
+  if (grant.owner !== owner || grant.id !== id)
+    throw new UntrustedGrantError("a grant statement is for another record or owner");
   const at = grant.signature.signingTime;
-  if (!at || at.getTime() > trust.now.getTime() + CLOCK_SKEW_MS) throw new UntrustedGrantError("a grant statement's signing time is missing or in the future");
-  const { leaf } = signerFacts(grant.signature.signer.der, () => new UntrustedGrantError("a grant statement's signer certificate cannot be read"));
+  if (!at || at.getTime() > trust.now.getTime() + CLOCK_SKEW_MS)
+    throw new UntrustedGrantError("a grant statement's signing time is missing or in the future");
+  const { leaf } = signerFacts(
+    grant.signature.signer.der,
+    () => new UntrustedGrantError("a grant statement's signer certificate cannot be read"),
+  );
   const extra = (): x509.X509Certificate[] => grant.signature.certificates.slice(1).map(parseCertificate);
   try {
-    await verifyLeaf(leaf, trust.anchors, { purpose: "sign-client", identity: owner, at, revoked: trust.revoked, extraIntermediates: extra });
+    await verifyLeaf(leaf, trust.anchors, {
+      purpose: "sign-client",
+      identity: owner,
+      at,
+      revoked: trust.revoked,
+      extraIntermediates: extra,
+    });
   } catch {
     throw new UntrustedGrantError(`the grant to ${grant.grantee} is not signed by ${owner}`);
   }
   // A grant redirects every later write; a thief of a key revoked for compromise could backdate one to before the
   // revocation. So such a key's grants are void whenever signed: the owner shares again from a current key.
-  if (trust.revoked(leaf)?.reason === KEY_COMPROMISE) throw new UntrustedGrantError(`the grant to ${grant.grantee} is signed by a key revoked for compromise: share again`);
+  if (trust.revoked(leaf)?.reason === KEY_COMPROMISE)
+    throw new UntrustedGrantError(
+      `the grant to ${grant.grantee} is signed by a key revoked for compromise: share again`,
+    );
   return grant;
 }
 

@@ -56,23 +56,48 @@ export class Transport {
         return await this.once(method, path, body, headers);
       } catch (err) {
         last = err;
-        if (!(err instanceof ConnectionError) || (err.cause as NodeJS.ErrnoException | undefined)?.code?.startsWith("ERR_TLS") || isTrustFailure(err)) break;
+        if (
+          !(err instanceof ConnectionError) ||
+          (err.cause as NodeJS.ErrnoException | undefined)?.code?.startsWith("ERR_TLS") ||
+          isTrustFailure(err)
+        )
+          break;
       }
     }
     throw last;
   }
 
-  private once(method: string, path: string, body: Uint8Array | undefined, headers: Record<string, string>): Promise<Response> {
+  private once(
+    method: string,
+    path: string,
+    body: Uint8Array | undefined,
+    headers: Record<string, string>,
+  ): Promise<Response> {
     return new Promise((resolve, reject) => {
-      const req = request(new URL(path, this.base), { method, agent: this.agent, headers: { ...headers, ...(body ? { "content-length": String(body.byteLength) } : {}) }, timeout: this.opts.timeoutMs ?? 30_000 }, (res) => {
-        this.noteChain(res.socket as TLSSocket);
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-        res.on("error", (e) => reject(new ConnectionError(`the connection to ${this.base.origin} failed: ${e.message}`, { cause: e })));
-      });
+      const req = request(
+        new URL(path, this.base),
+        {
+          method,
+          agent: this.agent,
+          headers: { ...headers, ...(body ? { "content-length": String(body.byteLength) } : {}) },
+          timeout: this.opts.timeoutMs ?? 30_000,
+        },
+        (res) => {
+          this.noteChain(res.socket as TLSSocket);
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+          res.on("error", (e) =>
+            reject(new ConnectionError(`the connection to ${this.base.origin} failed: ${e.message}`, { cause: e })),
+          );
+        },
+      );
       req.on("timeout", () => req.destroy(new Error("timed out")));
-      req.on("error", (e) => reject(new ConnectionError(`the connection to ${this.base.origin} failed: ${e.message}`, { cause: e })));
+      req.on("error", (e) =>
+        reject(new ConnectionError(`the connection to ${this.base.origin} failed: ${e.message}`, { cause: e })),
+      );
       req.end(body);
     });
   }

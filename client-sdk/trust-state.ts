@@ -46,7 +46,11 @@ const HEX64 = /^[0-9a-f]{64}$/;
 
 /** A fingerprint as `openssl x509 -fingerprint -sha256` prints it, or plain hex: normalised to lower-case hex. */
 export function normalizeFingerprint(input: string): string {
-  const hex = input.trim().replace(/^sha256 fingerprint=/i, "").replace(/:/g, "").toLowerCase();
+  const hex = input
+    .trim()
+    .replace(/^sha256 fingerprint=/i, "")
+    .replace(/:/g, "")
+    .toLowerCase();
   if (!HEX64.test(hex)) throw new InvalidInputError("a SHA-256 fingerprint is 64 hex digits (colons allowed)");
   return hex;
 }
@@ -55,7 +59,14 @@ export function normalizeFingerprint(input: string): string {
 function timeMap(raw: unknown, key: RegExp): Record<string, string> | undefined {
   if (typeof raw !== "object" || raw === null) return undefined;
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(raw)) if (key.test(k) && typeof v === "string" && /^[^#]+(#\d{1,2})?$/.test(v) && !Number.isNaN(Date.parse(v.split("#")[0] as string))) out[k] = v;
+  for (const [k, v] of Object.entries(raw))
+    if (
+      key.test(k) &&
+      typeof v === "string" &&
+      /^[^#]+(#\d{1,2})?$/.test(v) &&
+      !Number.isNaN(Date.parse(v.split("#")[0] as string))
+    )
+      out[k] = v;
   return out;
 }
 
@@ -72,7 +83,8 @@ export class FileTrustState implements TrustState {
     const r = raw as TrustStateData;
     const out: TrustStateData = {};
     if (typeof r.crlNumber === "string" && /^\d{1,40}$/.test(r.crlNumber)) out.crlNumber = r.crlNumber;
-    if (typeof r.recoveryFingerprint === "string") out.recoveryFingerprint = normalizeFingerprint(r.recoveryFingerprint);
+    if (typeof r.recoveryFingerprint === "string")
+      out.recoveryFingerprint = normalizeFingerprint(r.recoveryFingerprint);
     const revoked = timeMap(r.revoked, /^[0-9a-f]{2,80}$/);
     if (revoked) out.revoked = revoked;
     const unshared = timeMap(r.unshared, /^[0-9a-f]{32} .{1,256}$/s);

@@ -43,10 +43,15 @@ function within(c: x509.X509Certificate, at: Date): boolean {
   return c.notBefore.getTime() <= at.getTime() && at.getTime() <= c.notAfter.getTime();
 }
 
-export async function issuedBy(child: x509.X509Certificate | x509.X509Crl, parent: x509.X509Certificate): Promise<boolean> {
+export async function issuedBy(
+  child: x509.X509Certificate | x509.X509Crl,
+  parent: x509.X509Certificate,
+): Promise<boolean> {
   if (child.issuer !== parent.subject) return false;
   try {
-    return child instanceof x509.X509Crl ? await child.verify({ publicKey: parent.publicKey }) : await child.verify({ publicKey: parent.publicKey, signatureOnly: true });
+    return child instanceof x509.X509Crl
+      ? await child.verify({ publicKey: parent.publicKey })
+      : await child.verify({ publicKey: parent.publicKey, signatureOnly: true });
   } catch {
     return false;
   }
@@ -66,7 +71,10 @@ function remember<V>(m: Map<string, V>, k: string, v: V): V {
   return v;
 }
 
-export const fingerprintOf = (der: ArrayBuffer | Uint8Array): string => createHash("sha256").update(der instanceof Uint8Array ? der : new Uint8Array(der)).digest("hex");
+export const fingerprintOf = (der: ArrayBuffer | Uint8Array): string =>
+  createHash("sha256")
+    .update(der instanceof Uint8Array ? der : new Uint8Array(der))
+    .digest("hex");
 
 /**
  * A certificate from DER, parsed once per SHA-256: @peculiar/x509 takes 1-5 ms per parse (bench/signing.ts), far more
@@ -82,7 +90,12 @@ export function parseCertificate(der: Uint8Array): x509.X509Certificate {
  * chains to the pinned root, never change; only the CA's validity at `at` is checked again each time. Saves the two
  * WebCrypto signature checks (~1-4 ms each, bench/signing.ts: open+verifyRecord was 8 ms/record without it).
  */
-export async function cachedIssuerOf(leaf: x509.X509Certificate, anchors: TrustAnchors, at: Date, extra: () => readonly x509.X509Certificate[] = () => []): Promise<x509.X509Certificate | undefined> {
+export async function cachedIssuerOf(
+  leaf: x509.X509Certificate,
+  anchors: TrustAnchors,
+  at: Date,
+  extra: () => readonly x509.X509Certificate[] = () => [],
+): Promise<x509.X509Certificate | undefined> {
   let m = issuers.get(anchors);
   if (!m) issuers.set(anchors, (m = new Map()));
   const fp = fingerprintOf(leaf.rawData);
@@ -93,23 +106,45 @@ export async function cachedIssuerOf(leaf: x509.X509Certificate, anchors: TrustA
 }
 
 /** The issuing CA (signed by the pinned root, a CA, valid at `at`) that signed `leaf`, if any. */
-export async function issuerOf(leaf: x509.X509Certificate | x509.X509Crl, anchors: TrustAnchors, at: Date, extra: readonly x509.X509Certificate[] = []): Promise<x509.X509Certificate | undefined> {
+export async function issuerOf(
+  leaf: x509.X509Certificate | x509.X509Crl,
+  anchors: TrustAnchors,
+  at: Date,
+  extra: readonly x509.X509Certificate[] = [],
+): Promise<x509.X509Certificate | undefined> {
   for (const candidate of [...anchors.intermediates, ...extra]) {
-    if (isCa(candidate) && within(candidate, at) && (await issuedBy(leaf, candidate)) && (await issuedBy(candidate, anchors.root))) return candidate;
+    if (
+      isCa(candidate) &&
+      within(candidate, at) &&
+      (await issuedBy(leaf, candidate)) &&
+      (await issuedBy(candidate, anchors.root))
+    )
+      return candidate;
   }
   return undefined;
 }
 
-const EKU: Record<Purpose, string> = { seal: x509.ExtendedKeyUsage.clientAuth, "sign-client": x509.ExtendedKeyUsage.clientAuth, "sign-server": x509.ExtendedKeyUsage.serverAuth };
+const EKU: Record<Purpose, string> = {
+  seal: x509.ExtendedKeyUsage.clientAuth,
+  "sign-client": x509.ExtendedKeyUsage.clientAuth,
+  "sign-server": x509.ExtendedKeyUsage.serverAuth,
+};
 
 function usageProblem(leaf: x509.X509Certificate, purpose: Purpose): string | undefined {
   if (isCa(leaf)) return "is a CA certificate";
   const eku = leaf.getExtension(x509.ExtendedKeyUsageExtension);
-  if (!eku || !eku.usages.includes(EKU[purpose])) return purpose === "sign-server" ? "is not a server certificate" : "is not a client certificate";
+  if (!eku || !eku.usages.includes(EKU[purpose]))
+    return purpose === "sign-server" ? "is not a server certificate" : "is not a client certificate";
   const ku = leaf.getExtension(x509.KeyUsagesExtension);
   const rsa = leaf.publicKey.algorithm.name.startsWith("RSA");
-  const needed = purpose !== "seal" ? x509.KeyUsageFlags.digitalSignature : rsa ? x509.KeyUsageFlags.keyEncipherment : x509.KeyUsageFlags.keyAgreement;
-  if (!ku || (ku.usages & needed) === 0) return purpose === "seal" ? "may not be used to seal records" : "may not be used to sign";
+  const needed =
+    purpose !== "seal"
+      ? x509.KeyUsageFlags.digitalSignature
+      : rsa
+        ? x509.KeyUsageFlags.keyEncipherment
+        : x509.KeyUsageFlags.keyAgreement;
+  if (!ku || (ku.usages & needed) === 0)
+    return purpose === "seal" ? "may not be used to seal records" : "may not be used to sign";
   return undefined;
 }
 
@@ -120,27 +155,47 @@ function usageProblem(leaf: x509.X509Certificate, purpose: Purpose): string | un
 export async function verifyLeaf(
   leaf: x509.X509Certificate,
   anchors: TrustAnchors,
-  opts: { purpose: Purpose; identity?: string; at: Date; revoked?: RevocationLookup; extraIntermediates?: () => readonly x509.X509Certificate[] },
+  opts: {
+    purpose: Purpose;
+    identity?: string;
+    at: Date;
+    revoked?: RevocationLookup;
+    extraIntermediates?: () => readonly x509.X509Certificate[];
+  },
 ): Promise<x509.X509Certificate> {
   const name = `certificate ${leaf.serialNumber}`;
-  if (!(await cachedIssuerOf(leaf, anchors, opts.at, opts.extraIntermediates))) throw new UntrustedCertificateError(`${name} does not chain to the pinned CA`);
+  if (!(await cachedIssuerOf(leaf, anchors, opts.at, opts.extraIntermediates)))
+    throw new UntrustedCertificateError(`${name} does not chain to the pinned CA`);
   if (!within(leaf, opts.at)) throw new UntrustedCertificateError(`${name} is outside its validity period`);
   const problem = usageProblem(leaf, opts.purpose);
   if (problem) throw new UntrustedCertificateError(`${name} ${problem}`);
   const cn = leaf.subjectName.getField("CN");
-  if (opts.identity !== undefined && (cn.length !== 1 || cn[0] !== opts.identity)) throw new UntrustedCertificateError(`${name} belongs to another identity`);
+  if (opts.identity !== undefined && (cn.length !== 1 || cn[0] !== opts.identity))
+    throw new UntrustedCertificateError(`${name} belongs to another identity`);
   const revocation = opts.revoked?.(leaf);
-  if (revocation && revocation.date.getTime() <= opts.at.getTime()) throw new UntrustedCertificateError(`${name} is revoked`);
+  if (revocation && revocation.date.getTime() <= opts.at.getTime())
+    throw new UntrustedCertificateError(`${name} is revoked`);
   return leaf;
 }
 
 /** A certificate to seal to, now: chained, a client certificate that may be sealed to, of `expectedIdentity`, not revoked. */
-export async function verifyRecipient(pem: string, anchors: TrustAnchors, expectedIdentity: string, now = new Date(), revoked?: RevocationLookup): Promise<x509.X509Certificate> {
+export async function verifyRecipient(
+  pem: string,
+  anchors: TrustAnchors,
+  expectedIdentity: string,
+  now = new Date(),
+  revoked?: RevocationLookup,
+): Promise<x509.X509Certificate> {
   let leaf: x509.X509Certificate;
   try {
     leaf = new x509.X509Certificate(pem);
   } catch {
     throw new UntrustedCertificateError("the server listed a certificate that does not parse");
   }
-  return verifyLeaf(leaf, anchors, { purpose: "seal", identity: expectedIdentity, at: now, ...(revoked ? { revoked } : {}) });
+  return verifyLeaf(leaf, anchors, {
+    purpose: "seal",
+    identity: expectedIdentity,
+    at: now,
+    ...(revoked ? { revoked } : {}),
+  });
 }

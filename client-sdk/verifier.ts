@@ -32,8 +32,11 @@ export interface MeClaim {
  */
 export function fingerprintOfPem(pem: string): string {
   const body = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem)?.[1];
-  if (body === undefined) throw new UntrustedCertificateError("the server listed something that is not a PEM certificate");
-  return createHash("sha256").update(Buffer.from(body.replace(/\s/g, ""), "base64")).digest("hex");
+  if (body === undefined)
+    throw new UntrustedCertificateError("the server listed something that is not a PEM certificate");
+  return createHash("sha256")
+    .update(Buffer.from(body.replace(/\s/g, ""), "base64"))
+    .digest("hex");
 }
 
 export class Verifier {
@@ -46,11 +49,21 @@ export class Verifier {
   private readonly chained = new Map<string, x509.X509Certificate>();
 
   constructor(
-    private readonly p: { anchors: TrustAnchors; certPem: string; key: KeyObject; state: TrustState; clock: () => Date; crlMaxAgeMs?: number; fetchCrl: () => Promise<Uint8Array>; serverHost: string },
+    private readonly p: {
+      anchors: TrustAnchors;
+      certPem: string;
+      key: KeyObject;
+      state: TrustState;
+      clock: () => Date;
+      crlMaxAgeMs?: number;
+      fetchCrl: () => Promise<Uint8Array>;
+      serverHost: string;
+    },
   ) {
     this.own = new x509.X509Certificate(p.certPem);
     const cn = this.own.subjectName.getField("CN");
-    if (cn.length !== 1 || !cn[0]) throw new UntrustedCertificateError("the local certificate has no single CN to take the identity from");
+    if (cn.length !== 1 || !cn[0])
+      throw new UntrustedCertificateError("the local certificate has no single CN to take the identity from");
     this.identity = cn[0];
     this.ownFingerprint = fingerprintOfPem(p.certPem);
     this.crl = new RevocationList(p.fetchCrl, p.anchors, p.state, p.clock, p.crlMaxAgeMs);
@@ -58,8 +71,14 @@ export class Verifier {
 
   /** The server's /v1/me must name this client as its certificate does. */
   checkMe(me: MeClaim): void {
-    if (me.identity !== this.identity) throw new IdentityMismatchError(`the server says this client is "${me.identity}"; its certificate says "${this.identity}"`);
-    const same = typeof me.serial === "string" && /^[0-9a-fA-F]{1,80}$/.test(me.serial) && normalizeSerial(me.serial) === normalizeSerial(this.own.serialNumber);
+    if (me.identity !== this.identity)
+      throw new IdentityMismatchError(
+        `the server says this client is "${me.identity}"; its certificate says "${this.identity}"`,
+      );
+    const same =
+      typeof me.serial === "string" &&
+      /^[0-9a-fA-F]{1,80}$/.test(me.serial) &&
+      normalizeSerial(me.serial) === normalizeSerial(this.own.serialNumber);
     if (!same) {
       throw new IdentityMismatchError("the server names another certificate than the one this client presented");
     }
@@ -80,7 +99,8 @@ export class Verifier {
       this.chained.set(key, cert);
     }
     const r = revoked(cert);
-    if (r && r.date.getTime() <= now.getTime()) throw new UntrustedCertificateError(`certificate ${cert.serialNumber} is revoked`);
+    if (r && r.date.getTime() <= now.getTime())
+      throw new UntrustedCertificateError(`certificate ${cert.serialNumber} is revoked`);
     return pem;
   }
 
@@ -104,7 +124,10 @@ export class Verifier {
       return undefined;
     }
     const fp = fingerprintOfPem(me.recovery);
-    if (!pin) throw new RecoveryPinError(`recovery is set up on the server (certificate SHA-256 ${fp}): pin it first with \`certvault recovery pin --profile DIR --fingerprint ${fp}\` after checking the fingerprint with your administrator`);
+    if (!pin)
+      throw new RecoveryPinError(
+        `recovery is set up on the server (certificate SHA-256 ${fp}): pin it first with \`certvault recovery pin --profile DIR --fingerprint ${fp}\` after checking the fingerprint with your administrator`,
+      );
     if (fp !== pin) throw new RecoveryPinError(`the server names recovery certificate ${fp}, not the pinned ${pin}`);
     return this.sealable(me.recovery, RECOVERY_IDENTITY);
   }
@@ -136,7 +159,12 @@ export class Verifier {
   }
 
   async record(opened: { contentType: ContentKind; content: Uint8Array }, policy: ReadPolicy): Promise<OpenedRecord> {
-    return verifyRecord(opened, policy, { anchors: this.p.anchors, revoked: await this.revoked(), now: this.p.clock(), serverHost: this.p.serverHost });
+    return verifyRecord(opened, policy, {
+      anchors: this.p.anchors,
+      revoked: await this.revoked(),
+      now: this.p.clock(),
+      serverHost: this.p.serverHost,
+    });
   }
 
   /**
@@ -144,10 +172,15 @@ export class Verifier {
    * unless this client took that grant back after the statement was signed (a restored old grant row).
    */
   async grantee(statement: Uint8Array, id: string): Promise<string> {
-    const grant = await verifyGrant(statement, this.identity, id, { anchors: this.p.anchors, revoked: await this.revoked(), now: this.p.clock() });
+    const grant = await verifyGrant(statement, this.identity, id, {
+      anchors: this.p.anchors,
+      revoked: await this.revoked(),
+      now: this.p.clock(),
+    });
     const takenBack = this.p.state.load().unshared?.[`${id} ${grant.grantee}`];
     const signedAt = grant.signature.signingTime?.getTime() ?? 0;
-    if (takenBack !== undefined && signedAt <= Date.parse(takenBack)) throw new UntrustedGrantError(`the grant to ${grant.grantee} was taken back on this device after it was signed`);
+    if (takenBack !== undefined && signedAt <= Date.parse(takenBack))
+      throw new UntrustedGrantError(`the grant to ${grant.grantee} was taken back on this device after it was signed`);
     return grant.grantee;
   }
 
@@ -163,6 +196,9 @@ export class Verifier {
   /** Remembers that this client unshared `id` from `grantee` (see grantee()). */
   noteUnshare(id: string, grantee: string): void {
     const data = this.p.state.load();
-    this.p.state.save({ ...data, unshared: { ...(data.unshared ?? {}), [`${id} ${grantee}`]: this.p.clock().toISOString() } });
+    this.p.state.save({
+      ...data,
+      unshared: { ...(data.unshared ?? {}), [`${id} ${grantee}`]: this.p.clock().toISOString() },
+    });
   }
 }

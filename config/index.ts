@@ -74,7 +74,10 @@ export interface RateLimit {
 
 export const DEFAULT_RATE_LIMITS = { identity: { points: 1200, seconds: 60 }, source: { points: 2400, seconds: 60 } };
 /** A few a day: a rotation is one request and one self-revocation; a flood (issue, self-revoke, repeat) is not. */
-export const DEFAULT_ISSUANCE_LIMITS = { renewal: { points: 4, seconds: 86_400 }, selfRevocation: { points: 4, seconds: 86_400 } };
+export const DEFAULT_ISSUANCE_LIMITS = {
+  renewal: { points: 4, seconds: 86_400 },
+  selfRevocation: { points: 4, seconds: 86_400 },
+};
 /** Enough for a client's connection pool (the SDK uses a few; browsers 6 per host), far under a node's capacity. */
 export const DEFAULT_MAX_CONCURRENT_REQUESTS = 32;
 export const DEFAULT_ENROLL_RATE_LIMITS = { source: { points: 30, seconds: 60 }, token: { points: 5, seconds: 60 } };
@@ -84,7 +87,8 @@ export function parseRateLimit(raw: string | undefined, name: string, fallback: 
   if (raw === undefined) return fallback;
   if (raw.trim() === "0") return { points: 0, seconds: 1 };
   const m = /^\s*(\d{1,9})\s*\/\s*(\d{1,6})\s*$/.exec(raw);
-  if (!m || Number(m[2]) === 0) throw new UsageError(`${name} must look like 600/60 (requests per seconds), or 0 to turn it off`);
+  if (!m || Number(m[2]) === 0)
+    throw new UsageError(`${name} must look like 600/60 (requests per seconds), or 0 to turn it off`);
   return { points: Number(m[1]), seconds: Number(m[2]) };
 }
 
@@ -158,7 +162,8 @@ export function resolveCommon(flags: Flags, env: Env): CommonConfig {
 function intOption(raw: string | undefined, name: string, min: number, max: number, fallback: number): number {
   if (raw === undefined) return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`${name} must be a whole number from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(`${name} must be a whole number from ${min} to ${max}`);
   return n;
 }
 
@@ -171,32 +176,86 @@ export function resolveServer(flags: Flags, env: Env): ServerConfig {
     ...resolveCommon(flags, env),
     host: str(flags, "host") ?? env.CERTVAULT_HOST ?? "127.0.0.1",
     port: intOption(str(flags, "port") ?? env.CERTVAULT_PORT ?? env.PORT, "--port", 0, 65535, DEFAULT_PORT),
-    maxRecordBytes: intOption(str(flags, "max-record-bytes") ?? env.CERTVAULT_MAX_RECORD_BYTES, "--max-record-bytes", 1, 1024 * 1024 * 1024, DEFAULT_MAX_RECORD_BYTES),
+    maxRecordBytes: intOption(
+      str(flags, "max-record-bytes") ?? env.CERTVAULT_MAX_RECORD_BYTES,
+      "--max-record-bytes",
+      1,
+      1024 * 1024 * 1024,
+      DEFAULT_MAX_RECORD_BYTES,
+    ),
     revocationPollMs: intOption(env.CERTVAULT_REVOCATION_POLL_MS, "CERTVAULT_REVOCATION_POLL_MS", 20, 60_000, 250),
     logLevel: env.CERTVAULT_LOG_LEVEL ?? "info",
     adminIdentities: list(flags, "admin", env.CERTVAULT_ADMIN_IDENTITIES),
     rateLimits: {
-      identity: parseRateLimit(str(flags, "rate-limit-identity") ?? env.CERTVAULT_RATE_LIMIT_IDENTITY, "--rate-limit-identity", DEFAULT_RATE_LIMITS.identity),
-      source: parseRateLimit(str(flags, "rate-limit-source") ?? env.CERTVAULT_RATE_LIMIT_SOURCE, "--rate-limit-source", DEFAULT_RATE_LIMITS.source),
+      identity: parseRateLimit(
+        str(flags, "rate-limit-identity") ?? env.CERTVAULT_RATE_LIMIT_IDENTITY,
+        "--rate-limit-identity",
+        DEFAULT_RATE_LIMITS.identity,
+      ),
+      source: parseRateLimit(
+        str(flags, "rate-limit-source") ?? env.CERTVAULT_RATE_LIMIT_SOURCE,
+        "--rate-limit-source",
+        DEFAULT_RATE_LIMITS.source,
+      ),
     },
     rateLimitStore: rateLimitStore(str(flags, "rate-limit-store") ?? env.CERTVAULT_RATE_LIMIT_STORE),
     renewal: renewalPolicy(str(flags, "renewal") ?? env.CERTVAULT_RENEWAL),
     issuanceLimits: {
-      renewal: parseRateLimit(str(flags, "renewal-limit") ?? env.CERTVAULT_RENEWAL_LIMIT, "--renewal-limit", DEFAULT_ISSUANCE_LIMITS.renewal),
-      selfRevocation: parseRateLimit(str(flags, "self-revocation-limit") ?? env.CERTVAULT_SELF_REVOCATION_LIMIT, "--self-revocation-limit", DEFAULT_ISSUANCE_LIMITS.selfRevocation),
+      renewal: parseRateLimit(
+        str(flags, "renewal-limit") ?? env.CERTVAULT_RENEWAL_LIMIT,
+        "--renewal-limit",
+        DEFAULT_ISSUANCE_LIMITS.renewal,
+      ),
+      selfRevocation: parseRateLimit(
+        str(flags, "self-revocation-limit") ?? env.CERTVAULT_SELF_REVOCATION_LIMIT,
+        "--self-revocation-limit",
+        DEFAULT_ISSUANCE_LIMITS.selfRevocation,
+      ),
     },
     anomaly: anomalyThresholds(str(flags, "anomaly-config") ?? env.CERTVAULT_ANOMALY_CONFIG),
-    maxConcurrentRequests: intOption(str(flags, "max-concurrent-requests") ?? env.CERTVAULT_MAX_CONCURRENT_REQUESTS, "--max-concurrent-requests", 0, 100_000, DEFAULT_MAX_CONCURRENT_REQUESTS),
+    maxConcurrentRequests: intOption(
+      str(flags, "max-concurrent-requests") ?? env.CERTVAULT_MAX_CONCURRENT_REQUESTS,
+      "--max-concurrent-requests",
+      0,
+      100_000,
+      DEFAULT_MAX_CONCURRENT_REQUESTS,
+    ),
     alertWebhook: str(flags, "alert-webhook") ?? env.CERTVAULT_ALERT_WEBHOOK,
-    auditCheckpointEvery: intOption(env.CERTVAULT_AUDIT_CHECKPOINT_EVERY, "CERTVAULT_AUDIT_CHECKPOINT_EVERY", 1, 1_000_000, 100),
-    auditCheckpointMs: intOption(env.CERTVAULT_AUDIT_CHECKPOINT_MS, "CERTVAULT_AUDIT_CHECKPOINT_MS", 100, 86_400_000, 10_000),
+    auditCheckpointEvery: intOption(
+      env.CERTVAULT_AUDIT_CHECKPOINT_EVERY,
+      "CERTVAULT_AUDIT_CHECKPOINT_EVERY",
+      1,
+      1_000_000,
+      100,
+    ),
+    auditCheckpointMs: intOption(
+      env.CERTVAULT_AUDIT_CHECKPOINT_MS,
+      "CERTVAULT_AUDIT_CHECKPOINT_MS",
+      100,
+      86_400_000,
+      10_000,
+    ),
     enrollPort: optionalPort(str(flags, "enroll-port") ?? env.CERTVAULT_ENROLL_PORT, "--enroll-port"),
     crlPort: optionalPort(str(flags, "crl-port") ?? env.CERTVAULT_CRL_PORT, "--crl-port"),
     trustedProxies: parseTrustedProxies(str(flags, "trusted-proxies") ?? env.CERTVAULT_TRUSTED_PROXIES),
-    proxyHeaderTimeoutMs: intOption(env.CERTVAULT_PROXY_HEADER_TIMEOUT_MS, "CERTVAULT_PROXY_HEADER_TIMEOUT_MS", 50, 120_000, 10_000),
+    proxyHeaderTimeoutMs: intOption(
+      env.CERTVAULT_PROXY_HEADER_TIMEOUT_MS,
+      "CERTVAULT_PROXY_HEADER_TIMEOUT_MS",
+      50,
+      120_000,
+      10_000,
+    ),
     enrollRateLimits: {
-      source: parseRateLimit(str(flags, "enroll-rate-limit-source") ?? env.CERTVAULT_ENROLL_RATE_LIMIT_SOURCE, "--enroll-rate-limit-source", DEFAULT_ENROLL_RATE_LIMITS.source),
-      token: parseRateLimit(str(flags, "enroll-rate-limit-token") ?? env.CERTVAULT_ENROLL_RATE_LIMIT_TOKEN, "--enroll-rate-limit-token", DEFAULT_ENROLL_RATE_LIMITS.token),
+      source: parseRateLimit(
+        str(flags, "enroll-rate-limit-source") ?? env.CERTVAULT_ENROLL_RATE_LIMIT_SOURCE,
+        "--enroll-rate-limit-source",
+        DEFAULT_ENROLL_RATE_LIMITS.source,
+      ),
+      token: parseRateLimit(
+        str(flags, "enroll-rate-limit-token") ?? env.CERTVAULT_ENROLL_RATE_LIMIT_TOKEN,
+        "--enroll-rate-limit-token",
+        DEFAULT_ENROLL_RATE_LIMITS.token,
+      ),
     },
   };
 }

@@ -138,9 +138,26 @@ export { PSS_SALT_BYTES };
 
 /** The suite for a signer key: P-256 and RSA with SHA-256, P-384 with SHA-384 (matching strengths). */
 export function signatureSuite(kind: "ec" | "rsa", curve: CurveName | undefined): SignatureSuite {
-  if (kind === "rsa") return { hash: "sha256", digestAlgorithm: tlv(TAG.SEQUENCE, SHA256.der), signatureAlgorithm: PSS_ALG_ID, pss: true };
-  if (curve === "P-384") return { hash: "sha384", digestAlgorithm: tlv(TAG.SEQUENCE, SHA384.der), signatureAlgorithm: tlv(TAG.SEQUENCE, ECDSA_SHA384.der), pss: false };
-  return { hash: "sha256", digestAlgorithm: tlv(TAG.SEQUENCE, SHA256.der), signatureAlgorithm: tlv(TAG.SEQUENCE, ECDSA_SHA256.der), pss: false };
+  if (kind === "rsa")
+    return {
+      hash: "sha256",
+      digestAlgorithm: tlv(TAG.SEQUENCE, SHA256.der),
+      signatureAlgorithm: PSS_ALG_ID,
+      pss: true,
+    };
+  if (curve === "P-384")
+    return {
+      hash: "sha384",
+      digestAlgorithm: tlv(TAG.SEQUENCE, SHA384.der),
+      signatureAlgorithm: tlv(TAG.SEQUENCE, ECDSA_SHA384.der),
+      pss: false,
+    };
+  return {
+    hash: "sha256",
+    digestAlgorithm: tlv(TAG.SEQUENCE, SHA256.der),
+    signatureAlgorithm: tlv(TAG.SEQUENCE, ECDSA_SHA256.der),
+    pss: false,
+  };
 }
 
 const KNOWN: readonly Algorithm[] = [

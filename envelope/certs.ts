@@ -5,8 +5,23 @@
  */
 import { ECDH, createHash, createPublicKey, type KeyObject } from "node:crypto";
 import { AsnParser } from "@peculiar/asn1-schema";
-import { Certificate, KeyUsage, KeyUsageFlags, SubjectKeyIdentifier, id_ce_keyUsage, id_ce_subjectKeyIdentifier } from "@peculiar/asn1-x509";
-import { type Curve, CURVES, EC_PUBLIC_KEY, RSA_ENCRYPTION, RSA_MAX_BITS, RSA_MIN_BITS, curveByOid } from "./algorithms.js";
+import {
+  Certificate,
+  KeyUsage,
+  KeyUsageFlags,
+  SubjectKeyIdentifier,
+  id_ce_keyUsage,
+  id_ce_subjectKeyIdentifier,
+} from "@peculiar/asn1-x509";
+import {
+  type Curve,
+  CURVES,
+  EC_PUBLIC_KEY,
+  RSA_ENCRYPTION,
+  RSA_MAX_BITS,
+  RSA_MIN_BITS,
+  curveByOid,
+} from "./algorithms.js";
 import { DerReader, TAG, integerContent, tlv } from "./der.js";
 import { InvalidCertificateError, KeyUsageError, UnsupportedKeyError } from "./errors.js";
 
@@ -123,13 +138,17 @@ function importKey(cert: Certificate, spki: Uint8Array): Pick<RecipientCert, "ki
   if (algorithm === EC_PUBLIC_KEY.oid) {
     // Named curves only: explicit parameters never reach OpenSSL, which would accept some of them.
     const curve = params && params[0] === TAG.OID ? curveByOid(params) : undefined;
-    if (!curve) throw new UnsupportedKeyError(`EC keys must use a named curve: ${CURVES.map((c) => c.name).join(", ")}`);
+    if (!curve)
+      throw new UnsupportedKeyError(`EC keys must use a named curve: ${CURVES.map((c) => c.name).join(", ")}`);
     const publicKey = publicKeyFrom(spki); // node checks the point is on the curve
     const r = new DerReader(spki, invalid).enter(TAG.SEQUENCE, "subjectPublicKeyInfo");
     r.read(TAG.SEQUENCE, "algorithm");
     const encoded = r.readBitStringOctets("subjectPublicKey");
     // Uncompressed, as the KARI's ECDH wants it; never via JWK export (see kari.ts).
-    const point = encoded[0] === 4 ? new Uint8Array(encoded) : new Uint8Array(ECDH.convertKey(encoded, curve.nodeName, undefined, undefined, "uncompressed") as Buffer);
+    const point =
+      encoded[0] === 4
+        ? new Uint8Array(encoded)
+        : new Uint8Array(ECDH.convertKey(encoded, curve.nodeName, undefined, undefined, "uncompressed") as Buffer);
     if (point.length !== 1 + 2 * curve.coordinateBytes) throw invalid("EC public key has the wrong size");
     return { kind: "ec", publicKey, curve, point };
   }

@@ -9,7 +9,13 @@ import { DecryptionFailedError } from "./errors.js";
 const CHUNK = 256 * 1024;
 
 /** Encrypts `plaintext` into `out` at `offset` (exactly plaintext.length bytes) and returns the tag. */
-export function encryptContent(cek: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): Buffer {
+export function encryptContent(
+  cek: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  out: Uint8Array,
+  offset: number,
+): Buffer {
   const cipher = createCipheriv("aes-256-gcm", cek, nonce, { authTagLength: GCM_TAG_BYTES });
   let at = offset;
   for (let i = 0; i < plaintext.length; i += CHUNK) {
@@ -27,7 +33,12 @@ export function encryptContent(cek: Uint8Array, nonce: Uint8Array, plaintext: Ui
  * Decrypts and verifies. Nothing is returned unless the tag verifies; on failure the partial output is wiped. The
  * tag length is pinned: without authTagLength node would accept a tag as short as 4 bytes.
  */
-export function decryptContent(cek: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, mac: Uint8Array): Uint8Array {
+export function decryptContent(
+  cek: Uint8Array,
+  nonce: Uint8Array,
+  ciphertext: Uint8Array,
+  mac: Uint8Array,
+): Uint8Array {
   let out: Buffer | undefined;
   try {
     const decipher = createDecipheriv("aes-256-gcm", cek, nonce, { authTagLength: GCM_TAG_BYTES });

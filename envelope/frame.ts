@@ -3,9 +3,25 @@
  * input (the ciphertext is never copied); writing lays the whole message out in one buffer and leaves the content
  * window for the cipher to fill, so that a 16 MiB record is written once.
  */
-import { AES256_GCM, CONTENT_TYPES, type ContentKind, CT_AUTH_ENVELOPED_DATA, CT_DATA, CT_SIGNED_DATA, GCM_NONCE_BYTES, GCM_TAG_BYTES, describeOid } from "./algorithms.js";
+import {
+  AES256_GCM,
+  CONTENT_TYPES,
+  type ContentKind,
+  CT_AUTH_ENVELOPED_DATA,
+  CT_DATA,
+  CT_SIGNED_DATA,
+  GCM_NONCE_BYTES,
+  GCM_TAG_BYTES,
+  describeOid,
+} from "./algorithms.js";
 import { DerReader, TAG, concat, derSetOrder, equalBytes, header, tlv } from "./der.js";
-import { EnvelopeTooLargeError, MalformedEnvelopeError, TooManyRecipientsError, UnsupportedAlgorithmError, UnsupportedFeatureError } from "./errors.js";
+import {
+  EnvelopeTooLargeError,
+  MalformedEnvelopeError,
+  TooManyRecipientsError,
+  UnsupportedAlgorithmError,
+  UnsupportedFeatureError,
+} from "./errors.js";
 import type { Limits } from "./options.js";
 import { type RecipientInfo, parseRecipientInfo, recipientCount } from "./recipient-infos.js";
 
@@ -47,7 +63,9 @@ function readGcmAlgorithm(raw: Uint8Array): Uint8Array {
 
 export function parseEnvelope(bytes: Uint8Array, limits: Limits): ParsedEnvelope {
   if (bytes.length > limits.maxEnvelopeBytes) {
-    throw new EnvelopeTooLargeError(`envelope of ${bytes.length} bytes exceeds the limit of ${limits.maxEnvelopeBytes}`);
+    throw new EnvelopeTooLargeError(
+      `envelope of ${bytes.length} bytes exceeds the limit of ${limits.maxEnvelopeBytes}`,
+    );
   }
   const top = new DerReader(bytes);
   const ci = top.enter(TAG.SEQUENCE, "ContentInfo");
@@ -69,7 +87,7 @@ export function parseEnvelope(bytes: Uint8Array, limits: Limits): ParsedEnvelope
   }
   const recipientInfos: RecipientInfo[] = [];
   let count = 0;
-  for (const r = new DerReader(ris.value); !r.done; ) {
+  for (const r = new DerReader(ris.value); !r.done;) {
     const ri = parseRecipientInfo(r.read(undefined, "RecipientInfo"));
     count += recipientCount(ri);
     if (count > limits.maxRecipients) throw new TooManyRecipientsError(`more than ${limits.maxRecipients} recipients`);
@@ -79,9 +97,15 @@ export function parseEnvelope(bytes: Uint8Array, limits: Limits): ParsedEnvelope
 
   const eci = aed.enter(TAG.SEQUENCE, "authEncryptedContentInfo");
   const innerType = eci.read(TAG.OID, "contentType").raw;
-  const contentType: ContentKind | undefined = equalBytes(innerType, CT_DATA.der) ? "data" : equalBytes(innerType, CT_SIGNED_DATA.der) ? "signed-data" : undefined;
+  const contentType: ContentKind | undefined = equalBytes(innerType, CT_DATA.der)
+    ? "data"
+    : equalBytes(innerType, CT_SIGNED_DATA.der)
+      ? "signed-data"
+      : undefined;
   if (!contentType) {
-    throw new UnsupportedFeatureError(`encrypted content type ${describeOid(innerType).name} is not id-data or id-signedData`);
+    throw new UnsupportedFeatureError(
+      `encrypted content type ${describeOid(innerType).name} is not id-data or id-signedData`,
+    );
   }
   const contentAlgorithm = eci.read(TAG.SEQUENCE, "contentEncryptionAlgorithm").raw;
   const nonce = readGcmAlgorithm(contentAlgorithm);
@@ -128,9 +152,22 @@ export function layoutEnvelope(
   const ciHeader = header(TAG.SEQUENCE, ciBody);
   const total = ciHeader.length + ciBody;
   if (total > limits.maxEnvelopeBytes) {
-    throw new EnvelopeTooLargeError(`the envelope would be ${total} bytes, over the limit of ${limits.maxEnvelopeBytes}`);
+    throw new EnvelopeTooLargeError(
+      `the envelope would be ${total} bytes, over the limit of ${limits.maxEnvelopeBytes}`,
+    );
   }
-  const head = concat([ciHeader, CT_AUTH_ENVELOPED_DATA.der, explicitHeader, aedHeader, VERSION_0, ris, eciHeader, innerType, contentAlgorithm, contentHeader]);
+  const head = concat([
+    ciHeader,
+    CT_AUTH_ENVELOPED_DATA.der,
+    explicitHeader,
+    aedHeader,
+    VERSION_0,
+    ris,
+    eciHeader,
+    innerType,
+    contentAlgorithm,
+    contentHeader,
+  ]);
   // Never pooled: the result's .buffer must hold only this envelope.
   const out = new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total);
   out.set(head, 0);

@@ -20,7 +20,11 @@ export interface Grant {
   readonly signature: VerifiedRecordSignature;
 }
 
-export function signGrant(signer: RecordSigner, p: { owner: string; id: string; grantee: string }, opts: { now?: Date } = {}): Uint8Array {
+export function signGrant(
+  signer: RecordSigner,
+  p: { owner: string; id: string; grantee: string },
+  opts: { now?: Date } = {},
+): Uint8Array {
   if (typeof p.grantee !== "string" || p.grantee === "") throw new EnvelopeUsageError("a grant names its grantee");
   const content = new TextEncoder().encode(JSON.stringify({ type: GRANT_TYPE, v: 1, grantee: p.grantee }));
   return signRecord(content, signer, { owner: p.owner, id: p.id }, { ...opts, purpose: "grant" });
@@ -28,7 +32,8 @@ export function signGrant(signer: RecordSigner, p: { owner: string; id: string; 
 
 /** Parses a statement and checks its signature (not whether to believe the signer). */
 export function readGrant(statement: Uint8Array): Grant {
-  if (!(statement instanceof Uint8Array) || statement.length > MAX_GRANT_BYTES) throw new MalformedEnvelopeError("not a grant statement");
+  if (!(statement instanceof Uint8Array) || statement.length > MAX_GRANT_BYTES)
+    throw new MalformedEnvelopeError("not a grant statement");
   const signature = verifyRecordSignature(statement);
   if (signature.purpose !== "grant") throw new MalformedEnvelopeError("not a grant statement (a record's signature)");
   let body: unknown;
@@ -38,7 +43,14 @@ export function readGrant(statement: Uint8Array): Grant {
     throw new MalformedEnvelopeError("a grant statement's content is not JSON");
   }
   const b = body as { type?: unknown; v?: unknown; grantee?: unknown };
-  if (typeof body !== "object" || body === null || Object.keys(body).length !== 3 || b.type !== GRANT_TYPE || b.v !== 1 || typeof b.grantee !== "string") {
+  if (
+    typeof body !== "object" ||
+    body === null ||
+    Object.keys(body).length !== 3 ||
+    b.type !== GRANT_TYPE ||
+    b.v !== 1 ||
+    typeof b.grantee !== "string"
+  ) {
     throw new MalformedEnvelopeError("not a grant statement");
   }
   return { owner: signature.binding.owner, id: signature.binding.id, grantee: b.grantee, signature };

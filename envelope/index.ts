@@ -38,7 +38,8 @@ export function isRecipient(
   opts?: EnvelopeOptions,
 ): boolean {
   const cert = loadCertificate(certificate);
-  if (envelopeOrIds instanceof Uint8Array) return findSlot(parseEnvelope(envelopeOrIds, resolveLimits(opts)), cert) !== undefined;
+  if (envelopeOrIds instanceof Uint8Array)
+    return findSlot(parseEnvelope(envelopeOrIds, resolveLimits(opts)), cert) !== undefined;
   if (!Array.isArray(envelopeOrIds)) throw new EnvelopeUsageError("expected an envelope or a list of RecipientIds");
   return envelopeOrIds.some((id) => idMatchesCert(id, cert));
 }

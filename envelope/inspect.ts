@@ -38,7 +38,11 @@ export interface EnvelopeInfo {
     readonly recipients: number;
     readonly ukmBytes: number;
   }[];
-  readonly keyTransports: readonly { readonly algorithm: AlgorithmName; readonly hash: AlgorithmName; readonly mgf: AlgorithmName }[];
+  readonly keyTransports: readonly {
+    readonly algorithm: AlgorithmName;
+    readonly hash: AlgorithmName;
+    readonly mgf: AlgorithmName;
+  }[];
 }
 
 const named = (a: { oid: string; name: string }): AlgorithmName => ({ oid: a.oid, name: a.name });

@@ -28,7 +28,10 @@ export function unwrapKtri(ktri: Ktri, cert: RecipientCert, privateKey: KeyObjec
   let cek: Buffer;
   try {
     // node's OAEP uses MGF1 with the same hash, which is what the allow-list demands.
-    cek = privateDecrypt({ key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, ktri.encryptedKey);
+    cek = privateDecrypt(
+      { key: privateKey, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" },
+      ktri.encryptedKey,
+    );
   } catch {
     throw new DecryptionFailedError();
   }

@@ -27,7 +27,11 @@ export function requirePrivateKey(key: unknown): KeyObject {
  * key is returned (with `decoy` set) so that the failure surfaces at tag verification, after the same work as a
  * tampered ciphertext (as panva/jose does): no timing difference tells which step failed.
  */
-export function recoverContentKey(parsed: ParsedEnvelope, cert: RecipientCert, privateKey: KeyObject): { cek: Buffer; decoy: boolean } {
+export function recoverContentKey(
+  parsed: ParsedEnvelope,
+  cert: RecipientCert,
+  privateKey: KeyObject,
+): { cek: Buffer; decoy: boolean } {
   const slot = findSlot(parsed, cert);
   if (!slot) throw new NoMatchingRecipientError("this certificate is not a recipient of the envelope");
   try {

@@ -3,7 +3,18 @@
  * the allow-list when the envelope is read, not only the one that will be opened, so that inspect(), recipientsOf()
  * and open() agree on what is acceptable. Raw octets are kept so that rewrapping can copy untouched parts verbatim.
  */
-import { type Curve, AES256_WRAP_ALG_ID, ECDH_SHA256_KDF, EC_PUBLIC_KEY, MGF1, RSAES_OAEP, SHA256, curveByOid, curveByPointLength, describeOid } from "./algorithms.js";
+import {
+  type Curve,
+  AES256_WRAP_ALG_ID,
+  ECDH_SHA256_KDF,
+  EC_PUBLIC_KEY,
+  MGF1,
+  RSAES_OAEP,
+  SHA256,
+  curveByOid,
+  curveByPointLength,
+  describeOid,
+} from "./algorithms.js";
 import { type Tlv, DerReader, TAG, equalBytes, integerContent } from "./der.js";
 import { InvalidOriginatorKeyError, UnsupportedAlgorithmError, UnsupportedFeatureError } from "./errors.js";
 
@@ -81,7 +92,8 @@ const isAbsentOrNull = (p: Tlv | undefined) => p === undefined || (p.tag === TAG
 
 /** RSAES-OAEP-params: exactly SHA-256, MGF1 with SHA-256, the default (empty) label. */
 function checkOaepParams(params: Tlv | undefined): void {
-  const unsupported = () => new UnsupportedAlgorithmError("RSAES-OAEP must use SHA-256 and MGF1-SHA-256 without a label");
+  const unsupported = () =>
+    new UnsupportedAlgorithmError("RSAES-OAEP must use SHA-256 and MGF1-SHA-256 without a label");
   if (params?.tag !== TAG.SEQUENCE) throw unsupported();
   const r = new DerReader(params.value);
   // Absent fields mean the SHA-1 defaults of RFC 8017, which are not allowed.
@@ -153,7 +165,8 @@ function parseRid(tlv: Tlv): Rid {
 
 function parseKari(tlv: Tlv): Kari {
   const r = new DerReader(tlv.value);
-  if (r.readSmallInt("KeyAgreeRecipientInfo version") !== 3) throw new UnsupportedFeatureError("KeyAgreeRecipientInfo version must be 3");
+  if (r.readSmallInt("KeyAgreeRecipientInfo version") !== 3)
+    throw new UnsupportedFeatureError("KeyAgreeRecipientInfo version must be 3");
   const originatorTlv = r.read(0xa0, "originator");
   const originator = parseOriginator(originatorTlv);
   const ukmTlv = r.optional(0xa1, "ukm");

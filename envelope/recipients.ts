@@ -61,7 +61,11 @@ export function idOf(slot: Slot): RecipientId {
   const rid = ridOf(slot);
   const kind = slot.ri.kind;
   if (rid.issuer && rid.serial) {
-    return { kind, issuer: { der: new Uint8Array(rid.issuer), name: formatName(rid.issuer) }, serialNumber: serialHex(rid.serial) };
+    return {
+      kind,
+      issuer: { der: new Uint8Array(rid.issuer), name: formatName(rid.issuer) },
+      serialNumber: serialHex(rid.serial),
+    };
   }
   return { kind, subjectKeyIdentifier: toHex(rid.subjectKeyIdentifier as Uint8Array) };
 }

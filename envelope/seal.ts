@@ -48,11 +48,17 @@ export function checkRecipientCount(count: number, limits: Limits): void {
  * "signed-data" marks the plaintext as a CMS SignedData (a signed record, see signed.ts). Synchronous: node:crypto's
  * synchronous calls measured faster than WebCrypto's promises for this work.
  */
-export function seal(plaintext: Uint8Array, recipients: readonly CertificateInput[], opts?: EnvelopeOptions & { contentType?: ContentKind }): Uint8Array {
+export function seal(
+  plaintext: Uint8Array,
+  recipients: readonly CertificateInput[],
+  opts?: EnvelopeOptions & { contentType?: ContentKind },
+): Uint8Array {
   requireBytes(plaintext, "plaintext");
   const limits = resolveLimits(opts);
   if (plaintext.length > limits.maxEnvelopeBytes) {
-    throw new EnvelopeTooLargeError(`plaintext of ${plaintext.length} bytes exceeds the limit of ${limits.maxEnvelopeBytes}`);
+    throw new EnvelopeTooLargeError(
+      `plaintext of ${plaintext.length} bytes exceeds the limit of ${limits.maxEnvelopeBytes}`,
+    );
   }
   const certs = loadRecipients(recipients);
   if (certs.length === 0) throw new EnvelopeUsageError("at least one recipient is required");

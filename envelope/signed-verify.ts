@@ -6,10 +6,26 @@
  * content. The signature is checked with the embedded certificate's key: believing that certificate is the caller's.
  */
 import { createHash, verify } from "node:crypto";
-import { ATTR_CONTENT_TYPE, ATTR_GRANT_BINDING, ATTR_MESSAGE_DIGEST, ATTR_RECORD_BINDING, ATTR_SIGNING_TIME, CT_DATA, CT_SIGNED_DATA, PSS_SALT_BYTES, describeOid, signatureSuite } from "./algorithms.js";
+import {
+  ATTR_CONTENT_TYPE,
+  ATTR_GRANT_BINDING,
+  ATTR_MESSAGE_DIGEST,
+  ATTR_RECORD_BINDING,
+  ATTR_SIGNING_TIME,
+  CT_DATA,
+  CT_SIGNED_DATA,
+  PSS_SALT_BYTES,
+  describeOid,
+  signatureSuite,
+} from "./algorithms.js";
 import { type RecipientCert, loadCertificate } from "./certs.js";
 import { DerReader, TAG, type Tlv, concat, derSetOrder, equalBytes } from "./der.js";
-import { InvalidSignatureError, MalformedEnvelopeError, UnsupportedAlgorithmError, UnsupportedFeatureError } from "./errors.js";
+import {
+  InvalidSignatureError,
+  MalformedEnvelopeError,
+  UnsupportedAlgorithmError,
+  UnsupportedFeatureError,
+} from "./errors.js";
 import { requireBytes } from "./options.js";
 import type { RecordBinding, SignaturePurpose } from "./signed.js";
 
@@ -35,7 +51,8 @@ export function verifyRecordSignature(bytes: Uint8Array): VerifiedRecordSignatur
   const ci = top.enter(TAG.SEQUENCE, "ContentInfo");
   top.end("ContentInfo");
   const type = ci.read(TAG.OID, "contentType").raw;
-  if (!equalBytes(type, CT_SIGNED_DATA.der)) throw new UnsupportedFeatureError(`content type ${describeOid(type).name} is not SignedData`);
+  if (!equalBytes(type, CT_SIGNED_DATA.der))
+    throw new UnsupportedFeatureError(`content type ${describeOid(type).name} is not SignedData`);
   const explicit = ci.enter(0xa0, "content");
   ci.end("ContentInfo");
   const sd = explicit.enter(TAG.SEQUENCE, "SignedData");
@@ -56,7 +73,8 @@ export function verifyRecordSignature(bytes: Uint8Array): VerifiedRecordSignatur
 }
 
 function readEncapsulated(encap: DerReader): Uint8Array {
-  if (!equalBytes(encap.read(TAG.OID, "eContentType").raw, CT_DATA.der)) throw new UnsupportedFeatureError("the signed content must be id-data");
+  if (!equalBytes(encap.read(TAG.OID, "eContentType").raw, CT_DATA.der))
+    throw new UnsupportedFeatureError("the signed content must be id-data");
   if (encap.done) throw new UnsupportedFeatureError("detached content is not supported");
   const wrapper = encap.enter(0xa0, "eContent");
   encap.end("encapContentInfo");
@@ -75,12 +93,19 @@ function readCertificates(set: Tlv): RecipientCert[] {
   return out;
 }
 
-function verifySignerInfo(info: DerReader, content: Uint8Array, digestAlgorithm: Uint8Array, certificates: RecipientCert[]): VerifiedRecordSignature {
-  if (info.readSmallInt("SignerInfo version") !== 1) throw malformed("SignerInfo version must be 1 (issuerAndSerialNumber)");
+function verifySignerInfo(
+  info: DerReader,
+  content: Uint8Array,
+  digestAlgorithm: Uint8Array,
+  certificates: RecipientCert[],
+): VerifiedRecordSignature {
+  if (info.readSmallInt("SignerInfo version") !== 1)
+    throw malformed("SignerInfo version must be 1 (issuerAndSerialNumber)");
   const sid = info.read(TAG.SEQUENCE, "sid").raw;
   const matching = certificates.filter((c) => equalBytes(c.issuerAndSerial, sid));
   const signer = matching[0];
-  if (!signer || matching.length !== 1) throw malformed("the signer's certificate is not (exactly once) in the SignedData");
+  if (!signer || matching.length !== 1)
+    throw malformed("the signer's certificate is not (exactly once) in the SignedData");
   const suite = signatureSuite(signer.kind, signer.curve?.name);
   const digestAlg = info.read(TAG.SEQUENCE, "digestAlgorithm").raw;
   if (!equalBytes(digestAlg, suite.digestAlgorithm) || !equalBytes(digestAlgorithm, suite.digestAlgorithm)) {
@@ -95,7 +120,9 @@ function verifySignerInfo(info: DerReader, content: Uint8Array, digestAlgorithm:
   info.end("SignerInfo");
   const attrs = readSignedAttributes(signedAttrs.value);
   const signedSet = concat([Uint8Array.of(TAG.SET), signedAttrs.raw.subarray(1)]);
-  const key = suite.pss ? { key: signer.publicKey, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: PSS_SALT_BYTES } : signer.publicKey;
+  const key = suite.pss
+    ? { key: signer.publicKey, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: PSS_SALT_BYTES }
+    : signer.publicKey;
   let ok: boolean;
   try {
     ok = verify(suite.hash, signedSet, key, signature);
@@ -104,7 +131,14 @@ function verifySignerInfo(info: DerReader, content: Uint8Array, digestAlgorithm:
   }
   const digest = createHash(suite.hash).update(content).digest();
   if (!ok || !equalBytes(new Uint8Array(digest), attrs.messageDigest)) throw new InvalidSignatureError();
-  return { content, binding: attrs.binding, purpose: attrs.purpose, signer, certificates: [signer.der, ...certificates.filter((c) => c !== signer).map((c) => c.der)], ...(attrs.signingTime ? { signingTime: attrs.signingTime } : {}) };
+  return {
+    content,
+    binding: attrs.binding,
+    purpose: attrs.purpose,
+    signer,
+    certificates: [signer.der, ...certificates.filter((c) => c !== signer).map((c) => c.der)],
+    ...(attrs.signingTime ? { signingTime: attrs.signingTime } : {}),
+  };
 }
 
 interface SignedAttributes {
@@ -128,7 +162,13 @@ function readSignedAttributes(value: Uint8Array): SignedAttributes {
     a.end("attribute");
     const v = values.read(undefined, "attrValue").raw;
     values.end("attrValues (exactly one value)");
-    const name = [ATTR_CONTENT_TYPE, ATTR_MESSAGE_DIGEST, ATTR_SIGNING_TIME, ATTR_RECORD_BINDING, ATTR_GRANT_BINDING].find((x) => equalBytes(x.der, type))?.name;
+    const name = [
+      ATTR_CONTENT_TYPE,
+      ATTR_MESSAGE_DIGEST,
+      ATTR_SIGNING_TIME,
+      ATTR_RECORD_BINDING,
+      ATTR_GRANT_BINDING,
+    ].find((x) => equalBytes(x.der, type))?.name;
     if (!name) throw new UnsupportedFeatureError(`signed attribute ${describeOid(type).name} is not allowed`);
     if (seen.has(name)) throw malformed(`signed attribute ${name} appears twice`);
     seen.set(name, v);
@@ -139,11 +179,17 @@ function readSignedAttributes(value: Uint8Array): SignedAttributes {
   const grantBinding = seen.get(ATTR_GRANT_BINDING.name);
   if (recordBinding && grantBinding) throw malformed("a signature binds a record or a grant, not both");
   const binding = recordBinding ?? grantBinding;
-  if (!contentType || !digest || !binding) throw malformed("contentType, messageDigest and the record binding are required");
+  if (!contentType || !digest || !binding)
+    throw malformed("contentType, messageDigest and the record binding are required");
   if (!equalBytes(contentType, CT_DATA.der)) throw malformed("the contentType attribute must be id-data");
   const time = seen.get(ATTR_SIGNING_TIME.name);
   const purpose: SignaturePurpose = recordBinding ? "record" : "grant";
-  return { messageDigest: readWholeOctets(digest), binding: readBinding(binding), purpose, ...(time ? { signingTime: readTime(time) } : {}) };
+  return {
+    messageDigest: readWholeOctets(digest),
+    binding: readBinding(binding),
+    purpose,
+    ...(time ? { signingTime: readTime(time) } : {}),
+  };
 }
 
 function readWholeOctets(raw: Uint8Array): Uint8Array {
@@ -181,6 +227,7 @@ function readTime(raw: Uint8Array): Date {
   const [yy, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
   const date = new Date(Date.UTC(yy < 50 ? 2000 + yy : 1900 + yy, mo - 1, d, h, mi, s));
   // Date.UTC would roll month 13 or day 32 over into a valid date: signRecord never writes one, so none is read.
-  if (date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || date.getUTCHours() !== h || mi > 59 || s > 59) throw malformed("signingTime is not a valid date");
+  if (date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || date.getUTCHours() !== h || mi > 59 || s > 59)
+    throw malformed("signingTime is not a valid date");
   return date;
 }

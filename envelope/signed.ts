@@ -63,7 +63,8 @@ export function encodeBinding(b: RecordBinding): Uint8Array {
   }
   const owner = utf8(b.owner);
   const id = utf8(b.id);
-  if (owner.length > MAX_BINDING_FIELD_BYTES || id.length > MAX_BINDING_FIELD_BYTES) throw new EnvelopeUsageError("binding fields are too long");
+  if (owner.length > MAX_BINDING_FIELD_BYTES || id.length > MAX_BINDING_FIELD_BYTES)
+    throw new EnvelopeUsageError("binding fields are too long");
   return tlv(TAG.SEQUENCE, BINDING_VERSION, tlv(0x0c, owner), tlv(0x0c, id));
 }
 
@@ -81,7 +82,8 @@ function requireKeyOf(key: KeyObject, cert: RecipientCert): void {
   if (keyChecked.get(key) === cert.fingerprint) return;
   const mine = createPublicKey(key).export({ type: "spki", format: "der" });
   const theirs = cert.publicKey.export({ type: "spki", format: "der" });
-  if (!equalBytes(new Uint8Array(mine), new Uint8Array(theirs))) throw new KeyMismatchError("the signing key does not belong to the signer certificate");
+  if (!equalBytes(new Uint8Array(mine), new Uint8Array(theirs)))
+    throw new KeyMismatchError("the signing key does not belong to the signer certificate");
   keyChecked.set(key, cert.fingerprint);
 }
 
@@ -89,7 +91,12 @@ function requireKeyOf(key: KeyObject, cert: RecipientCert): void {
  * The SignedData for `content`, signed by `signer` and bound to `binding`. The content is copied once, into the
  * output (a 10 MiB record is not re-copied per nesting level).
  */
-export function signRecord(content: Uint8Array, signer: RecordSigner, binding: RecordBinding, opts: { now?: Date; purpose?: SignaturePurpose } = {}): Uint8Array {
+export function signRecord(
+  content: Uint8Array,
+  signer: RecordSigner,
+  binding: RecordBinding,
+  opts: { now?: Date; purpose?: SignaturePurpose } = {},
+): Uint8Array {
   requireBytes(content, "content");
   const key = requirePrivateKey(signer.key);
   const cert = loadCertificate(signer.certificate);
@@ -104,7 +111,11 @@ export function signRecord(content: Uint8Array, signer: RecordSigner, binding: R
   ].sort(derSetOrder);
   // RFC 5652 5.4: the signature covers the attributes encoded as a SET OF (tag 0x31), stored as [0] IMPLICIT.
   const signedSet = tlv(TAG.SET, ...attrs);
-  const signature = sign(suite.hash, signedSet, suite.pss ? { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: PSS_SALT_BYTES } : key);
+  const signature = sign(
+    suite.hash,
+    signedSet,
+    suite.pss ? { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: PSS_SALT_BYTES } : key,
+  );
   const signerInfo = tlv(
     TAG.SEQUENCE,
     VERSION_1,
@@ -114,22 +125,47 @@ export function signRecord(content: Uint8Array, signer: RecordSigner, binding: R
     suite.signatureAlgorithm,
     tlv(TAG.OCTET_STRING, new Uint8Array(signature)),
   );
-  const certs = [cert.der, ...(signer.chain ?? []).map((c) => loadCertificate(c).der).filter((d) => !equalBytes(d, cert.der))];
+  const certs = [
+    cert.der,
+    ...(signer.chain ?? []).map((c) => loadCertificate(c).der).filter((d) => !equalBytes(d, cert.der)),
+  ];
   return layoutSignedData(content, suite.digestAlgorithm, tlv(0xa0, ...certs), tlv(TAG.SET, signerInfo));
 }
 
 /** ContentInfo { id-signedData, [0] SignedData { 1, {digest}, { id-data, [0] OCTET STRING content }, certs, infos } } */
-function layoutSignedData(content: Uint8Array, digestAlgorithm: Uint8Array, certificates: Uint8Array, signerInfos: Uint8Array): Uint8Array {
+function layoutSignedData(
+  content: Uint8Array,
+  digestAlgorithm: Uint8Array,
+  certificates: Uint8Array,
+  signerInfos: Uint8Array,
+): Uint8Array {
   const octets = header(TAG.OCTET_STRING, content.length);
   const explicitContent = header(0xa0, octets.length + content.length);
   const encapBody = CT_DATA.der.length + explicitContent.length + octets.length + content.length;
   const encapHeader = header(TAG.SEQUENCE, encapBody);
   const digestAlgorithms = tlv(TAG.SET, digestAlgorithm);
-  const sdBody = VERSION_1.length + digestAlgorithms.length + encapHeader.length + encapBody + certificates.length + signerInfos.length;
+  const sdBody =
+    VERSION_1.length +
+    digestAlgorithms.length +
+    encapHeader.length +
+    encapBody +
+    certificates.length +
+    signerInfos.length;
   const sdHeader = header(TAG.SEQUENCE, sdBody);
   const explicitSd = header(0xa0, sdHeader.length + sdBody);
   const ciBody = CT_SIGNED_DATA.der.length + explicitSd.length + sdHeader.length + sdBody;
-  const head = concat([header(TAG.SEQUENCE, ciBody), CT_SIGNED_DATA.der, explicitSd, sdHeader, VERSION_1, digestAlgorithms, encapHeader, CT_DATA.der, explicitContent, octets]);
+  const head = concat([
+    header(TAG.SEQUENCE, ciBody),
+    CT_SIGNED_DATA.der,
+    explicitSd,
+    sdHeader,
+    VERSION_1,
+    digestAlgorithms,
+    encapHeader,
+    CT_DATA.der,
+    explicitContent,
+    octets,
+  ]);
   const out = new Uint8Array(head.length + content.length + certificates.length + signerInfos.length);
   out.set(head, 0);
   out.set(content, head.length);

@@ -198,7 +198,10 @@ export class DatabaseUnavailableError extends CertvaultError {
 export class StorageFullError extends CertvaultError {
   static override readonly code: string = "storage_full";
   readonly retryAfterSeconds = 30;
-  constructor(message = "the database's storage is full; nothing was stored, retry later", opts: { cause?: unknown } = {}) {
+  constructor(
+    message = "the database's storage is full; nothing was stored, retry later",
+    opts: { cause?: unknown } = {},
+  ) {
     super(message, { status: 503, ...opts });
   }
 }
@@ -279,7 +282,10 @@ export class CsrfRejectedError extends CertvaultError {
 
 export class AuditVerificationError extends CertvaultError {
   static override readonly code: string = "audit_tampered";
-  constructor(readonly seq: number, message: string) {
+  constructor(
+    readonly seq: number,
+    message: string,
+  ) {
     super(message, { exitCode: 1 });
   }
 }
@@ -312,7 +318,9 @@ export class AuditCheckpointFileError extends CertvaultError {
 export class RecoveryRecipientMissingError extends CertvaultError {
   static override readonly code: string = "recovery_recipient_missing";
   constructor() {
-    super("records must also be sealed to the recovery certificate (GET /v1/me names it as \"recovery\")", { status: 400 });
+    super('records must also be sealed to the recovery certificate (GET /v1/me names it as "recovery")', {
+      status: 400,
+    });
   }
 }
 
@@ -399,7 +407,9 @@ export class RequestTimeoutError extends CertvaultError {
 /** The CA's keys are in a PKCS#11 token and no PIN can be obtained (no file, no env, not interactive): a usage error. */
 export class Pkcs11PinRequiredError extends CertvaultError {
   static override readonly code: string = "pkcs11_pin_required";
-  constructor(message = "the CA's keys are in a PKCS#11 token: give its PIN with --pkcs11-pin-file FILE, CERTVAULT_PKCS11_PIN_FILE or CERTVAULT_PKCS11_PIN") {
+  constructor(
+    message = "the CA's keys are in a PKCS#11 token: give its PIN with --pkcs11-pin-file FILE, CERTVAULT_PKCS11_PIN_FILE or CERTVAULT_PKCS11_PIN",
+  ) {
     super(message, { status: 400, exitCode: 2 });
   }
 }

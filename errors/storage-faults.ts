@@ -16,8 +16,18 @@
 
 export type StorageFault = "full" | "unavailable";
 
-const NODE_NET = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN"]);
-const PG_CONNECTION_MESSAGE = /(Connection terminated|Client has encountered a connection error|Connection ended|Query read timeout)/;
+const NODE_NET = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
+const PG_CONNECTION_MESSAGE =
+  /(Connection terminated|Client has encountered a connection error|Connection ended|Query read timeout)/;
 
 function one(err: { name?: unknown; code?: unknown; message?: unknown }): StorageFault | undefined {
   const code = typeof err.code === "string" ? err.code : "";
@@ -37,9 +47,10 @@ export function storageFault(err: unknown, depth = 0): StorageFault | undefined 
   const e = err as { name?: unknown; code?: unknown; message?: unknown; cause?: unknown; errors?: unknown };
   const found = one(e);
   if (found) return found;
-  if (Array.isArray(e.errors)) for (const inner of e.errors as unknown[]) {
-    const f = storageFault(inner, depth + 1);
-    if (f) return f;
-  }
+  if (Array.isArray(e.errors))
+    for (const inner of e.errors as unknown[]) {
+      const f = storageFault(inner, depth + 1);
+      if (f) return f;
+    }
   return storageFault(e.cause, depth + 1);
 }

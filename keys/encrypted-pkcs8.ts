@@ -71,13 +71,16 @@ function requireSaneWorkFactor(pem: string): void {
     const info = AsnConvert.parse(der, EncryptedPrivateKeyInfo);
     if (info.encryptionAlgorithm.algorithm === OID_PBES2 && info.encryptionAlgorithm.parameters) {
       const kdf = AsnConvert.parse(info.encryptionAlgorithm.parameters, Pbes2Params).keyDerivationFunc;
-      if (kdf.algorithm === OID_PBKDF2 && kdf.parameters) iterations = AsnConvert.parse(kdf.parameters, Pbkdf2Params).iterationCount;
+      if (kdf.algorithm === OID_PBKDF2 && kdf.parameters)
+        iterations = AsnConvert.parse(kdf.parameters, Pbkdf2Params).iterationCount;
     }
   } catch {
     throw new BadPassphraseError();
   }
   if (iterations !== undefined && !(iterations >= 1 && iterations <= MAX_PBKDF2_ITERATIONS)) {
-    throw new InvalidInputError(`the key file asks for ${iterations} PBKDF2 rounds: more than ${MAX_PBKDF2_ITERATIONS} is refused`);
+    throw new InvalidInputError(
+      `the key file asks for ${iterations} PBKDF2 rounds: more than ${MAX_PBKDF2_ITERATIONS} is refused`,
+    );
   }
 }
 
@@ -92,7 +95,10 @@ export async function encryptCryptoKey(key: CryptoKey, passphrase: string): Prom
 }
 
 /** Imports a node KeyObject into WebCrypto as a non-extractable signing key. */
-export async function toSigningCryptoKey(key: KeyObject, algorithm: RsaHashedImportParams | EcKeyImportParams): Promise<CryptoKey> {
+export async function toSigningCryptoKey(
+  key: KeyObject,
+  algorithm: RsaHashedImportParams | EcKeyImportParams,
+): Promise<CryptoKey> {
   const der = key.export({ format: "der", type: "pkcs8" });
   try {
     return await webcrypto.subtle.importKey("pkcs8", der, algorithm, false, ["sign"]);

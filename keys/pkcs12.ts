@@ -21,7 +21,19 @@ import { AlgorithmIdentifier } from "@peculiar/asn1-x509";
 import { ContentInfo, EncryptedContent, EncryptedContentInfo, id_data, id_encryptedData } from "@peculiar/asn1-cms";
 import { EncryptedData as Pkcs8EncryptedData } from "@peculiar/asn1-pkcs8";
 import { FriendlyName, LocalKeyId, id_pkcs9_at_friendlyName, id_pkcs9_at_localKeyId } from "@peculiar/asn1-pkcs9";
-import { AuthenticatedSafe, CertBag, MacData, PFX, PKCS12Attribute, PKCS8ShroudedKeyBag, SafeBag, SafeContents, id_certBag, id_pkcs8ShroudedKeyBag, id_x509Certificate } from "@peculiar/asn1-pfx";
+import {
+  AuthenticatedSafe,
+  CertBag,
+  MacData,
+  PFX,
+  PKCS12Attribute,
+  PKCS8ShroudedKeyBag,
+  SafeBag,
+  SafeContents,
+  id_certBag,
+  id_pkcs8ShroudedKeyBag,
+  id_x509Certificate,
+} from "@peculiar/asn1-pfx";
 import { DigestInfo, sha256 } from "@peculiar/asn1-rsa";
 import { CryptoEngine } from "pkijs";
 import { OID_AES256_CBC, OID_HMAC_SHA256, OID_PBES2, OID_PBKDF2, Pbes2Params, Pbkdf2Params } from "./pbes2-asn1.js";
@@ -66,7 +78,11 @@ function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
 }
 
 /** PBES2 encryption: PBKDF2-HMAC-SHA256 (16-byte salt) and AES-256-CBC (random IV). */
-function pbes2Encrypt(plain: Uint8Array, password: string, iterations: number): { algorithm: AlgorithmIdentifier; ciphertext: Uint8Array } {
+function pbes2Encrypt(
+  plain: Uint8Array,
+  password: string,
+  iterations: number,
+): { algorithm: AlgorithmIdentifier; ciphertext: Uint8Array } {
   const salt = randomBytes(16);
   const iv = randomBytes(16);
   const key = pbkdf2Sync(Buffer.from(password, "utf8"), salt, iterations, 32, "sha256");
@@ -78,9 +94,18 @@ function pbes2Encrypt(plain: Uint8Array, password: string, iterations: number): 
     kdf.iterationCount = iterations;
     kdf.prf = new AlgorithmIdentifier({ algorithm: OID_HMAC_SHA256, parameters: DER_NULL });
     const params = new Pbes2Params();
-    params.keyDerivationFunc = new AlgorithmIdentifier({ algorithm: OID_PBKDF2, parameters: AsnConvert.serialize(kdf) });
-    params.encryptionScheme = new AlgorithmIdentifier({ algorithm: OID_AES256_CBC, parameters: AsnConvert.serialize(new OctetString(iv)) });
-    return { algorithm: new AlgorithmIdentifier({ algorithm: OID_PBES2, parameters: AsnConvert.serialize(params) }), ciphertext };
+    params.keyDerivationFunc = new AlgorithmIdentifier({
+      algorithm: OID_PBKDF2,
+      parameters: AsnConvert.serialize(kdf),
+    });
+    params.encryptionScheme = new AlgorithmIdentifier({
+      algorithm: OID_AES256_CBC,
+      parameters: AsnConvert.serialize(new OctetString(iv)),
+    });
+    return {
+      algorithm: new AlgorithmIdentifier({ algorithm: OID_PBES2, parameters: AsnConvert.serialize(params) }),
+      ciphertext,
+    };
   } finally {
     key.fill(0);
   }
@@ -103,7 +128,12 @@ function dataContentInfo(der: ArrayBuffer): ContentInfo {
 }
 
 /** HMAC-SHA256 keyed by the PKCS#12 KDF (ID 3, SHA-256), as OpenSSL 3 and NSS write and check it. */
-async function pkcs12Mac(content: ArrayBuffer, password: string, salt: Uint8Array, iterations: number): Promise<Uint8Array> {
+async function pkcs12Mac(
+  content: ArrayBuffer,
+  password: string,
+  salt: Uint8Array,
+  iterations: number,
+): Promise<Uint8Array> {
   const engine = new CryptoEngine({ name: "node", crypto: webcrypto as unknown as Crypto });
   const mac = await engine.stampDataWithPassword({
     password: toArrayBuffer(new TextEncoder().encode(password)),
@@ -119,7 +149,9 @@ async function pkcs12Mac(content: ArrayBuffer, password: string, salt: Uint8Arra
 export async function buildPkcs12(input: Pkcs12Input): Promise<Uint8Array> {
   const iterations = input.iterations ?? PKCS12_DEFAULT_ITERATIONS;
   if (!Number.isInteger(iterations) || iterations < PKCS12_MIN_ITERATIONS || iterations > PKCS12_MAX_ITERATIONS) {
-    throw new RangeError(`PKCS#12 iterations must be an integer from ${PKCS12_MIN_ITERATIONS} to ${PKCS12_MAX_ITERATIONS}`);
+    throw new RangeError(
+      `PKCS#12 iterations must be an integer from ${PKCS12_MIN_ITERATIONS} to ${PKCS12_MAX_ITERATIONS}`,
+    );
   }
   if (input.password.length === 0) throw new RangeError("a PKCS#12 file needs a non-empty password");
   const [leaf, ...chain] = input.certificates;
@@ -133,7 +165,12 @@ export async function buildPkcs12(input: Pkcs12Input): Promise<Uint8Array> {
     (der, i) =>
       new SafeBag({
         bagId: id_certBag,
-        bagValue: AsnConvert.serialize(new CertBag({ certId: id_x509Certificate, certValue: AsnConvert.serialize(new OctetString(toArrayBuffer(der))) })),
+        bagValue: AsnConvert.serialize(
+          new CertBag({
+            certId: id_x509Certificate,
+            certValue: AsnConvert.serialize(new OctetString(toArrayBuffer(der))),
+          }),
+        ),
         ...(i === 0 ? { bagAttributes: attrs } : {}),
       }),
   );
@@ -156,8 +193,13 @@ export async function buildPkcs12(input: Pkcs12Input): Promise<Uint8Array> {
   } finally {
     pkcs8.fill(0);
   }
-  const shrouded = new PKCS8ShroudedKeyBag({ encryptionAlgorithm: keyEnc.algorithm, encryptedData: new Pkcs8EncryptedData(toArrayBuffer(keyEnc.ciphertext)) });
-  const keySafe = new SafeContents([new SafeBag({ bagId: id_pkcs8ShroudedKeyBag, bagValue: AsnConvert.serialize(shrouded), bagAttributes: attrs })]);
+  const shrouded = new PKCS8ShroudedKeyBag({
+    encryptionAlgorithm: keyEnc.algorithm,
+    encryptedData: new Pkcs8EncryptedData(toArrayBuffer(keyEnc.ciphertext)),
+  });
+  const keySafe = new SafeContents([
+    new SafeBag({ bagId: id_pkcs8ShroudedKeyBag, bagValue: AsnConvert.serialize(shrouded), bagAttributes: attrs }),
+  ]);
 
   const authSafe = AsnConvert.serialize(
     new AuthenticatedSafe([

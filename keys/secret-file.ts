@@ -15,7 +15,11 @@ export class FileExistsError extends CertvaultError {
   }
 }
 
-export function writeFileAtomic(path: string, data: string | Uint8Array, opts: { mode?: number; overwrite?: boolean } = {}): void {
+export function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  opts: { mode?: number; overwrite?: boolean } = {},
+): void {
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
   const fd = openSync(tmp, "wx", opts.mode ?? 0o600);
   try {

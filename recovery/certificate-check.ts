@@ -64,8 +64,12 @@ function within(c: { notBefore: Date; notAfter: Date }, now: Date): boolean {
 function checkChain(leaf: NodeCertificate, ctx: CheckContext): void {
   const root = new NodeCertificate(ctx.ca.rootPem);
   const intermediate = new NodeCertificate(ctx.ca.intermediatePem);
-  const intValid = within({ notBefore: new Date(intermediate.validFrom), notAfter: new Date(intermediate.validTo) }, ctx.now);
-  if (!issuedBy(leaf, intermediate) || !issuedBy(intermediate, root) || !intValid) refuse("it does not chain to this CA (signed by our intermediate and root)");
+  const intValid = within(
+    { notBefore: new Date(intermediate.validFrom), notAfter: new Date(intermediate.validTo) },
+    ctx.now,
+  );
+  if (!issuedBy(leaf, intermediate) || !issuedBy(intermediate, root) || !intValid)
+    refuse("it does not chain to this CA (signed by our intermediate and root)");
 }
 
 /** The client profile, as the envelope needs it. */
@@ -73,7 +77,8 @@ function checkShape(cert: x509.X509Certificate, pem: string, now: Date): void {
   if (!within(cert, now)) refuse("it is outside its validity period");
   if (cert.getExtension(x509.BasicConstraintsExtension)?.ca) refuse("it is a CA certificate");
   const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
-  if (!eku?.usages.includes(x509.ExtendedKeyUsage.clientAuth)) refuse("it is not a client certificate (EKU clientAuth)");
+  if (!eku?.usages.includes(x509.ExtendedKeyUsage.clientAuth))
+    refuse("it is not a client certificate (EKU clientAuth)");
   let kind: "ec" | "rsa" = "ec";
   try {
     kind = loadCertificate(pem).kind;
@@ -82,16 +87,25 @@ function checkShape(cert: x509.X509Certificate, pem: string, now: Date): void {
   }
   const needed = kind === "rsa" ? x509.KeyUsageFlags.keyEncipherment : x509.KeyUsageFlags.keyAgreement;
   const ku = cert.getExtension(x509.KeyUsagesExtension);
-  if (!ku || (ku.usages & needed) === 0) refuse(`its key usage does not allow ${kind === "rsa" ? "keyEncipherment" : "keyAgreement"}`);
+  if (!ku || (ku.usages & needed) === 0)
+    refuse(`its key usage does not allow ${kind === "rsa" ? "keyEncipherment" : "keyAgreement"}`);
 }
 
 /** The registry's word on it: same serial and fingerprint, same identity, active now. */
-async function checkRegistry(serial: string, fingerprint: string, cn: string, ctx: CheckContext): Promise<CertificateRecord> {
+async function checkRegistry(
+  serial: string,
+  fingerprint: string,
+  cn: string,
+  ctx: CheckContext,
+): Promise<CertificateRecord> {
   const row = await ctx.lookup(serial);
-  if (!row || row.fingerprintSha256 !== fingerprint) return refuse(`it is not in this CA's registry (serial ${serial})`);
-  if (row.storedStatus !== "active") refuse(`it is revoked (serial ${serial}${row.revocationReason ? `, ${row.revocationReason}` : ""})`);
+  if (!row || row.fingerprintSha256 !== fingerprint)
+    return refuse(`it is not in this CA's registry (serial ${serial})`);
+  if (row.storedStatus !== "active")
+    refuse(`it is revoked (serial ${serial}${row.revocationReason ? `, ${row.revocationReason}` : ""})`);
   if (row.notAfter.getTime() < ctx.now.getTime()) refuse(`it has expired (serial ${serial})`);
-  if (row.identity !== cn || row.profile !== "client") refuse(`the registry holds serial ${serial} as another identity or profile`);
+  if (row.identity !== cn || row.profile !== "client")
+    refuse(`the registry holds serial ${serial} as another identity or profile`);
   return row;
 }
 
@@ -115,6 +129,8 @@ export async function checkOurCertificate(pem: string, ctx: CheckContext): Promi
   const fingerprint = createHash("sha256").update(der).digest("hex");
   const serial = normalizeSerial(node.serialNumber);
   const row = await checkRegistry(serial, fingerprint, cns[0] as string, ctx);
-  const keyId = createHash("sha256").update(node.publicKey.export({ type: "spki", format: "der" })).digest("hex");
+  const keyId = createHash("sha256")
+    .update(node.publicKey.export({ type: "spki", format: "der" }))
+    .digest("hex");
   return { pem, identity: row.identity, serial, fingerprint, keyId, notAfter: row.notAfter };
 }

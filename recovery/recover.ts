@@ -27,7 +27,8 @@ export interface RecoveryResult {
 
 /** Rebuilds the recovery key from shares; fails (typed) unless it is the key of `recoveryCertPem`. */
 export async function rebuildRecoveryKey(shares: readonly Uint8Array[], recoveryCertPem: string): Promise<KeyObject> {
-  if (shares.length < 2) throw new RecoveryFailedError("at least two shares are needed (as many as the threshold set at init)");
+  if (shares.length < 2)
+    throw new RecoveryFailedError("at least two shares are needed (as many as the threshold set at init)");
   let pkcs8: Uint8Array | undefined;
   try {
     pkcs8 = await combine([...shares]);
@@ -36,15 +37,25 @@ export async function rebuildRecoveryKey(shares: readonly Uint8Array[], recovery
     if (!createPublicKey(key).export({ format: "der", type: "spki" }).equals(certKey)) throw new Error("mismatch");
     return key;
   } catch {
-    throw new RecoveryFailedError("the shares do not rebuild the recovery key: too few of them, or not all from this recovery set");
+    throw new RecoveryFailedError(
+      "the shares do not rebuild the recovery key: too few of them, or not all from this recovery set",
+    );
   } finally {
     pkcs8?.fill(0);
   }
 }
 
-export async function recoverRecords(p: { records: RecordRepository; identity: string; recoveryKey: KeyObject; recoveryCertPem: string; newCertPem: string; now: () => Date }): Promise<RecoveryResult> {
+export async function recoverRecords(p: {
+  records: RecordRepository;
+  identity: string;
+  recoveryKey: KeyObject;
+  recoveryCertPem: string;
+  newCertPem: string;
+  now: () => Date;
+}): Promise<RecoveryResult> {
   const newCert = new x509.X509Certificate(p.newCertPem);
-  if (newCert.subjectName.getField("CN")[0] !== p.identity) throw new UsageError(`the new certificate is not for "${p.identity}"`);
+  if (newCert.subjectName.getField("CN")[0] !== p.identity)
+    throw new UsageError(`the new certificate is not for "${p.identity}"`);
   const result: RecoveryResult = { rewrapped: 0, skipped: 0, notRecoverable: 0 };
   let after: { createdAt: number; id: string } | null = null;
   for (;;) {
@@ -61,8 +72,18 @@ export async function recoverRecords(p: { records: RecordRepository; identity: s
           result.notRecoverable++;
           break;
         }
-        const next = addRecipients(found.envelope, p.recoveryKey, p.recoveryCertPem, [p.newCertPem], { verifyContent: false });
-        if (await p.records.replace({ id: meta.id, owner: p.identity, envelope: next, now: p.now(), expectedVersion: found.version })) {
+        const next = addRecipients(found.envelope, p.recoveryKey, p.recoveryCertPem, [p.newCertPem], {
+          verifyContent: false,
+        });
+        if (
+          await p.records.replace({
+            id: meta.id,
+            owner: p.identity,
+            envelope: next,
+            now: p.now(),
+            expectedVersion: found.version,
+          })
+        ) {
           result.rewrapped++;
           break;
         }

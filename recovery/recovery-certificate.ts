@@ -108,8 +108,13 @@ export class RecoveryCertificate {
   }
 
   private async check(pem: string): Promise<NonNullable<Vetted["usable"]>> {
-    const c = await checkOurCertificate(pem, { ca: this.opts.ca, lookup: (s) => this.opts.lookup(s), now: this.opts.now() });
-    if (c.identity !== RECOVERY_IDENTITY) throw new CertificateRefusedError(`its identity is "${c.identity}", not the reserved "${RECOVERY_IDENTITY}"`);
+    const c = await checkOurCertificate(pem, {
+      ca: this.opts.ca,
+      lookup: (s) => this.opts.lookup(s),
+      now: this.opts.now(),
+    });
+    if (c.identity !== RECOVERY_IDENTITY)
+      throw new CertificateRefusedError(`its identity is "${c.identity}", not the reserved "${RECOVERY_IDENTITY}"`);
     if (this.opts.isRevoked(c.serial)) throw new CertificateRefusedError(`it is revoked (serial ${c.serial})`);
     return { pem: c.pem, serial: c.serial, notAfter: c.notAfter.getTime() };
   }
@@ -159,9 +164,23 @@ export async function serverRecoveryCertificate(deps: ServerRecoveryDeps): Promi
     now,
     onRefused(reason) {
       log.error({ reason }, "HOME/ca/recovery.crt refused: records are sealed without a recovery recipient");
-      audit.append({ time: now(), actor: "certvault", action: "recovery.certificate_refused", status: 0, detail: { reason } }).catch((err: unknown) => log.error({ err: (err as Error).message }, "could not audit a refused recovery certificate"));
+      audit
+        .append({
+          time: now(),
+          actor: "certvault",
+          action: "recovery.certificate_refused",
+          status: 0,
+          detail: { reason },
+        })
+        .catch((err: unknown) =>
+          log.error({ err: (err as Error).message }, "could not audit a refused recovery certificate"),
+        );
     },
-    onError: (err) => log.error({ err: (err as Error).message }, "could not vet HOME/ca/recovery.crt; records are sealed without it until it can be"),
+    onError: (err) =>
+      log.error(
+        { err: (err as Error).message },
+        "could not vet HOME/ca/recovery.crt; records are sealed without it until it can be",
+      ),
   });
   await recovery.refresh();
   return recovery;

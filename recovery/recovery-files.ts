@@ -18,7 +18,11 @@ export interface RecoveryPolicy {
 }
 
 export function recoveryPaths(home: string): RecoveryPaths {
-  return { cert: join(home, "ca", "recovery.crt"), sharesDir: join(home, "recovery"), policy: join(home, "ca", "recovery-policy.json") };
+  return {
+    cert: join(home, "ca", "recovery.crt"),
+    sharesDir: join(home, "recovery"),
+    policy: join(home, "ca", "recovery-policy.json"),
+  };
 }
 
 export function readRecoveryCert(paths: RecoveryPaths): string | undefined {

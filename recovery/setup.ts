@@ -48,20 +48,43 @@ export function caCheckContext(ca: CertificateAuthority, now = new Date()): Chec
   };
 }
 
-export async function activeRecoveryCertificates(ca: CertificateAuthority, now = new Date()): Promise<CertificateRecord[]> {
-  return (await ca.list()).filter((c) => c.identity === RECOVERY_IDENTITY && c.storedStatus === "active" && c.notAfter.getTime() > now.getTime());
+export async function activeRecoveryCertificates(
+  ca: CertificateAuthority,
+  now = new Date(),
+): Promise<CertificateRecord[]> {
+  return (await ca.list()).filter(
+    (c) => c.identity === RECOVERY_IDENTITY && c.storedStatus === "active" && c.notAfter.getTime() > now.getTime(),
+  );
 }
 
-export async function setUpRecovery(ca: CertificateAuthority, inputs: readonly CustodianInput[], threshold: number, opts: { replace?: ReasonName } = {}): Promise<RecoverySetup> {
+export async function setUpRecovery(
+  ca: CertificateAuthority,
+  inputs: readonly CustodianInput[],
+  threshold: number,
+  opts: { replace?: ReasonName } = {},
+): Promise<RecoverySetup> {
   const custodians = await vetCustodians(inputs, threshold, caCheckContext(ca));
   const existing = await activeRecoveryCertificates(ca);
   if (existing.length > 0 && !opts.replace) {
-    throw new UsageError(`an active recovery certificate exists already (serial ${existing[0]?.serial}); replace it with \`certvault recovery init --replace\``);
+    throw new UsageError(
+      `an active recovery certificate exists already (serial ${existing[0]?.serial}); replace it with \`certvault recovery init --replace\``,
+    );
   }
   // Revoked before the new one exists: a compromised recovery key must stop receiving records even if what follows fails.
   for (const old of existing) await ca.revoke(old.serial, opts.replace);
-  const keys = (await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"])) as webcrypto.CryptoKeyPair;
-  const issued = await ca.issueForKey({ recovery: true, publicKey: keys.publicKey, commonName: RECOVERY_IDENTITY, family: "EC", keyType: "ec-p256", profile: "client", days: RECOVERY_DAYS });
+  const keys = (await webcrypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, [
+    "sign",
+    "verify",
+  ])) as webcrypto.CryptoKeyPair;
+  const issued = await ca.issueForKey({
+    recovery: true,
+    publicKey: keys.publicKey,
+    commonName: RECOVERY_IDENTITY,
+    family: "EC",
+    keyType: "ec-p256",
+    profile: "client",
+    days: RECOVERY_DAYS,
+  });
   const pkcs8 = new Uint8Array(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey));
   try {
     const parts = await split(pkcs8, custodians.length, threshold);
@@ -73,7 +96,13 @@ export async function setUpRecovery(ca: CertificateAuthority, inputs: readonly C
         part.fill(0);
       }
     });
-    return { certificatePem: issued.pem, serial: issued.record.serial, shares, custodians, replaced: existing.map((c) => c.serial) };
+    return {
+      certificatePem: issued.pem,
+      serial: issued.record.serial,
+      shares,
+      custodians,
+      replaced: existing.map((c) => c.serial),
+    };
   } finally {
     pkcs8.fill(0);
   }

@@ -78,7 +78,9 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     return 2;
   }
   try {
-    return await (await load())(rest, io);
+    return await (
+      await load()
+    )(rest, io);
   } catch (err) {
     const e = asCertvaultError(err);
     // Messages may carry text from the server, the database or a certificate: escaped, one line (usage errors

@@ -24,7 +24,12 @@ export interface Parsed {
 
 export function parse(argv: string[], options: OptionSpec, opts: { positionals?: number } = {}): Parsed {
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: { ...COMMON_OPTIONS, ...options },
+      allowPositionals: true,
+      strict: true,
+    });
     if (opts.positionals !== undefined && positionals.length > opts.positionals) {
       throw new UsageError(`unexpected argument "${positionals[opts.positionals]}"`);
     }

@@ -26,7 +26,11 @@ export function readPassphraseFile(path: string): string {
   return value;
 }
 
-export async function obtainPassphrase(src: PassphraseSources, io: Io, opts: { prompt: string; confirm?: boolean }): Promise<string> {
+export async function obtainPassphrase(
+  src: PassphraseSources,
+  io: Io,
+  opts: { prompt: string; confirm?: boolean },
+): Promise<string> {
   if (src.passphraseFile) return readPassphraseFile(src.passphraseFile);
   if (src.passphraseEnv !== undefined && src.passphraseEnv !== "") return src.passphraseEnv;
   if (src.devPassphraseFile && existsSync(src.devPassphraseFile)) {

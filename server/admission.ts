@@ -49,7 +49,8 @@ export class ReadAdmission {
   async admit(identity: string, recordId: string, now: number, quarantined: boolean): Promise<ReadVerdict> {
     const key = `${identity}\n${recordId}`;
     const known = this.counted.get(key);
-    if (known && now - known.short < this.t.windowMs && now - known.day < this.t.dayWindowMs) return { report: [], refuse: false };
+    if (known && now - known.short < this.t.windowMs && now - known.day < this.t.dayWindowMs)
+      return { report: [], refuse: false };
     const counted = await this.counters.count(identity, recordId, now);
     this.remember(key, known, counted, now);
     if (counted.window === null && counted.day === null) return { report: [], refuse: false };
@@ -67,7 +68,12 @@ export class ReadAdmission {
     for (const key of this.counted.keys()) if (key.startsWith(`${identity}\n`)) this.counted.delete(key);
   }
 
-  private remember(key: string, known: { short: number; day: number } | undefined, counted: { window: number | null; day: number | null }, now: number): void {
+  private remember(
+    key: string,
+    known: { short: number; day: number } | undefined,
+    counted: { window: number | null; day: number | null },
+    now: number,
+  ): void {
     const short = counted.window !== null ? now : known?.short;
     const day = counted.day !== null ? now : known?.day;
     this.counted.delete(key);

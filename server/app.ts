@@ -47,15 +47,19 @@ function accessLog(log: Logger) {
     } finally {
       const caller = ctx.state.caller as Caller | undefined;
       // Never a body, a key or a query string (cursors are harmless, but the rule is simpler without exceptions).
-      if (log.isLevelEnabled("info")) log.info({
-        requestId,
-        method: ctx.method,
-        path: ctx.path,
-        status: ctx.status,
-        identity: caller?.identity,
-        serial: caller?.serial,
-        ms: Number(process.hrtime.bigint() - started) / 1e6,
-      }, "request");
+      if (log.isLevelEnabled("info"))
+        log.info(
+          {
+            requestId,
+            method: ctx.method,
+            path: ctx.path,
+            status: ctx.status,
+            identity: caller?.identity,
+            serial: caller?.serial,
+            ms: Number(process.hrtime.bigint() - started) / 1e6,
+          },
+          "request",
+        );
     }
   };
 }
@@ -79,7 +83,13 @@ export function buildApp(deps: AppDeps): Koa {
     app.use(concurrencyCap(deps.maxConcurrentRequests ?? 0, controls.metrics));
   }
   app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true, methodNotAllowed: () => new MethodNotAllowedError(), notImplemented: () => new MethodNotAllowedError() }));
+  app.use(
+    router.allowedMethods({
+      throw: true,
+      methodNotAllowed: () => new MethodNotAllowedError(),
+      notImplemented: () => new MethodNotAllowedError(),
+    }),
+  );
   app.use(() => {
     throw new RouteNotFoundError();
   });

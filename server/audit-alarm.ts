@@ -18,9 +18,12 @@ export interface AuditAlarmDeps {
 /** POSTs one alert as JSON to the webhook, if configured; a failed delivery is logged, never thrown. */
 export function postAlert(deps: Pick<AuditAlarmDeps, "log" | "alertWebhook">, alert: Record<string, unknown>): void {
   if (!deps.alertWebhook) return;
-  void fetch(deps.alertWebhook, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(alert), signal: AbortSignal.timeout(5000) }).catch((err: unknown) =>
-    deps.log.error({ err: (err as Error).message }, "alert webhook failed"),
-  );
+  void fetch(deps.alertWebhook, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(alert),
+    signal: AbortSignal.timeout(5000),
+  }).catch((err: unknown) => deps.log.error({ err: (err as Error).message }, "alert webhook failed"));
 }
 
 export function auditChainAlarm(deps: AuditAlarmDeps): (broken: AuditChainBrokenError | undefined) => void {
@@ -35,7 +38,13 @@ export function auditChainAlarm(deps: AuditAlarmDeps): (broken: AuditChainBroken
     deps.metrics.auditCheckpointRefusals.inc();
     if (raised === broken.message) return;
     raised = broken.message;
-    const alert = { alert: "audit_chain_broken", severity: "high", code: broken.code, message: broken.message, time: deps.now().toISOString() };
+    const alert = {
+      alert: "audit_chain_broken",
+      severity: "high",
+      code: broken.code,
+      message: broken.message,
+      time: deps.now().toISOString(),
+    };
     deps.log.error(alert, broken.message);
     postAlert(deps, alert);
   };

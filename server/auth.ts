@@ -7,7 +7,13 @@
 import type { Context, Next } from "koa";
 import type { TLSSocket } from "node:tls";
 import type { KeyObject, X509Certificate } from "node:crypto";
-import { CertificateNotAllowedError, CertificateRevokedError, ClientCertificateRequiredError, IdentityNotAllowedError, NotReadyError } from "../errors/index.js";
+import {
+  CertificateNotAllowedError,
+  CertificateRevokedError,
+  ClientCertificateRequiredError,
+  IdentityNotAllowedError,
+  NotReadyError,
+} from "../errors/index.js";
 import { identityNameProblem } from "../ca/identity-name.js";
 import { normalizeSerial } from "../ca/serial.js";
 import { x509 } from "../keys/x509.js";
@@ -57,8 +63,15 @@ async function vetSocket(socket: TLSSocket, watcher: RegistryWatcher, cache: Vet
 }
 
 /** `final`: the outcome cannot change for this certificate (everything but "not in the registry yet"). */
-async function vetCertificate(cert: X509Certificate, fingerprint: string, watcher: RegistryWatcher): Promise<{ vetted: Vetted; final: boolean }> {
-  const refused = (message: string): { vetted: Vetted; final: boolean } => ({ vetted: new CertificateNotAllowedError(message), final: true });
+async function vetCertificate(
+  cert: X509Certificate,
+  fingerprint: string,
+  watcher: RegistryWatcher,
+): Promise<{ vetted: Vetted; final: boolean }> {
+  const refused = (message: string): { vetted: Vetted; final: boolean } => ({
+    vetted: new CertificateNotAllowedError(message),
+    final: true,
+  });
   // Node's `cert.ca` is OpenSSL's X509_check_ca, which says "not a CA" for CA:TRUE without keyCertSign: read the
   // basicConstraints extension itself.
   const parsed = new x509.X509Certificate(new Uint8Array(cert.raw));
@@ -74,19 +87,36 @@ async function vetCertificate(cert: X509Certificate, fingerprint: string, watche
   }
   const serial = normalizeSerial(cert.serialNumber);
   const record = await watcher.certificate(serial);
-  if (!record) return { vetted: new CertificateNotAllowedError("the certificate is not in this CA's registry"), final: false };
-  if (record.fingerprintSha256 !== fingerprint || record.profile !== "client") return refused("the certificate is not in this CA's registry");
+  if (!record)
+    return { vetted: new CertificateNotAllowedError("the certificate is not in this CA's registry"), final: false };
+  if (record.fingerprintSha256 !== fingerprint || record.profile !== "client")
+    return refused("the certificate is not in this CA's registry");
   // The stored status, whatever the in-memory revoked set says (a poll that failed, a row changed without a revision).
   if (record.storedStatus !== "active") return { vetted: new CertificateRevokedError(), final: true };
   // A name outside the safe set (a certificate issued before the rule, or a registry row a database writer changed)
   // never becomes a caller: it would reach logs, the audit trail and other users' terminals.
-  const unsafe = [record.identity, ...parsed.subjectName.getField("CN")].map(identityNameProblem).find((p) => p !== undefined);
-  if (unsafe) return { vetted: new IdentityNotAllowedError(`the certificate's identity is not an acceptable name (${unsafe}); ask the administrator for a certificate with a new name`), final: true };
+  const unsafe = [record.identity, ...parsed.subjectName.getField("CN")]
+    .map(identityNameProblem)
+    .find((p) => p !== undefined);
+  if (unsafe)
+    return {
+      vetted: new IdentityNotAllowedError(
+        `the certificate's identity is not an acceptable name (${unsafe}); ask the administrator for a certificate with a new name`,
+      ),
+      final: true,
+    };
   // The identity is the certificate's own CN: a registry row whose identity column says otherwise (a database writer's
   // UPDATE) never makes one identity's certificate log in as another.
   const cns = parsed.subjectName.getField("CN");
-  if (cns.length !== 1 || cns[0] !== record.identity) return refused("the certificate's subject does not match its registry record");
-  const caller: Caller = { identity: record.identity, serial, notBefore: record.notBefore.getTime(), notAfter: record.notAfter.getTime(), pem: record.pem };
+  if (cns.length !== 1 || cns[0] !== record.identity)
+    return refused("the certificate's subject does not match its registry record");
+  const caller: Caller = {
+    identity: record.identity,
+    serial,
+    notBefore: record.notBefore.getTime(),
+    notAfter: record.notAfter.getTime(),
+    pem: record.pem,
+  };
   return { vetted: caller, final: true };
 }
 
@@ -94,8 +124,10 @@ const ACCEPTED_CURVES = new Set(["prime256v1", "secp384r1", "secp521r1"]);
 
 function weakKeyReason(key: KeyObject): string | undefined {
   const d = key.asymmetricKeyDetails;
-  if (key.asymmetricKeyType === "rsa") return (d?.modulusLength ?? 0) < 2048 ? `RSA-${d?.modulusLength ?? 0} (at least 2048 bits)` : undefined;
-  if (key.asymmetricKeyType === "ec") return d?.namedCurve && ACCEPTED_CURVES.has(d.namedCurve) ? undefined : `curve ${d?.namedCurve ?? "unknown"}`;
+  if (key.asymmetricKeyType === "rsa")
+    return (d?.modulusLength ?? 0) < 2048 ? `RSA-${d?.modulusLength ?? 0} (at least 2048 bits)` : undefined;
+  if (key.asymmetricKeyType === "ec")
+    return d?.namedCurve && ACCEPTED_CURVES.has(d.namedCurve) ? undefined : `curve ${d?.namedCurve ?? "unknown"}`;
   return `${key.asymmetricKeyType ?? "unknown"} keys are not issued by this CA`;
 }
 

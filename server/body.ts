@@ -9,7 +9,8 @@ import { recheckCaller } from "./auth.js";
 
 export async function readBody(ctx: Context, limit: number): Promise<Uint8Array> {
   const declared = ctx.request.length;
-  if (declared !== undefined && declared > limit) throw new PayloadTooLargeError(`the body exceeds the limit of ${limit} bytes`);
+  if (declared !== undefined && declared > limit)
+    throw new PayloadTooLargeError(`the body exceeds the limit of ${limit} bytes`);
   const chunks: Buffer[] = [];
   let total = 0;
   try {

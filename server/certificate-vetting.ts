@@ -66,9 +66,13 @@ function issuedByUs(cert: NodeCertificate, ca: CaAnchors): boolean {
 function unsealableKey(cert: NodeCertificate): string | undefined {
   const key = cert.publicKey;
   const d = key.asymmetricKeyDetails;
-  if (key.asymmetricKeyType === "ec") return curveByNodeName(d?.namedCurve) ? undefined : `the envelope cannot seal to EC curve ${d?.namedCurve ?? "(explicit parameters)"}`;
+  if (key.asymmetricKeyType === "ec")
+    return curveByNodeName(d?.namedCurve)
+      ? undefined
+      : `the envelope cannot seal to EC curve ${d?.namedCurve ?? "(explicit parameters)"}`;
   const bits = d?.modulusLength ?? 0;
-  if (key.asymmetricKeyType === "rsa") return bits >= RSA_MIN_BITS && bits <= RSA_MAX_BITS ? undefined : `the envelope cannot seal to RSA-${bits}`;
+  if (key.asymmetricKeyType === "rsa")
+    return bits >= RSA_MIN_BITS && bits <= RSA_MAX_BITS ? undefined : `the envelope cannot seal to RSA-${bits}`;
   return `the envelope cannot seal to ${key.asymmetricKeyType ?? "unknown"} keys`;
 }
 
@@ -112,12 +116,16 @@ export function certificateFacts(der: Uint8Array<ArrayBuffer>, ca: CaAnchors): C
 /** The cheap part: the row's columns against the facts, and the clock. */
 export function judge(facts: CertificateFacts, row: RegistryRow, ca: CaAnchors, now: Date): Verdict {
   if (facts.problem?.kind === "hostile") return { ok: false, ...facts.problem };
-  if (facts.fingerprint !== row.fingerprintSha256) return { ok: false, kind: "hostile", reason: "fingerprint differs from the registry row" };
-  if (facts.serial !== row.serial) return { ok: false, kind: "hostile", reason: "serial differs from the registry row" };
-  if (facts.commonNames.length !== 1 || facts.commonNames[0] !== row.identity) return { ok: false, kind: "hostile", reason: "subject CN differs from the row's identity" };
+  if (facts.fingerprint !== row.fingerprintSha256)
+    return { ok: false, kind: "hostile", reason: "fingerprint differs from the registry row" };
+  if (facts.serial !== row.serial)
+    return { ok: false, kind: "hostile", reason: "serial differs from the registry row" };
+  if (facts.commonNames.length !== 1 || facts.commonNames[0] !== row.identity)
+    return { ok: false, kind: "hostile", reason: "subject CN differs from the row's identity" };
   if (facts.problem) return { ok: false, ...facts.problem };
   const t = now.getTime();
-  if (t < ca.validFrom || t > ca.validTo || t < facts.notBefore || t > facts.notAfter) return { ok: false, kind: "expired", reason: "outside its validity period" };
+  if (t < ca.validFrom || t > ca.validTo || t < facts.notBefore || t > facts.notAfter)
+    return { ok: false, kind: "expired", reason: "outside its validity period" };
   return { ok: true, notBefore: facts.notBefore, notAfter: facts.notAfter };
 }
 
@@ -137,6 +145,7 @@ export function anchorsFromPem(rootPem: string, intermediatePem: string): CaAnch
   }
   const validFrom = Date.parse(intermediate.validFrom);
   const validTo = Date.parse(intermediate.validTo);
-  if (Number.isNaN(validFrom) || Number.isNaN(validTo)) throw new Error("the intermediate CA certificate's validity cannot be read");
+  if (Number.isNaN(validFrom) || Number.isNaN(validTo))
+    throw new Error("the intermediate CA certificate's validity cannot be read");
   return { root, intermediate, validFrom, validTo };
 }

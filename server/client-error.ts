@@ -15,7 +15,14 @@ import type { Server } from "node:https";
 import type { Duplex } from "node:stream";
 import { HSTS_HEADER } from "./hsts.js";
 import { errorBody } from "./errors.js";
-import { ExpectationFailedError, HeadersTooLargeError, MalformedRequestError, MethodNotAllowedError, PayloadTooLargeError, RequestTimeoutError } from "../errors/index.js";
+import {
+  ExpectationFailedError,
+  HeadersTooLargeError,
+  MalformedRequestError,
+  MethodNotAllowedError,
+  PayloadTooLargeError,
+  RequestTimeoutError,
+} from "../errors/index.js";
 import type { CertvaultError } from "../errors/index.js";
 
 interface Exchange {
@@ -106,6 +113,11 @@ export function handleClientErrors(server: Server): void {
  */
 function refuseExpectation(_req: IncomingMessage, res: ServerResponse): void {
   const body = JSON.stringify(errorBody(new ExpectationFailedError()));
-  res.writeHead(417, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(body), "strict-transport-security": HSTS_HEADER, connection: "close" });
+  res.writeHead(417, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(body),
+    "strict-transport-security": HSTS_HEADER,
+    connection: "close",
+  });
   res.end(body);
 }

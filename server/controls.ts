@@ -8,8 +8,15 @@ import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { RateLimiterRes } from "rate-limiter-flexible";
 import type { RateLimiterAbstract } from "rate-limiter-flexible";
-import type { CertvaultError} from "../errors/index.js";
-import { AdminRequiredError, AuditUnavailableError, ServiceUnavailableError, IdentityQuarantinedError, RateLimitedError, asCertvaultError } from "../errors/index.js";
+import type { CertvaultError } from "../errors/index.js";
+import {
+  AdminRequiredError,
+  AuditUnavailableError,
+  ServiceUnavailableError,
+  IdentityQuarantinedError,
+  RateLimitedError,
+  asCertvaultError,
+} from "../errors/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { AuditEvent } from "../audit/chain.js";
 import type { Detector } from "../abuse/detector.js";
@@ -61,7 +68,17 @@ export function audited(action: string, kind: AccessAction, deps?: ControlsDeps)
     if (deps && (ctx.method === "POST" || ctx.method === "PUT" || ctx.method === "DELETE")) {
       const caller = ctx.state.caller as Caller;
       try {
-        await deps.audit.append({ time: deps.now(), actor: caller.identity, serial: caller.serial, source: source(ctx), action, recordId: route.recordId ?? null, status: 0, requestId: (ctx.state.requestId as string | undefined) ?? null, detail: { phase: "attempt" } });
+        await deps.audit.append({
+          time: deps.now(),
+          actor: caller.identity,
+          serial: caller.serial,
+          source: source(ctx),
+          action,
+          recordId: route.recordId ?? null,
+          status: 0,
+          requestId: (ctx.state.requestId as string | undefined) ?? null,
+          detail: { phase: "attempt" },
+        });
       } catch (err) {
         deps.metrics.auditFailures.inc();
         const fault = asCertvaultError(err);
@@ -71,14 +88,20 @@ export function audited(action: string, kind: AccessAction, deps?: ControlsDeps)
     }
     await next();
     // A record found and the caller's to read: counted against the shared budgets before a byte of it is sent.
-    if (deps?.reads && kind === "get" && route.recordId && ctx.status === 200) await admitRead(deps, deps.reads, ctx, route.recordId);
+    if (deps?.reads && kind === "get" && route.recordId && ctx.status === 200)
+      await admitRead(deps, deps.reads, ctx, route.recordId);
   };
 }
 
 async function admitRead(deps: ControlsDeps, reads: ReadAdmission, ctx: Context, recordId: string): Promise<void> {
   const caller = ctx.state.caller as Caller;
   const time = deps.now();
-  const verdict = await reads.admit(caller.identity, recordId, time.getTime(), deps.quarantines.isQuarantined(caller.identity));
+  const verdict = await reads.admit(
+    caller.identity,
+    recordId,
+    time.getTime(),
+    deps.quarantines.isQuarantined(caller.identity),
+  );
   reportFindings(deps, caller, verdict.report, time);
   if (verdict.refuse) {
     ctx.remove("ETag");
@@ -116,7 +139,10 @@ export function auditTrail(deps: ControlsDeps) {
     }
     const caller = ctx.state.caller as Caller | undefined;
     // Set by the matched route; a request refused before routing (or by no route) is a plain "request".
-    const { action, kind, recordId } = (ctx.state.audit as AuditedRoute | undefined) ?? { action: "request", kind: "other" as const };
+    const { action, kind, recordId } = (ctx.state.audit as AuditedRoute | undefined) ?? {
+      action: "request",
+      kind: "other" as const,
+    };
     const status = failure?.status ?? ctx.status;
     const event: AuditEvent = {
       time: deps.now(),
@@ -128,7 +154,12 @@ export function auditTrail(deps: ControlsDeps) {
       status,
       requestId: (ctx.state.requestId as string | undefined) ?? null,
       // A request no route took is described by its method and path (printable ASCII only, bounded): ids, never content.
-      detail: action === "request" ? { method: ctx.method, path: printable(ctx.path), ...(failure ? { code: failure.code } : {}) } : failure ? { code: failure.code } : null,
+      detail:
+        action === "request"
+          ? { method: ctx.method, path: printable(ctx.path), ...(failure ? { code: failure.code } : {}) }
+          : failure
+            ? { code: failure.code }
+            : null,
     };
     try {
       await deps.audit.append(event);
@@ -137,14 +168,20 @@ export function auditTrail(deps: ControlsDeps) {
       // A write that was carried out (its attempt entry is committed) is answered as it went: a refusal now would
       // tell the client that nothing happened (e.g. a disk that filled up between the write and this entry).
       if (!failure && ctx.state.auditAttempt === true) {
-        deps.log.error({ code: (err as { code?: string }).code ?? "unknown", requestId: event.requestId }, "the outcome entry of a completed write could not be written; its attempt entry stands");
+        deps.log.error(
+          { code: (err as { code?: string }).code ?? "unknown", requestId: event.requestId },
+          "the outcome entry of a completed write could not be written; its attempt entry stands",
+        );
         return;
       }
       // A database that is down or full says so (503 database_unavailable / storage_full, Retry-After); anything
       // else that refuses the entry (a trigger, a constraint) is audit_unavailable.
       const fault = asCertvaultError(err);
       if (fault.status === 503) throw fault;
-      deps.log.error({ code: (err as { code?: string }).code ?? "unknown", requestId: event.requestId }, "audit entry could not be written; request refused");
+      deps.log.error(
+        { code: (err as { code?: string }).code ?? "unknown", requestId: event.requestId },
+        "audit entry could not be written; request refused",
+      );
       throw new AuditUnavailableError();
     }
     deps.metrics.requests.inc({ action, status: String(status) });
@@ -153,7 +190,14 @@ export function auditTrail(deps: ControlsDeps) {
   };
 }
 
-function observe(deps: ControlsDeps, ctx: Context, caller: Caller, kind: AccessAction, status: number, event: AuditEvent): void {
+function observe(
+  deps: ControlsDeps,
+  ctx: Context,
+  caller: Caller,
+  kind: AccessAction,
+  status: number,
+  event: AuditEvent,
+): void {
   const updatedAt = ctx.state.recordUpdatedAt as Date | undefined;
   const body = ctx.body as { next?: unknown } | undefined;
   const findings = deps.detector.observe(caller.identity, {
@@ -162,7 +206,9 @@ function observe(deps: ControlsDeps, ctx: Context, caller: Caller, kind: AccessA
     action: kind,
     status,
     ...(event.recordId ? { recordId: event.recordId } : {}),
-    ...(kind === "list" && status === 200 ? { list: { cursor: typeof ctx.query.cursor === "string" && ctx.query.cursor !== "", end: body?.next === null } } : {}),
+    ...(kind === "list" && status === 200
+      ? { list: { cursor: typeof ctx.query.cursor === "string" && ctx.query.cursor !== "", end: body?.next === null } }
+      : {}),
     ...(updatedAt ? { recordAgeMs: event.time.getTime() - updatedAt.getTime() } : {}),
   });
   reportFindings(deps, caller, findings, event.time);
@@ -172,16 +218,27 @@ function observe(deps: ControlsDeps, ctx: Context, caller: Caller, kind: AccessA
 export function reportFindings(deps: ControlsDeps, caller: Caller, findings: readonly Finding[], time: Date): void {
   for (const f of findings) {
     deps.metrics.alerts.inc({ rule: f.rule, severity: f.severity });
-    const alert = { alert: "anomaly", identity: caller.identity, serial: caller.serial, ...f, quarantine: f.severity === "high" };
+    const alert = {
+      alert: "anomaly",
+      identity: caller.identity,
+      serial: caller.serial,
+      ...f,
+      quarantine: f.severity === "high",
+    };
     deps.log.warn(alert, `anomaly: ${f.rule} (${f.severity}) for ${caller.identity}: ${f.message}`);
     if (deps.alertWebhook) {
-      void fetch(deps.alertWebhook, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ ...alert, time: time.toISOString() }), signal: AbortSignal.timeout(5000) }).catch(
-        (err: unknown) => deps.log.error({ err: (err as Error).message }, "alert webhook failed"),
-      );
+      void fetch(deps.alertWebhook, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ ...alert, time: time.toISOString() }),
+        signal: AbortSignal.timeout(5000),
+      }).catch((err: unknown) => deps.log.error({ err: (err as Error).message }, "alert webhook failed"));
     }
     if (f.severity === "high" && !deps.quarantines.isQuarantined(caller.identity)) {
       deps.metrics.quarantines.inc();
-      void deps.quarantines.quarantine(caller.identity, f).catch((err: unknown) => deps.log.error({ err: (err as Error).message }, "could not store a quarantine"));
+      void deps.quarantines
+        .quarantine(caller.identity, f)
+        .catch((err: unknown) => deps.log.error({ err: (err as Error).message }, "could not store a quarantine"));
     }
   }
 }

@@ -27,7 +27,11 @@ export interface CrlListenerOptions {
 }
 
 function answer(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8", "Content-Length": String(Buffer.byteLength(text)), ...headers });
+  res.writeHead(status, {
+    "Content-Type": "text/plain; charset=utf-8",
+    "Content-Length": String(Buffer.byteLength(text)),
+    ...headers,
+  });
   res.end(text);
 }
 
@@ -36,7 +40,8 @@ function handler(opts: CrlListenerOptions) {
     // The path alone: a query string (cache busters some clients add) does not make it another resource.
     const path = (req.url ?? "").split("?")[0];
     if (path !== opts.path) return answer(res, 404, "not found\n");
-    if (req.method !== "GET" && req.method !== "HEAD") return answer(res, 405, "method not allowed\n", { Allow: "GET, HEAD" });
+    if (req.method !== "GET" && req.method !== "HEAD")
+      return answer(res, 405, "method not allowed\n", { Allow: "GET, HEAD" });
     const der = opts.crlDer();
     if (der.length === 0) return answer(res, 503, "no CRL yet\n", { "Retry-After": "1" });
     res.writeHead(200, {
@@ -51,7 +56,10 @@ function handler(opts: CrlListenerOptions) {
 
 export async function startCrlListener(opts: CrlListenerOptions): Promise<CrlListener> {
   // Short timeouts: a CRL fetch is one small GET; nothing here is worth holding a slow client for.
-  const server: Server = createServer({ headersTimeout: 10_000, requestTimeout: 10_000, keepAliveTimeout: 5_000 }, handler(opts));
+  const server: Server = createServer(
+    { headersTimeout: 10_000, requestTimeout: 10_000, keepAliveTimeout: 5_000 },
+    handler(opts),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => resolve());
@@ -69,8 +77,16 @@ export async function startCrlListener(opts: CrlListenerOptions): Promise<CrlLis
 }
 
 /** The listener for `--crl-port`, at the path of HOME/ca/crl.json's URL; refused when the CA publishes no CRL URL. */
-export async function startCrlPublishing(paths: CaPaths, host: string, port: number, crlDer: () => Uint8Array): Promise<CrlListener> {
+export async function startCrlPublishing(
+  paths: CaPaths,
+  host: string,
+  port: number,
+  crlDer: () => Uint8Array,
+): Promise<CrlListener> {
   const url = readCrlUrl(paths);
-  if (url === undefined) throw new UsageError('--crl-port serves the CRL at the CA\'s CRL URL, and this CA has none: run "certvault ca set-crl-url http://HOST/PATH" first');
+  if (url === undefined)
+    throw new UsageError(
+      '--crl-port serves the CRL at the CA\'s CRL URL, and this CA has none: run "certvault ca set-crl-url http://HOST/PATH" first',
+    );
   return startCrlListener({ host, port, path: new URL(url).pathname, crlDer });
 }

@@ -21,7 +21,17 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { RateLimiterRes } from "rate-limiter-flexible";
 import type { RateLimiterAbstract } from "rate-limiter-flexible";
-import { AuditUnavailableError, CsrRejectedError, InvalidInputError, InvalidTokenError, PayloadTooLargeError, RateLimitedError, RouteNotFoundError, ServiceUnavailableError, asCertvaultError } from "../errors/index.js";
+import {
+  AuditUnavailableError,
+  CsrRejectedError,
+  InvalidInputError,
+  InvalidTokenError,
+  PayloadTooLargeError,
+  RateLimitedError,
+  RouteNotFoundError,
+  ServiceUnavailableError,
+  asCertvaultError,
+} from "../errors/index.js";
 import type { CertvaultError } from "../errors/index.js";
 import type { CertificateAuthority } from "../ca/authority.js";
 import { vetCsr } from "../ca/csr.js";
@@ -66,20 +76,31 @@ export interface EnrollmentAnswer {
 
 /** One refusal: the error the caller sees, and what the audit trail records. */
 class Refusal extends Error {
-  constructor(readonly error: CertvaultError, readonly detail: Record<string, string>, readonly actor = "-") {
+  constructor(
+    readonly error: CertvaultError,
+    readonly detail: Record<string, string>,
+    readonly actor = "-",
+  ) {
     super(error.message);
   }
 }
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": String(Buffer.byteLength(text)), "cache-control": "no-store", "strict-transport-security": HSTS_HEADER, ...headers });
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": String(Buffer.byteLength(text)),
+    "cache-control": "no-store",
+    "strict-transport-security": HSTS_HEADER,
+    ...headers,
+  });
   res.end(text);
 }
 
 async function readJson(req: IncomingMessage): Promise<{ token: string; csr: string }> {
   const declared = Number(req.headers["content-length"] ?? NaN);
-  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES) throw new PayloadTooLargeError(`the body exceeds ${MAX_BODY_BYTES} bytes`);
+  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES)
+    throw new PayloadTooLargeError(`the body exceeds ${MAX_BODY_BYTES} bytes`);
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -94,7 +115,8 @@ async function readJson(req: IncomingMessage): Promise<{ token: string; csr: str
     throw new InvalidInputError('the body must be JSON {"token": "...", "csr": "PEM"}');
   }
   const p = parsed as { token?: unknown; csr?: unknown } | null;
-  if (!p || typeof p.token !== "string" || typeof p.csr !== "string") throw new InvalidInputError('the body must be JSON {"token": "...", "csr": "PEM"}');
+  if (!p || typeof p.token !== "string" || typeof p.csr !== "string")
+    throw new InvalidInputError('the body must be JSON {"token": "...", "csr": "PEM"}');
   return { token: p.token, csr: p.csr };
 }
 
@@ -119,7 +141,10 @@ export function enrollmentHandler(deps: EnrollmentDeps): (req: IncomingMessage, 
     if (!check.ok) {
       if (check.reason === "expired") await auditExpiredTokens(deps.tokens, deps.audit, "certvault", now);
       // The id of a real token only (an unknown one is the caller's text); the reason for the admin, not the caller.
-      throw new Refusal(new InvalidTokenError(), { reason: check.reason, ...(check.row ? { tokenId: check.row.id, identity: check.row.identity } : {}) });
+      throw new Refusal(new InvalidTokenError(), {
+        reason: check.reason,
+        ...(check.row ? { tokenId: check.row.id, identity: check.row.identity } : {}),
+      });
     }
     const { row } = check;
     const who = { tokenId: row.id, identity: row.identity };
@@ -131,7 +156,11 @@ export function enrollmentHandler(deps: EnrollmentDeps): (req: IncomingMessage, 
       throw new Refusal(e, { ...who, reason: "csr_rejected" }, row.identity);
     }
     if (cn !== row.identity) {
-      throw new Refusal(new CsrRejectedError("the CSR's CN is not the identity this token was issued for"), { ...who, reason: "identity_mismatch" }, row.identity);
+      throw new Refusal(
+        new CsrRejectedError("the CSR's CN is not the identity this token was issued for"),
+        { ...who, reason: "identity_mismatch" },
+        row.identity,
+      );
     }
     if (!(await deps.tokens.claim(row.id, row.tokenHash, now))) {
       // Another enrollment took it between the check and now.
@@ -145,7 +174,15 @@ export function enrollmentHandler(deps: EnrollmentDeps): (req: IncomingMessage, 
       throw new Refusal(asCertvaultError(err), { ...who, reason: "issue_failed" }, row.identity);
     }
     await deps.tokens.setSerial(row.id, issued.record.serial);
-    await deps.audit({ time: deps.now(), actor: row.identity, serial: issued.record.serial, source, action: "enroll.issue", status: 201, detail: who });
+    await deps.audit({
+      time: deps.now(),
+      actor: row.identity,
+      serial: issued.record.serial,
+      source,
+      action: "enroll.issue",
+      status: 201,
+      detail: who,
+    });
     return {
       identity: row.identity,
       serial: issued.record.serial,
@@ -164,7 +201,18 @@ export function enrollmentHandler(deps: EnrollmentDeps): (req: IncomingMessage, 
     const known = path === ENROLL_PATH;
     const finish = (status: number): void => {
       // Method, the path only when it is ours (a token pasted into a URL stays out of the log), status, time.
-      if (deps.log.isLevelEnabled("info")) deps.log.info({ listener: "enroll", method: req.method, path: known ? path : "-", status, source, ms: Number(process.hrtime.bigint() - started) / 1e6 }, "enroll request");
+      if (deps.log.isLevelEnabled("info"))
+        deps.log.info(
+          {
+            listener: "enroll",
+            method: req.method,
+            path: known ? path : "-",
+            status,
+            source,
+            ms: Number(process.hrtime.bigint() - started) / 1e6,
+          },
+          "enroll request",
+        );
     };
     if (req.method !== "POST" || !known) {
       const e = new RouteNotFoundError();
@@ -182,19 +230,42 @@ export function enrollmentHandler(deps: EnrollmentDeps): (req: IncomingMessage, 
         if (err instanceof Refusal) {
           e = err.error;
           try {
-            await deps.audit({ time: deps.now(), actor: err.actor, source, action: "enroll.refused", status: e.status, detail: { ...err.detail, code: e.code } });
+            await deps.audit({
+              time: deps.now(),
+              actor: err.actor,
+              source,
+              action: "enroll.refused",
+              status: e.status,
+              detail: { ...err.detail, code: e.code },
+            });
           } catch {
             e = new AuditUnavailableError();
           }
         } else {
           e = asCertvaultError(err);
-          if (e.code === "internal_error") deps.log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, "enrollment failed");
+          if (e.code === "internal_error")
+            deps.log.error(
+              { err: { name: (err as Error).name, message: (err as Error).message } },
+              "enrollment failed",
+            );
           // Refused before a token was looked at (rate limit, body): still one audit entry per attempt.
-          await deps.audit({ time: deps.now(), actor: "-", source, action: "enroll.refused", status: e.status, detail: { code: e.code } }).catch(() => {
-            e = new AuditUnavailableError();
-          });
+          await deps
+            .audit({
+              time: deps.now(),
+              actor: "-",
+              source,
+              action: "enroll.refused",
+              status: e.status,
+              detail: { code: e.code },
+            })
+            .catch(() => {
+              e = new AuditUnavailableError();
+            });
         }
-        send(res, e.status, errorBody(e), { ...(e instanceof RateLimitedError ? { "retry-after": String(e.retryAfterSeconds) } : {}), ...(e.status === 413 ? { connection: "close" } : {}) });
+        send(res, e.status, errorBody(e), {
+          ...(e instanceof RateLimitedError ? { "retry-after": String(e.retryAfterSeconds) } : {}),
+          ...(e.status === 413 ? { connection: "close" } : {}),
+        });
         finish(e.status);
       },
     );
@@ -212,11 +283,22 @@ export interface EnrollmentListener {
  * Starts the enrollment listener on host:port (0: a free port), presenting `certPem` + intermediate + root.
  * Sweeps expired unused tokens into the audit trail at start and every minute.
  */
-export async function startEnrollmentListener(opts: { host: string; port: number; keyPem: string; certPem: string; deps: EnrollmentDeps }): Promise<EnrollmentListener> {
+export async function startEnrollmentListener(opts: {
+  host: string;
+  port: number;
+  keyPem: string;
+  certPem: string;
+  deps: EnrollmentDeps;
+}): Promise<EnrollmentListener> {
   const { deps } = opts;
   const server = createServer(
     {
-      ...secureContextOptions({ key: opts.keyPem, cert: opts.certPem + deps.intermediatePem + deps.rootPem, ca: deps.rootPem, crl: [] }),
+      ...secureContextOptions({
+        key: opts.keyPem,
+        cert: opts.certPem + deps.intermediatePem + deps.rootPem,
+        ca: deps.rootPem,
+        crl: [],
+      }),
       requestCert: false,
       rejectUnauthorized: false,
       keepAliveTimeout: 5_000,
@@ -225,11 +307,15 @@ export async function startEnrollmentListener(opts: { host: string; port: number
     },
     enrollmentHandler(deps),
   );
-  server.on("tlsClientError", (err) => deps.log.debug({ listener: "enroll", err: err.message }, "TLS handshake refused"));
+  server.on("tlsClientError", (err) =>
+    deps.log.debug({ listener: "enroll", err: err.message }, "TLS handshake refused"),
+  );
   // As on the API listener: bytes that are not HTTP get a JSON error (a request in flight still gets its answer).
   handleClientErrors(server);
   const sweep = (): void =>
-    void auditExpiredTokens(deps.tokens, deps.audit, "certvault", deps.now()).catch((err: unknown) => deps.log.error({ err: (err as Error).message }, "enrollment token expiry sweep failed"));
+    void auditExpiredTokens(deps.tokens, deps.audit, "certvault", deps.now()).catch((err: unknown) =>
+      deps.log.error({ err: (err as Error).message }, "enrollment token expiry sweep failed"),
+    );
   sweep();
   const timer = setInterval(sweep, EXPIRY_SWEEP_MS);
   timer.unref();

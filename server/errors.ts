@@ -23,10 +23,23 @@ function logFailure(ctx: Context, err: unknown, e: CertvaultError): void {
     const now = Date.now();
     if (now - (lastLogged.get(e.code) ?? 0) < 1000) return;
     lastLogged.set(e.code, now);
-    log?.warn({ requestId: ctx.state.requestId as string | undefined, code: e.code, err: { name: e2.name, code: e2.code, message: e2.message } }, "database fault; answering 503");
+    log?.warn(
+      {
+        requestId: ctx.state.requestId as string | undefined,
+        code: e.code,
+        err: { name: e2.name, code: e2.code, message: e2.message },
+      },
+      "database fault; answering 503",
+    );
     return;
   }
-  log?.error({ requestId: ctx.state.requestId as string | undefined, err: { name: e2.name, code: e2.code, message: e2.message, stack: e2.stack } }, "unhandled error");
+  log?.error(
+    {
+      requestId: ctx.state.requestId as string | undefined,
+      err: { name: e2.name, code: e2.code, message: e2.message, stack: e2.stack },
+    },
+    "unhandled error",
+  );
 }
 
 export async function errorMapper(ctx: Context, next: Next): Promise<void> {
@@ -36,7 +49,8 @@ export async function errorMapper(ctx: Context, next: Next): Promise<void> {
     const e = asCertvaultError(err);
     // A driver error, whether it arrives raw or already wrapped (the audit trail wraps before rethrowing).
     const raw = err instanceof CertvaultError ? err.cause : err;
-    if (raw !== undefined && !(raw instanceof CertvaultError) && (!(err instanceof CertvaultError) || e.status >= 500)) logFailure(ctx, raw, e);
+    if (raw !== undefined && !(raw instanceof CertvaultError) && (!(err instanceof CertvaultError) || e.status >= 500))
+      logFailure(ctx, raw, e);
     ctx.status = e.status;
     ctx.body = errorBody(e);
     // RateLimitedError and its kin, DatabaseUnavailableError, StorageFullError

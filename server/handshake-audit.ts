@@ -26,7 +26,8 @@ export const REVOKED_WINDOW_MS = 600_000;
 export const REVOKED_ALERT_AT = 3;
 const MAX_KEYS = 10_000;
 
-export type RefusalReason = "revoked" | "expired" | "not_yet_valid" | "untrusted" | "wrong_usage" | "no_certificate" | "other";
+export type RefusalReason =
+  "revoked" | "expired" | "not_yet_valid" | "untrusted" | "wrong_usage" | "no_certificate" | "other";
 
 const REASONS: Record<string, RefusalReason> = {
   CERT_REVOKED: "revoked",
@@ -91,8 +92,17 @@ export class HandshakeRefusals {
 
   constructor(private readonly deps: HandshakeAuditDeps) {
     const registers = [deps.metrics.registry];
-    this.refusals = new Counter({ name: "certvault_tls_refusals_total", help: "TLS handshakes refused, by reason (revoked, expired, untrusted, wrong_usage, no_certificate, handshake, ...)", labelNames: ["reason"] as const, registers });
-    this.suppressedTotal = new Counter({ name: "certvault_tls_refusal_audit_suppressed_total", help: "Refused handshakes not written to the audit trail one by one (over the per-minute limits)", registers });
+    this.refusals = new Counter({
+      name: "certvault_tls_refusals_total",
+      help: "TLS handshakes refused, by reason (revoked, expired, untrusted, wrong_usage, no_certificate, handshake, ...)",
+      labelNames: ["reason"] as const,
+      registers,
+    });
+    this.suppressedTotal = new Counter({
+      name: "certvault_tls_refusal_audit_suppressed_total",
+      help: "Refused handshakes not written to the audit trail one by one (over the per-minute limits)",
+      registers,
+    });
     this.timer = setInterval(() => this.roll(this.deps.now().getTime()), WINDOW_MS);
     this.timer.unref();
   }
@@ -120,7 +130,15 @@ export class HandshakeRefusals {
       return;
     }
     this.written++;
-    this.append({ time: new Date(t), actor: "-", serial, source: r.source, action: "tls.refused", status: 0, detail: { reason, code: r.code ?? "none", fingerprint } });
+    this.append({
+      time: new Date(t),
+      actor: "-",
+      serial,
+      source: r.source,
+      action: "tls.refused",
+      status: 0,
+      detail: { reason, code: r.code ?? "none", fingerprint },
+    });
   }
 
   /** Writes what the last window held back, if anything. */
@@ -144,25 +162,47 @@ export class HandshakeRefusals {
     this.suppressed = 0;
     this.suppressedKeys.clear();
     if (suppressed === 0) return Promise.resolve();
-    return this.append({ time: this.deps.now(), actor: "-", action: "tls.refused.suppressed", status: 0, detail: { suppressed, keys, since: new Date(since).toISOString() } });
+    return this.append({
+      time: this.deps.now(),
+      actor: "-",
+      action: "tls.refused.suppressed",
+      status: 0,
+      detail: { suppressed, keys, since: new Date(since).toISOString() },
+    });
   }
 
   private watchRevoked(t: number, fingerprint: string, serial: string | null, source: string): void {
     if (this.revoked.add(fingerprint) !== REVOKED_ALERT_AT) return;
-    const finding = { alert: "anomaly", rule: "revoked_certificate", severity: "high", serial, fingerprint, source, attempts: REVOKED_ALERT_AT, message: `a revoked certificate was presented ${REVOKED_ALERT_AT} times within ${REVOKED_WINDOW_MS / 60_000} minutes`, time: new Date(t).toISOString() };
+    const finding = {
+      alert: "anomaly",
+      rule: "revoked_certificate",
+      severity: "high",
+      serial,
+      fingerprint,
+      source,
+      attempts: REVOKED_ALERT_AT,
+      message: `a revoked certificate was presented ${REVOKED_ALERT_AT} times within ${REVOKED_WINDOW_MS / 60_000} minutes`,
+      time: new Date(t).toISOString(),
+    };
     this.deps.metrics.alerts.inc({ rule: "revoked_certificate", severity: "high" });
     this.deps.log.warn(finding, `anomaly: revoked_certificate (high) for serial ${serial ?? "?"}: ${finding.message}`);
     const webhook = this.deps.alertWebhook;
     if (!webhook) return;
-    void fetch(webhook, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(finding), signal: AbortSignal.timeout(5000) }).catch((err: unknown) =>
-      this.deps.log.error({ err: (err as Error).message }, "alert webhook failed"),
-    );
+    void fetch(webhook, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(finding),
+      signal: AbortSignal.timeout(5000),
+    }).catch((err: unknown) => this.deps.log.error({ err: (err as Error).message }, "alert webhook failed"));
   }
 
   private append(event: Parameters<AuditLog["append"]>[0]): Promise<void> {
     return this.deps.audit.append(event).catch((err: unknown) => {
       this.deps.metrics.auditFailures.inc();
-      this.deps.log.error({ code: (err as { code?: string }).code ?? "unknown", action: event.action }, "a handshake refusal could not be audited");
+      this.deps.log.error(
+        { code: (err as { code?: string }).code ?? "unknown", action: event.action },
+        "a handshake refusal could not be audited",
+      );
     });
   }
 }

@@ -47,7 +47,11 @@ export function refuseUnauthorized(server: Server, onRefused: (refused: RefusedH
       return;
     }
     // Read before destroy(): the certificate and the address go with the handle.
-    const refused: RefusedHandshake = { code: authorizationCode(socket), certificate: socket.getPeerX509Certificate(), source: clientAddress(socket) ?? "unknown" };
+    const refused: RefusedHandshake = {
+      code: authorizationCode(socket),
+      certificate: socket.getPeerX509Certificate(),
+      source: clientAddress(socket) ?? "unknown",
+    };
     socket.destroy();
     onRefused(refused);
   });

@@ -87,7 +87,13 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   // In a PKCS#11 token when HOME/ca/pkcs11.json says so (PIN from config.pkcs11), else the encrypted key file.
   const signer = await loadCaSigner(paths, { passphrase: async () => passphrase, pkcs11: config.pkcs11 });
   // The server's own certificate and every CRL it issues are CA operations too: audited, by "certvault".
-  const ca = new CertificateAuthority({ paths, registry, signer: async () => signer, now, audit: operationAudit(new AuditRepository(db), "certvault", now) });
+  const ca = new CertificateAuthority({
+    paths,
+    registry,
+    signer: async () => signer,
+    now,
+    audit: operationAudit(new AuditRepository(db), "certvault", now),
+  });
   const identity = await ensureServerCertificate(config.home, ca, passphrase, now());
 
   // The watcher's first CRL arrives before the server exists; later ones swap the live TLS context.
@@ -120,7 +126,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const reads = new ReadAdmission(readCounters, config.anomaly);
   const sweeper = setInterval(() => {
     detector.sweep(now().getTime());
-    readCounters.sweep(now().getTime()).catch((err: unknown) => log.warn({ err: (err as Error).message }, "read counter sweep failed"));
+    readCounters
+      .sweep(now().getTime())
+      .catch((err: unknown) => log.warn({ err: (err as Error).message }, "read counter sweep failed"));
   }, 60_000);
   sweeper.unref();
 
@@ -147,12 +155,22 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   // PostgreSQL: hear of revocations and quarantines from other nodes at once; polling stays as the fallback.
   // A lost listening connection is re-established by itself (store/notify.ts), then the watcher polls once.
   const unlisten = await listenForRegistryChanges(db, () => void watcher.poll(), {
-    onError: (err) => log.warn({ err: (err as Error).message }, "registry notifications lost; polling continues until they are back"),
+    onError: (err) =>
+      log.warn({ err: (err as Error).message }, "registry notifications lost; polling continues until they are back"),
     onRestored: () => log.warn("registry notifications restored"),
   });
-  if (certs.rootCrlPem === undefined) log.warn(`${paths.rootCrl} is missing: the TLS handshake will not check CRLs (requests still do)`);
+  if (certs.rootCrlPem === undefined)
+    log.warn(`${paths.rootCrl} is missing: the TLS handshake will not check CRLs (requests still do)`);
   // HOME/ca/recovery.crt is used only once vetted against the CA and the registry, again whenever either changes.
-  const recovery = await serverRecoveryCertificate({ home: config.home, ca: certs, registry, watcher, log, audit, now });
+  const recovery = await serverRecoveryCertificate({
+    home: config.home,
+    ca: certs,
+    registry,
+    watcher,
+    log,
+    audit,
+    now,
+  });
 
   let closing = false;
   const quarantines: Quarantines = {
@@ -165,36 +183,111 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
           await quarantineRepo.add({ identity: id, rule: finding.rule, reason: finding.message, since: now() });
           break;
         } catch (err) {
-          log.error({ code: (err as { code?: string }).code, identity: id, attempt }, "could not store a quarantine; retrying");
+          log.error(
+            { code: (err as { code?: string }).code, identity: id, attempt },
+            "could not store a quarantine; retrying",
+          );
           if (closing) throw err;
           await new Promise((r) => setTimeout(r, Math.min(30_000, 250 * 2 ** attempt)));
         }
       }
       watcher.settleQuarantine(id);
-      await audit.append({ time: now(), actor: "certvault", action: "quarantine.add", status: 0, detail: { identity: id, rule: finding.rule } });
+      await audit.append({
+        time: now(),
+        actor: "certvault",
+        action: "quarantine.add",
+        status: 0,
+        detail: { identity: id, rule: finding.rule },
+      });
     },
   };
   const app = buildApp({
     log,
     now,
     registry: watcher,
-    records: new RecordService(new RecordRepository(db), watcher, now, () => recovery.current(), { key: serverKey, certificate: identity.certPem, chain: [certs.intermediatePem] }),
-    certificates: new CertificateService(new CertificateRequestRepository(db), registry, ca, config.renewal, now, new IssuanceBudget(db, { ...config.issuanceLimits, maxActive: MAX_ACTIVE_AUTO })),
+    records: new RecordService(new RecordRepository(db), watcher, now, () => recovery.current(), {
+      key: serverKey,
+      certificate: identity.certPem,
+      chain: [certs.intermediatePem],
+    }),
+    certificates: new CertificateService(
+      new CertificateRequestRepository(db),
+      registry,
+      ca,
+      config.renewal,
+      now,
+      new IssuanceBudget(db, { ...config.issuanceLimits, maxActive: MAX_ACTIVE_AUTO }),
+    ),
     maxRecordBytes: config.maxRecordBytes,
     maxConcurrentRequests: config.maxConcurrentRequests,
     // The operator console acts under the admin's identity: its CA operations are audited with that actor.
-    console: { db, home: config.home, watcher, metrics, now, authorityFor: (actor) => new CertificateAuthority({ paths, registry, signer: async () => signer, now, audit: operationAudit(new AuditRepository(db), actor, now) }) },
-    limiters: {
-      ...(config.rateLimits.identity.points > 0 ? { identity: createLimiter({ store: config.rateLimitStore, db, ...config.rateLimits.identity, keyPrefix: "identity" }) } : {}),
-      ...(config.rateLimits.source.points > 0 ? { source: createLimiter({ store: config.rateLimitStore, db, ...config.rateLimits.source, keyPrefix: "source" }) } : {}),
+    console: {
+      db,
+      home: config.home,
+      watcher,
+      metrics,
+      now,
+      authorityFor: (actor) =>
+        new CertificateAuthority({
+          paths,
+          registry,
+          signer: async () => signer,
+          now,
+          audit: operationAudit(new AuditRepository(db), actor, now),
+        }),
     },
-    ...(opts.controls === false ? {} : { controls: { audit, detector, reads, quarantines, metrics, log, now, alertWebhook: config.alertWebhook, adminIdentities: config.adminIdentities } }),
+    limiters: {
+      ...(config.rateLimits.identity.points > 0
+        ? {
+            identity: createLimiter({
+              store: config.rateLimitStore,
+              db,
+              ...config.rateLimits.identity,
+              keyPrefix: "identity",
+            }),
+          }
+        : {}),
+      ...(config.rateLimits.source.points > 0
+        ? {
+            source: createLimiter({
+              store: config.rateLimitStore,
+              db,
+              ...config.rateLimits.source,
+              keyPrefix: "source",
+            }),
+          }
+        : {}),
+    },
+    ...(opts.controls === false
+      ? {}
+      : {
+          controls: {
+            audit,
+            detector,
+            reads,
+            quarantines,
+            metrics,
+            log,
+            now,
+            alertWebhook: config.alertWebhook,
+            adminIdentities: config.adminIdentities,
+          },
+        }),
   });
-  server = createServer({ ...tlsOptions(material), keepAliveTimeout: 30_000, headersTimeout: 20_000, requestTimeout: 120_000 }, awaitingRecovery(recovery, app.callback()));
+  server = createServer(
+    { ...tlsOptions(material), keepAliveTimeout: 30_000, headersTimeout: 20_000, requestTimeout: 120_000 },
+    awaitingRecovery(recovery, app.callback()),
+  );
   // Bytes that are not HTTP after a complete request: its answer still leaves (Node's default would drop it).
   handleClientErrors(server);
   // Behind trusted balancers: their PROXY header is read before TLS and names the client (proxy-protocol.ts).
-  if (config.trustedProxies.length > 0) acceptProxyProtocol(server, { trusted: config.trustedProxies, headerTimeoutMs: config.proxyHeaderTimeoutMs, log, metrics });
+  if (config.trustedProxies.length > 0)
+    acceptProxyProtocol(server, {
+      trusted: config.trustedProxies,
+      headerTimeoutMs: config.proxyHeaderTimeoutMs,
+      log,
+      metrics,
+    });
   const tickets = rotateTicketKeys(server);
   server.on("secureConnection", (socket: TLSSocket) => {
     const cert = socket.getPeerX509Certificate();
@@ -237,14 +330,17 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         setTimeout(() => server.closeAllConnections(), 10_000).unref();
       });
       await handshakes.close();
-      await audit.close().catch((err: unknown) => log.error({ err: (err as Error).message }, "final audit checkpoint failed"));
+      await audit
+        .close()
+        .catch((err: unknown) => log.error({ err: (err as Error).message }, "final audit checkpoint failed"));
       await auditSigner.close?.();
       await db.destroy();
     },
   };
   if (config.enrollPort !== undefined) {
     // Enrollment (server-auth TLS only, POST /v1/enroll alone) on a listener of its own: see enrollment.ts.
-    const limit = (l: { points: number; seconds: number }, keyPrefix: string) => (l.points > 0 ? createLimiter({ store: config.rateLimitStore, db, ...l, keyPrefix }) : undefined);
+    const limit = (l: { points: number; seconds: number }, keyPrefix: string) =>
+      l.points > 0 ? createLimiter({ store: config.rateLimitStore, db, ...l, keyPrefix }) : undefined;
     const source = limit(config.enrollRateLimits.source, "enroll-source");
     const token = limit(config.enrollRateLimits.token, "enroll-token");
     try {

@@ -41,11 +41,13 @@ function canonical(address: string, family: "ipv4" | "ipv6"): string {
   return new SocketAddress({ address, family }).address;
 }
 
-const V1_LINE = /^PROXY (TCP4|TCP6) ([0-9A-Fa-f.:]{1,45}) ([0-9A-Fa-f.:]{1,45}) (0|[1-9][0-9]{0,4}) (0|[1-9][0-9]{0,4})$/;
+const V1_LINE =
+  /^PROXY (TCP4|TCP6) ([0-9A-Fa-f.:]{1,45}) ([0-9A-Fa-f.:]{1,45}) (0|[1-9][0-9]{0,4}) (0|[1-9][0-9]{0,4})$/;
 
 function parseV1(buf: Buffer): ProxyHeader {
   const end = buf.subarray(0, V1_MAX).indexOf("\r\n", 0, "latin1");
-  if (end < 0) return buf.length >= V1_MAX ? { kind: "malformed", why: "v1 line longer than 107 bytes" } : { kind: "incomplete" };
+  if (end < 0)
+    return buf.length >= V1_MAX ? { kind: "malformed", why: "v1 line longer than 107 bytes" } : { kind: "incomplete" };
   const line = buf.subarray(0, end).toString("latin1");
   const length = end + 2;
   if (/^PROXY UNKNOWN( [\x20-\x7e]*)?$/.test(line)) return { kind: "header", version: 1, length };
@@ -53,8 +55,14 @@ function parseV1(buf: Buffer): ProxyHeader {
   if (!m) return { kind: "malformed", why: "v1 line not understood" };
   const [, proto, src, dst, sport, dport] = m as unknown as [string, string, string, string, string, string];
   const ok = proto === "TCP4" ? isIPv4(src) && isIPv4(dst) : isIPv6(src) && isIPv6(dst);
-  if (!ok || Number(sport) > 65535 || Number(dport) > 65535) return { kind: "malformed", why: "v1 addresses or ports out of range" };
-  return { kind: "header", version: 1, length, client: { address: canonical(src, proto === "TCP4" ? "ipv4" : "ipv6"), port: Number(sport) } };
+  if (!ok || Number(sport) > 65535 || Number(dport) > 65535)
+    return { kind: "malformed", why: "v1 addresses or ports out of range" };
+  return {
+    kind: "header",
+    version: 1,
+    length,
+    client: { address: canonical(src, proto === "TCP4" ? "ipv4" : "ipv6"), port: Number(sport) },
+  };
 }
 
 function ipv6At(buf: Buffer, at: number): string {
@@ -77,7 +85,12 @@ function parseV2(buf: Buffer): ProxyHeader {
   if (command === 0 || family === 0x00) return { kind: "header", version: 2, length };
   if (family === 0x11) {
     if (bodyLength < 12) return { kind: "malformed", why: "v2 TCP/IPv4 body shorter than 12 bytes" };
-    return { kind: "header", version: 2, length, client: { address: [...buf.subarray(16, 20)].join("."), port: buf.readUInt16BE(24) } };
+    return {
+      kind: "header",
+      version: 2,
+      length,
+      client: { address: [...buf.subarray(16, 20)].join("."), port: buf.readUInt16BE(24) },
+    };
   }
   if (family === 0x21) {
     if (bodyLength < 36) return { kind: "malformed", why: "v2 TCP/IPv6 body shorter than 36 bytes" };

@@ -44,7 +44,9 @@ const byTuple = new Map<string, { raw: Socket; address: string }>();
 const resolved = new WeakMap<object, string>();
 
 function tupleOf(s: Socket): string | undefined {
-  return s.remoteAddress === undefined ? undefined : `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`;
+  return s.remoteAddress === undefined
+    ? undefined
+    : `${s.remoteAddress}|${s.remotePort}|${s.localAddress}|${s.localPort}`;
 }
 
 /**
@@ -82,7 +84,12 @@ export function isTrusted(list: BlockList, address: string | undefined): boolean
 /** Puts the PROXY protocol reader in front of `server`'s own connection listeners (the TLS handshake). */
 export function acceptProxyProtocol(server: Server, opts: ProxyProtocolOptions): void {
   const trusted = trustedProxyList(opts.trusted);
-  const refusals = new Counter({ name: "certvault_proxy_protocol_refusals_total", help: "Connections refused before TLS: a PROXY header from an untrusted peer, none from a trusted balancer, malformed, or too slow", labelNames: ["reason"] as const, registers: [opts.metrics.registry] });
+  const refusals = new Counter({
+    name: "certvault_proxy_protocol_refusals_total",
+    help: "Connections refused before TLS: a PROXY header from an untrusted peer, none from a trusted balancer, malformed, or too slow",
+    labelNames: ["reason"] as const,
+    registers: [opts.metrics.registry],
+  });
   const downstream = server.listeners("connection") as ((s: Socket) => void)[];
   server.removeAllListeners("connection");
   server.on("connection", (raw: Socket) => {
@@ -145,8 +152,10 @@ function readHeader(raw: Socket, fromTrusted: boolean, timeoutMs: number, out: O
     raw.pause();
     if (h.kind === "incomplete") return out.refuse("malformed", "header bounds exceeded");
     if (h.kind === "malformed") return out.refuse(fromTrusted ? "malformed" : "untrusted_header", h.why);
-    if (h.kind === "header" && !fromTrusted) return out.refuse("untrusted_header", `PROXY v${h.version} header from a peer that is not a trusted proxy`);
-    if (h.kind === "none" && fromTrusted) return out.refuse("missing_header", "a trusted proxy's connection without a PROXY header");
+    if (h.kind === "header" && !fromTrusted)
+      return out.refuse("untrusted_header", `PROXY v${h.version} header from a peer that is not a trusted proxy`);
+    if (h.kind === "none" && fromTrusted)
+      return out.refuse("missing_header", "a trusted proxy's connection without a PROXY header");
     const rest = h.kind === "header" ? buffered.subarray(h.length) : buffered;
     if (rest.length > 0) raw.unshift(rest);
     out.accept(h.kind === "header" ? h.client?.address : undefined);

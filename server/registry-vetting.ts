@@ -43,7 +43,8 @@ export class RegistryVetting {
       const facts = this.factsOf(row);
       const verdict = judge(facts, row, this.ca, now);
       if (verdict.ok) out.push(row);
-      else if (verdict.kind !== "expired") await this.reportOnce({ row, fingerprint: facts.fingerprint, kind: verdict.kind, reason: verdict.reason });
+      else if (verdict.kind !== "expired")
+        await this.reportOnce({ row, fingerprint: facts.fingerprint, kind: verdict.kind, reason: verdict.reason });
     }
     return out;
   }
@@ -55,8 +56,11 @@ export class RegistryVetting {
     const fingerprint = der ? fingerprintOfDer(der) : `pem:${fingerprintOfDer(Buffer.from(row.pem, "utf8"))}`;
     let facts = this.byFingerprint.get(fingerprint);
     if (!facts) {
-      facts = der ? certificateFacts(der, this.ca) : { fingerprint, problem: MALFORMED_PEM, serial: "", commonNames: [], notBefore: 0, notAfter: 0 };
-      if (this.byFingerprint.size >= this.cap) this.byFingerprint.delete(this.byFingerprint.keys().next().value as string);
+      facts = der
+        ? certificateFacts(der, this.ca)
+        : { fingerprint, problem: MALFORMED_PEM, serial: "", commonNames: [], notBefore: 0, notAfter: 0 };
+      if (this.byFingerprint.size >= this.cap)
+        this.byFingerprint.delete(this.byFingerprint.keys().next().value as string);
       this.byFingerprint.set(fingerprint, facts);
     }
     this.byRow.set(row, facts);
@@ -73,16 +77,40 @@ export class RegistryVetting {
 }
 
 /** The server's vetting: our CA's certificates, warnings to the server log, hostile rows to the audit trail. */
-export function registryVetting(deps: { rootPem: string; intermediatePem: string; log: Logger; audit: AuditLog; now: () => Date }): RegistryVetting {
+export function registryVetting(deps: {
+  rootPem: string;
+  intermediatePem: string;
+  log: Logger;
+  audit: AuditLog;
+  now: () => Date;
+}): RegistryVetting {
   const { log, audit, now } = deps;
-  return new RegistryVetting(anchorsFromPem(deps.rootPem, deps.intermediatePem), async ({ row, fingerprint, kind, reason }) => {
-    const detail = { identity: row.identity, serial: row.serial, fingerprint, reason };
-    log.warn(detail, kind === "hostile" ? "registry certificate refused: never sealed to nor listed" : "registry certificate left out of sealing");
-    if (kind !== "hostile") return;
-    try {
-      await audit.append({ time: now(), actor: "certvault", action: "registry.rejected", serial: row.serial, status: 0, detail });
-    } catch (err) {
-      log.error({ err: (err as Error).message, serial: row.serial }, "could not audit a refused registry certificate");
-    }
-  });
+  return new RegistryVetting(
+    anchorsFromPem(deps.rootPem, deps.intermediatePem),
+    async ({ row, fingerprint, kind, reason }) => {
+      const detail = { identity: row.identity, serial: row.serial, fingerprint, reason };
+      log.warn(
+        detail,
+        kind === "hostile"
+          ? "registry certificate refused: never sealed to nor listed"
+          : "registry certificate left out of sealing",
+      );
+      if (kind !== "hostile") return;
+      try {
+        await audit.append({
+          time: now(),
+          actor: "certvault",
+          action: "registry.rejected",
+          serial: row.serial,
+          status: 0,
+          detail,
+        });
+      } catch (err) {
+        log.error(
+          { err: (err as Error).message, serial: row.serial },
+          "could not audit a refused registry certificate",
+        );
+      }
+    },
+  );
 }

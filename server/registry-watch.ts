@@ -138,7 +138,10 @@ export class RegistryWatcher {
       this.byIdentity.set(identity, certs);
     }
     const now = this.opts.now().getTime();
-    return this.opts.vetting.usable(certs.filter((c) => c.notAfter.getTime() >= now && !this.revoked.has(c.serial)), this.opts.now());
+    return this.opts.vetting.usable(
+      certs.filter((c) => c.notAfter.getTime() >= now && !this.revoked.has(c.serial)),
+      this.opts.now(),
+    );
   }
 
   track(serial: string, socket: TLSSocket): void {
@@ -176,7 +179,10 @@ export class RegistryWatcher {
         this.revoked = new Set(await this.registry.revokedSerials());
         if (this.opts.quarantine) {
           const released = [...this.quarantined];
-          this.quarantined = new Set([...(await this.opts.quarantine.list()).map((q) => q.identity), ...this.pendingQuarantine]);
+          this.quarantined = new Set([
+            ...(await this.opts.quarantine.list()).map((q) => q.identity),
+            ...this.pendingQuarantine,
+          ]);
           for (const id of released) if (!this.quarantined.has(id)) this.opts.onRelease?.(id);
         }
         this.bySerial = new Map();

@@ -76,7 +76,13 @@ export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
   router.get("/v1/me", as("me", "me"), async (ctx) => {
     const c = caller(ctx);
     const certs = await deps.registry.activeCertificates(c.identity);
-    ctx.body = { identity: c.identity, serial: c.serial, notAfter: new Date(c.notAfter).toISOString(), certificates: certs.map((r) => r.pem), recovery: deps.records.recovery() ?? null };
+    ctx.body = {
+      identity: c.identity,
+      serial: c.serial,
+      notAfter: new Date(c.notAfter).toISOString(),
+      certificates: certs.map((r) => r.pem),
+      recovery: deps.records.recovery() ?? null,
+    };
   });
 
   router.post("/v1/records", as("records.create", "create"), async (ctx) => {
@@ -143,7 +149,14 @@ export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
   // SDK seals to a grantee only on a statement it verifies itself.
   router.get("/v1/records/:id/grants", as("records.grants", "other"), async (ctx) => {
     const grants = await deps.records.grants(caller(ctx), ctx.params.id ?? "");
-    ctx.body = { id: ctx.params.id, grantees: grants.map((g) => g.grantee), grants: grants.map((g) => ({ grantee: g.grantee, statement: g.statement ? Buffer.from(g.statement).toString("base64") : null })) };
+    ctx.body = {
+      id: ctx.params.id,
+      grantees: grants.map((g) => g.grantee),
+      grants: grants.map((g) => ({
+        grantee: g.grantee,
+        statement: g.statement ? Buffer.from(g.statement).toString("base64") : null,
+      })),
+    };
   });
 
   // Body: the owner's grant statement (envelope/grant.ts), DER.
@@ -184,4 +197,3 @@ export function buildRouter(deps: RouteDeps, controls?: ControlsDeps): Router {
 
   return router;
 }
-

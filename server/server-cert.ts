@@ -19,7 +19,12 @@ export interface ServerIdentity {
   passphrase: string;
 }
 
-export async function ensureServerCertificate(home: string, ca: CertificateAuthority, passphrase: string, now: Date): Promise<ServerIdentity> {
+export async function ensureServerCertificate(
+  home: string,
+  ca: CertificateAuthority,
+  passphrase: string,
+  now: Date,
+): Promise<ServerIdentity> {
   const dir = join(home, "server");
   const keyPath = join(dir, "server.key");
   const certPath = join(dir, "server.crt");
@@ -32,7 +37,15 @@ export async function ensureServerCertificate(home: string, ca: CertificateAutho
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const keys = await generateKeyPair("ec-p256");
-  const issued = await ca.issueForKey({ publicKey: keys.publicKey, commonName: "localhost", family: "EC", keyType: "ec-p256", profile: "server", days: 365, sans: SERVER_SANS });
+  const issued = await ca.issueForKey({
+    publicKey: keys.publicKey,
+    commonName: "localhost",
+    family: "EC",
+    keyType: "ec-p256",
+    profile: "server",
+    days: 365,
+    sans: SERVER_SANS,
+  });
   const keyPem = await encryptCryptoKey(keys.privateKey, passphrase);
   writeSecretFile(keyPath, keyPem, { overwrite: true });
   writeFileAtomic(certPath, issued.pem, { mode: 0o644, overwrite: true });

@@ -26,7 +26,10 @@ export interface TicketKeyRotation {
   stop(): void;
 }
 
-export function rotateTicketKeys(server: { setTicketKeys(keys: Buffer): void }, opts: { everyMs?: number; schedule?: Schedule } = {}): TicketKeyRotation {
+export function rotateTicketKeys(
+  server: { setTicketKeys(keys: Buffer): void },
+  opts: { everyMs?: number; schedule?: Schedule } = {},
+): TicketKeyRotation {
   // 48 bytes: 16 of key name, 16 of HMAC key, 16 of AES key (Node's layout).
   const rotate = (): void => server.setTicketKeys(randomBytes(48));
   const stop = (opts.schedule ?? everyInterval)(opts.everyMs ?? TICKET_KEY_LIFETIME_MS, rotate);

@@ -111,7 +111,8 @@ export class AuditRepository {
   }
 
   async tail(q: Db | Knex.Transaction = this.db): Promise<{ seq: number; hash: string }> {
-    const row = (await q("audit_entries").orderBy("seq", "desc").first("seq", "hash")) as { seq: number | string; hash: string } | undefined;
+    const row = (await q("audit_entries").orderBy("seq", "desc").first("seq", "hash")) as
+      { seq: number | string; hash: string } | undefined;
     return row ? { seq: toNumber(row.seq), hash: row.hash } : { seq: 0, hash: GENESIS_HASH };
   }
 
@@ -122,11 +123,15 @@ export class AuditRepository {
 
   /** Entries with from <= seq <= to, by seq. */
   async range(from: number, to: number): Promise<AuditEntry[]> {
-    return ((await this.db<EntryRow>("audit_entries").whereBetween("seq", [from, to]).orderBy("seq", "asc")) as EntryRow[]).map(fromRow);
+    return (
+      (await this.db<EntryRow>("audit_entries").whereBetween("seq", [from, to]).orderBy("seq", "asc")) as EntryRow[]
+    ).map(fromRow);
   }
 
   async since(time: Date): Promise<AuditEntry[]> {
-    return ((await this.db<EntryRow>("audit_entries").where("time", ">=", time.getTime()).orderBy("seq", "asc")) as EntryRow[]).map(fromRow);
+    return (
+      (await this.db<EntryRow>("audit_entries").where("time", ">=", time.getTime()).orderBy("seq", "asc")) as EntryRow[]
+    ).map(fromRow);
   }
 
   /** Newest first, at most `limit`: the operator console's view (actor and action exact, time range, lowest status). */
@@ -142,28 +147,47 @@ export class AuditRepository {
 
   /** The distinct actions recorded (for the console's filter), at most `limit`. */
   async actions(limit = 200): Promise<string[]> {
-    const rows = (await this.db("audit_entries").distinct("action").orderBy("action", "asc").limit(limit)) as { action: string }[];
+    const rows = (await this.db("audit_entries").distinct("action").orderBy("action", "asc").limit(limit)) as {
+      action: string;
+    }[];
     return rows.map((r) => r.action);
   }
 
   async addCheckpoint(c: Checkpoint): Promise<void> {
-    await this.db("audit_checkpoints").insert({ seq: c.seq, hash: c.hash, time: c.time.getTime(), signature: c.signature }).onConflict("seq").ignore();
+    await this.db("audit_checkpoints")
+      .insert({ seq: c.seq, hash: c.hash, time: c.time.getTime(), signature: c.signature })
+      .onConflict("seq")
+      .ignore();
   }
 
   async lastCheckpoint(): Promise<{ seq: number } | undefined> {
-    const row = (await this.db("audit_checkpoints").orderBy("seq", "desc").first("seq")) as { seq: number | string } | undefined;
+    const row = (await this.db("audit_checkpoints").orderBy("seq", "desc").first("seq")) as
+      { seq: number | string } | undefined;
     return row ? { seq: toNumber(row.seq) } : undefined;
   }
 
   /** The newest signed checkpoint, if any. */
   async latestCheckpoint(): Promise<Checkpoint | undefined> {
-    const r = (await this.db("audit_checkpoints").orderBy("seq", "desc").first()) as { seq: number | string; hash: string; time: number | string; signature: string } | undefined;
-    return r ? { seq: toNumber(r.seq), hash: r.hash, time: new Date(toNumber(r.time)), signature: r.signature } : undefined;
+    const r = (await this.db("audit_checkpoints").orderBy("seq", "desc").first()) as
+      { seq: number | string; hash: string; time: number | string; signature: string } | undefined;
+    return r
+      ? { seq: toNumber(r.seq), hash: r.hash, time: new Date(toNumber(r.time)), signature: r.signature }
+      : undefined;
   }
 
   async checkpoints(): Promise<Checkpoint[]> {
-    const rows = (await this.db("audit_checkpoints").orderBy("seq", "asc")) as { seq: number | string; hash: string; time: number | string; signature: string }[];
-    return rows.map((r) => ({ seq: toNumber(r.seq), hash: r.hash, time: new Date(toNumber(r.time)), signature: r.signature }));
+    const rows = (await this.db("audit_checkpoints").orderBy("seq", "asc")) as {
+      seq: number | string;
+      hash: string;
+      time: number | string;
+      signature: string;
+    }[];
+    return rows.map((r) => ({
+      seq: toNumber(r.seq),
+      hash: r.hash,
+      time: new Date(toNumber(r.time)),
+      signature: r.signature,
+    }));
   }
 }
 
@@ -172,7 +196,20 @@ async function insertRows(q: Db | Knex.Transaction, entries: readonly AuditEntry
   const bindings: (string | number | null)[] = [];
   for (const e of entries) {
     const r = toRow(e);
-    bindings.push(r.seq, r.time, r.actor, r.serial, r.source, r.action, r.record_id, r.status, r.request_id, r.detail, r.prev_hash, r.hash);
+    bindings.push(
+      r.seq,
+      r.time,
+      r.actor,
+      r.serial,
+      r.source,
+      r.action,
+      r.record_id,
+      r.status,
+      r.request_id,
+      r.detail,
+      r.prev_hash,
+      r.hash,
+    );
   }
   const sql = `INSERT INTO audit_entries (${COLUMNS}) VALUES ${entries.map(() => ROW_PLACEHOLDERS).join(",")}`;
   // Outside a transaction on SQLite, straight to the driver: the statement is atomic on its own.
@@ -183,5 +220,9 @@ async function insertRows(q: Db | Knex.Transaction, entries: readonly AuditEntry
 function isConflict(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   // Another writer took the same seq (unique key) or holds the lock; anything else (a trigger, a full disk) is final.
-  return e.code === "SQLITE_BUSY" || e.code === "23505" || /UNIQUE constraint failed: audit_entries|SQLITE_BUSY/.test(e.message ?? "");
+  return (
+    e.code === "SQLITE_BUSY" ||
+    e.code === "23505" ||
+    /UNIQUE constraint failed: audit_entries|SQLITE_BUSY/.test(e.message ?? "")
+  );
 }

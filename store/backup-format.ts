@@ -92,10 +92,19 @@ function parseManifest(bytes: Buffer): BackupManifest {
     throw new BackupInvalidError("the backup's manifest is not valid JSON (the file is damaged)");
   }
   const ok =
-    m !== null && typeof m === "object" && m.format === "certvault-backup" && m.version === BACKUP_FORMAT_VERSION &&
-    typeof m.createdAt === "string" && Number.isSafeInteger(m.database?.bytes) && m.database.bytes >= 0 &&
-    /^[0-9a-f]{64}$/.test(m.database?.sha256 ?? "") && typeof m.tables === "object" && m.tables !== null &&
-    Number.isSafeInteger(m.audit?.lastSeq) && /^[0-9a-f]{64}$/.test(m.audit?.lastHash ?? "") && Array.isArray(m.migrations);
+    m !== null &&
+    typeof m === "object" &&
+    m.format === "certvault-backup" &&
+    m.version === BACKUP_FORMAT_VERSION &&
+    typeof m.createdAt === "string" &&
+    Number.isSafeInteger(m.database?.bytes) &&
+    m.database.bytes >= 0 &&
+    /^[0-9a-f]{64}$/.test(m.database?.sha256 ?? "") &&
+    typeof m.tables === "object" &&
+    m.tables !== null &&
+    Number.isSafeInteger(m.audit?.lastSeq) &&
+    /^[0-9a-f]{64}$/.test(m.audit?.lastHash ?? "") &&
+    Array.isArray(m.migrations);
   if (!ok) throw new BackupInvalidError("the backup's manifest is incomplete or of an unknown kind");
   return m;
 }
@@ -105,14 +114,21 @@ export function readBackupHead(fd: number): { manifest: BackupManifest; manifest
   const head = readExactly(fd, HEADER_BYTES, "header");
   if (!head.subarray(0, 16).equals(BACKUP_MAGIC)) throw new BackupInvalidError("not a certvault backup file");
   const version = head.readUInt32BE(16);
-  if (version !== BACKUP_FORMAT_VERSION) throw new BackupInvalidError(`backup format version ${version} is not one this certvault reads (${BACKUP_FORMAT_VERSION})`);
+  if (version !== BACKUP_FORMAT_VERSION)
+    throw new BackupInvalidError(
+      `backup format version ${version} is not one this certvault reads (${BACKUP_FORMAT_VERSION})`,
+    );
   const length = head.readUInt32BE(20);
-  if (length === 0 || length > MAX_MANIFEST_BYTES) throw new BackupInvalidError("the backup's manifest length is out of range (the file is damaged)");
+  if (length === 0 || length > MAX_MANIFEST_BYTES)
+    throw new BackupInvalidError("the backup's manifest length is out of range (the file is damaged)");
   const manifestBytes = readExactly(fd, length, "manifest");
   const manifest = parseManifest(manifestBytes);
   const expected = HEADER_BYTES + length + manifest.database.bytes + DIGEST_BYTES;
   const size = fstatSync(fd).size;
-  if (size !== expected) throw new BackupInvalidError(`the backup file is ${size} bytes where its manifest says ${expected} (truncated or extended)`);
+  if (size !== expected)
+    throw new BackupInvalidError(
+      `the backup file is ${size} bytes where its manifest says ${expected} (truncated or extended)`,
+    );
   return { manifest, manifestBytes, head };
 }
 
@@ -127,7 +143,7 @@ export function extractBackup(path: string, snapshotFd: number): BackupManifest 
     const whole = createHash("sha256").update(head).update(manifestBytes);
     const snap = createHash("sha256");
     const buf = Buffer.alloc(CHUNK);
-    for (let left = manifest.database.bytes; left > 0; ) {
+    for (let left = manifest.database.bytes; left > 0;) {
       const n = readSync(fd, buf, 0, Math.min(CHUNK, left), null);
       if (n === 0) throw new BackupInvalidError("the backup file is truncated (in its database snapshot)");
       const chunk = buf.subarray(0, n);
@@ -138,8 +154,10 @@ export function extractBackup(path: string, snapshotFd: number): BackupManifest 
       left -= n;
     }
     const trailer = readExactly(fd, DIGEST_BYTES, "digest");
-    if (!whole.digest().equals(trailer)) throw new BackupInvalidError("the backup file's digest does not match its contents (damaged or altered)");
-    if (snap.digest("hex") !== manifest.database.sha256) throw new BackupInvalidError("the database snapshot's SHA-256 does not match the manifest");
+    if (!whole.digest().equals(trailer))
+      throw new BackupInvalidError("the backup file's digest does not match its contents (damaged or altered)");
+    if (snap.digest("hex") !== manifest.database.sha256)
+      throw new BackupInvalidError("the database snapshot's SHA-256 does not match the manifest");
     fsyncSync(snapshotFd);
     return manifest;
   } finally {

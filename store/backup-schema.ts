@@ -16,7 +16,9 @@ import { migrationSource } from "./migrations.js";
 type SchemaRow = { type: string; name: string; tbl_name: string; sql: string | null };
 
 async function schemaOf(db: Db): Promise<Map<string, string>> {
-  const rows = (await db.raw("SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name")) as SchemaRow[];
+  const rows = (await db.raw(
+    "SELECT type, name, tbl_name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name",
+  )) as SchemaRow[];
   return new Map(rows.map((r) => [`${r.type} ${r.name}`, `${r.tbl_name}\n${r.sql ?? ""}`]));
 }
 
@@ -38,8 +40,11 @@ async function expectedSchema(migrations: readonly string[]): Promise<Map<string
 export async function requireOwnSchema(snapshot: Db, migrations: readonly string[]): Promise<void> {
   const [found, expected] = [await schemaOf(snapshot), await expectedSchema(migrations)];
   for (const [key, sql] of found) {
-    if (!expected.has(key)) throw new BackupInvalidError(`the snapshot holds a ${key} that certvault does not make: refused`);
-    if (expected.get(key) !== sql) throw new BackupInvalidError(`the snapshot's ${key} is not the one certvault makes: refused`);
+    if (!expected.has(key))
+      throw new BackupInvalidError(`the snapshot holds a ${key} that certvault does not make: refused`);
+    if (expected.get(key) !== sql)
+      throw new BackupInvalidError(`the snapshot's ${key} is not the one certvault makes: refused`);
   }
-  for (const key of expected.keys()) if (!found.has(key)) throw new BackupInvalidError(`the snapshot lacks ${key}: refused`);
+  for (const key of expected.keys())
+    if (!found.has(key)) throw new BackupInvalidError(`the snapshot lacks ${key}: refused`);
 }

@@ -53,7 +53,9 @@ async function hasTable(db: Db, name: string, tables: Record<string, number>): P
 
 /** Rows per table, the audit tail and newest checkpoint, and the applied migrations. */
 export async function snapshotFacts(db: Db): Promise<SnapshotFacts> {
-  const names = (await db.raw("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name")) as { name: string }[];
+  const names = (await db.raw(
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+  )) as { name: string }[];
   const tables: Record<string, number> = {};
   for (const { name } of names) {
     const [row] = (await db.raw(`SELECT count(*) AS n FROM ${quoteIdent(name)}`)) as { n: number }[];
@@ -61,12 +63,15 @@ export async function snapshotFacts(db: Db): Promise<SnapshotFacts> {
   }
   const audit = { lastSeq: 0, lastHash: GENESIS_HASH, lastCheckpointSeq: 0 };
   if (await hasTable(db, "audit_entries", tables)) {
-    const tail = (await db("audit_entries").orderBy("seq", "desc").first("seq", "hash")) as { seq: number; hash: string } | undefined;
+    const tail = (await db("audit_entries").orderBy("seq", "desc").first("seq", "hash")) as
+      { seq: number; hash: string } | undefined;
     if (tail) Object.assign(audit, { lastSeq: toNumber(tail.seq), lastHash: tail.hash });
     const cp = (await db("audit_checkpoints").max({ seq: "seq" }).first()) as { seq: number | null } | undefined;
     audit.lastCheckpointSeq = toNumber(cp?.seq ?? 0);
   }
-  const migrations = (await hasTable(db, "knex_migrations", tables)) ? ((await db("knex_migrations").orderBy("id").pluck("name")) as string[]) : [];
+  const migrations = (await hasTable(db, "knex_migrations", tables))
+    ? ((await db("knex_migrations").orderBy("id").pluck("name")) as string[])
+    : [];
   return { tables, audit, migrations };
 }
 

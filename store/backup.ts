@@ -4,7 +4,17 @@
  * mode 0600, then moved into place. The database holds only ciphertext, certificates and the audit trail; the keys
  * that make it usable (HOME/ca, HOME/audit, HOME/server) are not in it and are backed up apart (docs/operations.md).
  */
-import { closeSync, existsSync, fsyncSync, linkSync, mkdtempSync, openSync, readSync, renameSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  mkdtempSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+} from "node:fs";
 import { createHash } from "node:crypto";
 import { hostname } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";

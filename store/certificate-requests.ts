@@ -41,7 +41,16 @@ export class CertificateRequestRepository {
   constructor(private readonly db: Db) {}
 
   async insert(r: Omit<CertificateRequest, "decidedAt">): Promise<void> {
-    await this.db("certificate_requests").insert({ id: r.id, identity: r.identity, csr: r.csr, requested_by: r.requestedBy, status: r.status, serial: r.serial, created_at: r.createdAt.getTime(), decided_at: null });
+    await this.db("certificate_requests").insert({
+      id: r.id,
+      identity: r.identity,
+      csr: r.csr,
+      requested_by: r.requestedBy,
+      status: r.status,
+      serial: r.serial,
+      created_at: r.createdAt.getTime(),
+      decided_at: null,
+    });
   }
 
   async get(id: string): Promise<CertificateRequest | null> {
@@ -56,7 +65,8 @@ export class CertificateRequestRepository {
   }
 
   async pendingFor(identity: string): Promise<CertificateRequest | null> {
-    const row = (await this.db<Row>("certificate_requests").where({ identity, status: "pending" }).first()) as Row | undefined;
+    const row = (await this.db<Row>("certificate_requests").where({ identity, status: "pending" }).first()) as
+      Row | undefined;
     return row ? fromRow(row) : null;
   }
 
@@ -72,7 +82,9 @@ export class CertificateRequestRepository {
 
   /** Moves a pending request to its decision; false when it was not pending any more (someone decided first). */
   async decide(id: string, status: "issued" | "rejected", serial: string | null, at: Date): Promise<boolean> {
-    const n = await this.db("certificate_requests").where({ id, status: "pending" }).update({ status, serial, decided_at: at.getTime() });
+    const n = await this.db("certificate_requests")
+      .where({ id, status: "pending" })
+      .update({ status, serial, decided_at: at.getTime() });
     return n > 0;
   }
 }

@@ -110,7 +110,8 @@ export class CertificateRepository {
 
   /** The stored status of one certificate, read now (one column, no cache); null when there is no such row. */
   async storedStatus(serial: string): Promise<"active" | "revoked" | null> {
-    const row = (await this.db("certificates").where({ serial }).first("status")) as { status: "active" | "revoked" } | undefined;
+    const row = (await this.db("certificates").where({ serial }).first("status")) as
+      { status: "active" | "revoked" } | undefined;
     return row ? row.status : null;
   }
 
@@ -131,7 +132,9 @@ export class CertificateRepository {
 
   /** The newest certificates, for the console's first view. */
   async recent(limit: number): Promise<CertificateRecord[]> {
-    return ((await this.db<Row>("certificates").orderBy("created_at", "desc").orderBy("serial", "asc").limit(limit)) as Row[]).map(fromRow);
+    return (
+      (await this.db<Row>("certificates").orderBy("created_at", "desc").orderBy("serial", "asc").limit(limit)) as Row[]
+    ).map(fromRow);
   }
 
   /** Certificates of one identity that are neither revoked nor expired at `now`. */
@@ -145,7 +148,9 @@ export class CertificateRepository {
   }
 
   async revoked(): Promise<CertificateRecord[]> {
-    const rows = (await this.db<Row>("certificates").where({ status: "revoked" }).orderBy("revoked_at", "asc")) as Row[];
+    const rows = (await this.db<Row>("certificates")
+      .where({ status: "revoked" })
+      .orderBy("revoked_at", "asc")) as Row[];
     return rows.map(fromRow);
   }
 
@@ -164,8 +169,15 @@ export class CertificateRepository {
       .where({ status: "revoked" })
       .andWhere("not_after", ">=", keepAfter.getTime())
       .orderBy("revoked_at", "asc")
-      .select("serial", "revoked_at", "revocation_reason")) as Pick<Row, "serial" | "revoked_at" | "revocation_reason">[];
-    return rows.map((r) => ({ serial: r.serial, revokedAt: r.revoked_at === null ? null : new Date(toNumber(r.revoked_at)), revocationReason: r.revocation_reason }));
+      .select("serial", "revoked_at", "revocation_reason")) as Pick<
+      Row,
+      "serial" | "revoked_at" | "revocation_reason"
+    >[];
+    return rows.map((r) => ({
+      serial: r.serial,
+      revokedAt: r.revoked_at === null ? null : new Date(toNumber(r.revoked_at)),
+      revocationReason: r.revocation_reason,
+    }));
   }
 
   /** Marks a certificate revoked; returns false when it was already revoked (nothing changes then). */

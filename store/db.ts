@@ -44,7 +44,10 @@ export async function openDatabase(target: string): Promise<Db> {
       pool: {
         min: 1,
         max: 1,
-        afterCreate(conn: { run(sql: string, cb: (err: Error | null) => void): void }, done: (err: Error | null, conn: unknown) => void) {
+        afterCreate(
+          conn: { run(sql: string, cb: (err: Error | null) => void): void },
+          done: (err: Error | null, conn: unknown) => void,
+        ) {
           // WAL lets the CLI write (revoke) while a server reads; busy_timeout waits instead of failing on a lock.
           conn.run("PRAGMA journal_mode = WAL", (e1) => {
             if (e1) return done(e1, conn);
@@ -84,14 +87,18 @@ function retryBusyTransactions(db: Knex): void {
       try {
         return await (original(fn, config) as Promise<unknown>);
       } catch (err) {
-        if (attempt >= BUSY_ATTEMPTS || !String((err as { code?: unknown }).code ?? "").startsWith("SQLITE_BUSY")) throw err;
+        if (attempt >= BUSY_ATTEMPTS || !String((err as { code?: unknown }).code ?? "").startsWith("SQLITE_BUSY"))
+          throw err;
         await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 10));
       }
     }
   };
   // Only the callback form runs a body that can be rerun; db.transaction() without one hands out a provider.
   // knex defines it non-writable but configurable.
-  Object.defineProperty(db, "transaction", { value: (fn?: unknown, config?: unknown) => (typeof fn === "function" ? retrying(fn, config) : original(fn, config)), configurable: true });
+  Object.defineProperty(db, "transaction", {
+    value: (fn?: unknown, config?: unknown) => (typeof fn === "function" ? retrying(fn, config) : original(fn, config)),
+    configurable: true,
+  });
 }
 
 /** Knex returns bigint columns as strings on PostgreSQL and numbers on SQLite. */
@@ -110,7 +117,10 @@ interface SqliteConnection {
  */
 export async function sqliteRun(db: Db, sql: string, bindings: readonly unknown[]): Promise<boolean> {
   if (db.client.config.client !== "sqlite3") return false;
-  const client = db.client as { acquireConnection(): Promise<SqliteConnection>; releaseConnection(c: SqliteConnection): Promise<void> };
+  const client = db.client as {
+    acquireConnection(): Promise<SqliteConnection>;
+    releaseConnection(c: SqliteConnection): Promise<void>;
+  };
   const conn = await client.acquireConnection();
   try {
     await new Promise<void>((resolve, reject) => conn.run(sql, bindings, (err) => (err ? reject(err) : resolve())));

@@ -51,8 +51,22 @@ const TABLE = "enrollment_tokens";
 export class EnrollmentTokenRepository {
   constructor(private readonly db: Db) {}
 
-  async insert(t: { id: string; identity: string; tokenHash: string; createdBy: string; createdAt: Date; expiresAt: Date }): Promise<void> {
-    await this.db(TABLE).insert({ id: t.id, identity: t.identity, token_hash: t.tokenHash, created_by: t.createdBy, created_at: t.createdAt.getTime(), expires_at: t.expiresAt.getTime() });
+  async insert(t: {
+    id: string;
+    identity: string;
+    tokenHash: string;
+    createdBy: string;
+    createdAt: Date;
+    expiresAt: Date;
+  }): Promise<void> {
+    await this.db(TABLE).insert({
+      id: t.id,
+      identity: t.identity,
+      token_hash: t.tokenHash,
+      created_by: t.createdBy,
+      created_at: t.createdAt.getTime(),
+      expires_at: t.expiresAt.getTime(),
+    });
   }
 
   async get(id: string): Promise<EnrollmentTokenRow | null> {
@@ -86,7 +100,11 @@ export class EnrollmentTokenRepository {
 
   /** Revokes an unused, unrevoked token; false when there is no such token. */
   async revoke(id: string, now: Date): Promise<boolean> {
-    const n = await this.db(TABLE).where({ id }).whereNull("used_at").whereNull("revoked_at").update({ revoked_at: now.getTime() });
+    const n = await this.db(TABLE)
+      .where({ id })
+      .whereNull("used_at")
+      .whereNull("revoked_at")
+      .update({ revoked_at: now.getTime() });
     return n === 1;
   }
 
@@ -95,10 +113,17 @@ export class EnrollmentTokenRepository {
    * conditional UPDATE per row, so two sweepers never both report one).
    */
   async claimUnauditedExpiries(now: Date): Promise<EnrollmentTokenRow[]> {
-    const rows = (await this.db<Row>(TABLE).where("expires_at", "<=", now.getTime()).whereNull("used_at").whereNull("revoked_at").whereNull("expiry_audited_at")) as Row[];
+    const rows = (await this.db<Row>(TABLE)
+      .where("expires_at", "<=", now.getTime())
+      .whereNull("used_at")
+      .whereNull("revoked_at")
+      .whereNull("expiry_audited_at")) as Row[];
     const claimed: EnrollmentTokenRow[] = [];
     for (const r of rows) {
-      const n = await this.db(TABLE).where({ id: r.id }).whereNull("expiry_audited_at").update({ expiry_audited_at: now.getTime() });
+      const n = await this.db(TABLE)
+        .where({ id: r.id })
+        .whereNull("expiry_audited_at")
+        .update({ expiry_audited_at: now.getTime() });
       if (n === 1) claimed.push(fromRow(r));
     }
     return claimed;

@@ -22,10 +22,12 @@ export interface Budget {
 /** A reservation not turned into a certificate within this long (a node that died mid-issue) stops counting. */
 export const RESERVATION_MS = 10 * 60_000;
 
-export type Refusal = { refused: "limit"; retryAfterSeconds: number } | { refused: "pending" } | { refused: "cap"; active: number };
+export type Refusal =
+  { refused: "limit"; retryAfterSeconds: number } | { refused: "pending" } | { refused: "cap"; active: number };
 
 async function lockIdentity(trx: Knex.Transaction, scope: string, identity: string): Promise<void> {
-  if (trx.client.config.client === "pg") await trx.raw("SELECT pg_advisory_xact_lock(hashtext(?))", [`certvault:${scope}:${identity}`]);
+  if (trx.client.config.client === "pg")
+    await trx.raw("SELECT pg_advisory_xact_lock(hashtext(?))", [`certvault:${scope}:${identity}`]);
 }
 
 /** Seconds until the window holds fewer than `points` of `times` (ascending ms), or undefined if it already does. */
@@ -49,20 +51,37 @@ export class IssuanceBudget {
    * Inserts the request row if the identity is within its renewal budget, has no request waiting for an admin, and
    * (when `capActive`) holds fewer than maxActive active certificates counting reservations in flight.
    */
-  async reserveRequest(row: Omit<CertificateRequest, "decidedAt">, now: Date, capActive: boolean): Promise<Refusal | null> {
+  async reserveRequest(
+    row: Omit<CertificateRequest, "decidedAt">,
+    now: Date,
+    capActive: boolean,
+  ): Promise<Refusal | null> {
     const { renewal, maxActive } = this.limits;
     return this.db.transaction(async (trx) => {
       await lockIdentity(trx, "issuance", row.identity);
       const since = now.getTime() - renewal.seconds * 1000;
-      const recent = await timesSince(trx("certificate_requests").where({ identity: row.identity }).andWhere("created_at", ">", since), "created_at");
+      const recent = await timesSince(
+        trx("certificate_requests").where({ identity: row.identity }).andWhere("created_at", ">", since),
+        "created_at",
+      );
       const wait = overBudget(recent, renewal, now);
       if (wait !== undefined) return { refused: "limit", retryAfterSeconds: wait };
-      if (await trx("certificate_requests").where({ identity: row.identity, status: "pending" }).first("id")) return { refused: "pending" };
+      if (await trx("certificate_requests").where({ identity: row.identity, status: "pending" }).first("id"))
+        return { refused: "pending" };
       if (capActive) {
         const active = await this.activeCount(trx, row.identity, now);
         if (active >= maxActive) return { refused: "cap", active };
       }
-      await trx("certificate_requests").insert({ id: row.id, identity: row.identity, csr: row.csr, requested_by: row.requestedBy, status: row.status, serial: row.serial, created_at: row.createdAt.getTime(), decided_at: null });
+      await trx("certificate_requests").insert({
+        id: row.id,
+        identity: row.identity,
+        csr: row.csr,
+        requested_by: row.requestedBy,
+        status: row.status,
+        serial: row.serial,
+        created_at: row.createdAt.getTime(),
+        decided_at: null,
+      });
       return null;
     });
   }
@@ -70,8 +89,18 @@ export class IssuanceBudget {
   /** Active client certificates of the identity now, plus issued-status reservations whose certificate is not in yet. */
   private async activeCount(trx: Knex.Transaction, identity: string, now: Date): Promise<number> {
     const t = now.getTime();
-    const certs = await trx("certificates").where({ identity, status: "active", profile: "client" }).andWhere("not_after", ">=", t).andWhere("not_before", "<=", t).count({ n: "*" }).first();
-    const inFlight = await trx("certificate_requests").where({ identity, status: "issued" }).whereNull("serial").andWhere("created_at", ">", t - RESERVATION_MS).count({ n: "*" }).first();
+    const certs = await trx("certificates")
+      .where({ identity, status: "active", profile: "client" })
+      .andWhere("not_after", ">=", t)
+      .andWhere("not_before", "<=", t)
+      .count({ n: "*" })
+      .first();
+    const inFlight = await trx("certificate_requests")
+      .where({ identity, status: "issued" })
+      .whereNull("serial")
+      .andWhere("created_at", ">", t - RESERVATION_MS)
+      .count({ n: "*" })
+      .first();
     return toNumber((certs as { n: unknown }).n) + toNumber((inFlight as { n: unknown }).n);
   }
 
@@ -89,7 +118,9 @@ export class IssuanceBudget {
     return async (trx) => {
       await lockIdentity(trx, "revocation", identity);
       const since = now.getTime() - limit.seconds * 1000;
-      const q = trx("certificates").where({ identity, status: "revoked", revocation_reason: "superseded" }).andWhere("revoked_at", ">", since);
+      const q = trx("certificates")
+        .where({ identity, status: "revoked", revocation_reason: "superseded" })
+        .andWhere("revoked_at", ">", since);
       return overBudget(await timesSince(q, "revoked_at"), limit, now);
     };
   }

@@ -44,7 +44,11 @@ export interface ListenEvents {
  * Calls `onChange` on every registry notification; returns a function that stops listening (no-op on SQLite). The
  * first connection must succeed (a server does not start without its database); later losses are retried.
  */
-export async function listenForRegistryChanges(db: Db, onChange: () => void, events: ListenEvents | ((err: unknown) => void)): Promise<() => Promise<void>> {
+export async function listenForRegistryChanges(
+  db: Db,
+  onChange: () => void,
+  events: ListenEvents | ((err: unknown) => void),
+): Promise<() => Promise<void>> {
   if (!isPg(db)) return async () => undefined;
   const { onError, onRestored } = typeof events === "function" ? { onError: events, onRestored: undefined } : events;
   const client = db.client as { acquireRawConnection(): Promise<PgConnection> };

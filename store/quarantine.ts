@@ -19,7 +19,12 @@ export class QuarantineRepository {
     return this.db.transaction(async (trx) => {
       const exists = await trx("quarantine").where({ identity: q.identity }).first("identity");
       if (exists) return false;
-      await trx("quarantine").insert({ identity: q.identity, rule: q.rule, reason: q.reason, since: q.since.getTime() });
+      await trx("quarantine").insert({
+        identity: q.identity,
+        rule: q.rule,
+        reason: q.reason,
+        since: q.since.getTime(),
+      });
       await bumpRevision(trx);
       return true;
     });
@@ -37,7 +42,17 @@ export class QuarantineRepository {
   }
 
   async list(): Promise<Quarantine[]> {
-    const rows = (await this.db("quarantine").orderBy("since", "asc")) as { identity: string; rule: string; reason: string; since: number | string }[];
-    return rows.map((r) => ({ identity: r.identity, rule: r.rule, reason: r.reason, since: new Date(toNumber(r.since)) }));
+    const rows = (await this.db("quarantine").orderBy("since", "asc")) as {
+      identity: string;
+      rule: string;
+      reason: string;
+      since: number | string;
+    }[];
+    return rows.map((r) => ({
+      identity: r.identity,
+      rule: r.rule,
+      reason: r.reason,
+      since: new Date(toNumber(r.since)),
+    }));
   }
 }

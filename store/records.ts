@@ -23,7 +23,12 @@ interface Row {
 }
 
 function meta(r: Row): RecordMeta {
-  return { id: r.id, size: r.size, createdAt: new Date(toNumber(r.created_at)), updatedAt: new Date(toNumber(r.updated_at)) };
+  return {
+    id: r.id,
+    size: r.size,
+    createdAt: new Date(toNumber(r.created_at)),
+    updatedAt: new Date(toNumber(r.updated_at)),
+  };
 }
 
 export class RecordRepository {
@@ -54,20 +59,41 @@ export class RecordRepository {
     });
   }
 
-  async getEnvelope(owner: string, id: string): Promise<{ envelope: Uint8Array; updatedAt: Date; version: number } | null> {
-    const row = (await this.db<Row>("records").where({ owner, id }).first("envelope", "updated_at", "version")) as Pick<Row, "envelope" | "updated_at" | "version"> | undefined;
-    return row?.envelope ? { envelope: new Uint8Array(row.envelope), updatedAt: new Date(toNumber(row.updated_at)), version: toNumber(row.version) } : null;
+  async getEnvelope(
+    owner: string,
+    id: string,
+  ): Promise<{ envelope: Uint8Array; updatedAt: Date; version: number } | null> {
+    const row = (await this.db<Row>("records").where({ owner, id }).first("envelope", "updated_at", "version")) as
+      Pick<Row, "envelope" | "updated_at" | "version"> | undefined;
+    return row?.envelope
+      ? {
+          envelope: new Uint8Array(row.envelope),
+          updatedAt: new Date(toNumber(row.updated_at)),
+          version: toNumber(row.version),
+        }
+      : null;
   }
 
   /** A record the identity may read: its own, or one shared with it (the rule is in the query, not after it). */
-  async getReadable(identity: string, id: string): Promise<{ envelope: Uint8Array; updatedAt: Date; version: number } | null> {
+  async getReadable(
+    identity: string,
+    id: string,
+  ): Promise<{ envelope: Uint8Array; updatedAt: Date; version: number } | null> {
     const row = (await this.db<Row>("records")
       .where({ id })
       .andWhere((q) => {
-        void q.where({ owner: identity }).orWhereExists(this.db("grants").whereRaw("grants.record_id = records.id").andWhere({ grantee: identity }));
+        void q
+          .where({ owner: identity })
+          .orWhereExists(this.db("grants").whereRaw("grants.record_id = records.id").andWhere({ grantee: identity }));
       })
       .first("envelope", "updated_at", "version")) as Pick<Row, "envelope" | "updated_at" | "version"> | undefined;
-    return row?.envelope ? { envelope: new Uint8Array(row.envelope), updatedAt: new Date(toNumber(row.updated_at)), version: toNumber(row.version) } : null;
+    return row?.envelope
+      ? {
+          envelope: new Uint8Array(row.envelope),
+          updatedAt: new Date(toNumber(row.updated_at)),
+          version: toNumber(row.version),
+        }
+      : null;
   }
 
   /** The identities a record of `owner` is shared with. */
@@ -89,19 +115,34 @@ export class RecordRepository {
    * Records (or removes) a grant on a record of `owner`, only while the record is still at `version`, the version
    * whose envelope was checked: a concurrent rewrite cannot slip in between the check and the grant.
    */
-  async setGrant(p: { owner: string; id: string; grantee: string; version: number; grant: boolean; now: Date; statement?: Uint8Array }): Promise<boolean> {
+  async setGrant(p: {
+    owner: string;
+    id: string;
+    grantee: string;
+    version: number;
+    grant: boolean;
+    now: Date;
+    statement?: Uint8Array;
+  }): Promise<boolean> {
     return this.db.transaction(async (trx) => {
       const row = await trx("records").where({ owner: p.owner, id: p.id, version: p.version }).first("id");
       if (!row) return false;
-      const statement = p.statement ? Buffer.from(p.statement.buffer, p.statement.byteOffset, p.statement.byteLength) : null;
-      if (p.grant) await trx("grants").insert({ record_id: p.id, grantee: p.grantee, granted_at: p.now.getTime(), statement }).onConflict(["record_id", "grantee"]).merge(["statement", "granted_at"]);
+      const statement = p.statement
+        ? Buffer.from(p.statement.buffer, p.statement.byteOffset, p.statement.byteLength)
+        : null;
+      if (p.grant)
+        await trx("grants")
+          .insert({ record_id: p.id, grantee: p.grantee, granted_at: p.now.getTime(), statement })
+          .onConflict(["record_id", "grantee"])
+          .merge(["statement", "granted_at"]);
       else await trx("grants").where({ record_id: p.id, grantee: p.grantee }).delete();
       return true;
     });
   }
 
   async version(owner: string, id: string): Promise<number | null> {
-    const row = (await this.db<Row>("records").where({ owner, id }).first("version")) as Pick<Row, "version"> | undefined;
+    const row = (await this.db<Row>("records").where({ owner, id }).first("version")) as
+      Pick<Row, "version"> | undefined;
     return row ? toNumber(row.version) : null;
   }
 
@@ -109,7 +150,13 @@ export class RecordRepository {
    * Replaces the envelope; with `expectedVersion`, only if the record still has that version (compare-and-swap, so
    * a concurrent writer is never silently overwritten). Returns false when nothing matched.
    */
-  async replace(p: { id: string; owner: string; envelope: Uint8Array; now: Date; expectedVersion?: number }): Promise<boolean> {
+  async replace(p: {
+    id: string;
+    owner: string;
+    envelope: Uint8Array;
+    now: Date;
+    expectedVersion?: number;
+  }): Promise<boolean> {
     const n = await this.db("records")
       .where({ owner: p.owner, id: p.id, ...(p.expectedVersion === undefined ? {} : { version: p.expectedVersion }) })
       .update({

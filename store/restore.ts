@@ -40,7 +40,10 @@ export interface RestoreResult {
 /** The target and SQLite's companion files must all be absent. */
 export function refuseExisting(target: string): void {
   for (const f of [target, `${target}-wal`, `${target}-shm`, `${target}-journal`]) {
-    if (existsSync(f)) throw new RestoreTargetExistsError(`${f} exists: restore writes only a new database, never over one (nothing was changed)`);
+    if (existsSync(f))
+      throw new RestoreTargetExistsError(
+        `${f} exists: restore writes only a new database, never over one (nothing was changed)`,
+      );
   }
 }
 
@@ -48,12 +51,16 @@ function compareFacts(manifest: BackupManifest, facts: Awaited<ReturnType<typeof
   const names = new Set([...Object.keys(manifest.tables), ...Object.keys(facts.tables)]);
   for (const name of names) {
     if (manifest.tables[name] !== facts.tables[name]) {
-      throw new BackupInvalidError(`table ${name} holds ${facts.tables[name] ?? "no"} rows where the manifest says ${manifest.tables[name] ?? "none"}`);
+      throw new BackupInvalidError(
+        `table ${name} holds ${facts.tables[name] ?? "no"} rows where the manifest says ${manifest.tables[name] ?? "none"}`,
+      );
     }
   }
   const a = manifest.audit;
   if (a.lastSeq !== facts.audit.lastSeq || a.lastHash !== facts.audit.lastHash) {
-    throw new BackupInvalidError(`the audit trail ends at entry ${facts.audit.lastSeq} where the manifest says ${a.lastSeq} (${a.lastHash.slice(0, 12)})`);
+    throw new BackupInvalidError(
+      `the audit trail ends at entry ${facts.audit.lastSeq} where the manifest says ${a.lastSeq} (${a.lastHash.slice(0, 12)})`,
+    );
   }
 }
 
@@ -63,11 +70,20 @@ async function unknownMigrations(names: readonly string[]): Promise<string[]> {
 }
 
 /** Checks a snapshot file against its manifest and its audit chain; says whether HOME's anchor is newer than it. */
-export async function checkSnapshot(snapshot: string, manifest: BackupManifest, paths: AuditPaths): Promise<{ entries: number; checkpoints: number; anchorAhead?: number }> {
+export async function checkSnapshot(
+  snapshot: string,
+  manifest: BackupManifest,
+  paths: AuditPaths,
+): Promise<{ entries: number; checkpoints: number; anchorAhead?: number }> {
   const newer = await unknownMigrations(manifest.migrations);
-  if (newer.length > 0) throw new BackupInvalidError(`the backup was made by a newer certvault (schema ${newer.join(", ")}): restore it with that version`);
+  if (newer.length > 0)
+    throw new BackupInvalidError(
+      `the backup was made by a newer certvault (schema ${newer.join(", ")}): restore it with that version`,
+    );
   if (manifest.audit.lastCheckpointSeq > 0 && !existsSync(paths.pub)) {
-    throw new AuditKeyMissingError(`${paths.pub} is missing: put HOME/audit back from the key backup before restoring the database (docs/operations.md "Backups"); nothing was changed`);
+    throw new AuditKeyMissingError(
+      `${paths.pub} is missing: put HOME/audit back from the key backup before restoring the database (docs/operations.md "Backups"); nothing was changed`,
+    );
   }
   const anchor = readAnchor(paths);
   // An anchor past the backup's last entry was written after the backup: those entries are lost, not forged.
@@ -81,9 +97,15 @@ export async function checkSnapshot(snapshot: string, manifest: BackupManifest, 
     await requireOwnSchema(db, manifest.migrations);
     const verifyPaths = anchorAhead === undefined ? paths : { ...paths, anchor: join(paths.dir, ".no-anchor") };
     // Checked against HOME's signed checkpoints up to the backup's end; with none there, the hashes alone.
-    const { result } = await verifyAuditTrail(new AuditRepository(db), verifyPaths, { trustedUpTo: manifest.audit.lastSeq });
+    const { result } = await verifyAuditTrail(new AuditRepository(db), verifyPaths, {
+      trustedUpTo: manifest.audit.lastSeq,
+    });
     if (!result.ok) throw new BackupInvalidError(`the audit trail in the backup does not verify: ${result.problem}`);
-    return { entries: result.entries, checkpoints: result.checkpoints, ...(anchorAhead === undefined ? {} : { anchorAhead }) };
+    return {
+      entries: result.entries,
+      checkpoints: result.checkpoints,
+      ...(anchorAhead === undefined ? {} : { anchorAhead }),
+    };
   } finally {
     await db.destroy();
   }
@@ -133,7 +155,10 @@ export async function advanceCrlNumber(db: Db): Promise<[number, number]> {
   return db.transaction(async (trx) => {
     const row = (await trx("ca_meta").where({ key: "crl_number" }).first("value")) as { value: unknown } | undefined;
     const before = row ? toNumber(row.value) : 0;
-    if (row) await trx("ca_meta").where({ key: "crl_number" }).update({ value: before + CRL_NUMBER_GAP });
+    if (row)
+      await trx("ca_meta")
+        .where({ key: "crl_number" })
+        .update({ value: before + CRL_NUMBER_GAP });
     else await trx("ca_meta").insert({ key: "crl_number", value: CRL_NUMBER_GAP });
     return [before, before + CRL_NUMBER_GAP];
   });
@@ -153,13 +178,15 @@ export async function restoreBackup(opts: RestoreOptions): Promise<RestoreResult
     try {
       linkSync(snapshot, opts.target); // atomic: fails instead of replacing a database that appeared meanwhile
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new RestoreTargetExistsError(`${opts.target} appeared during the restore; nothing was changed`);
+      if ((err as NodeJS.ErrnoException).code === "EEXIST")
+        throw new RestoreTargetExistsError(`${opts.target} appeared during the restore; nothing was changed`);
       throw err;
     }
     placed = true;
     fsyncDir(parent);
     const result: RestoreResult = { manifest, audit: { entries: checked.entries, checkpoints: checked.checkpoints } };
-    if (checked.anchorAhead !== undefined) result.anchorSetAside = setAnchorAside(opts.audit, checked.anchorAhead, manifest.audit.lastSeq);
+    if (checked.anchorAhead !== undefined)
+      result.anchorSetAside = setAnchorAside(opts.audit, checked.anchorAhead, manifest.audit.lastSeq);
     return result;
   } finally {
     rmSync(work, { recursive: true, force: true });

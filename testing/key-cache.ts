@@ -20,17 +20,27 @@ function generate(keyType: LeafKeyType): Promise<webcrypto.CryptoKeyPair> {
   switch (keyType) {
     case "ec-p256":
     case "ec-p384":
-      return subtle.generateKey({ name: "ECDSA", namedCurve: keyType === "ec-p384" ? "P-384" : "P-256" }, true, ["sign", "verify"]) as Promise<webcrypto.CryptoKeyPair>;
+      return subtle.generateKey({ name: "ECDSA", namedCurve: keyType === "ec-p384" ? "P-384" : "P-256" }, true, [
+        "sign",
+        "verify",
+      ]) as Promise<webcrypto.CryptoKeyPair>;
     case "rsa-3072":
     case "rsa-2048":
     case "rsa-1024":
       return subtle.generateKey(
-        { name: "RSASSA-PKCS1-v1_5", modulusLength: Number(keyType.slice(4)), publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" },
+        {
+          name: "RSASSA-PKCS1-v1_5",
+          modulusLength: Number(keyType.slice(4)),
+          publicExponent: new Uint8Array([1, 0, 1]),
+          hash: "SHA-256",
+        },
         true,
         ["sign", "verify"],
       ) as Promise<webcrypto.CryptoKeyPair>;
     default:
-      throw new Error(`certvault/testing: unknown key type "${String(keyType)}" (expected one of ${LEAF_KEY_TYPES.join(", ")})`);
+      throw new Error(
+        `certvault/testing: unknown key type "${String(keyType)}" (expected one of ${LEAF_KEY_TYPES.join(", ")})`,
+      );
   }
 }
 

@@ -198,13 +198,21 @@ export async function createTestCA(opts: TestCAOptions = {}): Promise<TestCA> {
   }
 }
 
-async function build(home: string, name: string, keyType: KeyType, signingAlgorithm: Algorithm, opts: TestCAOptions): Promise<TestCA> {
+async function build(
+  home: string,
+  name: string,
+  keyType: KeyType,
+  signingAlgorithm: Algorithm,
+  opts: TestCAOptions,
+): Promise<TestCA> {
   const passphrase = TEST_PASSPHRASE;
   const paths = caPaths(home);
   const passphraseFile = join(home, "passphrase.txt");
   writeFileSync(passphraseFile, passphrase + "\n", { mode: 0o600 });
 
-  const signer: Signer = opts.pkcs11 ? await tokenKeys(paths, name, keyType, opts.pkcs11) : await fileKeys(paths, name, keyType, signingAlgorithm, passphrase);
+  const signer: Signer = opts.pkcs11
+    ? await tokenKeys(paths, name, keyType, opts.pkcs11)
+    : await fileKeys(paths, name, keyType, signingAlgorithm, passphrase);
   try {
     return await assemble(home, name, keyType, opts, paths, passphraseFile, signer);
   } catch (err) {
@@ -214,13 +222,27 @@ async function build(home: string, name: string, keyType: KeyType, signingAlgori
 }
 
 /** The keys in a token, made by initCa itself (as `ca init --pkcs11-*`); the intermediate's signer from pkcs11.json. */
-async function tokenKeys(paths: CaPaths, name: string, keyType: KeyType, p11: { module: string; token: string; pin: string }): Promise<Signer> {
+async function tokenKeys(
+  paths: CaPaths,
+  name: string,
+  keyType: KeyType,
+  p11: { module: string; token: string; pin: string },
+): Promise<Signer> {
   await initCa(paths, { name, keyType, passphrase: TEST_PASSPHRASE, pkcs11: p11 });
-  return loadCaSigner(paths, { passphrase: () => Promise.reject(new Error("a token CA needs no passphrase to sign")), pkcs11: { module: p11.module, token: p11.token, pinEnv: p11.pin } });
+  return loadCaSigner(paths, {
+    passphrase: () => Promise.reject(new Error("a token CA needs no passphrase to sign")),
+    pkcs11: { module: p11.module, token: p11.token, pinEnv: p11.pin },
+  });
 }
 
 /** Key files, as initCa makes them but with the cheap KDF: root (pathLen 1), intermediate (pathLen 0), the root's CRL. */
-async function fileKeys(paths: CaPaths, name: string, keyType: KeyType, signingAlgorithm: Algorithm, passphrase: string): Promise<Signer> {
+async function fileKeys(
+  paths: CaPaths,
+  name: string,
+  keyType: KeyType,
+  signingAlgorithm: Algorithm,
+  passphrase: string,
+): Promise<Signer> {
   const now = new Date();
   const [rootKeys, intKeys] = await Promise.all([generateKeyPair(keyType), generateKeyPair(keyType)]);
   const root = await signCertificate({
@@ -238,7 +260,13 @@ async function fileKeys(paths: CaPaths, name: string, keyType: KeyType, signingA
     publicKey: intKeys.publicKey,
     issuer: rootSigner,
   });
-  const arl = await buildCrl({ signer: rootSigner, revoked: [], crlNumber: 1, now, days: Math.ceil((intermediate.notAfter.getTime() - now.getTime()) / DAY_MS) });
+  const arl = await buildCrl({
+    signer: rootSigner,
+    revoked: [],
+    crlNumber: 1,
+    now,
+    days: Math.ceil((intermediate.notAfter.getTime() - now.getTime()) / DAY_MS),
+  });
   ensureCaDir(paths);
   writeSecretFile(paths.rootKey, await encryptForTests(rootKeys.privateKey, passphrase));
   writeSecretFile(paths.intermediateKey, await encryptForTests(intKeys.privateKey, passphrase));
@@ -248,7 +276,15 @@ async function fileKeys(paths: CaPaths, name: string, keyType: KeyType, signingA
   return { signingKey: intKeys.privateKey, signingAlgorithm, certificate: readCaCertificates(paths).intermediate };
 }
 
-async function assemble(home: string, name: string, keyType: KeyType, opts: TestCAOptions, paths: CaPaths, passphraseFile: string, signer: Signer): Promise<TestCA> {
+async function assemble(
+  home: string,
+  name: string,
+  keyType: KeyType,
+  opts: TestCAOptions,
+  paths: CaPaths,
+  passphraseFile: string,
+  signer: Signer,
+): Promise<TestCA> {
   const passphrase = TEST_PASSPHRASE;
   const certs = readCaCertificates(paths);
 
@@ -259,7 +295,12 @@ async function assemble(home: string, name: string, keyType: KeyType, opts: Test
   const registry = new CertificateRepository(db);
   const authority = new CertificateAuthority({ paths, registry, signer: async () => signer });
 
-  async function issue(profile: Profile, commonName: string, sans: readonly string[], o: IssueOptions): Promise<TestIdentity> {
+  async function issue(
+    profile: Profile,
+    commonName: string,
+    sans: readonly string[],
+    o: IssueOptions,
+  ): Promise<TestIdentity> {
     const leafKeyType = o.keyType ?? "ec-p256";
     const keys = await testKeyPair(leafKeyType);
     const issuedAt = new Date();
@@ -278,7 +319,13 @@ async function assemble(home: string, name: string, keyType: KeyType, opts: Test
     if (o.noEku) shape.extendedKeyUsage = [];
     if (o.caTrue) shape.ca = { pathLength: 0 };
     const serial = randomSerial();
-    const cert = await signCertificate({ serial, subject: cnName(commonName), shape, publicKey: keys.publicKey, issuer: signer });
+    const cert = await signCertificate({
+      serial,
+      subject: cnName(commonName),
+      shape,
+      publicKey: keys.publicKey,
+      issuer: signer,
+    });
     const certPem = cert.toString("pem") + "\n";
     if (!o.unregistered) {
       await registry.insert({
@@ -301,7 +348,19 @@ async function assemble(home: string, name: string, keyType: KeyType, opts: Test
     const keyPath = join(dir, "key.pem");
     writeFileSync(certPath, certPem);
     writeFileSync(keyPath, keyPem, { mode: 0o600 });
-    return { name: commonName, serial, profile, keyType: leafKeyType, certPem, keyPem, key: KeyObject.from(keys.privateKey), privateKey: keys.privateKey, dir, certPath, keyPath };
+    return {
+      name: commonName,
+      serial,
+      profile,
+      keyType: leafKeyType,
+      certPem,
+      keyPem,
+      key: KeyObject.from(keys.privateKey),
+      privateKey: keys.privateKey,
+      dir,
+      certPath,
+      keyPath,
+    };
   }
 
   let cleaned: Promise<void> | undefined;

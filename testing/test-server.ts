@@ -64,7 +64,15 @@ async function provisionServerIdentity(ca: TestCA): Promise<void> {
   if (existsSync(keyPath) && existsSync(certPath)) return;
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const keys = await generateKeyPair("ec-p256");
-  const issued = await ca.authority.issueForKey({ publicKey: keys.publicKey, commonName: "localhost", family: "EC", keyType: "ec-p256", profile: "server", days: 365, sans: SERVER_SANS });
+  const issued = await ca.authority.issueForKey({
+    publicKey: keys.publicKey,
+    commonName: "localhost",
+    family: "EC",
+    keyType: "ec-p256",
+    profile: "server",
+    days: 365,
+    sans: SERVER_SANS,
+  });
   const der = new Uint8Array(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey));
   writeSecretFile(keyPath, encryptPkcs8(der, ca.passphrase, TEST_KDF_ITERATIONS), { overwrite: true });
   der.fill(0);
@@ -101,7 +109,12 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     logLevel: "silent",
     ...opts.config,
   };
-  const running = await startServer({ config, passphrase: ca.passphrase, log: pino({ level: "silent" }), ...(opts.now ? { now: opts.now } : {}) });
+  const running = await startServer({
+    config,
+    passphrase: ca.passphrase,
+    log: pino({ level: "silent" }),
+    ...(opts.now ? { now: opts.now } : {}),
+  });
   const clients = new Set<CertvaultClient>();
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -125,7 +138,13 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     running,
     client(identity, options = {}) {
       if (stopped) throw new Error("certvault/testing: this test server is stopped");
-      const c = new CertvaultClient({ server: running.url, caPem: ca.rootPem, certPem: identity.certPem, key: identity.key, ...options });
+      const c = new CertvaultClient({
+        server: running.url,
+        caPem: ca.rootPem,
+        certPem: identity.certPem,
+        key: identity.key,
+        ...options,
+      });
       clients.add(c);
       return c;
     },

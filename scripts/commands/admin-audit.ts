@@ -20,6 +20,12 @@ export function cliAudit(db: Db, io: Io): OperationAudit {
   return operationAudit(new AuditRepository(db), cliActor(io));
 }
 
-export function recordAdminEvent<T>(db: Db, io: Io, what: { action: string; detail?: AuditDetail }, op: () => Promise<T>, outcome?: (result: T) => AuditDetail): Promise<T> {
+export function recordAdminEvent<T>(
+  db: Db,
+  io: Io,
+  what: { action: string; detail?: AuditDetail },
+  op: () => Promise<T>,
+  outcome?: (result: T) => AuditDetail,
+): Promise<T> {
   return cliAudit(db, io).run(what, op, outcome);
 }

@@ -52,7 +52,8 @@ export async function auditCommand(argv: string[], io: Io): Promise<number> {
     const { flags } = parse(rest, { since: { type: "string" } }, { positionals: 0 });
     const cfg = resolveCommon(flags, io.env);
     const since = flags.since === undefined ? new Date(0) : new Date(flags.since as string);
-    if (Number.isNaN(since.getTime())) throw new UsageError("--since must be an ISO 8601 date, e.g. 2026-11-23T00:00:00Z");
+    if (Number.isNaN(since.getTime()))
+      throw new UsageError("--since must be an ISO 8601 date, e.g. 2026-11-23T00:00:00Z");
     const entries = await withDb(cfg.db, (db) => new AuditRepository(db).since(since));
     for (const e of entries) io.out(terminalSafeJson({ ...e, time: e.time.toISOString() }) + "\n");
     return 0;
@@ -70,8 +71,13 @@ export async function quarantineCommand(argv: string[], io: Io): Promise<number>
     const { flags } = parse(rest, {}, { positionals: 0 });
     const cfg = resolveCommon(flags, io.env);
     const rows = await withDb(cfg.db, (db) => new QuarantineRepository(db).list());
-    if (cfg.json) printJson(io, rows.map((q) => ({ ...q, since: q.since.toISOString() })));
-    else for (const q of rows) io.out(`${t(q.identity)}  ${t(q.rule)}  since ${q.since.toISOString()}  ${t(q.reason)}\n`);
+    if (cfg.json)
+      printJson(
+        io,
+        rows.map((q) => ({ ...q, since: q.since.toISOString() })),
+      );
+    else
+      for (const q of rows) io.out(`${t(q.identity)}  ${t(q.rule)}  since ${q.since.toISOString()}  ${t(q.reason)}\n`);
     return 0;
   }
   if (sub === "release") {

@@ -35,7 +35,9 @@ export const BACKUP_HELP = `usage: certvault backup --out FILE [--home DIR] [--d
 `;
 
 const pgRefusal = (cmd: string): BackupUnsupportedError =>
-  new BackupUnsupportedError(`certvault ${cmd} handles SQLite databases; for PostgreSQL use pg_dump/pg_restore as docs/deploy.md "Backups" describes, then check the copy with "certvault audit verify --db URL"`);
+  new BackupUnsupportedError(
+    `certvault ${cmd} handles SQLite databases; for PostgreSQL use pg_dump/pg_restore as docs/deploy.md "Backups" describes, then check the copy with "certvault audit verify --db URL"`,
+  );
 
 function summary(m: BackupManifest): string {
   return `${m.tables.records ?? 0} records, ${m.tables.certificates ?? 0} certificates, audit up to entry ${m.audit.lastSeq}, taken ${m.createdAt}, sha256 ${m.database.sha256}`;
@@ -45,10 +47,16 @@ async function takeBackup(cfg: CommonConfig, out: string, force: boolean, io: Io
   if (!existsSync(cfg.db)) throw new NotFoundError(`no database at ${cfg.db} (give --home or --db)`);
   const db = openSqliteFile(cfg.db);
   try {
-    return await recordAdminEvent(db, io, { action: "backup.create", detail: { out } }, () => createBackup({ db, sourcePath: cfg.db, out, force }), (m) => ({
-      lastSeq: m.audit.lastSeq,
-      sha256: m.database.sha256,
-    }));
+    return await recordAdminEvent(
+      db,
+      io,
+      { action: "backup.create", detail: { out } },
+      () => createBackup({ db, sourcePath: cfg.db, out, force }),
+      (m) => ({
+        lastSeq: m.audit.lastSeq,
+        sha256: m.database.sha256,
+      }),
+    );
   } finally {
     await db.destroy();
   }
@@ -60,7 +68,10 @@ async function verifyCommand(argv: string[], io: Io): Promise<number> {
   const from = resolve(requireString(flags, "from"));
   const r = await verifyBackup(from, tmpdir(), auditPaths(cfg.home));
   if (cfg.json) printJson(io, { ok: true, file: from, manifest: r.manifest, audit: r.audit });
-  else io.out(`ok ${t(from)}: ${t(summary(r.manifest))}; audit chain ok, ${r.audit.entries} entries (${r.audit.checkpoints} signed checkpoints)\n`);
+  else
+    io.out(
+      `ok ${t(from)}: ${t(summary(r.manifest))}; audit chain ok, ${r.audit.entries} entries (${r.audit.checkpoints} signed checkpoints)\n`,
+    );
   return 0;
 }
 
@@ -88,9 +99,17 @@ async function finishRestore(cfg: CommonConfig, io: Io, from: string, r: Restore
   const db = await openDatabase(cfg.db); // migrates a backup of an older schema to this version's
   try {
     const [, crlNumber] = await advanceCrlNumber(db);
-    const detail: Record<string, string | number> = { from, backupCreatedAt: r.manifest.createdAt, lastSeq: r.manifest.audit.lastSeq, sha256: r.manifest.database.sha256, crlNumber };
+    const detail: Record<string, string | number> = {
+      from,
+      backupCreatedAt: r.manifest.createdAt,
+      lastSeq: r.manifest.audit.lastSeq,
+      sha256: r.manifest.database.sha256,
+      crlNumber,
+    };
     if (r.anchorSetAside) detail.lostUpTo = r.anchorSetAside.seq;
-    await new AuditRepository(db).append([{ time: new Date(), actor: cliActor(io), action: "backup.restore", status: 0, detail }]);
+    await new AuditRepository(db).append([
+      { time: new Date(), actor: cliActor(io), action: "backup.restore", status: 0, detail },
+    ]);
   } finally {
     await db.destroy();
   }
@@ -108,10 +127,15 @@ export async function restoreCommand(argv: string[], io: Io): Promise<number> {
   const r = await restoreBackup({ from, target: cfg.db, audit: auditPaths(cfg.home) });
   const a = r.anchorSetAside;
   if (a) {
-    io.err(`certvault: the audit anchor covered entries up to ${a.seq}, written after this backup (which ends at ${r.manifest.audit.lastSeq}): those entries were lost with the old database. The anchor was moved to ${t(a.path)}\n`);
+    io.err(
+      `certvault: the audit anchor covered entries up to ${a.seq}, written after this backup (which ends at ${r.manifest.audit.lastSeq}): those entries were lost with the old database. The anchor was moved to ${t(a.path)}\n`,
+    );
   }
   await finishRestore(cfg, io, from, r);
   if (cfg.json) printJson(io, { database: cfg.db, manifest: r.manifest, audit: r.audit, anchorSetAside: a ?? null });
-  else io.out(`restored ${t(cfg.db)} from ${t(from)}: ${t(summary(r.manifest))}; audit chain ok, ${r.audit.entries} entries (${r.audit.checkpoints} signed checkpoints)\n`);
+  else
+    io.out(
+      `restored ${t(cfg.db)} from ${t(from)}: ${t(summary(r.manifest))}; audit chain ok, ${r.audit.entries} entries (${r.audit.checkpoints} signed checkpoints)\n`,
+    );
   return 0;
 }

@@ -25,12 +25,22 @@ export async function caSetCrlUrlCommand(argv: string[], io: Io): Promise<number
   const previous = readCrlUrlOrNone(paths);
   const db = await openDatabase(cfg.db);
   try {
-    await recordAdminEvent(db, io, { action: "ca.crl_url", detail: { url: url ?? "", previous: previous ?? "" } }, async () => writeCrlUrl(paths, url));
+    await recordAdminEvent(
+      db,
+      io,
+      { action: "ca.crl_url", detail: { url: url ?? "", previous: previous ?? "" } },
+      async () => writeCrlUrl(paths, url),
+    );
   } finally {
     await db.destroy();
   }
   if (cfg.json) printJson(io, { crlUrl: url ?? null, previous: previous ?? null });
-  else io.out(url === undefined ? "CRL distribution point removed: certificates issued from now on carry none\n" : `certificates issued from now on name ${t(url)} as their CRL distribution point\n`);
+  else
+    io.out(
+      url === undefined
+        ? "CRL distribution point removed: certificates issued from now on carry none\n"
+        : `certificates issued from now on name ${t(url)} as their CRL distribution point\n`,
+    );
   return 0;
 }
 

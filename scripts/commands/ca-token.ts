@@ -29,7 +29,11 @@ export const CA_TOKEN_HELP = `usage: certvault ca token --name IDENTITY [--ttl D
 `;
 
 export async function caTokenCommand(argv: string[], io: Io): Promise<number> {
-  const { flags } = parse(argv, { name: { type: "string" }, ttl: { type: "string" }, revoke: { type: "string" }, list: { type: "boolean" } }, { positionals: 0 });
+  const { flags } = parse(
+    argv,
+    { name: { type: "string" }, ttl: { type: "string" }, revoke: { type: "string" }, list: { type: "boolean" } },
+    { positionals: 0 },
+  );
   if (flags.help) {
     io.out(CA_TOKEN_HELP);
     return 0;
@@ -51,10 +55,22 @@ export async function caTokenCommand(argv: string[], io: Io): Promise<number> {
 
     if (typeof flags.name === "string") {
       const identity = flags.name;
-      const issued = await recordAdminEvent(db, io, { action: "enroll.token.issue", detail: { identity, ttlSeconds: Math.round(ttlMs / 1000) } }, () => issueToken(repo, { identity, ttlMs, actor, now }), (r) => ({ tokenId: r.id, expiresAt: r.expiresAt.toISOString() }));
+      const issued = await recordAdminEvent(
+        db,
+        io,
+        { action: "enroll.token.issue", detail: { identity, ttlSeconds: Math.round(ttlMs / 1000) } },
+        () => issueToken(repo, { identity, ttlMs, actor, now }),
+        (r) => ({ tokenId: r.id, expiresAt: r.expiresAt.toISOString() }),
+      );
       const fingerprint = opensslFingerprint(fingerprintOf(certs.root));
       if (cfg.json) {
-        printJson(io, { id: issued.id, identity: issued.identity, token: issued.token, fingerprint, expiresAt: issued.expiresAt.toISOString() });
+        printJson(io, {
+          id: issued.id,
+          identity: issued.identity,
+          token: issued.token,
+          fingerprint,
+          expiresAt: issued.expiresAt.toISOString(),
+        });
       } else {
         io.out(
           [
@@ -73,7 +89,8 @@ export async function caTokenCommand(argv: string[], io: Io): Promise<number> {
 
     if (typeof flags.revoke === "string") {
       const id = flags.revoke.trim().toLowerCase();
-      if (!TOKEN_ID_SHAPE.test(id)) throw new UsageError("--revoke takes a token id (32 hex digits, as `ca token --list` shows it)");
+      if (!TOKEN_ID_SHAPE.test(id))
+        throw new UsageError("--revoke takes a token id (32 hex digits, as `ca token --list` shows it)");
       const row = await revokeToken(repo, cliAudit(db, io), id);
       if (cfg.json) printJson(io, row ? describeToken(row, new Date()) : { id });
       else io.out(`revoked enrollment token ${id}${row ? ` (${t(row.identity)})` : ""}\n`);
@@ -82,7 +99,9 @@ export async function caTokenCommand(argv: string[], io: Io): Promise<number> {
 
     const rows = (await repo.list()).map((r) => describeToken(r, now));
     if (cfg.json) printJson(io, rows);
-    else for (const r of rows) io.out(`${r.id}  ${r.status.padEnd(7)}  ${r.createdAt}  ${r.expiresAt}  ${t(r.identity)}\n`);
+    else
+      for (const r of rows)
+        io.out(`${r.id}  ${r.status.padEnd(7)}  ${r.createdAt}  ${r.expiresAt}  ${t(r.identity)}\n`);
     return 0;
   } finally {
     await db.destroy();

@@ -43,9 +43,17 @@ token:  issue, revoke and crl of a CA made with --pkcs11-* sign in the token nam
         --pkcs11-token, env CERTVAULT_PKCS11_MODULE/_TOKEN, override the recorded ones); see docs/hsm.md
 `;
 
-const PKCS11_OPTIONS = { "pkcs11-module": { type: "string" }, "pkcs11-token": { type: "string" }, "pkcs11-pin-file": { type: "string" } } as const;
+const PKCS11_OPTIONS = {
+  "pkcs11-module": { type: "string" },
+  "pkcs11-token": { type: "string" },
+  "pkcs11-pin-file": { type: "string" },
+} as const;
 
-export async function withAuthority<T>(cfg: CommonConfig, io: Io, fn: (ca: CertificateAuthority, db: Db) => Promise<T>): Promise<T> {
+export async function withAuthority<T>(
+  cfg: CommonConfig,
+  io: Io,
+  fn: (ca: CertificateAuthority, db: Db) => Promise<T>,
+): Promise<T> {
   const paths = caPaths(cfg.home);
   const db = await openDatabase(cfg.db);
   let loaded: Signer | undefined;
@@ -56,7 +64,8 @@ export async function withAuthority<T>(cfg: CommonConfig, io: Io, fn: (ca: Certi
       audit: cliAudit(db, io),
       signer: async () => {
         loaded = await loadCaSigner(paths, {
-          passphrase: () => obtainPassphrase({ ...cfg, devPassphraseFile: paths.devPassphrase }, io, { prompt: "CA passphrase: " }),
+          passphrase: () =>
+            obtainPassphrase({ ...cfg, devPassphraseFile: paths.devPassphrase }, io, { prompt: "CA passphrase: " }),
           pkcs11: cfg.pkcs11,
         });
         return loaded;
@@ -98,12 +107,17 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
   }
   switch (sub) {
     case "init": {
-      const { flags } = parse(rest, { name: { type: "string" }, "key-type": { type: "string" }, "crl-url": { type: "string" }, ...PKCS11_OPTIONS }, { positionals: 0 });
+      const { flags } = parse(
+        rest,
+        { name: { type: "string" }, "key-type": { type: "string" }, "crl-url": { type: "string" }, ...PKCS11_OPTIONS },
+        { positionals: 0 },
+      );
       const cfg = resolveCommon(flags, io.env);
       const keyType = parseKeyType(flags["key-type"] as string | undefined);
       const crlUrl = flags["crl-url"] === undefined ? undefined : parseCrlUrl(flags["crl-url"] as string);
       // Refuse an existing CA before asking for a passphrase: "a CA exists" is exit 1 also when no passphrase was given.
-      if (caExists(caPaths(cfg.home))) throw new CaExistsError(`a CA already exists in ${caPaths(cfg.home).dir}; refusing to overwrite it`);
+      if (caExists(caPaths(cfg.home)))
+        throw new CaExistsError(`a CA already exists in ${caPaths(cfg.home).dir}; refusing to overwrite it`);
       const pkcs11 = tokenForInit(cfg);
       // With a token the passphrase still protects the audit key (and later the server's TLS key), not the CA keys.
       const passphrase = await obtainPassphrase(cfg, io, { prompt: "New CA passphrase: ", confirm: true });
@@ -111,7 +125,19 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       const db = await openDatabase(cfg.db);
       let certs;
       try {
-        certs = await recordAdminEvent(db, io, { action: "ca.init", detail: { keyType, keys: pkcs11 ? "pkcs11" : "files" } }, () => initCa(caPaths(cfg.home), { name: (flags.name as string | undefined) ?? "certvault", keyType, passphrase, ...(pkcs11 ? { pkcs11 } : {}) }), (c) => ({ root: c.root.subject }));
+        certs = await recordAdminEvent(
+          db,
+          io,
+          { action: "ca.init", detail: { keyType, keys: pkcs11 ? "pkcs11" : "files" } },
+          () =>
+            initCa(caPaths(cfg.home), {
+              name: (flags.name as string | undefined) ?? "certvault",
+              keyType,
+              passphrase,
+              ...(pkcs11 ? { pkcs11 } : {}),
+            }),
+          (c) => ({ root: c.root.subject }),
+        );
       } finally {
         await db.destroy();
       }
@@ -120,12 +146,35 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       if (!pkcs11) ensureAuditKey(auditPaths(cfg.home), passphrase);
       const paths = caPaths(cfg.home);
       if (crlUrl !== undefined) writeCrlUrl(paths, crlUrl);
-      if (cfg.json) printJson(io, { root: paths.rootCert, intermediate: paths.intermediateCert, rootSubject: certs.root.subject, intermediateSubject: certs.intermediate.subject, keyType, ...(pkcs11 ? { pkcs11Token: pkcs11.token } : {}), ...(crlUrl === undefined ? {} : { crlUrl }) });
-      else io.out(`created ${t(certs.root.subject)} and ${t(certs.intermediate.subject)} (${keyType}) in ${paths.dir}${pkcs11 ? `, keys in PKCS#11 token "${pkcs11.token}"` : ""}\n`);
+      if (cfg.json)
+        printJson(io, {
+          root: paths.rootCert,
+          intermediate: paths.intermediateCert,
+          rootSubject: certs.root.subject,
+          intermediateSubject: certs.intermediate.subject,
+          keyType,
+          ...(pkcs11 ? { pkcs11Token: pkcs11.token } : {}),
+          ...(crlUrl === undefined ? {} : { crlUrl }),
+        });
+      else
+        io.out(
+          `created ${t(certs.root.subject)} and ${t(certs.intermediate.subject)} (${keyType}) in ${paths.dir}${pkcs11 ? `, keys in PKCS#11 token "${pkcs11.token}"` : ""}\n`,
+        );
       return 0;
     }
     case "issue": {
-      const { flags } = parse(rest, { csr: { type: "string" }, profile: { type: "string" }, days: { type: "string" }, san: { type: "string", multiple: true }, out: { type: "string" }, ...PKCS11_OPTIONS }, { positionals: 0 });
+      const { flags } = parse(
+        rest,
+        {
+          csr: { type: "string" },
+          profile: { type: "string" },
+          days: { type: "string" },
+          san: { type: "string", multiple: true },
+          out: { type: "string" },
+          ...PKCS11_OPTIONS,
+        },
+        { positionals: 0 },
+      );
       const cfg = resolveCommon(flags, io.env);
       const profile = parseProfile(flags.profile as string | undefined);
       const days = parseDays(flags.days as string | undefined, profile);
@@ -136,13 +185,25 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       } catch {
         throw new UsageError(`cannot read the CSR file ${csrPath}`);
       }
-      const issued = await withAuthority(cfg, io, (ca) => ca.issueFromCsr(csr, { profile, days, sans: (flags.san as string[] | undefined) ?? [] }));
-      output(io, flags.out as string | undefined, cfg.json && !flags.out ? terminalSafeJson({ ...describe(issued.record), pem: issued.pem }, 2) + "\n" : issued.pem);
+      const issued = await withAuthority(cfg, io, (ca) =>
+        ca.issueFromCsr(csr, { profile, days, sans: (flags.san as string[] | undefined) ?? [] }),
+      );
+      output(
+        io,
+        flags.out as string | undefined,
+        cfg.json && !flags.out
+          ? terminalSafeJson({ ...describe(issued.record), pem: issued.pem }, 2) + "\n"
+          : issued.pem,
+      );
       if (flags.out && cfg.json) printJson(io, describe(issued.record));
       return 0;
     }
     case "revoke": {
-      const { flags } = parse(rest, { serial: { type: "string" }, cert: { type: "string" }, reason: { type: "string" }, ...PKCS11_OPTIONS }, { positionals: 0 });
+      const { flags } = parse(
+        rest,
+        { serial: { type: "string" }, cert: { type: "string" }, reason: { type: "string" }, ...PKCS11_OPTIONS },
+        { positionals: 0 },
+      );
       const cfg = resolveCommon(flags, io.env);
       const serial = serialFromFlags(flags);
       const rec = await withAuthority(cfg, io, (ca) => ca.revoke(serial, flags.reason as string | undefined));
@@ -151,10 +212,15 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       return 0;
     }
     case "crl": {
-      const { flags } = parse(rest, { out: { type: "string" }, days: { type: "string" }, ...PKCS11_OPTIONS }, { positionals: 0 });
+      const { flags } = parse(
+        rest,
+        { out: { type: "string" }, days: { type: "string" }, ...PKCS11_OPTIONS },
+        { positionals: 0 },
+      );
       const cfg = resolveCommon(flags, io.env);
       const days = flags.days === undefined ? 7 : Number(flags.days);
-      if (!Number.isInteger(days) || days < 1 || days > 365) throw new UsageError("--days must be a whole number from 1 to 365");
+      if (!Number.isInteger(days) || days < 1 || days > 365)
+        throw new UsageError("--days must be a whole number from 1 to 365");
       const crl = await withAuthority(cfg, io, (ca) => ca.crl({ days }));
       output(io, flags.out as string | undefined, crlPem(crl.rawData));
       return 0;
@@ -165,7 +231,11 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       const all = await withAuthority(cfg, io, (ca) => ca.list());
       const rows = all.map((c) => describe(c));
       if (cfg.json) printJson(io, rows);
-      else for (const r of rows) io.out(`${t(String(r.serial))}  ${t(String(r.status).padEnd(7))}  ${t(String(r.profile).padEnd(6))}  ${r.notAfter}  ${t(String(r.subject))}\n`);
+      else
+        for (const r of rows)
+          io.out(
+            `${t(String(r.serial))}  ${t(String(r.status).padEnd(7))}  ${t(String(r.profile).padEnd(6))}  ${r.notAfter}  ${t(String(r.subject))}\n`,
+          );
       return 0;
     }
     case "show": {
@@ -174,7 +244,14 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
       if (positionals[0] === undefined) throw new UsageError("usage: certvault ca show SERIAL");
       const rec = await withAuthority(cfg, io, (ca) => ca.show(normalizeSerial(positionals[0] as string)));
       if (cfg.json) printJson(io, { ...describe(rec), pem: rec.pem });
-      else io.out(Object.entries(describe(rec)).map(([k, v]) => `${k}: ${t(String(v ?? "-"))}`).join("\n") + "\n" + safeLines(rec.pem));
+      else
+        io.out(
+          Object.entries(describe(rec))
+            .map(([k, v]) => `${k}: ${t(String(v ?? "-"))}`)
+            .join("\n") +
+            "\n" +
+            safeLines(rec.pem),
+        );
       return 0;
     }
     case "token":
@@ -190,14 +267,16 @@ export async function caCommand(argv: string[], io: Io): Promise<number> {
 function tokenForInit(cfg: CommonConfig): { module: string; token: string; pin: string } | undefined {
   const p = cfg.pkcs11;
   if (!p || (p.module === undefined && p.token === undefined)) return undefined;
-  if (!p.module || !p.token) throw new UsageError("a CA in a PKCS#11 token needs both --pkcs11-module PATH and --pkcs11-token LABEL");
+  if (!p.module || !p.token)
+    throw new UsageError("a CA in a PKCS#11 token needs both --pkcs11-module PATH and --pkcs11-token LABEL");
   return { module: p.module, token: p.token, pin: obtainPkcs11Pin(p) };
 }
 
 function serialFromFlags(flags: Record<string, unknown>): string {
   const serial = flags.serial as string | undefined;
   const certPath = flags.cert as string | undefined;
-  if ((serial === undefined) === (certPath === undefined)) throw new UsageError("give exactly one of --serial HEX or --cert FILE");
+  if ((serial === undefined) === (certPath === undefined))
+    throw new UsageError("give exactly one of --serial HEX or --cert FILE");
   if (serial !== undefined) return normalizeSerial(serial);
   let cert: x509.X509Certificate;
   try {
@@ -207,4 +286,3 @@ function serialFromFlags(flags: Record<string, unknown>): string {
   }
   return normalizeSerial(cert.serialNumber);
 }
-

@@ -35,10 +35,22 @@ async function ensureDevHome(config: ServerConfig, io: Io): Promise<void> {
   const passphrase = readFileSync(paths.devPassphrase, "utf8").trim();
   const db = await openDatabase(config.db);
   try {
-    const ca = new CertificateAuthority({ paths, registry: new CertificateRepository(db), signer: () => loadIntermediateSigner(paths, passphrase), audit: cliAudit(db, io) });
+    const ca = new CertificateAuthority({
+      paths,
+      registry: new CertificateRepository(db),
+      signer: () => loadIntermediateSigner(paths, passphrase),
+      audit: cliAudit(db, io),
+    });
     const keys = await generateKeyPair("ec-p256");
     const demoPass = randomBytes(18).toString("base64url");
-    const issued = await ca.issueForKey({ publicKey: keys.publicKey, commonName: "demo", family: "EC", keyType: "ec-p256", profile: "client", days: 90 });
+    const issued = await ca.issueForKey({
+      publicKey: keys.publicKey,
+      commonName: "demo",
+      family: "EC",
+      keyType: "ec-p256",
+      profile: "client",
+      days: 90,
+    });
     writeSecretFile(join(demo, "passphrase"), demoPass + "\n");
     writeSecretFile(join(demo, "key.pem"), await encryptCryptoKey(keys.privateKey, demoPass));
     writeFileAtomic(join(demo, "cert.pem"), issued.pem, { mode: 0o644 });
@@ -59,7 +71,10 @@ export async function devCommand(argv: string[], io: Io): Promise<number> {
   const config = resolveServer(flags, io.env);
   await ensureDevHome(config, io);
   const demo = join(config.home, "demo");
-  writeFileAtomic(join(demo, "config.json"), JSON.stringify({ server: `https://localhost:${config.port}` }) + "\n", { mode: 0o644, overwrite: true });
+  writeFileAtomic(join(demo, "config.json"), JSON.stringify({ server: `https://localhost:${config.port}` }) + "\n", {
+    mode: 0o644,
+    overwrite: true,
+  });
   const running = await launch(config, io);
   const d = shellPath(demo);
   const auth = `--cacert ${d}/ca.pem --cert ${d}/cert.pem --key ${d}/key.pem --pass "$(cat ${d}/passphrase)"`;

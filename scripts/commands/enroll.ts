@@ -39,11 +39,24 @@ function tokenFrom(flags: Record<string, unknown>, io: Io): string {
   if (typeof flags.token === "string") return flags.token.trim();
   const env = io.env.CERTVAULT_TOKEN;
   if (env) return env.trim();
-  throw new UsageError(`an enrollment token is required: --token-file F, env CERTVAULT_TOKEN or --token TOKEN\n${ENROLL_HELP}`);
+  throw new UsageError(
+    `an enrollment token is required: --token-file F, env CERTVAULT_TOKEN or --token TOKEN\n${ENROLL_HELP}`,
+  );
 }
 
 export async function enrollCommand(argv: string[], io: Io): Promise<number> {
-  const { flags } = parse(argv, { server: { type: "string" }, token: { type: "string" }, "token-file": { type: "string" }, fingerprint: { type: "string" }, out: { type: "string" }, "key-type": { type: "string" } }, { positionals: 0 });
+  const { flags } = parse(
+    argv,
+    {
+      server: { type: "string" },
+      token: { type: "string" },
+      "token-file": { type: "string" },
+      fingerprint: { type: "string" },
+      out: { type: "string" },
+      "key-type": { type: "string" },
+    },
+    { positionals: 0 },
+  );
   if (flags.help) {
     io.out(ENROLL_HELP);
     return 0;
@@ -62,8 +75,20 @@ export async function enrollCommand(argv: string[], io: Io): Promise<number> {
   const passphrase = await obtainPassphrase(cfg, io, { prompt: "New key passphrase: ", confirm: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const r = await enroll({ server, token, fingerprint, dir, keyType, passphrase });
-  if (cfg.json) printJson(io, { identity: r.identity, serial: r.serial, server: r.server, key: r.paths.key, cert: r.paths.cert, ca: r.paths.ca, config: r.paths.config });
+  if (cfg.json)
+    printJson(io, {
+      identity: r.identity,
+      serial: r.serial,
+      server: r.server,
+      key: r.paths.key,
+      cert: r.paths.cert,
+      ca: r.paths.ca,
+      config: r.paths.config,
+    });
   else io.out(`enrolled as ${t(r.identity)} (certificate ${r.serial}); profile in ${dir} (server ${t(r.server)})\n`);
-  if (r.recoveryFingerprint) io.err(`enroll: pinned the recovery certificate SHA-256 ${r.recoveryFingerprint} in ${dir}/trust.json (compare it with the one your administrator published)\n`);
+  if (r.recoveryFingerprint)
+    io.err(
+      `enroll: pinned the recovery certificate SHA-256 ${r.recoveryFingerprint} in ${dir}/trust.json (compare it with the one your administrator published)\n`,
+    );
   return 0;
 }

@@ -15,7 +15,12 @@ import { profilePaths } from "../../client-sdk/index.js";
 import { FileKeyStore } from "../../client-sdk/keystore.js";
 import { InvalidInputError, UsageError } from "../../errors/index.js";
 import { resolveCommon } from "../../config/index.js";
-import { buildPkcs12, PKCS12_DEFAULT_ITERATIONS, PKCS12_MAX_ITERATIONS, PKCS12_MIN_ITERATIONS } from "../../keys/pkcs12.js";
+import {
+  buildPkcs12,
+  PKCS12_DEFAULT_ITERATIONS,
+  PKCS12_MAX_ITERATIONS,
+  PKCS12_MIN_ITERATIONS,
+} from "../../keys/pkcs12.js";
 import { writeSecretFile } from "../../keys/secret-file.js";
 import { x509 } from "../../keys/x509.js";
 import { parse, printJson, requireString } from "../cli.js";
@@ -23,7 +28,8 @@ import type { Io } from "../cli.js";
 import { obtainPassphrase, readPassphraseFile } from "../passphrase.js";
 import { safeForTerminal as t } from "../terminal.js";
 
-export const EXPORT_P12_USAGE = "usage: certvault export-p12 --profile DIR --out FILE [--passphrase-file F] [--p12-passphrase-file F2] [--chain FILE]... [--iterations N] [--force]";
+export const EXPORT_P12_USAGE =
+  "usage: certvault export-p12 --profile DIR --out FILE [--passphrase-file F] [--p12-passphrase-file F2] [--chain FILE]... [--iterations N] [--force]";
 
 const OPTIONS = {
   profile: { type: "string" },
@@ -50,12 +56,16 @@ function certificatesIn(path: string, what: string): X509Certificate[] {
 }
 
 const selfSigned = (c: X509Certificate): boolean => c.checkIssued(c) && c.verify(c.publicKey);
-const issues = (parent: X509Certificate, child: X509Certificate): boolean => parent.ca && child.checkIssued(parent) && child.verify(parent.publicKey);
+const issues = (parent: X509Certificate, child: X509Certificate): boolean =>
+  parent.ca && child.checkIssued(parent) && child.verify(parent.publicKey);
 
 /** The leaf, then the issuing CAs up to a root, from the certificates at hand (signatures checked, loops cut). */
-export function buildChain(leaf: X509Certificate, pool: readonly X509Certificate[]): { path: X509Certificate[]; complete: boolean } {
+export function buildChain(
+  leaf: X509Certificate,
+  pool: readonly X509Certificate[],
+): { path: X509Certificate[]; complete: boolean } {
   const path = [leaf];
-  for (let current = leaf; !selfSigned(current) && path.length < 8; ) {
+  for (let current = leaf; !selfSigned(current) && path.length < 8;) {
     const parent = pool.find((c) => issues(c, current) && !path.some((p) => p.raw.equals(c.raw)));
     if (!parent) return { path, complete: false };
     path.push(parent);
@@ -67,13 +77,19 @@ export function buildChain(leaf: X509Certificate, pool: readonly X509Certificate
 /** The PKCS#12 passphrase from --p12-passphrase-file (an empty file is refused), else the prompt comes later. */
 function p12PassphraseFromFile(file: string | undefined, io: Io): string | undefined {
   if (file) return readPassphraseFile(file);
-  if (!io.stdinIsTTY) throw new UsageError("the PKCS#12 passphrase is required: use --p12-passphrase-file FILE (it is never an argument)");
+  if (!io.stdinIsTTY)
+    throw new UsageError(
+      "the PKCS#12 passphrase is required: use --p12-passphrase-file FILE (it is never an argument)",
+    );
   return undefined;
 }
 
 /** Asked twice on the terminal; never empty. */
 async function promptP12Passphrase(io: Io): Promise<string> {
-  const p = await obtainPassphrase({ passphraseFile: undefined, passphraseEnv: undefined }, io, { prompt: "New PKCS#12 passphrase: ", confirm: true });
+  const p = await obtainPassphrase({ passphraseFile: undefined, passphraseEnv: undefined }, io, {
+    prompt: "New PKCS#12 passphrase: ",
+    confirm: true,
+  });
   if (p.length === 0) throw new UsageError("the PKCS#12 passphrase must not be empty");
   return p;
 }
@@ -81,7 +97,8 @@ async function promptP12Passphrase(io: Io): Promise<string> {
 function parseIterations(raw: string | undefined): number {
   if (raw === undefined) return PKCS12_DEFAULT_ITERATIONS;
   const n = /^\d{1,9}$/.test(raw) ? Number(raw) : NaN;
-  if (!(n >= PKCS12_MIN_ITERATIONS && n <= PKCS12_MAX_ITERATIONS)) throw new UsageError(`--iterations must be a number from ${PKCS12_MIN_ITERATIONS} to ${PKCS12_MAX_ITERATIONS}`);
+  if (!(n >= PKCS12_MIN_ITERATIONS && n <= PKCS12_MAX_ITERATIONS))
+    throw new UsageError(`--iterations must be a number from ${PKCS12_MIN_ITERATIONS} to ${PKCS12_MAX_ITERATIONS}`);
   return n;
 }
 
@@ -95,7 +112,8 @@ export async function exportP12Command(argv: string[], io: Io): Promise<number> 
   const paths = profilePaths(requireString(flags, "profile"));
   const out = requireString(flags, "out");
   const iterations = parseIterations(flags.iterations as string | undefined);
-  if (existsSync(out) && !flags.force) throw new InvalidInputError(`refusing to overwrite ${out} (--force replaces it)`);
+  if (existsSync(out) && !flags.force)
+    throw new InvalidInputError(`refusing to overwrite ${out} (--force replaces it)`);
   const p12FromFile = p12PassphraseFromFile(flags["p12-passphrase-file"] as string | undefined, io);
 
   const [leaf, ...certExtras] = certificatesIn(paths.cert, "the certificate (cert.pem)");
@@ -126,11 +144,27 @@ export async function exportP12Command(argv: string[], io: Io): Promise<number> 
   if (Date.parse(leaf.validTo) < Date.now()) io.err(`certvault: note: the certificate expired on ${leaf.validTo}\n`);
 
   const password = p12FromFile ?? (await promptP12Passphrase(io));
-  const der = await buildPkcs12({ key, certificates: path.map((c) => new Uint8Array(c.raw)), friendlyName: identity, password, iterations });
+  const der = await buildPkcs12({
+    key,
+    certificates: path.map((c) => new Uint8Array(c.raw)),
+    friendlyName: identity,
+    password,
+    iterations,
+  });
   writeSecretFile(out, der, { overwrite: Boolean(flags.force) });
 
-  const summary = { out, friendlyName: identity, serial: peculiarLeaf.serialNumber.toLowerCase(), certificates: path.length, chainComplete: complete, iterations };
+  const summary = {
+    out,
+    friendlyName: identity,
+    serial: peculiarLeaf.serialNumber.toLowerCase(),
+    certificates: path.length,
+    chainComplete: complete,
+    iterations,
+  };
   if (cfg.json) printJson(io, summary);
-  else io.out(`wrote ${t(out)} (PKCS#12, AES-256-CBC, PBKDF2-HMAC-SHA256, ${path.length} certificate${path.length === 1 ? "" : "s"}, friendly name "${t(identity)}", mode 0600)\n`);
+  else
+    io.out(
+      `wrote ${t(out)} (PKCS#12, AES-256-CBC, PBKDF2-HMAC-SHA256, ${path.length} certificate${path.length === 1 ? "" : "s"}, friendly name "${t(identity)}", mode 0600)\n`,
+    );
   return 0;
 }

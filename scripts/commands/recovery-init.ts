@@ -30,7 +30,6 @@ const INIT_OPTIONS = {
   reason: { type: "string" },
 } as const;
 
-
 function readCustodian(path: string): { pem: string; source: string } {
   try {
     return { pem: readFileSync(path, "utf8"), source: path };
@@ -41,7 +40,9 @@ function readCustodian(path: string): { pem: string; source: string } {
 
 /** Moves the old recovery certificate and any share files left here aside, so that the new set never mixes with them. */
 function retireOldSet(paths: RecoveryPaths): string | undefined {
-  const shares = existsSync(paths.sharesDir) ? readdirSync(paths.sharesDir).filter((f) => /^share-.*\.p7m$/.test(f)) : [];
+  const shares = existsSync(paths.sharesDir)
+    ? readdirSync(paths.sharesDir).filter((f) => /^share-.*\.p7m$/.test(f))
+    : [];
   if (!existsSync(paths.cert) && shares.length === 0) return undefined;
   const dir = join(paths.sharesDir, `retired-${new Date().toISOString().replace(/[:.]/g, "-")}`);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -62,29 +63,70 @@ function writeSet(paths: RecoveryPaths, setup: RecoverySetup, minWaitHours: numb
   return files;
 }
 
-function report(io: Io, json: boolean, paths: RecoveryPaths, setup: RecoverySetup, files: string[], threshold: number, retired: string | undefined): void {
-  const custodians = setup.custodians.map((c) => ({ identity: c.identity, serial: c.serial, fingerprint: c.fingerprint, file: c.source }));
-  io.err(`custodians (${custodians.length}; any ${threshold} rebuild the recovery key): check each before handing out its share\n`);
-  for (const c of custodians) io.err(`  "${safeForTerminal(c.identity)}" serial ${c.serial} sha256 ${c.fingerprint} (${c.file})\n`);
-  if (setup.replaced.length > 0) io.err(`revoked the old recovery certificate ${setup.replaced.join(", ")}${retired ? `; its certificate and shares moved to ${retired}` : ""}\n`);
-  if (json) printJson(io, { certificate: paths.cert, serial: setup.serial, shares: files, threshold, custodians, replaced: setup.replaced });
-  else io.out(`recovery certificate ${paths.cert} (serial ${setup.serial}); ${files.length} shares, any ${threshold} rebuild the key:\n${files.map((f) => `  ${f}\n`).join("")}hand each share to its custodian, then delete it here\n`);
+function report(
+  io: Io,
+  json: boolean,
+  paths: RecoveryPaths,
+  setup: RecoverySetup,
+  files: string[],
+  threshold: number,
+  retired: string | undefined,
+): void {
+  const custodians = setup.custodians.map((c) => ({
+    identity: c.identity,
+    serial: c.serial,
+    fingerprint: c.fingerprint,
+    file: c.source,
+  }));
+  io.err(
+    `custodians (${custodians.length}; any ${threshold} rebuild the recovery key): check each before handing out its share\n`,
+  );
+  for (const c of custodians)
+    io.err(`  "${safeForTerminal(c.identity)}" serial ${c.serial} sha256 ${c.fingerprint} (${c.file})\n`);
+  if (setup.replaced.length > 0)
+    io.err(
+      `revoked the old recovery certificate ${setup.replaced.join(", ")}${retired ? `; its certificate and shares moved to ${retired}` : ""}\n`,
+    );
+  if (json)
+    printJson(io, {
+      certificate: paths.cert,
+      serial: setup.serial,
+      shares: files,
+      threshold,
+      custodians,
+      replaced: setup.replaced,
+    });
+  else
+    io.out(
+      `recovery certificate ${paths.cert} (serial ${setup.serial}); ${files.length} shares, any ${threshold} rebuild the key:\n${files.map((f) => `  ${f}\n`).join("")}hand each share to its custodian, then delete it here\n`,
+    );
 }
 
 export async function recoveryInit(argv: string[], io: Io): Promise<number> {
   const { flags } = parse(argv, INIT_OPTIONS, { positionals: 0 });
   const cfg = resolveCommon(flags, io.env);
   const paths = recoveryPaths(cfg.home);
-  const replace: ReasonName | undefined = flags.replace === true ? parseReason((flags.reason as string | undefined) ?? "superseded") : undefined;
+  const replace: ReasonName | undefined =
+    flags.replace === true ? parseReason((flags.reason as string | undefined) ?? "superseded") : undefined;
   if (flags.reason !== undefined && !replace) throw new UsageError("--reason goes with --replace");
-  if (!replace && readRecoveryCert(paths)) throw new UsageError(`recovery is already set up (${paths.cert}); to replace it (new key, new shares) use --replace`);
+  if (!replace && readRecoveryCert(paths))
+    throw new UsageError(
+      `recovery is already set up (${paths.cert}); to replace it (new key, new shares) use --replace`,
+    );
   const custodians = ((flags.custodian as string[] | undefined) ?? []).map(readCustodian);
   const threshold = Number(requireString(flags, "threshold"));
   const minWait = Number((flags["wait-hours"] as string | undefined) ?? 24);
-  if (!Number.isFinite(minWait) || minWait < 0) throw new UsageError("--wait-hours must be a number of hours, 0 or more");
+  if (!Number.isFinite(minWait) || minWait < 0)
+    throw new UsageError("--wait-hours must be a number of hours, 0 or more");
   const detail = { custodians: custodians.length, threshold, ...(replace ? { replace } : {}) };
   const setup = await withAuthority(cfg, io, (ca, db) =>
-    recordAdminEvent(db, io, { action: "recovery.init", detail }, () => setUpRecovery(ca, custodians, threshold, replace ? { replace } : {}), (s) => ({ serial: s.serial, replaced: s.replaced.join(",") })),
+    recordAdminEvent(
+      db,
+      io,
+      { action: "recovery.init", detail },
+      () => setUpRecovery(ca, custodians, threshold, replace ? { replace } : {}),
+      (s) => ({ serial: s.serial, replaced: s.replaced.join(",") }),
+    ),
   );
   const retired = replace ? retireOldSet(paths) : undefined;
   const files = writeSet(paths, setup, minWait);

@@ -62,34 +62,63 @@ export async function recoveryCommand(argv: string[], io: Io): Promise<number> {
   if (sub === "init") return recoveryInit(rest, io);
   if (sub === "pin") return recoveryPinCommand(rest, io);
   if (sub === "open-share") {
-    const { flags } = parse(rest, { share: { type: "string" }, profile: { type: "string" }, out: { type: "string" } }, { positionals: 0 });
+    const { flags } = parse(
+      rest,
+      { share: { type: "string" }, profile: { type: "string" }, out: { type: "string" } },
+      { positionals: 0 },
+    );
     const cfg = resolveCommon(flags, io.env);
     const profile = profilePaths(requireString(flags, "profile"));
-    const key = await new FileKeyStore(profile.key).load(() => obtainPassphrase(cfg, io, { prompt: "Custodian key passphrase: " }));
-    const share = open(new Uint8Array(readFile(requireString(flags, "share"), "the share")), key, readFile(profile.cert, "the custodian certificate").toString("utf8"));
+    const key = await new FileKeyStore(profile.key).load(() =>
+      obtainPassphrase(cfg, io, { prompt: "Custodian key passphrase: " }),
+    );
+    const share = open(
+      new Uint8Array(readFile(requireString(flags, "share"), "the share")),
+      key,
+      readFile(profile.cert, "the custodian certificate").toString("utf8"),
+    );
     writeSecretFile(requireString(flags, "out"), share);
     share.fill(0);
-    io.out(`opened the share into ${String(flags.out)} (mode 0600); give it to the recovery operator, then delete it\n`);
+    io.out(
+      `opened the share into ${String(flags.out)} (mode 0600); give it to the recovery operator, then delete it\n`,
+    );
     return 0;
   }
   if (sub === "request") {
     const { flags } = parse(rest, { identity: { type: "string" } }, { positionals: 0 });
     const cfg = resolveCommon(flags, io.env);
     const identity = requireString(flags, "identity");
-    await withAuthority(cfg, io, (_ca, db) => recordAdminEvent(db, io, { action: "recovery.request", detail: { identity } }, () => new RecoveryRequestRepository(db).request(identity, cliActor(io), new Date())));
-    io.out(`recovery of "${safeForTerminal(identity)}" requested; \`certvault recover\` may run once the waiting period has passed\n`);
+    await withAuthority(cfg, io, (_ca, db) =>
+      recordAdminEvent(db, io, { action: "recovery.request", detail: { identity } }, () =>
+        new RecoveryRequestRepository(db).request(identity, cliActor(io), new Date()),
+      ),
+    );
+    io.out(
+      `recovery of "${safeForTerminal(identity)}" requested; \`certvault recover\` may run once the waiting period has passed\n`,
+    );
     return 0;
   }
   throw new UsageError(`unknown recovery command "${sub}"\n${RECOVERY_HELP}`);
 }
 
 export async function recoverCommand(argv: string[], io: Io): Promise<number> {
-  const { flags } = parse(argv, { identity: { type: "string" }, "to-cert": { type: "string" }, share: { type: "string", multiple: true }, "wait-hours": { type: "string" } }, { positionals: 0 });
+  const { flags } = parse(
+    argv,
+    {
+      identity: { type: "string" },
+      "to-cert": { type: "string" },
+      share: { type: "string", multiple: true },
+      "wait-hours": { type: "string" },
+    },
+    { positionals: 0 },
+  );
   const cfg = resolveCommon(flags, io.env);
   const identity = requireString(flags, "identity");
   const newCertPem = readFile(requireString(flags, "to-cert"), "the new certificate").toString("utf8");
   const policy = readRecoveryPolicy(recoveryPaths(cfg.home));
-  const waitHours = Number((flags["wait-hours"] as string | undefined) ?? io.env.CERTVAULT_RECOVERY_WAIT_HOURS ?? policy.minWaitHours);
+  const waitHours = Number(
+    (flags["wait-hours"] as string | undefined) ?? io.env.CERTVAULT_RECOVERY_WAIT_HOURS ?? policy.minWaitHours,
+  );
   if (!Number.isFinite(waitHours) || waitHours < policy.minWaitHours) {
     throw new UsageError(`--wait-hours cannot be shorter than the ${policy.minWaitHours} h fixed by \`recovery init\``);
   }
@@ -106,17 +135,37 @@ export async function recoverCommand(argv: string[], io: Io): Promise<number> {
         { action: "recovery.recover", detail: { identity, shares: shares.length, waitHours } },
         async () => {
           const request = await new RecoveryRequestRepository(db).get(identity);
-          if (!request) throw new RecoveryFailedError(`no recovery request for "${identity}": run \`certvault recovery request --identity ${identity}\` first`);
+          if (!request)
+            throw new RecoveryFailedError(
+              `no recovery request for "${identity}": run \`certvault recovery request --identity ${identity}\` first`,
+            );
           const ready = request.requestedAt.getTime() + waitHours * 3_600_000;
-          if (Date.now() < ready) throw new RecoveryFailedError(`the waiting period for "${identity}" ends at ${new Date(ready).toISOString()}`);
+          if (Date.now() < ready)
+            throw new RecoveryFailedError(
+              `the waiting period for "${identity}" ends at ${new Date(ready).toISOString()}`,
+            );
           const serial = normalizeSerial(new x509.X509Certificate(newCertPem).serialNumber);
           const registered = await new CertificateRepository(db).get(serial);
           // The registry's own copy, compared whole: a look-alike certificate copying the serial is refused.
-          if (!registered || registered.identity !== identity || registered.storedStatus !== "active" || registered.pem.trim() !== newCertPem.trim()) {
-            throw new RecoveryFailedError(`the new certificate is not an active certificate of "${identity}" in this CA's registry`);
+          if (
+            !registered ||
+            registered.identity !== identity ||
+            registered.storedStatus !== "active" ||
+            registered.pem.trim() !== newCertPem.trim()
+          ) {
+            throw new RecoveryFailedError(
+              `the new certificate is not an active certificate of "${identity}" in this CA's registry`,
+            );
           }
           const key = await rebuildRecoveryKey(shares, recoveryCertPem);
-          const r = await recoverRecords({ records: new RecordRepository(db), identity, recoveryKey: key, recoveryCertPem, newCertPem: registered.pem, now: () => new Date() });
+          const r = await recoverRecords({
+            records: new RecordRepository(db),
+            identity,
+            recoveryKey: key,
+            recoveryCertPem,
+            newCertPem: registered.pem,
+            now: () => new Date(),
+          });
           await new RecoveryRequestRepository(db).clear(identity);
           return { ...r, toSerial: serial };
         },
@@ -126,7 +175,11 @@ export async function recoverCommand(argv: string[], io: Io): Promise<number> {
   } finally {
     for (const s of shares) s.fill(0);
   }
-  if (cfg.json) printJson(io, { rewrapped: result.rewrapped, skipped: result.skipped, notRecoverable: result.notRecoverable });
-  else io.out(`recovered "${safeForTerminal(identity)}": ${result.rewrapped} records re-wrapped for the new certificate, ${result.skipped} already done, ${result.notRecoverable} stored before recovery was set up (not recoverable)\n`);
+  if (cfg.json)
+    printJson(io, { rewrapped: result.rewrapped, skipped: result.skipped, notRecoverable: result.notRecoverable });
+  else
+    io.out(
+      `recovered "${safeForTerminal(identity)}": ${result.rewrapped} records re-wrapped for the new certificate, ${result.skipped} already done, ${result.notRecoverable} stored before recovery was set up (not recoverable)\n`,
+    );
   return 0;
 }

@@ -27,20 +27,41 @@ export async function requestsCommand(argv: string[], io: Io): Promise<number> {
   if (sub === "list") {
     const { flags } = parse(rest, { all: { type: "boolean" } }, { positionals: 0 });
     const cfg = resolveCommon(flags, io.env);
-    const rows = await withAuthority(cfg, io, (_ca, db) => new CertificateRequestRepository(db).list(flags.all ? undefined : "pending"));
-    const view = rows.map((r) => ({ id: r.id, identity: r.identity, status: r.status, requestedBy: r.requestedBy, createdAt: r.createdAt.toISOString(), serial: r.serial }));
+    const rows = await withAuthority(cfg, io, (_ca, db) =>
+      new CertificateRequestRepository(db).list(flags.all ? undefined : "pending"),
+    );
+    const view = rows.map((r) => ({
+      id: r.id,
+      identity: r.identity,
+      status: r.status,
+      requestedBy: r.requestedBy,
+      createdAt: r.createdAt.toISOString(),
+      serial: r.serial,
+    }));
     if (cfg.json) printJson(io, view);
-    else for (const r of view) io.out(`${t(r.id)}  ${t(r.status.padEnd(8))}  ${t(r.identity)}  asked by ${t(r.requestedBy)} at ${r.createdAt}\n`);
+    else
+      for (const r of view)
+        io.out(
+          `${t(r.id)}  ${t(r.status.padEnd(8))}  ${t(r.identity)}  asked by ${t(r.requestedBy)} at ${r.createdAt}\n`,
+        );
     return 0;
   }
   if (sub === "approve" || sub === "reject") {
-    const { flags, positionals } = parse(rest, sub === "approve" ? { days: { type: "string" } } : {}, { positionals: 1 });
+    const { flags, positionals } = parse(rest, sub === "approve" ? { days: { type: "string" } } : {}, {
+      positionals: 1,
+    });
     const cfg = resolveCommon(flags, io.env);
     const id = positionals[0];
     if (id === undefined) throw new UsageError(`usage: certvault requests ${sub} ID`);
     const days = sub === "approve" ? parseDays(flags.days as string | undefined, "client") : DEFAULT_DAYS.client;
     const result = await withAuthority(cfg, io, (ca, db) => {
-      const deps = { ca, requests: new CertificateRequestRepository(db), registry: new CertificateRepository(db), audit: cliAudit(db, io), now: () => new Date() };
+      const deps = {
+        ca,
+        requests: new CertificateRequestRepository(db),
+        registry: new CertificateRepository(db),
+        audit: cliAudit(db, io),
+        now: () => new Date(),
+      };
       return sub === "reject" ? rejectRequest(deps, id) : approveRequest(deps, id, days);
     });
     if (cfg.json) printJson(io, result);

@@ -81,7 +81,9 @@ export async function runUntilSignal(running: RunningServer): Promise<number> {
 }
 
 export async function launch(config: ServerConfig, io: Io): Promise<RunningServer> {
-  const passphrase = await obtainPassphrase({ ...config, devPassphraseFile: caPaths(config.home).devPassphrase }, io, { prompt: "CA passphrase: " });
+  const passphrase = await obtainPassphrase({ ...config, devPassphraseFile: caPaths(config.home).devPassphrase }, io, {
+    prompt: "CA passphrase: ",
+  });
   const running = await startServer({ config, passphrase });
   io.out(`listening on ${running.url}\n`);
   if (running.enrollUrl) io.out(`enrollment on ${running.enrollUrl}\n`);

@@ -50,9 +50,11 @@ export class CsrfGuard {
     const host = ctx.get("host");
     const origin = ctx.get("origin");
     if (origin === "") throw new CsrfRejectedError("a console action needs an Origin header");
-    if (host === "" || origin !== `https://${host}`) throw new CsrfRejectedError("a console action must come from the console's own origin");
+    if (host === "" || origin !== `https://${host}`)
+      throw new CsrfRejectedError("a console action must come from the console's own origin");
     const site = ctx.get("sec-fetch-site");
-    if (site !== "" && site !== "same-origin") throw new CsrfRejectedError("a console action must come from the console's own origin");
+    if (site !== "" && site !== "same-origin")
+      throw new CsrfRejectedError("a console action must come from the console's own origin");
     const nonce = cookieNonce(ctx);
     if (!nonce || !submitted) throw new CsrfRejectedError();
     const expected = Buffer.from(this.tokenFor(fingerprint(ctx), nonce));

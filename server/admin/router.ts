@@ -32,7 +32,8 @@ type Audited = (action: string, kind: AccessAction) => Middleware;
 const MAX_FORM_BYTES = 16 * 1024;
 
 export const CONSOLE_HEADERS: Readonly<Record<string, string>> = {
-  "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  "Content-Security-Policy":
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "X-Content-Type-Options": "nosniff",
   // Not "no-referrer": under it Chromium sends "Origin: null" on the console's own form posts (Fetch: serializing a
   // request origin), which the Origin check must refuse (sandboxed frames send null too). "same-origin" still sends
@@ -80,24 +81,51 @@ export function mountConsole(router: Router, deps: ConsoleDeps, admins: readonly
   const svc = new ConsoleService(deps);
   const csrf = new CsrfGuard();
   const admin = requireAdmin(admins);
-  const frame = (ctx: Context, path: PagePath, title: string, problem?: string): Frame => ({ title, path, admin: caller(ctx).identity, notice: NOTICES[q(ctx, "done")], problem });
+  const frame = (ctx: Context, path: PagePath, title: string, problem?: string): Frame => ({
+    title,
+    path,
+    admin: caller(ctx).identity,
+    notice: NOTICES[q(ctx, "done")],
+    problem,
+  });
   const send = (ctx: Context, f: Frame, body: Html): void => {
     ctx.type = "text/html; charset=utf-8";
     ctx.body = page(f, body).text;
   };
 
-  const view = (path: PagePath, action: string, title: string, body: (ctx: Context, token: string) => Promise<Html>): void => {
-    router.get(path, as(action, "other"), consoleHeaders, admin, async (ctx) => send(ctx, frame(ctx, path, title), await body(ctx, csrf.token(ctx))));
+  const view = (
+    path: PagePath,
+    action: string,
+    title: string,
+    body: (ctx: Context, token: string) => Promise<Html>,
+  ): void => {
+    router.get(path, as(action, "other"), consoleHeaders, admin, async (ctx) =>
+      send(ctx, frame(ctx, path, title), await body(ctx, csrf.token(ctx))),
+    );
   };
   view("/admin/", "admin.overview", "Overview", (_ctx, t) => overviewBody(svc, t));
-  view("/admin/certificates", "admin.certificates", "Certificates", (ctx, t) => certificatesBody(svc, q(ctx, "q").trim(), t));
+  view("/admin/certificates", "admin.certificates", "Certificates", (ctx, t) =>
+    certificatesBody(svc, q(ctx, "q").trim(), t),
+  );
   view("/admin/requests", "admin.requests", "Renewal requests", (_ctx, t) => requestsBody(svc, t));
   view("/admin/tokens", "admin.tokens", "Enrollment tokens", (_ctx, t) => tokensBody(svc, t));
   view("/admin/quarantines", "admin.quarantines", "Quarantines", (_ctx, t) => quarantinesBody(svc, t));
-  view("/admin/audit", "admin.audit", "Audit", (ctx, t) => auditBody(svc, { identity: q(ctx, "identity"), action: q(ctx, "action"), from: q(ctx, "from"), to: q(ctx, "to") }, t));
+  view("/admin/audit", "admin.audit", "Audit", (ctx, t) =>
+    auditBody(
+      svc,
+      { identity: q(ctx, "identity"), action: q(ctx, "action"), from: q(ctx, "from"), to: q(ctx, "to") },
+      t,
+    ),
+  );
 
   /** A POST: CSRF guard, the action, then 303 to `back` with a notice; a refusal is shown on `back`'s frame. */
-  const act = (path: string, action: string, back: PagePath, title: string, run: (form: URLSearchParams, admin: string) => Promise<string>): void => {
+  const act = (
+    path: string,
+    action: string,
+    back: PagePath,
+    title: string,
+    run: (form: URLSearchParams, admin: string) => Promise<string>,
+  ): void => {
     router.post(path, as(action, "other"), consoleHeaders, admin, async (ctx) => {
       const form = await readForm(ctx);
       csrf.check(ctx, form.get("csrf"));
@@ -112,17 +140,35 @@ export function mountConsole(router: Router, deps: ConsoleDeps, admins: readonly
       }
     });
   };
-  act("/admin/certificates/revoke", "admin.certificates.revoke", "/admin/certificates", "Certificates", async (f, who) => {
-    await svc.revoke(who, f.get("serial") ?? "", f.get("reason") ?? "unspecified");
-    return "revoked";
-  });
-  act("/admin/requests/approve", "admin.requests.approve", "/admin/requests", "Renewal requests", async (f, who) => (await svc.decide(who, f.get("id") ?? "", "approve", f.get("days") ?? undefined)).status === "issued" ? "approved" : "rejected");
-  act("/admin/requests/reject", "admin.requests.reject", "/admin/requests", "Renewal requests", async (f, who) => (await svc.decide(who, f.get("id") ?? "", "reject")).status);
+  act(
+    "/admin/certificates/revoke",
+    "admin.certificates.revoke",
+    "/admin/certificates",
+    "Certificates",
+    async (f, who) => {
+      await svc.revoke(who, f.get("serial") ?? "", f.get("reason") ?? "unspecified");
+      return "revoked";
+    },
+  );
+  act("/admin/requests/approve", "admin.requests.approve", "/admin/requests", "Renewal requests", async (f, who) =>
+    (await svc.decide(who, f.get("id") ?? "", "approve", f.get("days") ?? undefined)).status === "issued"
+      ? "approved"
+      : "rejected",
+  );
+  act(
+    "/admin/requests/reject",
+    "admin.requests.reject",
+    "/admin/requests",
+    "Renewal requests",
+    async (f, who) => (await svc.decide(who, f.get("id") ?? "", "reject")).status,
+  );
   act("/admin/tokens/revoke", "admin.tokens.revoke", "/admin/tokens", "Enrollment tokens", async (f, who) => {
     await svc.revokeToken(who, f.get("id") ?? "");
     return "token-revoked";
   });
-  act("/admin/quarantines/release", "admin.quarantines.release", "/admin/quarantines", "Quarantines", async (f, who) => ((await svc.release(who, f.get("identity") ?? "")) ? "released" : "not-quarantined"));
+  act("/admin/quarantines/release", "admin.quarantines.release", "/admin/quarantines", "Quarantines", async (f, who) =>
+    (await svc.release(who, f.get("identity") ?? "")) ? "released" : "not-quarantined",
+  );
   act("/admin/audit/verify", "admin.audit.verify", "/admin/audit", "Audit", async (_f, who) => {
     await svc.verify(who);
     return "verified";

@@ -80,7 +80,13 @@ export class ConsoleService {
 
   async decide(admin: string, id: string, decision: "approve" | "reject", daysInput?: string): Promise<Decision> {
     if (!/^[0-9a-f]{32}$/.test(id)) throw new InvalidInputError("the request id must be 32 hexadecimal digits");
-    const deps = { ca: this.deps.authorityFor(admin), requests: this.requests, registry: this.registry, audit: this.auditAs(admin), now: this.deps.now };
+    const deps = {
+      ca: this.deps.authorityFor(admin),
+      requests: this.requests,
+      registry: this.registry,
+      audit: this.auditAs(admin),
+      now: this.deps.now,
+    };
     if (decision === "reject") return rejectRequest(deps, id);
     const days = parseDays(daysInput === undefined || daysInput === "" ? undefined : daysInput, "client");
     const result = await approveRequest(deps, id, days);
@@ -108,8 +114,11 @@ export class ConsoleService {
   }
 
   async verify(admin: string): Promise<VerifyResult> {
-    const result = await this.auditAs(admin).run({ action: "audit.verify" }, () => verifyAudit(this.audit, auditPaths(this.deps.home)), (r): AuditDetail =>
-      r.ok ? { ok: true, entries: r.entries, checkpoints: r.checkpoints } : { ok: false, seq: r.seq },
+    const result = await this.auditAs(admin).run(
+      { action: "audit.verify" },
+      () => verifyAudit(this.audit, auditPaths(this.deps.home)),
+      (r): AuditDetail =>
+        r.ok ? { ok: true, entries: r.entries, checkpoints: r.checkpoints } : { ok: false, seq: r.seq },
     );
     this.lastVerify = { at: this.deps.now(), by: admin, result };
     return result;

@@ -5,7 +5,13 @@
  * requests and self-revocations are budgeted per window and the caps hold under concurrency (store/issuance-budget.ts).
  */
 import { randomBytes } from "node:crypto";
-import { ConflictError, CsrRejectedError, NotFoundError, RenewalLimitedError, SelfRevocationLimitedError } from "../../errors/index.js";
+import {
+  ConflictError,
+  CsrRejectedError,
+  NotFoundError,
+  RenewalLimitedError,
+  SelfRevocationLimitedError,
+} from "../../errors/index.js";
 import { vetCsr } from "../../ca/csr.js";
 import { DEFAULT_DAYS } from "../../ca/profiles.js";
 import type { CertificateAuthority } from "../../ca/authority.js";
@@ -41,18 +47,35 @@ export class CertificateService {
   async request(caller: Caller, body: Uint8Array): Promise<RequestView> {
     const vetted = await vetCsr(body.length > 0 && body[0] === 0x2d ? new TextDecoder().decode(body) : body);
     if (vetted.commonName !== caller.identity) {
-      throw new CsrRejectedError(`the CSR is for "${vetted.commonName}"; an identity can only ask for its own certificates`);
+      throw new CsrRejectedError(
+        `the CSR is for "${vetted.commonName}"; an identity can only ask for its own certificates`,
+      );
     }
     const id = randomBytes(16).toString("hex");
-    const base = { id, identity: caller.identity, csr: vetted.csr.toString("pem"), requestedBy: caller.serial, createdAt: this.now() };
+    const base = {
+      id,
+      identity: caller.identity,
+      csr: vetted.csr.toString("pem"),
+      requestedBy: caller.serial,
+      createdAt: this.now(),
+    };
     // Auto-approval still caps what one key can mint: a stolen key must not fill the identity with certificates
     // (each would become a recipient of server-sealed records). The row is the reservation: inserted (budget and
     // caps checked under the identity's lock) before anything is signed.
     const auto = this.policy === "auto";
-    const refusal = await this.budget.reserveRequest({ ...base, status: auto ? "issued" : "pending", serial: null }, base.createdAt, auto);
-    if (refusal?.refused === "limit") throw new RenewalLimitedError(refusal.retryAfterSeconds, spell(this.budget.limits.renewal));
-    if (refusal?.refused === "pending") throw new ConflictError("a certificate request of this identity is already waiting for an admin");
-    if (refusal?.refused === "cap") throw new ConflictError(`"${caller.identity}" already has ${refusal.active} active certificates; ask an admin, or revoke one first`);
+    const refusal = await this.budget.reserveRequest(
+      { ...base, status: auto ? "issued" : "pending", serial: null },
+      base.createdAt,
+      auto,
+    );
+    if (refusal?.refused === "limit")
+      throw new RenewalLimitedError(refusal.retryAfterSeconds, spell(this.budget.limits.renewal));
+    if (refusal?.refused === "pending")
+      throw new ConflictError("a certificate request of this identity is already waiting for an admin");
+    if (refusal?.refused === "cap")
+      throw new ConflictError(
+        `"${caller.identity}" already has ${refusal.active} active certificates; ask an admin, or revoke one first`,
+      );
     if (!auto) return { id, status: "pending" };
     let issued;
     try {

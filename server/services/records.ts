@@ -4,7 +4,18 @@
  * caller) and stored as sent. Ownership is part of every query (store/records.ts).
  */
 import { randomBytes } from "node:crypto";
-import { ConflictError, InvalidGrantError, RecoveryRecipientMissingError, InvalidIdError, InvalidInputError, InvalidQueryError, NotARecipientError, NotFoundError, PreconditionFailedError, ServiceUnavailableError } from "../../errors/index.js";
+import {
+  ConflictError,
+  InvalidGrantError,
+  RecoveryRecipientMissingError,
+  InvalidIdError,
+  InvalidInputError,
+  InvalidQueryError,
+  NotARecipientError,
+  NotFoundError,
+  PreconditionFailedError,
+  ServiceUnavailableError,
+} from "../../errors/index.js";
 import { isRecipient, readGrant, recipientsOf, seal, signRecord } from "../../envelope/index.js";
 import type { RecordSigner } from "../../envelope/index.js";
 import type { RecordMeta, RecordRepository } from "../../store/records.js";
@@ -45,7 +56,8 @@ function decodeCursor(cursor: string): { createdAt: number; id: string } {
 export function parseLimit(raw: string | undefined): number {
   if (raw === undefined) return DEFAULT_PAGE;
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < 1 || n > MAX_PAGE) throw new InvalidQueryError(`limit must be a whole number from 1 to ${MAX_PAGE}`);
+  if (!/^\d+$/.test(raw) || n < 1 || n > MAX_PAGE)
+    throw new InvalidQueryError(`limit must be a whole number from 1 to ${MAX_PAGE}`);
   return n;
 }
 
@@ -60,7 +72,8 @@ function checkGrantStatement(statement: Uint8Array, owner: string, id: string, g
   } catch {
     throw new InvalidGrantError("the body must be the owner's signed grant statement (DER), as the SDK makes it");
   }
-  if (g.owner !== owner || g.id !== id || g.grantee !== grantee) throw new InvalidGrantError("the grant statement names another owner, record or grantee");
+  if (g.owner !== owner || g.id !== id || g.grantee !== grantee)
+    throw new InvalidGrantError("the grant statement names another owner, record or grantee");
 }
 
 export class RecordService {
@@ -79,7 +92,13 @@ export class RecordService {
   ) {}
 
   /** Turns an upload into the envelope to store under `id`; `alsoFor` are more certificates a plaintext upload is sealed to. */
-  private async envelopeFor(caller: Caller, id: string, body: Uint8Array, contentType: string, alsoFor: readonly string[] = []): Promise<Uint8Array> {
+  private async envelopeFor(
+    caller: Caller,
+    id: string,
+    body: Uint8Array,
+    contentType: string,
+    alsoFor: readonly string[] = [],
+  ): Promise<Uint8Array> {
     const certs = await this.registry.activeCertificates(caller.identity);
     const recovery = this.recovery();
     if (contentType === CMS_MEDIA_TYPE) {
@@ -87,13 +106,17 @@ export class RecordService {
       const ids = recipientsOf(body);
       // On a miss, ask the registry itself: the upload may be sealed to a certificate issued since the last poll.
       const addressed = (list: { pem: string }[]): boolean => list.some((c) => isRecipient(ids, c.pem));
-      if (!addressed(certs) && !addressed(await this.registry.activeCertificates(caller.identity, true))) throw new NotARecipientError();
+      if (!addressed(certs) && !addressed(await this.registry.activeCertificates(caller.identity, true)))
+        throw new NotARecipientError();
       if (recovery && !isRecipient(ids, recovery)) throw new RecoveryRecipientMissingError();
       return body;
     }
-    if (certs.length === 0) throw new ServiceUnavailableError("the caller's identity has no active certificate to seal to");
+    if (certs.length === 0)
+      throw new ServiceUnavailableError("the caller's identity has no active certificate to seal to");
     const signed = signRecord(body, this.signer, { owner: caller.identity, id }, { now: this.now() });
-    return seal(signed, [...certs.map((c) => c.pem), ...alsoFor, ...(recovery ? [recovery] : [])], { contentType: "signed-data" });
+    return seal(signed, [...certs.map((c) => c.pem), ...alsoFor, ...(recovery ? [recovery] : [])], {
+      contentType: "signed-data",
+    });
   }
 
   async create(caller: Caller, body: Uint8Array, contentType: string): Promise<string> {
@@ -116,7 +139,13 @@ export class RecordService {
   }
 
   /** Replaces a record; with `ifVersion`, only if nobody wrote it since that version. Returns the new version. */
-  async replace(caller: Caller, id: string, body: Uint8Array, contentType: string, ifVersion?: number): Promise<number> {
+  async replace(
+    caller: Caller,
+    id: string,
+    body: Uint8Array,
+    contentType: string,
+    ifVersion?: number,
+  ): Promise<number> {
     checkId(id);
     // Existence first, so that a foreign id costs no sealing and answers exactly like a missing one.
     const current = await this.repo.version(caller.identity, id);
@@ -124,7 +153,9 @@ export class RecordService {
     if (ifVersion !== undefined && ifVersion !== current) throw new PreconditionFailedError();
     // A shared record stays shared: a plaintext replacement is sealed to its grantees' active certificates too.
     const grantees = await this.repo.grantees(caller.identity, id);
-    const theirs = (await Promise.all(grantees.map((g) => this.registry.activeCertificates(g)))).flat().map((c) => c.pem);
+    const theirs = (await Promise.all(grantees.map((g) => this.registry.activeCertificates(g))))
+      .flat()
+      .map((c) => c.pem);
     const envelope = await this.envelopeFor(caller, id, body, contentType, theirs);
     const expectedVersion = ifVersion ?? current;
     if (!(await this.repo.replace({ id, owner: caller.identity, envelope, now: this.now(), expectedVersion }))) {
@@ -155,9 +186,22 @@ export class RecordService {
     if (certs.length === 0) throw new NotFoundError(`no active certificate for "${grantee}"`);
     const ids = recipientsOf(envelope);
     if (!certs.some((c) => isRecipient(ids, c.pem))) {
-      throw new ConflictError(`seal the record to ${grantee}'s certificates first (PUT the re-wrapped envelope), then grant`);
+      throw new ConflictError(
+        `seal the record to ${grantee}'s certificates first (PUT the re-wrapped envelope), then grant`,
+      );
     }
-    if (!(await this.repo.setGrant({ owner: caller.identity, id, grantee, version, grant: true, now: this.now(), statement }))) throw new PreconditionFailedError();
+    if (
+      !(await this.repo.setGrant({
+        owner: caller.identity,
+        id,
+        grantee,
+        version,
+        grant: true,
+        now: this.now(),
+        statement,
+      }))
+    )
+      throw new PreconditionFailedError();
   }
 
   /** Unshares (owner only) once the stored envelope no longer names any of the grantee's certificates. */
@@ -166,9 +210,12 @@ export class RecordService {
     const certs = await this.registry.activeCertificates(grantee, true);
     const ids = recipientsOf(envelope);
     if (certs.some((c) => isRecipient(ids, c.pem))) {
-      throw new ConflictError(`remove ${grantee}'s certificates from the envelope first (PUT the re-wrapped envelope), then revoke the grant`);
+      throw new ConflictError(
+        `remove ${grantee}'s certificates from the envelope first (PUT the re-wrapped envelope), then revoke the grant`,
+      );
     }
-    if (!(await this.repo.setGrant({ owner: caller.identity, id, grantee, version, grant: false, now: this.now() }))) throw new PreconditionFailedError();
+    if (!(await this.repo.setGrant({ owner: caller.identity, id, grantee, version, grant: false, now: this.now() })))
+      throw new PreconditionFailedError();
   }
 
   async grantees(caller: Caller, id: string): Promise<string[]> {
@@ -182,7 +229,11 @@ export class RecordService {
     return this.repo.grants(caller.identity, id);
   }
 
-  private async owned(caller: Caller, id: string, ifVersion?: number): Promise<{ envelope: Uint8Array; version: number }> {
+  private async owned(
+    caller: Caller,
+    id: string,
+    ifVersion?: number,
+  ): Promise<{ envelope: Uint8Array; version: number }> {
     const found = await this.repo.getEnvelope(caller.identity, checkId(id));
     if (found === null) throw new NotFoundError();
     if (ifVersion !== undefined && ifVersion !== found.version) throw new PreconditionFailedError();
@@ -200,7 +251,12 @@ export class RecordService {
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return {
-      records: page.map((m) => ({ id: m.id, size: m.size, createdAt: m.createdAt.toISOString(), updatedAt: m.updatedAt.toISOString() })),
+      records: page.map((m) => ({
+        id: m.id,
+        size: m.size,
+        createdAt: m.createdAt.toISOString(),
+        updatedAt: m.updatedAt.toISOString(),
+      })),
       next: rows.length > limit && last ? encodeCursor(last) : null,
     };
   }

@@ -51,7 +51,13 @@ for (const dialect of ["sqlite", "postgres"] as const) {
     this.timeout(60_000);
     let db: Db;
     let cleanup: () => Promise<void>;
-    const t = thresholdsFrom({ distinctRecords: 50, dayRecordsMin: 150, dayFactor: 3, dayHistoryDays: 7, dayRecordsMax: 1000 });
+    const t = thresholdsFrom({
+      distinctRecords: 50,
+      dayRecordsMin: 150,
+      dayFactor: 3,
+      dayHistoryDays: 7,
+      dayRecordsMax: 1000,
+    });
 
     before(async function () {
       if (dialect === "postgres") {
@@ -101,7 +107,8 @@ for (const dialect of ["sqlite", "postgres"] as const) {
     it("re-reading one record is one read per window; a new window counts it again", async function () {
       const c = new ReadCounters(db, t);
       expect(await c.count("rereader", "r1", T0)).to.deep.equal({ window: 1, day: 1 });
-      for (let i = 1; i < 20; i++) expect(await c.count("rereader", "r1", T0 + i * 1000)).to.deep.equal({ window: null, day: null });
+      for (let i = 1; i < 20; i++)
+        expect(await c.count("rereader", "r1", T0 + i * 1000)).to.deep.equal({ window: null, day: null });
       expect(await c.count("rereader", "r2", T0 + 30_000)).to.deep.equal({ window: 2, day: 2 });
       // Ten minutes on: r1 counts again in the short window (which no longer holds the first reads), not in the day.
       expect(await c.count("rereader", "r1", T0 + 10 * MIN + 1000)).to.deep.equal({ window: 1, day: null });

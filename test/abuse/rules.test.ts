@@ -22,7 +22,11 @@ describe("abuse: rules", function () {
     const events: AccessEvent[] = [];
     for (let i = 0; i < 8 * 60; i++) {
       const time = T0 + i * MIN;
-      events.push(i % 10 === 0 ? { time, source: "10.0.0.1", action: "list", status: 200, list: { cursor: false, end: true } } : get(time, `r${i % 30}`));
+      events.push(
+        i % 10 === 0
+          ? { time, source: "10.0.0.1", action: "list", status: 200, list: { cursor: false, end: true } }
+          : get(time, `r${i % 30}`),
+      );
       expect(rulesFired(events, time, 1), `minute ${i}`).to.deep.equal([]);
     }
   });
@@ -51,9 +55,21 @@ describe("abuse: rules", function () {
   });
 
   it("list_walk: 20 continued pages within the window fire", function () {
-    const pages = Array.from({ length: 20 }, (_, i): AccessEvent => ({ time: T0 + i * 500, source: "10.0.0.1", action: "list", status: 200, list: { cursor: i > 0, end: false } }));
+    const pages = Array.from({ length: 20 }, (_, i): AccessEvent => ({
+      time: T0 + i * 500,
+      source: "10.0.0.1",
+      action: "list",
+      status: 200,
+      list: { cursor: i > 0, end: false },
+    }));
     expect(rulesFired(pages, T0 + 10_000)).to.not.include("list_walk");
-    pages.push({ time: T0 + 10_500, source: "10.0.0.1", action: "list", status: 200, list: { cursor: true, end: true } });
+    pages.push({
+      time: T0 + 10_500,
+      source: "10.0.0.1",
+      action: "list",
+      status: 200,
+      list: { cursor: true, end: true },
+    });
     expect(rulesFired(pages, T0 + 10_500)).to.include("list_walk");
   });
 
@@ -72,7 +88,12 @@ describe("abuse: rules", function () {
   });
 
   it("volume: far above the identity's own baseline fires, the usual rate does not", function () {
-    const burst = Array.from({ length: 700 }, (_, i): AccessEvent => ({ time: T0 + i * 50, source: "10.0.0.1", action: "me", status: 200 }));
+    const burst = Array.from({ length: 700 }, (_, i): AccessEvent => ({
+      time: T0 + i * 50,
+      source: "10.0.0.1",
+      action: "me",
+      status: 200,
+    }));
     expect(rulesFired(burst, T0 + 35_000, 10)).to.include("volume"); // 700 > max(600, 10 x 10)
     expect(rulesFired(burst, T0 + 35_000, 100)).to.not.include("volume"); // a heavy but usual client: 700 < 10 x 100
   });
@@ -92,7 +113,13 @@ describe("abuse: detector", function () {
   it("an exfiltration (list, then fetch every record as fast as possible) is flagged on the read that crosses the threshold", function () {
     const d = new Detector(t);
     let high: number | undefined;
-    d.observe("mallory", { time: T0, source: "10.0.0.9", action: "list", status: 200, list: { cursor: false, end: false } });
+    d.observe("mallory", {
+      time: T0,
+      source: "10.0.0.9",
+      action: "list",
+      status: 200,
+      list: { cursor: false, end: false },
+    });
     for (let i = 0; i < 2000 && high === undefined; i++) {
       const found = d.observe("mallory", get(T0 + 1 + i * 5, `rec${i}`));
       if (found.some((f) => f.severity === "high")) high = i + 1;
@@ -106,7 +133,8 @@ describe("abuse: detector", function () {
     let flagged: number | undefined;
     for (let i = 0; i < 20 * 60 * 30 && flagged === undefined; i++) {
       const time = T0 + i * 50;
-      const e: AccessEvent = i % 26 === 0 ? get(time, `rec${distinct++}`) : { time, source: "10.0.0.1", action: "me", status: 200 };
+      const e: AccessEvent =
+        i % 26 === 0 ? get(time, `rec${distinct++}`) : { time, source: "10.0.0.1", action: "me", status: 200 };
       if (d.observe("sly", e).some((f) => f.rule === "bulk_read")) flagged = distinct;
     }
     expect(flagged, "never flagged").to.equal(t.distinctRecords);
@@ -115,7 +143,10 @@ describe("abuse: detector", function () {
   it("a finding is reported once per window, not on every later request", function () {
     const d = new Detector(t);
     let reports = 0;
-    for (let i = 0; i < 100; i++) reports += d.observe("eve", get(T0 + i * 10, `x${i}`, { status: 404 })).filter((f) => f.rule === "id_guessing").length;
+    for (let i = 0; i < 100; i++)
+      reports += d
+        .observe("eve", get(T0 + i * 10, `x${i}`, { status: 404 }))
+        .filter((f) => f.rule === "id_guessing").length;
     expect(reports).to.equal(1);
   });
 
@@ -129,7 +160,15 @@ describe("abuse: detector", function () {
   it("property: whatever the stream, the detector never throws and reports only findings over their threshold", function () {
     fc.assert(
       fc.property(
-        fc.array(fc.record({ dt: fc.integer({ min: 0, max: 120_000 }), status: fc.constantFrom(200, 404, 403), id: fc.integer({ min: 0, max: 50 }), src: fc.integer({ min: 0, max: 3 }) }), { maxLength: 300 }),
+        fc.array(
+          fc.record({
+            dt: fc.integer({ min: 0, max: 120_000 }),
+            status: fc.constantFrom(200, 404, 403),
+            id: fc.integer({ min: 0, max: 50 }),
+            src: fc.integer({ min: 0, max: 3 }),
+          }),
+          { maxLength: 300 },
+        ),
         (steps) => {
           const d = new Detector(t);
           let now = T0;

@@ -10,7 +10,16 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-export const CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+export const CHROMIUM_FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
 export type Command =
   | { op: "launch"; origin: string; certPath: string; keyPath: string; executablePath: string }
@@ -52,7 +61,8 @@ async function launch(c: Extract<Command, { op: "launch" }>): Promise<string> {
   page = context.pages()[0] ?? (await context.newPage());
   // Chromium asks for /favicon.ico on its own (the API answers 404 there): not a page's problem.
   page.on("console", (m) => {
-    if (!m.location().url.endsWith("/favicon.ico")) problems.push(`console ${m.type()}: ${m.text()} (${m.location().url})`);
+    if (!m.location().url.endsWith("/favicon.ico"))
+      problems.push(`console ${m.type()}: ${m.text()} (${m.location().url})`);
   });
   page.on("response", (r) => {
     if (r.status() >= 400) problems.push(`HTTP ${r.status()} ${r.url()}`);
@@ -90,7 +100,10 @@ async function run(c: Command): Promise<unknown> {
       await current().getByLabel(c.label, { exact: true }).selectOption(c.value);
       return null;
     case "text":
-      return current().locator(c.selector ?? "main").first().innerText();
+      return current()
+        .locator(c.selector ?? "main")
+        .first()
+        .innerText();
     case "html":
       return current().content();
     case "screenshot":

@@ -16,7 +16,8 @@ export function browserMissing(): string | undefined {
 export function requireBrowser(ctx: Mocha.Context): void {
   const missing = browserMissing();
   if (!missing) return;
-  if (process.env.CI || process.env.CERTVAULT_REQUIRE_BROWSER) throw new Error(`browser tests required here, but ${missing}`);
+  if (process.env.CI || process.env.CERTVAULT_REQUIRE_BROWSER)
+    throw new Error(`browser tests required here, but ${missing}`);
   console.log(`      (skipped: ${missing})`);
   ctx.skip();
 }
@@ -39,7 +40,11 @@ export class BrowserDriver {
 
   static async start(rootCertPath: string): Promise<BrowserDriver> {
     const worker = fileURLToPath(new URL("./browser-worker.ts", import.meta.url));
-    const child = fork(worker, [], { execArgv: ["--import", "tsx"], env: { ...process.env, NODE_EXTRA_CA_CERTS: rootCertPath }, stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(worker, [], {
+      execArgv: ["--import", "tsx"],
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: rootCertPath },
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+    });
     await new Promise<void>((resolve, reject) => {
       child.once("message", () => resolve());
       child.once("error", reject);

@@ -29,7 +29,11 @@ describe("operator console in Chromium", function () {
   let browser: BrowserDriver;
   let shots: string;
   const shot = async (name: string, zoom200 = false): Promise<void> => {
-    const r = await browser.send<{ path: string; overflow: boolean }>({ op: "screenshot", path: join(shots, `${name}.png`), zoom200 });
+    const r = await browser.send<{ path: string; overflow: boolean }>({
+      op: "screenshot",
+      path: join(shots, `${name}.png`),
+      zoom200,
+    });
     console.log(`      screenshot: ${r.path}`);
     expect(r.overflow, `${name}: wider than the window`).to.equal(false);
   };
@@ -40,9 +44,18 @@ describe("operator console in Chromium", function () {
     ca = await createTestCA();
     ops = await ca.issueClient("ops");
     // A bulk read trips the rule after 20 distinct records (instead of 1,000), through the server's own configuration.
-    server = await startTestServer({ ca, config: { adminIdentities: ["ops"], anomaly: { ...DEFAULT_THRESHOLDS, distinctRecords: 20 } } });
+    server = await startTestServer({
+      ca,
+      config: { adminIdentities: ["ops"], anomaly: { ...DEFAULT_THRESHOLDS, distinctRecords: 20 } },
+    });
     browser = await BrowserDriver.start(caPaths(ca.home).rootCert);
-    await browser.send({ op: "launch", origin: server.url, certPath: ops.certPath, keyPath: ops.keyPath, executablePath: CHROMIUM });
+    await browser.send({
+      op: "launch",
+      origin: server.url,
+      certPath: ops.certPath,
+      keyPath: ops.keyPath,
+      executablePath: CHROMIUM,
+    });
     shots = artifactsDir();
   });
   after(async function () {
@@ -77,23 +90,43 @@ describe("operator console in Chromium", function () {
     expect(read).to.equal(19);
 
     expect((await browser.send<{ status: number }>({ op: "goto", url: `${server.url}/admin/` })).status).to.equal(200);
-    expect(await text()).to.match(/Quarantined identities: 1/).and.match(/bulk_read \(high\)\t1/).and.match(/identity_quarantined\t1/);
+    expect(await text())
+      .to.match(/Quarantined identities: 1/)
+      .and.match(/bulk_read \(high\)\t1/)
+      .and.match(/identity_quarantined\t1/);
     await shot("overview");
     await browser.send({ op: "click", role: "link", name: "Quarantines" });
     const page = await text();
-    expect(page).to.include(HOSTILE).and.include("bulk_read").and.match(/distinct records read/).and.include("records.get");
+    expect(page)
+      .to.include(HOSTILE)
+      .and.include("bulk_read")
+      .and.match(/distinct records read/)
+      .and.include("records.get");
     // The name is text, never markup: no element came from it.
     const source = await browser.send<string>({ op: "html" });
     expect(source).to.not.include("<img src=x>").and.not.include("<script>x</script>");
     await shot("quarantines");
     await shot("quarantines-zoom200", true);
 
-    const done = await browser.send<{ url: string }>({ op: "press", role: "button", name: `Release ${HOSTILE}`, key: "Enter" });
+    const done = await browser.send<{ url: string }>({
+      op: "press",
+      role: "button",
+      name: `Release ${HOSTILE}`,
+      key: "Enter",
+    });
     expect(done.url).to.equal(`${server.url}/admin/quarantines?done=released`);
-    expect(await text()).to.include("The identity is released.").and.include("No identity is quarantined.");
+    expect(await text())
+      .to.include("The identity is released.")
+      .and.include("No identity is quarantined.");
     expect((await call(ca, eve, `${server.url}/v1/records/${ids[0] ?? ""}`)).status).to.equal(200);
-    const audit = (await ca.db("audit_entries").where({ actor: "ops" }).whereIn("action", ["admin.quarantines.release", "quarantine.release"]).select("action", "status", "detail")) as { action: string; status: number; detail: string | null }[];
-    expect(audit.map((a) => [a.action, a.status, a.detail ? (JSON.parse(a.detail) as { phase?: string }).phase : null])).to.deep.equal([
+    const audit = (await ca
+      .db("audit_entries")
+      .where({ actor: "ops" })
+      .whereIn("action", ["admin.quarantines.release", "quarantine.release"])
+      .select("action", "status", "detail")) as { action: string; status: number; detail: string | null }[];
+    expect(
+      audit.map((a) => [a.action, a.status, a.detail ? (JSON.parse(a.detail) as { phase?: string }).phase : null]),
+    ).to.deep.equal([
       ["admin.quarantines.release", 0, "attempt"],
       ["quarantine.release", 0, "attempt"],
       ["quarantine.release", 0, "done"],
@@ -107,32 +140,60 @@ describe("operator console in Chromium", function () {
     await browser.send({ op: "goto", url: `${server.url}/admin/certificates` });
     await browser.send({ op: "fill", label: "Identity or serial (exact)", value: "carol" });
     await browser.send({ op: "click", role: "button", name: "Search" });
-    expect(await text()).to.include(carol.serial).and.include("active");
+    expect(await text())
+      .to.include(carol.serial)
+      .and.include("active");
     await shot("certificates");
     await browser.send({ op: "select", label: "Reason", value: "keyCompromise" });
-    const done = await browser.send<{ url: string }>({ op: "click", role: "button", name: `Revoke ${carol.serial} (carol)` });
+    const done = await browser.send<{ url: string }>({
+      op: "click",
+      role: "button",
+      name: `Revoke ${carol.serial} (carol)`,
+    });
     expect(done.url).to.equal(`${server.url}/admin/certificates?done=revoked`);
-    const refused = await call(ca, carol, `${server.url}/v1/me`).then((a) => `${a.status} ${errorCode(a) ?? ""}`, (err: Error) => `handshake refused: ${err.message}`);
+    const refused = await call(ca, carol, `${server.url}/v1/me`).then(
+      (a) => `${a.status} ${errorCode(a) ?? ""}`,
+      (err: Error) => `handshake refused: ${err.message}`,
+    );
     expect(refused).to.match(/^(401|403) certificate_revoked|^handshake refused/);
-    const row = (await ca.db("certificates").where({ serial: carol.serial }).first("status", "revocation_reason")) as { status: string; revocation_reason: string };
+    const row = (await ca.db("certificates").where({ serial: carol.serial }).first("status", "revocation_reason")) as {
+      status: string;
+      revocation_reason: string;
+    };
     expect(row).to.deep.equal({ status: "revoked", revocation_reason: "keyCompromise" });
-    expect(await ca.db("audit_entries").where({ actor: "ops", action: "ca.revoke" }).select("detail")).to.have.length(2); // attempt, done
+    expect(await ca.db("audit_entries").where({ actor: "ops", action: "ca.revoke" }).select("detail")).to.have.length(
+      2,
+    ); // attempt, done
   });
 
   it("approves a renewal request from the requests page", async function () {
     const dave = await ca.issueClient("dave");
-    const { csrPem } = await createKeyAndCsr({ name: "dave", keyType: "ec-p256", store: new FileKeyStore(join(ca.home, "dave-next.key")), passphrase: "dave's new key" });
+    const { csrPem } = await createKeyAndCsr({
+      name: "dave",
+      keyType: "ec-p256",
+      store: new FileKeyStore(join(ca.home, "dave-next.key")),
+      passphrase: "dave's new key",
+    });
     const asked = await call(ca, dave, `${server.url}/v1/certificates`, { method: "POST", body: csrPem });
     expect(asked.status).to.equal(202);
     const id = (JSON.parse(asked.body) as { id: string }).id;
     await browser.send({ op: "goto", url: `${server.url}/admin/requests` });
-    expect(await text()).to.include(id).and.include(dave.serial);
+    expect(await text())
+      .to.include(id)
+      .and.include(dave.serial);
     await shot("requests");
     await browser.send({ op: "click", role: "button", name: `Approve request ${id} (dave)` });
-    expect(await text()).to.include("The request is approved and the certificate issued.").and.include("No request is waiting.");
-    const status = JSON.parse((await call(ca, dave, `${server.url}/v1/certificates/requests/${id}`)).body) as { status: string; serial?: string };
+    expect(await text())
+      .to.include("The request is approved and the certificate issued.")
+      .and.include("No request is waiting.");
+    const status = JSON.parse((await call(ca, dave, `${server.url}/v1/certificates/requests/${id}`)).body) as {
+      status: string;
+      serial?: string;
+    };
     expect(status.status).to.equal("issued");
-    expect(await ca.db("audit_entries").where({ actor: "ops", action: "requests.approve" }).select("seq")).to.have.length(2);
+    expect(
+      await ca.db("audit_entries").where({ actor: "ops", action: "requests.approve" }).select("seq"),
+    ).to.have.length(2);
   });
 
   it("filters the audit trail and verifies the chain on request", async function () {
@@ -153,7 +214,9 @@ describe("operator console in Chromium", function () {
     // The attacker's page: another origin, a form aimed at the console, no token (it cannot read one).
     const evil: Server = createServer((_req, res) => {
       res.setHeader("content-type", "text/html");
-      res.end(`<!doctype html><title>cute cats</title><form method="post" action="${server.url}/admin/certificates/revoke"><input type="hidden" name="serial" value="${frank.serial}"><input type="hidden" name="reason" value="keyCompromise"><input type="hidden" name="csrf" value="guess"><button>Win a prize</button></form>`);
+      res.end(
+        `<!doctype html><title>cute cats</title><form method="post" action="${server.url}/admin/certificates/revoke"><input type="hidden" name="serial" value="${frank.serial}"><input type="hidden" name="reason" value="keyCompromise"><input type="hidden" name="csrf" value="guess"><button>Win a prize</button></form>`,
+      );
     });
     await new Promise<void>((r) => evil.listen(0, "127.0.0.1", r));
     try {
@@ -164,8 +227,13 @@ describe("operator console in Chromium", function () {
       evil.closeAllConnections();
       await new Promise((r) => evil.close(r));
     }
-    expect(((await ca.db("certificates").where({ serial: frank.serial }).first("status")) as { status: string }).status).to.equal("active");
-    const tried = (await ca.db("audit_entries").where({ actor: "ops", action: "admin.certificates.revoke", status: 403 }).select("detail")) as { detail: string }[];
+    expect(
+      ((await ca.db("certificates").where({ serial: frank.serial }).first("status")) as { status: string }).status,
+    ).to.equal("active");
+    const tried = (await ca
+      .db("audit_entries")
+      .where({ actor: "ops", action: "admin.certificates.revoke", status: 403 })
+      .select("detail")) as { detail: string }[];
     expect(tried.map((t) => (JSON.parse(t.detail) as { code: string }).code)).to.deep.equal(["csrf_rejected"]);
     expect((await call(ca, frank, `${server.url}/v1/me`)).status).to.equal(200);
   });

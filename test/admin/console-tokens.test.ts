@@ -36,9 +36,21 @@ describe("operator console: enrollment tokens", function () {
     return JSON.parse(r.stdout) as Listed[];
   };
   const statusOf = async (id: string): Promise<string | undefined> => (await listed()).find((t) => t.id === id)?.status;
-  const hashOf = async (id: string): Promise<string> => ((await ca.db("enrollment_tokens").where({ id }).first("token_hash")) as { token_hash: string }).token_hash;
-  const auditOf = async (action: string, actor: string): Promise<{ status: number; detail: Record<string, unknown> | null }[]> =>
-    ((await ca.db("audit_entries").where({ action, actor }).orderBy("seq").select("status", "detail")) as { status: number | string; detail: string | null }[]).map((r) => ({ status: Number(r.status), detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null }));
+  const hashOf = async (id: string): Promise<string> =>
+    ((await ca.db("enrollment_tokens").where({ id }).first("token_hash")) as { token_hash: string }).token_hash;
+  const auditOf = async (
+    action: string,
+    actor: string,
+  ): Promise<{ status: number; detail: Record<string, unknown> | null }[]> =>
+    (
+      (await ca.db("audit_entries").where({ action, actor }).orderBy("seq").select("status", "detail")) as {
+        status: number | string;
+        detail: string | null;
+      }[]
+    ).map((r) => ({
+      status: Number(r.status),
+      detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null,
+    }));
   const tokensPage = async (): Promise<string> => {
     const a = await call(ca, ops, `${server.url}/admin/tokens`);
     expect(a.status).to.equal(200);
@@ -63,7 +75,9 @@ describe("operator console: enrollment tokens", function () {
 
     const body = await tokensPage();
     expect(body).to.include(`<a href="/admin/tokens" aria-current="page">Enrollment tokens</a>`);
-    const row = new RegExp(`<tr><td class="mono">${t.id}</td><td class="wrap">alice</td><td><time datetime="([^"]+)">[^<]+</time></td><td><time datetime="${t.expiresAt}">[^<]+</time></td><td>active</td><td><form class="inline" method="post" action="/admin/tokens/revoke">`).exec(body);
+    const row = new RegExp(
+      `<tr><td class="mono">${t.id}</td><td class="wrap">alice</td><td><time datetime="([^"]+)">[^<]+</time></td><td><time datetime="${t.expiresAt}">[^<]+</time></td><td>active</td><td><form class="inline" method="post" action="/admin/tokens/revoke">`,
+    ).exec(body);
     expect(row, "alice's row, with its Revoke form").to.not.equal(null);
     const created = (await listed()).find((x) => x.id === t.id) as Listed & { createdAt: string };
     expect(row?.[1]).to.equal(created.createdAt);
@@ -72,14 +86,22 @@ describe("operator console: enrollment tokens", function () {
     // Nothing of either token, nor of its stored hash, in any spelling.
     for (const tok of [t, evil]) {
       const hash = await hashOf(tok.id);
-      for (const secret of [tok.token, tok.token.split(".")[3] ?? "", hash, hash.toUpperCase(), Buffer.from(hash, "hex").toString("base64"), Buffer.from(hash, "hex").toString("base64url")]) {
+      for (const secret of [
+        tok.token,
+        tok.token.split(".")[3] ?? "",
+        hash,
+        hash.toUpperCase(),
+        Buffer.from(hash, "hex").toString("base64"),
+        Buffer.from(hash, "hex").toString("base64url"),
+      ]) {
         expect(secret.length).to.be.greaterThan(20);
         expect(body, "a token or its hash in the page").to.not.include(secret);
       }
     }
     // The hostile identity is text, in the table cell and in the button's label alike.
     expect(body).to.not.include("<script>").and.not.include("<img");
-    const escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &lt;img src=x onerror=alert(1)&gt; &amp; &#39;q&#39;";
+    const escaped =
+      "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &lt;img src=x onerror=alert(1)&gt; &amp; &#39;q&#39;";
     expect(body).to.include(`<td class="wrap">${escaped}</td>`);
     expect(body).to.include(`aria-label="Revoke enrollment token ${evil.id} (${escaped})"`);
   });
@@ -87,7 +109,13 @@ describe("operator console: enrollment tokens", function () {
   it("Revoke through a proper POST: audited under the admin as the CLI's revoke is, `ca token --list` says revoked, enrollment refuses the token", async function () {
     const t = await makeToken(ca, "carol");
     const session = await openSession(ca, ops, server.url, "/admin/tokens");
-    const ok = await postForm(ca, ops, `${server.url}/admin/tokens/revoke`, { id: t.id, csrf: session.token }, { origin: server.url, cookie: session.cookie });
+    const ok = await postForm(
+      ca,
+      ops,
+      `${server.url}/admin/tokens/revoke`,
+      { id: t.id, csrf: session.token },
+      { origin: server.url, cookie: session.cookie },
+    );
     expect([ok.status, ok.headers.location]).to.deep.equal([303, "/admin/tokens?done=token-revoked"]);
     expect(await statusOf(t.id)).to.equal("revoked");
 
@@ -100,9 +128,15 @@ describe("operator console: enrollment tokens", function () {
 
     // The enrollment listener refuses it.
     const csr = readFileSync((await makeCsr(ca.home, "ec-p256", "carol")).csr, "utf8");
-    const enrolled = await enrollRequest(server.enrollUrl as string, ca.rootPem, { body: JSON.stringify({ token: t.token, csr }) });
+    const enrolled = await enrollRequest(server.enrollUrl as string, ca.rootPem, {
+      body: JSON.stringify({ token: t.token, csr }),
+    });
     expect([enrolled.status, errorCode(enrolled)]).to.deep.equal([401, "invalid_token"]);
-    const refused = await ca.db("audit_entries").where({ action: "enroll.refused" }).orderBy("seq", "desc").first("detail");
+    const refused = await ca
+      .db("audit_entries")
+      .where({ action: "enroll.refused" })
+      .orderBy("seq", "desc")
+      .first("detail");
     expect(JSON.parse((refused as { detail: string }).detail)).to.deep.include({ reason: "revoked", tokenId: t.id });
 
     // The page shows it revoked, with no Revoke button, and the notice.
@@ -113,11 +147,28 @@ describe("operator console: enrollment tokens", function () {
     expect(after.body).to.match(new RegExp(`${t.id}</td><td class="wrap">carol</td>.*?<td>revoked</td>`));
 
     // A second revoke is a conflict, shown on the page and audited as failed; an id of the wrong shape is a 400.
-    const again = await postForm(ca, ops, `${server.url}/admin/tokens/revoke`, { id: t.id, csrf: session.token }, { origin: server.url, cookie: session.cookie });
+    const again = await postForm(
+      ca,
+      ops,
+      `${server.url}/admin/tokens/revoke`,
+      { id: t.id, csrf: session.token },
+      { origin: server.url, cookie: session.cookie },
+    );
     expect(again.status).to.equal(409);
     expect(again.body).to.include("is already revoked");
-    expect((await auditOf("enroll.token.revoke", "ops")).map((e) => e.detail?.phase)).to.deep.equal(["attempt", "done", "attempt", "failed"]);
-    const bad = await postForm(ca, ops, `${server.url}/admin/tokens/revoke`, { id: `${t.id}<x>`, csrf: session.token }, { origin: server.url, cookie: session.cookie });
+    expect((await auditOf("enroll.token.revoke", "ops")).map((e) => e.detail?.phase)).to.deep.equal([
+      "attempt",
+      "done",
+      "attempt",
+      "failed",
+    ]);
+    const bad = await postForm(
+      ca,
+      ops,
+      `${server.url}/admin/tokens/revoke`,
+      { id: `${t.id}<x>`, csrf: session.token },
+      { origin: server.url, cookie: session.cookie },
+    );
     expect(bad.status).to.equal(400);
     expect(bad.body).to.not.include("<x>");
   });
@@ -130,13 +181,25 @@ describe("operator console: enrollment tokens", function () {
     const forgeries: { name: string; form: Record<string, string>; headers: Record<string, string> }[] = [
       { name: "no token", form: { id: t.id }, headers: good },
       { name: "empty token", form: { id: t.id, csrf: "" }, headers: good },
-      { name: "wrong token", form: { id: t.id, csrf: session.token.slice(0, -2) + (session.token.endsWith("AA") ? "BB" : "AA") }, headers: good },
+      {
+        name: "wrong token",
+        form: { id: t.id, csrf: session.token.slice(0, -2) + (session.token.endsWith("AA") ? "BB" : "AA") },
+        headers: good,
+      },
       { name: "another session's token", form: { id: t.id, csrf: other.token }, headers: good },
       { name: "token without its cookie", form: { id: t.id, csrf: session.token }, headers: { origin: server.url } },
-      { name: "foreign Origin", form: { id: t.id, csrf: session.token }, headers: { ...good, origin: "https://evil.example" } },
+      {
+        name: "foreign Origin",
+        form: { id: t.id, csrf: session.token },
+        headers: { ...good, origin: "https://evil.example" },
+      },
       { name: "Origin null", form: { id: t.id, csrf: session.token }, headers: { ...good, origin: "null" } },
       { name: "no Origin", form: { id: t.id, csrf: session.token }, headers: { cookie: session.cookie } },
-      { name: "cross-site fetch metadata", form: { id: t.id, csrf: session.token }, headers: { ...good, "sec-fetch-site": "cross-site" } },
+      {
+        name: "cross-site fetch metadata",
+        form: { id: t.id, csrf: session.token },
+        headers: { ...good, "sec-fetch-site": "cross-site" },
+      },
     ];
     const before = (await auditOf("enroll.token.revoke", "ops")).length;
     for (const f of forgeries) {
@@ -161,7 +224,11 @@ describe("operator console: enrollment tokens", function () {
       expect(a.body).to.not.include(t.id);
     }
     for (const method of ["POST", "GET"]) {
-      const a = await call(ca, bob, `${server.url}/admin/tokens/revoke`, { method, headers: { origin: server.url, cookie: session.cookie, "content-type": "application/x-www-form-urlencoded" }, body: method === "POST" ? new URLSearchParams({ id: t.id, csrf: session.token }).toString() : undefined });
+      const a = await call(ca, bob, `${server.url}/admin/tokens/revoke`, {
+        method,
+        headers: { origin: server.url, cookie: session.cookie, "content-type": "application/x-www-form-urlencoded" },
+        body: method === "POST" ? new URLSearchParams({ id: t.id, csrf: session.token }).toString() : undefined,
+      });
       expect([a.status, errorCode(a)], method).to.deep.equal([403, "admin_required"]);
       expect(a.headers["set-cookie"]).to.equal(undefined);
     }

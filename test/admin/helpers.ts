@@ -21,7 +21,12 @@ export interface CallOptions {
 }
 
 /** One request over a fresh connection (no keep-alive: each call is a new TLS handshake, as a new client's). */
-export function call(ca: TestCA, who: Pick<TestIdentity, "certPem" | "keyPem">, url: string, o: CallOptions = {}): Promise<Answer> {
+export function call(
+  ca: TestCA,
+  who: Pick<TestIdentity, "certPem" | "keyPem">,
+  url: string,
+  o: CallOptions = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const agent = new Agent({ keepAlive: false, ca: ca.rootPem, cert: who.certPem, key: who.keyPem });
     const req = request(url, { method: o.method ?? "GET", agent, headers: o.headers ?? {} }, (res) => {
@@ -54,7 +59,12 @@ export interface Session {
 }
 
 /** Opens a console page as `who` and keeps what a browser would: the session cookie and the form token. */
-export async function openSession(ca: TestCA, who: Pick<TestIdentity, "certPem" | "keyPem">, base: string, path = "/admin/certificates"): Promise<Session> {
+export async function openSession(
+  ca: TestCA,
+  who: Pick<TestIdentity, "certPem" | "keyPem">,
+  base: string,
+  path = "/admin/certificates",
+): Promise<Session> {
   const page = await call(ca, who, base + path);
   if (page.status !== 200) throw new Error(`GET ${path}: ${page.status} ${page.body}`);
   const setCookie = ([] as string[]).concat(page.headers["set-cookie"] ?? []);
@@ -65,13 +75,25 @@ export async function openSession(ca: TestCA, who: Pick<TestIdentity, "certPem" 
 }
 
 /** A form POST as the console's own pages send it (Origin = the console's origin), unless `headers` say otherwise. */
-export function postForm(ca: TestCA, who: Pick<TestIdentity, "certPem" | "keyPem">, url: string, form: Record<string, string>, headers: Record<string, string>): Promise<Answer> {
-  return call(ca, who, url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", ...headers }, body: new URLSearchParams(form).toString() });
+export function postForm(
+  ca: TestCA,
+  who: Pick<TestIdentity, "certPem" | "keyPem">,
+  url: string,
+  form: Record<string, string>,
+  headers: Record<string, string>,
+): Promise<Answer> {
+  return call(ca, who, url, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+    body: new URLSearchParams(form).toString(),
+  });
 }
 
 /** Screenshots of this run (not committed): CERTVAULT_ARTIFACTS, or a fresh directory under the temp dir. */
 export function artifactsDir(): string {
-  const dir = process.env.CERTVAULT_ARTIFACTS ?? join(tmpdir(), "certvault-artifacts", `console-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+  const dir =
+    process.env.CERTVAULT_ARTIFACTS ??
+    join(tmpdir(), "certvault-artifacts", `console-${new Date().toISOString().replace(/[:.]/g, "-")}`);
   mkdirSync(dir, { recursive: true });
   return dir;
 }

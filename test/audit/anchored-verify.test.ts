@@ -26,7 +26,8 @@ describe("audit verify: anchored in signed checkpoints outside the database", fu
     if (ca.dbTarget.startsWith("postgres")) this.skip();
     const server = await startTestServer({ ca });
     const alice = await ca.issueClient("alice");
-    for (let i = 0; i < 5; i++) expect((await curl(`${server.url}/v1/me`, { cacert: ca.paths.rootCert, id: alice })).status).to.equal(200);
+    for (let i = 0; i < 5; i++)
+      expect((await curl(`${server.url}/v1/me`, { cacert: ca.paths.rootCert, id: alice })).status).to.equal(200);
     await server.stop(); // signs a last checkpoint over everything
     entries = Number(((await ca.db("audit_entries").count({ n: "*" }).first()) as { n: number | string }).n);
     const ship = tmp.make("certvault-ship-");
@@ -57,22 +58,32 @@ describe("audit verify: anchored in signed checkpoints outside the database", fu
     }
     return { db, home: join(dir, "home") };
   }
-  const verify = (d: { db: string; home: string }, ...extra: string[]) => runCli(["audit", "verify", "--home", d.home, "--db", d.db, ...extra]);
+  const verify = (d: { db: string; home: string }, ...extra: string[]) =>
+    runCli(["audit", "verify", "--home", d.home, "--db", d.db, ...extra]);
 
   it("the untouched trail: ok N entries, anchored, in the operator's HOME and on any machine with audit.pub and the export", async function () {
     const home = await runCli(["audit", "verify", ...ca.cliArgs]);
     expect(home.code, home.stderr).to.equal(0);
-    expect(home.stdout).to.match(new RegExp(`^ok ${entries} entries \\(\\d+ signed checkpoints\\), anchored at entry ${entries} by `));
+    expect(home.stdout).to.match(
+      new RegExp(`^ok ${entries} entries \\(\\d+ signed checkpoints\\), anchored at entry ${entries} by `),
+    );
     const elsewhere = await verify(await database(false), "--audit-pub", pub, "--checkpoints", exported);
     expect(elsewhere.code, elsewhere.stderr).to.equal(0);
-    expect(elsewhere.stdout).to.match(new RegExp(`^ok ${entries} entries .*anchored at entry ${entries} by .*checkpoints\\.jsonl$`, "m"));
+    expect(elsewhere.stdout).to.match(
+      new RegExp(`^ok ${entries} entries .*anchored at entry ${entries} by .*checkpoints\\.jsonl$`, "m"),
+    );
   });
 
   it("the export holds the genesis record and every checkpoint the node signed, each line as checkpoints.log has it", function () {
-    const lines = readFileSync(exported, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { seq: number; hash: string });
+    const lines = readFileSync(exported, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { seq: number; hash: string });
     expect(lines[0]).to.deep.include({ seq: 0, hash: "0".repeat(64) });
     expect(lines[lines.length - 1]?.seq).to.equal(entries);
-    const log = readFileSync(join(ca.home, "audit", "checkpoints.log"), "utf8").trim().split("\n");
+    const log = readFileSync(join(ca.home, "audit", "checkpoints.log"), "utf8")
+      .trim()
+      .split("\n");
     expect(log.map((l) => (JSON.parse(l) as { seq: number }).seq)).to.deep.equal(lines.map((l) => l.seq));
   });
 
@@ -80,7 +91,11 @@ describe("audit verify: anchored in signed checkpoints outside the database", fu
     const forged = await database(true);
     const r = await verify(forged, "--audit-pub", pub, "--checkpoints", exported);
     expect(r.code, r.stdout).to.equal(1);
-    expect(r.stderr).to.match(new RegExp(`entry ${entries} does not match the checkpoint anchor outside the database \\(.*checkpoints\\.jsonl\\): the chain was rewritten`));
+    expect(r.stderr).to.match(
+      new RegExp(
+        `entry ${entries} does not match the checkpoint anchor outside the database \\(.*checkpoints\\.jsonl\\): the chain was rewritten`,
+      ),
+    );
     expect(r.stdout).to.not.match(/^ok/m);
   });
 
@@ -106,9 +121,14 @@ describe("audit verify: anchored in signed checkpoints outside the database", fu
     const lines = readFileSync(exported, "utf8").trim().split("\n");
     const last = JSON.parse(lines[lines.length - 1] as string) as { seq: number; hash: string };
     const altered = join(tmp.make("certvault-altered-"), "checkpoints.jsonl");
-    writeFileSync(altered, [...lines.slice(0, -1), JSON.stringify({ ...last, hash: "f".repeat(64) })].join("\n") + "\n");
+    writeFileSync(
+      altered,
+      [...lines.slice(0, -1), JSON.stringify({ ...last, hash: "f".repeat(64) })].join("\n") + "\n",
+    );
     const r = await verify(await database(false), "--audit-pub", pub, "--checkpoints", altered);
     expect(r.code).to.equal(1);
-    expect(r.stderr).to.match(new RegExp(`the checkpoint at entry ${last.seq} in .*checkpoints\\.jsonl has a bad signature`));
+    expect(r.stderr).to.match(
+      new RegExp(`the checkpoint at entry ${last.seq} in .*checkpoints\\.jsonl has a bad signature`),
+    );
   });
 });

@@ -19,7 +19,21 @@ describe("audit: CA operations from the CLI", function () {
     writeFileSync(pass, "ca audit passphrase\n", { mode: 0o600 });
     args = ["--home", home, "--passphrase-file", pass];
     expect((await runCli(["ca", "init", ...args])).code).to.equal(0);
-    await opensslOk(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, "k.pem"), "-subj", "/CN=carol", "-out", join(dir, "r.csr")]);
+    await opensslOk([
+      "req",
+      "-new",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      join(dir, "k.pem"),
+      "-subj",
+      "/CN=carol",
+      "-out",
+      join(dir, "r.csr"),
+    ]);
   });
   after(function () {
     rmSync(dir, { recursive: true, force: true });
@@ -33,9 +47,21 @@ describe("audit: CA operations from the CLI", function () {
     expect((await runCli(["ca", "crl", ...args])).code).to.equal(0);
     const exp = await runCli(["audit", "export", "--home", home]);
     expect(exp.code, exp.stderr).to.equal(0);
-    const rows = exp.stdout.trim().split("\n").map((l) => JSON.parse(l) as { actor: string; action: string; detail: Record<string, unknown> });
+    const rows = exp.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { actor: string; action: string; detail: Record<string, unknown> });
     const seen = rows.map((r) => `${r.action}:${String(r.detail.phase)}`);
-    expect(seen).to.deep.equal(["ca.init:attempt", "ca.init:done", "ca.issue:attempt", "ca.issue:done", "ca.revoke:attempt", "ca.revoke:done", "ca.crl:attempt", "ca.crl:done"]);
+    expect(seen).to.deep.equal([
+      "ca.init:attempt",
+      "ca.init:done",
+      "ca.issue:attempt",
+      "ca.issue:done",
+      "ca.revoke:attempt",
+      "ca.revoke:done",
+      "ca.crl:attempt",
+      "ca.crl:done",
+    ]);
     expect(rows.every((r) => r.actor.startsWith("cli:"))).to.equal(true);
     expect(rows[3]?.detail).to.include({ serial, identity: "carol" });
     expect(rows[5]?.detail).to.include({ serial, reason: "keyCompromise" });
@@ -46,9 +72,21 @@ describe("audit: CA operations from the CLI", function () {
 
   it("refuses to issue when the audit log cannot be written, and the registry stays as it was", async function () {
     const db = join(home, "certvault.db");
-    const count = async (): Promise<string> => (await runProcess("sqlite3", ["-cmd", ".timeout 5000", db, "SELECT count(*) FROM certificates"], {})).stdout.trim();
+    const count = async (): Promise<string> =>
+      (
+        await runProcess("sqlite3", ["-cmd", ".timeout 5000", db, "SELECT count(*) FROM certificates"], {})
+      ).stdout.trim();
     const before = await count();
-    await runProcess("sqlite3", ["-cmd", ".timeout 5000", db, "CREATE TRIGGER no_audit BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'no'); END;"], {});
+    await runProcess(
+      "sqlite3",
+      [
+        "-cmd",
+        ".timeout 5000",
+        db,
+        "CREATE TRIGGER no_audit BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'no'); END;",
+      ],
+      {},
+    );
     try {
       const r = await runCli(["ca", "issue", ...args, "--csr", join(dir, "r.csr"), "--profile", "client"]);
       expect(r.code).to.equal(1);

@@ -10,7 +10,17 @@ const keys = generateKeyPairSync("ec", { namedCurve: "P-256" });
 const check = checkpointVerifier(keys.publicKey);
 
 function events(n: number): AuditEvent[] {
-  return Array.from({ length: n }, (_, i) => ({ time: new Date(Date.UTC(2026, 10, 23) + i * 1000), actor: `user${i % 3}`, serial: "1a2b", source: "127.0.0.1", action: i % 2 ? "records.get" : "me", recordId: i % 2 ? `r${i}` : null, status: 200, requestId: `req-${i}`, detail: i === 3 ? { code: "not_found", n: 1 } : null }));
+  return Array.from({ length: n }, (_, i) => ({
+    time: new Date(Date.UTC(2026, 10, 23) + i * 1000),
+    actor: `user${i % 3}`,
+    serial: "1a2b",
+    source: "127.0.0.1",
+    action: i % 2 ? "records.get" : "me",
+    recordId: i % 2 ? `r${i}` : null,
+    status: 200,
+    requestId: `req-${i}`,
+    detail: i === 3 ? { code: "not_found", n: 1 } : null,
+  }));
 }
 
 describe("audit: hash chain", function () {
@@ -35,17 +45,30 @@ describe("audit: hash chain", function () {
   });
 
   it("a deleted entry is named", function () {
-    const r = verifyChain(chain.filter((e) => e.seq !== 6), [cp], check);
+    const r = verifyChain(
+      chain.filter((e) => e.seq !== 6),
+      [cp],
+      check,
+    );
     expect(r).to.include({ ok: false, seq: 6 });
   });
 
   it("two swapped entries are named at the first", function () {
-    const swapped = chain.map((e) => (e.seq === 3 ? { ...(chain[6] as AuditEntry), seq: 3 } : e.seq === 7 ? { ...(chain[2] as AuditEntry), seq: 7 } : e));
+    const swapped = chain.map((e) =>
+      e.seq === 3 ? { ...(chain[6] as AuditEntry), seq: 3 } : e.seq === 7 ? { ...(chain[2] as AuditEntry), seq: 7 } : e,
+    );
     expect(verifyChain(swapped, [cp], check)).to.include({ ok: false, seq: 3 });
   });
 
   it("a chain rewritten from entry 5 on, hashes recomputed, is caught by the signed checkpoint", function () {
-    const rewritten = [...chain.slice(0, 4), ...link(events(6).map((e) => ({ ...e, actor: "nobody" })), 4, (chain[3] as AuditEntry).hash)];
+    const rewritten = [
+      ...chain.slice(0, 4),
+      ...link(
+        events(6).map((e) => ({ ...e, actor: "nobody" })),
+        4,
+        (chain[3] as AuditEntry).hash,
+      ),
+    ];
     expect(verifyChain(rewritten, [], check).ok, "the chain alone cannot tell").to.equal(true);
     expect(verifyChain(rewritten, [cp], check)).to.include({ ok: false, seq: 8 });
   });
@@ -68,12 +91,17 @@ describe("audit: hash chain", function () {
   it("property: changing any one field of any one entry is detected at that entry", function () {
     const fields = ["actor", "action", "recordId", "source", "requestId", "serial"] as const;
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 10 }), fc.constantFrom(...fields), fc.string({ minLength: 1, maxLength: 8 }), (seq, field, value) => {
-        const original = chain[seq - 1] as AuditEntry;
-        fc.pre(original[field] !== value);
-        const bad = chain.map((e) => (e.seq === seq ? { ...e, [field]: value } : e));
-        expect(verifyChain(bad, [], check)).to.include({ ok: false, seq });
-      }),
+      fc.property(
+        fc.integer({ min: 1, max: 10 }),
+        fc.constantFrom(...fields),
+        fc.string({ minLength: 1, maxLength: 8 }),
+        (seq, field, value) => {
+          const original = chain[seq - 1] as AuditEntry;
+          fc.pre(original[field] !== value);
+          const bad = chain.map((e) => (e.seq === seq ? { ...e, [field]: value } : e));
+          expect(verifyChain(bad, [], check)).to.include({ ok: false, seq });
+        },
+      ),
     );
   });
 });

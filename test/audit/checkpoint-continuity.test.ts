@@ -14,14 +14,23 @@ import { auditPaths, ensureAuditKey, fileAuditSigner } from "../../audit/audit-k
 import { verifyAudit } from "../../audit/verify.js";
 import type { AuditEvent } from "../../audit/chain.js";
 
-const event = (i: number): AuditEvent => ({ time: new Date(Date.UTC(2026, 10, 23) + i), actor: "alice", action: "me", status: 200, requestId: `r${i}` });
+const event = (i: number): AuditEvent => ({
+  time: new Date(Date.UTC(2026, 10, 23) + i),
+  actor: "alice",
+  action: "me",
+  status: 200,
+  requestId: `r${i}`,
+});
 
 describe("audit: checkpoint continuity", function () {
   let dir: string;
   let db: Db;
   let repo: AuditRepository;
   const paths = () => auditPaths(dir);
-  const signingLog = (): AuditLog => new AuditLog(repo, { signing: { key: fileAuditSigner(ensureAuditKey(paths(), "audit test passphrase")), paths: paths() } });
+  const signingLog = (): AuditLog =>
+    new AuditLog(repo, {
+      signing: { key: fileAuditSigner(ensureAuditKey(paths(), "audit test passphrase")), paths: paths() },
+    });
 
   beforeEach(async function () {
     dir = mkdtempSync(join(tmpdir(), "certvault-cp-"));
@@ -52,7 +61,12 @@ describe("audit: checkpoint continuity", function () {
     let refused: unknown;
     await log.checkpoint().catch((err: unknown) => (refused = err));
     expect((refused as { code?: string } | undefined)?.code).to.equal("audit_chain_broken");
-    expect(await db("audit_checkpoints").count({ n: "*" }).first().then((r) => Number((r as { n: number | string }).n))).to.equal(0);
+    expect(
+      await db("audit_checkpoints")
+        .count({ n: "*" })
+        .first()
+        .then((r) => Number((r as { n: number | string }).n)),
+    ).to.equal(0);
     expect((await verifyAudit(repo, paths())).ok).to.equal(false);
   });
 

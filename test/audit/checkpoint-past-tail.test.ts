@@ -15,7 +15,13 @@ import { auditPaths, ensureAuditKey, fileAuditSigner } from "../../audit/audit-k
 import type { AuditEvent } from "../../audit/chain.js";
 import type { AuditChainBrokenError } from "../../errors/index.js";
 
-const event = (i: number): AuditEvent => ({ time: new Date(Date.UTC(2026, 10, 23) + i), actor: "alice", action: "me", status: 200, requestId: `r${i}` });
+const event = (i: number): AuditEvent => ({
+  time: new Date(Date.UTC(2026, 10, 23) + i),
+  actor: "alice",
+  action: "me",
+  status: 200,
+  requestId: `r${i}`,
+});
 
 describe("audit: a checkpoint row past the chain's end", function () {
   let dir: string;
@@ -28,7 +34,10 @@ describe("audit: a checkpoint row past the chain's end", function () {
     db = await openDatabase(join(dir, "audit.db"));
     const paths = auditPaths(dir);
     states.length = 0;
-    log = new AuditLog(new AuditRepository(db), { signing: { key: fileAuditSigner(ensureAuditKey(paths, "audit test passphrase")), paths }, onChainState: (s) => states.push(s) });
+    log = new AuditLog(new AuditRepository(db), {
+      signing: { key: fileAuditSigner(ensureAuditKey(paths, "audit test passphrase")), paths },
+      onChainState: (s) => states.push(s),
+    });
     for (let i = 0; i < 10; i++) await log.append(event(i));
     await log.checkpoint();
     expect(states).to.deep.equal([undefined]);
@@ -38,7 +47,11 @@ describe("audit: a checkpoint row past the chain's end", function () {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const refusal = async (): Promise<string | undefined> => log.checkpoint().then(() => undefined, (err: unknown) => (err as { code?: string }).code);
+  const refusal = async (): Promise<string | undefined> =>
+    log.checkpoint().then(
+      () => undefined,
+      (err: unknown) => (err as { code?: string }).code,
+    );
 
   it("the tail truncated under its checkpoint: refused and reported", async function () {
     await db("audit_entries").where("seq", ">", 6).delete();

@@ -21,7 +21,14 @@ describe("audit: concurrent writers", function () {
       await Promise.all(
         logs.flatMap((log, w) =>
           Array.from({ length: 8 }, async (_, lane) => {
-            for (let i = 0; i < perWriter / 8; i++) await log.append({ time: new Date(), actor: `writer${w}`, action: "me", status: 200, requestId: `${w}-${lane}-${i}` });
+            for (let i = 0; i < perWriter / 8; i++)
+              await log.append({
+                time: new Date(),
+                actor: `writer${w}`,
+                action: "me",
+                status: 200,
+                requestId: `${w}-${lane}-${i}`,
+              });
           }),
         ),
       );
@@ -31,10 +38,21 @@ describe("audit: concurrent writers", function () {
       expect(new Set(entries.map((e) => e.requestId)).size).to.equal(2 * perWriter);
       // Strict alternation: each writer's remembered tail is stale every time, so every append takes the path that
       // finds the primary key taken and links again onto the real tail.
-      for (let i = 0; i < 10; i++) await logs[i % 2]?.append({ time: new Date(), actor: `alt${i % 2}`, action: "me", status: 200, requestId: `alt-${i}` });
+      for (let i = 0; i < 10; i++)
+        await logs[i % 2]?.append({
+          time: new Date(),
+          actor: `alt${i % 2}`,
+          action: "me",
+          status: 200,
+          requestId: `alt-${i}`,
+        });
       const after = await new AuditRepository(b).all();
       expect(after.slice(-10).map((e) => e.actor)).to.deep.equal(Array.from({ length: 10 }, (_, i) => `alt${i % 2}`));
-      expect(verifyChain(after, [], () => true)).to.deep.equal({ ok: true, entries: 2 * perWriter + 10, checkpoints: 0 });
+      expect(verifyChain(after, [], () => true)).to.deep.equal({
+        ok: true,
+        entries: 2 * perWriter + 10,
+        checkpoints: 0,
+      });
     } finally {
       await a.destroy();
       await b.destroy();

@@ -54,14 +54,16 @@ describe("audit: a node with no trusted checkpoint never signs a rewritten chain
   let alice: TestIdentity;
   let ops: TestIdentity;
   let exported: string;
-  const checkpointRows = async (): Promise<number> => Number(((await ca.db("audit_checkpoints").count({ n: "*" }).first()) as { n: number | string }).n);
+  const checkpointRows = async (): Promise<number> =>
+    Number(((await ca.db("audit_checkpoints").count({ n: "*" }).first()) as { n: number | string }).n);
 
   before(async function () {
     hook = await receiver.start();
     ca = await createTestCA();
     [alice, ops] = [await ca.issueClient("alice"), await ca.issueClient("ops")];
     const first = await startTestServer({ ca });
-    for (let i = 0; i < 5; i++) expect((await curl(`${first.url}/v1/me`, { cacert: ca.paths.rootCert, id: alice })).status).to.equal(200);
+    for (let i = 0; i < 5; i++)
+      expect((await curl(`${first.url}/v1/me`, { cacert: ca.paths.rootCert, id: alice })).status).to.equal(200);
     await first.stop();
     exported = join(tmp.make("certvault-ship-"), "checkpoints.jsonl");
     const r = await runCli(["audit", "checkpoints", ...ca.cliArgs, "--export", exported]);
@@ -74,7 +76,8 @@ describe("audit: a node with no trusted checkpoint never signs a rewritten chain
   });
 
   /** Starts a node on `home` that checkpoints after every entry and alerts to the receiver. */
-  const node = (home: string) => startTestServer({ ca, config: { home, auditCheckpointEvery: 1, alertWebhook: hook, adminIdentities: ["ops"] } });
+  const node = (home: string) =>
+    startTestServer({ ca, config: { home, auditCheckpointEvery: 1, alertWebhook: hook, adminIdentities: ["ops"] } });
   const importInto = async (home: string): Promise<void> => {
     const r = await runCli(["audit", "checkpoints", "--home", home, "--db", ca.dbTarget, "--import", exported]);
     expect(r.code, r.stderr).to.equal(0);
@@ -95,7 +98,11 @@ describe("audit: a node with no trusted checkpoint never signs a rewritten chain
 
   const cases: [string, (home: string) => Promise<void>, RegExp][] = [
     ["with nothing but the keys (a fresh HOME)", async () => undefined, /this node trusts no signed checkpoint/],
-    ["that imported the exported checkpoints", importInto, /does not continue the signed chain|no longer matches the last signed checkpoint/],
+    [
+      "that imported the exported checkpoints",
+      importInto,
+      /does not continue the signed chain|no longer matches the last signed checkpoint/,
+    ],
   ];
   for (const [name, prepare, problem] of cases) {
     it(`after the rewrite, a node ${name} signs nothing: no checkpoint row, the metric and an alert`, async function () {

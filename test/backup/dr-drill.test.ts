@@ -25,7 +25,10 @@ import { Load, RUN, sdkClient } from "./load.js";
 
 const WRITERS = ["alice", "bob", "carol", "dave"];
 // Checkpoints during the load, so that the backup carries signed checkpoints for restore to check.
-const SERVER_ENV: Record<string, string> = { CERTVAULT_AUDIT_CHECKPOINT_MS: "200", CERTVAULT_AUDIT_CHECKPOINT_EVERY: "20" };
+const SERVER_ENV: Record<string, string> = {
+  CERTVAULT_AUDIT_CHECKPOINT_MS: "200",
+  CERTVAULT_AUDIT_CHECKPOINT_EVERY: "20",
+};
 
 describe("disaster-recovery drill: backup under load, node destroyed, restore onto a new HOME and node", function () {
   this.timeout(300_000);
@@ -73,10 +76,22 @@ describe("disaster-recovery drill: backup under load, node destroyed, restore on
 
     // A plaintext upload (curl; the server signs and seals it), and mallory, revoked before the backup.
     curlMarker = `DRILL-CURL-PLAINTEXT-${RUN}`;
-    const posted = await curl(`${old.url}/v1/records`, { cacert: ca.paths.rootCert, id: ids.get("alice") as TestIdentity, data: curlMarker });
+    const posted = await curl(`${old.url}/v1/records`, {
+      cacert: ca.paths.rootCert,
+      id: ids.get("alice") as TestIdentity,
+      data: curlMarker,
+    });
     expect(posted.status, posted.body.toString()).to.equal(201);
     expect((await curl(`${old.url}/v1/me`, { cacert: ca.paths.rootCert, id: mallory })).status).to.equal(200);
-    const revoke = await runCli(["ca", "revoke", ...ca.cliArgs, "--serial", mallory.serial, "--reason", "keyCompromise"]);
+    const revoke = await runCli([
+      "ca",
+      "revoke",
+      ...ca.cliArgs,
+      "--serial",
+      mallory.serial,
+      "--reason",
+      "keyCompromise",
+    ]);
     expect(revoke.code, revoke.stderr).to.equal(0);
 
     load = new Load();
@@ -88,9 +103,13 @@ describe("disaster-recovery drill: backup under load, node destroyed, restore on
     manifest = (JSON.parse(b.stdout) as { manifest: BackupManifest }).manifest;
     await load.until(load.written.length + 30); // writes go on after the backup: these may be lost
     // Two revocations after the backup: the old node issues two more CRLs, which the clients see on their writes.
-    for (const id of late) expect((await runCli(["ca", "revoke", ...ca.cliArgs, "--serial", id.serial])).code).to.equal(0);
+    for (const id of late)
+      expect((await runCli(["ca", "revoke", ...ca.cliArgs, "--serial", id.serial])).code).to.equal(0);
     const target = (await ca.db("ca_meta").where({ key: "crl_number" }).first("value")) as { value: number };
-    while (WRITERS.some((n) => Number(trust.get(n)?.load().crlNumber ?? 0) < Number(target.value)) && load.failures.length === 0) {
+    while (
+      WRITERS.some((n) => Number(trust.get(n)?.load().crlNumber ?? 0) < Number(target.value)) &&
+      load.failures.length === 0
+    ) {
       await load.until(load.written.length + 4);
     }
     await load.stop();
@@ -99,7 +118,8 @@ describe("disaster-recovery drill: backup under load, node destroyed, restore on
     // The disaster: the node stops and its database and state are gone.
     await stopServerProcess(old);
     old = undefined;
-    for (const f of ["certvault.db", "certvault.db-wal", "certvault.db-shm", "server", "audit", "ca"]) rmSync(join(ca.home, f), { recursive: true, force: true });
+    for (const f of ["certvault.db", "certvault.db-wal", "certvault.db-shm", "server", "audit", "ca"])
+      rmSync(join(ca.home, f), { recursive: true, force: true });
 
     // The recovery, per the docs: a new HOME, the key backup copied back, then restore, then a new node.
     newHome = tmp.make("certvault-newhome-");
@@ -153,13 +173,46 @@ describe("disaster-recovery drill: backup under load, node destroyed, restore on
   it("openssl alone opens a restored record with its owner's key and certificate", async function () {
     const w = load.written.find((x) => x.owner === "bob" && x.ackedAt < Date.parse(manifest.createdAt));
     const bob = ids.get("bob") as TestIdentity;
-    const got = await curl(`${(node as ServerProcess).url}/v1/records/${w?.id}`, { cacert: caPaths(newHome).rootCert, id: bob });
+    const got = await curl(`${(node as ServerProcess).url}/v1/records/${w?.id}`, {
+      cacert: caPaths(newHome).rootCert,
+      id: bob,
+    });
     expect(got.status, got.stderr).to.equal(200);
     const dir = tmp.make("certvault-drill-openssl-");
     writeFileSync(join(dir, "env.der"), got.body);
-    await opensslOk(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", join(dir, "env.der"), "-inkey", bob.keyPath, "-recip", bob.certPath, "-out", join(dir, "signed.der")]);
+    await opensslOk([
+      "cms",
+      "-decrypt",
+      "-binary",
+      "-inform",
+      "DER",
+      "-in",
+      join(dir, "env.der"),
+      "-inkey",
+      bob.keyPath,
+      "-recip",
+      bob.certPath,
+      "-out",
+      join(dir, "signed.der"),
+    ]);
     // The intermediate as an untrusted certificate (OpenSSL 3.0's cms spells it -certfile); the users' root as the anchor.
-    await opensslOk(["cms", "-verify", "-binary", "-inform", "DER", "-in", join(dir, "signed.der"), "-CAfile", caPaths(newHome).rootCert, "-certfile", caPaths(newHome).intermediateCert, "-purpose", "any", "-out", join(dir, "plain")]);
+    await opensslOk([
+      "cms",
+      "-verify",
+      "-binary",
+      "-inform",
+      "DER",
+      "-in",
+      join(dir, "signed.der"),
+      "-CAfile",
+      caPaths(newHome).rootCert,
+      "-certfile",
+      caPaths(newHome).intermediateCert,
+      "-purpose",
+      "any",
+      "-out",
+      join(dir, "plain"),
+    ]);
     expect(readFileSync(join(dir, "plain")).equals(w?.content as Buffer)).to.equal(true);
   });
 
@@ -172,17 +225,26 @@ describe("disaster-recovery drill: backup under load, node destroyed, restore on
   it("a certificate revoked before the backup is still refused", async function () {
     const url = `${(node as ServerProcess).url}/v1/me`;
     // The same curl line with a certificate that was not revoked gets in: the refusal below is the revocation.
-    expect((await curl(url, { cacert: caPaths(newHome).rootCert, id: ids.get("carol") as TestIdentity })).status).to.equal(200);
+    expect(
+      (await curl(url, { cacert: caPaths(newHome).rootCert, id: ids.get("carol") as TestIdentity })).status,
+    ).to.equal(200);
     const r = await curl(url, { cacert: caPaths(newHome).rootCert, id: mallory });
-    expect(r.exit !== 0 || r.status === 401 || r.status === 403, `curl exit ${r.exit}, status ${r.status}`).to.equal(true);
+    expect(r.exit !== 0 || r.status === 401 || r.status === 403, `curl exit ${r.exit}, status ${r.status}`).to.equal(
+      true,
+    );
     expect(r.status).to.not.equal(200);
   });
 
   it("restore moved the CRL number past the lost node's: clients that saw its later CRLs accept the new node's", async function () {
-    const restored = await runProcess("sqlite3", [join(newHome, "certvault.db"), "SELECT value FROM ca_meta WHERE key = 'crl_number'"]);
+    const restored = await runProcess("sqlite3", [
+      join(newHome, "certvault.db"),
+      "SELECT value FROM ca_meta WHERE key = 'crl_number'",
+    ]);
     const atBackup = Number(restored.stdout.trim()) - CRL_NUMBER_GAP - 1; // less the gap and the new node's first CRL
     for (const n of WRITERS) expect(Number(trust.get(n)?.load().crlNumber), n).to.be.greaterThan(atBackup + 1); // without the gap: refused
-    const me = await (clientsOn((node as ServerProcess).url).get("dave") as CertvaultClient).put(Buffer.from("after the restore"));
+    const me = await (clientsOn((node as ServerProcess).url).get("dave") as CertvaultClient).put(
+      Buffer.from("after the restore"),
+    );
     expect(me).to.match(/^[0-9a-f]{32}$/);
   });
 
@@ -190,17 +252,28 @@ describe("disaster-recovery drill: backup under load, node destroyed, restore on
     const url = `${(node as ServerProcess).url}/v1/me`;
     const trudy = late[0] as TestIdentity;
     expect((await curl(url, { cacert: caPaths(newHome).rootCert, id: trudy })).status).to.equal(200);
-    const replay = await runCli(["ca", "revoke", "--home", newHome, "--serial", trudy.serial, "--reason", "keyCompromise"]);
+    const replay = await runCli([
+      "ca",
+      "revoke",
+      "--home",
+      newHome,
+      "--serial",
+      trudy.serial,
+      "--reason",
+      "keyCompromise",
+    ]);
     expect(replay.code, replay.stderr).to.equal(0);
     let r = await curl(url, { cacert: caPaths(newHome).rootCert, id: trudy });
-    for (const deadline = Date.now() + 1500; r.status === 200 && Date.now() < deadline; ) r = await curl(url, { cacert: caPaths(newHome).rootCert, id: trudy });
+    for (const deadline = Date.now() + 1500; r.status === 200 && Date.now() < deadline;)
+      r = await curl(url, { cacert: caPaths(newHome).rootCert, id: trudy });
     expect(r.status).to.not.equal(200);
   });
 
   it("the backup file holds none of the plaintext (every planted marker searched)", function () {
     const bytes = readFileSync(backupFile);
     expect(load.written.length).to.be.greaterThan(70);
-    for (const w of load.written) expect(bytes.includes(w.content.subarray(0, w.content.indexOf(10))), w.id).to.equal(false);
+    for (const w of load.written)
+      expect(bytes.includes(w.content.subarray(0, w.content.indexOf(10))), w.id).to.equal(false);
     expect(bytes.includes(Buffer.from(curlMarker))).to.equal(false);
     expect(bytes.includes(Buffer.from(`DRILL-PLAINTEXT-${RUN}`))).to.equal(false);
     expect(existsSync(join(newHome, "certvault.db"))).to.equal(true);

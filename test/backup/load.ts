@@ -17,7 +17,15 @@ export interface Written {
 
 /** A client for `id` on `url`, checking a fresh CRL on every write; `trust` survives the node (trust.json is on the user's machine). */
 export function sdkClient(ca: TestCA, id: TestIdentity, url: string, trust: MemoryTrustState): CertvaultClient {
-  return new CertvaultClient({ server: url, caPem: ca.rootPem, certPem: id.certPem, key: id.key, trustState: trust, retries: 0, crlMaxAgeMs: 0 });
+  return new CertvaultClient({
+    server: url,
+    caPem: ca.rootPem,
+    certPem: id.certPem,
+    key: id.key,
+    trustState: trust,
+    retries: 0,
+    crlMaxAgeMs: 0,
+  });
 }
 
 export const RUN = randomBytes(6).toString("hex");

@@ -25,14 +25,18 @@ describe("restore refusals: nothing is overwritten, nothing damaged is restored"
     ca = await createTestCA();
     const server = await startTestServer({ ca });
     const alice = await ca.issueClient("alice");
-    for (let i = 0; i < 3; i++) expect((await curl(`${server.url}/v1/records`, { cacert: ca.paths.rootCert, id: alice, data: `record ${i}` })).status).to.equal(201);
+    for (let i = 0; i < 3; i++)
+      expect(
+        (await curl(`${server.url}/v1/records`, { cacert: ca.paths.rootCert, id: alice, data: `record ${i}` })).status,
+      ).to.equal(201);
     work = tmp.make("certvault-restore-");
     backup = join(work, "b.cvbackup");
     const b = await runCli(["backup", ...ca.cliArgs, "--out", backup]);
     expect(b.code, b.stderr).to.equal(0);
     expect(statSync(backup).mode & 0o777).to.equal(0o600);
     // More traffic after the backup, then a stop: the anchor in HOME/audit now covers entries the backup lacks.
-    for (let i = 0; i < 3; i++) expect((await curl(`${server.url}/v1/me`, { cacert: ca.paths.rootCert, id: alice })).status).to.equal(200);
+    for (let i = 0; i < 3; i++)
+      expect((await curl(`${server.url}/v1/me`, { cacert: ca.paths.rootCert, id: alice })).status).to.equal(200);
     await server.stop();
   });
   after(async function () {
@@ -66,13 +70,25 @@ describe("restore refusals: nothing is overwritten, nothing damaged is restored"
     const bytes = readFileSync(backup);
     const manifestAt = bytes.indexOf("createdAt") + 16; // a digit of the time: still valid JSON, a different manifest
     const snapshotAt = bytes.indexOf("SQLite format 3") + 5000;
-    for (const [where, offset] of [["manifest", manifestAt], ["snapshot", snapshotAt], ["digest", bytes.length - 1]] as const) {
+    for (const [where, offset] of [
+      ["manifest", manifestAt],
+      ["snapshot", snapshotAt],
+      ["digest", bytes.length - 1],
+    ] as const) {
       const tampered = Buffer.from(bytes);
       tampered[offset] = (tampered[offset] as number) ^ 0x01;
       const file = join(work, `tampered-${where}.cvbackup`);
       writeFileSync(file, tampered);
       const target = join(work, `target-${where}`);
-      const r = await runCli(["restore", "--from", file, "--db", join(target, "certvault.db"), "--home", newHome(`home-${where}`)]);
+      const r = await runCli([
+        "restore",
+        "--from",
+        file,
+        "--db",
+        join(target, "certvault.db"),
+        "--home",
+        newHome(`home-${where}`),
+      ]);
       expect(r.code, `${where}: ${r.stderr}`).to.equal(1);
       expect(r.stderr, where).to.match(/digest does not match|SHA-256 does not match|manifest/);
       expect(existsSync(target), `${where}: the target directory was left behind`).to.equal(false);
@@ -84,7 +100,10 @@ describe("restore refusals: nothing is overwritten, nothing damaged is restored"
   });
 
   it("refuses a PostgreSQL target, pointing to the pg_dump procedure", async function () {
-    for (const args of [["backup", "--out", join(work, "pg.cvbackup")], ["restore", "--from", backup]]) {
+    for (const args of [
+      ["backup", "--out", join(work, "pg.cvbackup")],
+      ["restore", "--from", backup],
+    ]) {
       const r = await runCli([...args, "--home", work, "--db", "postgres://certvault@127.0.0.1:1/none"]);
       expect(r.code).to.equal(1);
       expect(r.stderr).to.match(/pg_dump\/pg_restore as docs\/deploy\.md "Backups"/);

@@ -62,7 +62,14 @@ describe("restore refuses a snapshot whose schema certvault did not make", funct
     };
     for (const [name, sql] of Object.entries(cases)) {
       const target = join(work, `restored-${name}`, "certvault.db");
-      const err = await restoreBackup({ from: await hostileBackup(sql, name), target, audit: auditPaths(ca.home) }).then(() => undefined, (e: { code?: string; message?: string }) => e);
+      const err = await restoreBackup({
+        from: await hostileBackup(sql, name),
+        target,
+        audit: auditPaths(ca.home),
+      }).then(
+        () => undefined,
+        (e: { code?: string; message?: string }) => e,
+      );
       expect(err?.code, name).to.equal("backup_invalid");
       expect(err?.message, name).to.match(/certvault does not make/);
       expect(existsSync(target), `${name}: a database was written`).to.equal(false);

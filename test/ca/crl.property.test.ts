@@ -46,60 +46,76 @@ async function opensslEntries(der: ArrayBuffer): Promise<Map<string, string>> {
   return out;
 }
 
-for (const backend of BACKENDS) describe(`CRL property (library): the CRL lists exactly the revoked certificates ${keysIn(backend)}`, function () {
-  this.timeout(60_000);
-  let testCa: TestCA | undefined;
-  let signer: Signer;
-  let keys: CryptoKey[];
+for (const backend of BACKENDS)
+  describe(`CRL property (library): the CRL lists exactly the revoked certificates ${keysIn(backend)}`, function () {
+    this.timeout(60_000);
+    let testCa: TestCA | undefined;
+    let signer: Signer;
+    let keys: CryptoKey[];
 
-  before(async function () {
-    testCa = (await backendCa(this, backend, { name: "Test" })).ca;
-    signer = await testCa.signer();
-    keys = await Promise.all(Array.from({ length: 5 }, () => ecPublicKey()));
-  });
-  after(() => testCa?.cleanup());
+    before(async function () {
+      testCa = (await backendCa(this, backend, { name: "Test" })).ca;
+      signer = await testCa.signer();
+      keys = await Promise.all(Array.from({ length: 5 }, () => ecPublicKey()));
+    });
+    after(() => testCa?.cleanup());
 
-  it("for random N <= 20 and random revoked subsets and reasons", async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.integer({ min: 1, max: 20 }).chain((n) => fc.array(fc.option(fc.constantFrom(...reasonNames), { nil: undefined }), { minLength: n, maxLength: n })),
-        async (plan) => {
-          const { ca, db } = await openAuthority(testCa as TestCA, { db: ":memory:" });
-          try {
-            const expected = new Map<string, ReasonName>();
-            const serials: string[] = [];
-            for (const [i, reason] of plan.entries()) {
-              const issued = await ca.issueForKey({ publicKey: keys[i % keys.length] as CryptoKey, commonName: `user${i}`, family: "EC", keyType: "ec-p256", profile: "client", days: 30 });
-              serials.push(issued.record.serial);
-              if (reason !== undefined) {
-                await ca.revoke(issued.record.serial, reason);
-                expected.set(issued.record.serial, reason);
+    it("for random N <= 20 and random revoked subsets and reasons", async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc
+            .integer({ min: 1, max: 20 })
+            .chain((n) =>
+              fc.array(fc.option(fc.constantFrom(...reasonNames), { nil: undefined }), { minLength: n, maxLength: n }),
+            ),
+          async (plan) => {
+            const { ca, db } = await openAuthority(testCa as TestCA, { db: ":memory:" });
+            try {
+              const expected = new Map<string, ReasonName>();
+              const serials: string[] = [];
+              for (const [i, reason] of plan.entries()) {
+                const issued = await ca.issueForKey({
+                  publicKey: keys[i % keys.length] as CryptoKey,
+                  commonName: `user${i}`,
+                  family: "EC",
+                  keyType: "ec-p256",
+                  profile: "client",
+                  days: 30,
+                });
+                serials.push(issued.record.serial);
+                if (reason !== undefined) {
+                  await ca.revoke(issued.record.serial, reason);
+                  expected.set(issued.record.serial, reason);
+                }
               }
+              expect(new Set(serials).size, "serials are unique").to.equal(plan.length);
+
+              const first = await ca.crl();
+              const crl = new x509.X509Crl(first.rawData);
+              expect(
+                await crl.verify({ publicKey: signer.certificate.publicKey }),
+                "signed by the intermediate",
+              ).to.equal(true);
+              expect(crl.issuer).to.equal(signer.certificate.subject);
+              const listed = new Map(crl.entries.map((e) => [e.serialNumber.toLowerCase(), e.reason]));
+              expect([...listed.keys()].sort()).to.deep.equal([...expected.keys()].sort());
+              for (const [serial, reason] of expected) {
+                expect(listed.get(serial), serial).to.equal(reason === "unspecified" ? undefined : REASONS[reason]);
+              }
+
+              const peer = await opensslEntries(first.rawData);
+              expect([...peer.keys()].sort()).to.deep.equal([...expected.keys()].sort());
+              for (const [serial, reason] of expected)
+                expect(peer.get(serial), serial).to.equal(reason === "unspecified" ? "" : OPENSSL_REASON[reason]);
+
+              const second = await ca.crl();
+              expect(crlNumberOf(second)).to.equal(crlNumberOf(first) + 1);
+            } finally {
+              await db.destroy();
             }
-            expect(new Set(serials).size, "serials are unique").to.equal(plan.length);
-
-            const first = await ca.crl();
-            const crl = new x509.X509Crl(first.rawData);
-            expect(await crl.verify({ publicKey: signer.certificate.publicKey }), "signed by the intermediate").to.equal(true);
-            expect(crl.issuer).to.equal(signer.certificate.subject);
-            const listed = new Map(crl.entries.map((e) => [e.serialNumber.toLowerCase(), e.reason]));
-            expect([...listed.keys()].sort()).to.deep.equal([...expected.keys()].sort());
-            for (const [serial, reason] of expected) {
-              expect(listed.get(serial), serial).to.equal(reason === "unspecified" ? undefined : REASONS[reason]);
-            }
-
-            const peer = await opensslEntries(first.rawData);
-            expect([...peer.keys()].sort()).to.deep.equal([...expected.keys()].sort());
-            for (const [serial, reason] of expected) expect(peer.get(serial), serial).to.equal(reason === "unspecified" ? "" : OPENSSL_REASON[reason]);
-
-            const second = await ca.crl();
-            expect(crlNumberOf(second)).to.equal(crlNumberOf(first) + 1);
-          } finally {
-            await db.destroy();
-          }
-        },
-      ),
-      { numRuns: 10 },
-    );
+          },
+        ),
+        { numRuns: 10 },
+      );
+    });
   });
-});

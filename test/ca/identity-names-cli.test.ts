@@ -34,9 +34,26 @@ describe("identity names: ca issue (openssl -utf8 CSRs) and keygen refuse names 
   /** `openssl req -new -utf8 -subj /CN=...`: the CN as a UTF8String, bytes exactly as given. */
   async function opensslCsr(cn: string): Promise<string> {
     const base = join(ca.home, `csr-${++n}`);
-    await opensslOk(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", `${base}.key`, "-utf8", "-subj", `/CN=${cn}`, "-out", `${base}.csr`]);
+    await opensslOk([
+      "req",
+      "-new",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      `${base}.key`,
+      "-utf8",
+      "-subj",
+      `/CN=${cn}`,
+      "-out",
+      `${base}.csr`,
+    ]);
     // The CSR really carries the hostile CN (openssl did not normalise or drop anything).
-    expect(new x509.Pkcs10CertificateRequest(readFileSync(`${base}.csr`, "utf8")).subjectName.getField("CN")).to.deep.equal([cn]);
+    expect(
+      new x509.Pkcs10CertificateRequest(readFileSync(`${base}.csr`, "utf8")).subjectName.getField("CN"),
+    ).to.deep.equal([cn]);
     return `${base}.csr`;
   }
 
@@ -49,7 +66,22 @@ describe("identity names: ca issue (openssl -utf8 CSRs) and keygen refuse names 
   it("ca issue refuses each hostile CN with exit 1 and a printable reason; the registry is unchanged", async function () {
     const before = await registrySize();
     const csrs = await Promise.all(HOSTILE.map(([cn]) => opensslCsr(cn)));
-    const runs = await inParallel(csrs.map((csr) => () => runCli(["ca", "issue", ...ca.cliArgs, "--passphrase-file", ca.passphraseFile, "--csr", csr, "--profile", "client"])));
+    const runs = await inParallel(
+      csrs.map(
+        (csr) => () =>
+          runCli([
+            "ca",
+            "issue",
+            ...ca.cliArgs,
+            "--passphrase-file",
+            ca.passphraseFile,
+            "--csr",
+            csr,
+            "--profile",
+            "client",
+          ]),
+      ),
+    );
     runs.forEach((r, i) => {
       const why = HOSTILE[i]?.[1];
       expect(r.code, `${why}: ${r.stderr}`).to.equal(1);
@@ -62,7 +94,17 @@ describe("identity names: ca issue (openssl -utf8 CSRs) and keygen refuse names 
 
   it("ca issue accepts a composed non-ASCII CN and the certificate names it verbatim", async function () {
     const name = "\u00e9lodie d\u2019Arc";
-    const r = await runCli(["ca", "issue", ...ca.cliArgs, "--passphrase-file", ca.passphraseFile, "--csr", await opensslCsr(name), "--profile", "client"]);
+    const r = await runCli([
+      "ca",
+      "issue",
+      ...ca.cliArgs,
+      "--passphrase-file",
+      ca.passphraseFile,
+      "--csr",
+      await opensslCsr(name),
+      "--profile",
+      "client",
+    ]);
     expect(r.code, r.stderr).to.equal(0);
     expect(new x509.X509Certificate(r.stdout).subjectName.getField("CN")).to.deep.equal([name]);
   });
@@ -71,7 +113,13 @@ describe("identity names: ca issue (openssl -utf8 CSRs) and keygen refuse names 
     const passFile = join(ca.home, "user-pass.txt");
     writeFileSync(passFile, "a user's long passphrase\n", { mode: 0o600 });
     const dirs = HOSTILE.map((_h, i) => join(ca.home, `keygen-${i}`));
-    const runs = await inParallel(HOSTILE.map(([name], i) => () => runCli(["keygen", "--name", name, "--out", dirs[i] as string, "--passphrase-file", passFile])));
+    const runs = await inParallel(
+      HOSTILE.map(
+        ([name], i) =>
+          () =>
+            runCli(["keygen", "--name", name, "--out", dirs[i] as string, "--passphrase-file", passFile]),
+      ),
+    );
     runs.forEach((r, i) => {
       const why = HOSTILE[i]?.[1];
       expect(r.code, `${why}: ${r.stderr}`).to.equal(1);

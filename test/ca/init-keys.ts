@@ -27,7 +27,8 @@ export interface InitRun {
   dir: string;
 }
 
-const certPubkey = (caDir: string, name: string): Promise<string> => opensslOk(["x509", "-in", join(caDir, `${name}.crt`), "-noout", "-pubkey"]);
+const certPubkey = (caDir: string, name: string): Promise<string> =>
+  opensslOk(["x509", "-in", join(caDir, `${name}.crt`), "-noout", "-pubkey"]);
 
 /** The keys as encrypted PKCS#8 files under HOME/ca. */
 export function fileKeyTests(run: () => InitRun): void {
@@ -35,7 +36,9 @@ export function fileKeyTests(run: () => InitRun): void {
     const { caDir } = run();
     for (const f of ["root.key", "intermediate.key"]) {
       expect(statSync(join(caDir, f)).mode & 0o777, f).to.equal(0o600);
-      expect(readFileSync(join(caDir, f), "utf8").startsWith("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"), f).to.equal(true);
+      expect(readFileSync(join(caDir, f), "utf8").startsWith("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"), f).to.equal(
+        true,
+      );
     }
   });
 
@@ -51,7 +54,10 @@ export function fileKeyTests(run: () => InitRun): void {
       () => openssl(["pkey", "-in", key("intermediate"), "-passin", "pass:", "-noout"]),
       () => openssl(["pkey", "-in", key("intermediate"), "-passin", `pass:${TEST_PASSPHRASE}x`, "-noout"]),
     ]);
-    for (const [name, ok] of [["root", rootOk], ["intermediate", intOk]] as const) {
+    for (const [name, ok] of [
+      ["root", rootOk],
+      ["intermediate", intOk],
+    ] as const) {
       expect(ok?.code, ok?.stderr).to.equal(0);
       expect(ok?.stdout, `${name}.key matches ${name}.crt`).to.equal(await certPubkey(caDir, name));
     }
@@ -65,7 +71,8 @@ export function fileKeyTests(run: () => InitRun): void {
     const { caDir } = run();
     for (const name of ["root", "intermediate"]) {
       const asn = await opensslOk(["asn1parse", "-in", join(caDir, `${name}.key`)]);
-      for (const oid of [":PBES2", ":PBKDF2", ":hmacWithSHA256", ":aes-256-cbc"]) expect(asn, `${name} ${oid}`).to.include(oid);
+      for (const oid of [":PBES2", ":PBKDF2", ":hmacWithSHA256", ":aes-256-cbc"])
+        expect(asn, `${name} ${oid}`).to.include(oid);
       const iterations = /prim: INTEGER\s+:([0-9A-F]+)/.exec(asn)?.[1];
       expect(iterations, "iteration count").to.be.a("string");
       expect(parseInt(iterations as string, 16)).to.be.at.least(600_000);
@@ -75,7 +82,8 @@ export function fileKeyTests(run: () => InitRun): void {
 
 /** The keys inside the token named by `ca init --pkcs11-*`. */
 export function tokenKeyTests(run: () => InitRun): void {
-  const record = (caDir: string): Pkcs11Record => JSON.parse(readFileSync(join(caDir, "pkcs11.json"), "utf8")) as Pkcs11Record;
+  const record = (caDir: string): Pkcs11Record =>
+    JSON.parse(readFileSync(join(caDir, "pkcs11.json"), "utf8")) as Pkcs11Record;
 
   it("keeps no key material under HOME/ca; pkcs11.json names the module, the token and both keys, never the PIN", () => {
     const { caDir, init, token } = run();
@@ -87,7 +95,9 @@ export function tokenKeyTests(run: () => InitRun): void {
     expect(rec.tokenSerial).to.match(/^[0-9a-f]{8,}$/i);
     expect(rec.keys.root.label).to.match(/^certvault root /);
     expect(rec.keys.intermediate.label).to.match(/^certvault intermediate /);
-    expect(rec.keys.root.id).to.match(/^[0-9a-f]+$/).and.not.equal(rec.keys.intermediate.id);
+    expect(rec.keys.root.id)
+      .to.match(/^[0-9a-f]+$/)
+      .and.not.equal(rec.keys.intermediate.id);
     expect(readFileSync(join(caDir, "pkcs11.json"), "utf8")).to.not.include(t.pin);
   });
 
@@ -97,13 +107,18 @@ export function tokenKeyTests(run: () => InitRun): void {
     const t = token as TokenRef;
     const rec = record(caDir);
     const keys = await tokenPrivateKeys(t);
-    expect(keys.map((k) => `${k.label}/${k.id}`).sort()).to.deep.equal([rec.keys.intermediate, rec.keys.root].map((k) => `${k.label}/${k.id}`).sort());
+    expect(keys.map((k) => `${k.label}/${k.id}`).sort()).to.deep.equal(
+      [rec.keys.intermediate, rec.keys.root].map((k) => `${k.label}/${k.id}`).sort(),
+    );
     for (const k of keys) {
       expect(k.access, k.label).to.include.members(["sensitive", "always sensitive", "never extractable"]);
       expect(k.access, k.label).not.to.include("extractable");
     }
     for (const name of ["root", "intermediate"] as const) {
-      expect(await tokenPublicKeyPem(t, rec.keys[name].id, dir), `${name}'s key in the token is ${name}.crt's`).to.equal(await certPubkey(caDir, name));
+      expect(
+        await tokenPublicKeyPem(t, rec.keys[name].id, dir),
+        `${name}'s key in the token is ${name}.crt's`,
+      ).to.equal(await certPubkey(caDir, name));
     }
   });
 }

@@ -17,7 +17,11 @@ import {
 import { UsageError } from "../../errors/index.js";
 
 const DAY = 86_400_000;
-const date = fc.date({ min: new Date("2000-01-01T00:00:00Z"), max: new Date("2090-01-01T00:00:00Z"), noInvalidDate: true });
+const date = fc.date({
+  min: new Date("2000-01-01T00:00:00Z"),
+  max: new Date("2090-01-01T00:00:00Z"),
+  noInvalidDate: true,
+});
 
 describe("ca/profiles (pure rules)", () => {
   describe("validity()", () => {
@@ -28,7 +32,8 @@ describe("ca/profiles (pure rules)", () => {
           expect(v.notAfter.getTime()).to.be.at.most(issuerNotAfter.getTime());
           expect(v.notAfter.getTime()).to.be.at.most(now.getTime() + days * DAY);
           expect(v.notBefore.getTime()).to.equal(now.getTime() - BACKDATE_MS);
-          if (issuerNotAfter.getTime() >= now.getTime() + days * DAY) expect(v.notAfter.getTime()).to.equal(now.getTime() + days * DAY);
+          if (issuerNotAfter.getTime() >= now.getTime() + days * DAY)
+            expect(v.notAfter.getTime()).to.equal(now.getTime() + days * DAY);
         }),
         { numRuns: 500 },
       );
@@ -40,7 +45,15 @@ describe("ca/profiles (pure rules)", () => {
       const int = intermediateShape(now, root.notAfter);
       expect(int.notAfter.getTime()).to.be.at.most(root.notAfter.getTime());
       const nearEnd = new Date(int.notAfter.getTime() - 10 * DAY);
-      const leaf = leafShape({ profile: "server", family: "EC", days: 365, sans: [], commonName: "svc.example", now: nearEnd, issuerNotAfter: int.notAfter });
+      const leaf = leafShape({
+        profile: "server",
+        family: "EC",
+        days: 365,
+        sans: [],
+        commonName: "svc.example",
+        now: nearEnd,
+        issuerNotAfter: int.notAfter,
+      });
       expect(leaf.notAfter.getTime()).to.equal(int.notAfter.getTime());
     });
   });
@@ -63,11 +76,27 @@ describe("ca/profiles (pure rules)", () => {
     it("leafShape: CA:false, one EKU matching the profile, server SAN defaults to the CN", () => {
       const now = new Date("2030-01-01T00:00:00Z");
       const issuerNotAfter = new Date("2035-01-01T00:00:00Z");
-      const client = leafShape({ profile: "client", family: "EC", days: DEFAULT_DAYS.client, sans: [], commonName: "alice", now, issuerNotAfter });
+      const client = leafShape({
+        profile: "client",
+        family: "EC",
+        days: DEFAULT_DAYS.client,
+        sans: [],
+        commonName: "alice",
+        now,
+        issuerNotAfter,
+      });
       expect(client.ca).to.equal(false);
       expect(client.extendedKeyUsage).to.deep.equal(["clientAuth"]);
       expect(client.sans).to.deep.equal({ dns: [], ip: [] });
-      const server = leafShape({ profile: "server", family: "RSA", days: DEFAULT_DAYS.server, sans: [], commonName: "Svc.Example", now, issuerNotAfter });
+      const server = leafShape({
+        profile: "server",
+        family: "RSA",
+        days: DEFAULT_DAYS.server,
+        sans: [],
+        commonName: "Svc.Example",
+        now,
+        issuerNotAfter,
+      });
       expect(server.extendedKeyUsage).to.deep.equal(["serverAuth"]);
       expect(server.sans).to.deep.equal({ dns: ["svc.example"], ip: [] });
       expect(server.notAfter.getTime() - now.getTime()).to.equal(365 * DAY);
@@ -85,14 +114,38 @@ describe("ca/profiles (pure rules)", () => {
 
   describe("classifySans()", () => {
     it("sorts DNS names and IP addresses", () => {
-      expect(classifySans(["localhost", "127.0.0.1", "::1", "*.Example.COM", "2001:db8::1", "xn--bcher-kva.example"])).to.deep.equal({
+      expect(
+        classifySans(["localhost", "127.0.0.1", "::1", "*.Example.COM", "2001:db8::1", "xn--bcher-kva.example"]),
+      ).to.deep.equal({
         dns: ["localhost", "*.example.com", "xn--bcher-kva.example"],
         ip: ["127.0.0.1", "::1", "2001:db8::1"],
       });
     });
 
-    const garbage = ["", " ", "foo bar", "a..b", "-a.example", "a-.example", "exa_mple.com", "*.*.example", "a.", "x/y", "1.2.3.4:443", "256.1.1.1",
-      "1.2.3.04", "999", ":", ":::", "1:2:3", "fe80::1%eth0", "::ffff:1.2.3.4", "http://example.com", "a".repeat(64) + ".example", "é.example"];
+    const garbage = [
+      "",
+      " ",
+      "foo bar",
+      "a..b",
+      "-a.example",
+      "a-.example",
+      "exa_mple.com",
+      "*.*.example",
+      "a.",
+      "x/y",
+      "1.2.3.4:443",
+      "256.1.1.1",
+      "1.2.3.04",
+      "999",
+      ":",
+      ":::",
+      "1:2:3",
+      "fe80::1%eth0",
+      "::ffff:1.2.3.4",
+      "http://example.com",
+      "a".repeat(64) + ".example",
+      "é.example",
+    ];
     for (const g of garbage) {
       it(`rejects ${JSON.stringify(g)} with a UsageError`, () => {
         expect(() => classifySans([g])).to.throw(UsageError, /neither a DNS name nor an IP address/);
@@ -100,32 +153,44 @@ describe("ca/profiles (pure rules)", () => {
     }
 
     it("accepts every generated IPv4 address and hostname", () => {
-      fc.assert(fc.property(fc.ipV4(), (ip) => {
-        expect(classifySans([ip]).ip).to.deep.equal([ip]);
-      }), { numRuns: 300 });
-      fc.assert(fc.property(fc.domain(), (d) => {
-        expect(classifySans([d]).dns).to.deep.equal([d.toLowerCase()]);
-      }), { numRuns: 300 });
+      fc.assert(
+        fc.property(fc.ipV4(), (ip) => {
+          expect(classifySans([ip]).ip).to.deep.equal([ip]);
+        }),
+        { numRuns: 300 },
+      );
+      fc.assert(
+        fc.property(fc.domain(), (d) => {
+          expect(classifySans([d]).dns).to.deep.equal([d.toLowerCase()]);
+        }),
+        { numRuns: 300 },
+      );
     });
 
     it("accepts hex IPv6 addresses, and what it accepts encodes to the same address in a SAN", () => {
       fc.assert(
-        fc.property(fc.ipV6().filter((a) => !a.includes(".")), (addr) => {
-          const { ip } = classifySans([addr]);
-          expect(ip).to.deep.equal([addr]);
-          const ext = new x509.SubjectAlternativeNameExtension([{ type: "ip", value: addr }]);
-          const decoded = new x509.SubjectAlternativeNameExtension(ext.rawData).names.items[0]?.value ?? "";
-          expect(new URL(`http://[${decoded}]/`).hostname).to.equal(new URL(`http://[${addr}]/`).hostname);
-        }),
+        fc.property(
+          fc.ipV6().filter((a) => !a.includes(".")),
+          (addr) => {
+            const { ip } = classifySans([addr]);
+            expect(ip).to.deep.equal([addr]);
+            const ext = new x509.SubjectAlternativeNameExtension([{ type: "ip", value: addr }]);
+            const decoded = new x509.SubjectAlternativeNameExtension(ext.rawData).names.items[0]?.value ?? "";
+            expect(new URL(`http://[${decoded}]/`).hostname).to.equal(new URL(`http://[${addr}]/`).hostname);
+          },
+        ),
         { numRuns: 300 },
       );
     });
 
     it("rejects any string with characters that belong to neither (fuzz)", () => {
       fc.assert(
-        fc.property(fc.string({ minLength: 1, maxLength: 40 }).filter((s) => /[^a-zA-Z0-9.*:-]/.test(s)), (s) => {
-          expect(() => classifySans([s])).to.throw(UsageError);
-        }),
+        fc.property(
+          fc.string({ minLength: 1, maxLength: 40 }).filter((s) => /[^a-zA-Z0-9.*:-]/.test(s)),
+          (s) => {
+            expect(() => classifySans([s])).to.throw(UsageError);
+          },
+        ),
         { numRuns: 500 },
       );
     });
@@ -135,14 +200,16 @@ describe("ca/profiles (pure rules)", () => {
     it("accepts client and server only", () => {
       expect(parseProfile("client")).to.equal("client");
       expect(parseProfile("server")).to.equal("server");
-      for (const bad of [undefined, "", "Client", "ca", "toString"]) expect(() => parseProfile(bad)).to.throw(UsageError);
+      for (const bad of [undefined, "", "Client", "ca", "toString"])
+        expect(() => parseProfile(bad)).to.throw(UsageError);
     });
 
     it("defaults to 90 (client) / 365 (server) days and refuses 0, fractions, negatives and over 825", () => {
       expect(parseDays(undefined, "client")).to.equal(90);
       expect(parseDays(undefined, "server")).to.equal(365);
       expect(parseDays("30", "client")).to.equal(30);
-      for (const bad of ["0", "-1", "1.5", "826", "abc", ""]) expect(() => parseDays(bad, "client"), bad).to.throw(UsageError);
+      for (const bad of ["0", "-1", "1.5", "826", "abc", ""])
+        expect(() => parseDays(bad, "client"), bad).to.throw(UsageError);
     });
   });
 });

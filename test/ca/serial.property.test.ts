@@ -48,6 +48,7 @@ describe("ca/serial", () => {
   it("normalizeSerial: pads odd lengths and refuses what is not hex", () => {
     expect(normalizeSerial("abc")).to.equal("0abc");
     expect(normalizeSerial("0000")).to.equal("00");
-    for (const bad of ["", "xyz", "12-34", "g0", "1".repeat(81)]) expect(() => normalizeSerial(bad), bad).to.throw(UsageError);
+    for (const bad of ["", "xyz", "12-34", "g0", "1".repeat(81)])
+      expect(() => normalizeSerial(bad), bad).to.throw(UsageError);
   });
 });

@@ -17,13 +17,47 @@ import { extensionBlock, openssl, opensslOk, x509Text } from "../helpers/openssl
 const CDP = "X509v3 CRL Distribution Points";
 
 /** A client certificate issued by `certvault ca issue` from an openssl-made CSR; returns its file and serial. */
-async function issue(dir: string, home: string[], passFile: string, name: string): Promise<{ certFile: string; serial: string }> {
+async function issue(
+  dir: string,
+  home: string[],
+  passFile: string,
+  name: string,
+): Promise<{ certFile: string; serial: string }> {
   const csr = join(dir, `${name}.csr`);
-  await opensslOk(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(dir, `${name}.key`), "-subj", `/CN=${name}`, "-out", csr]);
+  await opensslOk([
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    join(dir, `${name}.key`),
+    "-subj",
+    `/CN=${name}`,
+    "-out",
+    csr,
+  ]);
   const certFile = join(dir, `${name}.pem`);
-  const r = await runCli(["ca", "issue", ...home, "--passphrase-file", passFile, "--csr", csr, "--profile", "client", "--out", certFile]);
+  const r = await runCli([
+    "ca",
+    "issue",
+    ...home,
+    "--passphrase-file",
+    passFile,
+    "--csr",
+    csr,
+    "--profile",
+    "client",
+    "--out",
+    certFile,
+  ]);
   expect(r.code, r.stderr).to.equal(0);
-  const serial = (await opensslOk(["x509", "-in", certFile, "-noout", "-serial"])).trim().replace(/^serial=/, "").toLowerCase();
+  const serial = (await opensslOk(["x509", "-in", certFile, "-noout", "-serial"]))
+    .trim()
+    .replace(/^serial=/, "")
+    .toLowerCase();
   return { certFile, serial };
 }
 
@@ -40,12 +74,29 @@ describe("CLI: CRL distribution point (ca init --crl-url, ca set-crl-url, server
     const passFile = join(home, "pass");
     writeFileSync(passFile, "crl url test passphrase\n", { mode: 0o600 });
     const url = "http://crl.example.test/certvault/intermediate.crl";
-    const init = await runCli(["ca", "init", "--home", home, "--passphrase-file", passFile, "--crl-url", url, "--json"]);
+    const init = await runCli([
+      "ca",
+      "init",
+      "--home",
+      home,
+      "--passphrase-file",
+      passFile,
+      "--crl-url",
+      url,
+      "--json",
+    ]);
     expect(init.code, init.stderr).to.equal(0);
     expect(JSON.parse(init.stdout).crlUrl).to.equal(url);
     const { certFile } = await issue(home, ["--home", home], passFile, "alice");
     expect(await cdpOf(certFile)).to.equal(`Full Name:\nURI:${url}`);
-    const v = await openssl(["verify", "-CAfile", join(home, "ca", "root.crt"), "-untrusted", join(home, "ca", "intermediate.crt"), certFile]);
+    const v = await openssl([
+      "verify",
+      "-CAfile",
+      join(home, "ca", "root.crt"),
+      "-untrusted",
+      join(home, "ca", "intermediate.crt"),
+      certFile,
+    ]);
     expect(v.code, v.stderr).to.equal(0);
   });
 
@@ -53,7 +104,12 @@ describe("CLI: CRL distribution point (ca init --crl-url, ca set-crl-url, server
     const home = temp.make();
     const passFile = join(home, "pass");
     writeFileSync(passFile, "crl url test passphrase\n", { mode: 0o600 });
-    for (const bad of ["https://crl.example.test/x.crl", "http://crl.example.test/", "ldap://crl.example.test/x", "not a url"]) {
+    for (const bad of [
+      "https://crl.example.test/x.crl",
+      "http://crl.example.test/",
+      "ldap://crl.example.test/x",
+      "not a url",
+    ]) {
       const r = await runCli(["ca", "init", "--home", home, "--passphrase-file", passFile, "--crl-url", bad]);
       expect(r.code, bad).to.equal(2);
       expect(r.stderr).to.match(/--crl-url/);
@@ -77,13 +133,23 @@ describe("CLI: CRL distribution point (ca init --crl-url, ca set-crl-url, server
     });
 
     /** `certvault server --crl-port 0`, resolved with its stdout lines once it printed `want` (or exited). */
-    function startServer(want: RegExp): Promise<{ child: ChildProcess; lines: string[]; code?: number | null; stderr: string }> {
-      const child = spawn(process.execPath, [CLI_ENTRY, "server", ...ca.cliArgs, "--port", "0", "--crl-port", "0", "--passphrase-file", ca.passphraseFile], {
-        cwd: REPO_ROOT,
-        env: cliEnv({ CERTVAULT_RATE_LIMIT_IDENTITY: "0", CERTVAULT_RATE_LIMIT_SOURCE: "0", CERTVAULT_LOG_LEVEL: "error" }),
-        stdio: ["ignore", "pipe", "pipe"],
-        detached: true,
-      });
+    function startServer(
+      want: RegExp,
+    ): Promise<{ child: ChildProcess; lines: string[]; code?: number | null; stderr: string }> {
+      const child = spawn(
+        process.execPath,
+        [CLI_ENTRY, "server", ...ca.cliArgs, "--port", "0", "--crl-port", "0", "--passphrase-file", ca.passphraseFile],
+        {
+          cwd: REPO_ROOT,
+          env: cliEnv({
+            CERTVAULT_RATE_LIMIT_IDENTITY: "0",
+            CERTVAULT_RATE_LIMIT_SOURCE: "0",
+            CERTVAULT_LOG_LEVEL: "error",
+          }),
+          stdio: ["ignore", "pipe", "pipe"],
+          detached: true,
+        },
+      );
       let out = "";
       let stderr = "";
       child.stderr?.on("data", (b: Buffer) => (stderr += b.toString()));
@@ -110,19 +176,28 @@ describe("CLI: CRL distribution point (ca init --crl-url, ca set-crl-url, server
       expect(bad.code).to.equal(2);
       const set = await runCli(["ca", "set-crl-url", ...ca.cliArgs, "http://crl.example.test/ca/current.crl"]);
       expect(set.code, set.stderr).to.equal(0);
-      expect(JSON.parse(readFileSync(join(ca.home, "ca", "crl.json"), "utf8"))).to.deep.equal({ crlUrl: "http://crl.example.test/ca/current.crl" });
+      expect(JSON.parse(readFileSync(join(ca.home, "ca", "crl.json"), "utf8"))).to.deep.equal({
+        crlUrl: "http://crl.example.test/ca/current.crl",
+      });
       const after = await issue(dir, ca.cliArgs, ca.passphraseFile, "after");
       expect(await cdpOf(after.certFile)).to.equal("Full Name:\nURI:http://crl.example.test/ca/current.crl");
       expect(await cdpOf(before.certFile)).to.equal(undefined);
       expect((await runCli(["ca", "set-crl-url", ...ca.cliArgs, "--clear"])).code).to.equal(0);
       expect(await cdpOf((await issue(dir, ca.cliArgs, ca.passphraseFile, "cleared")).certFile)).to.equal(undefined);
-      const audited = (await ca.db("audit_entries").where({ action: "ca.crl_url" }).select("detail")) as { detail: string }[];
-      expect(audited.map((a) => JSON.parse(a.detail) as { url: string }).map((d) => d.url)).to.include.members(["http://crl.example.test/ca/current.crl", ""]);
+      const audited = (await ca.db("audit_entries").where({ action: "ca.crl_url" }).select("detail")) as {
+        detail: string;
+      }[];
+      expect(audited.map((a) => JSON.parse(a.detail) as { url: string }).map((d) => d.url)).to.include.members([
+        "http://crl.example.test/ca/current.crl",
+        "",
+      ]);
     });
 
     it("server --crl-port serves the current CRL there over plain HTTP (curl), openssl verifies it, a revocation shows", async function () {
       const dir = temp.make();
-      expect((await runCli(["ca", "set-crl-url", ...ca.cliArgs, "http://crl.example.test/pki/certvault.crl"])).code).to.equal(0);
+      expect(
+        (await runCli(["ca", "set-crl-url", ...ca.cliArgs, "http://crl.example.test/pki/certvault.crl"])).code,
+      ).to.equal(0);
       const victim = await issue(dir, ca.cliArgs, ca.passphraseFile, "victim");
       server = await startServer(/^crl on /m);
       expect(server.lines[0]).to.match(/^listening on https:\/\/127\.0\.0\.1:\d+$/);
@@ -131,22 +206,62 @@ describe("CLI: CRL distribution point (ca init --crl-url, ca set-crl-url, server
       expect(m, crlLine).to.not.equal(null);
       const origin = (m as RegExpExecArray)[1] as string;
       const crlFile = join(dir, "crl.der");
-      const fetch = async (): Promise<string> => (await runProcess("curl", ["-sS", "-o", crlFile, "-w", "%{http_code} %{content_type}", `${origin}/pki/certvault.crl`])).stdout;
+      const fetch = async (): Promise<string> =>
+        (
+          await runProcess("curl", [
+            "-sS",
+            "-o",
+            crlFile,
+            "-w",
+            "%{http_code} %{content_type}",
+            `${origin}/pki/certvault.crl`,
+          ])
+        ).stdout;
       expect(await fetch()).to.equal("200 application/pkix-crl");
-      const verify = await openssl(["crl", "-inform", "DER", "-in", crlFile, "-CAfile", join(ca.home, "ca", "intermediate.crt"), "-verify", "-noout"]);
+      const verify = await openssl([
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        crlFile,
+        "-CAfile",
+        join(ca.home, "ca", "intermediate.crt"),
+        "-verify",
+        "-noout",
+      ]);
       expect(verify.code, verify.stderr).to.equal(0);
       expect(verify.stderr + verify.stdout).to.match(/verify OK/);
       const lists = async (): Promise<boolean> => {
         await fetch();
-        return (await opensslOk(["crl", "-inform", "DER", "-in", crlFile, "-noout", "-text"])).toLowerCase().includes(`serial number: ${victim.serial}`);
+        return (await opensslOk(["crl", "-inform", "DER", "-in", crlFile, "-noout", "-text"]))
+          .toLowerCase()
+          .includes(`serial number: ${victim.serial}`);
       };
       expect(await lists()).to.equal(false);
-      const revoke = await runCli(["ca", "revoke", ...ca.cliArgs, "--serial", victim.serial, "--reason", "keyCompromise"]);
+      const revoke = await runCli([
+        "ca",
+        "revoke",
+        ...ca.cliArgs,
+        "--serial",
+        victim.serial,
+        "--reason",
+        "keyCompromise",
+      ]);
       expect(revoke.code, revoke.stderr).to.equal(0);
       // The server reissues its CRL when it sees the revocation (polling, ~1 s): awaited, bounded.
       for (let i = 0; i < 100 && !(await lists()); i++) await new Promise((r) => setTimeout(r, 50));
       expect(await lists(), "the served CRL lists the revoked serial").to.equal(true);
-      const again = await openssl(["crl", "-inform", "DER", "-in", crlFile, "-CAfile", join(ca.home, "ca", "intermediate.crt"), "-verify", "-noout"]);
+      const again = await openssl([
+        "crl",
+        "-inform",
+        "DER",
+        "-in",
+        crlFile,
+        "-CAfile",
+        join(ca.home, "ca", "intermediate.crt"),
+        "-verify",
+        "-noout",
+      ]);
       expect(again.stderr + again.stdout).to.match(/verify OK/);
     });
 
@@ -154,7 +269,8 @@ describe("CLI: CRL distribution point (ca init --crl-url, ca set-crl-url, server
       const crlLine = server?.lines.find((l) => l.startsWith("crl on ")) ?? "";
       const url = crlLine.replace(/^crl on /, "");
       const origin = new URL(url).origin;
-      const status = async (args: string[]): Promise<string> => (await runProcess("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", ...args])).stdout;
+      const status = async (args: string[]): Promise<string> =>
+        (await runProcess("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", ...args])).stdout;
       expect(await status([`${origin}/`])).to.equal("404");
       expect(await status([`${origin}/v1/me`])).to.equal("404");
       expect(await status([`${origin}/pki/certvault.crl.bak`])).to.equal("404");

@@ -41,7 +41,16 @@ describe("CLI: text from the database, a certificate or the server is escaped fo
   });
 
   it("requests list: a planted request's identity and requester are printed escaped", async function () {
-    await ca.db("certificate_requests").insert({ id: "e".repeat(32), identity: `mallory${EVIL}`, csr: "-", requested_by: EVIL, status: "pending", serial: null, created_at: Date.now(), decided_at: null });
+    await ca.db("certificate_requests").insert({
+      id: "e".repeat(32),
+      identity: `mallory${EVIL}`,
+      csr: "-",
+      requested_by: EVIL,
+      status: "pending",
+      serial: null,
+      created_at: Date.now(),
+      decided_at: null,
+    });
     const r = await runCli(["requests", "list", ...caArgs]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.include(`mallory\\u{001B}[2J`);
@@ -49,7 +58,9 @@ describe("CLI: text from the database, a certificate or the server is escaped fo
   });
 
   it("quarantine list: identity, rule and reason escaped; --json is valid JSON with the planted values", async function () {
-    await ca.db("quarantine").insert({ identity: `eve${EVIL}`, rule: "burst", reason: `too fast${EVIL}`, since: Date.now() });
+    await ca
+      .db("quarantine")
+      .insert({ identity: `eve${EVIL}`, rule: "burst", reason: `too fast${EVIL}`, since: Date.now() });
     const r = await runCli(["quarantine", "list", ...ca.cliArgs]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout).to.include("eve\\u{001B}[2J");
@@ -57,12 +68,17 @@ describe("CLI: text from the database, a certificate or the server is escaped fo
     const j = await runCli(["quarantine", "list", "--json", ...ca.cliArgs]);
     expect(j.code, j.stderr).to.equal(0);
     expect(j.stdout.replace(/\n/g, "")).to.not.match(RAW_UNSAFE);
-    expect((JSON.parse(j.stdout) as { identity: string; reason: string }[]).map((q) => [q.identity, q.reason])).to.deep.equal([[`eve${EVIL}`, `too fast${EVIL}`]]);
+    expect(
+      (JSON.parse(j.stdout) as { identity: string; reason: string }[]).map((q) => [q.identity, q.reason]),
+    ).to.deep.equal([[`eve${EVIL}`, `too fast${EVIL}`]]);
   });
 
   it("ca list and ca show: a registry row whose subject and PEM a database writer changed is printed escaped", async function () {
     const bob = await ca.issueClient("bob");
-    await ca.db("certificates").where({ serial: bob.serial }).update({ subject: `CN=bob${EVIL}`, pem: `${bob.certPem}${EVIL}\n` });
+    await ca
+      .db("certificates")
+      .where({ serial: bob.serial })
+      .update({ subject: `CN=bob${EVIL}`, pem: `${bob.certPem}${EVIL}\n` });
     const list = await runCli(["ca", "list", ...caArgs]);
     expect(list.code, list.stderr).to.equal(0);
     expectEscaped(list.stdout);
@@ -79,10 +95,17 @@ describe("CLI: text from the database, a certificate or the server is escaped fo
 
     before(async function () {
       const srv = await ca.issueServer(["localhost", "127.0.0.1"]);
-      hostile = createServer({ key: srv.keyPem, cert: srv.certPem + ca.intermediatePem, requestCert: true, rejectUnauthorized: false }, (_req, res) => {
-        res.writeHead(403, { "content-type": "application/json" });
-        res.end(JSON.stringify({ error: { code: "identity_quarantined", message: `all is well${EVIL}\nfake: second line` } }));
-      });
+      hostile = createServer(
+        { key: srv.keyPem, cert: srv.certPem + ca.intermediatePem, requestCert: true, rejectUnauthorized: false },
+        (_req, res) => {
+          res.writeHead(403, { "content-type": "application/json" });
+          res.end(
+            JSON.stringify({
+              error: { code: "identity_quarantined", message: `all is well${EVIL}\nfake: second line` },
+            }),
+          );
+        },
+      );
       await new Promise<void>((resolve) => hostile.listen(0, "127.0.0.1", resolve));
       const alice = await ca.issueClient("alice");
       profile = join(ca.home, "alice-profile");

@@ -7,8 +7,12 @@ const RAW_UNSAFE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
 
 describe("terminal: safeForTerminal, safeLines, terminalSafeJson", function () {
   it("escapes C0, DEL, C1, bidi, zero-width, BOM, tags, separators and lone surrogates as \\u{XXXX}", function () {
-    expect(safeForTerminal("a\x1b[2J\r\t\n\x7f\u0085\u009b")).to.equal("a\\u{001B}[2J\\u{000D}\\u{0009}\\u{000A}\\u{007F}\\u{0085}\\u{009B}");
-    expect(safeForTerminal("\u202Eevil\u2066\u200B\u200D\u200F\u061C\uFEFF\u2028\u2029")).to.equal("\\u{202E}evil\\u{2066}\\u{200B}\\u{200D}\\u{200F}\\u{061C}\\u{FEFF}\\u{2028}\\u{2029}");
+    expect(safeForTerminal("a\x1b[2J\r\t\n\x7f\u0085\u009b")).to.equal(
+      "a\\u{001B}[2J\\u{000D}\\u{0009}\\u{000A}\\u{007F}\\u{0085}\\u{009B}",
+    );
+    expect(safeForTerminal("\u202Eevil\u2066\u200B\u200D\u200F\u061C\uFEFF\u2028\u2029")).to.equal(
+      "\\u{202E}evil\\u{2066}\\u{200B}\\u{200D}\\u{200F}\\u{061C}\\u{FEFF}\\u{2028}\\u{2029}",
+    );
     expect(safeForTerminal("x\u{E0041}\uD800y\uDC00")).to.equal("x\\u{E0041}\\u{D800}y\\u{DC00}");
   });
 
@@ -32,7 +36,10 @@ describe("terminal: safeForTerminal, safeLines, terminalSafeJson", function () {
   });
 
   it("property: terminalSafeJson is JSON for the same value, with no raw unsafe character but its own line feeds", function () {
-    const value = fc.dictionary(fc.string({ unit: "binary" }), fc.oneof(fc.string({ unit: "binary" }), fc.integer(), fc.array(fc.string({ unit: "binary" }))));
+    const value = fc.dictionary(
+      fc.string({ unit: "binary" }),
+      fc.oneof(fc.string({ unit: "binary" }), fc.integer(), fc.array(fc.string({ unit: "binary" }))),
+    );
     fc.assert(
       fc.property(value, fc.constantFrom(undefined, 2), (v, indent) => {
         const out = terminalSafeJson(v, indent);

@@ -26,10 +26,25 @@ describe("user CLI: keygen, issue, put, get", function () {
     writeFileSync(passFile, "alice's long passphrase\n", { mode: 0o600 });
     const kg = await runCli(["keygen", "--name", "alice", "--out", profile, "--passphrase-file", passFile]);
     expect(kg.code, kg.stderr).to.equal(0);
-    const issue = await runCli(["ca", "issue", ...ca.cliArgs, "--passphrase-file", ca.passphraseFile, "--csr", join(profile, "request.csr"), "--profile", "client", "--out", join(profile, "cert.pem")]);
+    const issue = await runCli([
+      "ca",
+      "issue",
+      ...ca.cliArgs,
+      "--passphrase-file",
+      ca.passphraseFile,
+      "--csr",
+      join(profile, "request.csr"),
+      "--profile",
+      "client",
+      "--out",
+      join(profile, "cert.pem"),
+    ]);
     expect(issue.code, issue.stderr).to.equal(0);
     copyFileSync(ca.paths.rootCert, join(profile, "ca.pem"));
-    writeFileSync(join(profile, "config.json"), JSON.stringify({ server: server.url.replace("127.0.0.1", "localhost") }));
+    writeFileSync(
+      join(profile, "config.json"),
+      JSON.stringify({ server: server.url.replace("127.0.0.1", "localhost") }),
+    );
   });
   after(async function () {
     await server.stop();
@@ -41,7 +56,9 @@ describe("user CLI: keygen, issue, put, get", function () {
     expect(statSync(keyFile).mode & 0o777).to.equal(0o600);
     expect(readFileSync(keyFile, "utf8")).to.match(/^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
     expect((await openssl(["pkey", "-in", keyFile, "-passin", `file:${passFile}`, "-noout"])).code).to.equal(0);
-    expect((await openssl(["pkey", "-in", keyFile, "-passin", "pass:wrong passphrase", "-noout"])).code).to.not.equal(0);
+    expect((await openssl(["pkey", "-in", keyFile, "-passin", "pass:wrong passphrase", "-noout"])).code).to.not.equal(
+      0,
+    );
     expect(readdirSync(profile).filter((f) => f.includes(".tmp"))).to.deep.equal([]);
     const csr = await openssl(["req", "-in", join(profile, "request.csr"), "-noout", "-verify", "-subject"]);
     expect(csr.stdout + csr.stderr).to.match(/verify OK/);
@@ -65,23 +82,75 @@ describe("user CLI: keygen, issue, put, get", function () {
   }
 
   it("seals and signs on the client: openssl cms opens what `put` stored with the user's key, and verifies its signature", async function () {
-    const r = await runProcess(process.execPath, [CLI_ENTRY, "put", "--profile", profile, "--passphrase-file", passFile, "-"], { env: cliEnv(), input: "sealed by the SDK" });
+    const r = await runProcess(
+      process.execPath,
+      [CLI_ENTRY, "put", "--profile", profile, "--passphrase-file", passFile, "-"],
+      { env: cliEnv(), input: "sealed by the SDK" },
+    );
     expect(r.code, r.stderr).to.equal(0);
     const id = r.stdout.trim();
     const envelope = await ca.db("records").where({ id }).first("envelope");
     const der = join(ca.home, "sdk.der");
     writeFileSync(der, envelope.envelope as Buffer);
     const plain = join(ca.home, "sdk.txt");
-    const o = await openssl(["cms", "-decrypt", "-inform", "DER", "-binary", "-in", der, "-inkey", join(profile, "key.pem"), "-passin", `file:${passFile}`, "-recip", join(profile, "cert.pem"), "-out", plain]);
+    const o = await openssl([
+      "cms",
+      "-decrypt",
+      "-inform",
+      "DER",
+      "-binary",
+      "-in",
+      der,
+      "-inkey",
+      join(profile, "key.pem"),
+      "-passin",
+      `file:${passFile}`,
+      "-recip",
+      join(profile, "cert.pem"),
+      "-out",
+      plain,
+    ]);
     expect(o.code, o.stderr).to.equal(0);
     // Sign-then-encrypt: what decrypts is the user's SignedData; openssl verifies it against the root and prints it.
     const content = join(ca.home, "sdk-content.txt");
-    const v = await openssl(["cms", "-verify", "-inform", "DER", "-binary", "-in", plain, "-CAfile", ca.paths.rootCert, "-purpose", "any", "-out", content]);
+    const v = await openssl([
+      "cms",
+      "-verify",
+      "-inform",
+      "DER",
+      "-binary",
+      "-in",
+      plain,
+      "-CAfile",
+      ca.paths.rootCert,
+      "-purpose",
+      "any",
+      "-out",
+      content,
+    ]);
     expect(v.code, v.stderr).to.equal(0);
     expect(readFileSync(content, "utf8")).to.equal("sealed by the SDK");
-    const signer = await openssl(["cms", "-verify", "-inform", "DER", "-binary", "-in", plain, "-CAfile", ca.paths.rootCert, "-purpose", "any", "-signer", join(ca.home, "sdk-signer.pem"), "-out", "/dev/null"]);
+    const signer = await openssl([
+      "cms",
+      "-verify",
+      "-inform",
+      "DER",
+      "-binary",
+      "-in",
+      plain,
+      "-CAfile",
+      ca.paths.rootCert,
+      "-purpose",
+      "any",
+      "-signer",
+      join(ca.home, "sdk-signer.pem"),
+      "-out",
+      "/dev/null",
+    ]);
     expect(signer.code, signer.stderr).to.equal(0);
-    expect(readFileSync(join(ca.home, "sdk-signer.pem"), "utf8").replace(/\s/g, "")).to.equal(readFileSync(join(profile, "cert.pem"), "utf8").replace(/\s/g, ""));
+    expect(readFileSync(join(ca.home, "sdk-signer.pem"), "utf8").replace(/\s/g, "")).to.equal(
+      readFileSync(join(profile, "cert.pem"), "utf8").replace(/\s/g, ""),
+    );
   });
 
   it("a wrong passphrase fails with exit 1 and a typed message, and sends nothing", async function () {
@@ -100,7 +169,11 @@ describe("user CLI: keygen, issue, put, get", function () {
   it("opens a record that curl stored as plaintext (sealed by the server)", async function () {
     const { curl, json } = await import("../helpers/curl.js");
     const text = `server-sealed ${randomBytes(8).toString("hex")}`;
-    const r = await curl(`${server.url}/v1/records`, { cacert: ca.paths.rootCert, id: { certPath: join(profile, "cert.pem"), keyPath: join(profile, "key.pem"), passFile }, data: text });
+    const r = await curl(`${server.url}/v1/records`, {
+      cacert: ca.paths.rootCert,
+      id: { certPath: join(profile, "cert.pem"), keyPath: join(profile, "key.pem"), passFile },
+      data: text,
+    });
     expect(r.status, r.body.toString()).to.equal(201);
     const id = json(r).id as string;
     const get = await runCli(["get", "--profile", profile, "--passphrase-file", passFile, id]);
@@ -108,7 +181,15 @@ describe("user CLI: keygen, issue, put, get", function () {
     expect(get.stdout).to.equal(text);
     // Signed by the server, not by the owner: said on stderr, and refused on request (nothing on stdout then).
     expect(get.stderr).to.match(/sealed by the server from a plaintext upload/);
-    const strict = await runCli(["get", "--profile", profile, "--passphrase-file", passFile, "--refuse-server-sealed", id]);
+    const strict = await runCli([
+      "get",
+      "--profile",
+      profile,
+      "--passphrase-file",
+      passFile,
+      "--refuse-server-sealed",
+      id,
+    ]);
     expect(strict.code).to.equal(1);
     expect(strict.stdout).to.equal("");
     expect(strict.stderr).to.match(/server-sealed records are refused/);
@@ -117,23 +198,62 @@ describe("user CLI: keygen, issue, put, get", function () {
   it("recovery pin: the SDK seals to the recovery certificate only once its fingerprint is pinned in the profile", async function () {
     const { readFileSync: read } = await import("node:fs");
     const custodians = [await ca.issueClient("pin-custodian-1"), await ca.issueClient("pin-custodian-2")];
-    const init = await runCli(["recovery", "init", ...custodians.flatMap((c) => ["--custodian", c.certPath]), "--threshold", "2", "--wait-hours", "0", ...ca.cliArgs, "--passphrase-file", ca.passphraseFile]);
+    const init = await runCli([
+      "recovery",
+      "init",
+      ...custodians.flatMap((c) => ["--custodian", c.certPath]),
+      "--threshold",
+      "2",
+      "--wait-hours",
+      "0",
+      ...ca.cliArgs,
+      "--passphrase-file",
+      ca.passphraseFile,
+    ]);
     expect(init.code, init.stderr).to.equal(0);
-    const fingerprint = (await openssl(["x509", "-in", join(ca.home, "ca", "recovery.crt"), "-noout", "-fingerprint", "-sha256"])).stdout.trim();
-    const put = () => runProcess(process.execPath, [CLI_ENTRY, "put", "--profile", profile, "--passphrase-file", passFile, "-"], { env: cliEnv(), input: "after recovery init" });
+    const fingerprint = (
+      await openssl(["x509", "-in", join(ca.home, "ca", "recovery.crt"), "-noout", "-fingerprint", "-sha256"])
+    ).stdout.trim();
+    const put = () =>
+      runProcess(process.execPath, [CLI_ENTRY, "put", "--profile", profile, "--passphrase-file", passFile, "-"], {
+        env: cliEnv(),
+        input: "after recovery init",
+      });
     const unpinned = await put();
     expect(unpinned.code).to.equal(1);
     expect(unpinned.stderr).to.match(/recovery pin/);
-    const wrong = await runCli(["recovery", "pin", "--profile", profile, "--passphrase-file", passFile, "--fingerprint", "ab".repeat(32)]);
+    const wrong = await runCli([
+      "recovery",
+      "pin",
+      "--profile",
+      profile,
+      "--passphrase-file",
+      passFile,
+      "--fingerprint",
+      "ab".repeat(32),
+    ]);
     expect(wrong.code).to.equal(1);
-    expect(existsSync(join(profile, "trust.json")) ? read(join(profile, "trust.json"), "utf8") : "").to.not.match(/recoveryFingerprint/);
+    expect(existsSync(join(profile, "trust.json")) ? read(join(profile, "trust.json"), "utf8") : "").to.not.match(
+      /recoveryFingerprint/,
+    );
     // As `openssl x509 -fingerprint -sha256` prints it (colons, upper case): accepted as is.
-    const pin = await runCli(["recovery", "pin", "--profile", profile, "--passphrase-file", passFile, "--fingerprint", fingerprint.replace(/^.*=/, "")]);
+    const pin = await runCli([
+      "recovery",
+      "pin",
+      "--profile",
+      profile,
+      "--passphrase-file",
+      passFile,
+      "--fingerprint",
+      fingerprint.replace(/^.*=/, ""),
+    ]);
     expect(pin.code, pin.stderr).to.equal(0);
     const ok = await put();
     expect(ok.code, ok.stderr).to.equal(0);
     const stored = (await ca.db("records").where({ id: ok.stdout.trim() }).first("envelope")) as { envelope: Buffer };
-    expect(isRecipient(new Uint8Array(stored.envelope), read(join(ca.home, "ca", "recovery.crt"), "utf8"))).to.equal(true);
+    expect(isRecipient(new Uint8Array(stored.envelope), read(join(ca.home, "ca", "recovery.crt"), "utf8"))).to.equal(
+      true,
+    );
   });
 
   it("ls lists the records and rm deletes one", async function () {

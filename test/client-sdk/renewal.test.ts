@@ -18,7 +18,12 @@ let lastKeyPath = "";
 /** A CSR for a new key made by the SDK (the key kept encrypted in a file, its path in lastKeyPath). */
 async function newCsr(ca: TestCA, name: string): Promise<string> {
   lastKeyPath = join(ca.home, `${name}-${Date.now()}-${Math.random()}.key`);
-  const { csrPem } = await createKeyAndCsr({ name, keyType: "ec-p256", store: new FileKeyStore(lastKeyPath), passphrase: NEW_KEY_PASSPHRASE });
+  const { csrPem } = await createKeyAndCsr({
+    name,
+    keyType: "ec-p256",
+    store: new FileKeyStore(lastKeyPath),
+    passphrase: NEW_KEY_PASSPHRASE,
+  });
   return csrPem;
 }
 
@@ -29,7 +34,8 @@ async function verifiedByOpenssl(ca: TestCA, pem: string): Promise<boolean> {
   return r.code === 0 && /: OK/.test(r.stdout);
 }
 
-const count = async (ca: TestCA, table: string): Promise<number> => Number(((await ca.db(table).count({ n: "*" }).first()) as { n: number | string }).n);
+const count = async (ca: TestCA, table: string): Promise<number> =>
+  Number(((await ca.db(table).count({ n: "*" }).first()) as { n: number | string }).n);
 
 describe("renewal: manual approval (default)", function () {
   this.timeout(60_000);
@@ -54,8 +60,17 @@ describe("renewal: manual approval (default)", function () {
 
     const list = await runCli(["requests", "list", ...ca.cliArgs, "--json"]);
     expect(list.code, list.stderr).to.equal(0);
-    expect((JSON.parse(list.stdout) as { id: string; identity: string }[]).map((r) => [r.id, r.identity])).to.deep.include([asked.id, "alice"]);
-    const approve = await runCli(["requests", "approve", asked.id, ...ca.cliArgs, "--passphrase-file", ca.passphraseFile]);
+    expect(
+      (JSON.parse(list.stdout) as { id: string; identity: string }[]).map((r) => [r.id, r.identity]),
+    ).to.deep.include([asked.id, "alice"]);
+    const approve = await runCli([
+      "requests",
+      "approve",
+      asked.id,
+      ...ca.cliArgs,
+      "--passphrase-file",
+      ca.passphraseFile,
+    ]);
     expect(approve.code, approve.stderr).to.equal(0);
 
     const done = await client.certificateRequest(asked.id);
@@ -64,7 +79,14 @@ describe("renewal: manual approval (default)", function () {
     expect(await verifiedByOpenssl(ca, done.certificate as string)).to.equal(true);
     const me = await client.me();
     expect(me.certificates).to.include(done.certificate);
-    const again = await runCli(["requests", "approve", asked.id, ...ca.cliArgs, "--passphrase-file", ca.passphraseFile]);
+    const again = await runCli([
+      "requests",
+      "approve",
+      asked.id,
+      ...ca.cliArgs,
+      "--passphrase-file",
+      ca.passphraseFile,
+    ]);
     expect(again.code).to.equal(1);
   });
 
@@ -72,9 +94,19 @@ describe("renewal: manual approval (default)", function () {
     const bob = await ca.issueClient("bob");
     const client = server.client(bob, { retries: 0 });
     const before = await count(ca, "certificate_requests");
-    const codeOf = async (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (err: unknown) => (err instanceof ServerError ? err.code : String(err)));
+    const codeOf = async (p: Promise<unknown>): Promise<string | undefined> =>
+      p.then(
+        () => undefined,
+        (err: unknown) => (err instanceof ServerError ? err.code : String(err)),
+      );
     expect(await codeOf(client.requestCertificate(await newCsr(ca, "alice")))).to.equal("csr_rejected");
-    expect(await codeOf(client.requestCertificate("-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgQ1NS\n-----END CERTIFICATE REQUEST-----\n"))).to.equal("csr_rejected");
+    expect(
+      await codeOf(
+        client.requestCertificate(
+          "-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgQ1NS\n-----END CERTIFICATE REQUEST-----\n",
+        ),
+      ),
+    ).to.equal("csr_rejected");
     expect(await count(ca, "certificate_requests")).to.equal(before);
     expect((await client.requestCertificate(await newCsr(ca, "bob"))).status).to.equal("pending");
     expect(await codeOf(client.requestCertificate(await newCsr(ca, "bob")))).to.equal("conflict");
@@ -86,10 +118,20 @@ describe("renewal: manual approval (default)", function () {
     const asked = await server.client(eve).requestCertificate(await newCsr(ca, "eve"));
     expect(asked.status).to.equal("pending");
     await ca.revoke(eve.serial, "keyCompromise");
-    const approve = await runCli(["requests", "approve", asked.id, ...ca.cliArgs, "--passphrase-file", ca.passphraseFile]);
+    const approve = await runCli([
+      "requests",
+      "approve",
+      asked.id,
+      ...ca.cliArgs,
+      "--passphrase-file",
+      ca.passphraseFile,
+    ]);
     expect(approve.code).to.equal(1);
     expect(approve.stderr).to.match(/no longer active; it is rejected/);
-    const row = (await ca.db("certificate_requests").where({ id: asked.id }).first("status", "serial")) as { status: string; serial: string | null };
+    const row = (await ca.db("certificate_requests").where({ id: asked.id }).first("status", "serial")) as {
+      status: string;
+      serial: string | null;
+    };
     expect(row).to.deep.equal({ status: "rejected", serial: null });
     expect(await ca.db("certificates").where({ identity: "eve" }).pluck("serial")).to.deep.equal([eve.serial]); // nothing new issued
   });
@@ -98,7 +140,10 @@ describe("renewal: manual approval (default)", function () {
     const carol = await ca.issueClient("carol");
     const asked = await server.client(carol).requestCertificate(await newCsr(ca, "carol"));
     const dave = server.client(await ca.issueClient("dave"), { retries: 0 });
-    const err = await dave.certificateRequest(asked.id).then(() => undefined, (e: unknown) => e);
+    const err = await dave.certificateRequest(asked.id).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect((err as ServerError).code).to.equal("not_found");
   });
 });
@@ -121,12 +166,19 @@ describe("renewal: auto policy", function () {
     const view = await server.client(alice).requestCertificate(await newCsr(ca, "alice"));
     expect(view.status).to.equal("issued");
     expect(await verifiedByOpenssl(ca, view.certificate as string)).to.equal(true);
-    const withNewKey = server.client({ certPem: view.certificate as string, key: await new FileKeyStore(lastKeyPath).load(() => NEW_KEY_PASSPHRASE) });
+    const withNewKey = server.client({
+      certPem: view.certificate as string,
+      key: await new FileKeyStore(lastKeyPath).load(() => NEW_KEY_PASSPHRASE),
+    });
     const me = await withNewKey.me();
     expect(me.identity).to.equal("alice");
     expect(me.serial).to.equal(view.serial);
     // The attempt, then the answer.
-    const audit = await ca.db("audit_entries").where({ actor: "alice", action: "certificates.request" }).orderBy("seq").select("status");
+    const audit = await ca
+      .db("audit_entries")
+      .where({ actor: "alice", action: "certificates.request" })
+      .orderBy("seq")
+      .select("status");
     expect(audit.map((a: { status: number }) => a.status)).to.deep.equal([0, 201]);
   });
 });

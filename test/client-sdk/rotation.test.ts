@@ -26,8 +26,11 @@ describe("client SDK: key rotation", function () {
   const contentBefore = new Map<string, Buffer>();
 
   const envelopes = async (): Promise<{ id: string; envelope: Uint8Array }[]> =>
-    ((await ca.db("records").where({ owner: "alice" }).select("id", "envelope")) as { id: string; envelope: Buffer }[]).map((r) => ({ id: r.id, envelope: new Uint8Array(r.envelope) }));
-  const content = (env: Uint8Array): Buffer => Buffer.from(parseEnvelope(env, resolveLimits(undefined)).encryptedContent);
+    (
+      (await ca.db("records").where({ owner: "alice" }).select("id", "envelope")) as { id: string; envelope: Buffer }[]
+    ).map((r) => ({ id: r.id, envelope: new Uint8Array(r.envelope) }));
+  const content = (env: Uint8Array): Buffer =>
+    Buffer.from(parseEnvelope(env, resolveLimits(undefined)).encryptedContent);
 
   before(async function () {
     ca = await createTestCA();
@@ -35,7 +38,10 @@ describe("client SDK: key rotation", function () {
     // docs/operations.md, "A legitimate bulk export").
     server = await startTestServer({
       ca,
-      config: { rateLimits: { identity: { points: 0, seconds: 1 }, source: { points: 0, seconds: 1 } }, anomaly: thresholdsFrom({ distinctRecords: 5000, listPages: 1000, dayRecordsMin: 5000 }) },
+      config: {
+        rateLimits: { identity: { points: 0, seconds: 1 }, source: { points: 0, seconds: 1 } },
+        anomaly: thresholdsFrom({ distinctRecords: 5000, listPages: 1000, dayRecordsMin: 5000 }),
+      },
     });
     oldId = await ca.issueClient("alice");
     const client = server.client(oldId);
@@ -80,7 +86,9 @@ describe("client SDK: key rotation", function () {
     const after = await envelopes();
     expect(after).to.have.length(COUNT);
     for (const { id, envelope } of after) {
-      expect(Buffer.compare(content(envelope), contentBefore.get(id) as Buffer), `content of ${id} changed`).to.equal(0);
+      expect(Buffer.compare(content(envelope), contentBefore.get(id) as Buffer), `content of ${id} changed`).to.equal(
+        0,
+      );
       expect(inspect(envelope).recipients.total, `${id} has one recipient`).to.equal(1);
       const signed = verifyRecordSignature(open(envelope, newId.key, newId.certPem));
       expect(new TextDecoder().decode(signed.content)).to.match(/^record \d+$/);
@@ -94,10 +102,27 @@ describe("client SDK: key rotation", function () {
     const dir = ca.home;
     const env = join(dir, "rotated.der");
     writeFileSync(env, (sample as { envelope: Uint8Array }).envelope);
-    const withNew = await opensslReadRecord({ envelopeFile: env, keyPath: newId.keyPath, certPath: newId.certPath, rootPath: ca.paths.rootCert });
+    const withNew = await opensslReadRecord({
+      envelopeFile: env,
+      keyPath: newId.keyPath,
+      certPath: newId.certPath,
+      rootPath: ca.paths.rootCert,
+    });
     expect(withNew.code, withNew.stderr).to.equal(0);
     expect(withNew.stdout).to.match(/^record \d+$/);
-    const withOld = await openssl(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", env, "-inkey", oldId.keyPath, "-recip", oldId.certPath]);
+    const withOld = await openssl([
+      "cms",
+      "-decrypt",
+      "-binary",
+      "-inform",
+      "DER",
+      "-in",
+      env,
+      "-inkey",
+      oldId.keyPath,
+      "-recip",
+      oldId.certPath,
+    ]);
     expect(withOld.code).to.not.equal(0);
   });
 
@@ -109,18 +134,33 @@ describe("client SDK: key rotation", function () {
     const { request, Agent } = await import("node:https");
     const agent = new Agent({ ca: ca.rootPem, cert: oldId.certPem, key: oldId.keyPem });
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(`${server.url}/v1/certificates/${other.serial}`, { method: "DELETE", agent }, (res) => (res.resume(), res.on("end", () => resolve(res.statusCode ?? 0))));
+      const req = request(
+        `${server.url}/v1/certificates/${other.serial}`,
+        { method: "DELETE", agent },
+        (res) => (res.resume(), res.on("end", () => resolve(res.statusCode ?? 0))),
+      );
       req.on("error", reject);
       req.end();
     });
     agent.destroy();
     expect(status).to.equal(404);
     await oldClient.revokeSelf();
-    const row = (await ca.db("certificates").where({ serial: oldId.serial }).first("status", "revocation_reason")) as { status: string; revocation_reason: string };
+    const row = (await ca.db("certificates").where({ serial: oldId.serial }).first("status", "revocation_reason")) as {
+      status: string;
+      revocation_reason: string;
+    };
     expect(row).to.deep.equal({ status: "revoked", revocation_reason: "superseded" });
-    expect((await ca.db("certificates").where({ serial: other.serial }).first("status")) as { status: string }).to.deep.equal({ status: "active" });
+    expect(
+      (await ca.db("certificates").where({ serial: other.serial }).first("status")) as { status: string },
+    ).to.deep.equal({ status: "active" });
     await new Promise((r) => setTimeout(r, 300));
-    const after = await server.client(oldId, { retries: 0 }).me().then(() => "served", (e: unknown) => (e instanceof ServerError ? e.code : "refused"));
+    const after = await server
+      .client(oldId, { retries: 0 })
+      .me()
+      .then(
+        () => "served",
+        (e: unknown) => (e instanceof ServerError ? e.code : "refused"),
+      );
     expect(after).to.not.equal("served");
   });
 
@@ -129,7 +169,10 @@ describe("client SDK: key rotation", function () {
     try {
       const stranger = await foreign.issueClient("alice");
       let refused: unknown;
-      await server.client(newId).rotateTo(stranger.certPem).catch((err: unknown) => (refused = err));
+      await server
+        .client(newId)
+        .rotateTo(stranger.certPem)
+        .catch((err: unknown) => (refused = err));
       expect((refused as { code?: string } | undefined)?.code).to.equal("untrusted_certificate");
     } finally {
       await foreign.cleanup();

@@ -15,7 +15,11 @@ import { CertvaultClient, ServerError, UntrustedCertificateError } from "../../c
 import { open, signGrant } from "../../envelope/index.js";
 import { opensslReadRecord, pemToDer } from "../helpers/openssl.js";
 
-const codeOf = (p: Promise<unknown>): Promise<string | undefined> => p.then(() => undefined, (err: unknown) => (err instanceof ServerError ? err.code : String(err)));
+const codeOf = (p: Promise<unknown>): Promise<string | undefined> =>
+  p.then(
+    () => undefined,
+    (err: unknown) => (err instanceof ServerError ? err.code : String(err)),
+  );
 
 describe("sharing", function () {
   this.timeout(60_000);
@@ -45,10 +49,17 @@ describe("sharing", function () {
     expect(await codeOf(grantee.get(id, { owner: "alice" })), "before sharing").to.equal("not_found");
 
     await owner.share(id, "bob");
-    expect(new TextDecoder().decode(await grantee.get(id, { owner: "alice" }))).to.equal("lab results, shared with Dr Bob");
+    expect(new TextDecoder().decode(await grantee.get(id, { owner: "alice" }))).to.equal(
+      "lab results, shared with Dr Bob",
+    );
     const env = join(ca.home, "shared.der");
     writeFileSync(env, await grantee.getEnvelope(id));
-    const byOpenssl = await opensslReadRecord({ envelopeFile: env, keyPath: bob.keyPath, certPath: bob.certPath, rootPath: ca.paths.rootCert });
+    const byOpenssl = await opensslReadRecord({
+      envelopeFile: env,
+      keyPath: bob.keyPath,
+      certPath: bob.certPath,
+      rootPath: ca.paths.rootCert,
+    });
     expect(byOpenssl.code, byOpenssl.stderr).to.equal(0);
     expect(byOpenssl.stdout).to.equal("lab results, shared with Dr Bob");
     // Read-only: the grantee can neither overwrite nor delete, and a third identity still sees nothing.
@@ -62,7 +73,14 @@ describe("sharing", function () {
     const stored = (await ca.db("records").where({ id }).first("envelope")) as { envelope: Buffer };
     expect(() => open(new Uint8Array(stored.envelope), bob.key, bob.certPem)).to.throw();
     expect(new TextDecoder().decode(await owner.get(id))).to.equal("lab results, shared with Dr Bob");
-    expect(await ca.db("grants").where({ record_id: id }).count({ n: "*" }).first().then((r) => Number((r as { n: number | string }).n))).to.equal(0);
+    expect(
+      await ca
+        .db("grants")
+        .where({ record_id: id })
+        .count({ n: "*" })
+        .first()
+        .then((r) => Number((r as { n: number | string }).n)),
+    ).to.equal(0);
   });
 
   it("an owner's update keeps the record shared (SDK-sealed and server-sealed alike)", async function () {
@@ -75,7 +93,11 @@ describe("sharing", function () {
     const { request, Agent } = await import("node:https");
     const agent = new Agent({ ca: ca.rootPem, cert: alice.certPem, key: alice.keyPem });
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(`${server.url}/v1/records/${id}`, { method: "PUT", agent }, (res) => (res.resume(), res.on("end", () => resolve(res.statusCode ?? 0))));
+      const req = request(
+        `${server.url}/v1/records/${id}`,
+        { method: "PUT", agent },
+        (res) => (res.resume(), res.on("end", () => resolve(res.statusCode ?? 0))),
+      );
       req.on("error", reject);
       req.end("v3 sealed by the server");
     });
@@ -95,7 +117,10 @@ describe("sharing", function () {
     await new Promise((r) => setTimeout(r, 300)); // the server's registry poll
     await owner.unshare(id, "dana");
     const stored = (await ca.db("records").where({ id }).first("envelope")) as { envelope: Buffer };
-    expect(() => open(new Uint8Array(stored.envelope), dana1.key, dana1.certPem), "the revoked key still opens it").to.throw();
+    expect(
+      () => open(new Uint8Array(stored.envelope), dana1.key, dana1.certPem),
+      "the revoked key still opens it",
+    ).to.throw();
     expect(() => open(new Uint8Array(stored.envelope), dana2.key, dana2.certPem)).to.throw();
     expect(new TextDecoder().decode(await owner.get(id))).to.equal("for dana");
   });
@@ -105,8 +130,18 @@ describe("sharing", function () {
     const id = await owner.put(new TextEncoder().encode("not yet sealed to carol"));
     const { version } = await owner.getVersioned(id);
     // A genuine statement of alice's: the refusal is about the envelope, not the statement.
-    const statement = signGrant({ key: alice.key, certificate: alice.certPem, chain: [ca.intermediatePem] }, { owner: "alice", id, grantee: "carol" });
-    const res = await fetchWith(ca.rootPem, alice, `${server.url}/v1/records/${id}/grants/carol`, "PUT", version, statement);
+    const statement = signGrant(
+      { key: alice.key, certificate: alice.certPem, chain: [ca.intermediatePem] },
+      { owner: "alice", id, grantee: "carol" },
+    );
+    const res = await fetchWith(
+      ca.rootPem,
+      alice,
+      `${server.url}/v1/records/${id}/grants/carol`,
+      "PUT",
+      version,
+      statement,
+    );
     expect(res.status).to.equal(409);
     await owner.share(id, "carol");
     const after = (await owner.getVersioned(id)).version;
@@ -123,18 +158,24 @@ describe("sharing", function () {
       const mallory = await foreign.issueClient("bob"); // the right name, the wrong CA
       const srv = (await import("node:fs")).readFileSync(join(ca.home, "server", "server.crt"), "utf8");
       const { decryptPrivateKey } = await import("../../keys/encrypted-pkcs8.js");
-      const key = decryptPrivateKey((await import("node:fs")).readFileSync(join(ca.home, "server", "server.key"), "utf8"), ca.passphrase).export({ format: "pem", type: "pkcs8" });
+      const key = decryptPrivateKey(
+        (await import("node:fs")).readFileSync(join(ca.home, "server", "server.key"), "utf8"),
+        ca.passphrase,
+      ).export({ format: "pem", type: "pkcs8" });
       const crl = pemToDer(await ca.crl());
-      evil = createServer({ key, cert: srv + ca.intermediatePem, ca: ca.rootPem + ca.intermediatePem, requestCert: true }, (req, res) => {
-        if (req.method === "PUT") puts++;
-        if (req.url === "/v1/crl") {
-          res.writeHead(200, { "content-type": "application/pkix-crl" });
-          res.end(crl);
-          return;
-        }
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ identity: "bob", certificates: [mallory.certPem] }));
-      });
+      evil = createServer(
+        { key, cert: srv + ca.intermediatePem, ca: ca.rootPem + ca.intermediatePem, requestCert: true },
+        (req, res) => {
+          if (req.method === "PUT") puts++;
+          if (req.url === "/v1/crl") {
+            res.writeHead(200, { "content-type": "application/pkix-crl" });
+            res.end(crl);
+            return;
+          }
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ identity: "bob", certificates: [mallory.certPem] }));
+        },
+      );
       await new Promise<void>((r) => evil.listen(0, "127.0.0.1", () => r()));
       url = `https://127.0.0.1:${(evil.address() as AddressInfo).port}`;
       await foreign.cleanup();
@@ -145,9 +186,18 @@ describe("sharing", function () {
     });
 
     it("share refuses to wrap the record's key for it, and writes nothing", async function () {
-      const client = new CertvaultClient({ server: url, caPem: ca.rootPem, certPem: alice.certPem, key: alice.key, retries: 0 });
+      const client = new CertvaultClient({
+        server: url,
+        caPem: ca.rootPem,
+        certPem: alice.certPem,
+        key: alice.key,
+        retries: 0,
+      });
       try {
-        const err = await client.share("0".repeat(32), "bob").then(() => undefined, (e: unknown) => e);
+        const err = await client.share("0".repeat(32), "bob").then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(err).to.be.instanceOf(UntrustedCertificateError);
         expect(puts).to.equal(0);
       } finally {
@@ -157,7 +207,14 @@ describe("sharing", function () {
   });
 });
 
-async function fetchWith(caPem: string, id: TestIdentity, url: string, method: string, version: number, body?: Uint8Array): Promise<{ status: number }> {
+async function fetchWith(
+  caPem: string,
+  id: TestIdentity,
+  url: string,
+  method: string,
+  version: number,
+  body?: Uint8Array,
+): Promise<{ status: number }> {
   const { request, Agent } = await import("node:https");
   const agent = new Agent({ ca: caPem, cert: id.certPem, key: id.keyPem });
   try {

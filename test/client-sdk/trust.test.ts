@@ -25,7 +25,13 @@ function servesCrl(crl: Buffer, req: IncomingMessage, res: ServerResponse): bool
 }
 
 function clientFor(url: string, ca: TestCA, id: TestIdentity): CertvaultClient {
-  return new CertvaultClient({ server: url.replace("127.0.0.1", "localhost"), caPem: ca.rootPem, certPem: id.certPem, key: createPrivateKey(id.keyPem), retries: 0 });
+  return new CertvaultClient({
+    server: url.replace("127.0.0.1", "localhost"),
+    caPem: ca.rootPem,
+    certPem: id.certPem,
+    key: createPrivateKey(id.keyPem),
+    retries: 0,
+  });
 }
 
 describe("client SDK: trust", function () {
@@ -93,19 +99,38 @@ describe("client SDK: trust", function () {
       const mallory = await foreign.issueClient("alice2"); // same identity name, foreign CA
       // The server's own TLS certificate is genuine (issued by our CA); only its answers lie.
       const srvDir = join(ca.home, "server");
-      const key = decryptPrivateKey(readFileSync(join(srvDir, "server.key"), "utf8"), ca.passphrase).export({ format: "pem", type: "pkcs8" });
-      const crl = pemToDer(await ca.crl());
-      evil = createServer({ key, cert: readFileSync(join(srvDir, "server.crt"), "utf8") + ca.intermediatePem, ca: ca.rootPem + ca.intermediatePem, requestCert: true, rejectUnauthorized: true }, (req, res) => {
-        if (servesCrl(crl, req, res)) return;
-        if (req.method !== "GET") {
-          posts++;
-          res.writeHead(201, { "content-type": "application/json" });
-          res.end('{"id":"00000000000000000000000000000000"}');
-          return;
-        }
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ identity: "alice2", serial: alice.serial, notAfter: new Date().toISOString(), certificates: [alice.certPem, mallory.certPem] }));
+      const key = decryptPrivateKey(readFileSync(join(srvDir, "server.key"), "utf8"), ca.passphrase).export({
+        format: "pem",
+        type: "pkcs8",
       });
+      const crl = pemToDer(await ca.crl());
+      evil = createServer(
+        {
+          key,
+          cert: readFileSync(join(srvDir, "server.crt"), "utf8") + ca.intermediatePem,
+          ca: ca.rootPem + ca.intermediatePem,
+          requestCert: true,
+          rejectUnauthorized: true,
+        },
+        (req, res) => {
+          if (servesCrl(crl, req, res)) return;
+          if (req.method !== "GET") {
+            posts++;
+            res.writeHead(201, { "content-type": "application/json" });
+            res.end('{"id":"00000000000000000000000000000000"}');
+            return;
+          }
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(
+            JSON.stringify({
+              identity: "alice2",
+              serial: alice.serial,
+              notAfter: new Date().toISOString(),
+              certificates: [alice.certPem, mallory.certPem],
+            }),
+          );
+        },
+      );
       await new Promise<void>((r) => evil.listen(0, "127.0.0.1", () => r()));
       url = `https://localhost:${(evil.address() as AddressInfo).port}`;
     });
@@ -115,7 +140,13 @@ describe("client SDK: trust", function () {
     });
 
     it("put refuses to seal to it and uploads nothing", async function () {
-      const c = new CertvaultClient({ server: url, caPem: ca.rootPem, certPem: alice.certPem, key: createPrivateKey(alice.keyPem), retries: 0 });
+      const c = new CertvaultClient({
+        server: url,
+        caPem: ca.rootPem,
+        certPem: alice.certPem,
+        key: createPrivateKey(alice.keyPem),
+        retries: 0,
+      });
       try {
         let failed: unknown;
         try {
@@ -123,7 +154,12 @@ describe("client SDK: trust", function () {
         } catch (err) {
           failed = err;
         }
-        expect(failed, String((failed as Error | undefined)?.message) + " / " + String((failed as { cause?: Error } | undefined)?.cause)).to.be.instanceOf(UntrustedCertificateError);
+        expect(
+          failed,
+          String((failed as Error | undefined)?.message) +
+            " / " +
+            String((failed as { cause?: Error } | undefined)?.cause),
+        ).to.be.instanceOf(UntrustedCertificateError);
         expect(posts).to.equal(0);
       } finally {
         c.close();
@@ -133,13 +169,37 @@ describe("client SDK: trust", function () {
     it("put refuses a listed certificate of our CA that belongs to another identity", async function () {
       const bob = await ca.issueClient("bob2");
       const crl = pemToDer(await ca.crl());
-      const swap = createServer({ key: decryptPrivateKey(readFileSync(join(ca.home, "server", "server.key"), "utf8"), ca.passphrase).export({ format: "pem", type: "pkcs8" }), cert: readFileSync(join(ca.home, "server", "server.crt"), "utf8") + ca.intermediatePem, ca: ca.rootPem + ca.intermediatePem, requestCert: true }, (req, res) => {
-        if (servesCrl(crl, req, res)) return;
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ identity: "alice2", serial: alice.serial, notAfter: "", certificates: [alice.certPem, bob.certPem] }));
-      });
+      const swap = createServer(
+        {
+          key: decryptPrivateKey(readFileSync(join(ca.home, "server", "server.key"), "utf8"), ca.passphrase).export({
+            format: "pem",
+            type: "pkcs8",
+          }),
+          cert: readFileSync(join(ca.home, "server", "server.crt"), "utf8") + ca.intermediatePem,
+          ca: ca.rootPem + ca.intermediatePem,
+          requestCert: true,
+        },
+        (req, res) => {
+          if (servesCrl(crl, req, res)) return;
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(
+            JSON.stringify({
+              identity: "alice2",
+              serial: alice.serial,
+              notAfter: "",
+              certificates: [alice.certPem, bob.certPem],
+            }),
+          );
+        },
+      );
       await new Promise<void>((r) => swap.listen(0, "127.0.0.1", () => r()));
-      const c = new CertvaultClient({ server: `https://localhost:${(swap.address() as AddressInfo).port}`, caPem: ca.rootPem, certPem: alice.certPem, key: createPrivateKey(alice.keyPem), retries: 0 });
+      const c = new CertvaultClient({
+        server: `https://localhost:${(swap.address() as AddressInfo).port}`,
+        caPem: ca.rootPem,
+        certPem: alice.certPem,
+        key: createPrivateKey(alice.keyPem),
+        retries: 0,
+      });
       try {
         let failed: unknown;
         try {
@@ -147,7 +207,12 @@ describe("client SDK: trust", function () {
         } catch (err) {
           failed = err;
         }
-        expect(failed, String((failed as Error | undefined)?.message) + " / " + String((failed as { cause?: Error } | undefined)?.cause)).to.be.instanceOf(UntrustedCertificateError);
+        expect(
+          failed,
+          String((failed as Error | undefined)?.message) +
+            " / " +
+            String((failed as { cause?: Error } | undefined)?.cause),
+        ).to.be.instanceOf(UntrustedCertificateError);
       } finally {
         c.close();
         swap.closeAllConnections();

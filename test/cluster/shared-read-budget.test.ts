@@ -47,7 +47,8 @@ describe("cluster: read budgets shared by two nodes and kept across a restart", 
   const seed = async (owner: string, n: number): Promise<string[]> => {
     const repo = new RecordRepository(ca.db);
     const ids = Array.from({ length: n }, () => randomBytes(16).toString("hex"));
-    for (const id of ids) await repo.insert({ id, owner, envelope: randomBytes(64), now: new Date(Date.now() - 86_400_000) });
+    for (const id of ids)
+      await repo.insert({ id, owner, envelope: randomBytes(64), now: new Date(Date.now() - 86_400_000) });
     return ids;
   };
 
@@ -101,8 +102,10 @@ describe("cluster: read budgets shared by two nodes and kept across a restart", 
     const ids = await seed("drip", 2 * THRESHOLD);
     let agent = agentFor(drip);
     const other = agentFor(drip);
-    for (const id of ids.slice(0, 10)) expect(await get(agent, `${(nodes[0] as ServerProcess).url}/v1/records/${id}`)).to.equal(200);
-    for (const id of ids.slice(10, 15)) expect(await get(other, `${(nodes[1] as ServerProcess).url}/v1/records/${id}`)).to.equal(200);
+    for (const id of ids.slice(0, 10))
+      expect(await get(agent, `${(nodes[0] as ServerProcess).url}/v1/records/${id}`)).to.equal(200);
+    for (const id of ids.slice(10, 15))
+      expect(await get(other, `${(nodes[1] as ServerProcess).url}/v1/records/${id}`)).to.equal(200);
     await stopServerProcess(nodes[0] as ServerProcess);
     nodes[0] = await startServerProcess(ca, env);
     agent = agentFor(drip);

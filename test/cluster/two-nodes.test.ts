@@ -17,7 +17,12 @@ import type { ServerProcess } from "../helpers/server-process.js";
 
 const PG = process.env.CERTVAULT_TEST_DB ?? process.env.CERTVAULT_TEST_PG;
 
-function call(agent: Agent, url: string, method = "GET", body?: string): Promise<{ status: number; body: Buffer; socket: TLSSocket }> {
+function call(
+  agent: Agent,
+  url: string,
+  method = "GET",
+  body?: string,
+): Promise<{ status: number; body: Buffer; socket: TLSSocket }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, agent }, (res) => {
       const socket = res.socket as TLSSocket;
@@ -109,7 +114,14 @@ describe("cluster: two API nodes on one PostgreSQL", function () {
         );
       }),
     );
-    const rows = (await ca.db("audit_entries").whereIn("actor", writers.map((w) => w.name)).count({ n: "*" }).first()) as { n: string | number };
+    const rows = (await ca
+      .db("audit_entries")
+      .whereIn(
+        "actor",
+        writers.map((w) => w.name),
+      )
+      .count({ n: "*" })
+      .first()) as { n: string | number };
     expect(Number(rows.n)).to.equal(4 * perWriter);
     const verify = await runCli(["audit", "verify", ...ca.cliArgs]);
     expect(verify.code, verify.stderr).to.equal(0);

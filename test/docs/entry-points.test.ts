@@ -8,7 +8,14 @@ import { join } from "node:path";
 import { REPO_ROOT, runProcess } from "../helpers/cli.js";
 
 const ENTRY_POINTS: Record<string, string[]> = {
-  "certvault/client-sdk": ["CertvaultClient", "FileKeyStore", "createKeyAndCsr", "clientFromProfile", "ServerError", "UntrustedCertificateError"],
+  "certvault/client-sdk": [
+    "CertvaultClient",
+    "FileKeyStore",
+    "createKeyAndCsr",
+    "clientFromProfile",
+    "ServerError",
+    "UntrustedCertificateError",
+  ],
   "certvault/envelope": ["seal", "open", "recipientsOf", "addRecipients", "removeRecipients", "inspect", "isRecipient"],
   "certvault/ca": ["CertificateAuthority", "initCa", "caPaths", "vetCsr"],
   "certvault/testing": ["createTestCA", "startTestServer"],
@@ -26,7 +33,11 @@ describe("library entry points from plain node", function () {
   for (const [specifier, names] of Object.entries(ENTRY_POINTS)) {
     it(`import("${specifier}") exports ${names.join(", ")}`, async function () {
       const script = `const m = await import(${JSON.stringify(specifier)}); console.log(JSON.stringify(Object.keys(m)));`;
-      const r = await runProcess(process.execPath, ["--input-type=module", "-e", script], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? "" }, timeoutMs: 30_000 });
+      const r = await runProcess(process.execPath, ["--input-type=module", "-e", script], {
+        cwd: REPO_ROOT,
+        env: { PATH: process.env.PATH ?? "" },
+        timeoutMs: 30_000,
+      });
       expect(r.code, r.stderr).to.equal(0);
       expect(JSON.parse(r.stdout) as string[]).to.include.members(names);
     });

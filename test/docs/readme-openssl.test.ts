@@ -47,9 +47,29 @@ describe("README: reading a record with OpenSSL alone", function () {
     work = join(ca.home, "readme");
     mkdirSync(work);
     writeFileSync(join(work, "alice-pass.txt"), passphrase + "\n", { mode: 0o600 });
-    const kg = await runCli(["keygen", "--name", "alice", "--out", join(work, "alice"), "--passphrase-file", join(work, "alice-pass.txt")]);
+    const kg = await runCli([
+      "keygen",
+      "--name",
+      "alice",
+      "--out",
+      join(work, "alice"),
+      "--passphrase-file",
+      join(work, "alice-pass.txt"),
+    ]);
     expect(kg.code, kg.stderr).to.equal(0);
-    const issue = await runCli(["ca", "issue", ...ca.cliArgs, "--passphrase-file", ca.passphraseFile, "--csr", join(work, "alice", "request.csr"), "--profile", "client", "--out", join(work, "alice", "cert.pem")]);
+    const issue = await runCli([
+      "ca",
+      "issue",
+      ...ca.cliArgs,
+      "--passphrase-file",
+      ca.passphraseFile,
+      "--csr",
+      join(work, "alice", "request.csr"),
+      "--profile",
+      "client",
+      "--out",
+      join(work, "alice", "cert.pem"),
+    ]);
     expect(issue.code, issue.stderr).to.equal(0);
     copyFileSync(ca.paths.rootCert, join(work, "alice", "ca.pem"));
     writeFileSync(join(work, "alice", "config.json"), JSON.stringify({ server: url }));
@@ -60,14 +80,26 @@ describe("README: reading a record with OpenSSL alone", function () {
   });
 
   /** Runs the README block for record `id` in the work directory, from a clean slate. */
-  async function runReadme(id: string): Promise<{ code: number | null; stdout: string; stderr: string; content?: string }> {
+  async function runReadme(
+    id: string,
+  ): Promise<{ code: number | null; stdout: string; stderr: string; content?: string }> {
     const block = readmeBlock();
     expect(block, "the README's commands fetch from the development server's address").to.include(README_URL);
     for (const f of ["record.der", "record.txt", "signer.pem"]) rmSync(join(work, f), { force: true });
     const script = `set -euo pipefail\n${block.split(README_URL).join(url)}`;
-    const r = await runProcess("bash", ["-c", script], { cwd: work, env: { ...process.env, id }, detached: true, timeoutMs: 60_000 });
+    const r = await runProcess("bash", ["-c", script], {
+      cwd: work,
+      env: { ...process.env, id },
+      detached: true,
+      timeoutMs: 60_000,
+    });
     const out = join(work, "record.txt");
-    return { code: r.code, stdout: r.stdout, stderr: r.stderr, ...(existsSync(out) ? { content: readFileSync(out, "utf8") } : {}) };
+    return {
+      code: r.code,
+      stdout: r.stdout,
+      stderr: r.stderr,
+      ...(existsSync(out) ? { content: readFileSync(out, "utf8") } : {}),
+    };
   }
 
   it("the README's commands use only curl, openssl and the profile's files", function () {
@@ -75,7 +107,9 @@ describe("README: reading a record with OpenSSL alone", function () {
       .split("\n")
       .filter((l) => l.trim() !== "" && !l.trim().startsWith("#") && !/^\s+\|/.test(l));
     for (const c of commands) expect(c, c).to.match(/^(curl|openssl) /);
-    expect(readmeBlock()).to.match(/openssl cms -decrypt -inform DER -binary [^|]*\\\n\s*\| openssl cms -verify -inform DER -binary -CAfile alice\/ca\.pem -purpose any/);
+    expect(readmeBlock()).to.match(
+      /openssl cms -decrypt -inform DER -binary [^|]*\\\n\s*\| openssl cms -verify -inform DER -binary -CAfile alice\/ca\.pem -purpose any/,
+    );
   });
 
   it("opens and verifies a record the SDK put: the content, signed by alice's own certificate", async function () {
@@ -93,11 +127,21 @@ describe("README: reading a record with OpenSSL alone", function () {
     expect(r.stdout).to.match(/^subject=CN = alice$/m);
     expect(r.stdout).to.match(/TLS Web Client Authentication/);
     const signer = await opensslOk(["x509", "-in", join(work, "signer.pem"), "-noout", "-fingerprint", "-sha256"]);
-    expect(signer).to.equal(await opensslOk(["x509", "-in", join(work, "alice", "cert.pem"), "-noout", "-fingerprint", "-sha256"]));
+    expect(signer).to.equal(
+      await opensslOk(["x509", "-in", join(work, "alice", "cert.pem"), "-noout", "-fingerprint", "-sha256"]),
+    );
   });
 
   it("opens and verifies a record curl uploaded as plaintext: the content, signed by the server's certificate", async function () {
-    const up = await curl(`${url}/v1/records`, { cacert: ca.paths.rootCert, id: { certPath: join(work, "alice", "cert.pem"), keyPath: join(work, "alice", "key.pem"), passFile: join(work, "alice-pass.txt") }, data: "uploaded by curl" });
+    const up = await curl(`${url}/v1/records`, {
+      cacert: ca.paths.rootCert,
+      id: {
+        certPath: join(work, "alice", "cert.pem"),
+        keyPath: join(work, "alice", "key.pem"),
+        passFile: join(work, "alice-pass.txt"),
+      },
+      data: "uploaded by curl",
+    });
     expect(up.status, up.body.toString()).to.equal(201);
     const r = await runReadme(json(up).id as string);
     expect(r.code, r.stderr).to.equal(0);
@@ -108,9 +152,35 @@ describe("README: reading a record with OpenSSL alone", function () {
 
   it("gives no content for a record forged with openssl cms -encrypt to alice's certificate (unsigned): the pipeline fails", async function () {
     const file = join(work, "forged.der");
-    const made = await runProcess("openssl", ["cms", "-encrypt", "-aes-256-gcm", "-binary", "-outform", "DER", "-out", file, "-recip", join(work, "alice", "cert.pem"), "-keyopt", "ecdh_kdf_md:sha256"], { input: "forged by someone with alice's public certificate" });
+    const made = await runProcess(
+      "openssl",
+      [
+        "cms",
+        "-encrypt",
+        "-aes-256-gcm",
+        "-binary",
+        "-outform",
+        "DER",
+        "-out",
+        file,
+        "-recip",
+        join(work, "alice", "cert.pem"),
+        "-keyopt",
+        "ecdh_kdf_md:sha256",
+      ],
+      { input: "forged by someone with alice's public certificate" },
+    );
     expect(made.code, made.stderr).to.equal(0);
-    const up = await curl(`${url}/v1/records`, { cacert: ca.paths.rootCert, id: { certPath: join(work, "alice", "cert.pem"), keyPath: join(work, "alice", "key.pem"), passFile: join(work, "alice-pass.txt") }, dataFile: file, headers: ["Content-Type: application/pkcs7-mime"] });
+    const up = await curl(`${url}/v1/records`, {
+      cacert: ca.paths.rootCert,
+      id: {
+        certPath: join(work, "alice", "cert.pem"),
+        keyPath: join(work, "alice", "key.pem"),
+        passFile: join(work, "alice-pass.txt"),
+      },
+      dataFile: file,
+      headers: ["Content-Type: application/pkcs7-mime"],
+    });
     expect(up.status, up.body.toString()).to.equal(201);
     const r = await runReadme(json(up).id as string);
     expect(r.code).to.not.equal(0);
@@ -137,7 +207,16 @@ describe("npm start (certvault dev): the printed curl lines work as printed", fu
   });
 
   it("GET /v1/me, a plaintext POST, and the one-pipeline read (decrypt | verify) of what it stored", async function () {
-    const c = spawn(process.execPath, [CLI_ENTRY, "dev", "--port", "0"], { cwd: dir, env: cliEnv({ CERTVAULT_LOG_LEVEL: "error", CERTVAULT_RATE_LIMIT_IDENTITY: "0", CERTVAULT_RATE_LIMIT_SOURCE: "0" }), stdio: ["ignore", "pipe", "inherit"], detached: true });
+    const c = spawn(process.execPath, [CLI_ENTRY, "dev", "--port", "0"], {
+      cwd: dir,
+      env: cliEnv({
+        CERTVAULT_LOG_LEVEL: "error",
+        CERTVAULT_RATE_LIMIT_IDENTITY: "0",
+        CERTVAULT_RATE_LIMIT_SOURCE: "0",
+      }),
+      stdio: ["ignore", "pipe", "inherit"],
+      detached: true,
+    });
     child = c;
     const printed = await new Promise<string[]>((resolve, reject) => {
       let out = "";
@@ -150,8 +229,11 @@ describe("npm start (certvault dev): the printed curl lines work as printed", fu
     });
     const [me, post, read] = printed as [string, string, string];
     expect(read.split("|").length, "one pipeline: curl | decrypt | verify").to.equal(3);
-    expect(read).to.match(/\| openssl cms -decrypt -inform DER -binary .* \| openssl cms -verify -inform DER -binary -CAfile \S+ca\.pem -purpose any$/);
-    const sh = (line: string) => runProcess("bash", ["-c", `set -o pipefail; ${line}`], { cwd: dir, detached: true, timeoutMs: 60_000 });
+    expect(read).to.match(
+      /\| openssl cms -decrypt -inform DER -binary .* \| openssl cms -verify -inform DER -binary -CAfile \S+ca\.pem -purpose any$/,
+    );
+    const sh = (line: string) =>
+      runProcess("bash", ["-c", `set -o pipefail; ${line}`], { cwd: dir, detached: true, timeoutMs: 60_000 });
     const who = await sh(`${me} -sS`);
     expect(who.code, who.stderr).to.equal(0);
     expect((JSON.parse(who.stdout) as { identity: string }).identity).to.equal("demo");

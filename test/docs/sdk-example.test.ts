@@ -39,8 +39,22 @@ describe("docs/sdk.md example", function () {
     const passFile = join(profile, "passphrase");
     mkdirSync(profile, { recursive: true, mode: 0o700 });
     writeFileSync(passFile, "the example's passphrase\n", { mode: 0o600 });
-    expect((await runCli(["keygen", "--name", "alice", "--out", profile, "--passphrase-file", passFile])).code).to.equal(0);
-    const issue = await runCli(["ca", "issue", ...ca.cliArgs, "--passphrase-file", ca.passphraseFile, "--csr", join(profile, "request.csr"), "--profile", "client", "--out", join(profile, "cert.pem")]);
+    expect(
+      (await runCli(["keygen", "--name", "alice", "--out", profile, "--passphrase-file", passFile])).code,
+    ).to.equal(0);
+    const issue = await runCli([
+      "ca",
+      "issue",
+      ...ca.cliArgs,
+      "--passphrase-file",
+      ca.passphraseFile,
+      "--csr",
+      join(profile, "request.csr"),
+      "--profile",
+      "client",
+      "--out",
+      join(profile, "cert.pem"),
+    ]);
     expect(issue.code, issue.stderr).to.equal(0);
     copyFileSync(ca.paths.rootCert, join(profile, "ca.pem"));
 
@@ -53,7 +67,12 @@ describe("docs/sdk.md example", function () {
     symlinkSync(REPO_ROOT, join(dir, "node_modules", "certvault"), "dir");
     const r = await runProcess(process.execPath, ["--conditions=source", "--import", TSX_LOADER, "example.ts"], {
       cwd: dir,
-      env: { ...process.env, TSX_TSCONFIG_PATH: join(REPO_ROOT, "tsconfig.json"), CERTVAULT_PROFILE: profile, CERTVAULT_SERVER: server.url.replace("127.0.0.1", "localhost") },
+      env: {
+        ...process.env,
+        TSX_TSCONFIG_PATH: join(REPO_ROOT, "tsconfig.json"),
+        CERTVAULT_PROFILE: profile,
+        CERTVAULT_SERVER: server.url.replace("127.0.0.1", "localhost"),
+      },
       timeoutMs: 60_000,
     });
     expect(r.code, r.stderr).to.equal(0);

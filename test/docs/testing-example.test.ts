@@ -57,11 +57,25 @@ describe("docs/testing.md example", function () {
 
   it(`mocha runs it as written: ${EXPECTED_TESTS} passing, none failing or pending`, async function () {
     const report = join(dir, "report.json");
-    const r = await runProcess(process.execPath, ["--conditions=source", "--import", TSX_LOADER, MOCHA, "--reporter", "json", "--reporter-option", `output=${report}`, "vault.test.ts"], {
-      cwd: dir,
-      env: { ...process.env, TSX_TSCONFIG_PATH: join(REPO_ROOT, "tsconfig.json") },
-      timeoutMs: 120_000,
-    });
+    const r = await runProcess(
+      process.execPath,
+      [
+        "--conditions=source",
+        "--import",
+        TSX_LOADER,
+        MOCHA,
+        "--reporter",
+        "json",
+        "--reporter-option",
+        `output=${report}`,
+        "vault.test.ts",
+      ],
+      {
+        cwd: dir,
+        env: { ...process.env, TSX_TSCONFIG_PATH: join(REPO_ROOT, "tsconfig.json") },
+        timeoutMs: 120_000,
+      },
+    );
     let json: MochaJson | undefined;
     try {
       json = JSON.parse(readFileSync(report, "utf8")) as MochaJson;
@@ -96,7 +110,10 @@ describe("docs/testing.md example", function () {
       files: ["vault.test.ts"],
     };
     writeFileSync(join(dir, "tsconfig.json"), JSON.stringify(tsconfig));
-    const r = await runProcess(process.execPath, [TSC, "-p", join(dir, "tsconfig.json")], { cwd: dir, timeoutMs: 120_000 });
+    const r = await runProcess(process.execPath, [TSC, "-p", join(dir, "tsconfig.json")], {
+      cwd: dir,
+      timeoutMs: 120_000,
+    });
     const ours = r.stdout.split("\n").filter((l) => l.startsWith("vault.test.ts"));
     expect(ours, r.stdout).to.deep.equal([]);
     expect(r.code, r.stdout + r.stderr).to.equal(0);

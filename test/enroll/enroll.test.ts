@@ -16,7 +16,15 @@ import type { TestCA } from "../../testing/index.js";
 import { runCli } from "../helpers/cli.js";
 import { openssl, opensslOk } from "../helpers/openssl.js";
 import { makeCsr } from "../helpers/ca-fixture.js";
-import { auditSince, auditTail, dumpDatabase, enrollRequest, listedSerials, makeToken, startEnrollServer } from "./helpers.js";
+import {
+  auditSince,
+  auditTail,
+  dumpDatabase,
+  enrollRequest,
+  listedSerials,
+  makeToken,
+  startEnrollServer,
+} from "./helpers.js";
 import type { EnrollServer, TokenJson } from "./helpers.js";
 
 describe("enrollment with one-time tokens (server process)", function () {
@@ -40,8 +48,21 @@ describe("enrollment with one-time tokens (server process)", function () {
     return f;
   };
   const enroll = (t: TokenJson, dir: string, fp = fingerprint) =>
-    runCli(["enroll", "--server", server.enrollUrl, "--token-file", tokenFile(t), "--fingerprint", fp, "--out", dir, "--passphrase-file", passFile]);
-  const csrFor = async (cn: string, kind: "ec-p256" | "rsa-1024" = "ec-p256"): Promise<string> => readFileSync((await makeCsr(ca.home, kind, cn)).csr, "utf8");
+    runCli([
+      "enroll",
+      "--server",
+      server.enrollUrl,
+      "--token-file",
+      tokenFile(t),
+      "--fingerprint",
+      fp,
+      "--out",
+      dir,
+      "--passphrase-file",
+      passFile,
+    ]);
+  const csrFor = async (cn: string, kind: "ec-p256" | "rsa-1024" = "ec-p256"): Promise<string> =>
+    readFileSync((await makeCsr(ca.home, kind, cn)).csr, "utf8");
   const post = (body: unknown) => enrollRequest(server.enrollUrl, ca.rootPem, { body: JSON.stringify(body) });
 
   before(async function () {
@@ -49,7 +70,9 @@ describe("enrollment with one-time tokens (server process)", function () {
     server = await startEnrollServer(ca, { CERTVAULT_ENROLL_RATE_LIMIT_TOKEN: "4/60" });
     passFile = join(ca.home, "user-pass.txt");
     writeFileSync(passFile, "a user's long passphrase\n", { mode: 0o600 });
-    fingerprint = (await opensslOk(["x509", "-in", ca.paths.rootCert, "-noout", "-fingerprint", "-sha256"])).trim().replace(/^sha256 Fingerprint=/i, "");
+    fingerprint = (await opensslOk(["x509", "-in", ca.paths.rootCert, "-noout", "-fingerprint", "-sha256"]))
+      .trim()
+      .replace(/^sha256 Fingerprint=/i, "");
   });
   after(async function () {
     await server?.stop();
@@ -57,10 +80,24 @@ describe("enrollment with one-time tokens (server process)", function () {
   });
 
   it("prints `enrollment on URL` after `listening on URL`; the listener asks for no client certificate and serves POST /v1/enroll alone", async function () {
-    expect(server.stdout()).to.match(/^listening on https:\/\/127\.0\.0\.1:\d+\nenrollment on https:\/\/127\.0\.0\.1:\d+\n$/);
+    expect(server.stdout()).to.match(
+      /^listening on https:\/\/127\.0\.0\.1:\d+\nenrollment on https:\/\/127\.0\.0\.1:\d+\n$/,
+    );
     expect(server.enrollUrl).to.not.equal(server.url);
-    for (const [method, path] of [["GET", "/v1/me"], ["GET", "/v1/records"], ["POST", "/v1/records"], ["GET", "/v1/crl"], ["GET", "/v1/enroll"], ["GET", "/"], ["POST", "/v1/enroll/x"]] as const) {
-      const r = await enrollRequest(server.enrollUrl, ca.rootPem, { method, path, ...(method === "POST" ? { body: "{}" } : {}) });
+    for (const [method, path] of [
+      ["GET", "/v1/me"],
+      ["GET", "/v1/records"],
+      ["POST", "/v1/records"],
+      ["GET", "/v1/crl"],
+      ["GET", "/v1/enroll"],
+      ["GET", "/"],
+      ["POST", "/v1/enroll/x"],
+    ] as const) {
+      const r = await enrollRequest(server.enrollUrl, ca.rootPem, {
+        method,
+        path,
+        ...(method === "POST" ? { body: "{}" } : {}),
+      });
       expect(r.status, `${method} ${path}`).to.equal(404);
       expect(JSON.parse(r.body)).to.deep.equal({ error: { code: "not_found", message: "no such endpoint" } });
     }
@@ -91,9 +128,18 @@ describe("enrollment with one-time tokens (server process)", function () {
     expect(readFileSync(key, "utf8")).to.match(/^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
     expect((await openssl(["pkey", "-in", key, "-passin", `file:${passFile}`, "-noout"])).code).to.equal(0);
     expect(readFileSync(join(dir, "ca.pem"), "utf8").trim()).to.equal(ca.rootPem.trim());
-    const verify = await openssl(["verify", "-CAfile", join(dir, "ca.pem"), "-untrusted", ca.paths.intermediateCert, join(dir, "cert.pem")]);
+    const verify = await openssl([
+      "verify",
+      "-CAfile",
+      join(dir, "ca.pem"),
+      "-untrusted",
+      ca.paths.intermediateCert,
+      join(dir, "cert.pem"),
+    ]);
     expect(verify.code, verify.stderr).to.equal(0);
-    expect(await opensslOk(["x509", "-in", join(dir, "cert.pem"), "-noout", "-subject", "-ext", "extendedKeyUsage"])).to.match(/CN\s*=\s*alice[\s\S]*TLS Web Client Authentication/);
+    expect(
+      await opensslOk(["x509", "-in", join(dir, "cert.pem"), "-noout", "-subject", "-ext", "extendedKeyUsage"]),
+    ).to.match(/CN\s*=\s*alice[\s\S]*TLS Web Client Authentication/);
     // The certificate is for the key made here.
     const certKey = await opensslOk(["x509", "-in", join(dir, "cert.pem"), "-noout", "-pubkey"]);
     const ownKey = await opensslOk(["pkey", "-in", key, "-passin", `file:${passFile}`, "-pubout"]);
@@ -134,7 +180,10 @@ describe("enrollment with one-time tokens (server process)", function () {
     expect(await listedSerials(ca)).to.deep.equal(before);
     const refused = (await auditSince(ca, seq)).filter((e) => e.action === "enroll.refused");
     expect(refused).to.have.length(1);
-    expect(refused[0]).to.deep.include({ status: 401, detail: { reason: "used", tokenId: t.id, identity: "carol", code: "invalid_token" } });
+    expect(refused[0]).to.deep.include({
+      status: 401,
+      detail: { reason: "used", tokenId: t.id, identity: "carol", code: "invalid_token" },
+    });
   });
 
   it("a revoked token: `ca token --revoke ID` (audited), then refused 401, nothing issued, audited", async function () {
@@ -150,8 +199,16 @@ describe("enrollment with one-time tokens (server process)", function () {
     expect(r.stderr).to.match(/enrollment token is not valid/);
     expect(await listedSerials(ca)).to.deep.equal(before);
     const entries = await auditSince(ca, seq);
-    expect(entries.filter((e) => e.action === "enroll.token.revoke").map((e) => e.detail?.phase)).to.deep.equal(["attempt", "done", "attempt", "failed"]);
-    expect(entries.find((e) => e.action === "enroll.refused")).to.deep.include({ status: 401, detail: { reason: "revoked", tokenId: t.id, identity: "dave", code: "invalid_token" } });
+    expect(entries.filter((e) => e.action === "enroll.token.revoke").map((e) => e.detail?.phase)).to.deep.equal([
+      "attempt",
+      "done",
+      "attempt",
+      "failed",
+    ]);
+    expect(entries.find((e) => e.action === "enroll.refused")).to.deep.include({
+      status: 401,
+      detail: { reason: "revoked", tokenId: t.id, identity: "dave", code: "invalid_token" },
+    });
   });
 
   it("a token for one identity with a CSR for another (or a CSR `ca issue` refuses): 400 csr_rejected, nothing issued, the token stays unused, audited", async function () {
@@ -168,7 +225,10 @@ describe("enrollment with one-time tokens (server process)", function () {
     const refused = (await auditSince(ca, seq)).filter((e) => e.action === "enroll.refused");
     expect(refused.map((e) => e.detail?.reason)).to.deep.equal(["identity_mismatch", "csr_rejected"]);
     expect(refused.every((e) => e.detail?.tokenId === t.id && e.status === 400)).to.equal(true);
-    const list = JSON.parse((await runCli(["ca", "token", "--list", "--json", ...ca.cliArgs])).stdout) as { id: string; status: string }[];
+    const list = JSON.parse((await runCli(["ca", "token", "--list", "--json", ...ca.cliArgs])).stdout) as {
+      id: string;
+      status: string;
+    }[];
     expect(list.find((x) => x.id === t.id)?.status).to.equal("active");
   });
 
@@ -201,9 +261,24 @@ describe("enrollment with one-time tokens (server process)", function () {
       const clientCert = await ca.issueClient("mallory");
       const otherName = await ca.issueServer(["other.example"]);
       const cases = [
-        { what: "another CA's server certificate", key: foreignServer.keyPem, cert: foreignServer.certPem + impostor.intermediatePem + ca.rootPem, why: /fingerprint/ },
-        { what: "a client certificate of this CA", key: clientCert.keyPem, cert: clientCert.certPem + ca.intermediatePem + ca.rootPem, why: /purpose|no token was accepted/ },
-        { what: "a server certificate of this CA for another name", key: otherName.keyPem, cert: otherName.certPem + ca.intermediatePem + ca.rootPem, why: /altnames|Hostname|IP/ },
+        {
+          what: "another CA's server certificate",
+          key: foreignServer.keyPem,
+          cert: foreignServer.certPem + impostor.intermediatePem + ca.rootPem,
+          why: /fingerprint/,
+        },
+        {
+          what: "a client certificate of this CA",
+          key: clientCert.keyPem,
+          cert: clientCert.certPem + ca.intermediatePem + ca.rootPem,
+          why: /purpose|no token was accepted/,
+        },
+        {
+          what: "a server certificate of this CA for another name",
+          key: otherName.keyPem,
+          cert: otherName.certPem + ca.intermediatePem + ca.rootPem,
+          why: /altnames|Hostname|IP/,
+        },
       ];
       for (const c of cases) {
         let requests = 0;
@@ -215,7 +290,19 @@ describe("enrollment with one-time tokens (server process)", function () {
         try {
           const url = `https://127.0.0.1:${(fake.address() as AddressInfo).port}`;
           const dir = join(ca.home, `hana-${n}`);
-          const r = await runCli(["enroll", "--server", url, "--token-file", tokenFile(t), "--fingerprint", fingerprint, "--out", dir, "--passphrase-file", passFile]);
+          const r = await runCli([
+            "enroll",
+            "--server",
+            url,
+            "--token-file",
+            tokenFile(t),
+            "--fingerprint",
+            fingerprint,
+            "--out",
+            dir,
+            "--passphrase-file",
+            passFile,
+          ]);
           expect(r.code, c.what).to.equal(1);
           expect(r.stderr, c.what).to.match(c.why);
           expect(requests, c.what).to.equal(0);
@@ -237,12 +324,17 @@ describe("enrollment with one-time tokens (server process)", function () {
     expect((await runCli(["ca", "token", "--revoke", revoked.id, ...ca.cliArgs])).code).to.equal(0);
     const live = await token("ivan");
     const parts = live.token.split(".");
-    const altered = [...parts.slice(0, 3), (parts[3] as string).replace(/^./, (c) => (c === "A" ? "B" : "A"))].join(".");
-    const unknown = [parts[0], randomBytes(16).toString("hex"), parts[2], randomBytes(32).toString("base64url")].join(".");
+    const altered = [...parts.slice(0, 3), (parts[3] as string).replace(/^./, (c) => (c === "A" ? "B" : "A"))].join(
+      ".",
+    );
+    const unknown = [parts[0], randomBytes(16).toString("hex"), parts[2], randomBytes(32).toString("base64url")].join(
+      ".",
+    );
     const before = await listedSerials(ca);
     const csr = await csrFor("ivan");
     const answers = [];
-    for (const tok of [unknown, altered, "not a token", used.token, revoked.token]) answers.push(await post({ token: tok, csr }));
+    for (const tok of [unknown, altered, "not a token", used.token, revoked.token])
+      answers.push(await post({ token: tok, csr }));
     for (const a of answers) {
       expect(a.status).to.equal(401);
       expect(a.body).to.equal(answers[0]?.body);
@@ -272,7 +364,9 @@ describe("enrollment with one-time tokens (server process)", function () {
   it("no token is anywhere: not in any table or database file, not in the server's log, not in the audit export", async function () {
     expect(tokens.length).to.be.greaterThan(5);
     const dump = await dumpDatabase(ca);
-    const files = readdirSync(ca.home).filter((f) => f.startsWith("certvault.db")).map((f) => readFileSync(join(ca.home, f)).toString("latin1"));
+    const files = readdirSync(ca.home)
+      .filter((f) => f.startsWith("certvault.db"))
+      .map((f) => readFileSync(join(ca.home, f)).toString("latin1"));
     expect(files.length, "the database files searched").to.be.greaterThan(0);
     const exp = await runCli(["audit", "export", ...ca.cliArgs]);
     expect(exp.code, exp.stderr).to.equal(0);
@@ -283,7 +377,12 @@ describe("enrollment with one-time tokens (server process)", function () {
     expect(logs).to.include('"enroll request"');
     for (const t of tokens) {
       const secret = t.token.split(".")[3] as string;
-      for (const [where, text] of [["database", dump], ["log", logs], ["audit", exp.stdout], ...files.map((f, i) => [`file ${i}`, f] as const)] as const) {
+      for (const [where, text] of [
+        ["database", dump],
+        ["log", logs],
+        ["audit", exp.stdout],
+        ...files.map((f, i) => [`file ${i}`, f] as const),
+      ] as const) {
         expect(text.includes(t.token), `${where} holds a token`).to.equal(false);
         expect(text.includes(secret), `${where} holds a token's secret`).to.equal(false);
       }

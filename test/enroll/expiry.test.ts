@@ -37,13 +37,28 @@ describe("enrollment: expired tokens (injected clock) and token sources", functi
     const before = await listedSerials(ca);
     const seq = await auditTail(ca);
     offsetMs = 11 * 60_000;
-    const args = (dir: string) => ["enroll", "--server", server.enrollUrl as string, "--token", t.token, "--fingerprint", t.fingerprint, "--out", dir, "--passphrase-file", passFile];
+    const args = (dir: string) => [
+      "enroll",
+      "--server",
+      server.enrollUrl as string,
+      "--token",
+      t.token,
+      "--fingerprint",
+      t.fingerprint,
+      "--out",
+      dir,
+      "--passphrase-file",
+      passFile,
+    ];
     const r = await runCli(args(join(ca.home, "kim-late")));
     expect(r.code).to.equal(1);
     expect(r.stderr).to.match(/enrollment token is not valid/);
     expect(await listedSerials(ca)).to.deep.equal(before);
     const entries = await auditSince(ca, seq);
-    expect(entries.find((e) => e.action === "enroll.refused")).to.deep.include({ status: 401, detail: { reason: "expired", tokenId: t.id, identity: "kim", code: "invalid_token" } });
+    expect(entries.find((e) => e.action === "enroll.refused")).to.deep.include({
+      status: 401,
+      detail: { reason: "expired", tokenId: t.id, identity: "kim", code: "invalid_token" },
+    });
     const expired = entries.filter((e) => e.action === "enroll.token.expired");
     expect(expired).to.have.length(1);
     expect(expired[0]?.detail).to.deep.include({ tokenId: t.id, identity: "kim" });
@@ -57,7 +72,15 @@ describe("enrollment: expired tokens (injected clock) and token sources", functi
   it("the token may come from CERTVAULT_TOKEN; none at all is a usage error (exit 2); --ttl outside 1m..7d is refused", async function () {
     offsetMs = 0;
     const t = await makeToken(ca, "lee");
-    const base = ["enroll", "--server", server.enrollUrl as string, "--fingerprint", t.fingerprint.replace(/:/g, "").toLowerCase(), "--passphrase-file", passFile];
+    const base = [
+      "enroll",
+      "--server",
+      server.enrollUrl as string,
+      "--fingerprint",
+      t.fingerprint.replace(/:/g, "").toLowerCase(),
+      "--passphrase-file",
+      passFile,
+    ];
     const none = await runCli([...base, "--out", join(ca.home, "lee-none")]);
     expect(none.code).to.equal(2);
     const env = await runCli([...base, "--out", join(ca.home, "lee")], { env: { CERTVAULT_TOKEN: t.token } });

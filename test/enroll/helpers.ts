@@ -22,12 +22,21 @@ export interface EnrollServer {
 
 /** `certvault server --port 0 --enroll-port 0` over a test CA; resolves once both lines are printed. */
 export function startEnrollServer(ca: TestCA, env: Record<string, string> = {}): Promise<EnrollServer> {
-  const child = spawn(process.execPath, [CLI_ENTRY, "server", ...ca.cliArgs, "--port", "0", "--enroll-port", "0", "--passphrase-file", ca.passphraseFile], {
-    cwd: REPO_ROOT,
-    env: cliEnv({ CERTVAULT_RATE_LIMIT_IDENTITY: "0", CERTVAULT_RATE_LIMIT_SOURCE: "0", CERTVAULT_LOG_LEVEL: "trace", ...env }),
-    stdio: ["ignore", "pipe", "pipe"],
-    detached: true,
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI_ENTRY, "server", ...ca.cliArgs, "--port", "0", "--enroll-port", "0", "--passphrase-file", ca.passphraseFile],
+    {
+      cwd: REPO_ROOT,
+      env: cliEnv({
+        CERTVAULT_RATE_LIMIT_IDENTITY: "0",
+        CERTVAULT_RATE_LIMIT_SOURCE: "0",
+        CERTVAULT_LOG_LEVEL: "trace",
+        ...env,
+      }),
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    },
+  );
   let out = "";
   let err = "";
   child.stderr?.on("data", (b: Buffer) => (err += b.toString()));
@@ -55,13 +64,23 @@ export interface Answer {
 }
 
 /** A request to the enrollment listener, trusting the root only (no client certificate). */
-export function enrollRequest(enrollUrl: string, rootPem: string, opts: { method?: string; path?: string; body?: string } = {}): Promise<Answer> {
+export function enrollRequest(
+  enrollUrl: string,
+  rootPem: string,
+  opts: { method?: string; path?: string; body?: string } = {},
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request(new URL(opts.path ?? "/v1/enroll", enrollUrl), { method: opts.method ?? "POST", ca: rootPem, agent: false, headers: { "content-type": "application/json" } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), headers: res.headers }));
-    });
+    const req = request(
+      new URL(opts.path ?? "/v1/enroll", enrollUrl),
+      { method: opts.method ?? "POST", ca: rootPem, agent: false, headers: { "content-type": "application/json" } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () =>
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8"), headers: res.headers }),
+        );
+      },
+    );
     req.on("error", reject);
     req.end(opts.body);
   });
@@ -98,8 +117,20 @@ export interface AuditRow {
 
 /** Audit entries after `afterSeq`, read from the table. */
 export async function auditSince(ca: TestCA, afterSeq: number): Promise<AuditRow[]> {
-  const rows = (await ca.db("audit_entries").where("seq", ">", afterSeq).orderBy("seq")) as { seq: number; actor: string; action: string; status: number; detail: string | null }[];
-  return rows.map((r) => ({ seq: Number(r.seq), actor: r.actor, action: r.action, status: Number(r.status), detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null }));
+  const rows = (await ca.db("audit_entries").where("seq", ">", afterSeq).orderBy("seq")) as {
+    seq: number;
+    actor: string;
+    action: string;
+    status: number;
+    detail: string | null;
+  }[];
+  return rows.map((r) => ({
+    seq: Number(r.seq),
+    actor: r.actor,
+    action: r.action,
+    status: Number(r.status),
+    detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null,
+  }));
 }
 
 export async function auditTail(ca: TestCA): Promise<number> {
@@ -113,7 +144,11 @@ export async function dumpDatabase(ca: TestCA): Promise<string> {
   let text = "";
   for (const { name } of tables) {
     const rows = (await ca.db(name).select("*")) as Record<string, unknown>[];
-    for (const r of rows) text += Object.values(r).map((v) => (Buffer.isBuffer(v) ? v.toString("latin1") : String(v))).join("\t") + "\n";
+    for (const r of rows)
+      text +=
+        Object.values(r)
+          .map((v) => (Buffer.isBuffer(v) ? v.toString("latin1") : String(v)))
+          .join("\t") + "\n";
   }
   return text;
 }

@@ -25,7 +25,10 @@ describe("enrollment listener: HSTS and malformed bytes", function () {
   function raw(bytes: string): Promise<string> {
     const url = new URL(server.enrollUrl as string);
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: url.hostname, port: Number(url.port), ca: ca.rootPem, servername: "localhost" }, () => socket.write(bytes));
+      const socket = connect(
+        { host: url.hostname, port: Number(url.port), ca: ca.rootPem, servername: "localhost" },
+        () => socket.write(bytes),
+      );
       let got = "";
       socket.on("data", (d: Buffer) => (got += d.toString("latin1")));
       socket.on("close", () => resolve(got));
@@ -35,7 +38,9 @@ describe("enrollment listener: HSTS and malformed bytes", function () {
 
   it("a refused enrollment request (bad token, bad CSR: 400 or 401) carries HSTS", async function () {
     const body = JSON.stringify({ token: "cvt1.x.y.z", csr: "x" });
-    const answer = await raw(`POST /v1/enroll HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    const answer = await raw(
+      `POST /v1/enroll HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    );
     expect(answer).to.match(/^HTTP\/1\.1 (400|401) /);
     expect(answer.toLowerCase()).to.include("strict-transport-security: max-age=31536000");
   });

@@ -50,8 +50,21 @@ export class Fixtures {
     const keyPath = join(this.dir, `${name}.key`);
     const certPath = join(this.dir, `${name}.crt`);
     const ku = keyUsage === undefined ? [] : ["-addext", `keyUsage=${keyUsage}`];
-    await run("openssl", ["req", "-x509", ...KEY_ARGS[kind], "-nodes", "-keyout", keyPath, "-out", certPath,
-      "-subj", `/CN=${name}/O=certvault test`, "-days", "2", ...ku]);
+    await run("openssl", [
+      "req",
+      "-x509",
+      ...KEY_ARGS[kind],
+      "-nodes",
+      "-keyout",
+      keyPath,
+      "-out",
+      certPath,
+      "-subj",
+      `/CN=${name}/O=certvault test`,
+      "-days",
+      "2",
+      ...ku,
+    ]);
     const certPem = await readFile(certPath, "utf8");
     const certDer = new Uint8Array(await run("openssl", ["x509", "-in", certPath, "-outform", "DER"]));
     return { name, certPem, certDer, key: createPrivateKey(await readFile(keyPath)), keyPath, certPath };
@@ -78,8 +91,21 @@ export class Fixtures {
   async opensslDecrypt(envelope: Uint8Array, who: Identity): Promise<Uint8Array> {
     const inPath = await this.write(`in-${process.hrtime.bigint()}.der`, envelope);
     const outPath = `${inPath}.out`;
-    await run("openssl", ["cms", "-decrypt", "-inform", "DER", "-binary", "-in", inPath, "-out", outPath,
-      "-inkey", who.keyPath, "-recip", who.certPath]);
+    await run("openssl", [
+      "cms",
+      "-decrypt",
+      "-inform",
+      "DER",
+      "-binary",
+      "-in",
+      inPath,
+      "-out",
+      outPath,
+      "-inkey",
+      who.keyPath,
+      "-recip",
+      who.certPath,
+    ]);
     return new Uint8Array(await readFile(outPath));
   }
 
@@ -88,13 +114,26 @@ export class Fixtures {
     const inPath = await this.write(`pt-${process.hrtime.bigint()}`, plaintext);
     const outPath = `${inPath}.der`;
     const recips = recipients.flatMap((r) => [
-      "-recip", r.certPath,
+      "-recip",
+      r.certPath,
       ...(r.key.asymmetricKeyType === "ec"
         ? ["-keyopt", "ecdh_kdf_md:sha256"]
         : ["-keyopt", "rsa_padding_mode:oaep", "-keyopt", "rsa_oaep_md:sha256", "-keyopt", "rsa_mgf1_md:sha256"]),
     ]);
-    await run("openssl", ["cms", "-encrypt", "-aes-256-gcm", "-binary", "-outform", "DER", "-in", inPath,
-      "-out", outPath, ...extra, ...recips]);
+    await run("openssl", [
+      "cms",
+      "-encrypt",
+      "-aes-256-gcm",
+      "-binary",
+      "-outform",
+      "DER",
+      "-in",
+      inPath,
+      "-out",
+      outPath,
+      ...extra,
+      ...recips,
+    ]);
     return new Uint8Array(await readFile(outPath));
   }
 

@@ -40,7 +40,10 @@ describe("envelope: interoperability with openssl cms", function () {
 
   it("a mixed P-256 + P-384 + RSA message opens for each recipient, in certvault and in openssl", async function () {
     const pt = bytes("for three");
-    const ours = seal(pt, all.map((w) => w.certPem));
+    const ours = seal(
+      pt,
+      all.map((w) => w.certPem),
+    );
     const theirs = await fx.opensslEncrypt(pt, all);
     for (const who of all) {
       expect(open(ours, who.key, who.certPem)).to.deep.equal(pt);

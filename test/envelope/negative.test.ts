@@ -41,13 +41,16 @@ describe("envelope: every defect gives its typed error", function () {
     return i;
   };
   const parsed = (env: Uint8Array) =>
-    AsnParser.parse(AsnParser.parse(env, ContentInfo).content, AuthEnvelopedData, { berOptions: { parseEmbedded: false } });
+    AsnParser.parse(AsnParser.parse(env, ContentInfo).content, AuthEnvelopedData, {
+      berOptions: { parseEmbedded: false },
+    });
   const ref = (o: RefOptions, to: Identity[] = [p256, rsa]) => referenceSeal(PT, to, o);
 
   // ---- tampering: one opaque error for every cryptographic failure -------------------------------------------
   it("tag_flipped", () => openBoth(flipped(good, good.length - 1), E.DecryptionFailedError));
   it("ciphertext_flipped", () => openBoth(flipped(good, good.length - 18 - PT.length), E.DecryptionFailedError));
-  it("nonce_flipped", () => openBoth(flipped(good, offsetOf(good, Uint8Array.of(0x30, 0x11, 0x04, 0x0c)) + 5), E.DecryptionFailedError));
+  it("nonce_flipped", () =>
+    openBoth(flipped(good, offsetOf(good, Uint8Array.of(0x30, 0x11, 0x04, 0x0c)) + 5), E.DecryptionFailedError));
   it("kari_encrypted_key_flipped", function () {
     const key = parsed(good).recipientInfos.find((r) => r.kari)!.kari!.recipientEncryptedKeys[0]!.encryptedKey.buffer;
     thrown(() => open(flipped(good, offsetOf(good, key) + 3), p256.key, p256.certPem), E.DecryptionFailedError);
@@ -58,7 +61,10 @@ describe("envelope: every defect gives its typed error", function () {
   });
   it("originator_key_replaced_by_another_valid_point", function () {
     const other = createECDH("prime256v1").generateKeys();
-    thrown(() => open(ref({ originator: () => originatorWith(undefined, other) }, [p256]), p256.key, p256.certPem), E.DecryptionFailedError);
+    thrown(
+      () => open(ref({ originator: () => originatorWith(undefined, other) }, [p256]), p256.key, p256.certPem),
+      E.DecryptionFailedError,
+    );
   });
   it("wrong_key", function () {
     thrown(() => open(good, p256b.key, p256.certPem), E.DecryptionFailedError);
@@ -86,7 +92,8 @@ describe("envelope: every defect gives its typed error", function () {
     const body = good.subarray(4); // good starts 30 82 LL LL
     openBoth(Uint8Array.from([0x30, 0x80, ...body, 0, 0]), E.MalformedEnvelopeError);
   });
-  it("non_minimal_length", () => openBoth(Uint8Array.from([0x30, 0x83, 0, ...good.subarray(2)]), E.MalformedEnvelopeError));
+  it("non_minimal_length", () =>
+    openBoth(Uint8Array.from([0x30, 0x83, 0, ...good.subarray(2)]), E.MalformedEnvelopeError));
   it("version_1", () => openBoth(ref({ version: 1 }), E.MalformedEnvelopeError));
 
   // ---- algorithms outside the allow-list ----------------------------------------------------------------------
@@ -97,26 +104,50 @@ describe("envelope: every defect gives its typed error", function () {
   it("unknown_key_wrap", () => openBoth(ref({ wrapOid: OIDS.aes128Wrap }), E.UnsupportedAlgorithmError));
   it("oaep_sha1", () => openBoth(ref({ oaepSha1: true }), E.UnsupportedAlgorithmError));
   it("openssl_default_sha1_kdf", async function () {
-    const env = await run("openssl", ["cms", "-encrypt", "-aes-256-gcm", "-binary", "-outform", "DER", "-recip", p256.certPath], { input: PT });
+    const env = await run(
+      "openssl",
+      ["cms", "-encrypt", "-aes-256-gcm", "-binary", "-outform", "DER", "-recip", p256.certPath],
+      { input: PT },
+    );
     thrown(() => open(env, p256.key, p256.certPem), E.UnsupportedAlgorithmError);
   });
   it("openssl_default_rsa_pkcs1_v1_5", async function () {
-    const env = await run("openssl", ["cms", "-encrypt", "-aes-256-gcm", "-binary", "-outform", "DER", "-recip", rsa.certPath], { input: PT });
+    const env = await run(
+      "openssl",
+      ["cms", "-encrypt", "-aes-256-gcm", "-binary", "-outform", "DER", "-recip", rsa.certPath],
+      { input: PT },
+    );
     thrown(() => open(env, rsa.key, rsa.certPem), E.UnsupportedAlgorithmError);
   });
 
   // ---- CMS features certvault does not process ---------------------------------------------------------------
   it("enveloped_data_not_authenticated", async function () {
-    const cbc = await run("openssl", ["cms", "-encrypt", "-aes-256-cbc", "-binary", "-outform", "DER", "-recip", p256.certPath,
-      "-keyopt", "ecdh_kdf_md:sha256"], { input: PT });
+    const cbc = await run(
+      "openssl",
+      [
+        "cms",
+        "-encrypt",
+        "-aes-256-cbc",
+        "-binary",
+        "-outform",
+        "DER",
+        "-recip",
+        p256.certPath,
+        "-keyopt",
+        "ecdh_kdf_md:sha256",
+      ],
+      { input: PT },
+    );
     thrown(() => open(cbc, p256.key, p256.certPem), E.UnsupportedFeatureError);
   });
   it("auth_attrs_present", () => openBoth(ref({ authAttrs: true }), E.UnsupportedFeatureError));
   it("unauth_attrs_present", () => openBoth(ref({ unauthAttrs: true }), E.UnsupportedFeatureError));
   it("originator_info_present", () => openBoth(ref({ originatorInfo: true }), E.UnsupportedFeatureError));
   // id-signedData is a signed record (test/envelope/signed.test.ts); any other inner type is refused.
-  it("inner_content_type_not_data_or_signed_data", () => openBoth(ref({ innerContentType: "1.2.840.113549.1.7.5" }), E.UnsupportedFeatureError));
-  it("kekri_recipient_info", () => openBoth(ref({ extraRecipientInfos: [tlv(0xa2, Uint8Array.of(2, 1, 4))] }), E.UnsupportedFeatureError));
+  it("inner_content_type_not_data_or_signed_data", () =>
+    openBoth(ref({ innerContentType: "1.2.840.113549.1.7.5" }), E.UnsupportedFeatureError));
+  it("kekri_recipient_info", () =>
+    openBoth(ref({ extraRecipientInfos: [tlv(0xa2, Uint8Array.of(2, 1, 4))] }), E.UnsupportedFeatureError));
 
   // ---- recipients, keys and certificates ----------------------------------------------------------------------
   it("no_matching_recipient", () => thrown(() => open(good, p384.key, p384.certPem), E.NoMatchingRecipientError));
@@ -134,14 +165,22 @@ describe("envelope: every defect gives its typed error", function () {
     const signOnly = await fx.identity("rsa-sign-only", "rsa2048", "digitalSignature");
     thrown(() => seal(PT, [signOnly.certPem]), E.KeyUsageError);
   });
-  for (const [name, kind] of [["rsa_1024", "rsa1024"], ["p521", "p521"], ["explicit_params", "p256explicit"], ["ed25519", "ed25519"]] as const) {
+  for (const [name, kind] of [
+    ["rsa_1024", "rsa1024"],
+    ["p521", "p521"],
+    ["explicit_params", "p256explicit"],
+    ["ed25519", "ed25519"],
+  ] as const) {
     it(`${name}_certificate`, async function () {
       const who = await fx.identity(name, kind);
       thrown(() => seal(PT, [who.certPem]), E.UnsupportedKeyError);
     });
   }
   it("invalid_certificate", function () {
-    thrown(() => seal(PT, ["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"]), E.InvalidCertificateError);
+    thrown(
+      () => seal(PT, ["-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"]),
+      E.InvalidCertificateError,
+    );
     thrown(() => seal(PT, [p256.certPem + rsa.certPem]), E.InvalidCertificateError);
     thrown(() => seal(PT, [Uint8Array.of(0x30, 0x03, 2, 1, 0, 0)]), E.InvalidCertificateError);
   });
@@ -151,14 +190,31 @@ describe("envelope: every defect gives its typed error", function () {
     thrown(() => open(ref({ originator: make }, [p256]), p256.key, p256.certPem), E.InvalidOriginatorKeyError);
   it("explicit_params_originator", async function () {
     // OpenSSL 3.0 accepts this spelling; certvault refuses explicit parameters before any ECDH.
-    const explicit = new Uint8Array(await run("openssl", ["ecparam", "-name", "prime256v1", "-param_enc", "explicit", "-outform", "DER"]));
+    const explicit = new Uint8Array(
+      await run("openssl", ["ecparam", "-name", "prime256v1", "-param_enc", "explicit", "-outform", "DER"]),
+    );
     hostile((p) => originatorWith(explicit, p))();
   });
-  it("compressed_originator_point", hostile((p) => originatorWith(undefined, Uint8Array.of(2 + ((p[64] as number) & 1), ...p.subarray(1, 33)))));
-  it("originator_point_off_curve", hostile(() => originatorWith(undefined, Uint8Array.of(4, ...new Uint8Array(64)))));
-  it("originator_other_curve_oid", hostile((p) => originatorWith(oid(OIDS.p384), p)));
-  it("originator_not_an_ec_key", hostile((p) => tlv(0xa1, tlv(0x30, oid("1.2.840.113549.1.1.1"), Uint8Array.of(5, 0)), tlv(3, Uint8Array.of(0), p))));
-  it("originator_bit_string_with_unused_bits", hostile((p) => tlv(0xa1, tlv(0x30, oid(OIDS.ecPublicKey)), tlv(3, Uint8Array.of(1), p))));
+  it(
+    "compressed_originator_point",
+    hostile((p) => originatorWith(undefined, Uint8Array.of(2 + ((p[64] as number) & 1), ...p.subarray(1, 33)))),
+  );
+  it(
+    "originator_point_off_curve",
+    hostile(() => originatorWith(undefined, Uint8Array.of(4, ...new Uint8Array(64)))),
+  );
+  it(
+    "originator_other_curve_oid",
+    hostile((p) => originatorWith(oid(OIDS.p384), p)),
+  );
+  it(
+    "originator_not_an_ec_key",
+    hostile((p) => tlv(0xa1, tlv(0x30, oid("1.2.840.113549.1.1.1"), Uint8Array.of(5, 0)), tlv(3, Uint8Array.of(0), p))),
+  );
+  it(
+    "originator_bit_string_with_unused_bits",
+    hostile((p) => tlv(0xa1, tlv(0x30, oid(OIDS.ecPublicKey)), tlv(3, Uint8Array.of(1), p))),
+  );
 
   // ---- limits -------------------------------------------------------------------------------------------------
   it("oversized", function () {
@@ -179,7 +235,9 @@ describe("envelope: every defect gives its typed error", function () {
   });
 
   it("all envelope errors are CertvaultErrors with stable snake_case codes", function () {
-    for (const cls of Object.values(E).filter((v) => typeof v === "function" && v.prototype instanceof CertvaultError)) {
+    for (const cls of Object.values(E).filter(
+      (v) => typeof v === "function" && v.prototype instanceof CertvaultError,
+    )) {
       expect((cls as typeof CertvaultError).code).to.match(/^[a-z]+(_[a-z]+)*$/);
     }
   });

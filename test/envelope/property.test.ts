@@ -20,7 +20,10 @@ describe("envelope: random flips and truncations", function () {
     fx = await Fixtures.create();
     const { p256, p384, rsa } = await fx.standard();
     recipients = [p256, p384, rsa];
-    env = seal(PT, recipients.map((r) => r.certPem));
+    env = seal(
+      PT,
+      recipients.map((r) => r.certPem),
+    );
   });
   after(async () => fx.cleanup());
 

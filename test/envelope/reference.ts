@@ -3,10 +3,30 @@
  * and node:crypto (none of envelope's own encoding code), with knobs to produce one defect at a time. Its default
  * output is checked to open with `openssl cms`, so the defects are the only difference from a good envelope.
  */
-import { createCipheriv, createECDH, createHash, createPublicKey, constants, publicEncrypt, randomBytes } from "node:crypto";
+import {
+  createCipheriv,
+  createECDH,
+  createHash,
+  createPublicKey,
+  constants,
+  publicEncrypt,
+  randomBytes,
+} from "node:crypto";
 import { AsnConvert, AsnParser, AsnProp, AsnPropTypes, OctetString } from "@peculiar/asn1-schema";
-import { EncryptedContent, EncryptedContentInfo, IssuerAndSerialNumber, KeyTransRecipientInfo, RecipientIdentifier, RecipientInfo } from "@peculiar/asn1-cms";
-import { AlgorithmIdentifier, Certificate, SubjectKeyIdentifier, id_ce_subjectKeyIdentifier } from "@peculiar/asn1-x509";
+import {
+  EncryptedContent,
+  EncryptedContentInfo,
+  IssuerAndSerialNumber,
+  KeyTransRecipientInfo,
+  RecipientIdentifier,
+  RecipientInfo,
+} from "@peculiar/asn1-cms";
+import {
+  AlgorithmIdentifier,
+  Certificate,
+  SubjectKeyIdentifier,
+  id_ce_subjectKeyIdentifier,
+} from "@peculiar/asn1-x509";
 import { RsaEsOaepParams } from "@peculiar/asn1-rsa";
 import { EccCmsSharedInfo, GcmParameters } from "../../envelope/asn1.js";
 import type { Identity } from "./fixtures.js";
@@ -33,7 +53,14 @@ export const OIDS = {
 export function tlv(tag: number, ...parts: Uint8Array[]): Uint8Array {
   const body = Buffer.concat(parts);
   const n = body.length;
-  const len = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : n < 0x10000 ? [0x82, n >> 8, n & 0xff] : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
+  const len =
+    n < 0x80
+      ? [n]
+      : n < 0x100
+        ? [0x81, n]
+        : n < 0x10000
+          ? [0x82, n >> 8, n & 0xff]
+          : [0x83, n >> 16, (n >> 8) & 0xff, n & 0xff];
   return new Uint8Array(Buffer.concat([Uint8Array.of(tag, ...len), body]));
 }
 
@@ -74,19 +101,29 @@ export interface RefOptions {
 
 function recipientInfo(who: Identity, cek: Uint8Array, o: RefOptions): Uint8Array {
   const cert = AsnParser.parse(who.certDer, Certificate);
-  const ias = new IssuerAndSerialNumber({ issuer: cert.tbsCertificate.issuer, serialNumber: cert.tbsCertificate.serialNumber });
+  const ias = new IssuerAndSerialNumber({
+    issuer: cert.tbsCertificate.issuer,
+    serialNumber: cert.tbsCertificate.serialNumber,
+  });
   const skiExt = cert.tbsCertificate.extensions?.find((e) => e.extnID === id_ce_subjectKeyIdentifier);
   const ski = skiExt ? AsnParser.parse(skiExt.extnValue, SubjectKeyIdentifier) : undefined;
   if (who.key.asymmetricKeyType === "rsa") {
     const oaepHash = o.oaepSha1 ? "sha1" : "sha256";
     const params = o.oaepSha1
       ? new RsaEsOaepParams()
-      : new RsaEsOaepParams({ hashAlgorithm: algId(OIDS.sha256), maskGenAlgorithm: algId(OIDS.mgf1, ser(algId(OIDS.sha256))) });
+      : new RsaEsOaepParams({
+          hashAlgorithm: algId(OIDS.sha256),
+          maskGenAlgorithm: algId(OIDS.mgf1, ser(algId(OIDS.sha256))),
+        });
     const ktri = new KeyTransRecipientInfo({
       version: o.bySubjectKeyIdentifier ? 2 : 0,
-      rid: new RecipientIdentifier(o.bySubjectKeyIdentifier ? { subjectKeyIdentifier: ski } : { issuerAndSerialNumber: ias }),
+      rid: new RecipientIdentifier(
+        o.bySubjectKeyIdentifier ? { subjectKeyIdentifier: ski } : { issuerAndSerialNumber: ias },
+      ),
       keyEncryptionAlgorithm: algId(OIDS.oaep, ser(params)),
-      encryptedKey: new OctetString(publicEncrypt({ key: who.certPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, cek)),
+      encryptedKey: new OctetString(
+        publicEncrypt({ key: who.certPem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }, cek),
+      ),
     });
     return ser(new RecipientInfo({ ktri }));
   }
@@ -94,14 +131,21 @@ function recipientInfo(who: Identity, cek: Uint8Array, o: RefOptions): Uint8Arra
   const curve = jwk.crv === "P-256" ? "prime256v1" : "secp384r1";
   const ecdh = createECDH(curve);
   const point = ecdh.generateKeys();
-  const z = ecdh.computeSecret(Buffer.concat([Uint8Array.of(4), Buffer.from(jwk.x!, "base64url"), Buffer.from(jwk.y!, "base64url")]));
+  const z = ecdh.computeSecret(
+    Buffer.concat([Uint8Array.of(4), Buffer.from(jwk.x!, "base64url"), Buffer.from(jwk.y!, "base64url")]),
+  );
   const wrapOid = o.wrapOid ?? OIDS.aes256Wrap;
   const info = new EccCmsSharedInfo({ keyInfo: algId(wrapOid), suppPubInfo: Uint8Array.of(0, 0, 1, 0).buffer });
   if (o.ukm) info.entityUInfo = o.ukm.slice().buffer;
-  const kek = createHash("sha256").update(z).update(Uint8Array.of(0, 0, 0, 1)).update(ser(info)).digest();
+  const kek = createHash("sha256")
+    .update(z)
+    .update(Uint8Array.of(0, 0, 0, 1))
+    .update(ser(info))
+    .digest();
   const w = createCipheriv("id-aes256-wrap", kek, Buffer.from("a6a6a6a6a6a6a6a6", "hex"));
   const wrapped = Buffer.concat([w.update(cek), w.final()]);
-  const originatorKey = o.originator?.(point) ?? tlv(0xa1, ser(algId(OIDS.ecPublicKey)), tlv(0x03, Uint8Array.of(0), point));
+  const originatorKey =
+    o.originator?.(point) ?? tlv(0xa1, ser(algId(OIDS.ecPublicKey)), tlv(0x03, Uint8Array.of(0), point));
   const rid = o.bySubjectKeyIdentifier ? tlv(0xa0, tlv(0x04, new Uint8Array(ski!.buffer))) : ser(ias);
   return tlv(
     0xa1,
@@ -120,7 +164,12 @@ export function referenceSeal(plaintext: Uint8Array, recipients: Identity[], o: 
   const cipher = createCipheriv("aes-256-gcm", cek, nonce);
   const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
   const tag = cipher.getAuthTag().subarray(0, o.tagBytes ?? 16);
-  const gcmParams = ser(new GcmParameters({ nonce: nonce.buffer.slice(nonce.byteOffset, nonce.byteOffset + nonce.length), icvLen: o.icvLen ?? 16 }));
+  const gcmParams = ser(
+    new GcmParameters({
+      nonce: nonce.buffer.slice(nonce.byteOffset, nonce.byteOffset + nonce.length),
+      icvLen: o.icvLen ?? 16,
+    }),
+  );
   const eci = new EncryptedContentInfo({
     contentType: o.innerContentType ?? OIDS.data,
     contentEncryptionAlgorithm: algId(o.contentAlgOid ?? OIDS.aes256Gcm, gcmParams),

@@ -44,7 +44,11 @@ describe("envelope: addRecipients / removeRecipients", function () {
       expect(await fx.opensslDecrypt(more, who)).to.deep.equal(pt);
     }
     // The original KARI is copied verbatim; the new P-256 recipient gets a KARI of its own.
-    expect(inspect(more).keyAgreements.map((k) => k.curve).sort()).to.deep.equal(["P-256", "P-256", "P-384"]);
+    expect(
+      inspect(more)
+        .keyAgreements.map((k) => k.curve)
+        .sort(),
+    ).to.deep.equal(["P-256", "P-256", "P-384"]);
   });
 
   it("adds recipients to an openssl-made envelope, opened by an RSA recipient", async function () {
@@ -63,7 +67,10 @@ describe("envelope: addRecipients / removeRecipients", function () {
   it("refuses to add with a wrong opening key, and beyond maxRecipients", function () {
     const env = seal(pt, [p256.certPem]);
     thrown(() => addRecipients(env, p256b.key, p256.certPem, [rsa.certPem]), DecryptionFailedError);
-    thrown(() => addRecipients(env, p256.key, p256.certPem, [rsa.certPem], { maxRecipients: 1 }), TooManyRecipientsError);
+    thrown(
+      () => addRecipients(env, p256.key, p256.certPem, [rsa.certPem], { maxRecipients: 1 }),
+      TooManyRecipientsError,
+    );
   });
 
   it("removes a recipient: the content is unchanged and the removed one can no longer open", async function () {
@@ -108,7 +115,9 @@ describe("envelope: addRecipients without the content check", function () {
       const wider = addRecipients(env, p256.key, p256.certPem, [rsa.certPem], { verifyContent: false });
       expect(new TextDecoder().decode(open(wider, rsa.key, rsa.certPem))).to.equal("flat-cost rewrap");
       // The right certificate but somebody else's key: the unwrap fails, so nothing is wrapped.
-      expect(() => addRecipients(env, other.p256.key, p256.certPem, [rsa.certPem], { verifyContent: false })).to.throw(/cannot be decrypted/);
+      expect(() => addRecipients(env, other.p256.key, p256.certPem, [rsa.certPem], { verifyContent: false })).to.throw(
+        /cannot be decrypted/,
+      );
     } finally {
       await fx.cleanup();
     }

@@ -25,7 +25,12 @@ describe("envelope: seal and open", function () {
     });
   }
 
-  for (const [label, size] of [["empty", 0], ["1 byte", 1], ["1 MiB", 1 << 20], ["16 MiB record", 16 << 20]] as const) {
+  for (const [label, size] of [
+    ["empty", 0],
+    ["1 byte", 1],
+    ["1 MiB", 1 << 20],
+    ["16 MiB record", 16 << 20],
+  ] as const) {
     it(`seals and opens ${label} plaintext`, function () {
       const pt = new Uint8Array(randomBytes(size));
       const env = seal(pt, [p256.certPem, rsa.certPem]);
@@ -42,7 +47,10 @@ describe("envelope: seal and open", function () {
     for (const id of [p256, p256b, p384, rsa]) expect(open(env, id.key, id.certPem)).to.deep.equal(bytes("mixed"));
     const info = inspect(env);
     expect(info.recipients).to.deep.equal({ total: 4, kari: 3, ktri: 1 });
-    expect(info.keyAgreements.map((k) => [k.curve, k.recipients]).sort()).to.deep.equal([["P-256", 2], ["P-384", 1]]);
+    expect(info.keyAgreements.map((k) => [k.curve, k.recipients]).sort()).to.deep.equal([
+      ["P-256", 2],
+      ["P-384", 1],
+    ]);
     expect(info.contentEncryption).to.include({ name: "aes256-GCM", nonceBytes: 12, tagBytes: 16 });
     expect(info.keyTransports[0]?.hash.name).to.equal("sha256");
   });
@@ -58,7 +66,9 @@ describe("envelope: seal and open", function () {
     expect(ids.map((i) => i.kind).sort()).to.deep.equal(["kari", "ktri"]);
     for (const id of ids) {
       expect(id.issuer?.name).to.match(/^O=certvault test,CN=(p256|rsa)$/);
-      expect(id.serialNumber).to.match(/^([0-9a-f]{2})+$/).and.not.match(/^00/);
+      expect(id.serialNumber)
+        .to.match(/^([0-9a-f]{2})+$/)
+        .and.not.match(/^00/);
       expect(id.issuer?.der[0]).to.equal(0x30);
     }
     expect(isRecipient(env, p256.certPem)).to.equal(true);
@@ -67,7 +77,9 @@ describe("envelope: seal and open", function () {
     expect(isRecipient(ids, p256b.certPem)).to.equal(false);
     // A caller-made id with upper-case hex and a leading zero octet still matches.
     const mine = ids.find((i) => i.kind === "kari")!;
-    expect(isRecipient([{ ...mine, serialNumber: `00${mine.serialNumber!.toUpperCase()}` }], p256.certPem)).to.equal(true);
+    expect(isRecipient([{ ...mine, serialNumber: `00${mine.serialNumber!.toUpperCase()}` }], p256.certPem)).to.equal(
+      true,
+    );
     // Kinds must fit: a kari id never names an RSA certificate.
     expect(isRecipient([{ ...ids.find((i) => i.kind === "ktri")!, kind: "kari" }], rsa.certPem)).to.equal(false);
   });
@@ -88,7 +100,9 @@ describe("envelope: seal and open", function () {
     const kari = aed.recipientInfos.find((r) => r.kari)!.kari!;
     expect([kari.version, kari.keyEncryptionAlgorithm.algorithm]).to.deep.equal([3, "1.3.132.1.11.1"]);
     expect(kari.originator.originatorKey?.algorithm.algorithm).to.equal("1.2.840.10045.2.1");
-    expect(aed.recipientInfos.find((r) => r.ktri)!.ktri!.keyEncryptionAlgorithm.algorithm).to.equal("1.2.840.113549.1.1.7");
+    expect(aed.recipientInfos.find((r) => r.ktri)!.ktri!.keyEncryptionAlgorithm.algorithm).to.equal(
+      "1.2.840.113549.1.1.7",
+    );
     expect(Buffer.from(AsnConvert.serialize(ci)).equals(Buffer.from(env))).to.equal(true);
   });
 

@@ -40,7 +40,14 @@ function parse(b: Uint8Array): Node[] {
 function encode(n: Node): Uint8Array {
   const body = n.children ? Buffer.concat(n.children.map(encode)) : Buffer.from(n.value ?? new Uint8Array(0));
   const len = body.length;
-  const head = len < 0x80 ? [len] : len < 0x100 ? [0x81, len] : len < 0x10000 ? [0x82, len >> 8, len & 0xff] : [0x83, len >> 16, (len >> 8) & 0xff, len & 0xff];
+  const head =
+    len < 0x80
+      ? [len]
+      : len < 0x100
+        ? [0x81, len]
+        : len < 0x10000
+          ? [0x82, len >> 8, len & 0xff]
+          : [0x83, len >> 16, (len >> 8) & 0xff, len & 0xff];
   return new Uint8Array(Buffer.concat([Buffer.from([n.tag, ...head]), body]));
 }
 
@@ -67,7 +74,14 @@ function bindingOid(): Uint8Array {
 
 /** SEQUENCE { INTEGER version, UTF8String owner, UTF8String id }, the owner's octets as `encoding` gives them. */
 function binding(version: number, owner: string, id: string, encoding: BufferEncoding = "utf8"): Node {
-  return { tag: 0x30, children: [{ tag: 0x02, value: Uint8Array.of(version) }, { tag: 0x0c, value: Buffer.from(owner, encoding) }, { tag: 0x0c, value: Buffer.from(id, "utf8") }] };
+  return {
+    tag: 0x30,
+    children: [
+      { tag: 0x02, value: Uint8Array.of(version) },
+      { tag: 0x0c, value: Buffer.from(owner, encoding) },
+      { tag: 0x0c, value: Buffer.from(id, "utf8") },
+    ],
+  };
 }
 
 describe("envelope: signed records, the other must-reject rules", function () {
@@ -106,7 +120,11 @@ describe("envelope: signed records, the other must-reject rules", function () {
     expect(verifyRecordSignature(good).binding).to.deep.equal(BINDING);
   });
 
-  const refused = <T extends Error>(change: (sd: Node[], si: Node[]) => void, cls: new (...args: never[]) => T, message: RegExp): void => {
+  const refused = <T extends Error>(
+    change: (sd: Node[], si: Node[]) => void,
+    cls: new (...args: never[]) => T,
+    message: RegExp,
+  ): void => {
     expect(thrown(() => verifyRecordSignature(mutated(change)), cls).message).to.match(message);
   };
   /** Keeps the signed attributes in DER order after a value changed length, so that only the rule under test fails. */
@@ -114,15 +132,40 @@ describe("envelope: signed records, the other must-reject rules", function () {
     attrs(si).sort((x, y) => Buffer.compare(Buffer.from(encode(x)), Buffer.from(encode(y))));
   };
 
-  it("signed_data_version_3", () => refused((sd) => (sd[0] = node("020103")), E.MalformedEnvelopeError, /SignedData version must be 1/));
-  it("two_digest_algorithms", () => refused((sd) => kids(sd[1]).push(kids(sd[1])[0] as Node), E.MalformedEnvelopeError, /digestAlgorithms/));
-  it("encapsulated_content_not_id_data", () => refused((sd) => (kids(sd[2])[0] = node("06092a864886f70d010703")), E.UnsupportedFeatureError, /must be id-data/));
-  it("no_certificates", () => refused((sd) => sd.splice(3, 1), E.MalformedEnvelopeError, /certificate must be included/));
+  it("signed_data_version_3", () =>
+    refused((sd) => (sd[0] = node("020103")), E.MalformedEnvelopeError, /SignedData version must be 1/));
+  it("two_digest_algorithms", () =>
+    refused((sd) => kids(sd[1]).push(kids(sd[1])[0] as Node), E.MalformedEnvelopeError, /digestAlgorithms/));
+  it("encapsulated_content_not_id_data", () =>
+    refused((sd) => (kids(sd[2])[0] = node("06092a864886f70d010703")), E.UnsupportedFeatureError, /must be id-data/));
+  it("no_certificates", () =>
+    refused((sd) => sd.splice(3, 1), E.MalformedEnvelopeError, /certificate must be included/));
   it("signer_certificate_not_included (another certificate in its place)", () =>
-    refused((sd) => ((sd[3] as Node).children = parse(p256b.certDer)), E.MalformedEnvelopeError, /not \(exactly once\) in the SignedData/));
-  it("signer_certificate_twice", () => refused((sd) => kids(sd[3]).push(kids(sd[3])[0] as Node), E.MalformedEnvelopeError, /not \(exactly once\) in the SignedData/));
-  it("more_than_4_certificates", () => refused((sd) => kids(sd[3]).push(...parse(p256b.certDer), ...parse(p256b.certDer), ...parse(p256b.certDer), ...parse(p256b.certDer)), E.MalformedEnvelopeError, /more than 4 certificates/));
-  it("crls_present", () => refused((sd) => sd.splice(4, 0, { tag: 0xa1, children: [] }), E.UnsupportedFeatureError, /CRLs/));
+    refused(
+      (sd) => ((sd[3] as Node).children = parse(p256b.certDer)),
+      E.MalformedEnvelopeError,
+      /not \(exactly once\) in the SignedData/,
+    ));
+  it("signer_certificate_twice", () =>
+    refused(
+      (sd) => kids(sd[3]).push(kids(sd[3])[0] as Node),
+      E.MalformedEnvelopeError,
+      /not \(exactly once\) in the SignedData/,
+    ));
+  it("more_than_4_certificates", () =>
+    refused(
+      (sd) =>
+        kids(sd[3]).push(
+          ...parse(p256b.certDer),
+          ...parse(p256b.certDer),
+          ...parse(p256b.certDer),
+          ...parse(p256b.certDer),
+        ),
+      E.MalformedEnvelopeError,
+      /more than 4 certificates/,
+    ));
+  it("crls_present", () =>
+    refused((sd) => sd.splice(4, 0, { tag: 0xa1, children: [] }), E.UnsupportedFeatureError, /CRLs/));
   it("signer_identified_by_subject_key_identifier", () =>
     refused(
       (_sd, si) => {
@@ -133,10 +176,26 @@ describe("envelope: signed records, the other must-reject rules", function () {
       /issuerAndSerialNumber/,
     ));
   it("no_signed_attributes", () => refused((_sd, si) => si.splice(3, 1), E.MalformedEnvelopeError, /signedAttrs/));
-  it("unsigned_attributes", () => refused((_sd, si) => si.push({ tag: 0xa1, children: [attr(si, OID.signingTime)] }), E.UnsupportedFeatureError, /unsigned attributes/));
-  it("signed_attributes_not_in_der_order", () => refused((_sd, si) => attrs(si).reverse(), E.MalformedEnvelopeError, /not in DER order/));
-  it("attribute_twice", () => refused((_sd, si) => attrs(si).push(attrs(si)[attrs(si).length - 1] as Node), E.MalformedEnvelopeError, /appears twice/));
-  it("attribute_with_two_values", () => refused((_sd, si) => kids(kids(attr(si, OID.signingTime))[1]).push(kids(kids(attr(si, OID.signingTime))[1])[0] as Node), E.MalformedEnvelopeError, /exactly one value/));
+  it("unsigned_attributes", () =>
+    refused(
+      (_sd, si) => si.push({ tag: 0xa1, children: [attr(si, OID.signingTime)] }),
+      E.UnsupportedFeatureError,
+      /unsigned attributes/,
+    ));
+  it("signed_attributes_not_in_der_order", () =>
+    refused((_sd, si) => attrs(si).reverse(), E.MalformedEnvelopeError, /not in DER order/));
+  it("attribute_twice", () =>
+    refused(
+      (_sd, si) => attrs(si).push(attrs(si)[attrs(si).length - 1] as Node),
+      E.MalformedEnvelopeError,
+      /appears twice/,
+    ));
+  it("attribute_with_two_values", () =>
+    refused(
+      (_sd, si) => kids(kids(attr(si, OID.signingTime))[1]).push(kids(kids(attr(si, OID.signingTime))[1])[0] as Node),
+      E.MalformedEnvelopeError,
+      /exactly one value/,
+    ));
   it("attribute_not_allowed (smimeCapabilities)", () =>
     refused(
       (_sd, si) => {
@@ -146,8 +205,22 @@ describe("envelope: signed records, the other must-reject rules", function () {
       E.UnsupportedFeatureError,
       /signed attribute .* is not allowed/,
     ));
-  it("binding_attribute_missing", () => refused((_sd, si) => attrs(si).splice(attrs(si).indexOf(attr(si, OID.binding)), 1), E.MalformedEnvelopeError, /are required/));
-  it("message_digest_attribute_missing", () => refused((_sd, si) => attrs(si).splice(attrs(si).findIndex((a) => oidHex(kids(a)[0] as Node) === "06092a864886f70d010904"), 1), E.MalformedEnvelopeError, /are required/));
+  it("binding_attribute_missing", () =>
+    refused(
+      (_sd, si) => attrs(si).splice(attrs(si).indexOf(attr(si, OID.binding)), 1),
+      E.MalformedEnvelopeError,
+      /are required/,
+    ));
+  it("message_digest_attribute_missing", () =>
+    refused(
+      (_sd, si) =>
+        attrs(si).splice(
+          attrs(si).findIndex((a) => oidHex(kids(a)[0] as Node) === "06092a864886f70d010904"),
+          1,
+        ),
+      E.MalformedEnvelopeError,
+      /are required/,
+    ));
   it("content_type_attribute_not_id_data", () =>
     refused(
       (_sd, si) => {

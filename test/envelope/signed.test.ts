@@ -45,7 +45,11 @@ describe("envelope: signed records", function () {
       expect(v.signer.der).to.deep.equal(id.certDer);
       const env = seal(sd, [p256b.certPem], { contentType: "signed-data" });
       const inner = await fx.opensslDecrypt(env, p256b);
-      const out = await run("openssl", ["cms", "-verify", "-binary", "-inform", "DER", "-CAfile", id.certPath, "-purpose", "any"], { input: inner });
+      const out = await run(
+        "openssl",
+        ["cms", "-verify", "-binary", "-inform", "DER", "-CAfile", id.certPath, "-purpose", "any"],
+        { input: inner },
+      );
       expect(out.toString()).to.equal("the signed record");
       expect(openContent(env, p256b.key, p256b.certPem).contentType).to.equal("signed-data");
     });
@@ -59,33 +63,121 @@ describe("envelope: signed records", function () {
     expect(verifyRecordSignature(opened.content).binding).to.deep.equal(BINDING);
   });
 
-  it("key_not_the_certificates", () => thrown(() => signRecord(PT, { key: p256b.key, certificate: p256.certPem }, BINDING), E.KeyMismatchError));
-  it("content_altered", () => thrown(() => verifyRecordSignature(replaced(good, "the signed record", "the signed recorD")), E.InvalidSignatureError));
-  it("owner_altered", () => thrown(() => verifyRecordSignature(replaced(good, "alice", "alicf")), E.InvalidSignatureError));
-  it("record_id_altered", () => thrown(() => verifyRecordSignature(replaced(good, BINDING.id, "f" + BINDING.id.slice(1))), E.InvalidSignatureError));
-  it("trailing_data", () => thrown(() => verifyRecordSignature(new Uint8Array([...good, 0])), E.MalformedEnvelopeError));
-  it("truncated", () => thrown(() => verifyRecordSignature(good.subarray(0, good.length - 1)), E.MalformedEnvelopeError));
+  it("key_not_the_certificates", () =>
+    thrown(() => signRecord(PT, { key: p256b.key, certificate: p256.certPem }, BINDING), E.KeyMismatchError));
+  it("content_altered", () =>
+    thrown(
+      () => verifyRecordSignature(replaced(good, "the signed record", "the signed recorD")),
+      E.InvalidSignatureError,
+    ));
+  it("owner_altered", () =>
+    thrown(() => verifyRecordSignature(replaced(good, "alice", "alicf")), E.InvalidSignatureError));
+  it("record_id_altered", () =>
+    thrown(
+      () => verifyRecordSignature(replaced(good, BINDING.id, "f" + BINDING.id.slice(1))),
+      E.InvalidSignatureError,
+    ));
+  it("trailing_data", () =>
+    thrown(() => verifyRecordSignature(new Uint8Array([...good, 0])), E.MalformedEnvelopeError));
+  it("truncated", () =>
+    thrown(() => verifyRecordSignature(good.subarray(0, good.length - 1)), E.MalformedEnvelopeError));
   it("not_signed_data", () => thrown(() => verifyRecordSignature(seal(PT, [p256.certPem])), E.UnsupportedFeatureError));
 
   it("openssl_signed_without_binding_attribute", async function () {
-    const sd = await run("openssl", ["cms", "-sign", "-binary", "-nodetach", "-outform", "DER", "-md", "sha256", "-signer", p256.certPath, "-inkey", p256.keyPath], { input: PT });
+    const sd = await run(
+      "openssl",
+      [
+        "cms",
+        "-sign",
+        "-binary",
+        "-nodetach",
+        "-outform",
+        "DER",
+        "-md",
+        "sha256",
+        "-signer",
+        p256.certPath,
+        "-inkey",
+        p256.keyPath,
+      ],
+      { input: PT },
+    );
     // OpenSSL adds smimeCapabilities and no binding: refused, never read as a record of anyone's.
     expect(() => verifyRecordSignature(new Uint8Array(sd))).to.throw(E.EnvelopeError, /attribute/);
   });
   it("two_signers", async function () {
-    const sd = await run("openssl", ["cms", "-sign", "-binary", "-nodetach", "-outform", "DER", "-md", "sha256", "-signer", p256.certPath, "-inkey", p256.keyPath, "-signer", p256b.certPath, "-inkey", p256b.keyPath], { input: PT });
+    const sd = await run(
+      "openssl",
+      [
+        "cms",
+        "-sign",
+        "-binary",
+        "-nodetach",
+        "-outform",
+        "DER",
+        "-md",
+        "sha256",
+        "-signer",
+        p256.certPath,
+        "-inkey",
+        p256.keyPath,
+        "-signer",
+        p256b.certPath,
+        "-inkey",
+        p256b.keyPath,
+      ],
+      { input: PT },
+    );
     expect(() => verifyRecordSignature(new Uint8Array(sd))).to.throw(E.MalformedEnvelopeError, /exactly one signer/);
   });
   it("detached_content", async function () {
-    const sd = await run("openssl", ["cms", "-sign", "-binary", "-outform", "DER", "-md", "sha256", "-signer", p256.certPath, "-inkey", p256.keyPath], { input: PT });
+    const sd = await run(
+      "openssl",
+      ["cms", "-sign", "-binary", "-outform", "DER", "-md", "sha256", "-signer", p256.certPath, "-inkey", p256.keyPath],
+      { input: PT },
+    );
     thrown(() => verifyRecordSignature(new Uint8Array(sd)), E.UnsupportedFeatureError);
   });
   it("digest_not_the_key_types (P-256 signed with SHA-384)", async function () {
-    const sd = await run("openssl", ["cms", "-sign", "-binary", "-nodetach", "-outform", "DER", "-md", "sha384", "-signer", p256.certPath, "-inkey", p256.keyPath], { input: PT });
+    const sd = await run(
+      "openssl",
+      [
+        "cms",
+        "-sign",
+        "-binary",
+        "-nodetach",
+        "-outform",
+        "DER",
+        "-md",
+        "sha384",
+        "-signer",
+        p256.certPath,
+        "-inkey",
+        p256.keyPath,
+      ],
+      { input: PT },
+    );
     thrown(() => verifyRecordSignature(new Uint8Array(sd)), E.UnsupportedAlgorithmError);
   });
   it("rsa_pkcs1_v1_5_signature", async function () {
-    const sd = await run("openssl", ["cms", "-sign", "-binary", "-nodetach", "-outform", "DER", "-md", "sha256", "-signer", rsa.certPath, "-inkey", rsa.keyPath], { input: PT });
+    const sd = await run(
+      "openssl",
+      [
+        "cms",
+        "-sign",
+        "-binary",
+        "-nodetach",
+        "-outform",
+        "DER",
+        "-md",
+        "sha256",
+        "-signer",
+        rsa.certPath,
+        "-inkey",
+        rsa.keyPath,
+      ],
+      { input: PT },
+    );
     thrown(() => verifyRecordSignature(new Uint8Array(sd)), E.UnsupportedAlgorithmError);
   });
 });

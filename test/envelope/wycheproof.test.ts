@@ -11,7 +11,10 @@ import { InvalidOriginatorKeyError, DecryptionFailedError, open } from "../../en
 import { Fixtures, type Identity, bytes, thrown } from "./fixtures.js";
 import { originatorWith, referenceSeal } from "./reference.js";
 
-const VECTORS = join(dirname(fileURLToPath(import.meta.url)), "../../../shared/wycheproof/wycheproof-ecdh-invalid.json");
+const VECTORS = join(
+  dirname(fileURLToPath(import.meta.url)),
+  "../../../shared/wycheproof/wycheproof-ecdh-invalid.json",
+);
 
 interface Case {
   id: string;
@@ -33,7 +36,9 @@ function originatorOf(c: Case): Uint8Array {
 }
 
 describe("envelope: Wycheproof invalid originator keys", function () {
-  const cases: Case[] = existsSync(VECTORS) ? (JSON.parse(readFileSync(VECTORS, "utf8")) as { cases: Case[] }).cases : [];
+  const cases: Case[] = existsSync(VECTORS)
+    ? (JSON.parse(readFileSync(VECTORS, "utf8")) as { cases: Case[] }).cases
+    : [];
   let fx: Fixtures;
   let who: Record<Case["curve"], Identity>;
 
@@ -51,7 +56,9 @@ describe("envelope: Wycheproof invalid originator keys", function () {
   it("has hostile cases for both curves in both forms", function () {
     for (const curve of ["P-256", "P-384"]) {
       for (const form of ["ecpoint", "spki"]) {
-        expect(cases.filter((c) => c.role === "hostile" && c.curve === curve && c.form === form).length).to.be.greaterThan(0);
+        expect(
+          cases.filter((c) => c.role === "hostile" && c.curve === curve && c.form === form).length,
+        ).to.be.greaterThan(0);
       }
     }
   });

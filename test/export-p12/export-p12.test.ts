@@ -24,7 +24,8 @@ function onPath(tool: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${tool}`], { stdio: "ignore" }).status === 0;
 }
 
-const pemBlocks = (text: string, label: string): string[] => text.match(new RegExp(`-----BEGIN ${label}-----[\\s\\S]+?-----END ${label}-----`, "g")) ?? [];
+const pemBlocks = (text: string, label: string): string[] =>
+  text.match(new RegExp(`-----BEGIN ${label}-----[\\s\\S]+?-----END ${label}-----`, "g")) ?? [];
 const squash = (pem: string): string => pem.replace(/\s/g, "");
 
 describe("export-p12: the profile as a PKCS#12 file for browsers, keychains and curl", function () {
@@ -46,12 +47,34 @@ describe("export-p12: the profile as a PKCS#12 file for browsers, keychains and 
     writeFileSync(p12Pass, "alice exports her certificate\n", { mode: 0o600 });
     const kg = await runCli(["keygen", "--name", "alice", "--out", profile, "--passphrase-file", keyPass]);
     expect(kg.code, kg.stderr).to.equal(0);
-    const issue = await runCli(["ca", "issue", ...ca.cliArgs, "--passphrase-file", ca.passphraseFile, "--csr", join(profile, "request.csr"), "--profile", "client", "--out", join(profile, "cert.pem")]);
+    const issue = await runCli([
+      "ca",
+      "issue",
+      ...ca.cliArgs,
+      "--passphrase-file",
+      ca.passphraseFile,
+      "--csr",
+      join(profile, "request.csr"),
+      "--profile",
+      "client",
+      "--out",
+      join(profile, "cert.pem"),
+    ]);
     expect(issue.code, issue.stderr).to.equal(0);
     copyFileSync(ca.paths.rootCert, join(profile, "ca.pem")); // a profile holds the root only
     p12 = join(ca.home, "out", "alice.p12");
     mkdirSync(join(ca.home, "out"));
-    exportRun = await runCli(["export-p12", "--profile", profile, "--out", p12, "--passphrase-file", keyPass, "--p12-passphrase-file", p12Pass]);
+    exportRun = await runCli([
+      "export-p12",
+      "--profile",
+      profile,
+      "--out",
+      p12,
+      "--passphrase-file",
+      keyPass,
+      "--p12-passphrase-file",
+      p12Pass,
+    ]);
   });
   after(async function () {
     await server?.stop();
@@ -84,7 +107,14 @@ describe("export-p12: the profile as a PKCS#12 file for browsers, keychains and 
     const keys = pemBlocks(out, "PRIVATE KEY");
     expect(keys).to.have.length(1);
     const fromP12 = await opensslOk(["pkey", "-pubout"], { input: keys[0] });
-    const fromProfile = await opensslOk(["pkey", "-in", join(profile, "key.pem"), "-passin", `file:${keyPass}`, "-pubout"]);
+    const fromProfile = await opensslOk([
+      "pkey",
+      "-in",
+      join(profile, "key.pem"),
+      "-passin",
+      `file:${keyPass}`,
+      "-pubout",
+    ]);
     expect(fromP12).to.equal(fromProfile);
     const certs = pemBlocks(out, "CERTIFICATE");
     expect(certs.map(squash)).to.include(squash(readFileSync(join(profile, "cert.pem"), "utf8")));
@@ -115,10 +145,28 @@ describe("export-p12: the profile as a PKCS#12 file for browsers, keychains and 
   it("curl --cert-type P12 with the file alone gets /v1/me (200, as alice) from a real server", async function () {
     // curl takes a P12 password only in its argument (FILE:PASS): acceptable in a test, never done by certvault.
     const pass = readFileSync(p12Pass, "utf8").replace(/\n$/, "");
-    const r = await runProcess("curl", ["-sS", "--cert-type", "P12", "--cert", `${p12}:${pass}`, "--cacert", ca.paths.rootCert, "-o", join(ca.home, "me.json"), "-w", "%{http_code}", "--max-time", "30", `${server.url}/v1/me`]);
+    const r = await runProcess("curl", [
+      "-sS",
+      "--cert-type",
+      "P12",
+      "--cert",
+      `${p12}:${pass}`,
+      "--cacert",
+      ca.paths.rootCert,
+      "-o",
+      join(ca.home, "me.json"),
+      "-w",
+      "%{http_code}",
+      "--max-time",
+      "30",
+      `${server.url}/v1/me`,
+    ]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stdout.trim()).to.equal("200");
-    const me = JSON.parse(readFileSync(join(ca.home, "me.json"), "utf8")) as { identity: string; certificates: string[] };
+    const me = JSON.parse(readFileSync(join(ca.home, "me.json"), "utf8")) as {
+      identity: string;
+      certificates: string[];
+    };
     expect(me.identity).to.equal("alice");
     // Without the file (the same curl, no client certificate) the server lets nothing through.
     const bare = await curl(`${server.url}/v1/me`, { cacert: ca.paths.rootCert });
@@ -136,7 +184,9 @@ describe("export-p12: the profile as a PKCS#12 file for browsers, keychains and 
     const uniPass = join(ca.home, "p12-pass-unicode.txt");
     writeFileSync(uniPass, "pässwörd für ✓ alice\n", { mode: 0o600 });
     const file = join(ca.home, "alice-unicode.p12");
-    const e = await runCli(["export-p12", "--profile", profile, "--out", file, "--p12-passphrase-file", uniPass], { env: { CERTVAULT_PASSPHRASE: "alice's key passphrase" } });
+    const e = await runCli(["export-p12", "--profile", profile, "--out", file, "--p12-passphrase-file", uniPass], {
+      env: { CERTVAULT_PASSPHRASE: "alice's key passphrase" },
+    });
     expect(e.code, e.stderr).to.equal(0);
     // OpenSSL opens it under the same passphrase (UTF-8 for PBES2, BMPString for the MAC, as both OpenSSL and NSS read them).
     expect((await openssl(["pkcs12", "-in", file, "-noout", "-passin", `file:${uniPass}`])).code).to.equal(0);
@@ -170,13 +220,38 @@ describe("export-p12: the profile as a PKCS#12 file for browsers, keychains and 
 
   it("with --chain intermediate.crt: leaf, intermediate and root, no note; --iterations sets the counts; --json reports it", async function () {
     const file = join(ca.home, "alice-chain.p12");
-    const r = await runCli(["export-p12", "--profile", profile, "--out", file, "--passphrase-file", keyPass, "--p12-passphrase-file", p12Pass, "--chain", ca.paths.intermediateCert, "--iterations", "4096", "--json"]);
+    const r = await runCli([
+      "export-p12",
+      "--profile",
+      profile,
+      "--out",
+      file,
+      "--passphrase-file",
+      keyPass,
+      "--p12-passphrase-file",
+      p12Pass,
+      "--chain",
+      ca.paths.intermediateCert,
+      "--iterations",
+      "4096",
+      "--json",
+    ]);
     expect(r.code, r.stderr).to.equal(0);
     expect(r.stderr).to.equal("");
     const report = JSON.parse(r.stdout) as Record<string, unknown>;
-    expect(report).to.include({ out: file, friendlyName: "alice", certificates: 3, chainComplete: true, iterations: 4096 });
+    expect(report).to.include({
+      out: file,
+      friendlyName: "alice",
+      certificates: 3,
+      chainComplete: true,
+      iterations: 4096,
+    });
     const out = await opensslOk(["pkcs12", "-in", file, "-nokeys", "-passin", `file:${p12Pass}`]);
-    expect(out.match(/^subject=.*$/gm)).to.deep.equal(["subject=CN = alice", "subject=CN = certvault test Issuing CA", "subject=CN = certvault test Root CA"]);
+    expect(out.match(/^subject=.*$/gm)).to.deep.equal([
+      "subject=CN = alice",
+      "subject=CN = certvault test Issuing CA",
+      "subject=CN = certvault test Root CA",
+    ]);
     const info = await openssl(["pkcs12", "-in", file, "-info", "-noout", "-passin", `file:${p12Pass}`]);
     expect(info.stdout + info.stderr).to.match(/MAC: sha256, Iteration 4096/);
     // What `openssl verify` needs is all in the file.
@@ -186,7 +261,14 @@ describe("export-p12: the profile as a PKCS#12 file for browsers, keychains and 
     writeFileSync(join(chainDir, "leaf.pem"), `${certs[0]}\n`);
     writeFileSync(join(chainDir, "inter.pem"), `${certs[1]}\n`);
     writeFileSync(join(chainDir, "root.pem"), `${certs[2]}\n`);
-    const v = await openssl(["verify", "-CAfile", join(chainDir, "root.pem"), "-untrusted", join(chainDir, "inter.pem"), join(chainDir, "leaf.pem")]);
+    const v = await openssl([
+      "verify",
+      "-CAfile",
+      join(chainDir, "root.pem"),
+      "-untrusted",
+      join(chainDir, "inter.pem"),
+      join(chainDir, "leaf.pem"),
+    ]);
     expect(v.code, v.stderr).to.equal(0);
   });
 
@@ -196,19 +278,43 @@ describe("export-p12: the profile as a PKCS#12 file for browsers, keychains and 
       const dir = join(ca.home, `carol-${keyType}`);
       mkdirSync(dir);
       // The profile's files as keygen + ca issue leave them (the kit's keys are throwaway: 2,048 PBKDF2 rounds suffice).
-      writeFileSync(join(dir, "key.pem"), encryptPkcs8(new Uint8Array(id.key.export({ format: "der", type: "pkcs8" })), "carol's key passphrase", 2048), { mode: 0o600 });
+      writeFileSync(
+        join(dir, "key.pem"),
+        encryptPkcs8(new Uint8Array(id.key.export({ format: "der", type: "pkcs8" })), "carol's key passphrase", 2048),
+        { mode: 0o600 },
+      );
       writeFileSync(join(dir, "cert.pem"), id.certPem);
       copyFileSync(ca.paths.rootCert, join(dir, "ca.pem"));
       const file = join(ca.home, `carol-${keyType}.p12`);
-      const r = await runCli(["export-p12", "--profile", dir, "--out", file, "--p12-passphrase-file", p12Pass, "--iterations", "2048"], { env: { CERTVAULT_PASSPHRASE: "carol's key passphrase" } });
+      const r = await runCli(
+        ["export-p12", "--profile", dir, "--out", file, "--p12-passphrase-file", p12Pass, "--iterations", "2048"],
+        { env: { CERTVAULT_PASSPHRASE: "carol's key passphrase" } },
+      );
       expect(r.code, r.stderr).to.equal(0);
       const out = await opensslOk(["pkcs12", "-in", file, "-nodes", "-nocerts", "-passin", `file:${p12Pass}`]);
       const [key] = pemBlocks(out, "PRIVATE KEY");
-      expect(await opensslOk(["pkey", "-pubout"], { input: key })).to.equal(await opensslOk(["pkey", "-pubout"], { input: id.keyPem }));
+      expect(await opensslOk(["pkey", "-pubout"], { input: key })).to.equal(
+        await opensslOk(["pkey", "-pubout"], { input: id.keyPem }),
+      );
       expect(out).to.match(new RegExp(`friendlyName: carol-${keyType}`));
       // curl takes the P12 password only in its argument: acceptable in a test, never done by certvault.
       const pass = readFileSync(p12Pass, "utf8").replace(/\n$/, "");
-      const me = await runProcess("curl", ["-sS", "--cert-type", "P12", "--cert", `${file}:${pass}`, "--cacert", ca.paths.rootCert, "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "30", `${server.url}/v1/me`]);
+      const me = await runProcess("curl", [
+        "-sS",
+        "--cert-type",
+        "P12",
+        "--cert",
+        `${file}:${pass}`,
+        "--cacert",
+        ca.paths.rootCert,
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "--max-time",
+        "30",
+        `${server.url}/v1/me`,
+      ]);
       expect(me.stdout.trim(), me.stderr).to.equal("200");
     });
   }
@@ -217,7 +323,17 @@ describe("export-p12: the profile as a PKCS#12 file for browsers, keychains and 
     const wrong = join(ca.home, "wrong-key.txt");
     writeFileSync(wrong, "not alice's key passphrase\n");
     const file = join(ca.home, "never.p12");
-    const r = await runCli(["export-p12", "--profile", profile, "--out", file, "--passphrase-file", wrong, "--p12-passphrase-file", p12Pass]);
+    const r = await runCli([
+      "export-p12",
+      "--profile",
+      profile,
+      "--out",
+      file,
+      "--passphrase-file",
+      wrong,
+      "--p12-passphrase-file",
+      p12Pass,
+    ]);
     expect(r.code).to.equal(1);
     expect(r.stderr).to.match(/wrong passphrase/);
     expect(existsSync(file)).to.equal(false);
@@ -251,7 +367,17 @@ describe("export-p12: the profile as a PKCS#12 file for browsers, keychains and 
     copyFileSync(ca.paths.rootCert, join(mixed, "ca.pem"));
     writeFileSync(join(mixed, "cert.pem"), bob.certPem);
     const mixedOut = join(ca.home, "mixed.p12");
-    const m = await runCli(["export-p12", "--profile", mixed, "--out", mixedOut, "--passphrase-file", keyPass, "--p12-passphrase-file", p12Pass]);
+    const m = await runCli([
+      "export-p12",
+      "--profile",
+      mixed,
+      "--out",
+      mixedOut,
+      "--passphrase-file",
+      keyPass,
+      "--p12-passphrase-file",
+      p12Pass,
+    ]);
     expect(m.code).to.equal(1);
     expect(m.stderr).to.match(/not the certificate of key\.pem/);
     expect(existsSync(mixedOut)).to.equal(false);

@@ -18,7 +18,12 @@ export interface Answer {
   id?: string;
 }
 
-export function call(agent: Agent, url: string, method = "GET", body?: Buffer | string): Promise<Answer & { body: Buffer }> {
+export function call(
+  agent: Agent,
+  url: string,
+  method = "GET",
+  body?: Buffer | string,
+): Promise<Answer & { body: Buffer }> {
   const start = Date.now();
   return new Promise((resolve) => {
     const req = request(url, { method, agent, timeout: 60_000 }, (res) => {
@@ -35,7 +40,16 @@ export function call(agent: Agent, url: string, method = "GET", body?: Buffer | 
           if (status === 201) id = j.id;
         }
         const ra = res.headers["retry-after"];
-        resolve({ method, start, ms: Date.now() - start, status, body: b, ...(code ? { code } : {}), ...(id ? { id } : {}), ...(ra ? { retryAfter: ra } : {}) });
+        resolve({
+          method,
+          start,
+          ms: Date.now() - start,
+          status,
+          body: b,
+          ...(code ? { code } : {}),
+          ...(id ? { id } : {}),
+          ...(ra ? { retryAfter: ra } : {}),
+        });
       });
     });
     req.on("timeout", () => req.destroy(new Error("no answer in 60 s")));
@@ -49,7 +63,12 @@ export function agentFor(ca: TestCA, id: TestIdentity, maxSockets = 2): Agent {
 }
 
 /** Resolves once `cond()` holds, polling every `everyMs`; rejects with `what` after `timeoutMs`. */
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string, everyMs = 20): Promise<void> {
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+  everyMs = 20,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);

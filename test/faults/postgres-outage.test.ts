@@ -36,7 +36,9 @@ describe("faults: PostgreSQL stopped under load and started again", function () 
     const bin = postgresBinDir();
     if (!bin) {
       if (REQUIRED) throw new Error("CERTVAULT_REQUIRE_FAULTS=1 but PostgreSQL's initdb/pg_ctl are not installed");
-      console.log("      (skipped: PostgreSQL's server binaries initdb and pg_ctl are not installed; apt-get install postgresql)");
+      console.log(
+        "      (skipped: PostgreSQL's server binaries initdb and pg_ctl are not installed; apt-get install postgresql)",
+      );
       this.skip();
     }
     pg = await createTempPostgres(bin);
@@ -62,28 +64,57 @@ describe("faults: PostgreSQL stopped under load and started again", function () 
 
       await db.stop();
       const stoppedAt = Date.now();
-      await until(() => load.answers.filter((a) => a.start > stoppedAt).length >= 40, 30_000, "40 answers while PostgreSQL is down");
+      await until(
+        () => load.answers.filter((a) => a.start > stoppedAt).length >= 40,
+        30_000,
+        "40 answers while PostgreSQL is down",
+      );
       const during = load.answers.filter((a) => a.start > stoppedAt);
-      expect(during.every((a) => a.status === 503 && a.code === "database_unavailable"), tally(during)).to.equal(true);
-      expect(during.every((a) => a.retryAfter !== undefined && Number(a.retryAfter) >= 1), "Retry-After on every 503").to.equal(true);
+      expect(
+        during.every((a) => a.status === 503 && a.code === "database_unavailable"),
+        tally(during),
+      ).to.equal(true);
+      expect(
+        during.every((a) => a.retryAfter !== undefined && Number(a.retryAfter) >= 1),
+        "Retry-After on every 503",
+      ).to.equal(true);
       const slowest = Math.max(...during.map((a) => a.ms));
       expect(slowest, "slowest answer during the outage (ms)").to.be.at.most(ACQUIRE_TIMEOUT_MS + SLACK_MS);
 
       await db.start();
       const startedAt = Date.now();
       // Recovery without a restart: fresh writes are acknowledged again (same server process).
-      await until(() => load.answers.some((a) => a.start > startedAt && a.status === 201), 30_000, "a write acknowledged after PostgreSQL is back");
+      await until(
+        () => load.answers.some((a) => a.start > startedAt && a.status === 201),
+        30_000,
+        "a write acknowledged after PostgreSQL is back",
+      );
       const recoveredAt = Date.now();
-      await until(() => load.answers.filter((a) => a.start > recoveredAt).length >= 40, 30_000, "40 answers after recovery");
+      await until(
+        () => load.answers.filter((a) => a.start > recoveredAt).length >= 40,
+        30_000,
+        "40 answers after recovery",
+      );
       const after = load.answers.filter((a) => a.start > recoveredAt);
-      expect(after.every((a) => a.status >= 200 && a.status < 300), tally(after)).to.equal(true);
+      expect(
+        after.every((a) => a.status >= 200 && a.status < 300),
+        tally(after),
+      ).to.equal(true);
       expect(s.child.exitCode, "the server kept running").to.equal(null);
-      console.log(`      outage: ${during.length} answers, slowest ${slowest} ms; recovered ${recoveredAt - startedAt} ms after start; run: ${tally(load.answers)}`);
+      console.log(
+        `      outage: ${during.length} answers, slowest ${slowest} ms; recovered ${recoveredAt - startedAt} ms after start; run: ${tally(load.answers)}`,
+      );
     } finally {
       await load.stop();
     }
-    expect(load.answers.some((a) => a.status >= 500 && a.status !== 503), `no 500: ${tally(load.answers)}`).to.equal(false);
-    expect(load.answers.some((a) => a.status === -1), `always an HTTP answer: ${tally(load.answers)}`).to.equal(false);
+    expect(
+      load.answers.some((a) => a.status >= 500 && a.status !== 503),
+      `no 500: ${tally(load.answers)}`,
+    ).to.equal(false);
+    expect(
+      load.answers.some((a) => a.status === -1),
+      `always an HTTP answer: ${tally(load.answers)}`,
+    ).to.equal(false);
 
     // LISTEN is back: a revocation by the CLI closes a live connection within 1 s (polling is at 60 s here).
     const eve = await c.issueClient("eve");

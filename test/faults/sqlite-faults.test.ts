@@ -42,13 +42,25 @@ async function integrity(db: string): Promise<string> {
 
 /** Shared checks once the load has stopped: answers, stored records, chain. */
 async function judge(ca: TestCA, load: Load, faultCode: string): Promise<void> {
-  const bad = load.answers.filter((a: Answer) => !(a.status >= 200 && a.status < 300) && !(a.status === 503 && a.code === faultCode));
+  const bad = load.answers.filter(
+    (a: Answer) => !(a.status >= 200 && a.status < 300) && !(a.status === 503 && a.code === faultCode),
+  );
   expect(bad, `only 2xx and 503 ${faultCode}: ${tally(load.answers)}`).to.have.length(0);
   const refused = load.answers.filter((a) => a.status === 503);
-  expect(refused.every((a) => a.retryAfter !== undefined && a.ms <= ACQUIRE_TIMEOUT_MS + SLACK_MS), "Retry-After and a fast answer on every 503").to.equal(true);
+  expect(
+    refused.every((a) => a.retryAfter !== undefined && a.ms <= ACQUIRE_TIMEOUT_MS + SLACK_MS),
+    "Retry-After and a fast answer on every 503",
+  ).to.equal(true);
   // No partial record, nothing acknowledged lost, nothing stored that was refused (the loads' only writer is POST).
-  const rows = (await ca.db("records").select("id", "size", ca.db.raw("length(envelope) as len"))) as { id: string; size: number; len: number }[];
-  expect(rows.filter((r) => r.len !== r.size || r.size === 0), "records whose envelope is not whole").to.have.length(0);
+  const rows = (await ca.db("records").select("id", "size", ca.db.raw("length(envelope) as len"))) as {
+    id: string;
+    size: number;
+    len: number;
+  }[];
+  expect(
+    rows.filter((r) => r.len !== r.size || r.size === 0),
+    "records whose envelope is not whole",
+  ).to.have.length(0);
   expect(rows.map((r) => r.id).sort()).to.deep.equal([...load.acknowledged.keys()].sort());
   const verify = await runCli(["audit", "verify", ...ca.cliArgs]);
   expect(verify.code, verify.stderr).to.equal(0);
@@ -88,7 +100,11 @@ describe("faults: SQLite storage", function () {
     const dir = dirs.make("certvault-ro-");
     const probe = join(dir, "probe");
     closeSync(openSync(probe, "w"));
-    await skipUnless(this, (await tool("chattr", ["+i", probe])) ?? (await tool("chattr", ["-i", probe])), "chattr +i (the immutable flag)");
+    await skipUnless(
+      this,
+      (await tool("chattr", ["+i", probe])) ?? (await tool("chattr", ["-i", probe])),
+      "chattr +i (the immutable flag)",
+    );
     const db = join(dir, "certvault.db");
     const locked = [db, `${db}-wal`, dir];
     cleanup = () => tool("chattr", ["-i", ...locked]);
@@ -96,14 +112,29 @@ describe("faults: SQLite storage", function () {
     try {
       expect(await tool("chattr", ["+i", ...locked])).to.equal(undefined);
       const at = Date.now();
-      await until(() => load.answers.filter((a) => a.start > at && a.code === "database_unavailable").length >= 20, 30_000, "20 answers 503 database_unavailable");
+      await until(
+        () => load.answers.filter((a) => a.start > at && a.code === "database_unavailable").length >= 20,
+        30_000,
+        "20 answers 503 database_unavailable",
+      );
       expect(await tool("chattr", ["-i", ...locked])).to.equal(undefined);
       const back = Date.now();
-      await until(() => load.answers.some((a) => a.start > back && a.status === 201), 30_000, "a write acknowledged once the file is writable again");
+      await until(
+        () => load.answers.some((a) => a.start > back && a.status === 201),
+        30_000,
+        "a write acknowledged once the file is writable again",
+      );
       const resumed = Date.now();
-      await until(() => load.answers.filter((a) => a.start > resumed).length >= 20, 30_000, "20 answers after recovery");
+      await until(
+        () => load.answers.filter((a) => a.start > resumed).length >= 20,
+        30_000,
+        "20 answers after recovery",
+      );
       const after = load.answers.filter((a) => a.start > resumed);
-      expect(after.every((a) => a.status >= 200 && a.status < 300), tally(after)).to.equal(true);
+      expect(
+        after.every((a) => a.status >= 200 && a.status < 300),
+        tally(after),
+      ).to.equal(true);
       console.log(`      unwritable: ${tally(load.answers)}; resumed ${resumed - back} ms after chattr -i`);
     } finally {
       await load.stop();
@@ -114,7 +145,11 @@ describe("faults: SQLite storage", function () {
 
   it("a full disk: 503 storage_full, no corrupt database, no partial record; service resumes when space returns", async function () {
     const mnt = dirs.make("certvault-full-");
-    await skipUnless(this, await tool("mount", ["-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", mnt]), "mounting a tmpfs");
+    await skipUnless(
+      this,
+      await tool("mount", ["-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs", mnt]),
+      "mounting a tmpfs",
+    );
     cleanup = () => tool("umount", ["-l", mnt]);
     const db = join(mnt, "certvault.db");
     const { ca: c, load } = await serve(db);
@@ -130,16 +165,33 @@ describe("faults: SQLite storage", function () {
         closeSync(fd);
       }
       const at = Date.now();
-      await until(() => load.answers.filter((a) => a.start > at && a.code === "storage_full").length >= 20, 30_000, "20 answers 503 storage_full");
+      await until(
+        () => load.answers.filter((a) => a.start > at && a.code === "storage_full").length >= 20,
+        30_000,
+        "20 answers 503 storage_full",
+      );
       expect(await integrity(db), "integrity while full").to.equal("ok");
       rmSync(filler);
       const freed = Date.now();
-      await until(() => load.answers.some((a) => a.start > freed && a.status === 201), 30_000, "a write acknowledged once space returns");
+      await until(
+        () => load.answers.some((a) => a.start > freed && a.status === 201),
+        30_000,
+        "a write acknowledged once space returns",
+      );
       const resumed = Date.now();
-      await until(() => load.answers.filter((a) => a.start > resumed).length >= 20, 30_000, "20 answers after recovery");
+      await until(
+        () => load.answers.filter((a) => a.start > resumed).length >= 20,
+        30_000,
+        "20 answers after recovery",
+      );
       const after = load.answers.filter((a) => a.start > resumed);
-      expect(after.every((a) => a.status >= 200 && a.status < 300), tally(after)).to.equal(true);
-      console.log(`      full disk: ${tally(load.answers)}; resumed ${resumed - freed} ms after the filler was removed`);
+      expect(
+        after.every((a) => a.status >= 200 && a.status < 300),
+        tally(after),
+      ).to.equal(true);
+      console.log(
+        `      full disk: ${tally(load.answers)}; resumed ${resumed - freed} ms after the filler was removed`,
+      );
     } finally {
       await load.stop();
     }

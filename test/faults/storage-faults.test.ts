@@ -30,18 +30,32 @@ describe("faults: driver errors become 503 database_unavailable / storage_full",
       expect(storageFault(e)).to.equal("unavailable");
       const c = asCertvaultError(e);
       expect(c).to.be.instanceOf(DatabaseUnavailableError);
-      expect([c.status, c.code, (c as DatabaseUnavailableError).retryAfterSeconds]).to.deep.equal([503, "database_unavailable", 2]);
+      expect([c.status, c.code, (c as DatabaseUnavailableError).retryAfterSeconds]).to.deep.equal([
+        503,
+        "database_unavailable",
+        2,
+      ]);
       expect(c.message).to.not.include("SQLITE").and.not.include("ECONN");
     });
   }
-  for (const e of [err({ code: "SQLITE_FULL" }, "SQLITE_FULL: database or disk is full"), err({ code: "53100" }), err({ code: "ENOSPC" })]) {
+  for (const e of [
+    err({ code: "SQLITE_FULL" }, "SQLITE_FULL: database or disk is full"),
+    err({ code: "53100" }),
+    err({ code: "ENOSPC" }),
+  ]) {
     it(`${(e as { code?: string }).code ?? ""} → storage_full`, function () {
       const c = asCertvaultError(e);
       expect(c).to.be.instanceOf(StorageFullError);
       expect([c.status, c.code]).to.deep.equal([503, "storage_full"]);
     });
   }
-  for (const e of [err({ code: "SQLITE_CONSTRAINT" }), err({ code: "23505" }), err({ code: "SQLITE_CORRUPT" }), new TypeError("x is undefined"), "a string"]) {
+  for (const e of [
+    err({ code: "SQLITE_CONSTRAINT" }),
+    err({ code: "23505" }),
+    err({ code: "SQLITE_CORRUPT" }),
+    new TypeError("x is undefined"),
+    "a string",
+  ]) {
     it(`not a storage fault: ${String((e as { code?: string }).code ?? e)} → 500 internal_error`, function () {
       expect(storageFault(e)).to.equal(undefined);
       expect(asCertvaultError(e).status).to.equal(500);

@@ -27,7 +27,9 @@ describe("fuzz (short run): every parser that takes outside bytes", function () 
   });
   after(async function () {
     console.log(`    fuzz seed ${SHORT_SEED}; inputs tried: ${counts.join(", ")}`);
-    console.log(`    not in the short run until fixed (npm run fuzz -- --target NAME): ${Object.keys(OPEN_FINDINGS).join(", ")}`);
+    console.log(
+      `    not in the short run until fixed (npm run fuzz -- --target NAME): ${Object.keys(OPEN_FINDINGS).join(", ")}`,
+    );
     await world?.cleanup();
   });
 
@@ -36,7 +38,10 @@ describe("fuzz (short run): every parser that takes outside bytes", function () 
       const r = await runTarget(target, world, { seed: SHORT_SEED, numRuns: target.shortRuns });
       counts.push(`${target.name} ${r.tried}`);
       if (r.failure) {
-        throw new Error(`${target.name} (seed ${r.failure.seed}, path ${r.failure.path}): ${describeError(r.failure.error)}\ninput (base64): ${Buffer.from(r.failure.input).toString("base64")}`, { cause: r.failure.error });
+        throw new Error(
+          `${target.name} (seed ${r.failure.seed}, path ${r.failure.path}): ${describeError(r.failure.error)}\ninput (base64): ${Buffer.from(r.failure.input).toString("base64")}`,
+          { cause: r.failure.error },
+        );
       }
       expect(r.tried).to.equal(target.shortRuns);
     });

@@ -33,17 +33,28 @@ export class PropertyViolation extends Error {
 const SNAKE = /^[a-z][a-z0-9_]*$/;
 
 /** Whether `err` is a refusal the property allows: a CertvaultError with a stable snake_case code, or `also`. */
-export function assertTyped(err: unknown, where: string, also: readonly (abstract new (...a: never[]) => Error)[] = []): void {
+export function assertTyped(
+  err: unknown,
+  where: string,
+  also: readonly (abstract new (...a: never[]) => Error)[] = [],
+): void {
   if (also.some((cls) => err instanceof cls)) return;
   if (!(err instanceof CertvaultError)) {
     const e = err as { name?: string; message?: string } | undefined;
-    throw new PropertyViolation(`${where}: untyped ${e?.name ?? typeof err}: ${e?.message ?? String(err)}`, { cause: err });
+    throw new PropertyViolation(`${where}: untyped ${e?.name ?? typeof err}: ${e?.message ?? String(err)}`, {
+      cause: err,
+    });
   }
-  if (!SNAKE.test(err.code)) throw new PropertyViolation(`${where}: code "${err.code}" is not snake_case`, { cause: err });
+  if (!SNAKE.test(err.code))
+    throw new PropertyViolation(`${where}: code "${err.code}" is not snake_case`, { cause: err });
 }
 
 /** Runs `fn`; a thrown refusal must be typed. Returns the value, or undefined when refused. */
-export async function refusedOr<T>(where: string, fn: () => T | Promise<T>, also: readonly (abstract new (...a: never[]) => Error)[] = []): Promise<T | undefined> {
+export async function refusedOr<T>(
+  where: string,
+  fn: () => T | Promise<T>,
+  also: readonly (abstract new (...a: never[]) => Error)[] = [],
+): Promise<T | undefined> {
   try {
     return await fn();
   } catch (err) {
@@ -55,8 +66,10 @@ export async function refusedOr<T>(where: string, fn: () => T | Promise<T>, also
 /** Unhandled rejections and uncaught exceptions while a target runs are failures of the case that was running. */
 export class ProcessWatch {
   readonly seen: string[] = [];
-  private readonly onRejection = (reason: unknown): void => void this.seen.push(`unhandled rejection: ${String((reason as Error)?.stack ?? reason)}`);
-  private readonly onException = (err: Error): void => void this.seen.push(`uncaught exception: ${err.stack ?? err.message}`);
+  private readonly onRejection = (reason: unknown): void =>
+    void this.seen.push(`unhandled rejection: ${String((reason as Error)?.stack ?? reason)}`);
+  private readonly onException = (err: Error): void =>
+    void this.seen.push(`uncaught exception: ${err.stack ?? err.message}`);
   start(): void {
     process.on("unhandledRejection", this.onRejection);
     process.on("uncaughtException", this.onException);
@@ -80,7 +93,11 @@ export interface RunStats {
 }
 
 /** One fast-check run of a target: fixed `numRuns`, or as many as fit in `timeLimitMs`; never throws. */
-export async function runTarget(target: FuzzTarget, world: World, opts: { seed: number; numRuns?: number; timeLimitMs?: number }): Promise<{ tried: number; failure?: { input: Uint8Array; error: unknown; seed: number; path: string } }> {
+export async function runTarget(
+  target: FuzzTarget,
+  world: World,
+  opts: { seed: number; numRuns?: number; timeLimitMs?: number },
+): Promise<{ tried: number; failure?: { input: Uint8Array; error: unknown; seed: number; path: string } }> {
   let tried = 0;
   let lastBytes: Uint8Array = new Uint8Array(0);
   const watch = new ProcessWatch();
@@ -122,7 +139,11 @@ export interface RegressionNote {
 }
 
 /** Saves a failing input as <target>-<sha256 prefix>.bin plus a .json note; returns the .bin path. */
-export function saveRegression(target: string, input: Uint8Array, note: Omit<RegressionNote, "target" | "found">): string {
+export function saveRegression(
+  target: string,
+  input: Uint8Array,
+  note: Omit<RegressionNote, "target" | "found">,
+): string {
   mkdirSync(REGRESSIONS_DIR, { recursive: true });
   const name = `${target}-${createHash("sha256").update(input).digest("hex").slice(0, 16)}`;
   const bin = join(REGRESSIONS_DIR, `${name}.bin`);
@@ -140,7 +161,9 @@ export function loadRegressions(): { file: string; target: string; input: Uint8A
     .sort()
     .map((f) => {
       const noteFile = join(REGRESSIONS_DIR, f.replace(/\.bin$/, ".json"));
-      const target = existsSync(noteFile) ? (JSON.parse(readFileSync(noteFile, "utf8")) as RegressionNote).target : f.replace(/-[0-9a-f]{16}\.bin$/, "");
+      const target = existsSync(noteFile)
+        ? (JSON.parse(readFileSync(noteFile, "utf8")) as RegressionNote).target
+        : f.replace(/-[0-9a-f]{16}\.bin$/, "");
       return { file: f, target, input: new Uint8Array(readFileSync(join(REGRESSIONS_DIR, f))) };
     });
 }

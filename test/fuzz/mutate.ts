@@ -27,26 +27,68 @@ export type TreeOp =
 export type Mutation = { sample: number; ops: (ByteOp | TreeOp)[] };
 
 const bytesArb = (max: number): fc.Arbitrary<Uint8Array> => fc.uint8Array({ minLength: 0, maxLength: max });
-const interesting = fc.constantFrom(0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x30, 0x31, 0x7f, 0x80, 0x81, 0x82, 0x83, 0x84, 0x88, 0xa0, 0xa1, 0xff);
+const interesting = fc.constantFrom(
+  0x00,
+  0x01,
+  0x02,
+  0x03,
+  0x04,
+  0x05,
+  0x06,
+  0x30,
+  0x31,
+  0x7f,
+  0x80,
+  0x81,
+  0x82,
+  0x83,
+  0x84,
+  0x88,
+  0xa0,
+  0xa1,
+  0xff,
+);
 
 export const byteOp: fc.Arbitrary<ByteOp> = fc.oneof(
   fc.record({ op: fc.constant("flip" as const), at: fc.nat(), mask: fc.integer({ min: 1, max: 255 }) }),
-  fc.record({ op: fc.constant("set" as const), at: fc.nat(), value: fc.oneof(interesting, fc.integer({ min: 0, max: 255 })) }),
+  fc.record({
+    op: fc.constant("set" as const),
+    at: fc.nat(),
+    value: fc.oneof(interesting, fc.integer({ min: 0, max: 255 })),
+  }),
   fc.record({ op: fc.constant("insert" as const), at: fc.nat(), bytes: bytesArb(16) }),
   fc.record({ op: fc.constant("delete" as const), at: fc.nat(), len: fc.integer({ min: 1, max: 64 }) }),
   fc.record({ op: fc.constant("truncate" as const), at: fc.nat() }),
   fc.record({ op: fc.constant("dup" as const), at: fc.nat(), len: fc.integer({ min: 1, max: 256 }) }),
-  fc.record({ op: fc.constant("splice" as const), at: fc.nat(), from: fc.nat(), other: fc.nat(), len: fc.integer({ min: 1, max: 512 }) }),
+  fc.record({
+    op: fc.constant("splice" as const),
+    at: fc.nat(),
+    from: fc.nat(),
+    other: fc.nat(),
+    len: fc.integer({ min: 1, max: 512 }),
+  }),
 );
 
 const intValue = fc.oneof(
-  fc.constantFrom(Uint8Array.of(), Uint8Array.of(0), Uint8Array.of(0xff), Uint8Array.of(0x80), Uint8Array.of(0, 0, 1), Uint8Array.of(0x7f, 0xff, 0xff, 0xff), new Uint8Array(9).fill(0xff)),
+  fc.constantFrom(
+    Uint8Array.of(),
+    Uint8Array.of(0),
+    Uint8Array.of(0xff),
+    Uint8Array.of(0x80),
+    Uint8Array.of(0, 0, 1),
+    Uint8Array.of(0x7f, 0xff, 0xff, 0xff),
+    new Uint8Array(9).fill(0xff),
+  ),
   bytesArb(12),
 );
 
 export const treeOp: fc.Arbitrary<TreeOp> = fc.oneof(
   fc.record({ op: fc.constant("content" as const), node: fc.nat(), bytes: fc.oneof(bytesArb(8), bytesArb(80)) }),
-  fc.record({ op: fc.constant("tag" as const), node: fc.nat(), tag: fc.oneof(interesting, fc.integer({ min: 0, max: 255 })) }),
+  fc.record({
+    op: fc.constant("tag" as const),
+    node: fc.nat(),
+    tag: fc.oneof(interesting, fc.integer({ min: 0, max: 255 })),
+  }),
   fc.record({ op: fc.constant("drop" as const), node: fc.nat() }),
   fc.record({ op: fc.constant("repeat" as const), node: fc.nat() }),
   fc.record({ op: fc.constant("swap" as const), node: fc.nat(), other: fc.nat() }),
@@ -55,7 +97,13 @@ export const treeOp: fc.Arbitrary<TreeOp> = fc.oneof(
 
 /** 1-4 operations, mostly DER-aware ones (they reach further), on sample number `sample` (mod the sample count). */
 export function mutation(): fc.Arbitrary<Mutation> {
-  return fc.record({ sample: fc.nat(), ops: fc.array(fc.oneof({ weight: 3, arbitrary: treeOp }, { weight: 2, arbitrary: byteOp }), { minLength: 1, maxLength: 4 }) });
+  return fc.record({
+    sample: fc.nat(),
+    ops: fc.array(fc.oneof({ weight: 3, arbitrary: treeOp }, { weight: 2, arbitrary: byteOp }), {
+      minLength: 1,
+      maxLength: 4,
+    }),
+  });
 }
 
 // ---- a minimal DER tree (definite lengths, one-byte tags): enough to re-encode after a change ----
@@ -86,7 +134,12 @@ function parseAll(bytes: Uint8Array, depth: number): Node[] | undefined {
     const node: Node = { tag, content };
     // Constructed, or an OCTET/BIT STRING that happens to hold DER (keys, extensions, wrapped values).
     if (depth < 24 && ((tag & 0x20) !== 0 || tag === 0x04 || tag === 0x03)) {
-      const inner = tag === 0x03 ? (content[0] === 0 ? parseAll(content.subarray(1), depth + 1) : undefined) : parseAll(content, depth + 1);
+      const inner =
+        tag === 0x03
+          ? content[0] === 0
+            ? parseAll(content.subarray(1), depth + 1)
+            : undefined
+          : parseAll(content, depth + 1);
       if (inner && inner.length > 0) node.children = inner;
     }
     out.push(node);
@@ -189,7 +242,15 @@ function applyBytes(b: Uint8Array, op: ByteOp, samples: readonly Uint8Array[]): 
 export function applyMutation(samples: readonly Uint8Array[], m: Mutation): Uint8Array {
   let b = samples[m.sample % samples.length] ?? new Uint8Array(0);
   for (const op of m.ops) {
-    b = op.op === "content" || op.op === "tag" || op.op === "drop" || op.op === "repeat" || op.op === "swap" || op.op === "int" ? applyTree(b, op) : applyBytes(b, op, samples);
+    b =
+      op.op === "content" ||
+      op.op === "tag" ||
+      op.op === "drop" ||
+      op.op === "repeat" ||
+      op.op === "swap" ||
+      op.op === "int"
+        ? applyTree(b, op)
+        : applyBytes(b, op, samples);
   }
   return new Uint8Array(b);
 }

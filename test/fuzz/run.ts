@@ -13,7 +13,13 @@ import { TARGETS } from "./targets/index.js";
 import { createWorld } from "./world.js";
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { minutes: { type: "string", default: "5" }, target: { type: "string", multiple: true }, seed: { type: "string" } } });
+  const { values } = parseArgs({
+    options: {
+      minutes: { type: "string", default: "5" },
+      target: { type: "string", multiple: true },
+      seed: { type: "string" },
+    },
+  });
   const minutes = Number(values.minutes);
   if (!(minutes > 0)) {
     console.error("usage: npm run fuzz -- --minutes N [--target NAME]... [--seed S]");
@@ -39,8 +45,15 @@ async function main(): Promise<number> {
         s.tried += r.tried;
         if (!r.failure) continue;
         const message = describeError(r.failure.error);
-        const file = saveRegression(target.name, r.failure.input, { seed: r.failure.seed, path: r.failure.path, error: message });
-        if (!seen.has(message)) console.log(`FAIL ${target.name} seed=${r.failure.seed} path=${r.failure.path}\n  ${message}\n  saved ${file}`);
+        const file = saveRegression(target.name, r.failure.input, {
+          seed: r.failure.seed,
+          path: r.failure.path,
+          error: message,
+        });
+        if (!seen.has(message))
+          console.log(
+            `FAIL ${target.name} seed=${r.failure.seed} path=${r.failure.path}\n  ${message}\n  saved ${file}`,
+          );
         seen.add(message);
         s.failures.push({ file, message });
       }
@@ -50,7 +63,8 @@ async function main(): Promise<number> {
     await world.cleanup();
   }
   console.log("\ninputs tried per target:");
-  for (const s of stats) console.log(`  ${s.target.padEnd(16)} ${String(s.tried).padStart(8)}  failures ${s.failures.length}`);
+  for (const s of stats)
+    console.log(`  ${s.target.padEnd(16)} ${String(s.tried).padStart(8)}  failures ${s.failures.length}`);
   return stats.some((s) => s.failures.length > 0) ? 1 : 0;
 }
 

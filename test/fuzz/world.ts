@@ -18,7 +18,10 @@ const run = promisify(execFile);
 
 export const USER = "fuzz-user";
 export const ADMIN = "fuzz-admin";
-export const PLAINTEXTS = [new TextEncoder().encode("fuzzed record plaintext, several AES blocks long........"), new Uint8Array(0)];
+export const PLAINTEXTS = [
+  new TextEncoder().encode("fuzzed record plaintext, several AES blocks long........"),
+  new Uint8Array(0),
+];
 
 export interface Samples {
   /** Envelopes: P-256 KARI, P-384 KARI, RSA KTRI, all three (+ a second P-256), signed-data content. */
@@ -50,7 +53,11 @@ export interface World {
 }
 
 async function csrOf(who: TestIdentity, cn: string, outform: "DER" | "PEM"): Promise<Buffer> {
-  const { stdout } = await run("openssl", ["req", "-new", "-key", who.keyPath, "-subj", `/CN=${cn}`, "-outform", outform], { encoding: "buffer" });
+  const { stdout } = await run(
+    "openssl",
+    ["req", "-new", "-key", who.keyPath, "-subj", `/CN=${cn}`, "-outform", outform],
+    { encoding: "buffer" },
+  );
   return stdout;
 }
 
@@ -67,7 +74,10 @@ export async function createWorld(): Promise<World> {
     ]);
     const signer = { key: user.key, certificate: user.certPem, chain: [ca.intermediatePem] };
     const pt = PLAINTEXTS[0] as Uint8Array;
-    const signed = [signRecord(pt, signer, { owner: USER, id: "0123456789abcdef0123456789abcdef" }), signRecord(new Uint8Array(0), { key: rsa.key, certificate: rsa.certPem }, { owner: "fuzz-rsa", id: "x" })];
+    const signed = [
+      signRecord(pt, signer, { owner: USER, id: "0123456789abcdef0123456789abcdef" }),
+      signRecord(new Uint8Array(0), { key: rsa.key, certificate: rsa.certPem }, { owner: "fuzz-rsa", id: "x" }),
+    ];
     const envelopes = [
       seal(pt, [user.certPem]),
       seal(pt, [p384.certPem]),
@@ -77,16 +87,43 @@ export async function createWorld(): Promise<World> {
       seal(new Uint8Array(0), [p384.certPem, user.certPem]),
     ];
     const grants = [signGrant(signer, { owner: USER, id: "0123456789abcdef0123456789abcdef", grantee: ADMIN })];
-    const csrDer = [await csrOf(user, USER, "DER"), await csrOf(rsa, "fuzz-rsa", "DER"), await csrOf(p384, "fuzz-p384", "DER")];
-    const csrPem = [(await csrOf(user, USER, "PEM")).toString("latin1"), (await csrOf(rsa, "fuzz-rsa", "PEM")).toString("latin1")];
+    const csrDer = [
+      await csrOf(user, USER, "DER"),
+      await csrOf(rsa, "fuzz-rsa", "DER"),
+      await csrOf(p384, "fuzz-p384", "DER"),
+    ];
+    const csrPem = [
+      (await csrOf(user, USER, "PEM")).toString("latin1"),
+      (await csrOf(rsa, "fuzz-rsa", "PEM")).toString("latin1"),
+    ];
     const certPem = [user.certPem, rsa.certPem, p384.certPem, ca.intermediatePem, ca.rootPem];
     const crlPem = await ca.crl();
     const keyPassphrase = "fuzz passphrase";
-    const keyPem = [user, rsa].map((w) => encryptPkcs8(new Uint8Array(w.key.export({ format: "der", type: "pkcs8" })), keyPassphrase, TEST_KDF_ITERATIONS));
-    const samples: Samples = { envelopes, signed, grants, csrDer: csrDer.map((b) => new Uint8Array(b)), csrPem, certDer: certPem.map(derOf), certPem, crlDer: [derOf(crlPem)], keyPem, keyPassphrase };
+    const keyPem = [user, rsa].map((w) =>
+      encryptPkcs8(new Uint8Array(w.key.export({ format: "der", type: "pkcs8" })), keyPassphrase, TEST_KDF_ITERATIONS),
+    );
+    const samples: Samples = {
+      envelopes,
+      signed,
+      grants,
+      csrDer: csrDer.map((b) => new Uint8Array(b)),
+      csrPem,
+      certDer: certPem.map(derOf),
+      certPem,
+      crlDer: [derOf(crlPem)],
+      keyPem,
+      keyPassphrase,
+    };
     let server: Promise<TestServer> | undefined;
     return {
-      ca, user, admin, p384, rsa, recipients: [user, user2, p384, rsa], samples, tmp,
+      ca,
+      user,
+      admin,
+      p384,
+      rsa,
+      recipients: [user, user2, p384, rsa],
+      samples,
+      tmp,
       server() {
         server ??= startTestServer({
           ca,
@@ -94,7 +131,14 @@ export async function createWorld(): Promise<World> {
             adminIdentities: [ADMIN],
             maxRecordBytes: 64 * 1024,
             rateLimits: { identity: { points: 0, seconds: 1 }, source: { points: 0, seconds: 1 } },
-            anomaly: thresholdsFrom({ volumeMin: 1e9, distinctRecords: 1e9, notFound: 1e9, listPages: 1e9, staleRecords: 1e9, sources: 1e9 }),
+            anomaly: thresholdsFrom({
+              volumeMin: 1e9,
+              distinctRecords: 1e9,
+              notFound: 1e9,
+              listPages: 1e9,
+              staleRecords: 1e9,
+              sources: 1e9,
+            }),
           },
         });
         return server;

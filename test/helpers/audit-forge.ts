@@ -12,7 +12,9 @@ import type { AuditEvent } from "../../audit/chain.js";
 export async function forgeAuditChain(db: Db, removeSeq: number): Promise<{ before: number; after: number }> {
   const repo = new AuditRepository(db);
   const all = await repo.all();
-  const kept: AuditEvent[] = all.filter((e) => e.seq !== removeSeq).map(({ seq: _s, prevHash: _p, hash: _h, ...e }) => e);
+  const kept: AuditEvent[] = all
+    .filter((e) => e.seq !== removeSeq)
+    .map(({ seq: _s, prevHash: _p, hash: _h, ...e }) => e);
   const last = kept[kept.length - 1] as AuditEvent;
   kept.push({ ...last, time: new Date(last.time.getTime() + 1), action: "me", status: 200, requestId: "filler" });
   await db.transaction(async (trx) => {
@@ -24,7 +26,11 @@ export async function forgeAuditChain(db: Db, removeSeq: number): Promise<{ befo
 }
 
 /** A HOME for a verifier or a node that holds the CA and audit keys as `home` does, but none of its checkpoint files. */
-export function homeWithoutCheckpoints(home: string, to: string, parts: readonly string[] = ["ca", "server", "audit/audit.key", "audit/audit.pub"]): string {
+export function homeWithoutCheckpoints(
+  home: string,
+  to: string,
+  parts: readonly string[] = ["ca", "server", "audit/audit.key", "audit/audit.pub"],
+): string {
   mkdirSync(join(to, "audit"), { recursive: true, mode: 0o700 });
   for (const p of parts) cpSync(join(home, p), join(to, p), { recursive: true });
   return to;

@@ -30,7 +30,13 @@ export const CA_FILES: Record<Backend, readonly string[]> = {
 
 /** The flags `ca init` takes to put the keys in this token (with its PIN file unless the PIN comes from env). */
 export function tokenInitArgs(token: TokenRef, pinFromEnv = false): string[] {
-  return ["--pkcs11-module", token.module, "--pkcs11-token", token.label, ...(pinFromEnv ? [] : ["--pkcs11-pin-file", token.pinFile])];
+  return [
+    "--pkcs11-module",
+    token.module,
+    "--pkcs11-token",
+    token.label,
+    ...(pinFromEnv ? [] : ["--pkcs11-pin-file", token.pinFile]),
+  ];
 }
 
 /**
@@ -70,7 +76,11 @@ export async function backendCa(ctx: Mocha.Context, backend: Backend, opts: Test
   }
   const ca = await createTestCA({ ...opts, pkcs11: { module: token.module, token: token.label, pin: token.pin } });
   // A softhsm2 suite must never test file keys unawares: no key file, and the kit signs through the token.
-  if (existsSync(ca.paths.rootKey) || existsSync(ca.paths.intermediateKey) || (await ca.signer()).crypto === undefined) {
+  if (
+    existsSync(ca.paths.rootKey) ||
+    existsSync(ca.paths.intermediateKey) ||
+    (await ca.signer()).crypto === undefined
+  ) {
     await ca.cleanup();
     throw new Error(`the kit made a CA with file keys in ${ca.home} although a token was given`);
   }

@@ -40,17 +40,33 @@ export function cliHome(ca: TestCA, token?: { pinFile: string; env: Record<strin
   const bundle = join(ca.home, "bundle.pem");
   writeFileSync(bundle, ca.intermediatePem + ca.rootPem);
   const pin = token ? ["--pkcs11-pin-file", token.pinFile] : [];
-  return { home: ca.home, paths: ca.paths, passFile: ca.passphraseFile, args: ["--home", ca.home, "--passphrase-file", ca.passphraseFile, ...pin], env: { ...token?.env }, dbFile: ca.dbTarget, bundle };
+  return {
+    home: ca.home,
+    paths: ca.paths,
+    passFile: ca.passphraseFile,
+    args: ["--home", ca.home, "--passphrase-file", ca.passphraseFile, ...pin],
+    env: { ...token?.env },
+    dbFile: ca.dbTarget,
+    bundle,
+  };
 }
 
 /**
  * A CertificateAuthority over a kit CA's files and signer, on a database of its own choosing (the CA's registry by
  * default, or e.g. ":memory:") and with its own clock. Destroy the returned db when done.
  */
-export async function openAuthority(ca: TestCA, opts: { db?: string; now?: () => Date } = {}): Promise<{ ca: CertificateAuthority; db: Db; signer: Signer }> {
+export async function openAuthority(
+  ca: TestCA,
+  opts: { db?: string; now?: () => Date } = {},
+): Promise<{ ca: CertificateAuthority; db: Db; signer: Signer }> {
   const db = await openDatabase(opts.db ?? ca.dbTarget);
   const signer = await ca.signer();
-  const authority = new CertificateAuthority({ paths: ca.paths, registry: new CertificateRepository(db), signer: async () => signer, ...(opts.now ? { now: opts.now } : {}) });
+  const authority = new CertificateAuthority({
+    paths: ca.paths,
+    registry: new CertificateRepository(db),
+    signer: async () => signer,
+    ...(opts.now ? { now: opts.now } : {}),
+  });
   return { ca: authority, db, signer };
 }
 
@@ -72,11 +88,28 @@ const NEWKEY: Record<CsrKind, string[]> = {
 };
 
 /** `openssl req -new` with a fresh key of `kind` and subject CN=cn; returns the CSR and key paths. */
-export async function makeCsr(dir: string, kind: CsrKind, cn: string, extra: string[] = []): Promise<{ csr: string; key: string }> {
+export async function makeCsr(
+  dir: string,
+  kind: CsrKind,
+  cn: string,
+  extra: string[] = [],
+): Promise<{ csr: string; key: string }> {
   const base = join(dir, `${cn}-${kind}`);
   const csr = `${base}.csr`;
   const key = `${base}.key`;
-  await opensslOk(["req", "-new", ...NEWKEY[kind], "-nodes", "-keyout", key, "-subj", `/CN=${cn}`, "-out", csr, ...extra]);
+  await opensslOk([
+    "req",
+    "-new",
+    ...NEWKEY[kind],
+    "-nodes",
+    "-keyout",
+    key,
+    "-subj",
+    `/CN=${cn}`,
+    "-out",
+    csr,
+    ...extra,
+  ]);
   return { csr, key };
 }
 
@@ -125,9 +158,18 @@ export async function registryCount(dbFile: string): Promise<number> {
 }
 
 /** One column of one certificate row, via sqlite3. */
-export async function registryField(dbFile: string, serial: string, column: "status" | "revocation_reason"): Promise<string> {
+export async function registryField(
+  dbFile: string,
+  serial: string,
+  column: "status" | "revocation_reason",
+): Promise<string> {
   if (!/^[0-9a-f]+$/.test(serial)) throw new Error("bad serial");
-  const r = await runProcess("sqlite3", ["-cmd", ".timeout 5000", dbFile, `SELECT ${column} FROM certificates WHERE serial = '${serial}';`]);
+  const r = await runProcess("sqlite3", [
+    "-cmd",
+    ".timeout 5000",
+    dbFile,
+    `SELECT ${column} FROM certificates WHERE serial = '${serial}';`,
+  ]);
   if (r.code !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
   return r.stdout.trim();
 }

@@ -27,9 +27,24 @@ export interface RunOptions {
 }
 
 /** Spawns a program with stdin closed; resolves with its output and exit status (kills it after timeoutMs). */
-export function runProcess(command: string, args: readonly string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number; input?: Uint8Array | string; detached?: boolean } = {}): Promise<RunResult> {
+export function runProcess(
+  command: string,
+  args: readonly string[],
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    timeoutMs?: number;
+    input?: Uint8Array | string;
+    detached?: boolean;
+  } = {},
+): Promise<RunResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ["pipe", "pipe", "pipe"], detached: opts.detached ?? false });
+    const child = spawn(command, args, {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ["pipe", "pipe", "pipe"],
+      detached: opts.detached ?? false,
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on("data", (b: Buffer) => out.push(b));
@@ -50,7 +65,12 @@ export function runProcess(command: string, args: readonly string[], opts: { env
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
-      resolvePromise({ code, signal, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") });
+      resolvePromise({
+        code,
+        signal,
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8"),
+      });
     });
   });
 }
@@ -69,7 +89,11 @@ export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.P
 
 /** `node bin/certvault.js ...args`, non-interactive (stdin is an ended pipe, not a TTY). */
 export function runCli(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  return runProcess(process.execPath, [CLI_ENTRY, ...args], { env: cliEnv(opts.env), cwd: opts.cwd ?? REPO_ROOT, timeoutMs: opts.timeoutMs ?? 60_000 });
+  return runProcess(process.execPath, [CLI_ENTRY, ...args], {
+    env: cliEnv(opts.env),
+    cwd: opts.cwd ?? REPO_ROOT,
+    timeoutMs: opts.timeoutMs ?? 60_000,
+  });
 }
 
 /** Temporary directories that are all removed by cleanup() (call it from an after hook). */

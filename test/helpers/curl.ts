@@ -19,7 +19,17 @@ export interface CurlResult {
   stderr: string;
 }
 
-export async function curl(url: string, opts: { cacert: string; id?: CurlIdentity; method?: string; data?: Uint8Array | string; dataFile?: string; headers?: string[] }): Promise<CurlResult> {
+export async function curl(
+  url: string,
+  opts: {
+    cacert: string;
+    id?: CurlIdentity;
+    method?: string;
+    data?: Uint8Array | string;
+    dataFile?: string;
+    headers?: string[];
+  },
+): Promise<CurlResult> {
   const dir = mkdtempSync(join(tmpdir(), "certvault-curl-"));
   try {
     const out = join(dir, "body");
@@ -31,7 +41,10 @@ export async function curl(url: string, opts: { cacert: string; id?: CurlIdentit
     if (opts.data !== undefined) args.push("--data-binary", "@-");
     if (opts.dataFile !== undefined) args.push("--data-binary", `@${opts.dataFile}`);
     args.push(url);
-    const r = await runProcess("curl", args, { ...(opts.data !== undefined ? { input: opts.data } : {}), timeoutMs: 40_000 });
+    const r = await runProcess("curl", args, {
+      ...(opts.data !== undefined ? { input: opts.data } : {}),
+      timeoutMs: 40_000,
+    });
     let body = Buffer.alloc(0);
     try {
       body = readFileSync(out);

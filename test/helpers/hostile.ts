@@ -93,10 +93,27 @@ export async function recordCount(ca: TestCA, owner: string): Promise<number> {
 }
 
 /** `openssl cms -decrypt` of `envelope` with `who`'s key: exit code and whatever it wrote. */
-export async function opensslDecrypt(envelope: Uint8Array, who: Pick<TestIdentity, "certPath" | "keyPath" | "dir">): Promise<{ code: number | null; out: Buffer }> {
+export async function opensslDecrypt(
+  envelope: Uint8Array,
+  who: Pick<TestIdentity, "certPath" | "keyPath" | "dir">,
+): Promise<{ code: number | null; out: Buffer }> {
   const file = join(who.dir, `hostile-${randomBytes(6).toString("hex")}.der`);
   writeFileSync(file, envelope);
   writeFileSync(`${file}.out`, "");
-  const r = await openssl(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", file, "-inkey", who.keyPath, "-recip", who.certPath, "-out", `${file}.out`]);
+  const r = await openssl([
+    "cms",
+    "-decrypt",
+    "-binary",
+    "-inform",
+    "DER",
+    "-in",
+    file,
+    "-inkey",
+    who.keyPath,
+    "-recip",
+    who.certPath,
+    "-out",
+    `${file}.out`,
+  ]);
   return { code: r.code, out: readFileSync(`${file}.out`) };
 }

@@ -10,13 +10,19 @@ export interface OpensslResult {
   stderr: string;
 }
 
-export async function openssl(args: readonly string[], opts: { input?: Uint8Array | string; cwd?: string } = {}): Promise<OpensslResult> {
+export async function openssl(
+  args: readonly string[],
+  opts: { input?: Uint8Array | string; cwd?: string } = {},
+): Promise<OpensslResult> {
   const r = await runProcess("openssl", args, { input: opts.input, cwd: opts.cwd, detached: true, timeoutMs: 60_000 });
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Runs openssl and throws (with its stderr) unless it exits 0; returns stdout. */
-export async function opensslOk(args: readonly string[], opts: { input?: Uint8Array | string; cwd?: string } = {}): Promise<string> {
+export async function opensslOk(
+  args: readonly string[],
+  opts: { input?: Uint8Array | string; cwd?: string } = {},
+): Promise<string> {
   const r = await openssl(args, opts);
   if (r.code !== 0) throw new Error(`openssl ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
   return r.stdout;
@@ -50,8 +56,17 @@ export function extensionBlock(text: string, title: string): { critical: boolean
 export const OPENSSL_READ_RECORD =
   'set -o pipefail; openssl cms -decrypt -binary -inform DER -in "$1" -inkey "$2" -recip "$3" | openssl cms -verify -binary -inform DER -CAfile "$4" -purpose any';
 
-export async function opensslReadRecord(p: { envelopeFile: string; keyPath: string; certPath: string; rootPath: string }): Promise<OpensslResult> {
-  const r = await runProcess("bash", ["-c", OPENSSL_READ_RECORD, "openssl-read", p.envelopeFile, p.keyPath, p.certPath, p.rootPath], { detached: true, timeoutMs: 60_000 });
+export async function opensslReadRecord(p: {
+  envelopeFile: string;
+  keyPath: string;
+  certPath: string;
+  rootPath: string;
+}): Promise<OpensslResult> {
+  const r = await runProcess(
+    "bash",
+    ["-c", OPENSSL_READ_RECORD, "openssl-read", p.envelopeFile, p.keyPath, p.certPath, p.rootPath],
+    { detached: true, timeoutMs: 60_000 },
+  );
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 

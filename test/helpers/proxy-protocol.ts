@@ -44,7 +44,11 @@ export interface TestBalancer {
 }
 
 /** Listens on 127.0.0.1; each connection goes to 127.0.0.1:`target` from `localAddress`, `header` first. */
-export async function startBalancer(target: number, header: Buffer | undefined, localAddress = "127.0.0.2"): Promise<TestBalancer> {
+export async function startBalancer(
+  target: number,
+  header: Buffer | undefined,
+  localAddress = "127.0.0.2",
+): Promise<TestBalancer> {
   const open = new Set<Socket>();
   const srv = createServer((down) => {
     const up = connect({ host: "127.0.0.1", port: target, localAddress });

@@ -14,12 +14,21 @@ export interface ServerProcess {
 
 /** Rate limits are off unless `env` sets them; logs only errors. */
 export function startServerProcess(ca: TestCA, env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [CLI_ENTRY, "server", ...ca.cliArgs, "--port", "0", "--passphrase-file", ca.passphraseFile], {
-    cwd: REPO_ROOT,
-    env: cliEnv({ CERTVAULT_RATE_LIMIT_IDENTITY: "0", CERTVAULT_RATE_LIMIT_SOURCE: "0", CERTVAULT_LOG_LEVEL: "error", ...env }),
-    stdio: ["ignore", "pipe", "inherit"],
-    detached: true,
-  });
+  const child = spawn(
+    process.execPath,
+    [CLI_ENTRY, "server", ...ca.cliArgs, "--port", "0", "--passphrase-file", ca.passphraseFile],
+    {
+      cwd: REPO_ROOT,
+      env: cliEnv({
+        CERTVAULT_RATE_LIMIT_IDENTITY: "0",
+        CERTVAULT_RATE_LIMIT_SOURCE: "0",
+        CERTVAULT_LOG_LEVEL: "error",
+        ...env,
+      }),
+      stdio: ["ignore", "pipe", "inherit"],
+      detached: true,
+    },
+  );
   return new Promise((resolve, reject) => {
     let out = "";
     child.stdout?.on("data", (b: Buffer) => {

@@ -66,7 +66,8 @@ export async function createTempPostgres(bin: string): Promise<TempPostgres> {
   const port = await freePort();
   // Unix socket in the temp dir, TCP on loopback only; fsync off: a throwaway cluster.
   const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=50`;
-  const start = (): Promise<void> => run("pg_ctl", ["-D", data, "-o", opts, "-l", join(dir, "log"), "-w", "-t", "60", "start"]);
+  const start = (): Promise<void> =>
+    run("pg_ctl", ["-D", data, "-o", opts, "-l", join(dir, "log"), "-w", "-t", "60", "start"]);
   await start();
   await run("createdb", ["-h", dir, "-p", String(port), "-U", "certvault", "certvault"]);
   let running = true;

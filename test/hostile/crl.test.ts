@@ -45,7 +45,10 @@ describe("hostile server: CRLs rolled back, foreign or stale (issue 15)", functi
     await ca?.cleanup();
   });
 
-  const client = (trustState: TrustState = new MemoryTrustState(), clock?: () => Date): ReturnType<TestServer["client"]> =>
+  const client = (
+    trustState: TrustState = new MemoryTrustState(),
+    clock?: () => Date,
+  ): ReturnType<TestServer["client"]> =>
     server.client(alice, { retries: 0, crlMaxAgeMs: 0, trustState, ...(clock ? { clock } : {}) });
 
   async function serverCrl(): Promise<Buffer> {
@@ -53,7 +56,10 @@ describe("hostile server: CRLs rolled back, foreign or stale (issue 15)", functi
     expect(r.status).to.equal(200);
     return r.body;
   }
-  const lists = (der: Uint8Array, serial: string): boolean => new x509.X509Crl(new Uint8Array(der)).entries.some((e) => e.serialNumber.toLowerCase().replace(/^0+/, "") === serial);
+  const lists = (der: Uint8Array, serial: string): boolean =>
+    new x509.X509Crl(new Uint8Array(der)).entries.some(
+      (e) => e.serialNumber.toLowerCase().replace(/^0+/, "") === serial,
+    );
 
   /** alice's put fails with untrusted_crl; nothing was sent to be written, no record appeared. */
   async function expectCrlRefused(c: ReturnType<typeof client>): Promise<void> {
@@ -72,17 +78,29 @@ describe("hostile server: CRLs rolled back, foreign or stale (issue 15)", functi
     await until("the server's CRL lists the phone", async () => lists(await serverCrl(), phone.serial));
     await client(state).put(text("after: the client sees the newer CRL"));
     const seen = BigInt(state.load().crlNumber ?? "-1");
-    expect(seen > crlNumberOf(new x509.X509Crl(new Uint8Array(old))), "the client remembers the newer CRL's number").to.equal(true);
+    expect(
+      seen > crlNumberOf(new x509.X509Crl(new Uint8Array(old))),
+      "the client remembers the newer CRL's number",
+    ).to.equal(true);
 
     // The attacker replays the old CRL and the /v1/me from before the theft (listing the phone).
     h = hijack(server, (req, res) => {
       if (req.url === "/v1/crl") return answerCrl(res, old);
-      if (req.url === "/v1/me") return answerJson(res, { identity: "alice", serial: alice.serial, notAfter: "", certificates: [alice.certPem, laptop.certPem, phone.certPem], recovery: null });
+      if (req.url === "/v1/me")
+        return answerJson(res, {
+          identity: "alice",
+          serial: alice.serial,
+          notAfter: "",
+          certificates: [alice.certPem, laptop.certPem, phone.certPem],
+          recovery: null,
+        });
       return false;
     });
     await expectCrlRefused(client(state)); // a new client of the same profile: trust.json remembers
     expect(state.load().crlNumber).to.equal(seen.toString());
-    expect(await codeOf(client(new MemoryTrustState({ crlNumber: seen.toString() })).recipients())).to.equal("untrusted_crl");
+    expect(await codeOf(client(new MemoryTrustState({ crlNumber: seen.toString() })).recipients())).to.equal(
+      "untrusted_crl",
+    );
   });
 
   it("a CRL signed by a foreign CA with our CA's names: untrusted_crl", async function () {
@@ -109,6 +127,8 @@ describe("hostile server: CRLs rolled back, foreign or stale (issue 15)", functi
   it("control: the genuine CRL passes and the client records its number", async function () {
     const state = new MemoryTrustState();
     await client(state).put(text("fine"));
-    expect(state.load().crlNumber).to.equal(crlNumberOf(new x509.X509Crl(new Uint8Array(await serverCrl()))).toString());
+    expect(state.load().crlNumber).to.equal(
+      crlNumberOf(new x509.X509Crl(new Uint8Array(await serverCrl()))).toString(),
+    );
   });
 });

@@ -20,7 +20,11 @@ describe("hostile database: injected grants and identity columns (issue 15)", fu
   let bob: TestIdentity;
   let mallory: TestIdentity;
   const text = (s: string): Uint8Array => new TextEncoder().encode(s);
-  const signer = (who: TestIdentity): { key: TestIdentity["key"]; certificate: string; chain: string[] } => ({ key: who.key, certificate: who.certPem, chain: [ca.intermediatePem] });
+  const signer = (who: TestIdentity): { key: TestIdentity["key"]; certificate: string; chain: string[] } => ({
+    key: who.key,
+    certificate: who.certPem,
+    chain: [ca.intermediatePem],
+  });
   const rootFile = (): string => join(ca.home, "ca", "root.crt");
 
   before(async function () {
@@ -50,15 +54,26 @@ describe("hostile database: injected grants and identity columns (issue 15)", fu
 
   const injected: { how: string; statement: (id: string) => Buffer | null }[] = [
     { how: "with no statement", statement: () => null },
-    { how: "with a statement alice signed for another record", statement: () => Buffer.from(signGrant(signer(alice), { owner: "alice", id: "0123456789abcdef0123456789abcdef", grantee: "mallory" })) },
-    { how: "with a statement mallory signed as alice's", statement: (id) => Buffer.from(signGrant(signer(mallory), { owner: "alice", id, grantee: "mallory" })) },
+    {
+      how: "with a statement alice signed for another record",
+      statement: () =>
+        Buffer.from(
+          signGrant(signer(alice), { owner: "alice", id: "0123456789abcdef0123456789abcdef", grantee: "mallory" }),
+        ),
+    },
+    {
+      how: "with a statement mallory signed as alice's",
+      statement: (id) => Buffer.from(signGrant(signer(mallory), { owner: "alice", id, grantee: "mallory" })),
+    },
   ];
 
   for (const { how, statement } of injected) {
     it(`a grants row for mallory ${how}: alice's update refuses (untrusted_grant) and seals to nobody new`, async function () {
       const owner = server.client(alice, { retries: 0 });
       const id = await owner.put(text("v1: alice's secret"));
-      await ca.db("grants").insert({ record_id: id, grantee: "mallory", granted_at: Date.now(), statement: statement(id) });
+      await ca
+        .db("grants")
+        .insert({ record_id: id, grantee: "mallory", granted_at: Date.now(), statement: statement(id) });
       const version = (await owner.getVersioned(id)).version;
 
       expect(await codeOf(owner.update(id, text("v2: alice's next secret")))).to.equal("untrusted_grant");
@@ -85,7 +100,9 @@ describe("hostile database: injected grants and identity columns (issue 15)", fu
     const id = await owner.put(text("v1 for bob"));
     await owner.share(id, "bob");
     await owner.update(id, text("v2 for bob"));
-    expect(new TextDecoder().decode(await server.client(bob, { retries: 0 }).get(id, { owner: "alice" }))).to.equal("v2 for bob");
+    expect(new TextDecoder().decode(await server.client(bob, { retries: 0 }).get(id, { owner: "alice" }))).to.equal(
+      "v2 for bob",
+    );
     await ca.db("grants").insert({ record_id: id, grantee: "mallory", granted_at: Date.now(), statement: null });
     expect(await codeOf(owner.update(id, text("v3")))).to.equal("untrusted_grant");
     await expectClosedToMallory(id, "v");
@@ -96,7 +113,10 @@ describe("hostile database: injected grants and identity columns (issue 15)", fu
     const before = await recordCount(ca, "mallory");
     await ca.db("certificates").where({ serial: carol.serial }).update({ identity: "mallory" });
     // Once the server has re-read the registry, carol's certificate is refused rather than taken for mallory.
-    await until("the server refuses carol's certificate", async () => (await curl(`${server.url}/v1/me`, { cacert: rootFile(), id: carol })).status === 403);
+    await until(
+      "the server refuses carol's certificate",
+      async () => (await curl(`${server.url}/v1/me`, { cacert: rootFile(), id: carol })).status === 403,
+    );
     const code = await codeOf(server.client(carol, { retries: 0 }).put(text("carol's secret")));
     expect(code).to.be.oneOf(["certificate_not_allowed", "identity_mismatch"]);
     expect(await recordCount(ca, "mallory")).to.equal(before);
@@ -106,7 +126,10 @@ describe("hostile database: injected grants and identity columns (issue 15)", fu
   it("UPDATE certificates SET identity='alice' on mallory's serial: alice's put is not sealed to it, mallory cannot log in as alice", async function () {
     const mallory2 = await ca.issueClient("mallory");
     await ca.db("certificates").where({ serial: mallory2.serial }).update({ identity: "alice" });
-    await until("the server refuses mallory's certificate", async () => (await curl(`${server.url}/v1/me`, { cacert: rootFile(), id: mallory2 })).status === 403);
+    await until(
+      "the server refuses mallory's certificate",
+      async () => (await curl(`${server.url}/v1/me`, { cacert: rootFile(), id: mallory2 })).status === 403,
+    );
     const owner = server.client(alice, { retries: 0 });
     const id = await owner.put(text("alice's secret, after the row changed"));
     const env = await storedEnvelope(ca, id);

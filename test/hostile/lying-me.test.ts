@@ -44,14 +44,28 @@ describe("hostile server: a lying /v1/me and directory (issue 15)", function () 
 
   const client = (): ReturnType<TestServer["client"]> => server.client(alice, { retries: 0, crlMaxAgeMs: 0 });
   const text = (s: string): Uint8Array => new TextEncoder().encode(s);
-  const lieAbout = (path: string, body: unknown): Lie => (req, res) => req.method === "GET" && req.url === path && answerJson(res, body);
-  const meOf = (certs: TestIdentity[], who: TestIdentity = alice): unknown => ({ identity: who.name, serial: who.serial, notAfter: new Date(Date.now() + 86_400_000).toISOString(), certificates: certs.map((c) => c.certPem), recovery: null });
+  const lieAbout =
+    (path: string, body: unknown): Lie =>
+    (req, res) =>
+      req.method === "GET" && req.url === path && answerJson(res, body);
+  const meOf = (certs: TestIdentity[], who: TestIdentity = alice): unknown => ({
+    identity: who.name,
+    serial: who.serial,
+    notAfter: new Date(Date.now() + 86_400_000).toISOString(),
+    certificates: certs.map((c) => c.certPem),
+    recovery: null,
+  });
 
   /** Waits until the real server's CRL (GET /v1/crl, as the SDK fetches it) lists `serial`. */
   async function untilServerCrlLists(serial: string): Promise<void> {
     await until(`the server's CRL lists ${serial}`, async () => {
       const r = await curl(`${server.url}/v1/crl`, { cacert: rootFile(), id: alice });
-      return r.status === 200 && new x509.X509Crl(new Uint8Array(r.body)).entries.some((e) => e.serialNumber.toLowerCase().replace(/^0+/, "") === serial);
+      return (
+        r.status === 200 &&
+        new x509.X509Crl(new Uint8Array(r.body)).entries.some(
+          (e) => e.serialNumber.toLowerCase().replace(/^0+/, "") === serial,
+        )
+      );
     });
   }
 

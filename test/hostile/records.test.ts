@@ -27,7 +27,12 @@ describe("hostile database: forged and swapped records (issue 15)", function () 
   const text = (s: string): Uint8Array => new TextEncoder().encode(s);
   const rootFile = (): string => join(ca.home, "ca", "root.crt");
   const setEnvelope = async (id: string, envelope: Uint8Array, extra: Record<string, unknown> = {}): Promise<void> => {
-    expect(await ca.db("records").where({ id }).update({ envelope: Buffer.from(envelope), ...extra })).to.equal(1);
+    expect(
+      await ca
+        .db("records")
+        .where({ id })
+        .update({ envelope: Buffer.from(envelope), ...extra }),
+    ).to.equal(1);
   };
 
   before(async function () {
@@ -47,14 +52,21 @@ describe("hostile database: forged and swapped records (issue 15)", function () 
    * get() and openRecord() of `id` fail with `code` and hand out nothing of `planted`, whatever the read options; the
    * envelope itself does open with alice's key (the refusal is the SDK's judgement, not a failed decryption).
    */
-  async function expectRefused(id: string, code: string, planted: string, opts: { acceptUnsigned?: boolean } = {}): Promise<void> {
+  async function expectRefused(
+    id: string,
+    code: string,
+    planted: string,
+    opts: { acceptUnsigned?: boolean } = {},
+  ): Promise<void> {
     for (const o of [{}, { acceptServerSealed: true, ...opts }]) {
       const err = await errorOf(owner.get(id, o));
       expect(err?.code, String(err?.message)).to.equal(code);
       expect(String(err?.message)).to.not.include(planted);
       expect((await errorOf(owner.openRecord(id, o)))?.code).to.equal(code);
     }
-    expect(new TextDecoder().decode(openContent(await storedEnvelope(ca, id), alice.key, alice.certPem).content)).to.include(planted);
+    expect(
+      new TextDecoder().decode(openContent(await storedEnvelope(ca, id), alice.key, alice.certPem).content),
+    ).to.include(planted);
   }
 
   it("envelopes swapped between two of alice's ids: untrusted_record, both ways", async function () {
@@ -73,7 +85,10 @@ describe("hostile database: forged and swapped records (issue 15)", function () 
     const bobs = server.client(bob, { retries: 0 });
     const r = await bobs.put(text("bob's note, shared with alice"));
     await bobs.share(r, "alice");
-    expect(new TextDecoder().decode(await owner.get(r, { owner: "bob" })), "precondition: alice reads it as bob's").to.equal("bob's note, shared with alice");
+    expect(
+      new TextDecoder().decode(await owner.get(r, { owner: "bob" })),
+      "precondition: alice reads it as bob's",
+    ).to.equal("bob's note, shared with alice");
     const a = await owner.put(text("alice's own"));
     await setEnvelope(a, await storedEnvelope(ca, r));
     await expectRefused(a, "untrusted_record", "bob's note");
@@ -86,26 +101,68 @@ describe("hostile database: forged and swapped records (issue 15)", function () 
     const id = await owner.put(text("the real one"));
     const plain = join(alice.dir, "forged.txt");
     writeFileSync(plain, "forged: alice owes mallory 10000");
-    await opensslOk(["cms", "-encrypt", "-binary", "-aes-256-gcm", "-in", plain, "-recip", alice.certPath, "-keyopt", "ecdh_kdf_md:sha256", "-outform", "DER", "-out", `${plain}.der`]);
+    await opensslOk([
+      "cms",
+      "-encrypt",
+      "-binary",
+      "-aes-256-gcm",
+      "-in",
+      plain,
+      "-recip",
+      alice.certPath,
+      "-keyopt",
+      "ecdh_kdf_md:sha256",
+      "-outform",
+      "DER",
+      "-out",
+      `${plain}.der`,
+    ]);
     await setEnvelope(id, readFileSync(`${plain}.der`));
     await expectRefused(id, "unsigned_record", "forged: alice owes");
     // Only an explicit opt-in (records from before signatures) reads it, and it says what it is.
     const opened = await owner.openRecord(id, { acceptUnsigned: true });
-    expect([opened.kind, new TextDecoder().decode(opened.content)]).to.deep.equal(["unsigned", "forged: alice owes mallory 10000"]);
+    expect([opened.kind, new TextDecoder().decode(opened.content)]).to.deep.equal([
+      "unsigned",
+      "forged: alice owes mallory 10000",
+    ]);
   });
 
   it("the same forgery uploaded through the API as a client-sealed record: unsigned_record", async function () {
     const plain = join(alice.dir, "forged-api.txt");
     writeFileSync(plain, "forged via the API");
-    await opensslOk(["cms", "-encrypt", "-binary", "-aes-256-gcm", "-in", plain, "-recip", alice.certPath, "-keyopt", "ecdh_kdf_md:sha256", "-outform", "DER", "-out", `${plain}.der`]);
-    const r = await curl(`${server.url}/v1/records`, { cacert: rootFile(), id: alice, dataFile: `${plain}.der`, headers: ["Content-Type: application/pkcs7-mime"] });
+    await opensslOk([
+      "cms",
+      "-encrypt",
+      "-binary",
+      "-aes-256-gcm",
+      "-in",
+      plain,
+      "-recip",
+      alice.certPath,
+      "-keyopt",
+      "ecdh_kdf_md:sha256",
+      "-outform",
+      "DER",
+      "-out",
+      `${plain}.der`,
+    ]);
+    const r = await curl(`${server.url}/v1/records`, {
+      cacert: rootFile(),
+      id: alice,
+      dataFile: `${plain}.der`,
+      headers: ["Content-Type: application/pkcs7-mime"],
+    });
     expect(r.status, r.body.toString()).to.equal(201);
     await expectRefused(json(r).id as string, "unsigned_record", "forged via the API");
   });
 
   it("a SignedData by mallory, bound to alice and the id, sealed to alice: untrusted_record", async function () {
     const id = await owner.put(text("the real one"));
-    const signed = signRecord(text("mallory's words in alice's record"), { key: mallory.key, certificate: mallory.certPem, chain: [ca.intermediatePem] }, { owner: "alice", id });
+    const signed = signRecord(
+      text("mallory's words in alice's record"),
+      { key: mallory.key, certificate: mallory.certPem, chain: [ca.intermediatePem] },
+      { owner: "alice", id },
+    );
     await setEnvelope(id, seal(signed, [alice.certPem], { contentType: "signed-data" }));
     await expectRefused(id, "untrusted_record", "mallory's words");
   });
@@ -114,10 +171,28 @@ describe("hostile database: forged and swapped records (issue 15)", function () 
     const id = await owner.put(text("the real one"));
     const plain = join(mallory.dir, "openssl-signed.txt");
     writeFileSync(plain, "signed by mallory with openssl");
-    await opensslOk(["cms", "-sign", "-binary", "-nodetach", "-in", plain, "-signer", mallory.certPath, "-inkey", mallory.keyPath, "-outform", "DER", "-out", `${plain}.p7s`]);
+    await opensslOk([
+      "cms",
+      "-sign",
+      "-binary",
+      "-nodetach",
+      "-in",
+      plain,
+      "-signer",
+      mallory.certPath,
+      "-inkey",
+      mallory.keyPath,
+      "-outform",
+      "DER",
+      "-out",
+      `${plain}.p7s`,
+    ]);
     // openssl cms -encrypt always says id-data inside; the envelope code seals openssl's SignedData as id-signedData.
     const forged = seal(new Uint8Array(readFileSync(`${plain}.p7s`)), [alice.certPem], { contentType: "signed-data" });
-    expect(openContent(forged, alice.key, alice.certPem).contentType, "precondition: the forgery carries a SignedData").to.equal("signed-data");
+    expect(
+      openContent(forged, alice.key, alice.certPem).contentType,
+      "precondition: the forgery carries a SignedData",
+    ).to.equal("signed-data");
     await setEnvelope(id, forged);
     await expectRefused(id, "untrusted_record", "signed by mallory");
   });
@@ -126,17 +201,29 @@ describe("hostile database: forged and swapped records (issue 15)", function () 
     const id = await owner.put(text("the real one"));
     const srv = join(ca.home, "server");
     const key = decryptPrivateKey(readFileSync(join(srv, "server.key"), "utf8"), ca.passphrase);
-    const signed = signRecord(text("server-sealed for bob"), { key, certificate: readFileSync(join(srv, "server.crt"), "utf8"), chain: [ca.intermediatePem] }, { owner: "bob", id });
+    const signed = signRecord(
+      text("server-sealed for bob"),
+      { key, certificate: readFileSync(join(srv, "server.crt"), "utf8"), chain: [ca.intermediatePem] },
+      { owner: "bob", id },
+    );
     await setEnvelope(id, seal(signed, [alice.certPem], { contentType: "signed-data" }));
     await expectRefused(id, "untrusted_record", "server-sealed for bob");
   });
 
   it("a genuine plaintext upload (curl): reported as server-signed, refused with acceptServerSealed:false", async function () {
-    const r = await curl(`${server.url}/v1/records`, { cacert: rootFile(), id: alice, data: "uploaded with curl", headers: ["Content-Type: text/plain"] });
+    const r = await curl(`${server.url}/v1/records`, {
+      cacert: rootFile(),
+      id: alice,
+      data: "uploaded with curl",
+      headers: ["Content-Type: text/plain"],
+    });
     expect(r.status, r.body.toString()).to.equal(201);
     const id = json(r).id as string;
     const opened = await owner.openRecord(id);
-    expect([opened.kind, new TextDecoder().decode(opened.content)]).to.deep.equal(["server-signed", "uploaded with curl"]);
+    expect([opened.kind, new TextDecoder().decode(opened.content)]).to.deep.equal([
+      "server-signed",
+      "uploaded with curl",
+    ]);
     const err = await errorOf(owner.get(id, { acceptServerSealed: false }));
     expect(err?.code).to.equal("server_sealed_record");
     expect(String(err?.message)).to.not.include("uploaded with curl");

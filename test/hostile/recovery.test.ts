@@ -24,7 +24,8 @@ describe("hostile server: a swapped recovery certificate (issue 15)", function (
   let alice: TestIdentity;
   const custodians: TestIdentity[] = [];
   const text = (s: string): Uint8Array => new TextEncoder().encode(s);
-  const admin = (args: string[]): ReturnType<typeof runCli> => runCli([...args, ...ca.cliArgs, "--passphrase-file", ca.passphraseFile]);
+  const admin = (args: string[]): ReturnType<typeof runCli> =>
+    runCli([...args, ...ca.cliArgs, "--passphrase-file", ca.passphraseFile]);
   const recoveryFile = (): string => join(ca.home, "ca", "recovery.crt");
 
   /** The recovery certificate the running server names in /v1/me (null when none). */
@@ -51,7 +52,15 @@ describe("hostile server: a swapped recovery certificate (issue 15)", function (
   });
 
   it("seals to the pinned recovery certificate only, and refuses a swapped one until re-pinned", async function () {
-    const init = await admin(["recovery", "init", ...custodians.flatMap((c) => ["--custodian", c.certPath]), "--threshold", "2", "--wait-hours", "0"]);
+    const init = await admin([
+      "recovery",
+      "init",
+      ...custodians.flatMap((c) => ["--custodian", c.certPath]),
+      "--threshold",
+      "2",
+      "--wait-hours",
+      "0",
+    ]);
     expect(init.code, init.stderr).to.equal(0);
     await until("the server names the recovery certificate", async () => (await named()) !== null);
     const first = (await named()) as string;
@@ -69,7 +78,18 @@ describe("hostile server: a swapped recovery certificate (issue 15)", function (
     expect(isRecipient(await storedEnvelope(ca, id), first)).to.equal(true);
 
     // The swap: a new, genuine recovery certificate from the CA (the old one revoked), named by the server at once.
-    const replace = await admin(["recovery", "init", "--replace", "--reason", "keyCompromise", ...custodians.flatMap((c) => ["--custodian", c.certPath]), "--threshold", "2", "--wait-hours", "0"]);
+    const replace = await admin([
+      "recovery",
+      "init",
+      "--replace",
+      "--reason",
+      "keyCompromise",
+      ...custodians.flatMap((c) => ["--custodian", c.certPath]),
+      "--threshold",
+      "2",
+      "--wait-hours",
+      "0",
+    ]);
     expect(replace.code, replace.stderr).to.equal(0);
     await until("the server names the new recovery certificate", async () => ![null, first].includes(await named()));
     const second = (await named()) as string;
@@ -78,7 +98,9 @@ describe("hostile server: a swapped recovery certificate (issue 15)", function (
 
     const count = await recordCount(ca, "alice");
     const version = (await pinned.getVersioned(id)).version;
-    expect(await codeOf(server.client(alice, { retries: 0, trustState: state }).put(text("after the swap")))).to.equal("recovery_not_pinned");
+    expect(await codeOf(server.client(alice, { retries: 0, trustState: state }).put(text("after the swap")))).to.equal(
+      "recovery_not_pinned",
+    );
     expect(await codeOf(pinned.update(id, text("after the swap")))).to.equal("recovery_not_pinned");
     expect(await recordCount(ca, "alice")).to.equal(count);
     expect((await pinned.getVersioned(id)).version).to.equal(version);

@@ -19,7 +19,12 @@ describe("hostile database: what an attacker's review found (issue 15)", functio
   let mallory: TestIdentity;
   const text = (s: string): Uint8Array => new TextEncoder().encode(s);
   const setEnvelope = async (id: string, envelope: Uint8Array): Promise<void> => {
-    expect(await ca.db("records").where({ id }).update({ envelope: Buffer.from(envelope) })).to.equal(1);
+    expect(
+      await ca
+        .db("records")
+        .where({ id })
+        .update({ envelope: Buffer.from(envelope) }),
+    ).to.equal(1);
   };
 
   before(async function () {
@@ -38,8 +43,13 @@ describe("hostile database: what an attacker's review found (issue 15)", functio
     const owner = server.client(alice, { retries: 0 });
     const id = await owner.put(text("alice's real record content"));
     await owner.share(id, "bob");
-    const row = (await ca.db("grants").where({ record_id: id, grantee: "bob" }).first("statement")) as { statement: Buffer };
-    await setEnvelope(id, seal(new Uint8Array(row.statement), [alice.certPem, bob.certPem], { contentType: "signed-data" }));
+    const row = (await ca.db("grants").where({ record_id: id, grantee: "bob" }).first("statement")) as {
+      statement: Buffer;
+    };
+    await setEnvelope(
+      id,
+      seal(new Uint8Array(row.statement), [alice.certPem, bob.certPem], { contentType: "signed-data" }),
+    );
     expect(await codeOf(owner.get(id))).to.equal("untrusted_record");
     expect(await codeOf(server.client(bob, { retries: 0 }).get(id, { owner: "alice" }))).to.equal("untrusted_record");
   });
@@ -49,8 +59,14 @@ describe("hostile database: what an attacker's review found (issue 15)", functio
     const id = await owner.put(text("v1"));
     // The content a colluder could choose is a grant's JSON; signed as a record, it is still not a grant.
     const content = text(JSON.stringify({ type: "certvault-grant", v: 1, grantee: "mallory" }));
-    const asRecord = signRecord(content, { key: alice.key, certificate: alice.certPem, chain: [ca.intermediatePem] }, { owner: "alice", id });
-    await ca.db("grants").insert({ record_id: id, grantee: "mallory", granted_at: Date.now(), statement: Buffer.from(asRecord) });
+    const asRecord = signRecord(
+      content,
+      { key: alice.key, certificate: alice.certPem, chain: [ca.intermediatePem] },
+      { owner: "alice", id },
+    );
+    await ca
+      .db("grants")
+      .insert({ record_id: id, grantee: "mallory", granted_at: Date.now(), statement: Buffer.from(asRecord) });
     expect(await codeOf(owner.update(id, text("v2")))).to.equal("untrusted_grant");
     expect(isRecipient(await storedEnvelope(ca, id), mallory.certPem)).to.equal(false);
   });
@@ -59,7 +75,11 @@ describe("hostile database: what an attacker's review found (issue 15)", functio
     const owner = server.client(alice, { retries: 0 });
     const id = await owner.put(text("the real one"));
     const other = await ca.issueServer("wiki.intranet.example");
-    const forged = signRecord(text("forged: pay mallory 10000"), { key: other.key, certificate: other.certPem, chain: [ca.intermediatePem] }, { owner: "alice", id });
+    const forged = signRecord(
+      text("forged: pay mallory 10000"),
+      { key: other.key, certificate: other.certPem, chain: [ca.intermediatePem] },
+      { owner: "alice", id },
+    );
     await setEnvelope(id, seal(forged, [alice.certPem], { contentType: "signed-data" }));
     expect(await codeOf(owner.get(id))).to.equal("untrusted_record");
     // Control: this server's own signature (a curl-style plaintext upload through the API) is accepted.
@@ -74,7 +94,11 @@ describe("hostile database: what an attacker's review found (issue 15)", functio
     const carol2 = await ca.issueClient("carol");
     const c2 = server.client(carol2, { retries: 0, crlMaxAgeMs: 0 });
     const id = await c2.put(text("v1: carol's secret"));
-    const statement = signGrant({ key: stolen.key, certificate: stolen.certPem, chain: [ca.intermediatePem] }, { owner: "carol", id, grantee: "mallory" }, { now: new Date(Date.now() - 30_000) });
+    const statement = signGrant(
+      { key: stolen.key, certificate: stolen.certPem, chain: [ca.intermediatePem] },
+      { owner: "carol", id, grantee: "mallory" },
+      { now: new Date(Date.now() - 30_000) },
+    );
     await ca.revoke(stolen, "keyCompromise");
     const { curl } = await import("../helpers/curl.js");
     const { x509 } = await import("../../keys/x509.js");
@@ -82,7 +106,9 @@ describe("hostile database: what an attacker's review found (issue 15)", functio
       const r = await curl(`${server.url}/v1/crl`, { cacert: ca.paths.rootCert, id: carol2 });
       return new x509.X509Crl(new Uint8Array(r.body)).findRevoked(new x509.X509Certificate(stolen.certPem)) !== null;
     });
-    await ca.db("grants").insert({ record_id: id, grantee: "mallory", granted_at: Date.now(), statement: Buffer.from(statement) });
+    await ca
+      .db("grants")
+      .insert({ record_id: id, grantee: "mallory", granted_at: Date.now(), statement: Buffer.from(statement) });
     expect(await codeOf(c2.update(id, text("v2: after the theft was reported")))).to.equal("untrusted_grant");
     const env = await storedEnvelope(ca, id);
     expect(isRecipient(env, mallory.certPem)).to.equal(false);

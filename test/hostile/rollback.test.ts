@@ -30,7 +30,9 @@ describe("hostile database: revocations and unshares turned back (issue 15)", fu
 
   async function crlLists(serial: string, who: TestIdentity): Promise<boolean> {
     const r = await curl(`${server.url}/v1/crl`, { cacert: ca.paths.rootCert, id: who });
-    return new x509.X509Crl(new Uint8Array(r.body)).entries.some((e) => e.serialNumber.toLowerCase().replace(/^0+/, "") === serial.replace(/^0+/, ""));
+    return new x509.X509Crl(new Uint8Array(r.body)).entries.some(
+      (e) => e.serialNumber.toLowerCase().replace(/^0+/, "") === serial.replace(/^0+/, ""),
+    );
   }
 
   it("a certificate un-revoked in the registry stays revoked for a client that saw its revocation", async function () {
@@ -46,7 +48,10 @@ describe("hostile database: revocations and unshares turned back (issue 15)", fu
     await ca.db("certificates").where({ serial: stolen.serial }).update({ status: "active", revoked_at: null });
     const other = await ca.issueClient("someone-else");
     await ca.revoke(other.serial, "superseded");
-    await until("the server's CRL to leave it out", async () => (await crlLists(other.serial, laptop)) && !(await crlLists(stolen.serial, laptop)));
+    await until(
+      "the server's CRL to leave it out",
+      async () => (await crlLists(other.serial, laptop)) && !(await crlLists(stolen.serial, laptop)),
+    );
     await until("/v1/me to list it again", async () => (await client.me()).certificates.includes(stolen.certPem));
 
     expect(await codeOf(client.put(text("after the un-revocation")))).to.equal("untrusted_certificate");
@@ -78,6 +83,8 @@ describe("hostile database: revocations and unshares turned back (issue 15)", fu
     await ca.db("grants").where({ record_id: id }).delete();
     await owner.share(id, "bob");
     await owner.update(id, text("v3, for bob again"));
-    expect(new TextDecoder().decode(await server.client(bob).get(id, { owner: "alice" }))).to.equal("v3, for bob again");
+    expect(new TextDecoder().decode(await server.client(bob).get(id, { owner: "alice" }))).to.equal(
+      "v3, for bob again",
+    );
   });
 });

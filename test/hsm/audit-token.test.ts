@@ -31,17 +31,26 @@ describe("audit checkpoints signed by a key in the CA's PKCS#11 token (SoftHSM2)
   /** One server run: `n` requests by alice (one audit entry each), then stop (a last checkpoint over everything). */
   async function serve(n: number): Promise<void> {
     const { ca, h } = b as BackendCa;
-    const server = await startServerProcess(ca, { ...h.env, CERTVAULT_PKCS11_PIN: token.pin, CERTVAULT_AUDIT_CHECKPOINT_EVERY: "3" });
+    const server = await startServerProcess(ca, {
+      ...h.env,
+      CERTVAULT_PKCS11_PIN: token.pin,
+      CERTVAULT_AUDIT_CHECKPOINT_EVERY: "3",
+    });
     try {
-      for (let i = 0; i < n; i++) expect((await curl(`${server.url}/v1/me`, { cacert: ca.paths.rootCert, id: alice })).status).to.equal(200);
+      for (let i = 0; i < n; i++)
+        expect((await curl(`${server.url}/v1/me`, { cacert: ca.paths.rootCert, id: alice })).status).to.equal(200);
     } finally {
       await stopServerProcess(server);
     }
   }
 
   /** `audit verify` as an operator runs it: no PIN, no passphrase, no token configuration in its environment. */
-  const verify = () => runCli(["audit", "verify", ...(b as BackendCa).ca.cliArgs], { env: { CERTVAULT_PKCS11_PIN: "", CERTVAULT_PKCS11_PIN_FILE: "", CERTVAULT_PASSPHRASE: "" } });
-  const auditLabel = (): string => `certvault audit ${(JSON.parse(readFileSync(join((b as BackendCa).ca.paths.dir, "pkcs11.json"), "utf8")) as Pkcs11Record).keys.intermediate.label.split(" ")[2]}`;
+  const verify = () =>
+    runCli(["audit", "verify", ...(b as BackendCa).ca.cliArgs], {
+      env: { CERTVAULT_PKCS11_PIN: "", CERTVAULT_PKCS11_PIN_FILE: "", CERTVAULT_PASSPHRASE: "" },
+    });
+  const auditLabel = (): string =>
+    `certvault audit ${(JSON.parse(readFileSync(join((b as BackendCa).ca.paths.dir, "pkcs11.json"), "utf8")) as Pkcs11Record).keys.intermediate.label.split(" ")[2]}`;
 
   before(async function () {
     b = await backendCa(this, "softhsm2", { name: "Audit HSM" });
@@ -59,7 +68,10 @@ describe("audit checkpoints signed by a key in the CA's PKCS#11 token (SoftHSM2)
     expect(existsSync(join(audit, "audit.key")), "no audit key before the server starts").to.equal(false);
     await serve(7);
     expect(readdirSync(audit).sort()).to.deep.equal(["anchor.json", "audit.pub", "checkpoints.log"]);
-    expect((readdirSync(ca.home, { recursive: true }) as string[]).filter((f) => /(^|\/)audit\.key$/.test(f)), "audit.key anywhere under HOME").to.deep.equal([]);
+    expect(
+      (readdirSync(ca.home, { recursive: true }) as string[]).filter((f) => /(^|\/)audit\.key$/.test(f)),
+      "audit.key anywhere under HOME",
+    ).to.deep.equal([]);
     const r = await verify();
     expect(r.code, r.stderr).to.equal(0);
     const m = /^ok (\d+) entries \((\d+) signed checkpoints\)/.exec(r.stdout);
@@ -70,7 +82,12 @@ describe("audit checkpoints signed by a key in the CA's PKCS#11 token (SoftHSM2)
 
   it("openssl verifies the newest checkpoint's signature (made in the token) against audit.pub", async () => {
     const { ca } = b as BackendCa;
-    const a = JSON.parse(readFileSync(join(ca.home, "audit", "anchor.json"), "utf8")) as { seq: number; hash: string; time: string; signature: string };
+    const a = JSON.parse(readFileSync(join(ca.home, "audit", "anchor.json"), "utf8")) as {
+      seq: number;
+      hash: string;
+      time: string;
+      signature: string;
+    };
     const dir = tmp.make();
     const msg = join(dir, "checkpoint.txt");
     const sig = join(dir, "checkpoint.sig");
@@ -96,7 +113,16 @@ describe("audit checkpoints signed by a key in the CA's PKCS#11 token (SoftHSM2)
     expect(key.access).to.include.members(["sensitive", "always sensitive", "never extractable"]);
     expect(key.access).not.to.include("extractable");
     const pem = await tokenPublicKeyPem(token, key.id, tmp.make());
-    expect(createPublicKey(pem).export({ format: "der", type: "spki" }).equals(createPublicKey(readFileSync(join(ca.home, "audit", "audit.pub"), "utf8")).export({ format: "der", type: "spki" }))).to.equal(true);
+    expect(
+      createPublicKey(pem)
+        .export({ format: "der", type: "spki" })
+        .equals(
+          createPublicKey(readFileSync(join(ca.home, "audit", "audit.pub"), "utf8")).export({
+            format: "der",
+            type: "spki",
+          }),
+        ),
+    ).to.equal(true);
   });
 
   it("a second start signs with the same token key: audit.pub unchanged, still one audit key, verify accepts both runs", async () => {
@@ -137,7 +163,23 @@ describe("ca init --pkcs11-* makes no audit key file (SoftHSM2)", function () {
     const passFile = join(dir, "pass");
     writeFileSync(passFile, "a long CA passphrase\n", { mode: 0o600 });
     const home = join(dir, "home");
-    const r = await runCli(["ca", "init", "--home", home, "--passphrase-file", passFile, "--pkcs11-module", token.module, "--pkcs11-token", token.label, "--pkcs11-pin-file", token.pinFile], { env: token.env });
+    const r = await runCli(
+      [
+        "ca",
+        "init",
+        "--home",
+        home,
+        "--passphrase-file",
+        passFile,
+        "--pkcs11-module",
+        token.module,
+        "--pkcs11-token",
+        token.label,
+        "--pkcs11-pin-file",
+        token.pinFile,
+      ],
+      { env: token.env },
+    );
     expect(r.code, r.stderr).to.equal(0);
     expect(existsSync(join(home, "audit", "audit.key"))).to.equal(false);
   });

@@ -58,19 +58,67 @@ describe("a token CA issues the same certificates as a file CA (openssl -text, m
     const homes = { files: join(dir, "files"), token: join(dir, "token") };
     const tokenArgs = ["--pkcs11-module", token.module, "--pkcs11-token", token.label];
     const csr = join(dir, "bob.csr");
-    await opensslOk(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384", "-nodes", "-keyout", join(dir, "bob.key"), "-subj", "/CN=bob", "-out", csr]);
+    await opensslOk([
+      "req",
+      "-new",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-384",
+      "-nodes",
+      "-keyout",
+      join(dir, "bob.key"),
+      "-subj",
+      "/CN=bob",
+      "-out",
+      csr,
+    ]);
     const texts: Record<string, string[]> = { files: [], token: [] };
     // The two CAs are independent: side by side, each its init, two certificates and a CRL in turn.
     await Promise.all(
       Object.entries(homes).map(async ([kind, home]) => {
-        const init = await runCli(["ca", "init", "--home", home, "--name", "Same", "--passphrase-file", passFile, ...(kind === "token" ? tokenArgs : [])], { env });
+        const init = await runCli(
+          [
+            "ca",
+            "init",
+            "--home",
+            home,
+            "--name",
+            "Same",
+            "--passphrase-file",
+            passFile,
+            ...(kind === "token" ? tokenArgs : []),
+          ],
+          { env },
+        );
         expect(init.code, init.stderr).to.equal(0);
         const t = texts[kind] as string[];
-        for (const f of ["root.crt", "intermediate.crt"]) t.push(await opensslOk(["x509", "-in", join(home, "ca", f), "-noout", "-text"]));
+        for (const f of ["root.crt", "intermediate.crt"])
+          t.push(await opensslOk(["x509", "-in", join(home, "ca", f), "-noout", "-text"]));
         t.push(await opensslOk(["crl", "-in", join(home, "ca", "root.crl"), "-noout", "-text"]));
-        for (const [profile, extra] of [["client", []], ["server", ["--san", "bob.example", "--san", "10.1.2.3"]]] as const) {
+        for (const [profile, extra] of [
+          ["client", []],
+          ["server", ["--san", "bob.example", "--san", "10.1.2.3"]],
+        ] as const) {
           const out = join(dir, `${kind}-${profile}.crt`);
-          const r = await runCli(["ca", "issue", "--home", home, "--passphrase-file", passFile, "--csr", csr, "--profile", profile, ...extra, "--out", out], { env });
+          const r = await runCli(
+            [
+              "ca",
+              "issue",
+              "--home",
+              home,
+              "--passphrase-file",
+              passFile,
+              "--csr",
+              csr,
+              "--profile",
+              profile,
+              ...extra,
+              "--out",
+              out,
+            ],
+            { env },
+          );
           expect(r.code, r.stderr).to.equal(0);
           t.push(await opensslOk(["x509", "-in", out, "-noout", "-text"]));
         }
@@ -111,10 +159,14 @@ describe("a CA in a PKCS#11 token: the PIN, and the server signing through the t
     const none = await runCli(["ca", "issue", "--home", h.home, "--csr", csr, "--profile", "client"], { env: h.env });
     expect(none.code).to.equal(2);
     expect(none.stderr).to.include("--pkcs11-pin-file");
-    const wrong = await runCli(["ca", "issue", "--home", h.home, "--csr", csr, "--profile", "client"], { env: { ...h.env, CERTVAULT_PKCS11_PIN: "not-the-pin" } });
+    const wrong = await runCli(["ca", "issue", "--home", h.home, "--csr", csr, "--profile", "client"], {
+      env: { ...h.env, CERTVAULT_PKCS11_PIN: "not-the-pin" },
+    });
     expect(wrong.code).to.equal(1);
     expect(wrong.stderr).to.match(/PIN_INCORRECT|log in/);
-    const right = await runCli(["ca", "issue", "--home", h.home, "--csr", csr, "--profile", "client"], { env: { ...h.env, CERTVAULT_PKCS11_PIN: token.pin } });
+    const right = await runCli(["ca", "issue", "--home", h.home, "--csr", csr, "--profile", "client"], {
+      env: { ...h.env, CERTVAULT_PKCS11_PIN: token.pin },
+    });
     expect(right.code, right.stderr).to.equal(0);
   });
 
@@ -130,7 +182,14 @@ describe("a CA in a PKCS#11 token: the PIN, and the server signing through the t
     } finally {
       await stopServerProcess(server);
     }
-    const v = await openssl(["verify", "-CAfile", h.paths.rootCert, "-untrusted", h.paths.intermediateCert, join(h.home, "server", "server.crt")]);
+    const v = await openssl([
+      "verify",
+      "-CAfile",
+      h.paths.rootCert,
+      "-untrusted",
+      h.paths.intermediateCert,
+      join(h.home, "server", "server.crt"),
+    ]);
     expect(v.code, v.stderr).to.equal(0);
     const crlFile = join(dir, "server.crl");
     writeFileSync(crlFile, crl);

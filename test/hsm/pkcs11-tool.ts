@@ -38,7 +38,10 @@ export function privateKeysOf(listing: string): PrivateKeyObject[] {
 }
 
 async function pkcs11Tool(token: TokenRef, args: string[]): Promise<string> {
-  const r = await runProcess("pkcs11-tool", ["--module", token.module, "--token-label", token.label, ...args], { env: { ...process.env, ...token.env }, timeoutMs: 30_000 });
+  const r = await runProcess("pkcs11-tool", ["--module", token.module, "--token-label", token.label, ...args], {
+    env: { ...process.env, ...token.env },
+    timeoutMs: 30_000,
+  });
   if (r.code !== 0) throw new Error(`pkcs11-tool ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
   return r.stdout;
 }
@@ -73,11 +76,20 @@ const ID_EC_PUBLIC_KEY = Buffer.from("06072a8648ce3d0201", "hex");
 export async function tokenPublicKeyPem(token: TokenRef, id: string, scratchDir: string): Promise<string> {
   const file = join(scratchDir, `pubkey-${id}.der`);
   const listing = await pkcs11Tool(token, ["--list-objects", "--type", "pubkey"]);
-  const block = listing.split(/^(?=Public Key Object)/m).find((b) => new RegExp(`^\\s+ID:\\s+${id}\\s*$`, "im").test(b));
+  const block = listing
+    .split(/^(?=Public Key Object)/m)
+    .find((b) => new RegExp(`^\\s+ID:\\s+${id}\\s*$`, "im").test(b));
   if (!block) throw new Error(`no public key object with ID ${id} in token "${token.label}"`);
   if (/^Public Key Object; EC/.test(block)) {
-    const hex = (name: string): Buffer => Buffer.from(new RegExp(`${name}:\\s+([0-9a-f]+)`, "i").exec(block)?.[1] ?? "", "hex");
-    const spki = der(0x30, Buffer.concat([der(0x30, Buffer.concat([ID_EC_PUBLIC_KEY, hex("EC_PARAMS")])), der(0x03, Buffer.concat([Buffer.from([0]), octets(hex("EC_POINT"))]))]));
+    const hex = (name: string): Buffer =>
+      Buffer.from(new RegExp(`${name}:\\s+([0-9a-f]+)`, "i").exec(block)?.[1] ?? "", "hex");
+    const spki = der(
+      0x30,
+      Buffer.concat([
+        der(0x30, Buffer.concat([ID_EC_PUBLIC_KEY, hex("EC_PARAMS")])),
+        der(0x03, Buffer.concat([Buffer.from([0]), octets(hex("EC_POINT"))])),
+      ]),
+    );
     writeFileSync(file, spki);
   } else {
     await pkcs11Tool(token, ["--read-object", "--type", "pubkey", "--id", id, "--output-file", file]);

@@ -31,10 +31,21 @@ describe("PKCS#11 signer: a lost session is reopened (SoftHSM2)", function () {
 
   it("signs a CRL, loses every session of the token, and signs the next CRL after logging in again", async () => {
     const paths = caPaths(tmp.make());
-    await initCa(paths, { name: "Recovery", keyType: "ec-p256", passphrase: "a long passphrase", pkcs11: { module: token.module, token: token.label, pin: token.pin } });
-    signer = await loadCaSigner(paths, { passphrase: () => Promise.reject(new Error("no passphrase needed")), pkcs11: { pinEnv: token.pin } });
+    await initCa(paths, {
+      name: "Recovery",
+      keyType: "ec-p256",
+      passphrase: "a long passphrase",
+      pkcs11: { module: token.module, token: token.label, pin: token.pin },
+    });
+    signer = await loadCaSigner(paths, {
+      passphrase: () => Promise.reject(new Error("no passphrase needed")),
+      pkcs11: { pinEnv: token.pin },
+    });
     const s = signer;
-    const crlNow = async (n: number): Promise<boolean> => (await buildCrl({ signer: s, revoked: [], crlNumber: n, now: new Date(), days: 1 })).verify({ publicKey: s.certificate.publicKey });
+    const crlNow = async (n: number): Promise<boolean> =>
+      (await buildCrl({ signer: s, revoked: [], crlNumber: n, now: new Date(), days: 1 })).verify({
+        publicKey: s.certificate.publicKey,
+      });
 
     expect(await crlNow(1)).to.equal(true);
 

@@ -13,7 +13,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type * as Graphene from "graphene-pk11";
 
-const MODULE_CANDIDATES = ["/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so", "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so", "/usr/local/lib/softhsm/libsofthsm2.so"];
+const MODULE_CANDIDATES = [
+  "/usr/lib/softhsm/libsofthsm2.so",
+  "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+  "/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so",
+  "/usr/local/lib/softhsm/libsofthsm2.so",
+];
 
 function onPath(tool: string): boolean {
   try {
@@ -27,7 +32,8 @@ function onPath(tool: string): boolean {
 /** The SoftHSM2 PKCS#11 module (SOFTHSM2_MODULE when set, and then only it), or the reason it cannot be used here. */
 export function findSoftHsm(): { module: string } | { missing: string } {
   const wanted = process.env.SOFTHSM2_MODULE;
-  if (wanted !== undefined && wanted !== "" && !existsSync(wanted)) return { missing: `SOFTHSM2_MODULE=${wanted} does not exist` };
+  if (wanted !== undefined && wanted !== "" && !existsSync(wanted))
+    return { missing: `SOFTHSM2_MODULE=${wanted} does not exist` };
   const module = [wanted, ...MODULE_CANDIDATES].find((p) => p !== undefined && p !== "" && existsSync(p));
   if (!module) return { missing: "SoftHSM2 is not installed (no libsofthsm2.so; Debian: apt-get install softhsm2)" };
   if (!onPath("softhsm2-util")) return { missing: "softhsm2-util is not on PATH (Debian: apt-get install softhsm2)" };
@@ -57,7 +63,8 @@ export function skipBecause(ctx: Mocha.Context, reason: string): never {
 export function softHsmOrSkip(ctx: Mocha.Context): string {
   const found = findSoftHsm();
   if ("missing" in found) {
-    if (softHsmRequired()) throw new Error(`${found.missing}; this run requires the SoftHSM2 tests (CI or CERTVAULT_REQUIRE_SOFTHSM=1)`);
+    if (softHsmRequired())
+      throw new Error(`${found.missing}; this run requires the SoftHSM2 tests (CI or CERTVAULT_REQUIRE_SOFTHSM=1)`);
     skipBecause(ctx, found.missing);
   }
   return found.module;
@@ -67,7 +74,8 @@ export function softHsmOrSkip(ctx: Mocha.Context): string {
 export function pkcs11ToolOrSkip(ctx: Mocha.Context): void {
   if (hasPkcs11Tool()) return;
   const reason = "pkcs11-tool is not installed (Debian: apt-get install opensc)";
-  if (softHsmRequired()) throw new Error(`${reason}; this run requires the SoftHSM2 tests (CI or CERTVAULT_REQUIRE_SOFTHSM=1)`);
+  if (softHsmRequired())
+    throw new Error(`${reason}; this run requires the SoftHSM2 tests (CI or CERTVAULT_REQUIRE_SOFTHSM=1)`);
   skipBecause(ctx, reason);
 }
 
@@ -92,7 +100,10 @@ function softHsmDir(): { dir: string; conf: string } {
   const tokens = join(dir, "tokens");
   mkdirSync(tokens, { mode: 0o700 });
   const conf = join(dir, "softhsm2.conf");
-  writeFileSync(conf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`);
+  writeFileSync(
+    conf,
+    `directories.tokendir = ${tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n`,
+  );
   return { dir, conf };
 }
 
@@ -101,7 +112,10 @@ export function makeSoftHsmToken(module: string, label = "certvault-test"): Soft
   const { dir, conf } = softHsmDir();
   const pin = "certvault-pin-" + Math.random().toString(36).slice(2, 10);
   const env = { SOFTHSM2_CONF: conf };
-  execFileSync("softhsm2-util", ["--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", pin + "-so"], { env: { ...process.env, ...env }, stdio: "pipe" });
+  execFileSync("softhsm2-util", ["--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", pin + "-so"], {
+    env: { ...process.env, ...env },
+    stdio: "pipe",
+  });
   const pinFile = join(dir, "pin");
   writeFileSync(pinFile, pin + "\n", { mode: 0o600 });
   return { module, label, pin, pinFile, env, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
@@ -109,7 +123,8 @@ export function makeSoftHsmToken(module: string, label = "certvault-test"): Soft
 
 const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
 /** The per-process token directory, once made (see makeProcessToken). */
-let store: { module: string; dir: string; conf: string; made: number; slots: () => Graphene.SlotCollection } | undefined;
+let store:
+  { module: string; dir: string; conf: string; made: number; slots: () => Graphene.SlotCollection } | undefined;
 
 /**
  * A fresh token that this process and its child processes can both use. SoftHSM2 reads its configuration, and the
@@ -130,16 +145,21 @@ export async function makeProcessToken(module: string, prefix = "cv"): Promise<T
       mod.initialize();
     } catch (err) {
       if ((err as { code?: number }).code !== CKR_CRYPTOKI_ALREADY_INITIALIZED) throw err;
-      throw new Error("the PKCS#11 module was initialized in this process before makeProcessToken(): it cannot see the tokens made here; use makeProcessToken() for every in-process token", { cause: err });
+      throw new Error(
+        "the PKCS#11 module was initialized in this process before makeProcessToken(): it cannot see the tokens made here; use makeProcessToken() for every in-process token",
+        { cause: err },
+      );
     }
     store = { module, dir, conf, made: 0, slots: () => mod.getSlots(true) };
   }
   if (store.module !== module) throw new Error(`process tokens use ${store.module}, not ${module}`);
-  if (process.env.SOFTHSM2_CONF !== store.conf) throw new Error("SOFTHSM2_CONF changed under the process tokens: this process's module still reads " + store.conf);
+  if (process.env.SOFTHSM2_CONF !== store.conf)
+    throw new Error("SOFTHSM2_CONF changed under the process tokens: this process's module still reads " + store.conf);
   const graphene = await import("graphene-pk11");
   const slots = store.slots();
   let free: Graphene.Slot | undefined;
-  for (let i = 0; i < slots.length && !free; i++) if (!(slots.items(i).getToken().flags & graphene.TokenFlag.TOKEN_INITIALIZED)) free = slots.items(i);
+  for (let i = 0; i < slots.length && !free; i++)
+    if (!(slots.items(i).getToken().flags & graphene.TokenFlag.TOKEN_INITIALIZED)) free = slots.items(i);
   if (!free) throw new Error("SoftHSM2 offers no free slot");
   const label = `${prefix}-${++store.made}`;
   const pin = randomBytes(8).toString("hex");
@@ -178,8 +198,10 @@ export function keyTypeGap(token: TokenRef, keyType: keyof typeof NEEDS): string
     for (let j = 0; j < mechs.length; j++) have.set(mechs.items(j).name, mechs.items(j).maxKeySize);
     const need = NEEDS[keyType];
     const gen = need.gen.find((m) => have.has(m));
-    if (gen === undefined) return `token "${token.label}" (${token.module}) cannot generate ${keyType} keys: no ${need.gen[0]}`;
-    if ((have.get(gen) ?? 0) < need.bits) return `token "${token.label}" (${token.module}) makes ${gen} keys of at most ${have.get(gen)} bits, ${keyType} needs ${need.bits}`;
+    if (gen === undefined)
+      return `token "${token.label}" (${token.module}) cannot generate ${keyType} keys: no ${need.gen[0]}`;
+    if ((have.get(gen) ?? 0) < need.bits)
+      return `token "${token.label}" (${token.module}) makes ${gen} keys of at most ${have.get(gen)} bits, ${keyType} needs ${need.bits}`;
     if (!have.has(need.sign)) return `token "${token.label}" (${token.module}) cannot sign ${keyType}: no ${need.sign}`;
     return undefined;
   }

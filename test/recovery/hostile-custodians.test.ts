@@ -21,7 +21,18 @@ describe("recovery init: hostile custodian sets", function () {
   let cid: TestIdentity;
 
   const init = (files: string[], threshold: string): ReturnType<typeof runCli> =>
-    runCli(["recovery", "init", ...files.flatMap((f) => ["--custodian", f]), "--threshold", threshold, "--wait-hours", "0", ...ca.cliArgs, "--passphrase-file", ca.passphraseFile]);
+    runCli([
+      "recovery",
+      "init",
+      ...files.flatMap((f) => ["--custodian", f]),
+      "--threshold",
+      threshold,
+      "--wait-hours",
+      "0",
+      ...ca.cliArgs,
+      "--passphrase-file",
+      ca.passphraseFile,
+    ]);
 
   /** A refusal: exit 1, the offending file named, and no recovery certificate issued or written. */
   async function expectRefused(files: string[], threshold: string, offending: string, reason: RegExp): Promise<void> {
@@ -46,14 +57,19 @@ describe("recovery init: hostile custodian sets", function () {
 
   before(async function () {
     ca = await createTestCA();
-    [ann, ben, cid] = await Promise.all(["ann", "ben", "cid"].map((n) => ca.issueClient(n))) as [TestIdentity, TestIdentity, TestIdentity];
+    [ann, ben, cid] = (await Promise.all(["ann", "ben", "cid"].map((n) => ca.issueClient(n)))) as [
+      TestIdentity,
+      TestIdentity,
+      TestIdentity,
+    ];
   });
   after(async function () {
     await ca.cleanup();
   });
   // A set that is wrongly accepted must not leave recovery set up for the next test (each test fails on its own).
   afterEach(async function () {
-    for (const c of await ca.authority.list()) if (c.identity === RECOVERY_IDENTITY && c.storedStatus === "active") await ca.revoke(c.serial);
+    for (const c of await ca.authority.list())
+      if (c.identity === RECOVERY_IDENTITY && c.storedStatus === "active") await ca.revoke(c.serial);
     for (const f of ["recovery.crt", "recovery-policy.json"]) rmSync(join(ca.home, "ca", f), { force: true });
     rmSync(join(ca.home, "recovery"), { recursive: true, force: true });
   });
@@ -90,7 +106,27 @@ describe("recovery init: hostile custodian sets", function () {
 
   it("refuses a self-signed custodian", async function () {
     const file = join(ca.home, "self.crt");
-    await opensslOk(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(ca.home, "self.key"), "-subj", "/CN=sam", "-days", "30", "-addext", "keyUsage=digitalSignature,keyAgreement", "-addext", "extendedKeyUsage=clientAuth", "-out", file]);
+    await opensslOk([
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      join(ca.home, "self.key"),
+      "-subj",
+      "/CN=sam",
+      "-days",
+      "30",
+      "-addext",
+      "keyUsage=digitalSignature,keyAgreement",
+      "-addext",
+      "extendedKeyUsage=clientAuth",
+      "-out",
+      file,
+    ]);
     await expectRefused([ann.certPath, file, ben.certPath], "2", file, /does not chain to this CA/);
   });
 
@@ -118,10 +154,18 @@ describe("recovery init: hostile custodian sets", function () {
     const r = await init([ann.certPath, ben.certPath, cid.certPath], "2");
     expect(r.code, r.stderr).to.equal(0);
     for (const c of [ann, ben, cid]) {
-      const fp = (await opensslOk(["x509", "-in", c.certPath, "-noout", "-fingerprint", "-sha256"])).split("=")[1]?.trim().replace(/:/g, "").toLowerCase();
-      expect(r.stderr).to.include(`"${c.name}"`).and.to.include(fp as string);
+      const fp = (await opensslOk(["x509", "-in", c.certPath, "-noout", "-fingerprint", "-sha256"]))
+        .split("=")[1]
+        ?.trim()
+        .replace(/:/g, "")
+        .toLowerCase();
+      expect(r.stderr)
+        .to.include(`"${c.name}"`)
+        .and.to.include(fp as string);
     }
-    expect(r.stdout).to.match(/^recovery certificate .*recovery\.crt \(serial [0-9a-f]+\); 3 shares, any 2 rebuild the key:\n/);
+    expect(r.stdout).to.match(
+      /^recovery certificate .*recovery\.crt \(serial [0-9a-f]+\); 3 shares, any 2 rebuild the key:\n/,
+    );
     expect(readFileSync(join(ca.home, "ca", "recovery.crt"), "utf8")).to.match(/BEGIN CERTIFICATE/);
   });
 });

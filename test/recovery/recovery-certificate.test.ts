@@ -23,18 +23,27 @@ describe("the recovery certificate on disk is vetted by the server", function ()
   let beforeReplace: string;
   const custodians: TestIdentity[] = [];
   const recoveryFile = (): string => join(ca.home, "ca", "recovery.crt");
-  const admin = (args: string[]): ReturnType<typeof runCli> => runCli([...args, ...ca.cliArgs, "--passphrase-file", ca.passphraseFile]);
+  const admin = (args: string[]): ReturnType<typeof runCli> =>
+    runCli([...args, ...ca.cliArgs, "--passphrase-file", ca.passphraseFile]);
 
   /** A plaintext upload (the curl path): the server seals it. Returns the id. */
   async function postPlain(srv: TestServer, text: string): Promise<string> {
     const agent = new Agent({ ca: ca.rootPem, cert: alice.certPem, key: alice.keyPem });
     try {
       return await new Promise<string>((resolve, reject) => {
-        const req = request(`${srv.url}/v1/records`, { method: "POST", agent, headers: { "content-type": "text/plain" } }, (res) => {
-          let body = "";
-          res.on("data", (d: Buffer) => (body += d.toString("utf8")));
-          res.on("end", () => (res.statusCode === 201 ? resolve((JSON.parse(body) as { id: string }).id) : reject(new Error(`${res.statusCode}: ${body}`))));
-        });
+        const req = request(
+          `${srv.url}/v1/records`,
+          { method: "POST", agent, headers: { "content-type": "text/plain" } },
+          (res) => {
+            let body = "";
+            res.on("data", (d: Buffer) => (body += d.toString("utf8")));
+            res.on("end", () =>
+              res.statusCode === 201
+                ? resolve((JSON.parse(body) as { id: string }).id)
+                : reject(new Error(`${res.statusCode}: ${body}`)),
+            );
+          },
+        );
         req.on("error", reject);
         req.end(text);
       });
@@ -43,15 +52,23 @@ describe("the recovery certificate on disk is vetted by the server", function ()
     }
   }
 
-  const envelopeOf = async (id: string): Promise<Uint8Array> => new Uint8Array(((await ca.db("records").where({ id }).first("envelope")) as { envelope: Buffer }).envelope);
-  const meRecovery = async (srv: TestServer): Promise<string | null | undefined> => (await srv.client(alice).me()).recovery;
+  const envelopeOf = async (id: string): Promise<Uint8Array> =>
+    new Uint8Array(((await ca.db("records").where({ id }).first("envelope")) as { envelope: Buffer }).envelope);
+  const meRecovery = async (srv: TestServer): Promise<string | null | undefined> =>
+    (await srv.client(alice).me()).recovery;
 
   /** Sealed by `srv` now: alice's certificates only, or those and `recovery`; none of `also`. */
-  async function expectSealedTo(srv: TestServer, recovery: string | undefined, also: readonly string[] = []): Promise<void> {
+  async function expectSealedTo(
+    srv: TestServer,
+    recovery: string | undefined,
+    also: readonly string[] = [],
+  ): Promise<void> {
     const env = await envelopeOf(await postPlain(srv, "sealed by the server"));
     expect(isRecipient(env, alice.certPem)).to.equal(true);
     for (const pem of also) expect(isRecipient(env, pem), "a planted certificate is a recipient").to.equal(false);
-    const aliceCerts = (await ca.authority.list()).filter((c) => c.identity === "alice" && c.storedStatus === "active").length;
+    const aliceCerts = (await ca.authority.list()).filter(
+      (c) => c.identity === "alice" && c.storedStatus === "active",
+    ).length;
     expect(inspect(env).recipients.total).to.equal(aliceCerts + (recovery ? 1 : 0));
     if (recovery) expect(isRecipient(env, recovery)).to.equal(true);
     expect(await meRecovery(srv)).to.equal(recovery ?? null);
@@ -85,27 +102,60 @@ describe("the recovery certificate on disk is vetted by the server", function ()
   }
 
   const activeRecoverySerial = async (): Promise<string> =>
-    (await ca.authority.list()).find((c) => c.identity === "certvault-recovery" && c.storedStatus === "active")?.serial as string;
+    (await ca.authority.list()).find((c) => c.identity === "certvault-recovery" && c.storedStatus === "active")
+      ?.serial as string;
 
   /** Two of the new shares, opened by their custodians with openssl, get alice's newer records back under a new key. */
   async function recoverWithNewShares(shares: string[], renewed: string): Promise<void> {
-    const opened = await Promise.all(shares.slice(1).map(async (file) => {
-      const c = custodians.find((x) => file.includes(x.name)) as TestIdentity;
-      const out = join(ca.home, `opened-${c.name}.bin`);
-      await opensslOk(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", file, "-inkey", c.keyPath, "-recip", c.certPath, "-out", out]);
-      return out;
-    }));
+    const opened = await Promise.all(
+      shares.slice(1).map(async (file) => {
+        const c = custodians.find((x) => file.includes(x.name)) as TestIdentity;
+        const out = join(ca.home, `opened-${c.name}.bin`);
+        await opensslOk([
+          "cms",
+          "-decrypt",
+          "-binary",
+          "-inform",
+          "DER",
+          "-in",
+          file,
+          "-inkey",
+          c.keyPath,
+          "-recip",
+          c.certPath,
+          "-out",
+          out,
+        ]);
+        return out;
+      }),
+    );
     const ids = (await ca.db("records").where({ owner: "alice" }).pluck("id")) as string[];
     const sealedToNew = [];
     for (const id of ids) if (isRecipient(await envelopeOf(id), renewed)) sealedToNew.push(id);
     expect(sealedToNew.length).to.be.greaterThan(0);
     const alice2 = await ca.issueClient("alice");
     expect((await admin(["recovery", "request", "--identity", "alice"])).code).to.equal(0);
-    const r = await admin(["recover", "--identity", "alice", "--to-cert", alice2.certPath, ...opened.flatMap((f) => ["--share", f]), "--wait-hours", "0", "--json"]);
+    const r = await admin([
+      "recover",
+      "--identity",
+      "alice",
+      "--to-cert",
+      alice2.certPath,
+      ...opened.flatMap((f) => ["--share", f]),
+      "--wait-hours",
+      "0",
+      "--json",
+    ]);
     expect(r.code, r.stderr).to.equal(0);
     // Records sealed to the old recovery certificate only are not recoverable with the new shares (the docs say so).
-    expect(JSON.parse(r.stdout)).to.deep.equal({ rewrapped: sealedToNew.length, skipped: 0, notRecoverable: ids.length - sealedToNew.length });
-    expect(new TextDecoder().decode(await server.client(alice2).get(sealedToNew[0] as string))).to.equal("sealed by the server");
+    expect(JSON.parse(r.stdout)).to.deep.equal({
+      rewrapped: sealedToNew.length,
+      skipped: 0,
+      notRecoverable: ids.length - sealedToNew.length,
+    });
+    expect(new TextDecoder().decode(await server.client(alice2).get(sealedToNew[0] as string))).to.equal(
+      "sealed by the server",
+    );
   }
 
   before(async function () {
@@ -113,7 +163,15 @@ describe("the recovery certificate on disk is vetted by the server", function ()
     server = await startTestServer({ ca });
     alice = await ca.issueClient("alice");
     for (const name of ["custodian-ann", "custodian-ben", "custodian-cid"]) custodians.push(await ca.issueClient(name));
-    const init = await admin(["recovery", "init", ...custodians.flatMap((c) => ["--custodian", c.certPath]), "--threshold", "2", "--wait-hours", "0"]);
+    const init = await admin([
+      "recovery",
+      "init",
+      ...custodians.flatMap((c) => ["--custodian", c.certPath]),
+      "--threshold",
+      "2",
+      "--wait-hours",
+      "0",
+    ]);
     expect(init.code, init.stderr).to.equal(0);
     genuine = readFileSync(recoveryFile(), "utf8");
     // Precondition: the genuine certificate is used at once, by the server and in /v1/me.
@@ -139,7 +197,25 @@ describe("the recovery certificate on disk is vetted by the server", function ()
   });
 
   it("a self-signed certvault-recovery, and one signed by our intermediate but not in the registry, are not used", async function () {
-    const self = await opensslOk(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(ca.home, "self-recovery.key"), "-subj", "/CN=certvault-recovery", "-days", "30", "-addext", "keyUsage=digitalSignature,keyAgreement", "-addext", "extendedKeyUsage=clientAuth"]);
+    const self = await opensslOk([
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      join(ca.home, "self-recovery.key"),
+      "-subj",
+      "/CN=certvault-recovery",
+      "-days",
+      "30",
+      "-addext",
+      "keyUsage=digitalSignature,keyAgreement",
+      "-addext",
+      "extendedKeyUsage=clientAuth",
+    ]);
     await expectIgnored(self);
     // What someone holding the intermediate key (a compromised API node) could mint: signed by us, never registered.
     await expectIgnored((await ca.issueClient("certvault-recovery", { unregistered: true })).certPem);
@@ -147,7 +223,19 @@ describe("the recovery certificate on disk is vetted by the server", function ()
 
   it("recovery init --replace revokes the old certificate, sets up new shares, and the server seals to the new one at once", async function () {
     const oldSerial = await activeRecoverySerial();
-    const r = await admin(["recovery", "init", "--replace", "--reason", "keyCompromise", ...custodians.flatMap((c) => ["--custodian", c.certPath]), "--threshold", "2", "--wait-hours", "0", "--json"]);
+    const r = await admin([
+      "recovery",
+      "init",
+      "--replace",
+      "--reason",
+      "keyCompromise",
+      ...custodians.flatMap((c) => ["--custodian", c.certPath]),
+      "--threshold",
+      "2",
+      "--wait-hours",
+      "0",
+      "--json",
+    ]);
     expect(r.code, r.stderr).to.equal(0);
     const out = JSON.parse(r.stdout) as { serial: string; shares: string[]; replaced: string[] };
     expect(out.replaced).to.deep.equal([oldSerial]);
@@ -167,7 +255,10 @@ describe("the recovery certificate on disk is vetted by the server", function ()
     const current = readFileSync(recoveryFile(), "utf8");
     const serial = await activeRecoverySerial();
     await ca.revoke(serial, "keyCompromise");
-    await until("the server stops naming the revoked recovery certificate", async () => (await meRecovery(server)) === null);
+    await until(
+      "the server stops naming the revoked recovery certificate",
+      async () => (await meRecovery(server)) === null,
+    );
     await expectSealedTo(server, undefined, [current]);
     const fresh = await startTestServer({ ca });
     try {

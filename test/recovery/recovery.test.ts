@@ -26,8 +26,12 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
   const opened: string[] = [];
 
   const aliceTrust = new MemoryTrustState();
-  const recoveryFingerprint = (): string => createHash("sha256").update(new X509Certificate(readFileSync(join(ca.home, "ca", "recovery.crt"))).raw).digest("hex");
-  const admin = (args: string[]): ReturnType<typeof runCli> => runCli([...args, ...ca.cliArgs, "--passphrase-file", ca.passphraseFile]);
+  const recoveryFingerprint = (): string =>
+    createHash("sha256")
+      .update(new X509Certificate(readFileSync(join(ca.home, "ca", "recovery.crt"))).raw)
+      .digest("hex");
+  const admin = (args: string[]): ReturnType<typeof runCli> =>
+    runCli([...args, ...ca.cliArgs, "--passphrase-file", ca.passphraseFile]);
 
   before(async function () {
     ca = await createTestCA();
@@ -43,30 +47,77 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
 
   it("init writes the recovery certificate and one sealed share per custodian, and no private key anywhere", async function () {
     // A drill: no waiting period fixed at init (production keeps the 24 h default, which `recover` cannot shorten).
-    const init = await admin(["recovery", "init", ...custodians.flatMap((c) => ["--custodian", c.certPath]), "--threshold", "2", "--wait-hours", "0"]);
+    const init = await admin([
+      "recovery",
+      "init",
+      ...custodians.flatMap((c) => ["--custodian", c.certPath]),
+      "--threshold",
+      "2",
+      "--wait-hours",
+      "0",
+    ]);
     expect(init.code, init.stderr).to.equal(0);
     const shareFiles = readdirSync(join(ca.home, "recovery")).sort();
     expect(shareFiles).to.have.length(3);
-    for (const f of shareFiles) expect(readFileSync(join(ca.home, "recovery", f)).includes(Buffer.from("PRIVATE KEY"))).to.equal(false);
-    const verify = await openssl(["verify", "-CAfile", ca.paths.rootCert, "-untrusted", ca.paths.intermediateCert, join(ca.home, "ca", "recovery.crt")]);
+    for (const f of shareFiles)
+      expect(readFileSync(join(ca.home, "recovery", f)).includes(Buffer.from("PRIVATE KEY"))).to.equal(false);
+    const verify = await openssl([
+      "verify",
+      "-CAfile",
+      ca.paths.rootCert,
+      "-untrusted",
+      ca.paths.intermediateCert,
+      join(ca.home, "ca", "recovery.crt"),
+    ]);
     expect(verify.code, verify.stderr).to.equal(0);
     // Each custodian opens their own share with their own key; openssl is the tool.
     for (const [i, f] of shareFiles.entries()) {
       const out = join(ca.home, `opened-${i}.bin`);
       const c = custodians.find((x) => f.includes(x.name)) as TestIdentity;
-      const r = await openssl(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", join(ca.home, "recovery", f), "-inkey", c.keyPath, "-recip", c.certPath, "-out", out]);
+      const r = await openssl([
+        "cms",
+        "-decrypt",
+        "-binary",
+        "-inform",
+        "DER",
+        "-in",
+        join(ca.home, "recovery", f),
+        "-inkey",
+        c.keyPath,
+        "-recip",
+        c.certPath,
+        "-out",
+        out,
+      ]);
       expect(r.code, r.stderr).to.equal(0);
       opened.push(out);
     }
     // Another custodian's key does not open a share.
-    const wrong = await openssl(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", join(ca.home, "recovery", shareFiles[0] as string), "-inkey", (custodians[2] as TestIdentity).keyPath, "-recip", (custodians[2] as TestIdentity).certPath]);
+    const wrong = await openssl([
+      "cms",
+      "-decrypt",
+      "-binary",
+      "-inform",
+      "DER",
+      "-in",
+      join(ca.home, "recovery", shareFiles[0] as string),
+      "-inkey",
+      (custodians[2] as TestIdentity).keyPath,
+      "-recip",
+      (custodians[2] as TestIdentity).certPath,
+    ]);
     expect(wrong.code).to.not.equal(0);
   });
 
   it("from then on every record is also sealed to the recovery certificate, by the SDK and by the server", async function () {
     // The SDK seals to a recovery certificate only once its user pinned it (the fingerprint the admin hands out).
     const unpinned = server.client(alice);
-    expect(await unpinned.put(new TextEncoder().encode("x")).then(() => "stored", (e: { code?: string }) => e.code)).to.equal("recovery_not_pinned");
+    expect(
+      await unpinned.put(new TextEncoder().encode("x")).then(
+        () => "stored",
+        (e: { code?: string }) => e.code,
+      ),
+    ).to.equal("recovery_not_pinned");
     const client = server.client(alice, { trustState: aliceTrust });
     const pinned = await client.pinRecovery(recoveryFingerprint());
     expect(pinned.fingerprint).to.equal(recoveryFingerprint());
@@ -75,12 +126,18 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
     const { request, Agent } = await import("node:https");
     const agent = new Agent({ ca: ca.rootPem, cert: alice.certPem, key: alice.keyPem });
     await new Promise<void>((resolve, reject) => {
-      const req = request(`${server.url}/v1/records`, { method: "POST", agent }, (res) => (res.resume(), res.on("end", () => resolve())));
+      const req = request(
+        `${server.url}/v1/records`,
+        { method: "POST", agent },
+        (res) => (res.resume(), res.on("end", () => resolve())),
+      );
       req.on("error", reject);
       req.end("sealed by the server");
     });
     agent.destroy();
-    const rows = (await ca.db("records").where({ owner: "alice" }).whereNot({ id: earlyId }).select("envelope")) as { envelope: Buffer }[];
+    const rows = (await ca.db("records").where({ owner: "alice" }).whereNot({ id: earlyId }).select("envelope")) as {
+      envelope: Buffer;
+    }[];
     expect(rows).to.have.length(21);
     for (const r of rows) expect(inspect(new Uint8Array(r.envelope)).recipients.total).to.equal(2);
   });
@@ -99,26 +156,65 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
       const fake = await foreign.issueClient("certvault-recovery");
       const { createServer } = await import("node:https");
       const { decryptPrivateKey } = await import("../../keys/encrypted-pkcs8.js");
-      const key = decryptPrivateKey(readFileSync(join(ca.home, "server", "server.key"), "utf8"), ca.passphrase).export({ format: "pem", type: "pkcs8" });
+      const key = decryptPrivateKey(readFileSync(join(ca.home, "server", "server.key"), "utf8"), ca.passphrase).export({
+        format: "pem",
+        type: "pkcs8",
+      });
       let writes = 0;
       const crl = pemToDer(await ca.crl());
-      const evil = createServer({ key, cert: readFileSync(join(ca.home, "server", "server.crt"), "utf8") + ca.intermediatePem, ca: ca.rootPem + ca.intermediatePem, requestCert: true }, (req, res) => {
-        if (req.method !== "GET") writes++;
-        if (req.url === "/v1/crl") return void res.writeHead(200, { "content-type": "application/pkix-crl" }).end(crl);
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end(JSON.stringify({ identity: "alice", serial: alice.serial, notAfter: "", certificates: [alice.certPem], recovery: fake.certPem }));
-      });
+      const evil = createServer(
+        {
+          key,
+          cert: readFileSync(join(ca.home, "server", "server.crt"), "utf8") + ca.intermediatePem,
+          ca: ca.rootPem + ca.intermediatePem,
+          requestCert: true,
+        },
+        (req, res) => {
+          if (req.method !== "GET") writes++;
+          if (req.url === "/v1/crl")
+            return void res.writeHead(200, { "content-type": "application/pkix-crl" }).end(crl);
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(
+            JSON.stringify({
+              identity: "alice",
+              serial: alice.serial,
+              notAfter: "",
+              certificates: [alice.certPem],
+              recovery: fake.certPem,
+            }),
+          );
+        },
+      );
       await new Promise<void>((r) => evil.listen(0, "127.0.0.1", () => r()));
       const { CertvaultClient, MemoryTrustState } = await import("../../client-sdk/index.js");
       const url = `https://127.0.0.1:${(evil.address() as { port: number }).port}`;
       // Pinning it is refused (it does not chain to our root), and a client that pinned ours refuses the swap.
-      const fresh = new CertvaultClient({ server: url, caPem: ca.rootPem, certPem: alice.certPem, key: alice.key, retries: 0 });
-      const pinnedOurs = new CertvaultClient({ server: url, caPem: ca.rootPem, certPem: alice.certPem, key: alice.key, retries: 0, trustState: new MemoryTrustState({ recoveryFingerprint: recoveryFingerprint() }) });
+      const fresh = new CertvaultClient({
+        server: url,
+        caPem: ca.rootPem,
+        certPem: alice.certPem,
+        key: alice.key,
+        retries: 0,
+      });
+      const pinnedOurs = new CertvaultClient({
+        server: url,
+        caPem: ca.rootPem,
+        certPem: alice.certPem,
+        key: alice.key,
+        retries: 0,
+        trustState: new MemoryTrustState({ recoveryFingerprint: recoveryFingerprint() }),
+      });
       try {
         const fakeFp = createHash("sha256").update(new X509Certificate(fake.certPem).raw).digest("hex");
-        const pinErr = await fresh.pinRecovery(fakeFp).then(() => undefined, (e: unknown) => e);
+        const pinErr = await fresh.pinRecovery(fakeFp).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect((pinErr as { code?: string } | undefined)?.code).to.equal("untrusted_certificate");
-        const err = await pinnedOurs.put(new TextEncoder().encode("secret")).then(() => undefined, (e: unknown) => e);
+        const err = await pinnedOurs.put(new TextEncoder().encode("secret")).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect((err as { code?: string } | undefined)?.code).to.equal("recovery_not_pinned");
         expect((err as Error).message).to.match(/not the pinned/);
         expect(writes).to.equal(0);
@@ -137,7 +233,17 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
     const versionsBefore = await ca.db("records").where({ owner: "alice" }).orderBy("id").pluck("version");
     renewed = await ca.issueClient("alice"); // the new key and certificate after the loss
     writeFileSync(join(ca.home, "alice-new.pem"), renewed.certPem);
-    const recover = (shares: string[], wait = "0") => admin(["recover", "--identity", "alice", "--to-cert", join(ca.home, "alice-new.pem"), ...shares.flatMap((s) => ["--share", s]), "--wait-hours", wait]);
+    const recover = (shares: string[], wait = "0") =>
+      admin([
+        "recover",
+        "--identity",
+        "alice",
+        "--to-cert",
+        join(ca.home, "alice-new.pem"),
+        ...shares.flatMap((s) => ["--share", s]),
+        "--wait-hours",
+        wait,
+      ]);
     const noRequest = await recover(opened.slice(0, 2));
     expect(noRequest.code).to.equal(1);
     expect(noRequest.stderr).to.match(/no recovery request/);
@@ -147,34 +253,97 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
     expect(tooSoon.stderr).to.match(/waiting period/);
     // A look-alike of the new certificate (same CN, same serial, someone else's key) is refused.
     const forged = join(ca.home, "forged.pem");
-    const f = await openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", join(ca.home, "forged.key"), "-subj", "/CN=alice", "-set_serial", `0x${renewed.serial}`, "-days", "1", "-out", forged]);
+    const f = await openssl([
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-keyout",
+      join(ca.home, "forged.key"),
+      "-subj",
+      "/CN=alice",
+      "-set_serial",
+      `0x${renewed.serial}`,
+      "-days",
+      "1",
+      "-out",
+      forged,
+    ]);
     expect(f.code, f.stderr).to.equal(0);
-    const lookalike = await admin(["recover", "--identity", "alice", "--to-cert", forged, ...opened.slice(0, 2).flatMap((x) => ["--share", x]), "--wait-hours", "0"]);
+    const lookalike = await admin([
+      "recover",
+      "--identity",
+      "alice",
+      "--to-cert",
+      forged,
+      ...opened.slice(0, 2).flatMap((x) => ["--share", x]),
+      "--wait-hours",
+      "0",
+    ]);
     expect(lookalike.code).to.equal(1);
     expect(lookalike.stderr).to.match(/not an active certificate of "alice"/);
     const oneShare = await recover(opened.slice(0, 1));
     expect(oneShare.code).to.equal(1);
     expect(oneShare.stderr).to.match(/shares/);
-    expect(await ca.db("records").where({ owner: "alice" }).orderBy("id").pluck("version")).to.deep.equal(versionsBefore);
+    expect(await ca.db("records").where({ owner: "alice" }).orderBy("id").pluck("version")).to.deep.equal(
+      versionsBefore,
+    );
   });
 
   it("with 2 shares, gets the records back under the new certificate; the audit trail shows the recovery", async function () {
-    const r = await admin(["recover", "--identity", "alice", "--to-cert", join(ca.home, "alice-new.pem"), "--share", opened[2] as string, "--share", opened[0] as string, "--wait-hours", "0", "--json"]);
+    const r = await admin([
+      "recover",
+      "--identity",
+      "alice",
+      "--to-cert",
+      join(ca.home, "alice-new.pem"),
+      "--share",
+      opened[2] as string,
+      "--share",
+      opened[0] as string,
+      "--wait-hours",
+      "0",
+      "--json",
+    ]);
     expect(r.code, r.stderr).to.equal(0);
     // 21 stored after recovery was set up, plus the early one, which got the recovery recipient when it was shared.
     expect(JSON.parse(r.stdout)).to.deep.equal({ rewrapped: 22, skipped: 0, notRecoverable: 0 });
     // The new key opens every recovered record, through the API (the SDK) and by openssl.
     const client = server.client(renewed);
-    const ids = ((await ca.db("records").where({ owner: "alice" }).whereNot({ id: earlyId }).pluck("id")) as string[]);
-    for (const id of ids) expect(new TextDecoder().decode(await client.get(id))).to.match(/^(record \d+|sealed by the server)$/);
+    const ids = (await ca.db("records").where({ owner: "alice" }).whereNot({ id: earlyId }).pluck("id")) as string[];
+    for (const id of ids)
+      expect(new TextDecoder().decode(await client.get(id))).to.match(/^(record \d+|sealed by the server)$/);
     const env = join(ca.home, "recovered.der");
     writeFileSync(env, await client.getEnvelope(ids[0] as string));
-    const dec = await openssl(["cms", "-decrypt", "-binary", "-inform", "DER", "-in", env, "-inkey", renewed.keyPath, "-recip", renewed.certPath]);
+    const dec = await openssl([
+      "cms",
+      "-decrypt",
+      "-binary",
+      "-inform",
+      "DER",
+      "-in",
+      env,
+      "-inkey",
+      renewed.keyPath,
+      "-recip",
+      renewed.certPath,
+    ]);
     expect(dec.code, dec.stderr).to.equal(0);
     expect(new TextDecoder().decode(await client.get(earlyId))).to.equal("stored before recovery existed");
-    const audit = (await ca.db("audit_entries").whereIn("action", ["recovery.request", "recovery.recover"]).orderBy("seq").select("action", "detail")) as { action: string; detail: string }[];
+    const audit = (await ca
+      .db("audit_entries")
+      .whereIn("action", ["recovery.request", "recovery.recover"])
+      .orderBy("seq")
+      .select("action", "detail")) as { action: string; detail: string }[];
     const seen = audit.map((a) => `${a.action}:${(JSON.parse(a.detail) as { phase: string }).phase}`);
     expect(seen).to.include.members(["recovery.request:done", "recovery.recover:done"]);
-    expect(audit.filter((a) => a.action === "recovery.recover").map((a) => (JSON.parse(a.detail) as { phase: string }).phase)).to.include("failed"); // the refused attempts are there too
+    expect(
+      audit
+        .filter((a) => a.action === "recovery.recover")
+        .map((a) => (JSON.parse(a.detail) as { phase: string }).phase),
+    ).to.include("failed"); // the refused attempts are there too
   });
 });

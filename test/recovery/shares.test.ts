@@ -14,10 +14,22 @@ describe("recovery: rebuilding the key from shares", function () {
       const shares = await split(pkcs8, 5, 3);
       const key = await rebuildRecoveryKey([shares[4], shares[0], shares[2]] as Uint8Array[], id.certPem);
       expect(key.export({ format: "der", type: "pkcs8" }).equals(Buffer.from(pkcs8))).to.equal(true);
-      const tooFew = await rebuildRecoveryKey([shares[0], shares[1]] as Uint8Array[], id.certPem).then(() => undefined, (e: unknown) => e);
+      const tooFew = await rebuildRecoveryKey([shares[0], shares[1]] as Uint8Array[], id.certPem).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect((tooFew as { code?: string }).code).to.equal("recovery_failed");
-      const other = await split(new Uint8Array(generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "der", type: "pkcs8" })), 5, 3);
-      const mixed = await rebuildRecoveryKey([shares[0], shares[1], other[2]] as Uint8Array[], id.certPem).then(() => undefined, (e: unknown) => e);
+      const other = await split(
+        new Uint8Array(
+          generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "der", type: "pkcs8" }),
+        ),
+        5,
+        3,
+      );
+      const mixed = await rebuildRecoveryKey([shares[0], shares[1], other[2]] as Uint8Array[], id.certPem).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect((mixed as { code?: string }).code).to.equal("recovery_failed");
     } finally {
       await ca.cleanup();

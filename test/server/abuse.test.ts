@@ -34,15 +34,28 @@ function call(agent: Agent, url: string, method = "GET", body?: string): Promise
 /** A trigger that aborts every insert into the audit table: with the sqlite3 tool on SQLite, in SQL on PostgreSQL. */
 async function blockAuditInserts(ca: TestCA): Promise<() => Promise<void>> {
   if (ca.dbTarget.startsWith("postgres")) {
-    await ca.db.raw("CREATE FUNCTION certvault_no_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit disabled'; END $$ LANGUAGE plpgsql");
-    await ca.db.raw("CREATE TRIGGER no_audit BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION certvault_no_audit()");
+    await ca.db.raw(
+      "CREATE FUNCTION certvault_no_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit disabled'; END $$ LANGUAGE plpgsql",
+    );
+    await ca.db.raw(
+      "CREATE TRIGGER no_audit BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION certvault_no_audit()",
+    );
     return async () => {
       await ca.db.raw("DROP TRIGGER no_audit ON audit_entries");
       await ca.db.raw("DROP FUNCTION certvault_no_audit()");
     };
   }
   const dbFile = join(ca.home, "certvault.db");
-  const block = await runProcess("sqlite3", ["-cmd", ".timeout 5000", dbFile, "CREATE TRIGGER no_audit BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit disabled'); END;"], { timeoutMs: 20_000 });
+  const block = await runProcess(
+    "sqlite3",
+    [
+      "-cmd",
+      ".timeout 5000",
+      dbFile,
+      "CREATE TRIGGER no_audit BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit disabled'); END;",
+    ],
+    { timeoutMs: 20_000 },
+  );
   expect(block.code, block.stderr).to.equal(0);
   return async () => {
     await runProcess("sqlite3", ["-cmd", ".timeout 5000", dbFile, "DROP TRIGGER no_audit;"], { timeoutMs: 20_000 });
@@ -64,7 +77,8 @@ async function eventually<T>(get: () => Promise<T>, done: (v: T) => boolean): Pr
   return v;
 }
 
-const code = (a: Answer): string | undefined => (JSON.parse(a.body.toString()) as { error?: { code: string } }).error?.code;
+const code = (a: Answer): string | undefined =>
+  (JSON.parse(a.body.toString()) as { error?: { code: string } }).error?.code;
 
 describe("server: audit and abuse controls", function () {
   this.timeout(120_000);
@@ -90,7 +104,10 @@ describe("server: audit and abuse controls", function () {
   });
 
   async function auditRows(actor: string, action: string): Promise<{ status: number; detail: string | null }[]> {
-    return (await ca.db("audit_entries").where({ actor, action }).select("status", "detail")) as { status: number; detail: string | null }[];
+    return (await ca.db("audit_entries").where({ actor, action }).select("status", "detail")) as {
+      status: number;
+      detail: string | null;
+    }[];
   }
 
   it("a normal workload (three identities, mixed reads and writes, 120 requests) raises nothing", async function () {
@@ -98,7 +115,12 @@ describe("server: audit and abuse controls", function () {
       const agent = agentFor(await ca.issueClient(name));
       const ids: string[] = [];
       for (let i = 0; i < 40; i++) {
-        const r = i % 4 === 0 ? await call(agent, `${server.url}/v1/records`, "POST", `note ${i}`) : i % 4 === 1 ? await call(agent, `${server.url}/v1/records?limit=20`) : await call(agent, `${server.url}/v1/records/${ids[i % ids.length] ?? "0".repeat(32)}`);
+        const r =
+          i % 4 === 0
+            ? await call(agent, `${server.url}/v1/records`, "POST", `note ${i}`)
+            : i % 4 === 1
+              ? await call(agent, `${server.url}/v1/records?limit=20`)
+              : await call(agent, `${server.url}/v1/records/${ids[i % ids.length] ?? "0".repeat(32)}`);
         if (i % 4 === 0) ids.push((JSON.parse(r.body.toString()) as { id: string }).id);
         expect(r.status, `${name} request ${i}`).to.be.oneOf([200, 201]);
       }
@@ -115,7 +137,13 @@ describe("server: audit and abuse controls", function () {
   it("a bulk export of a 2,000-record store is quarantined before 20% is read; the audit trail shows it; release lets it back", async function () {
     const mallory = await ca.issueClient("mallory");
     const repo = new RecordRepository(ca.db);
-    for (let i = 0; i < 2000; i++) await repo.insert({ id: randomBytes(16).toString("hex"), owner: "mallory", envelope: randomBytes(64), now: new Date(Date.now() - 86_400_000) });
+    for (let i = 0; i < 2000; i++)
+      await repo.insert({
+        id: randomBytes(16).toString("hex"),
+        owner: "mallory",
+        envelope: randomBytes(64),
+        now: new Date(Date.now() - 86_400_000),
+      });
     const agent = agentFor(mallory);
     const ids: string[] = [];
     let cursor: string | null = null;
@@ -139,17 +167,25 @@ describe("server: audit and abuse controls", function () {
     expect(refused?.status, `read ${read} records without being stopped`).to.equal(403);
     expect(code(refused as Answer)).to.equal("identity_quarantined");
     expect(read).to.be.below(400);
-    await eventually(() => count(ca.db("quarantine").where({ identity: "mallory" })), (n) => n > 0);
+    await eventually(
+      () => count(ca.db("quarantine").where({ identity: "mallory" })),
+      (n) => n > 0,
+    );
     const q = await runCli(["quarantine", "list", ...ca.cliArgs, "--json"]);
     expect(q.code, q.stderr).to.equal(0);
-    const listed = (JSON.parse(q.stdout) as { identity: string; rule: string; reason: string }[]).find((x) => x.identity === "mallory");
+    const listed = (JSON.parse(q.stdout) as { identity: string; rule: string; reason: string }[]).find(
+      (x) => x.identity === "mallory",
+    );
     expect(listed?.rule).to.equal("bulk_read");
     expect(listed?.reason).to.match(/distinct records read/);
     expect((await auditRows("mallory", "records.get")).filter((r) => r.status === 200)).to.have.length(read);
     expect(await auditRows("certvault", "quarantine.add")).to.have.length(1);
     // The read that crossed the threshold was refused in its route, before the record was sent (server/admission.ts):
     // it is audited as that read, with the refusal's code.
-    const refusedRow = (await ca.db("audit_entries").where({ actor: "mallory", action: "records.get", record_id: ids[read] ?? "" }).first("status", "detail")) as { status: number; detail: string };
+    const refusedRow = (await ca
+      .db("audit_entries")
+      .where({ actor: "mallory", action: "records.get", record_id: ids[read] ?? "" })
+      .first("status", "detail")) as { status: number; detail: string };
     expect(refusedRow.status).to.equal(403);
     expect(JSON.parse(refusedRow.detail)).to.deep.equal({ code: "identity_quarantined" });
 
@@ -162,13 +198,21 @@ describe("server: audit and abuse controls", function () {
       if (back.status === 200) break;
     }
     expect(back?.status).to.equal(200);
-    expect((await ca.db("audit_entries").where({ action: "quarantine.release" }).select("detail")).map((r: { detail: string }) => JSON.parse(r.detail) as Record<string, string>)).to.deep.include({ identity: "mallory", phase: "done" });
+    expect(
+      (await ca.db("audit_entries").where({ action: "quarantine.release" }).select("detail")).map(
+        (r: { detail: string }) => JSON.parse(r.detail) as Record<string, string>,
+      ),
+    ).to.deep.include({ identity: "mallory", phase: "done" });
   });
 
   it("one spelling per endpoint: other spellings are not served, and what is served is audited as what it is", async function () {
     const carol = await ca.issueClient("carol");
     const agent = agentFor(carol);
-    const id = (JSON.parse((await call(agent, `${server.url}/v1/records`, "POST", "carol's note")).body.toString()) as { id: string }).id;
+    const id = (
+      JSON.parse((await call(agent, `${server.url}/v1/records`, "POST", "carol's note")).body.toString()) as {
+        id: string;
+      }
+    ).id;
     for (const path of [`/V1/RECORDS/${id}`, `/v1/records/${id}/`, `/v1/Records/${id}`, "/v1/records/", "/v1/me/"]) {
       const r = await call(agent, `${server.url}${path}`);
       expect(r.status, path).to.equal(404);
@@ -176,7 +220,10 @@ describe("server: audit and abuse controls", function () {
     expect((await call(agent, `${server.url}/V1/RECORDS/${id}`, "DELETE")).status).to.equal(404);
     expect((await call(agent, `${server.url}/v1/records/${id}`)).status, "the record survived").to.equal(200);
     expect((await call(agent, `${server.url}/v1/records/${id}`, "HEAD")).status).to.equal(200);
-    const gets = await ca.db("audit_entries").where({ actor: "carol", action: "records.get", record_id: id }).select("status");
+    const gets = await ca
+      .db("audit_entries")
+      .where({ actor: "carol", action: "records.get", record_id: id })
+      .select("status");
     expect(gets.map((g: { status: number }) => g.status)).to.deep.equal([200, 200]); // the GET and the HEAD
   });
 
@@ -192,7 +239,10 @@ describe("server: audit and abuse controls", function () {
     expect(code(last as Answer)).to.equal("identity_quarantined");
     expect(tries).to.be.below(100);
     // The 403 comes from this node's memory at once; the stored quarantine (for the other nodes) follows.
-    const rows = await eventually(async () => (await ca.db("quarantine").where({ identity: "guesser" }).select("rule")) as { rule: string }[], (r) => r.length > 0);
+    const rows = await eventually(
+      async () => (await ca.db("quarantine").where({ identity: "guesser" }).select("rule")) as { rule: string }[],
+      (r) => r.length > 0,
+    );
     expect(rows.map((r) => r.rule)).to.deep.equal(["id_guessing"]);
   });
 
@@ -223,7 +273,10 @@ describe("server: audit and abuse controls", function () {
     } finally {
       await unblock();
     }
-    expect((await call(writer, `${server.url}/v1/me`)).status, "serves again once the audit log can be written").to.equal(200);
+    expect(
+      (await call(writer, `${server.url}/v1/me`)).status,
+      "serves again once the audit log can be written",
+    ).to.equal(200);
   });
 });
 
@@ -232,7 +285,10 @@ describe("server: rate limits", function () {
   let server: TestServer;
   before(async function () {
     ca = await createTestCA();
-    server = await startTestServer({ ca, config: { rateLimits: { identity: { points: 5, seconds: 60 }, source: { points: 1000, seconds: 60 } } } });
+    server = await startTestServer({
+      ca,
+      config: { rateLimits: { identity: { points: 5, seconds: 60 }, source: { points: 1000, seconds: 60 } } },
+    });
   });
   after(async function () {
     await server.stop();

@@ -73,12 +73,18 @@ describe("server: who gets in", function () {
   };
 
   it("refuses an expired certificate", async function () {
-    const old = await ca.issueClient("expired", { notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) });
+    const old = await ca.issueClient("expired", {
+      notBefore: new Date(Date.now() - 10 * 86_400_000),
+      notAfter: new Date(Date.now() - 86_400_000),
+    });
     await refusedAtHandshakeOrHttp(old);
   });
 
   it("refuses a not-yet-valid certificate", async function () {
-    const future = await ca.issueClient("future", { notBefore: new Date(Date.now() + 86_400_000), notAfter: new Date(Date.now() + 10 * 86_400_000) });
+    const future = await ca.issueClient("future", {
+      notBefore: new Date(Date.now() + 86_400_000),
+      notAfter: new Date(Date.now() + 10 * 86_400_000),
+    });
     await refusedAtHandshakeOrHttp(future);
   });
 

@@ -16,15 +16,50 @@ import { curl, json } from "../helpers/curl.js";
 import { opensslOk } from "../helpers/openssl.js";
 
 const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256.replace(/:/g, "").toLowerCase();
-const rowOf = (pem: string, identity: string): RegistryRow => ({ serial: normalizeSerial(new X509Certificate(pem).serialNumber), identity, fingerprintSha256: fingerprint(pem), pem });
+const rowOf = (pem: string, identity: string): RegistryRow => ({
+  serial: normalizeSerial(new X509Certificate(pem).serialNumber),
+  identity,
+  fingerprintSha256: fingerprint(pem),
+  pem,
+});
 
 /** A CSR made by openssl for CN=name, signed by our intermediate with openssl and the given extensions. */
 async function opensslIssued(ca: TestCA, name: string, keyArgs: string[], ext: string): Promise<string> {
   const dir = join(ca.home, `ossl-${randomBytes(4).toString("hex")}`);
-  await opensslOk(["req", "-new", "-newkey", ...keyArgs, "-nodes", "-subj", `/CN=${name}`, "-keyout", `${dir}.key`, "-out", `${dir}.csr`]);
+  await opensslOk([
+    "req",
+    "-new",
+    "-newkey",
+    ...keyArgs,
+    "-nodes",
+    "-subj",
+    `/CN=${name}`,
+    "-keyout",
+    `${dir}.key`,
+    "-out",
+    `${dir}.csr`,
+  ]);
   writeFileSync(`${dir}.ext`, ext);
-  await opensslOk(["x509", "-req", "-in", `${dir}.csr`, "-CA", ca.paths.intermediateCert, "-CAkey", ca.paths.intermediateKey, "-passin", `file:${ca.passphraseFile}`,
-    "-set_serial", `0x${randomBytes(16).toString("hex").replace(/^./, "5")}`, "-days", "30", "-extfile", `${dir}.ext`, "-out", `${dir}.crt`]);
+  await opensslOk([
+    "x509",
+    "-req",
+    "-in",
+    `${dir}.csr`,
+    "-CA",
+    ca.paths.intermediateCert,
+    "-CAkey",
+    ca.paths.intermediateKey,
+    "-passin",
+    `file:${ca.passphraseFile}`,
+    "-set_serial",
+    `0x${randomBytes(16).toString("hex").replace(/^./, "5")}`,
+    "-days",
+    "30",
+    "-extfile",
+    `${dir}.ext`,
+    "-out",
+    `${dir}.crt`,
+  ]);
   return readFileSync(`${dir}.crt`, "utf8");
 }
 
@@ -55,7 +90,9 @@ describe("server: vetting a registry certificate", function () {
     expect(refused(vet({ ...row, serial: "1234" }))).to.match(/^hostile: serial/);
     expect(refused(vet({ ...row, fingerprintSha256: "ab".repeat(32) }))).to.match(/^hostile: fingerprint/);
     expect(refused(vet({ ...row, pem: alice.certPem + ca.intermediatePem }))).to.match(/^hostile: the row's PEM/);
-    expect(refused(vet({ ...row, pem: alice.certPem.replace(/\n([A-Za-z0-9+/]{10})/, "\n$1!") }))).to.match(/^hostile: the row's PEM/);
+    expect(refused(vet({ ...row, pem: alice.certPem.replace(/\n([A-Za-z0-9+/]{10})/, "\n$1!") }))).to.match(
+      /^hostile: the row's PEM/,
+    );
   });
 
   it("refuses certificates that are not ours or not sealable client certificates", async function () {
@@ -76,13 +113,32 @@ describe("server: vetting a registry certificate", function () {
       const c = await ca.issueClient("alice", { ...opts, unregistered: true });
       expect(refused(vet(rowOf(c.certPem, "alice"))), JSON.stringify(opts)).to.match(expected);
     }
-    const noKeyAgreement = await opensslIssued(ca, "alice", ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n");
+    const noKeyAgreement = await opensslIssued(
+      ca,
+      "alice",
+      ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+      "keyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nbasicConstraints=CA:FALSE\n",
+    );
     expect(refused(vet(rowOf(noKeyAgreement, "alice")))).to.match(/^hostile: key usage without keyAgreement/);
   });
 
   it("leaves a P-521 certificate out of sealing (it still logs in) without failing the upload or auditing it", async function () {
     const csr = join(ca.home, "carol521.csr");
-    await opensslOk(["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521", "-nodes", "-subj", "/CN=carol", "-keyout", `${csr}.key`, "-out", csr]);
+    await opensslOk([
+      "req",
+      "-new",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-521",
+      "-nodes",
+      "-subj",
+      "/CN=carol",
+      "-keyout",
+      `${csr}.key`,
+      "-out",
+      csr,
+    ]);
     const p521 = await ca.authority.issueFromCsr(readFileSync(csr), { profile: "client", days: 30 });
     expect(refused(vet(rowOf(p521.pem, "carol")))).to.match(/^unsealable: .*secp521r1/);
     const carol = await ca.issueClient("carol");
@@ -90,12 +146,18 @@ describe("server: vetting a registry certificate", function () {
     const server = await startTestServer({ ca });
     try {
       const rootFile = ca.paths.rootCert;
-      const r = await curl(`${server.url}/v1/records`, { cacert: rootFile, id: { certPath: `${csr}.crt`, keyPath: `${csr}.key` }, data: "hello" });
+      const r = await curl(`${server.url}/v1/records`, {
+        cacert: rootFile,
+        id: { certPath: `${csr}.crt`, keyPath: `${csr}.key` },
+        data: "hello",
+      });
       expect(r.status, r.body.toString()).to.equal(201);
       const got = await curl(`${server.url}/v1/records/${json(r).id as string}`, { cacert: rootFile, id: carol });
       expect(recipientsOf(got.body)).to.have.length(1);
       expect(isRecipient(got.body, carol.certPem)).to.equal(true);
-      const audited = (await ca.db("audit_entries").where({ action: "registry.rejected" }).count({ n: "*" })) as { n: number | string }[];
+      const audited = (await ca.db("audit_entries").where({ action: "registry.rejected" }).count({ n: "*" })) as {
+        n: number | string;
+      }[];
       expect(Number(audited[0]?.n)).to.equal(0);
     } finally {
       await server.stop();

@@ -13,7 +13,14 @@ import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 /** Everything the server sent until it closed the connection (which it must do within `ms`). */
 function exchange(server: TestServer, ca: TestCA, who: TestIdentity, bytes: Buffer): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port: server.port, servername: "localhost", ca: ca.rootPem, cert: who.certPem, key: who.keyPem });
+    const socket = connect({
+      host: "127.0.0.1",
+      port: server.port,
+      servername: "localhost",
+      ca: ca.rootPem,
+      cert: who.certPem,
+      key: who.keyPem,
+    });
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => {
       socket.destroy();
@@ -63,29 +70,51 @@ describe("server: bytes that are not HTTP after a complete request (clientError)
     await ca.cleanup();
   });
 
-  const recordIds = async (): Promise<string[]> => ((await ca.db("records").select("id")) as { id: string }[]).map((r) => r.id);
+  const recordIds = async (): Promise<string[]> =>
+    ((await ca.db("records").select("id")) as { id: string }[]).map((r) => r.id);
 
-  const auditCount = async (): Promise<number> => Number(((await ca.db("audit_entries").max({ n: "seq" }))[0] as { n: number | null }).n ?? 0);
+  const auditCount = async (): Promise<number> =>
+    Number(((await ca.db("audit_entries").max({ n: "seq" }))[0] as { n: number | null }).n ?? 0);
 
   /** The answers the audit trail records after entry `since` (the raw 400 may leave before the entry: awaited). */
   async function auditedStatuses(since: number): Promise<number[]> {
     const answered = async (): Promise<number[]> =>
-      ((await ca.db("audit_entries").where("seq", ">", since).whereNot("status", 0).orderBy("seq").select("status")) as { status: number }[]).map((r) => Number(r.status));
+      (
+        (await ca
+          .db("audit_entries")
+          .where("seq", ">", since)
+          .whereNot("status", 0)
+          .orderBy("seq")
+          .select("status")) as { status: number }[]
+      ).map((r) => Number(r.status));
     for (let i = 0; i < 200 && (await answered()).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
     return answered();
   }
 
   async function postOk(body: Buffer): Promise<string> {
-    const out = await exchange(server, ca, alice, request("POST", "/v1/records", body, body.length, "Connection: close\r\n"));
+    const out = await exchange(
+      server,
+      ca,
+      alice,
+      request("POST", "/v1/records", body, body.length, "Connection: close\r\n"),
+    );
     expect(statuses(out), out).to.deep.equal([201]);
     return lastJson(out).id as string;
   }
 
-  for (const [label, size] of [["a 256 KiB body", 256 * 1024], ["a 5-byte body (the variant that logged a 500)", 5]] as const) {
+  for (const [label, size] of [
+    ["a 256 KiB body", 256 * 1024],
+    ["a 5-byte body (the variant that logged a 500)", 5],
+  ] as const) {
     it(`POST with ${label} followed by garbage: the client gets the 201 of the record that was written`, async function () {
       const before = await recordIds();
       const audited = await auditCount();
-      const out = await exchange(server, ca, alice, Buffer.concat([request("POST", "/v1/records", randomBytes(size)), GARBAGE]));
+      const out = await exchange(
+        server,
+        ca,
+        alice,
+        Buffer.concat([request("POST", "/v1/records", randomBytes(size)), GARBAGE]),
+      );
       expect(statuses(out), out).to.deep.equal([201]);
       expect(out).to.match(/^connection: close\r$/im);
       const id = lastJson(out).id as string;
@@ -97,14 +126,24 @@ describe("server: bytes that are not HTTP after a complete request (clientError)
 
   it("DELETE followed by garbage: the client gets the 204 and the record is gone", async function () {
     const id = await postOk(randomBytes(100));
-    const out = await exchange(server, ca, alice, Buffer.concat([request("DELETE", `/v1/records/${id}`, Buffer.alloc(0)), GARBAGE]));
+    const out = await exchange(
+      server,
+      ca,
+      alice,
+      Buffer.concat([request("DELETE", `/v1/records/${id}`, Buffer.alloc(0)), GARBAGE]),
+    );
     expect(statuses(out), out).to.deep.equal([204]);
     expect(await recordIds()).to.not.include(id);
   });
 
   it("DELETE with a body longer than its Content-Length: 204, the record is gone", async function () {
     const id = await postOk(randomBytes(100));
-    const out = await exchange(server, ca, alice, request("DELETE", `/v1/records/${id}`, Buffer.from("abc and then far more than three bytes\r\n\r\n"), 3));
+    const out = await exchange(
+      server,
+      ca,
+      alice,
+      request("DELETE", `/v1/records/${id}`, Buffer.from("abc and then far more than three bytes\r\n\r\n"), 3),
+    );
     expect(statuses(out), out).to.deep.equal([204]);
     expect(await recordIds()).to.not.include(id);
   });
@@ -121,7 +160,8 @@ describe("server: bytes that are not HTTP after a complete request (clientError)
   it("a chunked POST whose framing breaks inside the body: a JSON 400, nothing written, no 500 inside", async function () {
     const before = await recordIds();
     const audited = await auditCount();
-    const head = "POST /v1/records HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n\r\n";
+    const head =
+      "POST /v1/records HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n\r\n";
     const out = await exchange(server, ca, alice, Buffer.from(head, "latin1"));
     expect(statuses(out), out).to.deep.equal([400]);
     expect(lastJson(out).error?.code).to.equal("malformed_request");
@@ -130,7 +170,12 @@ describe("server: bytes that are not HTTP after a complete request (clientError)
   });
 
   it("headers over Node's 16 KiB limit with nothing in flight: 431 headers_too_large", async function () {
-    const out = await exchange(server, ca, alice, Buffer.from(`GET /v1/me HTTP/1.1\r\nHost: localhost\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`, "latin1"));
+    const out = await exchange(
+      server,
+      ca,
+      alice,
+      Buffer.from(`GET /v1/me HTTP/1.1\r\nHost: localhost\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`, "latin1"),
+    );
     expect(statuses(out), out).to.deep.equal([431]);
     expect(lastJson(out).error?.code).to.equal("headers_too_large");
   });

@@ -23,7 +23,10 @@ import { proxyV1, startBalancer } from "../helpers/proxy-protocol.js";
 function attempt(server: TestServer, ca: TestCA, who: TestIdentity, port = server.port): Promise<number> {
   return new Promise((resolve) => {
     let bytes = 0;
-    const s = connect({ host: "127.0.0.1", port, servername: "localhost", ca: ca.rootPem, cert: who.certPem, key: who.keyPem }, () => s.write("GET /v1/me HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+    const s = connect(
+      { host: "127.0.0.1", port, servername: "localhost", ca: ca.rootPem, cert: who.certPem, key: who.keyPem },
+      () => s.write("GET /v1/me HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+    );
     s.on("data", (c: Buffer) => (bytes += c.length));
     s.on("error", () => undefined);
     s.on("close", () => resolve(bytes));
@@ -32,17 +35,30 @@ function attempt(server: TestServer, ca: TestCA, who: TestIdentity, port = serve
 
 function metrics(server: TestServer, ca: TestCA, ops: TestIdentity): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port: server.port, path: "/metrics", servername: "localhost", ca: ca.rootPem, cert: ops.certPem, key: ops.keyPem, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve(Buffer.concat(chunks).toString()));
-    });
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port: server.port,
+        path: "/metrics",
+        servername: "localhost",
+        ca: ca.rootPem,
+        cert: ops.certPem,
+        key: ops.keyPem,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve(Buffer.concat(chunks).toString()));
+      },
+    );
     req.on("error", reject);
     req.end();
   });
 }
 
-const fingerprint = (who: TestIdentity): string => new X509Certificate(who.certPem).fingerprint256.replace(/:/g, "").toLowerCase();
+const fingerprint = (who: TestIdentity): string =>
+  new X509Certificate(who.certPem).fingerprint256.replace(/:/g, "").toLowerCase();
 
 /** Polls until `done` holds (at most 5 s): audit entries and webhook posts arrive after the socket closed. */
 async function eventually<T>(get: () => Promise<T> | T, done: (v: T) => boolean): Promise<T> {
@@ -62,8 +78,10 @@ describe("server: handshake refusals are audited, limited and alerted", function
   let webhook: Server;
   const alerts: Record<string, unknown>[] = [];
   let offset = 0;
-  const refused = (action = "tls.refused"): Promise<AuditEntry[]> => new AuditRepository(server.running.db).search({ action, limit: 500 });
-  const byFingerprint = async (who: TestIdentity): Promise<AuditEntry[]> => (await refused()).filter((e) => e.detail?.fingerprint === fingerprint(who));
+  const refused = (action = "tls.refused"): Promise<AuditEntry[]> =>
+    new AuditRepository(server.running.db).search({ action, limit: 500 });
+  const byFingerprint = async (who: TestIdentity): Promise<AuditEntry[]> =>
+    (await refused()).filter((e) => e.detail?.fingerprint === fingerprint(who));
 
   before(async function () {
     webhook = createServer((req, res) => {
@@ -77,7 +95,15 @@ describe("server: handshake refusals are audited, limited and alerted", function
     await new Promise<void>((r) => webhook.listen(0, "127.0.0.1", r));
     ca = await createTestCA();
     ops = await ca.issueClient("ops");
-    server = await startTestServer({ ca, now: () => new Date(Date.now() + offset), config: { trustedProxies: ["127.0.0.2"], adminIdentities: ["ops"], alertWebhook: `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/alerts` } });
+    server = await startTestServer({
+      ca,
+      now: () => new Date(Date.now() + offset),
+      config: {
+        trustedProxies: ["127.0.0.2"],
+        adminIdentities: ["ops"],
+        alertWebhook: `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/alerts`,
+      },
+    });
   });
   after(async function () {
     await server.stop();
@@ -89,29 +115,52 @@ describe("server: handshake refusals are audited, limited and alerted", function
     const eve = await ca.issueClient("eve");
     await ca.revoke(eve, "keyCompromise");
     // Until the TLS context's CRL has it, the server refuses eve per request (403); wait for the handshake refusal.
-    await eventually(() => attempt(server, ca, eve).then(() => byFingerprint(eve)), (e) => e.length > 0);
+    await eventually(
+      () => attempt(server, ca, eve).then(() => byFingerprint(eve)),
+      (e) => e.length > 0,
+    );
     for (let i = (await byFingerprint(eve)).length; i < 5; i++) expect(await attempt(server, ca, eve)).to.equal(0);
-    const entries = await eventually(() => byFingerprint(eve), (e) => e.length >= 5);
+    const entries = await eventually(
+      () => byFingerprint(eve),
+      (e) => e.length >= 5,
+    );
     expect(entries).to.have.length(5);
     for (const e of entries) {
       expect(e).to.include({ actor: "-", serial: eve.serial, source: "127.0.0.1", status: 0 });
       expect(e.detail).to.include({ reason: "revoked", code: "CERT_REVOKED" });
     }
-    const posted = await eventually(() => alerts.filter((a) => a.rule === "revoked_certificate"), (a) => a.length > 0);
+    const posted = await eventually(
+      () => alerts.filter((a) => a.rule === "revoked_certificate"),
+      (a) => a.length > 0,
+    );
     expect(posted).to.have.length(1);
-    expect(posted[0]).to.include({ serial: eve.serial, fingerprint: fingerprint(eve), source: "127.0.0.1", severity: "high" });
+    expect(posted[0]).to.include({
+      serial: eve.serial,
+      fingerprint: fingerprint(eve),
+      source: "127.0.0.1",
+      severity: "high",
+    });
   });
 
   it("a foreign CA's, an expired and a serverAuth-only certificate: an entry each with its reason", async function () {
     const foreign = await ca.foreign();
     const cases: [TestIdentity, string][] = [
       [await foreign.issueClient("alice"), "untrusted"],
-      [await ca.issueClient("old", { notBefore: new Date(Date.now() - 10 * 86_400_000), notAfter: new Date(Date.now() - 86_400_000) }), "expired"],
+      [
+        await ca.issueClient("old", {
+          notBefore: new Date(Date.now() - 10 * 86_400_000),
+          notAfter: new Date(Date.now() - 86_400_000),
+        }),
+        "expired",
+      ],
       [await ca.issueClient("srv", { eku: "serverAuth" }), "wrong_usage"],
     ];
     for (const [who, reason] of cases) {
       expect(await attempt(server, ca, who)).to.equal(0);
-      const [entry] = await eventually(() => byFingerprint(who), (e) => e.length > 0);
+      const [entry] = await eventually(
+        () => byFingerprint(who),
+        (e) => e.length > 0,
+      );
       expect(entry?.detail?.reason, reason).to.equal(reason);
       expect(entry?.source).to.equal("127.0.0.1");
     }
@@ -123,18 +172,34 @@ describe("server: handshake refusals are audited, limited and alerted", function
     const who = await foreign.issueClient("alice");
     const balancer = await startBalancer(server.port, proxyV1("203.0.113.99"));
     expect(await attempt(server, ca, who, balancer.port)).to.equal(0);
-    const [entry] = await eventually(() => byFingerprint(who), (e) => e.length > 0);
+    const [entry] = await eventually(
+      () => byFingerprint(who),
+      (e) => e.length > 0,
+    );
     expect(entry?.source).to.equal("203.0.113.99");
     await balancer.close();
     await foreign.cleanup();
   });
 
   it("a client without a certificate gets no data, also when it resumes the session it was given", async function () {
-    const tryOnce = (maxVersion: "TLSv1.2" | "TLSv1.3", session?: Buffer): Promise<{ bytes: number; session?: Buffer; reused: boolean }> =>
+    const tryOnce = (
+      maxVersion: "TLSv1.2" | "TLSv1.3",
+      session?: Buffer,
+    ): Promise<{ bytes: number; session?: Buffer; reused: boolean }> =>
       new Promise((resolve) => {
         let bytes = 0;
         let ticket: Buffer | undefined;
-        const s = connect({ host: "127.0.0.1", port: server.port, servername: "localhost", ca: ca.rootPem, maxVersion, ...(session ? { session } : {}) }, () => s.write("GET /v1/me HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+        const s = connect(
+          {
+            host: "127.0.0.1",
+            port: server.port,
+            servername: "localhost",
+            ca: ca.rootPem,
+            maxVersion,
+            ...(session ? { session } : {}),
+          },
+          () => s.write("GET /v1/me HTTP/1.1\r\nHost: localhost\r\n\r\n"),
+        );
         s.on("session", (t: Buffer) => (ticket = t));
         s.on("data", (c: Buffer) => (bytes += c.length));
         s.on("error", () => undefined);
@@ -149,8 +214,12 @@ describe("server: handshake refusals are audited, limited and alerted", function
       if (first.session) expect((await tryOnce(version, first.session)).bytes, `${version} resumed`).to.equal(0);
     }
     const text = await metrics(server, ca, ops);
-    expect(Number(/^certvault_tls_refusals_total\{reason="no_certificate"\} (\d+)$/m.exec(text)?.[1])).to.be.at.least(1);
-    expect(await refused()).to.satisfy((entries: AuditEntry[]) => entries.every((e) => e.detail?.reason !== "no_certificate"));
+    expect(Number(/^certvault_tls_refusals_total\{reason="no_certificate"\} (\d+)$/m.exec(text)?.[1])).to.be.at.least(
+      1,
+    );
+    expect(await refused()).to.satisfy((entries: AuditEntry[]) =>
+      entries.every((e) => e.detail?.reason !== "no_certificate"),
+    );
   });
 
   it("a flood of 1,000 tries leaves 5 entries and a count of the 995 held back; the metric counts every one", async function () {
@@ -167,12 +236,21 @@ describe("server: handshake refusals are audited, limited and alerted", function
     await Promise.all(Array.from({ length: 8 }, worker));
     offset += 61_000; // the minute is over: the next refusal writes the summary
     expect(await attempt(server, ca, mallory)).to.equal(0);
-    const summary = await eventually(() => refused("tls.refused.suppressed"), (e) => e.length > 0);
+    const summary = await eventually(
+      () => refused("tls.refused.suppressed"),
+      (e) => e.length > 0,
+    );
     expect(summary).to.have.length(1);
     expect(summary[0]?.detail).to.include({ suppressed: 995, keys: 1 });
-    expect(await eventually(() => byFingerprint(mallory), (e) => e.length >= 6)).to.have.length(6);
+    expect(
+      await eventually(
+        () => byFingerprint(mallory),
+        (e) => e.length >= 6,
+      ),
+    ).to.have.length(6);
     const text = await metrics(server, ca, ops);
-    const value = (name: string): number => Number(new RegExp(`^${name.replace(/[{}]/g, "\\$&")} (\\d+)$`, "m").exec(text)?.[1] ?? -1);
+    const value = (name: string): number =>
+      Number(new RegExp(`^${name.replace(/[{}]/g, "\\$&")} (\\d+)$`, "m").exec(text)?.[1] ?? -1);
     expect(value('certvault_tls_refusals_total{reason="untrusted"}')).to.equal(2 + 1001);
     expect(value('certvault_tls_refusals_total{reason="revoked"}')).to.be.at.least(5);
     expect(value('certvault_tls_refusals_total{reason="expired"}')).to.equal(1);

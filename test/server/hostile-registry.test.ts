@@ -21,12 +21,25 @@ type Cert = Pick<TestIdentity, "certPem" | "certPath" | "keyPath">;
 const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256.replace(/:/g, "").toLowerCase();
 
 /** A registry row for `pem` whose columns tell the truth about the certificate, under `identity`. */
-async function plant(ca: TestCA, pem: string, identity: string, lie: { serial?: string; fingerprint?: string } = {}): Promise<string> {
+async function plant(
+  ca: TestCA,
+  pem: string,
+  identity: string,
+  lie: { serial?: string; fingerprint?: string } = {},
+): Promise<string> {
   const c = new X509Certificate(pem);
   const serial = lie.serial ?? normalizeSerial(c.serialNumber);
   await new CertificateRepository(ca.db).insert({
-    serial, identity, subject: c.subject, profile: "client", keyType: "ec-p256",
-    notBefore: new Date(c.validFrom), notAfter: new Date(c.validTo), fingerprintSha256: lie.fingerprint ?? fingerprint(pem), pem, createdAt: new Date(),
+    serial,
+    identity,
+    subject: c.subject,
+    profile: "client",
+    keyType: "ec-p256",
+    notBefore: new Date(c.validFrom),
+    notAfter: new Date(c.validTo),
+    fingerprintSha256: lie.fingerprint ?? fingerprint(pem),
+    pem,
+    createdAt: new Date(),
   });
   return serial;
 }
@@ -34,9 +47,29 @@ async function plant(ca: TestCA, pem: string, identity: string, lie: { serial?: 
 async function selfSigned(dir: string, cn: string): Promise<Cert> {
   const keyPath = join(dir, "self.key");
   const certPath = join(dir, "self.crt");
-  await opensslOk(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${cn}`, "-days", "30",
-    "-addext", "extendedKeyUsage=clientAuth", "-addext", "keyUsage=critical,digitalSignature,keyAgreement", "-addext", "basicConstraints=critical,CA:FALSE",
-    "-keyout", keyPath, "-out", certPath]);
+  await opensslOk([
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-subj",
+    `/CN=${cn}`,
+    "-days",
+    "30",
+    "-addext",
+    "extendedKeyUsage=clientAuth",
+    "-addext",
+    "keyUsage=critical,digitalSignature,keyAgreement",
+    "-addext",
+    "basicConstraints=critical,CA:FALSE",
+    "-keyout",
+    keyPath,
+    "-out",
+    certPath,
+  ]);
   return { certPem: readFileSync(certPath, "utf8"), certPath, keyPath };
 }
 
@@ -76,11 +109,16 @@ describe("server: a hostile registry (issue 15)", function () {
     await ca.db("certificates").where({ serial: mallory.serial }).update({ identity: "alice" });
     planted.selfSigned = await plant(ca, self.certPem, "alice");
     planted.foreign = await plant(ca, impostor.certPem, "alice");
-    planted.copy = await plant(ca, alice.certPem, "alice", { serial: randomBytes(16).toString("hex"), fingerprint: randomBytes(32).toString("hex") });
+    planted.copy = await plant(ca, alice.certPem, "alice", {
+      serial: randomBytes(16).toString("hex"),
+      fingerprint: randomBytes(32).toString("hex"),
+    });
     planted.mallory = mallory.serial;
     // A real second certificate of alice: once /v1/me lists it, the server has re-read the registry, planted rows too.
     alice2 = await ca.issueClient("alice");
-    await until("the server to re-read the registry", async () => ((await me(alice)).includes(fingerprint(alice2.certPem)) ? true : undefined));
+    await until("the server to re-read the registry", async () =>
+      (await me(alice)).includes(fingerprint(alice2.certPem)) ? true : undefined,
+    );
   });
   after(async function () {
     await server?.stop();
@@ -107,11 +145,39 @@ describe("server: a hostile registry (issue 15)", function () {
     const out = `${file}.out`;
     writeFileSync(file, envelope);
     writeFileSync(out, "");
-    const r = await openssl(["cms", "-decrypt", "-inform", "DER", "-binary", "-in", file, "-inkey", who.keyPath, "-recip", who.certPath, "-out", out]);
+    const r = await openssl([
+      "cms",
+      "-decrypt",
+      "-inform",
+      "DER",
+      "-binary",
+      "-in",
+      file,
+      "-inkey",
+      who.keyPath,
+      "-recip",
+      who.certPath,
+      "-out",
+      out,
+    ]);
     if (r.code !== 0) return { code: r.code, out: readFileSync(out) };
     // What decrypts is the server's SignedData over the upload: openssl verifies it and gives the content.
     const content = `${file}.content`;
-    const v = await openssl(["cms", "-verify", "-inform", "DER", "-binary", "-in", out, "-CAfile", rootFile, "-purpose", "any", "-out", content]);
+    const v = await openssl([
+      "cms",
+      "-verify",
+      "-inform",
+      "DER",
+      "-binary",
+      "-in",
+      out,
+      "-CAfile",
+      rootFile,
+      "-purpose",
+      "any",
+      "-out",
+      content,
+    ]);
     return { code: v.code, out: v.code === 0 ? readFileSync(content) : Buffer.alloc(0) };
   }
 
@@ -120,7 +186,8 @@ describe("server: a hostile registry (issue 15)", function () {
     const envelope = await postPlain(plaintext);
     expect(recipientsOf(envelope)).to.have.length(2);
     expect(isRecipient(envelope, alice.certPem) && isRecipient(envelope, alice2.certPem)).to.equal(true);
-    for (const pem of [self.certPem, impostor.certPem, mallory.certPem]) expect(isRecipient(envelope, pem)).to.equal(false);
+    for (const pem of [self.certPem, impostor.certPem, mallory.certPem])
+      expect(isRecipient(envelope, pem)).to.equal(false);
     expect((await decrypt(envelope, alice)).out.equals(plaintext)).to.equal(true);
     for (const attacker of [mallory, self, impostor]) {
       const r = await decrypt(envelope, attacker);
@@ -140,7 +207,12 @@ describe("server: a hostile registry (issue 15)", function () {
 
   it("refuses a client-sealed upload whose only recipient is a planted certificate", async function () {
     for (const pem of [mallory.certPem, self.certPem, impostor.certPem]) {
-      const r = await curl(`${server.url}/v1/records`, { cacert: rootFile, id: alice, data: seal(randomBytes(64), [pem]), headers: ["Content-Type: application/pkcs7-mime"] });
+      const r = await curl(`${server.url}/v1/records`, {
+        cacert: rootFile,
+        id: alice,
+        data: seal(randomBytes(64), [pem]),
+        headers: ["Content-Type: application/pkcs7-mime"],
+      });
       expect(r.status, r.body.toString()).to.equal(400);
       expect(json(r).error?.code).to.equal("not_a_recipient");
     }
@@ -148,7 +220,10 @@ describe("server: a hostile registry (issue 15)", function () {
 
   it("audits each planted row once as registry.rejected, naming its serial and identity, never its PEM", async function () {
     await me(alice);
-    const rows = (await ca.db("audit_entries").where({ action: "registry.rejected" }).select("serial", "detail")) as { serial: string; detail: string }[];
+    const rows = (await ca.db("audit_entries").where({ action: "registry.rejected" }).select("serial", "detail")) as {
+      serial: string;
+      detail: string;
+    }[];
     const bySerial = new Map<string, number>();
     for (const r of rows) bySerial.set(r.serial, (bySerial.get(r.serial) ?? 0) + 1);
     for (const [name, serial] of Object.entries(planted)) expect(bySerial.get(serial), name).to.equal(1);
@@ -172,6 +247,7 @@ describe("server: a hostile registry (issue 15)", function () {
     const id = await client.put(data);
     expect(Buffer.from(await client.get(id)).equals(data)).to.equal(true);
     const envelope = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice });
-    for (const pem of [mallory.certPem, self.certPem, impostor.certPem]) expect(isRecipient(envelope.body, pem)).to.equal(false);
+    for (const pem of [mallory.certPem, self.certPem, impostor.certPem])
+      expect(isRecipient(envelope.body, pem)).to.equal(false);
   });
 });

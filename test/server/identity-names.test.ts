@@ -33,7 +33,10 @@ describe("server: identity names outside the safe set", function () {
 
   for (const [name, why] of hostile) {
     it(`GET /v1/directory/:identity with ${why}: 400 invalid_input, a printable message`, async function () {
-      const r = await curl(`${server.url}/v1/directory/${encodeURIComponent(name)}`, { cacert: ca.paths.rootCert, id: alice });
+      const r = await curl(`${server.url}/v1/directory/${encodeURIComponent(name)}`, {
+        cacert: ca.paths.rootCert,
+        id: alice,
+      });
       expect(r.status, r.body.toString()).to.equal(400);
       const err = json(r).error;
       expect(err?.code).to.equal("invalid_input");
@@ -43,7 +46,11 @@ describe("server: identity names outside the safe set", function () {
   }
 
   it("PUT /v1/records/:id/grants/:identity with a bidi override: 400 invalid_input", async function () {
-    const r = await curl(`${server.url}/v1/records/${"0".repeat(32)}/grants/${encodeURIComponent("ali\u202Ece")}`, { cacert: ca.paths.rootCert, id: alice, method: "PUT" });
+    const r = await curl(`${server.url}/v1/records/${"0".repeat(32)}/grants/${encodeURIComponent("ali\u202Ece")}`, {
+      cacert: ca.paths.rootCert,
+      id: alice,
+      method: "PUT",
+    });
     expect(r.status, r.body.toString()).to.equal(400);
     expect(json(r).error?.code).to.equal("invalid_input");
   });

@@ -30,15 +30,24 @@ interface Answer {
 function call(server: TestServer, ca: TestCA, who: Cred, method: string, path: string, body?: string): Promise<Answer> {
   const agent = new Agent({ keepAlive: false, ca: ca.rootPem, cert: who.certPem, key: who.keyPem });
   return new Promise<Answer>((resolve, reject) => {
-    const req = request(`${server.url}${path}`, { method, agent, headers: body ? { "content-type": "application/pkcs10" } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString();
-        const json = (text.startsWith("{") ? JSON.parse(text) : {}) as { error?: { code: string } } & Answer["body"];
-        resolve({ status: res.statusCode ?? 0, code: json.error?.code, retryAfter: res.headers["retry-after"] as string | undefined, body: json });
-      });
-    });
+    const req = request(
+      `${server.url}${path}`,
+      { method, agent, headers: body ? { "content-type": "application/pkcs10" } : {} },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString();
+          const json = (text.startsWith("{") ? JSON.parse(text) : {}) as { error?: { code: string } } & Answer["body"];
+          resolve({
+            status: res.statusCode ?? 0,
+            code: json.error?.code,
+            retryAfter: res.headers["retry-after"] as string | undefined,
+            body: json,
+          });
+        });
+      },
+    );
     req.on("error", reject);
     req.end(body);
   }).finally(() => agent.destroy());
@@ -47,20 +56,39 @@ function call(server: TestServer, ca: TestCA, who: Cred, method: string, path: s
 /** A new key and a CSR for it (CN = name), the key kept as PEM for the next round. */
 async function newKey(name: string): Promise<{ csrPem: string; keyPem: string }> {
   const keys = await generateKeyPair("ec-p256");
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: [{ CN: [name] }], keys, signingAlgorithm: { name: "ECDSA", hash: "SHA-256" } }, nodeCrypto);
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create(
+    { name: [{ CN: [name] }], keys, signingAlgorithm: { name: "ECDSA", hash: "SHA-256" } },
+    nodeCrypto,
+  );
   const keyPem = toPem(new Uint8Array(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey)), "PRIVATE KEY");
   return { csrPem: csr.toString("pem") + "\n", keyPem };
 }
 
-async function renew(server: TestServer, ca: TestCA, who: Cred, name: string): Promise<{ answer: Answer; cred?: Cred }> {
+async function renew(
+  server: TestServer,
+  ca: TestCA,
+  who: Cred,
+  name: string,
+): Promise<{ answer: Answer; cred?: Cred }> {
   const k = await newKey(name);
   const answer = await call(server, ca, who, "POST", "/v1/certificates", k.csrPem);
   if (answer.status !== 201) return { answer };
-  return { answer, cred: { certPem: answer.body.certificate as string, keyPem: k.keyPem, serial: answer.body.serial as string } };
+  return {
+    answer,
+    cred: { certPem: answer.body.certificate as string, keyPem: k.keyPem, serial: answer.body.serial as string },
+  };
 }
 
-const revokeSelf = (server: TestServer, ca: TestCA, who: Cred): Promise<Answer> => call(server, ca, who, "DELETE", `/v1/certificates/${who.serial}`);
-const activeOf = async (ca: TestCA, identity: string): Promise<number> => Number(((await ca.db("certificates").where({ identity, status: "active" }).count({ n: "*" }).first()) as { n: number | string }).n);
+const revokeSelf = (server: TestServer, ca: TestCA, who: Cred): Promise<Answer> =>
+  call(server, ca, who, "DELETE", `/v1/certificates/${who.serial}`);
+const activeOf = async (ca: TestCA, identity: string): Promise<number> =>
+  Number(
+    (
+      (await ca.db("certificates").where({ identity, status: "active" }).count({ n: "*" }).first()) as {
+        n: number | string;
+      }
+    ).n,
+  );
 
 describe("issuance budgets: renewals and self-revocations per identity", function () {
   this.timeout(60_000);
@@ -98,18 +126,35 @@ describe("issuance budgets: renewals and self-revocations per identity", functio
   });
 
   it("self-revocations have a budget of their own: over it, 429 self_revocation_limited and the certificate stays active", async function () {
-    server = await startTestServer({ ca, config: { renewal: "auto", issuanceLimits: { renewal: { points: 100, seconds: 86_400 }, selfRevocation: { points: 2, seconds: 86_400 } } } });
+    server = await startTestServer({
+      ca,
+      config: {
+        renewal: "auto",
+        issuanceLimits: { renewal: { points: 100, seconds: 86_400 }, selfRevocation: { points: 2, seconds: 86_400 } },
+      },
+    });
     const bobs = [await ca.issueClient("bob"), await ca.issueClient("bob"), await ca.issueClient("bob")];
     expect((await revokeSelf(server, ca, bobs[0] as Cred)).status).to.equal(204);
     expect((await revokeSelf(server, ca, bobs[1] as Cred)).status).to.equal(204);
     const third = await revokeSelf(server, ca, bobs[2] as Cred);
     expect(third).to.include({ status: 429, code: "self_revocation_limited" });
     expect(Number(third.retryAfter)).to.be.within(1, 86_400);
-    expect(await ca.db("certificates").where({ serial: (bobs[2] as Cred).serial }).first("status")).to.deep.equal({ status: "active" });
+    expect(
+      await ca
+        .db("certificates")
+        .where({ serial: (bobs[2] as Cred).serial })
+        .first("status"),
+    ).to.deep.equal({ status: "active" });
   });
 
   it("concurrent renewals never exceed the cap of 3 active certificates (auto)", async function () {
-    server = await startTestServer({ ca, config: { renewal: "auto", issuanceLimits: { renewal: { points: 100, seconds: 86_400 }, selfRevocation: { points: 100, seconds: 86_400 } } } });
+    server = await startTestServer({
+      ca,
+      config: {
+        renewal: "auto",
+        issuanceLimits: { renewal: { points: 100, seconds: 86_400 }, selfRevocation: { points: 100, seconds: 86_400 } },
+      },
+    });
     const carol = await ca.issueClient("carol");
     const answers = await Promise.all(Array.from({ length: 8 }, () => renew(server, ca, carol, "carol")));
     const statuses = answers.map((a) => a.answer.status).sort();
@@ -118,11 +163,18 @@ describe("issuance budgets: renewals and self-revocations per identity", functio
   });
 
   it("concurrent requests under manual approval leave exactly one pending", async function () {
-    server = await startTestServer({ ca, config: { issuanceLimits: { renewal: { points: 100, seconds: 86_400 }, selfRevocation: { points: 100, seconds: 86_400 } } } });
+    server = await startTestServer({
+      ca,
+      config: {
+        issuanceLimits: { renewal: { points: 100, seconds: 86_400 }, selfRevocation: { points: 100, seconds: 86_400 } },
+      },
+    });
     const dave = await ca.issueClient("dave");
     const answers = await Promise.all(Array.from({ length: 8 }, () => renew(server, ca, dave, "dave")));
     expect(answers.map((a) => a.answer.status).sort()).to.deep.equal([202, 409, 409, 409, 409, 409, 409, 409]);
-    expect(await ca.db("certificate_requests").where({ identity: "dave", status: "pending" }).pluck("id")).to.have.length(1);
+    expect(
+      await ca.db("certificate_requests").where({ identity: "dave", status: "pending" }).pluck("id"),
+    ).to.have.length(1);
   });
 });
 
@@ -143,7 +195,12 @@ describe("the CRL: expired certificates leave it, and it is built from three col
     await ca.revoke(bob.serial, "keyCompromise");
     const notAfter = new x509.X509Certificate(eve.certPem).notAfter.getTime();
     const listed = async (at: number): Promise<string[]> => {
-      const authority = new CertificateAuthority({ paths: ca.paths, registry: new CertificateRepository(ca.db), signer: () => ca.signer(), now: () => new Date(at) });
+      const authority = new CertificateAuthority({
+        paths: ca.paths,
+        registry: new CertificateRepository(ca.db),
+        signer: () => ca.signer(),
+        now: () => new Date(at),
+      });
       return (await authority.crl({ days: 7 })).entries.map((e) => e.serialNumber.toLowerCase());
     };
     expect(await listed(Date.now())).to.include.members([eve.serial, bob.serial]);
@@ -157,11 +214,14 @@ describe("the CRL: expired certificates leave it, and it is built from three col
     const server = await startTestServer({ ca });
     try {
       const reads: { sql: string; bindings: unknown[] }[] = [];
-      server.running.db.on("query", (q: { sql: string; bindings?: unknown[] }) => reads.push({ sql: q.sql, bindings: q.bindings ?? [] }));
+      server.running.db.on("query", (q: { sql: string; bindings?: unknown[] }) =>
+        reads.push({ sql: q.sql, bindings: q.bindings ?? [] }),
+      );
       const mallory = await ca.issueClient("mallory");
       await ca.revoke(mallory.serial, "keyCompromise");
       const deadline = Date.now() + 5000;
-      while (!reads.some((r) => /crl_number/.test(r.bindings.join(" "))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      while (!reads.some((r) => /crl_number/.test(r.bindings.join(" "))) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
       const ofRevoked = reads.filter((r) => /from [`"]certificates[`"]/.test(r.sql) && r.bindings.includes("revoked"));
       expect(ofRevoked.length, "the refresh read revoked rows").to.be.greaterThan(0);
       for (const r of ofRevoked) expect(r.sql).to.not.match(/select \*|[`"]pem[`"]/);

@@ -16,7 +16,10 @@ describe("PROXY protocol: the header deadline holds against a trickling peer", f
   let server: TestServer;
   before(async function () {
     ca = await createTestCA();
-    server = await startTestServer({ ca, config: { trustedProxies: ["127.0.0.2/32"], proxyHeaderTimeoutMs: DEADLINE_MS } });
+    server = await startTestServer({
+      ca,
+      config: { trustedProxies: ["127.0.0.2/32"], proxyHeaderTimeoutMs: DEADLINE_MS },
+    });
   });
   after(async function () {
     await server?.stop();
@@ -37,7 +40,10 @@ describe("PROXY protocol: the header deadline holds against a trickling peer", f
       await new Promise((r) => setTimeout(r, 100));
       if (open) s.write(Buffer.from([0]));
     }
-    const at = await Promise.race([closed, new Promise<number>((r) => setTimeout(() => r(Number.POSITIVE_INFINITY), 5_000))]);
+    const at = await Promise.race([
+      closed,
+      new Promise<number>((r) => setTimeout(() => r(Number.POSITIVE_INFINITY), 5_000)),
+    ]);
     s.destroy();
     expect(at - started, "still open while trickling").to.be.below(4 * DEADLINE_MS);
   });

@@ -23,11 +23,23 @@ interface Answer {
 
 function get(port: number, ca: TestCA, who: TestIdentity, path = "/v1/me"): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, servername: "localhost", ca: ca.rootPem, cert: who.certPem, key: who.keyPem, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
+    const req = request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        servername: "localhost",
+        ca: ca.rootPem,
+        cert: who.certPem,
+        key: who.keyPem,
+        agent: false,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      },
+    );
     req.on("error", reject);
     req.end();
   });
@@ -53,8 +65,17 @@ describe("server: PROXY protocol from trusted balancers", function () {
     ca = await createTestCA();
     alice = await ca.issueClient("alice");
     ops = await ca.issueClient("ops");
-    limited = await startTestServer({ ca, config: { trustedProxies: [`${TRUSTED}/32`], rateLimits: { identity: { points: 1000, seconds: 60 }, source: { points: 3, seconds: 60 } } } });
-    strict = await startTestServer({ ca, config: { trustedProxies: [TRUSTED], proxyHeaderTimeoutMs: 300, adminIdentities: ["ops"] } });
+    limited = await startTestServer({
+      ca,
+      config: {
+        trustedProxies: [`${TRUSTED}/32`],
+        rateLimits: { identity: { points: 1000, seconds: 60 }, source: { points: 3, seconds: 60 } },
+      },
+    });
+    strict = await startTestServer({
+      ca,
+      config: { trustedProxies: [TRUSTED], proxyHeaderTimeoutMs: 300, adminIdentities: ["ops"] },
+    });
   });
   after(async function () {
     for (const b of balancers) await b.close();
@@ -102,7 +123,9 @@ describe("server: PROXY protocol from trusted balancers", function () {
     for (const bad of ["10.0.0.0/33", "2001:db8::/129", "balancer.internal", "10.0.0.1/8/1", "10.0.0.0/08"]) {
       expect(() => resolveServer({ "trusted-proxies": bad }, {}), bad).to.throw(UsageError);
     }
-    expect(resolveServer({}, { CERTVAULT_TRUSTED_PROXIES: "10.0.0.0/24, 2001:db8::/64" }).trustedProxies).to.deep.equal(["10.0.0.0/24", "2001:db8::/64"]);
+    expect(resolveServer({}, { CERTVAULT_TRUSTED_PROXIES: "10.0.0.0/24, 2001:db8::/64" }).trustedProxies).to.deep.equal(
+      ["10.0.0.0/24", "2001:db8::/64"],
+    );
   });
 
   it("refuses a PROXY header from a peer that is not a trusted balancer", async function () {
@@ -121,7 +144,8 @@ describe("server: PROXY protocol from trusted balancers", function () {
   });
 
   it("refuses malformed headers without a byte sent and keeps serving", async function () {
-    const v2 = (versionCommand: number, family: number, body: Buffer): Buffer => Buffer.concat([V2_SIGNATURE, Buffer.from([versionCommand, family, body.length >> 8, body.length & 0xff]), body]);
+    const v2 = (versionCommand: number, family: number, body: Buffer): Buffer =>
+      Buffer.concat([V2_SIGNATURE, Buffer.from([versionCommand, family, body.length >> 8, body.length & 0xff]), body]);
     const bad = [
       Buffer.from("PROXY TCP4 999.0.113.7 127.0.0.1 40000 8443\r\n"),
       Buffer.from("PROXY TCP4 203.0.113.7 127.0.0.1 70000 8443\r\n"),
@@ -134,7 +158,8 @@ describe("server: PROXY protocol from trusted balancers", function () {
       v2(0x21, 0x31, Buffer.alloc(216)), // AF_UNIX
       Buffer.concat([V2_SIGNATURE, Buffer.from([0x21, 0x11, 0xff, 0xff])]), // 65535-byte body announced
     ];
-    for (const bytes of bad) expect(await rawExchange(strict.port, bytes, TRUSTED), bytes.toString("latin1")).to.have.length(0);
+    for (const bytes of bad)
+      expect(await rawExchange(strict.port, bytes, TRUSTED), bytes.toString("latin1")).to.have.length(0);
     // Cut off half-way: the peer's end is the end of it.
     expect(await rawExchange(strict.port, proxyV2("203.0.113.7").subarray(0, 20), TRUSTED, true)).to.have.length(0);
     expect((await get(await balancer(strict, proxyV1("203.0.113.8")), ca, alice)).status).to.equal(200);
@@ -145,7 +170,12 @@ describe("server: PROXY protocol from trusted balancers", function () {
     expect(await rawExchange(strict.port, Buffer.from("PROXY TCP4 "), TRUSTED)).to.have.length(0);
     expect(Date.now() - started).to.be.below(5000);
     const metrics = await get(strict.port, ca, ops, "/metrics");
-    const count = (reason: string): number => Number(new RegExp(`^certvault_proxy_protocol_refusals_total\\{reason="${reason}"\\} (\\d+)$`, "m").exec(metrics.body)?.[1] ?? 0);
+    const count = (reason: string): number =>
+      Number(
+        new RegExp(`^certvault_proxy_protocol_refusals_total\\{reason="${reason}"\\} (\\d+)$`, "m").exec(
+          metrics.body,
+        )?.[1] ?? 0,
+      );
     expect(count("untrusted_header")).to.equal(4);
     expect(count("missing_header")).to.equal(1);
     expect(count("malformed")).to.equal(11);

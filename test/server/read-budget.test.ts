@@ -33,12 +33,14 @@ function call(agent: Agent, url: string): Promise<Answer> {
   });
 }
 
-const code = (a: Answer): string | undefined => (a.status >= 400 ? (JSON.parse(a.body.toString()) as { error?: { code: string } }).error?.code : undefined);
+const code = (a: Answer): string | undefined =>
+  a.status >= 400 ? (JSON.parse(a.body.toString()) as { error?: { code: string } }).error?.code : undefined;
 
 async function seed(ca: TestCA, owner: string, n: number): Promise<string[]> {
   const repo = new RecordRepository(ca.db);
   const ids = Array.from({ length: n }, () => randomBytes(16).toString("hex"));
-  for (const id of ids) await repo.insert({ id, owner, envelope: randomBytes(64), now: new Date(Date.now() - 86_400_000) });
+  for (const id of ids)
+    await repo.insert({ id, owner, envelope: randomBytes(64), now: new Date(Date.now() - 86_400_000) });
   return ids;
 }
 
@@ -69,7 +71,10 @@ describe("server: read budgets reserved at admission", function () {
       ca,
       // The clock starts true (the CRL is dated by it) and only moves forward, for the slow drain.
       now: () => new Date(Date.now() + offset),
-      config: { anomaly: thresholdsFrom({ distinctRecords: THRESHOLD, dayRecordsMin: 40, dayRecordsMax: 1000 }), rateLimits: { identity: { points: 0, seconds: 1 }, source: { points: 0, seconds: 1 } } },
+      config: {
+        anomaly: thresholdsFrom({ distinctRecords: THRESHOLD, dayRecordsMin: 40, dayRecordsMax: 1000 }),
+        rateLimits: { identity: { points: 0, seconds: 1 }, source: { points: 0, seconds: 1 } },
+      },
     });
 
   before(async function () {
@@ -91,11 +96,18 @@ describe("server: read budgets reserved at admission", function () {
     const answers = await Promise.all(ids.map((id) => call(agent, `${server.url}/v1/records/${id}`)));
     const served = answers.filter((a) => a.status === 200).length;
     const refused = answers.filter((a) => a.status !== 200);
-    console.log(`      burst: ${served} served, ${refused.filter((a) => a.status === 403).length} x 403, ${refused.filter((a) => a.status === 429).length} x 429`);
+    console.log(
+      `      burst: ${served} served, ${refused.filter((a) => a.status === 403).length} x 403, ${refused.filter((a) => a.status === 429).length} x 429`,
+    );
     expect(served, "records served").to.be.at.most(THRESHOLD - 1);
-    for (const a of refused) expect(`${a.status} ${code(a)}`).to.be.oneOf(["403 identity_quarantined", "429 concurrency_limited"]);
+    for (const a of refused)
+      expect(`${a.status} ${code(a)}`).to.be.oneOf(["403 identity_quarantined", "429 concurrency_limited"]);
     expect(await quarantinedFor(ca, "burst")).to.equal("bulk_read");
-    const audited = (await ca.db("audit_entries").where({ actor: "burst", action: "records.get", status: 200 }).count({ n: "*" }).first()) as { n: unknown };
+    const audited = (await ca
+      .db("audit_entries")
+      .where({ actor: "burst", action: "records.get", status: 200 })
+      .count({ n: "*" })
+      .first()) as { n: unknown };
     expect(Number(audited.n)).to.equal(served);
   });
 
@@ -109,7 +121,9 @@ describe("server: read budgets reserved at admission", function () {
         req.on("response", (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
         });
         req.on("error", reject);
       });
@@ -130,14 +144,17 @@ describe("server: read budgets reserved at admission", function () {
     for (const h of waiting) h.req.end("rest.");
     expect((await Promise.all(waiting.map((h) => h.answer))).map((a) => a.status)).to.deep.equal(Array(32).fill(201));
     // Nothing is left counted once they are done.
-    expect((await Promise.all(Array.from({ length: 32 }, () => call(agent, `${server.url}/v1/me`)))).map((a) => a.status)).to.deep.equal(Array(32).fill(200));
+    expect(
+      (await Promise.all(Array.from({ length: 32 }, () => call(agent, `${server.url}/v1/me`)))).map((a) => a.status),
+    ).to.deep.equal(Array(32).fill(200));
   });
 
   it("a restart keeps the count: 12 reads, restart, the read that makes 20 is refused", async function () {
     const patient = await ca.issueClient("patient");
     const ids = await seed(ca, "patient", 40);
     let agent = agentFor(patient, 1);
-    for (const id of ids.slice(0, 12)) expect((await call(agent, `${server.url}/v1/records/${id}`)).status).to.equal(200);
+    for (const id of ids.slice(0, 12))
+      expect((await call(agent, `${server.url}/v1/records/${id}`)).status).to.equal(200);
     await server.stop();
     server = await start();
     agent = agentFor(patient, 1);
@@ -147,7 +164,10 @@ describe("server: read budgets reserved at admission", function () {
       statuses.push(a.status);
       if (a.status !== 200) break;
     }
-    expect(statuses.filter((s) => s === 200), "served after the restart").to.have.length(THRESHOLD - 1 - 12);
+    expect(
+      statuses.filter((s) => s === 200),
+      "served after the restart",
+    ).to.have.length(THRESHOLD - 1 - 12);
     expect(statuses.at(-1)).to.equal(403);
     expect(await quarantinedFor(ca, "patient")).to.equal("bulk_read");
   });

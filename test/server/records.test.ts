@@ -31,7 +31,8 @@ describe("server: records", function () {
     await ca.cleanup();
   });
 
-  const countRecords = async (): Promise<number> => Number(((await ca.db("records").count({ n: "*" }))[0] as { n: number }).n);
+  const countRecords = async (): Promise<number> =>
+    Number(((await ca.db("records").count({ n: "*" }))[0] as { n: number }).n);
 
   async function post(id: TestIdentity, data: Uint8Array | string, headers: string[] = []): Promise<string> {
     const r = await curl(`${server.url}/v1/records`, { cacert: rootFile, id, data, headers });
@@ -43,7 +44,24 @@ describe("server: records", function () {
 
   /** The response headers of GET /v1/records/ID, as curl prints them. */
   async function headersOf(recordId: string): Promise<string> {
-    const r = await runProcess("curl", ["-sS", "--cacert", rootFile, "--cert", alice.certPath, "--key", alice.keyPath, "-o", "/dev/null", "-D", "-", `${server.url}/v1/records/${recordId}`], { timeoutMs: 30_000 });
+    const r = await runProcess(
+      "curl",
+      [
+        "-sS",
+        "--cacert",
+        rootFile,
+        "--cert",
+        alice.certPath,
+        "--key",
+        alice.keyPath,
+        "-o",
+        "/dev/null",
+        "-D",
+        "-",
+        `${server.url}/v1/records/${recordId}`,
+      ],
+      { timeoutMs: 30_000 },
+    );
     return r.stdout;
   }
 
@@ -52,14 +70,46 @@ describe("server: records", function () {
     writeFileSync(file, envelope);
     const out = join(who.dir, "plain.out");
     const signed = join(who.dir, "signed.der");
-    const r = await openssl(["cms", "-decrypt", "-inform", "DER", "-binary", "-in", file, "-inkey", who.keyPath, "-recip", who.certPath, "-out", signed]);
+    const r = await openssl([
+      "cms",
+      "-decrypt",
+      "-inform",
+      "DER",
+      "-binary",
+      "-in",
+      file,
+      "-inkey",
+      who.keyPath,
+      "-recip",
+      who.certPath,
+      "-out",
+      signed,
+    ]);
     expect(r.code, r.stderr).to.equal(0);
     // A plaintext upload is signed by the server's certificate, bound to its owner and id, then sealed: openssl
     // verifies that signature against the root before it gives the content.
     const signer = join(who.dir, "signer.pem");
-    const v = await openssl(["cms", "-verify", "-inform", "DER", "-binary", "-in", signed, "-CAfile", rootFile, "-purpose", "any", "-signer", signer, "-out", out]);
+    const v = await openssl([
+      "cms",
+      "-verify",
+      "-inform",
+      "DER",
+      "-binary",
+      "-in",
+      signed,
+      "-CAfile",
+      rootFile,
+      "-purpose",
+      "any",
+      "-signer",
+      signer,
+      "-out",
+      out,
+    ]);
     expect(v.code, v.stderr).to.equal(0);
-    expect(readFileSync(signer, "utf8").replace(/\s/g, "")).to.equal(readFileSync(join(ca.home, "server", "server.crt"), "utf8").replace(/\s/g, ""));
+    expect(readFileSync(signer, "utf8").replace(/\s/g, "")).to.equal(
+      readFileSync(join(ca.home, "server", "server.crt"), "utf8").replace(/\s/g, ""),
+    );
     return readFileSync(out);
   }
 
@@ -96,7 +146,12 @@ describe("server: records", function () {
     const missing = await curl(`${server.url}/v1/records/${"a".repeat(32)}`, { cacert: rootFile, id: bob });
     expect(read.status).to.equal(404);
     expect(json(read)).to.deep.equal(json(missing));
-    const put = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: bob, method: "PUT", data: "overwritten" });
+    const put = await curl(`${server.url}/v1/records/${id}`, {
+      cacert: rootFile,
+      id: bob,
+      method: "PUT",
+      data: "overwritten",
+    });
     expect(put.status).to.equal(404);
     const del = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: bob, method: "DELETE" });
     expect(del.status).to.equal(404);
@@ -108,7 +163,12 @@ describe("server: records", function () {
 
   it("PUT replaces and DELETE removes the owner's record", async function () {
     const id = await post(alice, "v1");
-    const put = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice, method: "PUT", data: "v2" });
+    const put = await curl(`${server.url}/v1/records/${id}`, {
+      cacert: rootFile,
+      id: alice,
+      method: "PUT",
+      data: "v2",
+    });
     expect(put.status).to.equal(200);
     const got = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice });
     expect((await openWithOpenssl(got.body, alice)).toString()).to.equal("v2");
@@ -128,7 +188,10 @@ describe("server: records", function () {
       const q: string = cursor ? `&cursor=${cursor}` : "";
       const r = await curl(`${server.url}/v1/records?limit=3${q}`, { cacert: rootFile, id: carol });
       expect(r.status).to.equal(200);
-      const page = json(r) as unknown as { records: { id: string; size: number; createdAt: string }[]; next: string | null };
+      const page = json(r) as unknown as {
+        records: { id: string; size: number; createdAt: string }[];
+        next: string | null;
+      };
       expect(page.records.length).to.be.at.most(3);
       for (const rec of page.records) {
         expect(rec.size).to.be.greaterThan(0);
@@ -144,10 +207,30 @@ describe("server: records", function () {
     const plain = join(alice.dir, "plain.txt");
     writeFileSync(plain, "sealed on the client");
     const env = join(alice.dir, "client.der");
-    const s = await openssl(["cms", "-encrypt", "-binary", "-aes-256-gcm", "-in", plain, "-outform", "DER", "-out", env, "-recip", alice.certPath, "-keyopt", "ecdh_kdf_md:sha256"]);
+    const s = await openssl([
+      "cms",
+      "-encrypt",
+      "-binary",
+      "-aes-256-gcm",
+      "-in",
+      plain,
+      "-outform",
+      "DER",
+      "-out",
+      env,
+      "-recip",
+      alice.certPath,
+      "-keyopt",
+      "ecdh_kdf_md:sha256",
+    ]);
     expect(s.code, s.stderr).to.equal(0);
     const sent = readFileSync(env);
-    const r = await curl(`${server.url}/v1/records`, { cacert: rootFile, id: alice, data: sent, headers: ["Content-Type: application/pkcs7-mime"] });
+    const r = await curl(`${server.url}/v1/records`, {
+      cacert: rootFile,
+      id: alice,
+      data: sent,
+      headers: ["Content-Type: application/pkcs7-mime"],
+    });
     expect(r.status, r.body.toString()).to.equal(201);
     const got = await curl(`${server.url}/v1/records/${json(r).id as string}`, { cacert: rootFile, id: alice });
     expect(Buffer.compare(got.body, sent)).to.equal(0);
@@ -160,7 +243,11 @@ describe("server: records", function () {
     const agent = new Agent({ keepAlive: true, ca: ca.rootPem, cert: owner.certPem, key: owner.keyPem });
     const call = (body: Uint8Array): Promise<number> =>
       new Promise((resolve, reject) => {
-        const req = request(`${server.url}/v1/records`, { method: "POST", agent, headers: { "content-type": "application/pkcs7-mime" } }, (res) => (res.resume(), res.on("end", () => resolve(res.statusCode ?? 0))));
+        const req = request(
+          `${server.url}/v1/records`,
+          { method: "POST", agent, headers: { "content-type": "application/pkcs7-mime" } },
+          (res) => (res.resume(), res.on("end", () => resolve(res.statusCode ?? 0))),
+        );
         req.on("error", reject);
         req.end(body);
       });
@@ -178,11 +265,36 @@ describe("server: records", function () {
     const plain = join(bob.dir, "plain.txt");
     writeFileSync(plain, "for alice only");
     const env = join(bob.dir, "foralice.der");
-    await openssl(["cms", "-encrypt", "-binary", "-aes-256-gcm", "-in", plain, "-outform", "DER", "-out", env, "-recip", alice.certPath, "-keyopt", "ecdh_kdf_md:sha256"]);
-    const notMine = await curl(`${server.url}/v1/records`, { cacert: rootFile, id: bob, data: readFileSync(env), headers: ["Content-Type: application/pkcs7-mime"] });
+    await openssl([
+      "cms",
+      "-encrypt",
+      "-binary",
+      "-aes-256-gcm",
+      "-in",
+      plain,
+      "-outform",
+      "DER",
+      "-out",
+      env,
+      "-recip",
+      alice.certPath,
+      "-keyopt",
+      "ecdh_kdf_md:sha256",
+    ]);
+    const notMine = await curl(`${server.url}/v1/records`, {
+      cacert: rootFile,
+      id: bob,
+      data: readFileSync(env),
+      headers: ["Content-Type: application/pkcs7-mime"],
+    });
     expect(notMine.status).to.equal(400);
     expect(json(notMine).error?.code).to.be.a("string");
-    const garbage = await curl(`${server.url}/v1/records`, { cacert: rootFile, id: bob, data: randomBytes(200), headers: ["Content-Type: application/pkcs7-mime"] });
+    const garbage = await curl(`${server.url}/v1/records`, {
+      cacert: rootFile,
+      id: bob,
+      data: randomBytes(200),
+      headers: ["Content-Type: application/pkcs7-mime"],
+    });
     expect(garbage.status).to.equal(400);
     expect(json(garbage).error?.code).to.be.a("string");
     expect(await countRecords()).to.equal(before);
@@ -194,20 +306,45 @@ describe("server: records", function () {
     expect(first.status).to.equal(200);
     const etag = /^etag:\s*(\S+)\s*$/im.exec(await headersOf(id))?.[1];
     expect(etag).to.equal('"1"');
-    const ok = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice, method: "PUT", data: "version two", headers: ['If-Match: "1"'] });
+    const ok = await curl(`${server.url}/v1/records/${id}`, {
+      cacert: rootFile,
+      id: alice,
+      method: "PUT",
+      data: "version two",
+      headers: ['If-Match: "1"'],
+    });
     expect(ok.status).to.equal(200);
     expect(json(ok)).to.deep.equal({ id, version: 2 });
-    const stale = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice, method: "PUT", data: "lost update", headers: ['If-Match: "1"'] });
+    const stale = await curl(`${server.url}/v1/records/${id}`, {
+      cacert: rootFile,
+      id: alice,
+      method: "PUT",
+      data: "lost update",
+      headers: ['If-Match: "1"'],
+    });
     expect(stale.status).to.equal(412);
     expect(json(stale).error?.code).to.equal("precondition_failed");
     const now = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice });
     expect(Buffer.compare(await openWithOpenssl(now.body, alice), Buffer.from("version two"))).to.equal(0);
-    const bad = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice, method: "PUT", data: "x", headers: ["If-Match: *"] });
+    const bad = await curl(`${server.url}/v1/records/${id}`, {
+      cacert: rootFile,
+      id: alice,
+      method: "PUT",
+      data: "x",
+      headers: ["If-Match: *"],
+    });
     expect(bad.status).to.equal(400);
   });
 
   it("answers bad ids and bad queries with 400 and their codes", async function () {
-    for (const bad of ["short", "a".repeat(33), "A".repeat(32), "-" + "a".repeat(31), "..%2F..%2Fetc", "%00" + "a".repeat(31)]) {
+    for (const bad of [
+      "short",
+      "a".repeat(33),
+      "A".repeat(32),
+      "-" + "a".repeat(31),
+      "..%2F..%2Fetc",
+      "%00" + "a".repeat(31),
+    ]) {
       const r = await curl(`${server.url}/v1/records/${bad}`, { cacert: rootFile, id: alice });
       expect(r.status, bad).to.equal(400);
       expect(json(r).error?.code).to.equal("invalid_id");

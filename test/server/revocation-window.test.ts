@@ -34,7 +34,17 @@ class RawClient {
 
   static open(server: TestServer, ca: TestCA, who: TestIdentity): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: "127.0.0.1", port: server.port, ca: ca.rootPem, cert: who.certPem, key: who.keyPem, servername: "localhost" }, () => resolve(new RawClient(socket)));
+      const socket = connect(
+        {
+          host: "127.0.0.1",
+          port: server.port,
+          ca: ca.rootPem,
+          cert: who.certPem,
+          key: who.keyPem,
+          servername: "localhost",
+        },
+        () => resolve(new RawClient(socket)),
+      );
       socket.once("error", reject);
     });
   }
@@ -66,16 +76,28 @@ async function until(what: string, cond: () => Promise<boolean>, ms = 5000): Pro
   }
 }
 
-const recordsOf = async (ca: TestCA, owner: string): Promise<number> => Number(((await ca.db("records").where({ owner }).count({ n: "*" }).first()) as { n: number | string }).n);
+const recordsOf = async (ca: TestCA, owner: string): Promise<number> =>
+  Number(((await ca.db("records").where({ owner }).count({ n: "*" }).first()) as { n: number | string }).n);
 
 /** Headers and half of a 2,000-byte plaintext upload; the other half is sent by the test later. */
-async function startSlowUpload(server: TestServer, ca: TestCA, who: TestIdentity): Promise<{ client: RawClient; rest: Buffer }> {
+async function startSlowUpload(
+  server: TestServer,
+  ca: TestCA,
+  who: TestIdentity,
+): Promise<{ client: RawClient; rest: Buffer }> {
   const body = Buffer.alloc(2000, 0x61);
   const client = await RawClient.open(server, ca, who);
-  client.write(`POST /v1/records HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+  client.write(
+    `POST /v1/records HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`,
+  );
   client.write(body.subarray(0, 1000));
   // Authorised: the route has recorded the write's attempt, and now waits for the rest of the body.
-  await until("the upload's audited attempt", async () => (await ca.db("audit_entries").where({ serial: who.serial, action: "records.create", status: 0 }).first("seq")) !== undefined);
+  await until(
+    "the upload's audited attempt",
+    async () =>
+      (await ca.db("audit_entries").where({ serial: who.serial, action: "records.create", status: 0 }).first("seq")) !==
+      undefined,
+  );
   return { client, rest: body.subarray(1000) };
 }
 
@@ -102,7 +124,10 @@ describe("server: a slow upload started before a revocation writes nothing after
       const c = await RawClient.open(server, ca, alice);
       c.write("GET /v1/crl HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
       const { status, body } = await c.raw();
-      return status === 200 && new x509.X509Crl(new Uint8Array(body)).entries.some((e) => e.serialNumber.toLowerCase() === serial);
+      return (
+        status === 200 &&
+        new x509.X509Crl(new Uint8Array(body)).entries.some((e) => e.serialNumber.toLowerCase() === serial)
+      );
     };
     const { client, rest } = await startSlowUpload(server, ca, eve);
     await ca.revoke(eve.serial, "keyCompromise");
@@ -119,7 +144,10 @@ describe("server: a slow upload started before a revocation writes nothing after
     await ca.issueClient("mallory"); // another device, still active
     const { client, rest } = await startSlowUpload(server, ca, mallory);
     // Revoked in the registry without a revision bump: no poll or notification tells this node.
-    await ca.db("certificates").where({ serial: mallory.serial }).update({ status: "revoked", revoked_at: Date.now(), revocation_reason: "keyCompromise" });
+    await ca
+      .db("certificates")
+      .where({ serial: mallory.serial })
+      .update({ status: "revoked", revoked_at: Date.now(), revocation_reason: "keyCompromise" });
     client.write(rest);
     expect(await client.answer()).to.deep.equal({ status: 403, code: "certificate_revoked" });
     expect(await recordsOf(ca, "mallory")).to.equal(0);
@@ -130,7 +158,10 @@ describe("server: a slow upload started before a revocation writes nothing after
     // below would load the revoked set (the handshake then refuses, which this test is not about).
     const trudy = await ca.issueClient("trudy");
     server = await startTestServer({ ca, config: { revocationPollMs: 60_000 } });
-    await ca.db("certificates").where({ serial: trudy.serial }).update({ status: "revoked", revoked_at: Date.now(), revocation_reason: "keyCompromise" });
+    await ca
+      .db("certificates")
+      .where({ serial: trudy.serial })
+      .update({ status: "revoked", revoked_at: Date.now(), revocation_reason: "keyCompromise" });
     const client = await RawClient.open(server, ca, trudy);
     client.write("GET /v1/me HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     expect(await client.answer()).to.deep.equal({ status: 403, code: "certificate_revoked" });

@@ -28,7 +28,15 @@ async function provisionRsaServerKey(ca: TestCA): Promise<void> {
   const dir = join(ca.home, "server");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const keys = await generateKeyPair("rsa-3072");
-  const issued = await ca.authority.issueForKey({ publicKey: keys.publicKey, commonName: "localhost", family: "RSA", keyType: "rsa-3072", profile: "server", days: 30, sans: SERVER_SANS });
+  const issued = await ca.authority.issueForKey({
+    publicKey: keys.publicKey,
+    commonName: "localhost",
+    family: "RSA",
+    keyType: "rsa-3072",
+    profile: "server",
+    days: 30,
+    sans: SERVER_SANS,
+  });
   const der = new Uint8Array(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey));
   writeSecretFile(join(dir, "server.key"), encryptPkcs8(der, ca.passphrase, TEST_KDF_ITERATIONS), { overwrite: true });
   writeFileAtomic(join(dir, "server.crt"), issued.pem, { mode: 0o644, overwrite: true });
@@ -43,9 +51,31 @@ interface Handshake {
 }
 
 async function sClient(server: TestServer, ca: TestCA, who: TestIdentity, args: string[]): Promise<Handshake> {
-  const r = await openssl(["s_client", "-connect", `127.0.0.1:${server.port}`, "-servername", "localhost", "-CAfile", ca.paths.rootCert, "-cert", who.certPath, "-key", who.keyPath, "-ign_eof", ...args], { input: REQUEST });
+  const r = await openssl(
+    [
+      "s_client",
+      "-connect",
+      `127.0.0.1:${server.port}`,
+      "-servername",
+      "localhost",
+      "-CAfile",
+      ca.paths.rootCert,
+      "-cert",
+      who.certPath,
+      "-key",
+      who.keyPath,
+      "-ign_eof",
+      ...args,
+    ],
+    { input: REQUEST },
+  );
   const m = /^(New|Reused), (TLSv1\.[0-3]|SSLv3), Cipher is (\S+)/m.exec(r.stdout);
-  return { ...(m && m[3] !== "(NONE)" ? { negotiated: `${m[2]} ${m[3]}` } : {}), reused: m?.[1] === "Reused", answered: /HTTP\/1\.1 200 /.test(r.stdout), stderr: r.stderr };
+  return {
+    ...(m && m[3] !== "(NONE)" ? { negotiated: `${m[2]} ${m[3]}` } : {}),
+    reused: m?.[1] === "Reused",
+    answered: /HTTP\/1\.1 200 /.test(r.stdout),
+    stderr: r.stderr,
+  };
 }
 
 describe("server: TLS configuration (openssl s_client)", function () {
@@ -73,12 +103,36 @@ describe("server: TLS configuration (openssl s_client)", function () {
   });
 
   const accepted: [string, string[], string][] = [
-    ["TLS 1.3 TLS_AES_256_GCM_SHA384", ["-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384"], "TLSv1.3 TLS_AES_256_GCM_SHA384"],
-    ["TLS 1.3 TLS_AES_128_GCM_SHA256", ["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"], "TLSv1.3 TLS_AES_128_GCM_SHA256"],
-    ["TLS 1.3 TLS_CHACHA20_POLY1305_SHA256", ["-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"], "TLSv1.3 TLS_CHACHA20_POLY1305_SHA256"],
-    ["TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256", ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"], "TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256"],
-    ["TLS 1.2 ECDHE-ECDSA-AES256-GCM-SHA384", ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"], "TLSv1.2 ECDHE-ECDSA-AES256-GCM-SHA384"],
-    ["TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305", ["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"], "TLSv1.2 ECDHE-ECDSA-CHACHA20-POLY1305"],
+    [
+      "TLS 1.3 TLS_AES_256_GCM_SHA384",
+      ["-tls1_3", "-ciphersuites", "TLS_AES_256_GCM_SHA384"],
+      "TLSv1.3 TLS_AES_256_GCM_SHA384",
+    ],
+    [
+      "TLS 1.3 TLS_AES_128_GCM_SHA256",
+      ["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"],
+      "TLSv1.3 TLS_AES_128_GCM_SHA256",
+    ],
+    [
+      "TLS 1.3 TLS_CHACHA20_POLY1305_SHA256",
+      ["-tls1_3", "-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"],
+      "TLSv1.3 TLS_CHACHA20_POLY1305_SHA256",
+    ],
+    [
+      "TLS 1.2 ECDHE-ECDSA-AES128-GCM-SHA256",
+      ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"],
+      "TLSv1.2 ECDHE-ECDSA-AES128-GCM-SHA256",
+    ],
+    [
+      "TLS 1.2 ECDHE-ECDSA-AES256-GCM-SHA384",
+      ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-GCM-SHA384"],
+      "TLSv1.2 ECDHE-ECDSA-AES256-GCM-SHA384",
+    ],
+    [
+      "TLS 1.2 ECDHE-ECDSA-CHACHA20-POLY1305",
+      ["-tls1_2", "-cipher", "ECDHE-ECDSA-CHACHA20-POLY1305"],
+      "TLSv1.2 ECDHE-ECDSA-CHACHA20-POLY1305",
+    ],
   ];
   for (const [label, args, expected] of accepted) {
     it(`accepts ${label} and answers over it`, async function () {
@@ -91,9 +145,21 @@ describe("server: TLS configuration (openssl s_client)", function () {
   const refused: [string, string[], RegExp][] = [
     ["TLS 1.0", ["-tls1", "-cipher", "DEFAULT:@SECLEVEL=0"], /alert protocol version/],
     ["TLS 1.1", ["-tls1_1", "-cipher", "DEFAULT:@SECLEVEL=0"], /alert protocol version/],
-    ["TLS 1.2 CBC ECDHE-ECDSA-AES128-SHA256", ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"], /alert handshake failure/],
-    ["TLS 1.2 CBC ECDHE-ECDSA-AES256-SHA", ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0"], /alert handshake failure/],
-    ["TLS 1.3 TLS_AES_128_CCM_SHA256 (not in Mozilla's lists)", ["-tls1_3", "-ciphersuites", "TLS_AES_128_CCM_SHA256"], /alert handshake failure/],
+    [
+      "TLS 1.2 CBC ECDHE-ECDSA-AES128-SHA256",
+      ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"],
+      /alert handshake failure/,
+    ],
+    [
+      "TLS 1.2 CBC ECDHE-ECDSA-AES256-SHA",
+      ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES256-SHA:@SECLEVEL=0"],
+      /alert handshake failure/,
+    ],
+    [
+      "TLS 1.3 TLS_AES_128_CCM_SHA256 (not in Mozilla's lists)",
+      ["-tls1_3", "-ciphersuites", "TLS_AES_128_CCM_SHA256"],
+      /alert handshake failure/,
+    ],
   ];
   for (const [label, args, alert] of refused) {
     it(`refuses ${label} with the server's alert`, async function () {
@@ -110,7 +176,13 @@ describe("server: TLS configuration (openssl s_client)", function () {
       expect(h.negotiated, h.stderr).to.equal("TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256");
       expect(h.answered).to.equal(true);
     });
-    for (const suite of ["AES128-GCM-SHA256", "AES256-GCM-SHA384", "DHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-SHA", "ECDHE-RSA-AES256-SHA384"]) {
+    for (const suite of [
+      "AES128-GCM-SHA256",
+      "AES256-GCM-SHA384",
+      "DHE-RSA-AES128-GCM-SHA256",
+      "ECDHE-RSA-AES128-SHA",
+      "ECDHE-RSA-AES256-SHA384",
+    ]) {
       it(`refuses TLS 1.2 ${suite} (RSA key exchange, finite-field DHE or CBC)`, async function () {
         const h = await sClient(rsa, rsaCa, rsaAlice, ["-tls1_2", "-cipher", `${suite}:@SECLEVEL=0`]);
         expect(h.negotiated).to.equal(undefined);
@@ -120,15 +192,40 @@ describe("server: TLS configuration (openssl s_client)", function () {
   });
 
   it("picks its own order, not the client's (TLS 1.2 and 1.3)", async function () {
-    const h12 = await sClient(ec, ca, alice, ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384"]);
+    const h12 = await sClient(ec, ca, alice, [
+      "-tls1_2",
+      "-cipher",
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384",
+    ]);
     expect(h12.negotiated).to.equal("TLSv1.2 ECDHE-ECDSA-AES256-GCM-SHA384");
-    const h13 = await sClient(ec, ca, alice, ["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384"]);
+    const h13 = await sClient(ec, ca, alice, [
+      "-tls1_3",
+      "-ciphersuites",
+      "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384",
+    ]);
     expect(h13.negotiated).to.equal("TLSv1.3 TLS_AES_256_GCM_SHA384");
   });
 
   it("no compression: s_client reports none, and the option is set whatever the OpenSSL build", async function () {
     // Debian's OpenSSL client cannot offer zlib either, so the wire check alone could not fail: the option is checked too.
-    const h = await openssl(["s_client", "-connect", `127.0.0.1:${ec.port}`, "-servername", "localhost", "-CAfile", ca.paths.rootCert, "-cert", alice.certPath, "-key", alice.keyPath, "-comp", "-ign_eof"], { input: REQUEST });
+    const h = await openssl(
+      [
+        "s_client",
+        "-connect",
+        `127.0.0.1:${ec.port}`,
+        "-servername",
+        "localhost",
+        "-CAfile",
+        ca.paths.rootCert,
+        "-cert",
+        alice.certPath,
+        "-key",
+        alice.keyPath,
+        "-comp",
+        "-ign_eof",
+      ],
+      { input: REQUEST },
+    );
     expect(h.stdout).to.match(/^Compression: NONE$/m);
     const opts = secureContextOptions({ key: "", cert: "", ca: "", crl: [] }).secureOptions ?? 0;
     expect(opts & constants.SSL_OP_NO_COMPRESSION).to.not.equal(0);
@@ -136,7 +233,21 @@ describe("server: TLS configuration (openssl s_client)", function () {
 
   /** s_client's "R" command (client-initiated renegotiation), over TLS 1.2: did the server go along with it? */
   function renegotiate(extra: string[]): Promise<{ outcome: "refused" | "renegotiated" | "closed"; output: string }> {
-    const args = ["s_client", "-connect", `127.0.0.1:${ec.port}`, "-servername", "localhost", "-CAfile", ca.paths.rootCert, "-cert", alice.certPath, "-key", alice.keyPath, "-tls1_2", ...extra];
+    const args = [
+      "s_client",
+      "-connect",
+      `127.0.0.1:${ec.port}`,
+      "-servername",
+      "localhost",
+      "-CAfile",
+      ca.paths.rootCert,
+      "-cert",
+      alice.certPath,
+      "-key",
+      alice.keyPath,
+      "-tls1_2",
+      ...extra,
+    ];
     const child = spawn("openssl", args, { stdio: ["pipe", "pipe", "pipe"], detached: true });
     let output = "";
     const stop = (): void => {
@@ -180,10 +291,20 @@ describe("server: TLS configuration (openssl s_client)", function () {
 
   it("rotates session-ticket keys: an old ticket stops resuming, a new one resumes, and a CRL refresh keeps the new key", async function () {
     let tick: (() => void) | undefined;
-    const rotation = rotateTicketKeys(ec.running.server, { schedule: (_ms, fn) => ((tick = fn), () => (tick = undefined)) });
+    const rotation = rotateTicketKeys(ec.running.server, {
+      schedule: (_ms, fn) => ((tick = fn), () => (tick = undefined)),
+    });
     const dir = join(ca.home, "sessions");
     mkdirSync(dir, { recursive: true });
-    const resume = (file: string, out?: string): Promise<Handshake> => sClient(ec, ca, alice, ["-tls1_2", "-no_ticket", "-sess_in", file, ...(out ? ["-sess_out", out] : [])].filter((a) => a !== "-no_ticket"));
+    const resume = (file: string, out?: string): Promise<Handshake> =>
+      sClient(
+        ec,
+        ca,
+        alice,
+        ["-tls1_2", "-no_ticket", "-sess_in", file, ...(out ? ["-sess_out", out] : [])].filter(
+          (a) => a !== "-no_ticket",
+        ),
+      );
     const save = (file: string): Promise<Handshake> => sClient(ec, ca, alice, ["-tls1_2", "-sess_out", file]);
     try {
       const before = join(dir, "before.pem");
@@ -200,7 +321,22 @@ describe("server: TLS configuration (openssl s_client)", function () {
       await ca.revoke(mallory);
       const crlFile = join(dir, "crl.der");
       const listsMallory = async (): Promise<boolean> => {
-        await runProcess("curl", ["-sS", "--cacert", ca.paths.rootCert, "--cert", alice.certPath, "--key", alice.keyPath, "-o", crlFile, `${ec.url}/v1/crl`], { timeoutMs: 30_000 });
+        await runProcess(
+          "curl",
+          [
+            "-sS",
+            "--cacert",
+            ca.paths.rootCert,
+            "--cert",
+            alice.certPath,
+            "--key",
+            alice.keyPath,
+            "-o",
+            crlFile,
+            `${ec.url}/v1/crl`,
+          ],
+          { timeoutMs: 30_000 },
+        );
         const text = await openssl(["crl", "-inform", "DER", "-in", crlFile, "-noout", "-text"]);
         return text.stdout.toLowerCase().includes(`serial number: ${mallory.serial}`);
       };
@@ -215,8 +351,32 @@ describe("server: TLS configuration (openssl s_client)", function () {
   });
 
   it("sends Strict-Transport-Security on success and on error answers (400, 403, 404)", async function () {
-    for (const [method, path, status] of [["GET", "/v1/me", 200], ["GET", "/v1/no-such-endpoint", 404], ["GET", "/v1/records/not-an-id", 400], ["GET", "/metrics", 403]] as const) {
-      const r = await runProcess("curl", ["-sS", "-X", method, "--cacert", ca.paths.rootCert, "--cert", alice.certPath, "--key", alice.keyPath, "-o", "/dev/null", "-D", "-", `${ec.url}${path}`], { timeoutMs: 30_000 });
+    for (const [method, path, status] of [
+      ["GET", "/v1/me", 200],
+      ["GET", "/v1/no-such-endpoint", 404],
+      ["GET", "/v1/records/not-an-id", 400],
+      ["GET", "/metrics", 403],
+    ] as const) {
+      const r = await runProcess(
+        "curl",
+        [
+          "-sS",
+          "-X",
+          method,
+          "--cacert",
+          ca.paths.rootCert,
+          "--cert",
+          alice.certPath,
+          "--key",
+          alice.keyPath,
+          "-o",
+          "/dev/null",
+          "-D",
+          "-",
+          `${ec.url}${path}`,
+        ],
+        { timeoutMs: 30_000 },
+      );
       expect(r.stdout, `${method} ${path}`).to.match(new RegExp(`^HTTP/1\\.1 ${status} `));
       expect(r.stdout, `${method} ${path}`).to.match(/^strict-transport-security: max-age=31536000\r$/im);
     }

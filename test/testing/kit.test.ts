@@ -79,15 +79,36 @@ describe("certvault/testing: the kit", function () {
           for (const key of [ca.paths.rootKey, ca.paths.intermediateKey]) {
             expect(readFileSync(key, "utf8")).to.match(/^-----BEGIN ENCRYPTED PRIVATE KEY-----\n/);
             expect(statSync(key).mode & 0o777).to.equal(0o600);
-            expect((await openssl(["pkey", "-in", key, "-passin", `file:${ca.passphraseFile}`, "-noout"])).code).to.equal(0);
-            expect((await openssl(["pkey", "-in", key, "-passin", "pass:wrong passphrase", "-noout"])).code).to.not.equal(0);
+            expect(
+              (await openssl(["pkey", "-in", key, "-passin", `file:${ca.passphraseFile}`, "-noout"])).code,
+            ).to.equal(0);
+            expect(
+              (await openssl(["pkey", "-in", key, "-passin", "pass:wrong passphrase", "-noout"])).code,
+            ).to.not.equal(0);
           }
           expect(ca.passphrase).to.equal(TEST_PASSPHRASE);
           const alice = await ca.issueClient("alice");
-          const v = await openssl(["verify", "-purpose", "sslclient", "-CAfile", ca.paths.rootCert, "-untrusted", ca.paths.intermediateCert, alice.certPath]);
+          const v = await openssl([
+            "verify",
+            "-purpose",
+            "sslclient",
+            "-CAfile",
+            ca.paths.rootCert,
+            "-untrusted",
+            ca.paths.intermediateCert,
+            alice.certPath,
+          ]);
           expect(v.code, v.stdout + v.stderr).to.equal(0);
           expect(await x509Text(alice.certPath)).to.include(`Signature Algorithm: ${c.sig}`);
-          const crl = await openssl(["crl", "-in", ca.paths.rootCrl, "-CAfile", ca.paths.rootCert, "-noout", "-verify"]);
+          const crl = await openssl([
+            "crl",
+            "-in",
+            ca.paths.rootCrl,
+            "-CAfile",
+            ca.paths.rootCert,
+            "-noout",
+            "-verify",
+          ]);
           expect(crl.stdout + crl.stderr).to.match(/verify OK/);
         } finally {
           await ca.cleanup();
@@ -147,7 +168,14 @@ describe("certvault/testing: the kit", function () {
 
     it("the client certificate profile is the CA's (the same shape `ca issue --profile client` gives)", async function () {
       const alice = await kit.issueClient("alice", { days: 90 });
-      const viaCa = await kit.authority.issueForKey({ publicKey: (await testKeyPair("ec-p256")).publicKey, commonName: "alice", family: "EC", keyType: "ec-p256", profile: "client", days: 90 });
+      const viaCa = await kit.authority.issueForKey({
+        publicKey: (await testKeyPair("ec-p256")).publicKey,
+        commonName: "alice",
+        family: "EC",
+        keyType: "ec-p256",
+        profile: "client",
+        days: 90,
+      });
       const b = await opensslOk(["x509", "-noout", "-text"], { input: viaCa.pem });
       const a = await x509Text(alice.certPath);
       expect(extensionsOf(a)).to.deep.equal(extensionsOf(b));
@@ -168,14 +196,28 @@ describe("certvault/testing: the kit", function () {
       const srv = await ca.issueServer(["svc.example", "localhost", "127.0.0.1", "::1"]);
       const text = await x509Text(srv.certPath);
       expect(text).to.match(/Subject: CN = svc\.example\n/);
-      expect(extensionBlock(text, "X509v3 Subject Alternative Name")?.value).to.equal("DNS:svc.example, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1");
+      expect(extensionBlock(text, "X509v3 Subject Alternative Name")?.value).to.equal(
+        "DNS:svc.example, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1",
+      );
       expect(extensionBlock(text, "X509v3 Extended Key Usage")?.value).to.equal("TLS Web Server Authentication");
       expect(extensionBlock(text, "X509v3 Basic Constraints")).to.deep.equal({ critical: true, value: "CA:FALSE" });
       expect(validityDays(text)).to.equal(365);
-      const verify = (purpose: string) => openssl(["verify", "-purpose", purpose, "-CAfile", ca.paths.rootCert, "-untrusted", ca.paths.intermediateCert, srv.certPath]);
+      const verify = (purpose: string) =>
+        openssl([
+          "verify",
+          "-purpose",
+          purpose,
+          "-CAfile",
+          ca.paths.rootCert,
+          "-untrusted",
+          ca.paths.intermediateCert,
+          srv.certPath,
+        ]);
       expect((await verify("sslserver")).code).to.equal(0);
       expect((await verify("sslclient")).code).to.not.equal(0);
-      expect(await opensslOk(["x509", "-in", srv.certPath, "-noout", "-checkhost", "localhost", "-checkip", "127.0.0.1"])).to.match(/does match certificate[\s\S]*does match certificate/);
+      expect(
+        await opensslOk(["x509", "-in", srv.certPath, "-noout", "-checkhost", "localhost", "-checkip", "127.0.0.1"]),
+      ).to.match(/does match certificate[\s\S]*does match certificate/);
       expect((await ca.authority.show(srv.serial)).profile).to.equal("server");
       expect(srv.profile).to.equal("server");
       expect(() => ca.issueServer([])).to.throw(/at least one name/);
@@ -193,9 +235,23 @@ describe("certvault/testing: the kit", function () {
       const crlFile = join(ca.home, "test.crl");
       writeFileSync(crlFile, pem);
       const text = await opensslOk(["crl", "-in", crlFile, "-noout", "-text"]);
-      expect(text.toUpperCase()).to.include(bob.serial.toUpperCase()).and.include(carol.serial.toUpperCase()).and.not.include(dave.serial.toUpperCase());
+      expect(text.toUpperCase())
+        .to.include(bob.serial.toUpperCase())
+        .and.include(carol.serial.toUpperCase())
+        .and.not.include(dave.serial.toUpperCase());
       expect(text).to.match(/Key Compromise/);
-      const check = (cert: string) => openssl(["verify", "-crl_check", "-CRLfile", crlFile, "-CAfile", ca.paths.rootCert, "-untrusted", ca.paths.intermediateCert, cert]);
+      const check = (cert: string) =>
+        openssl([
+          "verify",
+          "-crl_check",
+          "-CRLfile",
+          crlFile,
+          "-CAfile",
+          ca.paths.rootCert,
+          "-untrusted",
+          ca.paths.intermediateCert,
+          cert,
+        ]);
       const revoked = await check(bob.certPath);
       expect(revoked.code).to.not.equal(0);
       expect(revoked.stdout + revoked.stderr).to.match(/certificate revoked/);
@@ -259,16 +315,23 @@ describe("certvault/testing: the kit", function () {
       // startTestServer puts a server key in place first; here the real server starts on a fresh kit CA without one.
       const fresh = await createTestCA();
       try {
-        const config = { ...resolveServer({ home: fresh.home, port: "0", db: fresh.dbTarget }, {}), logLevel: "silent" };
+        const config = {
+          ...resolveServer({ home: fresh.home, port: "0", db: fresh.dbTarget }, {}),
+          logLevel: "silent",
+        };
         const running = await startServer({ config, passphrase: fresh.passphrase, log: pino({ level: "silent" }) });
         try {
           const crt = join(fresh.home, "server", "server.crt");
           const text = await x509Text(crt);
-          expect(extensionBlock(text, "X509v3 Subject Alternative Name")?.value).to.equal("DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1");
+          expect(extensionBlock(text, "X509v3 Subject Alternative Name")?.value).to.equal(
+            "DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1",
+          );
           const key = join(fresh.home, "server", "server.key");
           const asn = await opensslOk(["asn1parse", "-in", key]);
           expect(asn).to.match(/INTEGER\s+:0?927C0\n/); // 600,000 PBKDF2 rounds: certvault's own KDF, not the kit's
-          expect((await openssl(["pkey", "-in", key, "-passin", `file:${fresh.passphraseFile}`, "-noout"])).code).to.equal(0);
+          expect(
+            (await openssl(["pkey", "-in", key, "-passin", `file:${fresh.passphraseFile}`, "-noout"])).code,
+          ).to.equal(0);
           expect((await fresh.authority.list()).filter((c) => c.profile === "server")).to.have.length(1);
         } finally {
           running.server.closeAllConnections();
@@ -329,7 +392,9 @@ describe("certvault/testing: the kit", function () {
         const client = server.client(alice); // a keep-alive connection
         await client.put(new TextEncoder().encode("x"));
         expect(await accepts(server.port)).to.equal(true);
-        expect(tcpHandles(), "the listener and the kept-alive connection count as TCP handles").to.be.at.least(handlesBefore + 2);
+        expect(tcpHandles(), "the listener and the kept-alive connection count as TCP handles").to.be.at.least(
+          handlesBefore + 2,
+        );
         expect(readdirSync(parent)).to.have.length(2);
         expect(existsSync(alice.keyPath)).to.equal(true);
 
@@ -372,7 +437,12 @@ describe("certvault/testing: the kit", function () {
           if (entry.isDirectory()) {
             if (["node_modules", "dist", "testing", "test", "bench", ".git", ".certvault"].includes(rel)) continue;
             walk(path);
-          } else if (/\.(ts|js|mjs)$/.test(entry.name) && /(from\s+|import\()["'][^"']*\/testing(\/|\/index)?(\.js)?["']|certvault\/testing/.test(readFileSync(path, "utf8"))) {
+          } else if (
+            /\.(ts|js|mjs)$/.test(entry.name) &&
+            /(from\s+|import\()["'][^"']*\/testing(\/|\/index)?(\.js)?["']|certvault\/testing/.test(
+              readFileSync(path, "utf8"),
+            )
+          ) {
             offenders.push(rel);
           }
         }

@@ -16,7 +16,10 @@ const DAY = 86_400_000;
 
 async function opensslDates(certPath: string): Promise<{ notBefore: Date; notAfter: Date }> {
   const out = await opensslOk(["x509", "-in", certPath, "-noout", "-startdate", "-enddate"]);
-  return { notBefore: new Date(/notBefore=(.+)/.exec(out)?.[1] ?? "invalid"), notAfter: new Date(/notAfter=(.+)/.exec(out)?.[1] ?? "invalid") };
+  return {
+    notBefore: new Date(/notBefore=(.+)/.exec(out)?.[1] ?? "invalid"),
+    notAfter: new Date(/notAfter=(.+)/.exec(out)?.[1] ?? "invalid"),
+  };
 }
 
 describe("certvault/testing: broken variants are what they claim and the server refuses them", function () {
@@ -35,8 +38,10 @@ describe("certvault/testing: broken variants are what they claim and the server 
     await ca.cleanup();
   });
 
-  const verifyWith = (root: string, intermediate: string, cert: string, extra: string[] = []) => openssl(["verify", ...extra, "-CAfile", root, "-untrusted", intermediate, cert]);
-  const verifyOurs = (cert: string, extra: string[] = []) => verifyWith(ca.paths.rootCert, ca.paths.intermediateCert, cert, extra);
+  const verifyWith = (root: string, intermediate: string, cert: string, extra: string[] = []) =>
+    openssl(["verify", ...extra, "-CAfile", root, "-untrusted", intermediate, cert]);
+  const verifyOurs = (cert: string, extra: string[] = []) =>
+    verifyWith(ca.paths.rootCert, ca.paths.intermediateCert, cert, extra);
 
   /** Admitted: GET /v1/me answers with the identity, through the kit's client and through curl. */
   async function expectAdmitted(id: TestIdentity): Promise<void> {
@@ -116,7 +121,10 @@ describe("certvault/testing: broken variants are what they claim and the server 
       opts: { caTrue: true },
       code: "certificate_not_allowed",
       confirm: async (id, text) => {
-        expect(extensionBlock(text, "X509v3 Basic Constraints")).to.deep.equal({ critical: true, value: "CA:TRUE, pathlen:0" });
+        expect(extensionBlock(text, "X509v3 Basic Constraints")).to.deep.equal({
+          critical: true,
+          value: "CA:TRUE, pathlen:0",
+        });
         expect(extensionBlock(text, "X509v3 Extended Key Usage")?.value).to.equal("TLS Web Client Authentication");
         expect(text).to.match(/Subject: CN = variant-ca-true-leaf\n/);
       },
@@ -128,7 +136,10 @@ describe("certvault/testing: broken variants are what they claim and the server 
         const { notBefore, notAfter } = await opensslDates(id.certPath);
         expect(notAfter.getTime()).to.be.below(Date.now());
         expect(notBefore.getTime()).to.be.below(notAfter.getTime());
-        expect((await openssl(["x509", "-in", id.certPath, "-noout", "-checkend", "0"])).code, "openssl -checkend 0").to.equal(1);
+        expect(
+          (await openssl(["x509", "-in", id.certPath, "-noout", "-checkend", "0"])).code,
+          "openssl -checkend 0",
+        ).to.equal(1);
         const v = await verifyOurs(id.certPath);
         expect(v.stdout + v.stderr).to.match(/certificate has expired/);
       },
@@ -158,7 +169,13 @@ describe("certvault/testing: broken variants are what they claim and the server 
     describe(v.title, function () {
       let id: TestIdentity;
       before(async function () {
-        id = await ca.issueClient(`variant-${v.title.split(" (")[0]?.replace(/[^a-z0-9]+/gi, "-").toLowerCase()}`, v.opts);
+        id = await ca.issueClient(
+          `variant-${v.title
+            .split(" (")[0]
+            ?.replace(/[^a-z0-9]+/gi, "-")
+            .toLowerCase()}`,
+          v.opts,
+        );
       });
       it("openssl x509 -text confirms it", async function () {
         await v.confirm(id, await x509Text(id.certPath));
@@ -180,17 +197,26 @@ describe("certvault/testing: broken variants are what they claim and the server 
     it("openssl: same subject and issuer names as ours, other keys, and it chains to the foreign root only", async function () {
       const [theirs, mine] = [await x509Text(id.certPath), await x509Text(ours.certPath)];
       const field = (t: string, re: RegExp) => re.exec(t)?.[1];
-      expect(field(theirs, /Subject: (.+)\n/)).to.equal(field(mine, /Subject: (.+)\n/)).and.equal("CN = alice");
-      expect(field(theirs, /Issuer: (.+)\n/)).to.equal(field(mine, /Issuer: (.+)\n/)).and.equal("CN = certvault test Issuing CA");
+      expect(field(theirs, /Subject: (.+)\n/))
+        .to.equal(field(mine, /Subject: (.+)\n/))
+        .and.equal("CN = alice");
+      expect(field(theirs, /Issuer: (.+)\n/))
+        .to.equal(field(mine, /Issuer: (.+)\n/))
+        .and.equal("CN = certvault test Issuing CA");
       const rootSubject = async (file: string) => (await opensslOk(["x509", "-in", file, "-noout", "-subject"])).trim();
       expect(await rootSubject(foreign.paths.rootCert)).to.equal(await rootSubject(ca.paths.rootCert));
-      expect(extensionBlock(theirs, "X509v3 Authority Key Identifier")?.value).to.not.equal(extensionBlock(mine, "X509v3 Authority Key Identifier")?.value);
-      const fp = async (file: string) => (await opensslOk(["x509", "-in", file, "-noout", "-fingerprint", "-sha256"])).trim();
+      expect(extensionBlock(theirs, "X509v3 Authority Key Identifier")?.value).to.not.equal(
+        extensionBlock(mine, "X509v3 Authority Key Identifier")?.value,
+      );
+      const fp = async (file: string) =>
+        (await opensslOk(["x509", "-in", file, "-noout", "-fingerprint", "-sha256"])).trim();
       expect(await fp(foreign.paths.rootCert)).to.not.equal(await fp(ca.paths.rootCert));
       expect((await verifyWith(foreign.paths.rootCert, foreign.paths.intermediateCert, id.certPath)).code).to.equal(0);
       const cross = await verifyWith(ca.paths.rootCert, ca.paths.intermediateCert, id.certPath);
       expect(cross.code).to.not.equal(0);
-      expect(cross.stdout + cross.stderr).to.match(/certificate signature failure|unable to get local issuer certificate/);
+      expect(cross.stdout + cross.stderr).to.match(
+        /certificate signature failure|unable to get local issuer certificate/,
+      );
     });
 
     it("the server refuses it (and admits our alice)", async function () {
@@ -212,7 +238,17 @@ describe("certvault/testing: broken variants are what they claim and the server 
     });
 
     it("the CA's own issuance refuses the same key size (the kit signs it directly, the CA does not)", async function () {
-      const csr = await opensslOk(["req", "-new", "-newkey", "rsa:1024", "-nodes", "-keyout", join(ca.home, "weak.key"), "-subj", "/CN=weak"]);
+      const csr = await opensslOk([
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:1024",
+        "-nodes",
+        "-keyout",
+        join(ca.home, "weak.key"),
+        "-subj",
+        "/CN=weak",
+      ]);
       let refused: unknown;
       try {
         await ca.authority.issueFromCsr(csr, { profile: "client", days: 1 });

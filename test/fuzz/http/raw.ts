@@ -54,7 +54,8 @@ export function parseAnswer(buf: Buffer, method: string, closed: boolean): RawAn
     headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
   }
   const rest = buf.subarray(end + 4);
-  if (method === "HEAD" || status === 204 || status === 304 || (status >= 100 && status < 200)) return { status, headers, body: Buffer.alloc(0), head };
+  if (method === "HEAD" || status === 204 || status === 304 || (status >= 100 && status < 200))
+    return { status, headers, body: Buffer.alloc(0), head };
   if (/chunked/i.test(headers["transfer-encoding"] ?? "")) {
     const c = chunkedLength(rest);
     return c ? { status, headers, body: c.body, head } : closed ? { status, headers, body: rest, head } : undefined;
@@ -71,10 +72,21 @@ export function parseAnswer(buf: Buffer, method: string, closed: boolean): RawAn
  * Sends `bytes` and returns the first answer (skipping 100 Continue). `hangUp`: the client goes away as soon as the
  * bytes are written (a truncated body): undefined. `undefined` also when the server closes without a word.
  */
-export function exchange(peer: Peer, bytes: Uint8Array, opts: { hangUp: boolean; deadlineMs: number }): Promise<RawAnswer | undefined> {
+export function exchange(
+  peer: Peer,
+  bytes: Uint8Array,
+  opts: { hangUp: boolean; deadlineMs: number },
+): Promise<RawAnswer | undefined> {
   const method = /^[A-Za-z]*/.exec(Buffer.from(bytes.subarray(0, 16)).toString("latin1"))?.[0] ?? "";
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: "127.0.0.1", port: peer.port, servername: "localhost", ca: peer.rootPem, cert: peer.certPem, key: peer.keyPem });
+    const socket = connect({
+      host: "127.0.0.1",
+      port: peer.port,
+      servername: "localhost",
+      ca: peer.rootPem,
+      cert: peer.certPem,
+      key: peer.keyPem,
+    });
     let buf = Buffer.alloc(0);
     let settled = false;
     const finish = (v: RawAnswer | undefined | Error): void => {
@@ -85,7 +97,11 @@ export function exchange(peer: Peer, bytes: Uint8Array, opts: { hangUp: boolean;
       if (v instanceof Error) reject(v);
       else resolve(v);
     };
-    const timer = setTimeout(() => finish(new Error(`no answer within ${opts.deadlineMs} ms; received: ${buf.toString("latin1").slice(0, 300)}`)), opts.deadlineMs);
+    const timer = setTimeout(
+      () =>
+        finish(new Error(`no answer within ${opts.deadlineMs} ms; received: ${buf.toString("latin1").slice(0, 300)}`)),
+      opts.deadlineMs,
+    );
     const tryParse = (closed: boolean): void => {
       let a = parseAnswer(buf, method, closed);
       while (a && a.status === 100) {

@@ -5,7 +5,14 @@
  * a CertvaultError; an acceptance must give back bytes a valid sample held (damage never yields other plaintext).
  */
 import fc from "fast-check";
-import { inspect, isRecipient, openContent, readGrant, recipientsOf, verifyRecordSignature } from "../../../envelope/index.js";
+import {
+  inspect,
+  isRecipient,
+  openContent,
+  readGrant,
+  recipientsOf,
+  verifyRecordSignature,
+} from "../../../envelope/index.js";
 import { verifyGrant, verifyRecord } from "../../../client-sdk/record-trust.js";
 import type { TrustContext } from "../../../client-sdk/record-trust.js";
 import { anchorsFromPem } from "../../../client-sdk/trust.js";
@@ -22,12 +29,17 @@ export const byteSpec: fc.Arbitrary<ByteSpec> = fc.oneof(
   { weight: 1, arbitrary: fc.uint8Array({ maxLength: 600 }).map((bytes) => ({ kind: "random" as const, bytes })) },
 );
 
-export const fromSamples = (samples: readonly Uint8Array[], s: ByteSpec): Uint8Array => (s.kind === "random" ? s.bytes : applyMutation(samples, s.m));
+export const fromSamples = (samples: readonly Uint8Array[], s: ByteSpec): Uint8Array =>
+  s.kind === "random" ? s.bytes : applyMutation(samples, s.m);
 
 const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
 
 function trustOf(world: World): TrustContext {
-  return { anchors: anchorsFromPem(world.ca.rootPem + world.ca.intermediatePem), revoked: () => undefined, now: new Date() };
+  return {
+    anchors: anchorsFromPem(world.ca.rootPem + world.ca.intermediatePem),
+    revoked: () => undefined,
+    now: new Date(),
+  };
 }
 
 export const envelopeTarget: FuzzTarget<ByteSpec> = {
@@ -43,7 +55,8 @@ export const envelopeTarget: FuzzTarget<ByteSpec> = {
       await refusedOr("isRecipient", () => isRecipient(env, who.certPem));
       if (ids) await refusedOr("isRecipient(ids)", () => isRecipient(ids, who.certPem));
       const opened = await refusedOr("openContent", () => openContent(env, who.key, who.certPem));
-      if (opened && !known.some((k) => same(k, opened.content))) throw new PropertyViolation(`openContent for ${who.name} returned bytes no sample held`);
+      if (opened && !known.some((k) => same(k, opened.content)))
+        throw new PropertyViolation(`openContent for ${who.name} returned bytes no sample held`);
     }
   },
 };
@@ -56,10 +69,19 @@ export const signedTarget: FuzzTarget<ByteSpec> = {
   async check(world, bytes) {
     const sig = await refusedOr("verifyRecordSignature", () => verifyRecordSignature(bytes));
     const known = [...world.samples.signed, ...world.samples.grants].map((b) => verifyRecordSignature(b).content);
-    if (sig && !known.some((k) => same(k, sig.content))) throw new PropertyViolation("verifyRecordSignature accepted content no sample held");
-    const policy = { owner: USER, id: "0123456789abcdef0123456789abcdef", acceptServerSealed: true, acceptUnsigned: false };
-    const opened = await refusedOr("verifyRecord", () => verifyRecord({ contentType: "signed-data", content: bytes }, policy, trustOf(world)));
-    if (opened && !same(opened.content, PLAINTEXTS[0] as Uint8Array)) throw new PropertyViolation("verifyRecord believed content the owner never signed");
+    if (sig && !known.some((k) => same(k, sig.content)))
+      throw new PropertyViolation("verifyRecordSignature accepted content no sample held");
+    const policy = {
+      owner: USER,
+      id: "0123456789abcdef0123456789abcdef",
+      acceptServerSealed: true,
+      acceptUnsigned: false,
+    };
+    const opened = await refusedOr("verifyRecord", () =>
+      verifyRecord({ contentType: "signed-data", content: bytes }, policy, trustOf(world)),
+    );
+    if (opened && !same(opened.content, PLAINTEXTS[0] as Uint8Array))
+      throw new PropertyViolation("verifyRecord believed content the owner never signed");
   },
 };
 
@@ -70,7 +92,8 @@ export const grantTarget: FuzzTarget<ByteSpec> = {
   materialize: (w, s) => fromSamples([...w.samples.grants, ...w.samples.signed], s),
   async check(world, bytes) {
     const g = await refusedOr("readGrant", () => readGrant(bytes));
-    if (g && (g.owner !== USER || g.grantee !== ADMIN)) throw new PropertyViolation(`readGrant accepted a statement for ${g.owner} -> ${g.grantee} that nobody signed`);
+    if (g && (g.owner !== USER || g.grantee !== ADMIN))
+      throw new PropertyViolation(`readGrant accepted a statement for ${g.owner} -> ${g.grantee} that nobody signed`);
     await refusedOr("verifyGrant", () => verifyGrant(bytes, USER, "0123456789abcdef0123456789abcdef", trustOf(world)));
   },
 };

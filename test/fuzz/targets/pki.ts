@@ -24,17 +24,42 @@ import { USER } from "../world.js";
 /** DER mutated (raw, or wrapped as PEM under the right or a wrong label), or the PEM text itself mutated. */
 type PkiSpec = { kind: "der"; m: Mutation; wrap: string | null } | { kind: "text"; sample: number; ops: ByteOp[] };
 
-const LABELS = ["CERTIFICATE", "CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST", "X509 CRL", "ENCRYPTED PRIVATE KEY", "PRIVATE KEY"];
+const LABELS = [
+  "CERTIFICATE",
+  "CERTIFICATE REQUEST",
+  "NEW CERTIFICATE REQUEST",
+  "X509 CRL",
+  "ENCRYPTED PRIVATE KEY",
+  "PRIVATE KEY",
+];
 
 function pkiSpec(right: string): fc.Arbitrary<PkiSpec> {
   return fc.oneof(
-    { weight: 4, arbitrary: fc.record({ kind: fc.constant("der" as const), m: mutation(), wrap: fc.oneof({ weight: 3, arbitrary: fc.constant(right) }, fc.constant(null), fc.constantFrom(...LABELS)) }) },
-    { weight: 1, arbitrary: fc.record({ kind: fc.constant("text" as const), sample: fc.nat(), ops: fc.array(byteOp, { minLength: 1, maxLength: 3 }) }) },
+    {
+      weight: 4,
+      arbitrary: fc.record({
+        kind: fc.constant("der" as const),
+        m: mutation(),
+        wrap: fc.oneof({ weight: 3, arbitrary: fc.constant(right) }, fc.constant(null), fc.constantFrom(...LABELS)),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant("text" as const),
+        sample: fc.nat(),
+        ops: fc.array(byteOp, { minLength: 1, maxLength: 3 }),
+      }),
+    },
   );
 }
 
 function pkiBytes(der: readonly Uint8Array[], s: PkiSpec): Uint8Array {
-  if (s.kind === "text") return applyMutation(der.map((d) => Buffer.from(pem(d, LABELS[s.sample % 3] ?? "CERTIFICATE"), "latin1")), { sample: s.sample, ops: s.ops });
+  if (s.kind === "text")
+    return applyMutation(
+      der.map((d) => Buffer.from(pem(d, LABELS[s.sample % 3] ?? "CERTIFICATE"), "latin1")),
+      { sample: s.sample, ops: s.ops },
+    );
   const bytes = applyMutation(der, s.m);
   return s.wrap === null ? bytes : Buffer.from(pem(bytes, s.wrap), "latin1");
 }
@@ -51,7 +76,8 @@ export const csrTarget: FuzzTarget<PkiSpec> = {
     // Both ways the server and the CLI hand a CSR over: bytes, and text when it looks like PEM.
     for (const input of isPem(bytes) ? [bytes, latin1(bytes)] : [bytes]) {
       const v = await refusedOr("vetCsr", () => vetCsr(input));
-      if (v && ![USER, "fuzz-rsa", "fuzz-p384"].includes(v.commonName)) throw new PropertyViolation(`vetCsr accepted a CSR for "${v.commonName}" nobody signed`);
+      if (v && ![USER, "fuzz-rsa", "fuzz-p384"].includes(v.commonName))
+        throw new PropertyViolation(`vetCsr accepted a CSR for "${v.commonName}" nobody signed`);
     }
   },
 };
@@ -82,7 +108,12 @@ export const crlTarget: FuzzTarget<PkiSpec> = {
   materialize: (w, s) => pkiBytes(w.samples.crlDer, s),
   async check(world, bytes) {
     const anchors = anchorsFromPem(world.ca.rootPem + world.ca.intermediatePem);
-    const list = new RevocationList(async () => bytes, anchors, new MemoryTrustState(), () => new Date());
+    const list = new RevocationList(
+      async () => bytes,
+      anchors,
+      new MemoryTrustState(),
+      () => new Date(),
+    );
     const lookup = await refusedOr("RevocationList.current", () => list.current());
     if (lookup) await refusedOr("revocation lookup", () => lookup(parseCertificate(derOf(world.user.certPem))));
   },
@@ -106,7 +137,10 @@ type KeySpec = { spec: PkiSpec; passphrase: string | null };
 
 export const keyFileTarget: FuzzTarget<KeySpec> = {
   name: "key-file",
-  arbitrary: fc.record({ spec: pkiSpec("ENCRYPTED PRIVATE KEY"), passphrase: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, fc.string({ maxLength: 40 })) }),
+  arbitrary: fc.record({
+    spec: pkiSpec("ENCRYPTED PRIVATE KEY"),
+    passphrase: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, fc.string({ maxLength: 40 })),
+  }),
   shortRuns: 150,
   materialize(w, s) {
     const pass = Buffer.from(s.passphrase ?? w.samples.keyPassphrase, "utf8");
@@ -119,7 +153,10 @@ export const keyFileTarget: FuzzTarget<KeySpec> = {
     const text = latin1(bytes.subarray(nl + 1));
     // PBKDF2 runs synchronously for as many rounds as the file says: judged before the call, which would not return.
     const rounds = iterationsOf(text);
-    if (rounds > MAX_ROUNDS) throw new PropertyViolation(`decryptPrivateKey would run PBKDF2 for ${rounds} rounds (the file decides; nothing bounds it)`);
+    if (rounds > MAX_ROUNDS)
+      throw new PropertyViolation(
+        `decryptPrivateKey would run PBKDF2 for ${rounds} rounds (the file decides; nothing bounds it)`,
+      );
     await refusedOr("decryptPrivateKey", () => decryptPrivateKey(text, passphrase));
   },
 };
@@ -127,8 +164,17 @@ export const keyFileTarget: FuzzTarget<KeySpec> = {
 /** The anomaly thresholds file: JSON from nowhere, JSON near the real keys, mutated valid files, random bytes. */
 const KEYS = [...Object.keys(DEFAULT_THRESHOLDS), "__proto__", "constructor", "toString", "hasOwnProperty", ""];
 const RULE_KEYS = [...Object.keys(DEFAULT_THRESHOLDS.severity), "__proto__", "constructor", "toString", "valueOf"];
-const nearValid = fc.dictionary(fc.constantFrom(...KEYS), fc.oneof(fc.jsonValue(), fc.dictionary(fc.constantFrom(...RULE_KEYS), fc.oneof(fc.constantFrom("medium", "high"), fc.jsonValue()))), { maxKeys: 4 });
-const VALID = Buffer.from(JSON.stringify({ distinctRecords: 50, notFound: 5, severity: { list_walk: "high", volume: "medium" } }));
+const nearValid = fc.dictionary(
+  fc.constantFrom(...KEYS),
+  fc.oneof(
+    fc.jsonValue(),
+    fc.dictionary(fc.constantFrom(...RULE_KEYS), fc.oneof(fc.constantFrom("medium", "high"), fc.jsonValue())),
+  ),
+  { maxKeys: 4 },
+);
+const VALID = Buffer.from(
+  JSON.stringify({ distinctRecords: 50, notFound: 5, severity: { list_walk: "high", volume: "medium" } }),
+);
 
 export const anomalyConfigTarget: FuzzTarget<Uint8Array> = {
   name: "anomaly-config",
@@ -143,16 +189,21 @@ export const anomalyConfigTarget: FuzzTarget<Uint8Array> = {
   async check(world, bytes) {
     const file = join(world.tmp, "anomaly.json");
     writeFileSync(file, bytes);
-    const config = await refusedOr("resolveServer(--anomaly-config)", () => resolveServer({ home: world.tmp, "anomaly-config": file }, {}));
+    const config = await refusedOr("resolveServer(--anomaly-config)", () =>
+      resolveServer({ home: world.tmp, "anomaly-config": file }, {}),
+    );
     if (!config) return;
     const t = config.anomaly as unknown as Record<string, unknown>;
     for (const [k, v] of Object.entries(t)) {
       if (k === "severity") continue;
-      if (!Object.hasOwn(DEFAULT_THRESHOLDS, k) || typeof v !== "number" || !(v > 0) || !Number.isFinite(v)) throw new PropertyViolation(`accepted threshold ${k}=${JSON.stringify(v)}`);
+      if (!Object.hasOwn(DEFAULT_THRESHOLDS, k) || typeof v !== "number" || !(v > 0) || !Number.isFinite(v))
+        throw new PropertyViolation(`accepted threshold ${k}=${JSON.stringify(v)}`);
     }
     for (const [rule, sev] of Object.entries(config.anomaly.severity)) {
-      if (!Object.hasOwn(DEFAULT_THRESHOLDS.severity, rule) || (sev !== "medium" && sev !== "high")) throw new PropertyViolation(`accepted severity.${rule}=${JSON.stringify(sev)}`);
+      if (!Object.hasOwn(DEFAULT_THRESHOLDS.severity, rule) || (sev !== "medium" && sev !== "high"))
+        throw new PropertyViolation(`accepted severity.${rule}=${JSON.stringify(sev)}`);
     }
-    if (Object.getPrototypeOf(config.anomaly.severity) !== Object.prototype) throw new PropertyViolation("the severity table's prototype was replaced");
+    if (Object.getPrototypeOf(config.anomaly.severity) !== Object.prototype)
+      throw new PropertyViolation("the severity table's prototype was replaced");
   },
 };
