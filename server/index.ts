@@ -45,6 +45,7 @@ import { secureContextOptions, tlsOptions } from "./tls.js";
 import type { TlsMaterial } from "./tls.js";
 import { recordsUrlFor, startEnrollmentListener } from "./enrollment.js";
 import type { EnrollmentListener } from "./enrollment.js";
+import { drainOnClose } from "./graceful-close.js";
 import { handleClientErrors } from "./client-error.js";
 import { acceptProxyProtocol } from "./proxy-protocol.js";
 import { refuseUnauthorized } from "./handshake-gate.js";
@@ -280,6 +281,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   );
   // Bytes that are not HTTP after a complete request: its answer still leaves (Node's default would drop it).
   handleClientErrors(server);
+  // On close(), answers still to be written end their connections (graceful-close.ts).
+  const drain = drainOnClose(server);
   // Behind trusted balancers: their PROXY header is read before TLS and names the client (proxy-protocol.ts).
   if (config.trustedProxies.length > 0)
     acceptProxyProtocol(server, {
@@ -317,18 +320,21 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     db,
     async close() {
       closing = true;
+      drain.begin();
       await enrollment?.close();
       await crlListener?.close();
-      await watcher.stop();
-      clearInterval(sweeper);
-      tickets.stop();
-      await unlisten();
       await new Promise<void>((done) => {
         server.close(() => done());
         server.closeIdleConnections();
         // In-flight requests get a grace period, then whatever is left is cut.
         setTimeout(() => server.closeAllConnections(), 10_000).unref();
       });
+      // Revocations stay watched until nothing is served: notifications off first, then the watcher (whose stop()
+      // awaits a poll in flight), then the database.
+      await unlisten();
+      await watcher.stop();
+      clearInterval(sweeper);
+      tickets.stop();
       await handshakes.close();
       await audit
         .close()
