@@ -94,6 +94,12 @@ export class Transport {
           );
         },
       );
+      // The chain is noted when a connection's handshake completes, not at its first answer: a second connection may
+      // resume this one's session (no chain of its own) and be answered first (found by the 1-hour soak).
+      req.once("socket", (s: TLSSocket) => {
+        if (s.connecting || !s.encrypted) s.once("secureConnect", () => this.noteChain(s));
+        else this.noteChain(s);
+      });
       req.on("timeout", () => req.destroy(new Error("timed out")));
       req.on("error", (e) =>
         reject(new ConnectionError(`the connection to ${this.base.origin} failed: ${e.message}`, { cause: e })),
