@@ -6,7 +6,8 @@ import { Agent, request } from "node:https";
 import type { IncomingMessage } from "node:http";
 import type { KeyObject } from "node:crypto";
 import type { TLSSocket } from "node:tls";
-import { ConnectionError, ServerError } from "./errors.js";
+import { ConnectionError } from "./errors.js";
+import { fromServerAnswer } from "./server-errors.js";
 
 export interface TransportOptions {
   server: string;
@@ -130,7 +131,7 @@ function isTrustFailure(err: ConnectionError): boolean {
   return /certificate|self[- ]signed|unable to verify/i.test(err.message);
 }
 
-/** Throws the server's JSON error as a ServerError (keeps its code), or returns the response. */
+/** Throws the server's JSON error rebuilt into its code's class (server-errors.ts), or returns the response. */
 export function expectOk(r: Response, ok: number[]): Response {
   if (ok.includes(r.status)) return r;
   let code = "server_error";
@@ -142,5 +143,6 @@ export function expectOk(r: Response, ok: number[]): Response {
   } catch {
     /* not JSON */
   }
-  throw new ServerError(r.status, code, message);
+  const retryAfter = r.headers["retry-after"];
+  throw fromServerAnswer(r.status, code, message, typeof retryAfter === "string" ? retryAfter : undefined);
 }
