@@ -4,19 +4,19 @@
  * errors/storage-faults.ts, applied by asCertvaultError); anything else is logged and answered as a generic 500, so
  * no stack, SQL or key material ever reaches a client.
  */
-import type { Context, Next } from "koa";
+import type { Next } from "koa";
 import { CertvaultError, DatabaseUnavailableError, StorageFullError, asCertvaultError } from "../errors/index.js";
+import type { AppContext } from "./state.js";
 
 export function errorBody(e: CertvaultError): { error: { code: string; message: string } } {
   return { error: { code: e.code, message: e.message } };
 }
 
-type Log = { error(o: object, m: string): void; warn(o: object, m: string): void } | undefined;
 /** During an outage every request fails the same way: one log line per code and second is enough. */
 const lastLogged = new Map<string, number>();
 
-function logFailure(ctx: Context, err: unknown, e: CertvaultError): void {
-  const log = ctx.state.log as Log;
+function logFailure(ctx: AppContext, err: unknown, e: CertvaultError): void {
+  const log = ctx.state.log;
   // Name, code and message only: database errors may carry values in their other fields (PostgreSQL's detail).
   const e2 = err as { name?: string; code?: string; message?: string; stack?: string };
   if (e instanceof DatabaseUnavailableError || e instanceof StorageFullError) {
@@ -25,7 +25,7 @@ function logFailure(ctx: Context, err: unknown, e: CertvaultError): void {
     lastLogged.set(e.code, now);
     log?.warn(
       {
-        requestId: ctx.state.requestId as string | undefined,
+        requestId: ctx.state.requestId,
         code: e.code,
         err: { name: e2.name, code: e2.code, message: e2.message },
       },
@@ -35,14 +35,14 @@ function logFailure(ctx: Context, err: unknown, e: CertvaultError): void {
   }
   log?.error(
     {
-      requestId: ctx.state.requestId as string | undefined,
+      requestId: ctx.state.requestId,
       err: { name: e2.name, code: e2.code, message: e2.message, stack: e2.stack },
     },
     "unhandled error",
   );
 }
 
-export async function errorMapper(ctx: Context, next: Next): Promise<void> {
+export async function errorMapper(ctx: AppContext, next: Next): Promise<void> {
   try {
     await next();
   } catch (err) {

@@ -1,0 +1,319 @@
+/**
+ * The named steps startServer (index.ts) is composed of, in order: open the foundations (database, CA, the server's
+ * own certificate, the audit log), watch the registry (revocation and CRLs, the quarantines, the recovery
+ * certificate, registry notifications), build the controls, build the app, listen.
+ */
+import { createServer } from "node:https";
+import type { Server } from "node:https";
+import type { TLSSocket } from "node:tls";
+import type { KeyObject } from "node:crypto";
+import type { Logger } from "pino";
+import type Koa from "koa";
+import type { ServerConfig } from "../config/index.js";
+import { openDatabase } from "../store/db.js";
+import type { Db } from "../store/db.js";
+import { CertificateRepository } from "../store/certificates.js";
+import { RecordRepository } from "../store/records.js";
+import { CertificateAuthority } from "../ca/authority.js";
+import { caPaths, readCaCertificates } from "../ca/ca-files.js";
+import type { CaPaths } from "../ca/ca-files.js";
+import { loadCaSigner } from "../ca/pkcs11-record.js";
+import { normalizeSerial } from "../ca/serial.js";
+import { decryptPrivateKey } from "../keys/encrypted-pkcs8.js";
+import { AuditLog } from "../audit/audit-log.js";
+import { auditPaths, openAuditSigner } from "../audit/audit-key.js";
+import { AuditRepository } from "../store/audit.js";
+import { operationAudit } from "../audit/audited-operation.js";
+import { QuarantineRepository } from "../store/quarantine.js";
+import { Detector } from "../abuse/detector.js";
+import { ReadCounters } from "../store/read-counters.js";
+import { CertificateRequestRepository } from "../store/certificate-requests.js";
+import { IssuanceBudget } from "../store/issuance-budget.js";
+import { listenForRegistryChanges } from "../store/notify.js";
+import { createLimiter } from "../store/rate-limits.js";
+import { awaitingRecovery, serverRecoveryCertificate } from "../recovery/recovery-certificate.js";
+import type { RecoveryCertificate } from "../recovery/recovery-certificate.js";
+import { RegistryWatcher } from "./registry-watch.js";
+import { registryVetting } from "./registry-vetting.js";
+import { pemToDer } from "./certificate-vetting.js";
+import { QuarantineList } from "./quarantine.js";
+import { ReadAdmission } from "./admission.js";
+import { RecordService } from "./services/records.js";
+import { CertificateService, MAX_ACTIVE_AUTO } from "./services/certificates.js";
+import { buildApp } from "./app.js";
+import type { Controls } from "./controls.js";
+import { ensureServerCertificate } from "./server-cert.js";
+import { Metrics } from "./metrics.js";
+import { auditChainAlarm } from "./audit-alarm.js";
+import { secureContextOptions, tlsOptions } from "./tls.js";
+import type { TlsMaterial } from "./tls.js";
+import { handleClientErrors } from "./client-error.js";
+import { acceptProxyProtocol } from "./proxy-protocol.js";
+import { refuseUnauthorized } from "./handshake-gate.js";
+import { HandshakeRefusals } from "./handshake-audit.js";
+import { rotateTicketKeys } from "./ticket-keys.js";
+import type { TicketKeyRotation } from "./ticket-keys.js";
+
+export interface Foundations {
+  config: ServerConfig;
+  passphrase: string;
+  now: () => Date;
+  log: Logger;
+  paths: CaPaths;
+  certs: ReturnType<typeof readCaCertificates>;
+  db: Db;
+  registry: CertificateRepository;
+  /** The CA, its operations audited as "certvault" (the server's certificate, CRLs, renewals). */
+  ca: CertificateAuthority;
+  /** The CA with its operations audited under `actor` (the operator console's admin). */
+  authorityFor(actor: string): CertificateAuthority;
+  identity: Awaited<ReturnType<typeof ensureServerCertificate>>;
+  serverKey: KeyObject;
+  /** The TLS context's material; `crl` changes with every CRL. */
+  material: TlsMaterial;
+  auditSigner: Awaited<ReturnType<typeof openAuditSigner>>;
+  audit: AuditLog;
+  metrics: Metrics;
+}
+
+/** The database, the CA and its signer, the server's own certificate and key, the audit log. */
+export async function openFoundations(
+  config: ServerConfig,
+  passphrase: string,
+  now: () => Date,
+  log: Logger,
+): Promise<Foundations> {
+  const paths = caPaths(config.home);
+  const certs = readCaCertificates(paths);
+  const db = await openDatabase(config.db);
+  const registry = new CertificateRepository(db);
+  // In a PKCS#11 token when HOME/ca/pkcs11.json says so (PIN from config.pkcs11), else the encrypted key file.
+  const signer = await loadCaSigner(paths, { passphrase: async () => passphrase, pkcs11: config.pkcs11 });
+  const authorityFor = (actor: string): CertificateAuthority =>
+    new CertificateAuthority({
+      paths,
+      registry,
+      signer: async () => signer,
+      now,
+      audit: operationAudit(new AuditRepository(db), actor, now),
+    });
+  // The server's own certificate and every CRL it issues are CA operations too: audited, by "certvault".
+  const ca = authorityFor("certvault");
+  const identity = await ensureServerCertificate(config.home, ca, passphrase, now());
+  // Decrypted once, kept in memory only: every CRL refresh rebuilds the TLS context, and a 600,000-round PBKDF2
+  // per rebuild would cost each revocation ~150 ms of CPU. The same key signs the records the server seals itself.
+  const serverKey = decryptPrivateKey(identity.keyPem, identity.passphrase);
+  const material: TlsMaterial = {
+    key: serverKey.export({ format: "pem", type: "pkcs8" }) as string,
+    cert: identity.certPem + certs.intermediatePem,
+    ca: certs.rootPem + certs.intermediatePem,
+    crl: [],
+  };
+  // Checkpoints are signed in the CA's token when the CA is in one (its key made there on first start), else with
+  // HOME/audit/audit.key; an existing audit.key is always kept.
+  const auditSigner = await openAuditSigner(config.home, { passphrase, pkcs11: config.pkcs11 });
+  const metrics = new Metrics();
+  const audit = new AuditLog(new AuditRepository(db), {
+    signing: { key: auditSigner, paths: auditPaths(config.home) },
+    checkpointEvery: config.auditCheckpointEvery,
+    checkpointMs: config.auditCheckpointMs,
+    now,
+    onError: (err) => log.error({ err: (err as Error).message }, "audit checkpoint failed"),
+    // A refusal to sign is a broken (or unanchored) chain: a metric and an alert, not only the log line above.
+    onChainState: auditChainAlarm({ metrics, log, alertWebhook: config.alertWebhook, now }),
+  });
+  const base = { config, passphrase, now, log, paths, certs, db, registry, ca, authorityFor, identity, serverKey };
+  return { ...base, material, auditSigner, audit, metrics };
+}
+
+export interface RegistryState {
+  watcher: RegistryWatcher;
+  quarantine: QuarantineList;
+  detector: Detector;
+  reads: ReadAdmission;
+  recovery: RecoveryCertificate;
+  /** Stops hearing of registry changes (PostgreSQL NOTIFY); resolves once the listening connection is closed. */
+  unlisten(): Promise<void>;
+  /** Stops the anomaly state's sweeper. */
+  stopSweeper(): void;
+}
+
+/**
+ * The registry as the server sees it: revocation and CRLs (the watcher), the quarantines, the anomaly state they
+ * reset, the recovery certificate, and notifications of changes from other nodes. `tls` receives each new CRL.
+ */
+export async function watchRegistry(f: Foundations, onCrl: (pem: string) => void): Promise<RegistryState> {
+  const { config, log, now } = f;
+  const detector = new Detector(config.anomaly);
+  const readCounters = new ReadCounters(f.db, config.anomaly);
+  const reads = new ReadAdmission(readCounters, config.anomaly);
+  const sweeper = setInterval(() => {
+    detector.sweep(now().getTime());
+    readCounters
+      .sweep(now().getTime())
+      .catch((err: unknown) => log.warn({ err: (err as Error).message }, "read counter sweep failed"));
+  }, 60_000);
+  sweeper.unref();
+  const quarantine = new QuarantineList(new QuarantineRepository(f.db), {
+    audit: f.audit,
+    log,
+    now,
+    onRelease: (id) => {
+      detector.reset(id);
+      reads.forget(id);
+    },
+  });
+  const { rootPem, intermediatePem } = f.certs;
+  const watcher = new RegistryWatcher(f.registry, f.ca, {
+    pollMs: config.revocationPollMs,
+    onChange: () => quarantine.reload(),
+    crlDays: 7,
+    now,
+    onCrl,
+    onError: (err) => log.error({ err }, "registry poll failed"),
+    vetting: registryVetting({ rootPem, intermediatePem, log, audit: f.audit, now }),
+  });
+  await watcher.start();
+  // PostgreSQL: hear of revocations and quarantines from other nodes at once; polling stays as the fallback.
+  // A lost listening connection is re-established by itself (store/notify.ts), then the watcher polls once.
+  const unlisten = await listenForRegistryChanges(f.db, () => void watcher.poll(), {
+    onError: (err) =>
+      log.warn({ err: (err as Error).message }, "registry notifications lost; polling continues until they are back"),
+    onRestored: () => log.warn("registry notifications restored"),
+  });
+  // HOME/ca/recovery.crt is used only once vetted against the CA and the registry, again whenever either changes.
+  const recovery = await serverRecoveryCertificate({
+    home: config.home,
+    ca: f.certs,
+    registry: f.registry,
+    watcher,
+    log,
+    audit: f.audit,
+    now,
+  });
+  return { watcher, quarantine, detector, reads, recovery, unlisten, stopSweeper: () => clearInterval(sweeper) };
+}
+
+/** The audit and abuse controls of the request path (controls.ts). */
+export function buildControls(f: Foundations, r: RegistryState): Controls {
+  const { config, db } = f;
+  const limiter = (scope: "identity" | "source") => {
+    const l = config.rateLimits[scope];
+    return l.points > 0 ? createLimiter({ store: config.rateLimitStore, db, ...l, keyPrefix: scope }) : undefined;
+  };
+  const identity = limiter("identity");
+  const source = limiter("source");
+  return {
+    audit: f.audit,
+    detector: r.detector,
+    reads: r.reads,
+    quarantine: r.quarantine,
+    limiters: { ...(identity ? { identity } : {}), ...(source ? { source } : {}) },
+    maxConcurrentRequests: config.maxConcurrentRequests,
+    metrics: f.metrics,
+    log: f.log,
+    now: f.now,
+    alertWebhook: config.alertWebhook,
+    adminIdentities: config.adminIdentities,
+  };
+}
+
+/** The app over the services; the services see the registry through its ports only. */
+export function appFor(f: Foundations, r: RegistryState, controls: Controls): Koa {
+  const { db, now, certs, identity } = f;
+  // The server's record-signing certificate as DER: handed to signRecord per plaintext upload, it is not decoded
+  // from PEM again each time.
+  const der = (pem: string) => pemToDer(pem) ?? pem;
+  const signer = { key: f.serverKey, certificate: der(identity.certPem), chain: [der(certs.intermediatePem)] };
+  return buildApp({
+    log: f.log,
+    now,
+    registry: r.watcher,
+    directory: r.watcher,
+    crl: r.watcher,
+    records: new RecordService(new RecordRepository(db), r.watcher, now, () => r.recovery.current(), signer),
+    certificates: new CertificateService(
+      new CertificateRequestRepository(db),
+      f.registry,
+      f.ca,
+      f.config.renewal,
+      now,
+      new IssuanceBudget(db, { ...f.config.issuanceLimits, maxActive: MAX_ACTIVE_AUTO }),
+    ),
+    maxRecordBytes: f.config.maxRecordBytes,
+    // The operator console acts under the admin's identity: its CA operations are audited with that actor.
+    console: {
+      db,
+      home: f.config.home,
+      registry: r.watcher,
+      quarantine: r.quarantine,
+      metrics: f.metrics,
+      now,
+      authorityFor: f.authorityFor,
+    },
+    controls,
+  });
+}
+
+export interface Listening {
+  server: Server;
+  port: number;
+  tickets: TicketKeyRotation;
+  handshakes: HandshakeRefusals;
+}
+
+/** The HTTPS listener: TLS hooks (revoked sockets, refused handshakes, PROXY headers, ticket keys), then listen. */
+export async function listen(f: Foundations, r: RegistryState, app: Koa): Promise<Listening> {
+  const { config, log, metrics } = f;
+  const server = createServer(
+    { ...tlsOptions(f.material), keepAliveTimeout: 30_000, headersTimeout: 20_000, requestTimeout: 120_000 },
+    awaitingRecovery(r.recovery, app.callback()),
+  );
+  // Bytes that are not HTTP after a complete request: its answer still leaves (Node's default would drop it).
+  handleClientErrors(server);
+  // Behind trusted balancers: their PROXY header is read before TLS and names the client (proxy-protocol.ts).
+  if (config.trustedProxies.length > 0)
+    acceptProxyProtocol(server, {
+      trusted: config.trustedProxies,
+      headerTimeoutMs: config.proxyHeaderTimeoutMs,
+      log,
+      metrics,
+    });
+  const tickets = rotateTicketKeys(server);
+  server.on("secureConnection", (socket: TLSSocket) => {
+    const cert = socket.getPeerX509Certificate();
+    if (cert) r.watcher.track(normalizeSerial(cert.serialNumber), socket);
+  });
+  // Last of the secureConnection listeners: a client that is not authorized is refused (and audited) before them all.
+  const handshakes = new HandshakeRefusals({
+    audit: f.audit,
+    metrics,
+    log,
+    now: f.now,
+    alertWebhook: config.alertWebhook,
+  });
+  refuseUnauthorized(server, (refused) => handshakes.refused(refused));
+  server.on("tlsClientError", (err) => {
+    handshakes.handshakeFailed();
+    log.debug({ err: err.message }, "TLS handshake refused");
+  });
+  await new Promise<void>((resolveListen, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => resolveListen());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  return { server, port, tickets, handshakes };
+}
+
+/** Swaps the live TLS context's CRL (the watcher's first CRL arrives before the server exists). */
+export function crlInto(f: Foundations, server: () => Server | undefined): (pem: string) => void {
+  return (pem) => {
+    // Once any CRL is loaded, Node's TLS wants one for every CA of the chain (X509_V_FLAG_CRL_CHECK_ALL); without
+    // the root's CRL the handshake would refuse everyone, so then revocation is enforced by the app layer alone.
+    f.material.crl = f.certs.rootCrlPem === undefined ? [] : [pem, f.certs.rootCrlPem];
+    // With the current ticket key: setSecureContext would put back createServer's (ticket-keys.ts).
+    const s = server();
+    if (s) s.setSecureContext({ ...secureContextOptions(f.material), ticketKeys: s.getTicketKeys() });
+  };
+}
