@@ -56,6 +56,7 @@ export class RegistryWatcher implements ClientRegistry, CertificateDirectory, Cr
   private timer: NodeJS.Timeout | undefined;
   private inflight: Promise<void> | undefined;
   private pollAgain = false;
+  private stopped = false;
   private crlIssuedAt = 0;
   private crlRevision = -1;
   private loaded = false;
@@ -69,13 +70,18 @@ export class RegistryWatcher implements ClientRegistry, CertificateDirectory, Cr
   ) {}
 
   async start(): Promise<void> {
+    this.stopped = false;
     await this.poll();
     this.timer = setInterval(() => void this.poll(), this.opts.pollMs);
     this.timer.unref();
   }
 
-  /** Stops polling and waits for a poll in flight, so that the database can be closed under nobody's feet. */
+  /**
+   * Stops polling and waits for a poll in flight, so that the database can be closed under nobody's feet. A poll
+   * asked for afterwards (a late notification) does nothing.
+   */
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.inflight;
@@ -156,6 +162,7 @@ export class RegistryWatcher implements ClientRegistry, CertificateDirectory, Cr
 
   /** One poll at a time; a call during a poll (a notification) runs one more right after, so no change is missed. */
   poll(): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     if (this.inflight) {
       this.pollAgain = true;
       return this.inflight;
