@@ -1,7 +1,6 @@
 /**
- * The request path as one list, run in this order (one middleware per file; what each adds to ctx.state is typed in
- * state.ts). After the TLS handshake (tls.ts, handshake-gate.ts) and recovery's vetting (recovery/
- * recovery-certificate.ts awaitingRecovery):
+ * The request path, run in this order (one middleware per file; what each adds to ctx.state is typed in state.ts).
+ * After the TLS handshake (tls.ts, handshake-gate.ts):
  *   hsts.ts            Strict-Transport-Security on every answer, errors included
  *   access-log.ts      request id, the request counted on its connection, one log line at the end
  *   errors.ts          errors become JSON with a stable code

@@ -16,8 +16,10 @@ import { recordsUrlFor, startEnrollmentListener } from "./enrollment.js";
 import type { EnrollmentListener } from "./enrollment.js";
 import { startCrlPublishing } from "./crl-listener.js";
 import type { CrlListener } from "./crl-listener.js";
-import { appFor, buildControls, crlInto, listen, openFoundations, watchRegistry } from "./start-steps.js";
-import type { Foundations, Listening, RegistryState } from "./start-steps.js";
+import { openFoundations } from "./foundations.js";
+import type { Foundations } from "./foundations.js";
+import { appFor, buildControls, crlInto, listen, watchRegistry } from "./start-steps.js";
+import type { Listening, RegistryState } from "./start-steps.js";
 
 export interface RunningServer {
   url: string;
@@ -105,12 +107,8 @@ async function startSideListeners(f: Foundations, r: RegistryState, port: number
         rootPem: certs.rootPem,
         intermediatePem: certs.intermediatePem,
         recordsUrl: recordsUrlFor(config.host, port),
-        // Vetted again first if HOME/ca/recovery.crt or the registry changed (as awaitingRecovery does for the API).
-        recovery: async () => {
-          await r.recovery.ready();
-          await r.recovery.ready();
-          return r.recovery.current();
-        },
+        // Vetted again first if HOME/ca/recovery.crt or the registry changed (as for the API's uses).
+        recovery: () => r.recovery.vettedNow(),
       },
     });
   }

@@ -1,24 +1,22 @@
 /**
  * The route table: every endpoint of the HTTP API in one place, each with the action the audit trail names and the
  * access kind the anomaly rules count, as data. Handlers are thin (parse, call a service, answer) and return what
- * the audit entry and the rules need (RouteOutcome); nothing reads the answer back. A route runs as: note the route
- * (state.route), the write's attempt entry (write-ahead.ts, writes only), its guards (admin-gate.ts), the handler,
- * and for a record read the read budget (read-budget.ts) before a byte is sent.
+ * the audit entry and the rules need (RouteOutcome); nothing reads the answer back. How an entry runs (its route
+ * steps: write-ahead, guards, handler, read budget) is route-runner.ts.
  */
 import Router from "@koa/router";
-import type { RouterMiddleware } from "@koa/router";
 import { readBody } from "./body.js";
 import { NotFoundError } from "../errors/index.js";
 import { CMS_MEDIA_TYPE, parseLimit } from "./services/records.js";
 import { MAX_GRANT_BYTES } from "../envelope/index.js";
 import type { RecordService } from "./services/records.js";
 import type { CertificateService } from "./services/certificates.js";
-import type { AccessAction } from "../abuse/rules.js";
 import type { Caller } from "./auth.js";
 import type { Controls } from "./controls.js";
 import type { CertificateDirectory, CrlSource } from "./ports.js";
-import { callerOf } from "./state.js";
-import type { AppMiddleware, AppState, RouteContext, RouteOutcome } from "./state.js";
+import type { AppState, RouteContext } from "./state.js";
+import { mount } from "./route-runner.js";
+import type { RouteSpec } from "./route-runner.js";
 import { createOnly, identityParam, ifMatch, mediaType, query } from "./request-input.js";
 import { requireAdmin } from "./admin-gate.js";
 import { writeAhead } from "./write-ahead.js";
@@ -28,20 +26,6 @@ import type { ConsoleDeps } from "./admin/service.js";
 
 /** A CSR is a few hundred bytes (RSA-3072 about 1.5 KiB); anything near this is not one. */
 const MAX_CSR_BYTES = 64 * 1024;
-/** Only a well-formed id goes into the audit trail: the path is the caller's text. */
-const RECORD_ID = /^[0-9a-f]{32}$/;
-
-export interface RouteSpec {
-  method: "GET" | "POST" | "PUT" | "DELETE" | "ALL";
-  path: string | string[];
-  /** The action its audit entries name. */
-  action: string;
-  /** What the anomaly rules count it as (abuse/rules.ts). */
-  kind: AccessAction;
-  /** Steps between the controls and the handler (the console's headers, the admin gate). */
-  guards?: AppMiddleware[];
-  handle(ctx: RouteContext, caller: Caller): Promise<RouteOutcome | void> | RouteOutcome | void;
-}
 
 export interface RouteDeps {
   records: RecordService;
@@ -178,7 +162,7 @@ async function me(deps: RouteDeps, ctx: RouteContext, c: Caller): Promise<void> 
     serial: c.serial,
     notAfter: new Date(c.notAfter).toISOString(),
     certificates: certs.map((r) => r.pem),
-    recovery: deps.records.recovery() ?? null,
+    recovery: (await deps.records.recovery()) ?? null,
   };
 }
 
@@ -265,48 +249,12 @@ function operatorRoutes(deps: RouteDeps, controls: Controls): RouteSpec[] {
   return [metrics, ...(deps.console ? consoleRoutes(deps.console, admin) : [])];
 }
 
-/** The route's declared action and kind, and the record id its path names (when well-formed). */
-function note(spec: RouteSpec): RouterMiddleware<AppState> {
-  return async function route(ctx, next) {
-    const id = ctx.params.id;
-    ctx.state.route = {
-      action: spec.action,
-      kind: spec.kind,
-      ...(id !== undefined && RECORD_ID.test(id) ? { recordId: id } : {}),
-    };
-    await next();
-  };
-}
-
-function run(spec: RouteSpec): RouterMiddleware<AppState> {
-  return async function handler(ctx, next) {
-    const outcome = await spec.handle(ctx, callerOf(ctx));
-    const route = ctx.state.route;
-    if (outcome && route) Object.assign(route, outcome);
-    await next();
-  };
-}
-
-/** The end of a route: nothing after it (not the next matching route, nor the 404 of app.ts). */
-const END: RouterMiddleware<AppState> = () => undefined;
-
 export function buildRouter(deps: RouteDeps, controls: Controls): Router<AppState> {
   // Strict and case-sensitive: one spelling per endpoint, the one the audit trail names. One router for every
   // endpoint: each router a request passes costs a matching pass.
   const router = new Router<AppState>({ strict: true, sensitive: true });
   const attempt = writeAhead(controls);
   const budget = readBudget(controls);
-  for (const spec of [...apiRoutes(deps), ...operatorRoutes(deps, controls)]) {
-    const steps: RouterMiddleware<AppState>[] = [
-      note(spec),
-      ...(spec.method === "GET" ? [] : [attempt]),
-      ...(spec.guards ?? []),
-      run(spec),
-      ...(spec.kind === "get" ? [budget] : []),
-      END,
-    ];
-    if (spec.method === "ALL") router.all(spec.path, ...steps);
-    else router.register(spec.path, [spec.method], steps);
-  }
+  for (const spec of [...apiRoutes(deps), ...operatorRoutes(deps, controls)]) mount(router, spec, attempt, budget);
   return router;
 }

@@ -7,7 +7,7 @@
 import type { Next } from "koa";
 import { CertvaultError, InvalidInputError, RouteNotFoundError } from "../../errors/index.js";
 import { readBody } from "../body.js";
-import type { RouteSpec } from "../routes.js";
+import type { RouteSpec } from "../route-runner.js";
 import { callerOf } from "../state.js";
 import type { AppContext, AppMiddleware } from "../state.js";
 import { CsrfGuard } from "./csrf.js";

@@ -82,7 +82,7 @@ export class RecordService {
     private readonly registry: CertificateDirectory,
     private readonly now: () => Date,
     /** The recovery certificate, once recovery is set up: every record is sealed to it as well. */
-    readonly recovery: () => string | undefined,
+    readonly recovery: () => Promise<string | undefined>,
     /**
      * The server's own key and certificate: a plaintext upload is signed with it and bound to its owner and id before
      * it is sealed (docs/envelope.md "Signed records"), so a database writer, who lacks the key, cannot forge one, and
@@ -100,7 +100,7 @@ export class RecordService {
     alsoFor: readonly string[] = [],
   ): Promise<Uint8Array> {
     const certs = await this.registry.activeCertificates(caller.identity);
-    const recovery = this.recovery();
+    const recovery = await this.recovery();
     if (contentType === CMS_MEDIA_TYPE) {
       // Parsed once (the uploader chooses up to 64 recipients, 1 MiB of them), then matched against each certificate.
       const ids = recipientsOf(body);
