@@ -1,7 +1,9 @@
 /**
  * certvault's server as the CLI starts it, with every Koa middleware and every route step wrapped in a timer that
- * keeps its self time (its own time minus the time inside next()), for bench/pipeline.ts. Wall-clock time: measured
- * at one request at a time, so that it is the step's own work and waits (a database write), not queueing. It works
+ * keeps its self time (its own time minus the time inside next()), for bench/pipeline.ts. Wall-clock time, measured
+ * at one request at a time, so that it is the step's own work and waits (a database write), not queueing; the
+ * median per request, so that a preemption by another process on a shared machine does not count. The router's own
+ * step includes the route steps (they run inside it, not through its next()): the report subtracts them. It works
  * on any version of the server (it wraps Koa's use and the router's register), so the same file measures a
  * checkout before and after a change. SIGUSR1 resets the counts; SIGUSR2 prints them as one JSON line.
  */
@@ -13,7 +15,8 @@ import { resolveServer } from "../config/index.js";
 import { startServer } from "../server/index.js";
 
 type Mw = (ctx: unknown, next: () => Promise<unknown>) => unknown;
-const totals = new Map<string, { ns: bigint; n: number }>();
+const MAX_SAMPLES = 100_000;
+const samples = new Map<string, number[]>();
 
 function timed(name: string, fn: Mw): Mw {
   return async function (ctx, next) {
@@ -29,10 +32,9 @@ function timed(name: string, fn: Mw): Mw {
         }
       });
     } finally {
-      const t = totals.get(name) ?? { ns: 0n, n: 0 };
-      t.ns += process.hrtime.bigint() - t0 - inner;
-      t.n++;
-      totals.set(name, t);
+      let list = samples.get(name);
+      if (!list) samples.set(name, (list = []));
+      if (list.length < MAX_SAMPLES) list.push(Number(process.hrtime.bigint() - t0 - inner));
     }
   };
 }
@@ -66,9 +68,14 @@ function statCostNs(): number {
   return Number(process.hrtime.bigint() - t0) / n;
 }
 
-process.on("SIGUSR1", () => totals.clear());
+function medianOf(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}
+
+process.on("SIGUSR1", () => samples.clear());
 process.on("SIGUSR2", () => {
-  const steps = Object.fromEntries([...totals].map(([k, v]) => [k, { us: Number(v.ns) / 1000 / v.n, n: v.n }]));
+  const steps = Object.fromEntries([...samples].map(([k, v]) => [k, { us: medianOf(v) / 1000, n: v.length }]));
   process.stdout.write(`profile ${JSON.stringify({ steps, statUs: statCostNs() / 1000 })}\n`);
 });
 process.stdout.write(`listening on ${running.url}\n`);
