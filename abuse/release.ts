@@ -8,7 +8,7 @@ import type { QuarantineRepository } from "../store/quarantine.js";
 
 /** true when the identity was quarantined and is released now; false when it was not quarantined. */
 export function releaseQuarantine(
-  repo: QuarantineRepository,
+  repo: Pick<QuarantineRepository, "release">,
   audit: OperationAudit,
   identity: string,
 ): Promise<boolean> {

@@ -1,10 +1,12 @@
 /**
  * certvault's server for the controls benchmark: the same startServer the CLI runs, with the audit and abuse
- * controls on or off (off is reachable only from here). Rate limits are set far above the load so that the limiter
- * runs on every request without refusing any.
+ * controls on, or replaced by no-op ones ("off": the same app and pipeline, nothing audited, limited, counted or
+ * quarantined; reachable only from here). Rate limits are set far above the load so that the limiter runs on every
+ * request without refusing any.
  */
 import { resolveServer } from "../config/index.js";
 import { startServer } from "../server/index.js";
+import type { Controls } from "../server/controls.js";
 import { readFileSync } from "node:fs";
 
 const [, , home, passphraseFile, mode] = process.argv;
@@ -12,10 +14,28 @@ const config = resolveServer(
   { home, port: "0", "rate-limit-identity": "100000000/60", "rate-limit-source": "100000000/60" },
   { CERTVAULT_LOG_LEVEL: "warn" },
 );
+
+/** Controls that do nothing: what the request path costs without the audit trail, limits and rules. */
+function noControls(real: Controls): Controls {
+  return {
+    ...real,
+    audit: { append: async () => undefined },
+    detector: { observe: () => Promise.resolve([]) },
+    quarantine: {
+      isQuarantined: () => false,
+      quarantine: async () => undefined,
+      release: async () => false,
+    },
+    reads: undefined,
+    limiters: {},
+    maxConcurrentRequests: 0,
+  };
+}
+
 const running = await startServer({
   config,
   passphrase: readFileSync(passphraseFile as string, "utf8").trim(),
-  controls: mode !== "off",
+  ...(mode === "off" ? { controls: noControls } : {}),
 });
 process.stdout.write(`listening on ${running.url}\n`);
 process.on("SIGTERM", () => void running.close().then(() => process.exit(0)));

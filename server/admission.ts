@@ -5,16 +5,11 @@
  * threshold is refused (403 identity_quarantined) and quarantines the identity, so a concurrent burst gets at most
  * threshold - 1 distinct records, whatever the concurrency and however many nodes serve it.
  *
- * Also here: a per-identity cap on requests in flight on this node (429 concurrency_limited), which bounds what one
- * identity can hold of a node's connections, memory and database pool.
+ * The step that asks before a record is sent is read-budget.ts.
  */
-import type { Context, Next } from "koa";
-import { ConcurrencyLimitedError } from "../errors/index.js";
 import { readFindings } from "../abuse/read-rules.js";
 import type { Finding, Thresholds } from "../abuse/rules.js";
 import type { ReadCounters } from "../store/read-counters.js";
-import type { Caller } from "./auth.js";
-import type { Metrics } from "./metrics.js";
 
 export interface ReadVerdict {
   /** Findings to log and alert on (each reported once per node, not on every later read). */
@@ -91,29 +86,4 @@ export class ReadAdmission {
     this.baselines.set(identity, { day, value });
     return value;
   }
-}
-
-/**
- * At most `max` requests of one identity in flight on this node; 0 turns the cap off. Per node: with N nodes an
- * identity may hold N x max, which the read budgets do not care about (they are counted in the database).
- */
-export function concurrencyCap(max: number, metrics: Metrics) {
-  const inFlight = new Map<string, number>();
-  return async function capped(ctx: Context, next: Next): Promise<void> {
-    if (max <= 0) return next();
-    const identity = (ctx.state.caller as Caller).identity;
-    const n = inFlight.get(identity) ?? 0;
-    if (n >= max) {
-      metrics.rateLimited.inc({ scope: "concurrency" });
-      throw new ConcurrencyLimitedError(max);
-    }
-    inFlight.set(identity, n + 1);
-    try {
-      await next();
-    } finally {
-      const left = (inFlight.get(identity) ?? 1) - 1;
-      if (left <= 0) inFlight.delete(identity);
-      else inFlight.set(identity, left);
-    }
-  };
 }

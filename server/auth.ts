@@ -4,7 +4,7 @@
  * known to our registry with the same fingerprint, and not revoked. The certificate is parsed once per connection
  * and cached on the socket; the per-request work is a Set lookup and two number comparisons.
  */
-import type { Context, Next } from "koa";
+import type { Next } from "koa";
 import type { TLSSocket } from "node:tls";
 import type { KeyObject, X509Certificate } from "node:crypto";
 import {
@@ -17,7 +17,8 @@ import {
 import { identityNameProblem } from "../ca/identity-name.js";
 import { normalizeSerial } from "../ca/serial.js";
 import { x509 } from "../keys/x509.js";
-import type { RegistryWatcher } from "./registry-watch.js";
+import type { ClientRegistry } from "./ports.js";
+import type { AppContext, AppMiddleware, AppState } from "./state.js";
 
 const OID_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
 
@@ -51,7 +52,7 @@ class VettedCache {
   }
 }
 
-async function vetSocket(socket: TLSSocket, watcher: RegistryWatcher, cache: VettedCache): Promise<Vetted> {
+async function vetSocket(socket: TLSSocket, watcher: ClientRegistry, cache: VettedCache): Promise<Vetted> {
   const cert = socket.getPeerX509Certificate();
   if (!socket.authorized || !cert) return new ClientCertificateRequiredError();
   const fingerprint = cert.fingerprint256.replace(/:/g, "").toLowerCase();
@@ -66,7 +67,7 @@ async function vetSocket(socket: TLSSocket, watcher: RegistryWatcher, cache: Vet
 async function vetCertificate(
   cert: X509Certificate,
   fingerprint: string,
-  watcher: RegistryWatcher,
+  watcher: ClientRegistry,
 ): Promise<{ vetted: Vetted; final: boolean }> {
   const refused = (message: string): { vetted: Vetted; final: boolean } => ({
     vetted: new CertificateNotAllowedError(message),
@@ -131,20 +132,16 @@ function weakKeyReason(key: KeyObject): string | undefined {
   return `${key.asymmetricKeyType ?? "unknown"} keys are not issued by this CA`;
 }
 
-/** Put on ctx.state by authenticate; readBody runs it once the body is in, before anything is written. */
-const RECHECK = Symbol("certvault.recheckCaller");
-
 /**
  * The revocation check again, after a request body has been read: an upload authorised before a revocation writes
  * nothing after it. The in-memory set first, then the stored row itself (fresh, not the cache): a revocation that
  * this node has not polled yet counts too. A registry that cannot be read refuses (the error propagates).
  */
-export async function recheckCaller(ctx: Context): Promise<void> {
-  const check = (ctx.state as Record<symbol, (() => Promise<void>) | undefined>)[RECHECK];
-  if (check) await check();
+export async function recheckCaller(ctx: { state: AppState }): Promise<void> {
+  await ctx.state.recheck?.();
 }
 
-async function stillAllowed(caller: Caller, watcher: RegistryWatcher, now: () => Date): Promise<void> {
+async function stillAllowed(caller: Caller, watcher: ClientRegistry, now: () => Date): Promise<void> {
   if (watcher.isRevoked(caller.serial)) throw new CertificateRevokedError();
   const status = await watcher.storedStatus(caller.serial);
   if (status === null) throw new CertificateNotAllowedError("the certificate is not in this CA's registry");
@@ -152,9 +149,9 @@ async function stillAllowed(caller: Caller, watcher: RegistryWatcher, now: () =>
   if (now().getTime() > caller.notAfter) throw new CertificateNotAllowedError("the certificate has expired");
 }
 
-export function authenticate(watcher: RegistryWatcher, now: () => Date) {
+export function authenticate(watcher: ClientRegistry, now: () => Date): AppMiddleware {
   const cache = new VettedCache();
-  return async function auth(ctx: Context, next: Next): Promise<void> {
+  return async function auth(ctx: AppContext, next: Next): Promise<void> {
     // Until the registry, the revoked set and the CRL are loaded once, nobody is admitted (an empty set admits all).
     if (!watcher.ready) {
       ctx.set("Retry-After", "1");
@@ -173,7 +170,7 @@ export function authenticate(watcher: RegistryWatcher, now: () => Date) {
     if (t < vetted.notBefore) throw new CertificateNotAllowedError("the certificate is not yet valid");
     if (t > vetted.notAfter) throw new CertificateNotAllowedError("the certificate has expired");
     ctx.state.caller = vetted;
-    (ctx.state as Record<symbol, () => Promise<void>>)[RECHECK] = () => stillAllowed(vetted, watcher, now);
+    ctx.state.recheck = () => stillAllowed(vetted, watcher, now);
     await next();
   };
 }

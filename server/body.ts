@@ -3,11 +3,11 @@
  * while streaming for chunked uploads, so an oversized body never sits whole in memory. Once it is in, the caller's
  * certificate is checked for revocation again (auth.ts recheckCaller), before the handler writes anything.
  */
-import type { Context } from "koa";
 import { MalformedRequestError, PayloadTooLargeError } from "../errors/index.js";
 import { recheckCaller } from "./auth.js";
+import type { AppContext } from "./state.js";
 
-export async function readBody(ctx: Context, limit: number): Promise<Uint8Array> {
+export async function readBody(ctx: AppContext, limit: number): Promise<Uint8Array> {
   const declared = ctx.request.length;
   if (declared !== undefined && declared > limit)
     throw new PayloadTooLargeError(`the body exceeds the limit of ${limit} bytes`);

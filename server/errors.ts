@@ -6,7 +6,7 @@
  * the registry's fixed text for its code, so no stack, SQL, path or key material ever does. The koa app, the
  * enrollment listener and the raw parser answers (client-error.ts) all answer through httpAnswer.
  */
-import type { Context, Next } from "koa";
+import type { Next } from "koa";
 import {
   CertvaultError,
   DatabaseUnavailableError,
@@ -15,6 +15,7 @@ import {
   publicMessage,
 } from "../errors/index.js";
 import type { ErrorCode } from "../errors/index.js";
+import type { AppContext } from "./state.js";
 
 export interface ErrorBody {
   error: { code: ErrorCode; message: string };
@@ -31,12 +32,11 @@ export function errorBody(e: CertvaultError): ErrorBody {
   return httpAnswer(e).body;
 }
 
-type Log = { error(o: object, m: string): void; warn(o: object, m: string): void } | undefined;
 /** During an outage every request fails the same way: one log line per code and second is enough. */
 const lastLogged = new Map<string, number>();
 
-function logFailure(ctx: Context, err: unknown, e: CertvaultError): void {
-  const log = ctx.state.log as Log;
+function logFailure(ctx: AppContext, err: unknown, e: CertvaultError): void {
+  const log = ctx.state.log;
   // Name, code and message only: database errors may carry values in their other fields (PostgreSQL's detail).
   const e2 = err as { name?: string; code?: string; message?: string; stack?: string };
   if (e instanceof DatabaseUnavailableError || e instanceof StorageFullError) {
@@ -45,7 +45,7 @@ function logFailure(ctx: Context, err: unknown, e: CertvaultError): void {
     lastLogged.set(e.code, now);
     log?.warn(
       {
-        requestId: ctx.state.requestId as string | undefined,
+        requestId: ctx.state.requestId,
         code: e.code,
         err: { name: e2.name, code: e2.code, message: e2.message },
       },
@@ -55,7 +55,7 @@ function logFailure(ctx: Context, err: unknown, e: CertvaultError): void {
   }
   log?.error(
     {
-      requestId: ctx.state.requestId as string | undefined,
+      requestId: ctx.state.requestId,
       err: { name: e2.name, code: e2.code, message: e2.message, stack: e2.stack },
     },
     "unhandled error",
@@ -63,12 +63,11 @@ function logFailure(ctx: Context, err: unknown, e: CertvaultError): void {
 }
 
 /** The message a 5xx answer did not carry goes to the log, so the operator still learns what failed. */
-function logHidden(ctx: Context, e: CertvaultError): void {
-  const log = ctx.state.log as Log;
-  log?.error({ requestId: ctx.state.requestId as string | undefined, code: e.code, message: e.message }, "refused");
+function logHidden(ctx: AppContext, e: CertvaultError): void {
+  ctx.state.log?.error({ requestId: ctx.state.requestId, code: e.code, message: e.message }, "refused");
 }
 
-export async function errorMapper(ctx: Context, next: Next): Promise<void> {
+export async function errorMapper(ctx: AppContext, next: Next): Promise<void> {
   try {
     await next();
   } catch (err) {

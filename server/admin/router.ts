@@ -1,16 +1,15 @@
 /**
- * The operator console under /admin/, mounted into the one route table (server/routes.ts): every path names its
- * audit action, sets the console's security headers, and is for administrator identities only (anyone else: 403 on
+ * The operator console under /admin/, part of the one route table (server/routes.ts): every path names its
+ * audit action (as data), sets the console's security headers, and is for administrator identities only (anyone else: 403 on
  * every /admin path, existing or not). Pages are GETs; every change is a POST that passes the CSRF guard first and
  * then answers 303 back to its page (post/redirect/get).
  */
-import type Router from "@koa/router";
-import type { Context, Next } from "koa";
+import type { Next } from "koa";
 import { CertvaultError, InvalidInputError, RouteNotFoundError } from "../../errors/index.js";
-import { requireAdmin } from "../controls.js";
 import { readBody } from "../body.js";
-import type { Caller } from "../auth.js";
-import type { AccessAction } from "../../abuse/rules.js";
+import type { RouteSpec } from "../route-runner.js";
+import { callerOf } from "../state.js";
+import type { AppContext, AppMiddleware } from "../state.js";
 import { CsrfGuard } from "./csrf.js";
 import { page } from "./layout.js";
 import type { Frame, PagePath } from "./layout.js";
@@ -25,9 +24,6 @@ import { requestsBody } from "./pages/requests.js";
 import { quarantinesBody } from "./pages/quarantines.js";
 import { tokensBody } from "./pages/tokens.js";
 import { auditBody } from "./pages/audit.js";
-
-type Middleware = (ctx: Context, next: Next) => Promise<void> | void;
-type Audited = (action: string, kind: AccessAction) => Middleware;
 
 const MAX_FORM_BYTES = 16 * 1024;
 
@@ -56,39 +52,37 @@ const NOTICES: Readonly<Record<string, string>> = {
   verified: "The audit chain was verified; the outcome is below.",
 };
 
-async function consoleHeaders(ctx: Context, next: Next): Promise<void> {
+async function consoleHeaders(ctx: AppContext, next: Next): Promise<void> {
   ctx.set(CONSOLE_HEADERS);
   await next();
 }
 
-function caller(ctx: Context): Caller {
-  return ctx.state.caller as Caller;
-}
-
-function q(ctx: Context, name: string): string {
+function q(ctx: AppContext, name: string): string {
   const v = ctx.query[name];
   return (Array.isArray(v) ? v[0] : v) ?? "";
 }
 
-async function readForm(ctx: Context): Promise<URLSearchParams> {
+async function readForm(ctx: AppContext): Promise<URLSearchParams> {
   if (ctx.get("content-type").split(";")[0]?.trim().toLowerCase() !== "application/x-www-form-urlencoded") {
     throw new InvalidInputError("a console action is a form post (application/x-www-form-urlencoded)");
   }
   return new URLSearchParams(new TextDecoder("utf-8", { fatal: true }).decode(await readBody(ctx, MAX_FORM_BYTES)));
 }
 
-export function mountConsole(router: Router, deps: ConsoleDeps, admins: readonly string[], as: Audited): void {
+/** The console's routes; `admin` is the admin gate (admin-gate.ts), run after the console's headers are set. */
+export function consoleRoutes(deps: ConsoleDeps, admin: AppMiddleware): RouteSpec[] {
   const svc = new ConsoleService(deps);
   const csrf = new CsrfGuard();
-  const admin = requireAdmin(admins);
-  const frame = (ctx: Context, path: PagePath, title: string, problem?: string): Frame => ({
+  const guards = [consoleHeaders, admin];
+  const routes: RouteSpec[] = [];
+  const frame = (ctx: AppContext, path: PagePath, title: string, problem?: string): Frame => ({
     title,
     path,
-    admin: caller(ctx).identity,
+    admin: callerOf(ctx).identity,
     notice: NOTICES[q(ctx, "done")],
     problem,
   });
-  const send = (ctx: Context, f: Frame, body: Html): void => {
+  const send = (ctx: AppContext, f: Frame, body: Html): void => {
     ctx.type = "text/html; charset=utf-8";
     ctx.body = page(f, body).text;
   };
@@ -97,11 +91,16 @@ export function mountConsole(router: Router, deps: ConsoleDeps, admins: readonly
     path: PagePath,
     action: string,
     title: string,
-    body: (ctx: Context, token: string) => Promise<Html>,
+    body: (ctx: AppContext, token: string) => Promise<Html>,
   ): void => {
-    router.get(path, as(action, "other"), consoleHeaders, admin, async (ctx) =>
-      send(ctx, frame(ctx, path, title), await body(ctx, csrf.token(ctx))),
-    );
+    routes.push({
+      method: "GET",
+      path,
+      action,
+      kind: "other",
+      guards,
+      handle: async (ctx) => send(ctx, frame(ctx, path, title), await body(ctx, csrf.token(ctx))),
+    });
   };
   view("/admin/", "admin.overview", "Overview", (_ctx, t) => overviewBody(svc, t));
   view("/admin/certificates", "admin.certificates", "Certificates", (ctx, t) =>
@@ -126,19 +125,26 @@ export function mountConsole(router: Router, deps: ConsoleDeps, admins: readonly
     title: string,
     run: (form: URLSearchParams, admin: string) => Promise<string>,
   ): void => {
-    router.post(path, as(action, "other"), consoleHeaders, admin, async (ctx) => {
-      const form = await readForm(ctx);
-      csrf.check(ctx, form.get("csrf"));
-      try {
-        const done = await run(form, caller(ctx).identity);
-        ctx.status = 303;
-        ctx.redirect(`${back}?done=${done}`);
-      } catch (err) {
-        // Only a message a client may see (below 500); anything else goes to the error mapper.
-        if (!(err instanceof CertvaultError) || !err.expose || err.status === null) throw err;
-        ctx.status = err.status;
-        send(ctx, frame(ctx, back, title, err.message), html`<p><a href="${back}">Back to ${title}</a></p>`);
-      }
+    routes.push({
+      method: "POST",
+      path,
+      action,
+      kind: "other",
+      guards,
+      async handle(ctx, caller) {
+        const form = await readForm(ctx);
+        csrf.check(ctx, form.get("csrf"));
+        try {
+          const done = await run(form, caller.identity);
+          ctx.status = 303;
+          ctx.redirect(`${back}?done=${done}`);
+        } catch (err) {
+          // Only a message a client may see (below 500); anything else goes to the error mapper.
+          if (!(err instanceof CertvaultError) || !err.expose || err.status === null) throw err;
+          ctx.status = err.status;
+          send(ctx, frame(ctx, back, title, err.message), html`<p><a href="${back}">Back to ${title}</a></p>`);
+        }
+      },
     });
   };
   act(
@@ -175,13 +181,28 @@ export function mountConsole(router: Router, deps: ConsoleDeps, admins: readonly
     return "verified";
   });
 
-  router.get("/admin/console.css", as("admin.asset", "other"), consoleHeaders, admin, (ctx) => {
-    ctx.type = "text/css; charset=utf-8";
-    ctx.body = CONSOLE_CSS;
+  routes.push({
+    method: "GET",
+    path: "/admin/console.css",
+    action: "admin.asset",
+    kind: "other",
+    guards,
+    handle(ctx) {
+      ctx.type = "text/css; charset=utf-8";
+      ctx.body = CONSOLE_CSS;
+    },
   });
   // Everything else under /admin: 403 for non-admins (before anything else is said), 404 or a redirect for admins.
-  router.all(["/admin", "/admin/", "/admin/*rest"], as("admin.other", "other"), consoleHeaders, admin, (ctx) => {
-    if (ctx.path === "/admin" && (ctx.method === "GET" || ctx.method === "HEAD")) return ctx.redirect("/admin/");
-    throw new RouteNotFoundError();
+  routes.push({
+    method: "ALL",
+    path: ["/admin", "/admin/", "/admin/*rest"],
+    action: "admin.other",
+    kind: "other",
+    guards,
+    handle(ctx) {
+      if (ctx.path === "/admin" && (ctx.method === "GET" || ctx.method === "HEAD")) return ctx.redirect("/admin/");
+      throw new RouteNotFoundError();
+    },
   });
+  return routes;
 }

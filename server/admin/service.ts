@@ -1,6 +1,6 @@
 /**
  * What the console reads and does, over the same repositories and code paths as the CLI: `ca revoke` (the CA,
- * audited), `requests approve|reject` (ca/request-decisions.ts), `quarantine release` (abuse/release.ts) and
+ * audited), `requests approve|reject` (ca/request-decisions.ts), `quarantine release` (server/quarantine.ts, over abuse/release.ts) and
  * `audit verify` (audit/verify.ts), `ca token --revoke` (ca/enrollment.ts). Every operation is audited under the admin's identity. Views carry no PEM, no
  * key, no token, no record content: only the fields a page shows.
  */
@@ -9,7 +9,6 @@ import { REASONS } from "../../ca/reasons.js";
 import { parseDays } from "../../ca/profiles.js";
 import { approveRequest, rejectRequest } from "../../ca/request-decisions.js";
 import type { Decision } from "../../ca/request-decisions.js";
-import { releaseQuarantine } from "../../abuse/release.js";
 import { describeToken, revokeToken } from "../../ca/enrollment.js";
 import type { TokenView } from "../../ca/enrollment.js";
 import { TOKEN_ID_SHAPE } from "../../ca/enrollment-token.js";
@@ -25,14 +24,17 @@ import { QuarantineRepository } from "../../store/quarantine.js";
 import { EnrollmentTokenRepository } from "../../store/enrollment-tokens.js";
 import type { Db } from "../../store/db.js";
 import type { CertificateAuthority } from "../../ca/authority.js";
-import type { RegistryWatcher } from "../registry-watch.js";
+import type { RegistryRefresh } from "../ports.js";
+import type { Quarantine } from "../quarantine.js";
 import type { Metrics } from "../metrics.js";
 
 export interface ConsoleDeps {
   db: Db;
   /** HOME: where the audit public key and anchor are (audit verify). */
   home: string;
-  watcher: RegistryWatcher;
+  /** This node reads the registry again after an operator's change. */
+  registry: RegistryRefresh;
+  quarantine: Pick<Quarantine, "release">;
   metrics: Metrics;
   now: () => Date;
   /** The CA with its operations audited under `actor` (the admin's identity). */
@@ -75,7 +77,7 @@ export class ConsoleService {
     if (!Object.hasOwn(REASONS, reason)) throw new InvalidInputError("unknown revocation reason");
     await this.deps.authorityFor(admin).revoke(serial, reason);
     // This node refuses the certificate now (and closes its connections); others within one poll.
-    await this.deps.watcher.poll();
+    await this.deps.registry.poll();
   }
 
   async decide(admin: string, id: string, decision: "approve" | "reject", daysInput?: string): Promise<Decision> {
@@ -90,7 +92,7 @@ export class ConsoleService {
     if (decision === "reject") return rejectRequest(deps, id);
     const days = parseDays(daysInput === undefined || daysInput === "" ? undefined : daysInput, "client");
     const result = await approveRequest(deps, id, days);
-    await this.deps.watcher.poll();
+    await this.deps.registry.poll();
     return result;
   }
 
@@ -107,10 +109,8 @@ export class ConsoleService {
   }
 
   async release(admin: string, identity: string): Promise<boolean> {
-    const released = await releaseQuarantine(this.quarantine, this.auditAs(admin), identity);
     // This node lets the identity in now (and forgets its anomaly counts); others within one poll.
-    await this.deps.watcher.poll();
-    return released;
+    return this.deps.quarantine.release(identity, this.auditAs(admin));
   }
 
   async verify(admin: string): Promise<VerifyResult> {

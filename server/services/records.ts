@@ -19,7 +19,7 @@ import {
 import { isRecipient, readGrant, recipientsOf, seal, signRecord } from "../../envelope/index.js";
 import type { RecordSigner } from "../../envelope/index.js";
 import type { RecordMeta, RecordRepository } from "../../store/records.js";
-import type { RegistryWatcher } from "../registry-watch.js";
+import type { CertificateDirectory } from "../ports.js";
 import type { Caller } from "../auth.js";
 
 export const CMS_MEDIA_TYPE = "application/pkcs7-mime";
@@ -79,10 +79,10 @@ function checkGrantStatement(statement: Uint8Array, owner: string, id: string, g
 export class RecordService {
   constructor(
     private readonly repo: RecordRepository,
-    private readonly registry: RegistryWatcher,
+    private readonly registry: CertificateDirectory,
     private readonly now: () => Date,
     /** The recovery certificate, once recovery is set up: every record is sealed to it as well. */
-    readonly recovery: () => string | undefined,
+    readonly recovery: () => Promise<string | undefined>,
     /**
      * The server's own key and certificate: a plaintext upload is signed with it and bound to its owner and id before
      * it is sealed (docs/envelope.md "Signed records"), so a database writer, who lacks the key, cannot forge one, and
@@ -100,13 +100,13 @@ export class RecordService {
     alsoFor: readonly string[] = [],
   ): Promise<Uint8Array> {
     const certs = await this.registry.activeCertificates(caller.identity);
-    const recovery = this.recovery();
+    const recovery = await this.recovery();
     if (contentType === CMS_MEDIA_TYPE) {
       // Parsed once (the uploader chooses up to 64 recipients, 1 MiB of them), then matched against each certificate.
       const ids = recipientsOf(body);
       // On a miss, ask the registry itself: the upload may be sealed to a certificate issued since the last poll.
       const addressed = (list: { pem: string }[]): boolean => list.some((c) => isRecipient(ids, c.pem));
-      if (!addressed(certs) && !addressed(await this.registry.activeCertificates(caller.identity, true)))
+      if (!addressed(certs) && !addressed(await this.registry.activeCertificatesNow(caller.identity)))
         throw new NotARecipientError();
       if (recovery && !isRecipient(ids, recovery)) throw new RecoveryRecipientMissingError();
       return body;
@@ -182,7 +182,7 @@ export class RecordService {
     const { version, envelope } = await this.owned(caller, id, ifVersion);
     if (grantee === caller.identity) throw new InvalidInputError("a record is always readable by its owner");
     checkGrantStatement(statement, caller.identity, id, grantee);
-    const certs = await this.registry.activeCertificates(grantee, true);
+    const certs = await this.registry.activeCertificatesNow(grantee);
     if (certs.length === 0) throw new NotFoundError(`no active certificate for "${grantee}"`);
     const ids = recipientsOf(envelope);
     if (!certs.some((c) => isRecipient(ids, c.pem))) {
@@ -207,7 +207,7 @@ export class RecordService {
   /** Unshares (owner only) once the stored envelope no longer names any of the grantee's certificates. */
   async revokeGrant(caller: Caller, id: string, grantee: string, ifVersion?: number): Promise<void> {
     const { version, envelope } = await this.owned(caller, id, ifVersion);
-    const certs = await this.registry.activeCertificates(grantee, true);
+    const certs = await this.registry.activeCertificatesNow(grantee);
     const ids = recipientsOf(envelope);
     if (certs.some((c) => isRecipient(ids, c.pem))) {
       throw new ConflictError(
