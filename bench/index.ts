@@ -1,6 +1,7 @@
 /**
  * `npm run bench`: every speed target, product beside its bare baseline in the same run, medians and ratios.
- * `npm run bench -- envelope`, `-- signing`, `-- server`, `-- cluster` or `-- hsm` runs one part; the cluster part needs
+ * `npm run bench -- envelope`, `-- signing`, `-- server`, `-- cluster`, `-- hsm` or `-- kit` (the test kit's
+ * speed) runs one part; the cluster part needs
  * CERTVAULT_BENCH_PG=postgres://... and the hsm part SoftHSM2, and each says so when it is missing.
  */
 import { benchEnvelope } from "./envelope.js";
@@ -8,6 +9,7 @@ import { benchSigning } from "./signing.js";
 import { benchServer } from "./server.js";
 import { benchCluster } from "./cluster.js";
 import { benchHsm } from "./hsm.js";
+import { benchKit } from "./kit.js";
 
 const parts: Record<string, () => Promise<void>> = {
   envelope: benchEnvelope,
@@ -15,6 +17,7 @@ const parts: Record<string, () => Promise<void>> = {
   server: benchServer,
   cluster: benchCluster,
   hsm: benchHsm,
+  kit: benchKit,
 };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 for (const name of wanted) {

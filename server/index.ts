@@ -63,6 +63,8 @@ export interface RunningServer {
   enrollUrl?: string;
   /** http://HOST:PORT/PATH where the CRL is served, when config.crlPort is set. */
   crlUrl?: string;
+  /** Runs one registry poll now and awaits it (revocations, quarantines, CRL): for in-process tests only. */
+  syncRegistry(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -315,6 +317,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     port,
     server,
     db,
+    syncRegistry: () => watcher.sync(),
     async close() {
       closing = true;
       await enrollment?.close();

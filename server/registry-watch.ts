@@ -155,6 +155,15 @@ export class RegistryWatcher {
     if (this.revoked.has(serial)) socket.destroy();
   }
 
+  /**
+   * One poll that starts after this call, awaited (a poll already in flight may have read the revision before the
+   * caller's change, so it is waited for first). For in-process tests (TestServer.syncRegistry): never an endpoint.
+   */
+  async sync(): Promise<void> {
+    await this.inflight;
+    await this.poll();
+  }
+
   /** One poll at a time; a call during a poll (a notification) runs one more right after, so no change is missed. */
   poll(): Promise<void> {
     if (this.inflight) {

@@ -114,7 +114,7 @@ describe("sharing", function () {
     await owner.share(id, "dana");
     await ca.revoke(dana1.serial, "keyCompromise"); // a stolen key of dana's: the directory no longer lists it
     const dana2 = await ca.issueClient("dana");
-    await new Promise((r) => setTimeout(r, 300)); // the server's registry poll
+    await server.syncRegistry(); // the server's registry poll, now
     await owner.unshare(id, "dana");
     const stored = (await ca.db("records").where({ id }).first("envelope")) as { envelope: Buffer };
     expect(

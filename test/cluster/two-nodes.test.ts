@@ -14,6 +14,7 @@ import type { ScratchDatabase } from "../../testing/scratch-db.js";
 import { runCli } from "../helpers/cli.js";
 import { startServerProcess, stopServerProcess } from "../helpers/server-process.js";
 import type { ServerProcess } from "../helpers/server-process.js";
+import { eventually } from "../helpers/eventually.js";
 
 const PG = process.env.CERTVAULT_TEST_DB ?? process.env.CERTVAULT_TEST_PG;
 
@@ -90,7 +91,7 @@ describe("cluster: two API nodes on one PostgreSQL", function () {
     const r = await runCli(["ca", "revoke", ...ca.cliArgs, "--serial", eve.serial, "--reason", "keyCompromise"]);
     expect(r.code, r.stderr).to.equal(0);
     const revokedAt = Date.now();
-    while (closed.length < 2 && Date.now() - revokedAt < 1500) await new Promise((res) => setTimeout(res, 20));
+    await eventually(() => closed.length >= 2, { what: "both live connections closed", timeoutMs: 1500 });
     expect(closed, "live connections still open").to.have.length(2);
     for (const t of closed) expect(t - revokedAt).to.be.at.most(1000);
   });

@@ -72,15 +72,6 @@ export function errorOf(p: Promise<unknown>): Promise<(Error & { code?: string }
   );
 }
 
-/** Bounded wait for an effect (the test server polls its registry every 100 ms). */
-export async function until(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 export async function storedEnvelope(ca: TestCA, id: string): Promise<Uint8Array> {
   const row = (await ca.db("records").where({ id }).first("envelope")) as { envelope: Buffer } | undefined;
   if (!row) throw new Error(`no record ${id} in the database`);

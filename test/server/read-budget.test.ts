@@ -14,6 +14,7 @@ import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestServer } from "../../testing/index.js";
 import { RecordRepository } from "../../store/records.js";
 import { thresholdsFrom } from "../../abuse/rules.js";
+import { eventually } from "../helpers/eventually.js";
 
 interface Answer {
   status: number;
@@ -46,12 +47,11 @@ async function seed(ca: TestCA, owner: string, n: number): Promise<string[]> {
 
 /** Polls the quarantine table until the identity is in it (at most 3 s); its rule, or undefined. */
 async function quarantinedFor(ca: TestCA, identity: string): Promise<string | undefined> {
-  for (let i = 0; i < 60; i++) {
-    const row = (await ca.db("quarantine").where({ identity }).first("rule")) as { rule: string } | undefined;
-    if (row) return row.rule;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return undefined;
+  const row = await eventually(
+    async () => (await ca.db("quarantine").where({ identity }).first("rule")) as { rule: string } | undefined,
+    { what: `${identity}'s stored quarantine`, timeoutMs: 3000 },
+  );
+  return row?.rule;
 }
 
 describe("server: read budgets reserved at admission", function () {

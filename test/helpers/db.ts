@@ -1,0 +1,32 @@
+/**
+ * Looking into the database from a test: row counts through knex (any backend) and, as an independent judge on
+ * SQLite, the sqlite3 CLI (optional: see judges.ts).
+ */
+import type { Knex } from "knex";
+import type { Db } from "../../store/db.js";
+import { runProcess } from "./cli.js";
+
+/** Rows a query matches: `countRows(ca.db("audit_entries").where({ actor: "alice" }))`. */
+export async function countRows(query: Knex.QueryBuilder): Promise<number> {
+  const row = (await query.clone().clearSelect().clearOrder().count({ n: "*" }).first()) as { n: number | string };
+  return Number(row.n);
+}
+
+/** Rows of `table` (matching `where`, when given). */
+export function rowsIn(db: Db, table: string, where: Record<string, unknown> = {}): Promise<number> {
+  return countRows(db(table).where(where));
+}
+
+/** Runs SQL with the sqlite3 CLI (not knex: an insider's write access, or a second opinion); its stdout, trimmed. */
+export async function sqlite3(dbFile: string, sql: string): Promise<string> {
+  const r = await runProcess("sqlite3", ["-cmd", ".timeout 5000", dbFile, sql], { timeoutMs: 20_000 });
+  if (r.code !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** `SELECT count(*) ...` with the sqlite3 CLI. */
+export async function sqlite3Count(dbFile: string, sql: string): Promise<number> {
+  const out = await sqlite3(dbFile, sql);
+  if (!/^\d+$/.test(out)) throw new Error(`sqlite3 did not print a count: ${out}`);
+  return Number(out);
+}
