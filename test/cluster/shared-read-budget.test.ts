@@ -18,6 +18,7 @@ import { RecordRepository } from "../../store/records.js";
 import { startServerProcess, stopServerProcess } from "../helpers/server-process.js";
 import type { ServerProcess } from "../helpers/server-process.js";
 import { eventually } from "../helpers/eventually.js";
+import { requireJudge } from "../helpers/judges.js";
 
 const PG = process.env.CERTVAULT_TEST_DB ?? process.env.CERTVAULT_TEST_PG;
 const THRESHOLD = 30;
@@ -54,10 +55,7 @@ describe("cluster: read budgets shared by two nodes and kept across a restart", 
   };
 
   before(async function () {
-    if (!PG) {
-      console.log("      (skipped: set CERTVAULT_TEST_DB or CERTVAULT_TEST_PG to a postgres:// URL; .ci/run does)");
-      this.skip();
-    }
+    requireJudge(this, "postgres");
     scratch = await createScratchDatabase(PG as string);
     ca = await createTestCA({ db: scratch.url });
     const config = join(ca.home, "anomaly.json");

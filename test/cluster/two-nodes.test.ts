@@ -15,6 +15,8 @@ import { runCli } from "../helpers/cli.js";
 import { startServerProcess, stopServerProcess } from "../helpers/server-process.js";
 import type { ServerProcess } from "../helpers/server-process.js";
 import { eventually } from "../helpers/eventually.js";
+import { requireJudge } from "../helpers/judges.js";
+import { countRows } from "../helpers/db.js";
 
 const PG = process.env.CERTVAULT_TEST_DB ?? process.env.CERTVAULT_TEST_PG;
 
@@ -50,10 +52,7 @@ describe("cluster: two API nodes on one PostgreSQL", function () {
   };
 
   before(async function () {
-    if (!PG) {
-      console.log("      (skipped: set CERTVAULT_TEST_DB or CERTVAULT_TEST_PG to a postgres:// URL; .ci/run does)");
-      this.skip();
-    }
+    requireJudge(this, "postgres");
     scratch = await createScratchDatabase(PG as string);
     ca = await createTestCA({ db: scratch.url });
     a = await startServerProcess(ca); // one after the other: the first start writes the server's TLS certificate
@@ -115,15 +114,13 @@ describe("cluster: two API nodes on one PostgreSQL", function () {
         );
       }),
     );
-    const rows = (await ca
-      .db("audit_entries")
-      .whereIn(
+    const rows = await countRows(
+      ca.db("audit_entries").whereIn(
         "actor",
         writers.map((w) => w.name),
-      )
-      .count({ n: "*" })
-      .first()) as { n: string | number };
-    expect(Number(rows.n)).to.equal(4 * perWriter);
+      ),
+    );
+    expect(rows).to.equal(4 * perWriter);
     const verify = await runCli(["audit", "verify", ...ca.cliArgs]);
     expect(verify.code, verify.stderr).to.equal(0);
     const total = Number(/^ok (\d+) entries/.exec(verify.stdout)?.[1]);
@@ -139,10 +136,7 @@ describe("cluster: rate limits shared through PostgreSQL", function () {
   let b: ServerProcess;
 
   before(async function () {
-    if (!PG) {
-      console.log("      (skipped: set CERTVAULT_TEST_DB or CERTVAULT_TEST_PG to a postgres:// URL; .ci/run does)");
-      this.skip();
-    }
+    requireJudge(this, "postgres");
     scratch = await createScratchDatabase(PG as string);
     ca = await createTestCA({ db: scratch.url });
     const env = { CERTVAULT_RATE_LIMIT_STORE: "database", CERTVAULT_RATE_LIMIT_IDENTITY: "5/60" };

@@ -2,9 +2,11 @@
  * Looking into the database from a test: row counts through knex (any backend) and, as an independent judge on
  * SQLite, the sqlite3 CLI (optional: see judges.ts).
  */
+import knex from "knex";
 import type { Knex } from "knex";
 import type { Db } from "../../store/db.js";
 import { runProcess } from "./cli.js";
+import { judgeOrFallback } from "./judges.js";
 
 /** Rows a query matches: `countRows(ca.db("audit_entries").where({ actor: "alice" }))`. */
 export async function countRows(query: Knex.QueryBuilder): Promise<number> {
@@ -17,11 +19,26 @@ export function rowsIn(db: Db, table: string, where: Record<string, unknown> = {
   return countRows(db(table).where(where));
 }
 
-/** Runs SQL with the sqlite3 CLI (not knex: an insider's write access, or a second opinion); its stdout, trimmed. */
+/**
+ * Runs one SQL statement on a SQLite file with the sqlite3 CLI (not the product's knex: an insider's write access, or
+ * a second opinion); its stdout, trimmed. Without the CLI (a fresh machine; CI requires it: judges.ts) the statement
+ * runs through a knex connection of its own, and a query's first column comes back in the same shape.
+ */
 export async function sqlite3(dbFile: string, sql: string): Promise<string> {
+  if (!judgeOrFallback("sqlite3", "SQL run through a knex connection of the test's own")) return viaKnex(dbFile, sql);
   const r = await runProcess("sqlite3", ["-cmd", ".timeout 5000", dbFile, sql], { timeoutMs: 20_000 });
   if (r.code !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
   return r.stdout.trim();
+}
+
+async function viaKnex(dbFile: string, sql: string): Promise<string> {
+  const db = knex({ client: "sqlite3", connection: { filename: dbFile }, useNullAsDefault: true });
+  try {
+    const rows = (await db.raw(sql)) as Record<string, unknown>[] | undefined;
+    return (rows ?? []).map((r) => Object.values(r).map(String).join("|")).join("\n");
+  } finally {
+    await db.destroy();
+  }
 }
 
 /** `SELECT count(*) ...` with the sqlite3 CLI. */

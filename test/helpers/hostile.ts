@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { openssl } from "./openssl.js";
+import { rowsIn } from "./db.js";
 
 /** Answers a request itself (true) or lets the genuine server handle it (false). */
 export type Lie = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
@@ -79,8 +80,7 @@ export async function storedEnvelope(ca: TestCA, id: string): Promise<Uint8Array
 }
 
 export async function recordCount(ca: TestCA, owner: string): Promise<number> {
-  const r = (await ca.db("records").where({ owner }).count({ n: "*" }).first()) as { n: number | string };
-  return Number(r.n);
+  return rowsIn(ca.db, "records", { owner });
 }
 
 /** `openssl cms -decrypt` of `envelope` with `who`'s key: exit code and whatever it wrote. */

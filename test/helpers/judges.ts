@@ -67,6 +67,23 @@ export function hasJudge(name: JudgeName): boolean {
   return JUDGES[name].missing() === undefined;
 }
 
+const noted = new Set<string>();
+
+/**
+ * Whether to use the judge: true when it is here; where it is required and missing, throws; otherwise false, and the
+ * caller asserts the same thing another way (noted once per process, with the install line).
+ */
+export function judgeOrFallback(name: JudgeName, fallback: string): boolean {
+  const judge: Judge = JUDGES[name];
+  const missing = judge.missing();
+  if (missing === undefined) return true;
+  if (required(judge))
+    throw new Error(`${missing} (install: ${judge.install}); this run requires it (${judge.requireVar}=1)`);
+  if (!noted.has(name)) console.log(`      (${missing}: ${fallback} instead; install: ${judge.install})`);
+  noted.add(name);
+  return false;
+}
+
 /**
  * For a test or a before hook: returns when the judge is here; otherwise skips the test (or the suite) printing the
  * reason and the install line, or throws where the judge is required.

@@ -11,8 +11,9 @@ import { join } from "node:path";
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { RecordRepository } from "../../store/records.js";
-import { runCli, runProcess } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
 import { eventually } from "../helpers/eventually.js";
+import { countRows, sqlite3 } from "../helpers/db.js";
 
 interface Answer {
   status: number;
@@ -47,26 +48,16 @@ async function blockAuditInserts(ca: TestCA): Promise<() => Promise<void>> {
     };
   }
   const dbFile = join(ca.home, "certvault.db");
-  const block = await runProcess(
-    "sqlite3",
-    [
-      "-cmd",
-      ".timeout 5000",
-      dbFile,
-      "CREATE TRIGGER no_audit BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit disabled'); END;",
-    ],
-    { timeoutMs: 20_000 },
+  await sqlite3(
+    dbFile,
+    "CREATE TRIGGER no_audit BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit disabled'); END;",
   );
-  expect(block.code, block.stderr).to.equal(0);
   return async () => {
-    await runProcess("sqlite3", ["-cmd", ".timeout 5000", dbFile, "DROP TRIGGER no_audit;"], { timeoutMs: 20_000 });
+    await sqlite3(dbFile, "DROP TRIGGER no_audit;");
   };
 }
 
-/** Row count as a number (SQLite gives numbers, PostgreSQL strings). */
-async function count(q: { count(spec: { n: string }): { first(): Promise<unknown> } }): Promise<number> {
-  return Number(((await q.count({ n: "*" }).first()) as { n: number | string }).n);
-}
+const count = countRows;
 
 const code = (a: Answer): string | undefined =>
   (JSON.parse(a.body.toString()) as { error?: { code: string } }).error?.code;

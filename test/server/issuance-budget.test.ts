@@ -14,6 +14,7 @@ import { CertificateAuthority } from "../../ca/authority.js";
 import { CertificateRepository } from "../../store/certificates.js";
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestServer } from "../../testing/index.js";
+import { rowsIn } from "../helpers/db.js";
 
 interface Cred {
   certPem: string;
@@ -81,14 +82,8 @@ async function renew(
 
 const revokeSelf = (server: TestServer, ca: TestCA, who: Cred): Promise<Answer> =>
   call(server, ca, who, "DELETE", `/v1/certificates/${who.serial}`);
-const activeOf = async (ca: TestCA, identity: string): Promise<number> =>
-  Number(
-    (
-      (await ca.db("certificates").where({ identity, status: "active" }).count({ n: "*" }).first()) as {
-        n: number | string;
-      }
-    ).n,
-  );
+const activeOf = (ca: TestCA, identity: string): Promise<number> =>
+  rowsIn(ca.db, "certificates", { identity, status: "active" });
 
 describe("issuance budgets: renewals and self-revocations per identity", function () {
   this.timeout(60_000);
