@@ -2,7 +2,7 @@
  * Looking into the database from a test: row counts through knex (any backend) and, as an independent judge on
  * SQLite, the sqlite3 CLI (optional: see judges.ts).
  */
-import knex from "knex";
+import sqlite from "sqlite3";
 import type { Knex } from "knex";
 import type { Db } from "../../store/db.js";
 import { runProcess } from "./cli.js";
@@ -22,22 +22,30 @@ export function rowsIn(db: Db, table: string, where: Record<string, unknown> = {
 /**
  * Runs one SQL statement on a SQLite file with the sqlite3 CLI (not the product's knex: an insider's write access, or
  * a second opinion); its stdout, trimmed. Without the CLI (a fresh machine; CI requires it: judges.ts) the statement
- * runs through a knex connection of its own, and a query's first column comes back in the same shape.
+ * runs through the sqlite3 driver (a connection of its own), and a query's rows come back in the same shape.
  */
 export async function sqlite3(dbFile: string, sql: string): Promise<string> {
-  if (!judgeOrFallback("sqlite3", "SQL run through a knex connection of the test's own")) return viaKnex(dbFile, sql);
+  if (!judgeOrFallback("sqlite3", "SQL run through the sqlite3 driver (the one knex uses)"))
+    return viaDriver(dbFile, sql);
   const r = await runProcess("sqlite3", ["-cmd", ".timeout 5000", dbFile, sql], { timeoutMs: 20_000 });
   if (r.code !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
   return r.stdout.trim();
 }
 
-async function viaKnex(dbFile: string, sql: string): Promise<string> {
-  const db = knex({ client: "sqlite3", connection: { filename: dbFile }, useNullAsDefault: true });
+/** The same SQL through the sqlite3 driver knex uses: a SELECT's rows as the CLI prints them, else exec (many statements). */
+async function viaDriver(dbFile: string, sql: string): Promise<string> {
+  const db = new sqlite.Database(dbFile);
   try {
-    const rows = (await db.raw(sql)) as Record<string, unknown>[] | undefined;
-    return (rows ?? []).map((r) => Object.values(r).map(String).join("|")).join("\n");
+    if (/^\s*select\b/i.test(sql)) {
+      const rows = await new Promise<Record<string, unknown>[]>((ok, fail) =>
+        db.all(sql, (err: Error | null, r: Record<string, unknown>[]) => (err ? fail(err) : ok(r))),
+      );
+      return rows.map((r) => Object.values(r).map(String).join("|")).join("\n");
+    }
+    await new Promise<void>((ok, fail) => db.exec(sql, (err: Error | null) => (err ? fail(err) : ok())));
+    return "";
   } finally {
-    await db.destroy();
+    await new Promise<void>((ok) => db.close(() => ok()));
   }
 }
 
