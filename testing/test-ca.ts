@@ -25,7 +25,7 @@ import { readCrlUrl } from "../ca/crl-url.js";
 import { loadCaSigner } from "../ca/pkcs11-record.js";
 import { caPaths, readCaCertificates } from "../ca/ca-files.js";
 import type { CaPaths } from "../ca/ca-files.js";
-import { DEFAULT_DAYS, leafShape } from "../ca/profiles.js";
+import { DEFAULT_DAYS, leafShape, RECOVERY_IDENTITY } from "../ca/profiles.js";
 import type { CertificateShape, KeyFamily, Profile } from "../ca/profiles.js";
 import { randomSerial } from "../ca/serial.js";
 import { signCertificate } from "../ca/sign.js";
@@ -298,6 +298,8 @@ async function assemble(
       profile,
       days: o.days ?? DEFAULT_DAYS[profile],
       sans: [...sans],
+      // The kit may issue under the reserved recovery name (a test's own recovery certificate, or an impostor's).
+      recovery: commonName === RECOVERY_IDENTITY,
     };
     // The CA's own issue (authority.ts) unless the certificate is to be broken on purpose.
     const { serial, certPem } = isBent(o, leafKeyType)
