@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every speed target, product beside its bare baseline in the same run, medians and ratios.
- * `npm run bench -- envelope`, `-- signing`, `-- server`, `-- storage`, `-- cluster`, `-- hsm` or `-- pipeline` (the cost of each
- * step of the request path) runs one part; the cluster part needs
+ * `npm run bench -- envelope`, `-- signing`, `-- server`, `-- storage`, `-- cluster`, `-- hsm`, `-- pipeline` (the cost
+ * of each step of the request path) or `-- kit` (the test kit's speed) runs one part; the cluster part needs
  * CERTVAULT_BENCH_PG=postgres://... and the hsm part SoftHSM2, and each says so when it is missing.
  */
 import { benchEnvelope } from "./envelope.js";
@@ -11,6 +11,7 @@ import { benchStorage } from "./storage.js";
 import { benchCluster } from "./cluster.js";
 import { benchHsm } from "./hsm.js";
 import { benchPipeline } from "./pipeline.js";
+import { benchKit } from "./kit.js";
 
 const parts: Record<string, () => Promise<void>> = {
   envelope: benchEnvelope,
@@ -20,6 +21,7 @@ const parts: Record<string, () => Promise<void>> = {
   cluster: benchCluster,
   hsm: benchHsm,
   pipeline: benchPipeline,
+  kit: benchKit,
 };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 for (const name of wanted) {

@@ -16,6 +16,8 @@ import type { KeyType } from "../keys/key-types.js";
 import { encryptCryptoKey } from "../keys/encrypted-pkcs8.js";
 import { writeFileAtomic, writeSecretFile } from "../keys/secret-file.js";
 import type { CertificateRecord, CertificateRepository, RevokeGuard } from "../store/certificates.js";
+
+type NewCertificateRecord = Omit<CertificateRecord, "storedStatus" | "revokedAt" | "revocationReason">;
 import { caExists, ensureCaDir, readCaCertificates } from "./ca-files.js";
 import type { CaCertificates, CaPaths } from "./ca-files.js";
 import { vetCsr } from "./csr.js";
@@ -50,6 +52,11 @@ export interface InitCaOptions {
   now?: Date;
   /** Make the root and intermediate keys inside this PKCS#11 token instead of files (HOME/ca/pkcs11.json records where). */
   pkcs11?: { module: string; token: string; pin: string };
+  /**
+   * PBKDF2 rounds of the key files (default certvault's 600,000). Only the test kit lowers it, for throwaway CAs
+   * under a published passphrase; the CLI never sets it.
+   */
+  keyFileIterations?: number;
 }
 
 export async function initCa(paths: CaPaths, opts: InitCaOptions): Promise<CaCertificates> {
@@ -67,8 +74,9 @@ export async function initCa(paths: CaPaths, opts: InitCaOptions): Promise<CaCer
       { rootKeys, rootPublic: rootKeys.publicKey, intPublic: intKeys.publicKey },
       async () => {
         // Keys first: a CA directory never holds a certificate without its key.
-        writeSecretFile(paths.rootKey, await encryptCryptoKey(rootKeys.privateKey, opts.passphrase));
-        writeSecretFile(paths.intermediateKey, await encryptCryptoKey(intKeys.privateKey, opts.passphrase));
+        const rounds = opts.keyFileIterations;
+        writeSecretFile(paths.rootKey, await encryptCryptoKey(rootKeys.privateKey, opts.passphrase, rounds));
+        writeSecretFile(paths.intermediateKey, await encryptCryptoKey(intKeys.privateKey, opts.passphrase, rounds));
       },
     );
   }
@@ -179,6 +187,27 @@ export interface IssueRequest {
   sans?: string[];
 }
 
+/** The registry row of a certificate this CA signed (the CA's issue, and the test kit's broken-on-purpose ones). */
+export function registryRow(
+  serial: string,
+  cert: x509.X509Certificate,
+  req: { commonName: string; profile: Profile; keyType: string },
+  createdAt: Date,
+): NewCertificateRecord {
+  return {
+    serial,
+    identity: req.commonName,
+    subject: cert.subject,
+    profile: req.profile,
+    keyType: req.keyType,
+    notBefore: cert.notBefore,
+    notAfter: cert.notAfter,
+    fingerprintSha256: fingerprintOf(cert),
+    pem: cert.toString("pem") + "\n",
+    createdAt,
+  };
+}
+
 const issuedDetail = (r: IssuedCertificate): Record<string, string> => ({
   serial: r.record.serial,
   identity: r.record.identity,
@@ -276,18 +305,7 @@ export class CertificateAuthority {
       issuer: signer,
     });
     const pem = cert.toString("pem") + "\n";
-    const record = {
-      serial,
-      identity: req.commonName,
-      subject: cert.subject,
-      profile: req.profile,
-      keyType: req.keyType,
-      notBefore: cert.notBefore,
-      notAfter: cert.notAfter,
-      fingerprintSha256: fingerprintOf(cert),
-      pem,
-      createdAt: now,
-    };
+    const record = registryRow(serial, cert, req, now);
     await this.deps.registry.insert(record);
     return { pem, record: { ...record, storedStatus: "active", revokedAt: null, revocationReason: null } };
   }

@@ -84,11 +84,15 @@ function requireSaneWorkFactor(pem: string): void {
   }
 }
 
-/** Exports a WebCrypto private key as encrypted PEM. */
-export async function encryptCryptoKey(key: CryptoKey, passphrase: string): Promise<string> {
+/** Exports a WebCrypto private key as encrypted PEM (`iterations`: PBKDF2 rounds, certvault's 600,000 by default). */
+export async function encryptCryptoKey(
+  key: CryptoKey,
+  passphrase: string,
+  iterations = PBKDF2_ITERATIONS,
+): Promise<string> {
   const der = new Uint8Array(await webcrypto.subtle.exportKey("pkcs8", key));
   try {
-    return encryptPkcs8(der, passphrase);
+    return encryptPkcs8(der, passphrase, iterations);
   } finally {
     der.fill(0);
   }

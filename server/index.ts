@@ -30,6 +30,8 @@ export interface RunningServer {
   enrollUrl?: string;
   /** http://HOST:PORT/PATH where the CRL is served, when config.crlPort is set. */
   crlUrl?: string;
+  /** Runs one registry poll now and awaits it (revocations, quarantines, CRL): for in-process tests only. */
+  syncRegistry(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -67,6 +69,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     server,
     db: f.db,
     close: () => shutdown(f, registry, listening, side),
+    syncRegistry: () => registry.watcher.sync(),
   };
   try {
     await startSideListeners(f, registry, listening.port, side);

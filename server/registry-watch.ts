@@ -160,6 +160,16 @@ export class RegistryWatcher implements ClientRegistry, CertificateDirectory, Cr
     if (this.revoked.has(serial)) socket.destroy();
   }
 
+  /**
+   * One poll that starts after this call, awaited (a poll already in flight may have read the revision before the
+   * caller's change, so it is waited for first). For in-process tests (TestServer.syncRegistry): never an endpoint.
+   */
+  async sync(): Promise<void> {
+    if (this.stopped) throw new Error("the registry watcher is stopped");
+    await this.inflight;
+    await this.poll();
+  }
+
   /** One poll at a time; a call during a poll (a notification) runs one more right after, so no change is missed. */
   poll(): Promise<void> {
     if (this.stopped) return Promise.resolve();

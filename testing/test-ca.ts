@@ -1,15 +1,16 @@
 /**
- * Throwaway CAs for tests: a certvault CA in a temp dir — the same files, certificate profiles and registry as
- * `certvault ca init` makes, built from the same code (ca/profiles.ts, ca/sign.ts, ca/crl.ts) — with helpers to issue
+ * Throwaway CAs for tests: a certvault CA in a temp dir, made by the CA's own code path — initCa (what `certvault ca
+ * init` runs) and CertificateAuthority.issueForKey (what `ca issue` runs once a CSR is vetted) — with helpers to issue
  * client and server certificates, including deliberately broken ones for negative tests.
  *
- * The broken variants are built here by signing a bent CertificateShape directly (ca/sign.ts), never through
+ * The broken variants (and RSA keys under the CA's minimum) are built here from the CA's own leaf shape (profiles.ts)
+ * bent as asked, signed with the CA's signer (ca/sign.ts) and registered with the CA's registry row, never through
  * CertificateAuthority.issueFromCsr/issueForKey, which keep their rules. Nothing outside testing/ (the CLI, the
  * server, certvault/ca) imports this file, so the variants are unreachable from production code.
  *
  * Two shortcuts make a CA + 10 certificates take a few tens of milliseconds instead of seconds, and neither weakens
- * what a test sees: the CA keys are encrypted at rest with 2,048 PBKDF2 rounds (OpenSSL's default) instead of
- * certvault's 600,000 — throwaway keys under a published passphrase — and RSA leaf keys come from a per-process pool
+ * what a test sees: the CA keys are encrypted at rest with 2,048 PBKDF2 rounds (OpenSSL's default; initCa's
+ * keyFileIterations) instead of certvault's 600,000 — throwaway keys under a published passphrase — and RSA leaf keys come from a per-process pool
  * (key-cache.ts). CA keys are always fresh. With the `pkcs11` option the CA keys are made inside a PKCS#11 token
  * instead, by initCa itself (the code of `certvault ca init --pkcs11-*`), and the kit signs through the token.
  */
@@ -17,21 +18,21 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { KeyObject, webcrypto } from "node:crypto";
-import { CertificateAuthority, cnName, fingerprintOf, initCa } from "../ca/authority.js";
+import { CertificateAuthority, cnName, initCa, registryRow } from "../ca/authority.js";
+import type { IssueRequest } from "../ca/authority.js";
+import { MIN_RSA_BITS } from "../ca/csr.js";
+import { readCrlUrl } from "../ca/crl-url.js";
 import { loadCaSigner } from "../ca/pkcs11-record.js";
-import { caPaths, ensureCaDir, readCaCertificates } from "../ca/ca-files.js";
+import { caPaths, readCaCertificates } from "../ca/ca-files.js";
 import type { CaPaths } from "../ca/ca-files.js";
-import { buildCrl } from "../ca/crl.js";
-import { DEFAULT_DAYS, intermediateShape, leafShape, rootShape } from "../ca/profiles.js";
+import { DEFAULT_DAYS, leafShape, RECOVERY_IDENTITY } from "../ca/profiles.js";
 import type { CertificateShape, KeyFamily, Profile } from "../ca/profiles.js";
 import { randomSerial } from "../ca/serial.js";
 import { signCertificate } from "../ca/sign.js";
 import type { Signer } from "../ca/sign.js";
-import { encryptPkcs8 } from "../keys/encrypted-pkcs8.js";
-import { generateKeyPair, keyTypeSpec, parseKeyType } from "../keys/key-types.js";
+import { parseKeyType } from "../keys/key-types.js";
 import type { KeyType } from "../keys/key-types.js";
 import { crlPem, toPem } from "../keys/pem.js";
-import { writeFileAtomic, writeSecretFile } from "../keys/secret-file.js";
 import { defaultDbPath } from "../config/index.js";
 import { openDatabase } from "../store/db.js";
 import { createScratchDatabase, testDatabaseServer } from "./scratch-db.js";
@@ -44,7 +45,6 @@ import type { LeafKeyType } from "./key-cache.js";
 export const TEST_PASSPHRASE = "certvault test passphrase";
 /** PBKDF2 rounds for test CA keys at rest (see the header); OpenSSL and certvault read any count. */
 export const TEST_KDF_ITERATIONS = 2048;
-const DAY_MS = 86_400_000;
 
 export interface TestCAOptions {
   /**
@@ -168,13 +168,11 @@ function familyOf(keyType: string): KeyFamily {
   return keyType.startsWith("rsa") ? "RSA" : "EC";
 }
 
-async function encryptForTests(key: CryptoKey, passphrase: string): Promise<string> {
-  const der = new Uint8Array(await webcrypto.subtle.exportKey("pkcs8", key));
-  try {
-    return encryptPkcs8(der, passphrase, TEST_KDF_ITERATIONS);
-  } finally {
-    der.fill(0);
-  }
+/** Whether `o` asks for something the CA itself would not issue (or register); the kit then signs it itself. */
+function isBent(o: IssueOptions, keyType: LeafKeyType): boolean {
+  const broken = o.noEku || o.eku || o.caTrue || o.notBefore || o.notAfter || o.unregistered;
+  // RSA under the CA's minimum (csr.ts) is the weak-key variant; every other leaf key type the CA certifies.
+  return Boolean(broken) || (keyType.startsWith("rsa-") && Number(keyType.slice(4)) < MIN_RSA_BITS);
 }
 
 function safeDirName(name: string): string {
@@ -188,23 +186,16 @@ function safeDirName(name: string): string {
 export async function createTestCA(opts: TestCAOptions = {}): Promise<TestCA> {
   const name = opts.name ?? "certvault test";
   const keyType = parseKeyType(opts.keyType); // ec-p256 by default; a UsageError on anything else, before any write
-  const spec = keyTypeSpec(keyType);
   const home = resolve(mkdtempSync(join(opts.dir ?? tmpdir(), "certvault-test-")));
   try {
-    return await build(home, name, keyType, spec.signingAlgorithm as Algorithm, opts);
+    return await build(home, name, keyType, opts);
   } catch (err) {
     rmSync(home, { recursive: true, force: true });
     throw err;
   }
 }
 
-async function build(
-  home: string,
-  name: string,
-  keyType: KeyType,
-  signingAlgorithm: Algorithm,
-  opts: TestCAOptions,
-): Promise<TestCA> {
+async function build(home: string, name: string, keyType: KeyType, opts: TestCAOptions): Promise<TestCA> {
   const passphrase = TEST_PASSPHRASE;
   const paths = caPaths(home);
   const passphraseFile = join(home, "passphrase.txt");
@@ -212,7 +203,7 @@ async function build(
 
   const signer: Signer = opts.pkcs11
     ? await tokenKeys(paths, name, keyType, opts.pkcs11)
-    : await fileKeys(paths, name, keyType, signingAlgorithm, passphrase);
+    : await fileKeys(paths, name, keyType, passphrase);
   try {
     return await assemble(home, name, keyType, opts, paths, passphraseFile, signer);
   } catch (err) {
@@ -235,45 +226,10 @@ async function tokenKeys(
   });
 }
 
-/** Key files, as initCa makes them but with the cheap KDF: root (pathLen 1), intermediate (pathLen 0), the root's CRL. */
-async function fileKeys(
-  paths: CaPaths,
-  name: string,
-  keyType: KeyType,
-  signingAlgorithm: Algorithm,
-  passphrase: string,
-): Promise<Signer> {
-  const now = new Date();
-  const [rootKeys, intKeys] = await Promise.all([generateKeyPair(keyType), generateKeyPair(keyType)]);
-  const root = await signCertificate({
-    serial: randomSerial(),
-    subject: cnName(`${name} Root CA`),
-    shape: rootShape(now),
-    publicKey: rootKeys.publicKey,
-    issuer: { selfSigned: rootKeys, signingAlgorithm },
-  });
-  const rootSigner: Signer = { signingKey: rootKeys.privateKey, signingAlgorithm, certificate: root };
-  const intermediate = await signCertificate({
-    serial: randomSerial(),
-    subject: cnName(`${name} Issuing CA`),
-    shape: intermediateShape(now, root.notAfter),
-    publicKey: intKeys.publicKey,
-    issuer: rootSigner,
-  });
-  const arl = await buildCrl({
-    signer: rootSigner,
-    revoked: [],
-    crlNumber: 1,
-    now,
-    days: Math.ceil((intermediate.notAfter.getTime() - now.getTime()) / DAY_MS),
-  });
-  ensureCaDir(paths);
-  writeSecretFile(paths.rootKey, await encryptForTests(rootKeys.privateKey, passphrase));
-  writeSecretFile(paths.intermediateKey, await encryptForTests(intKeys.privateKey, passphrase));
-  writeFileAtomic(paths.rootCert, root.toString("pem") + "\n", { mode: 0o644 });
-  writeFileAtomic(paths.intermediateCert, intermediate.toString("pem") + "\n", { mode: 0o644 });
-  writeFileAtomic(paths.rootCrl, crlPem(arl.rawData), { mode: 0o644 });
-  return { signingKey: intKeys.privateKey, signingAlgorithm, certificate: readCaCertificates(paths).intermediate };
+/** Key files made by initCa itself (as `ca init`), with the cheap KDF; the intermediate's signer read back from them. */
+async function fileKeys(paths: CaPaths, name: string, keyType: KeyType, passphrase: string): Promise<Signer> {
+  await initCa(paths, { name, keyType, passphrase, keyFileIterations: TEST_KDF_ITERATIONS });
+  return loadCaSigner(paths, { passphrase: () => Promise.resolve(passphrase) });
 }
 
 async function assemble(
@@ -295,23 +251,19 @@ async function assemble(
   const registry = new CertificateRepository(db);
   const authority = new CertificateAuthority({ paths, registry, signer: async () => signer });
 
-  async function issue(
-    profile: Profile,
-    commonName: string,
-    sans: readonly string[],
-    o: IssueOptions,
-  ): Promise<TestIdentity> {
-    const leafKeyType = o.keyType ?? "ec-p256";
-    const keys = await testKeyPair(leafKeyType);
+  /**
+   * A certificate the CA would not issue: the CA's own leaf shape (profiles.ts) bent as `o` says, signed by the CA's
+   * signer (sign.ts), registered with the CA's registry row (unless `unregistered`). Never through the authority,
+   * which keeps its rules.
+   */
+  async function issueBent(req: IssueRequest, o: IssueOptions): Promise<{ serial: string; certPem: string }> {
     const issuedAt = new Date();
     const shape: CertificateShape = leafShape({
-      profile,
-      family: familyOf(leafKeyType),
-      days: o.days ?? DEFAULT_DAYS[profile],
-      sans,
-      commonName,
+      ...req,
+      sans: req.sans ?? [],
       now: issuedAt,
       issuerNotAfter: signer.certificate.notAfter,
+      crlUrl: readCrlUrl(paths),
     });
     if (o.notBefore) shape.notBefore = o.notBefore;
     if (o.notAfter) shape.notAfter = o.notAfter;
@@ -321,26 +273,38 @@ async function assemble(
     const serial = randomSerial();
     const cert = await signCertificate({
       serial,
-      subject: cnName(commonName),
+      subject: cnName(req.commonName),
       shape,
-      publicKey: keys.publicKey,
+      publicKey: req.publicKey,
       issuer: signer,
     });
-    const certPem = cert.toString("pem") + "\n";
-    if (!o.unregistered) {
-      await registry.insert({
-        serial,
-        identity: commonName,
-        subject: cert.subject,
-        profile,
-        keyType: leafKeyType,
-        notBefore: cert.notBefore,
-        notAfter: cert.notAfter,
-        fingerprintSha256: fingerprintOf(cert),
-        pem: certPem,
-        createdAt: issuedAt,
-      });
-    }
+    if (!o.unregistered) await registry.insert(registryRow(serial, cert, req, issuedAt));
+    return { serial, certPem: cert.toString("pem") + "\n" };
+  }
+
+  async function issue(
+    profile: Profile,
+    commonName: string,
+    sans: readonly string[],
+    o: IssueOptions,
+  ): Promise<TestIdentity> {
+    const leafKeyType = o.keyType ?? "ec-p256";
+    const keys = await testKeyPair(leafKeyType);
+    const req = {
+      publicKey: keys.publicKey,
+      commonName,
+      family: familyOf(leafKeyType),
+      keyType: leafKeyType,
+      profile,
+      days: o.days ?? DEFAULT_DAYS[profile],
+      sans: [...sans],
+      // The kit may issue under the reserved recovery name (a test's own recovery certificate, or an impostor's).
+      recovery: commonName === RECOVERY_IDENTITY,
+    };
+    // The CA's own issue (authority.ts) unless the certificate is to be broken on purpose.
+    const { serial, certPem } = isBent(o, leafKeyType)
+      ? await issueBent(req, o)
+      : await authority.issueForKey(req).then((r) => ({ serial: r.record.serial, certPem: r.pem }));
     const pkcs8 = new Uint8Array(await webcrypto.subtle.exportKey("pkcs8", keys.privateKey));
     const keyPem = toPem(pkcs8, "PRIVATE KEY");
     const dir = mkdtempSync(join(home, `${profile}-${safeDirName(commonName)}-`));

@@ -52,6 +52,12 @@ export interface TestServer {
    * Closed by stop(); `options` override the defaults (e.g. `{ retries: 0 }`).
    */
   client(identity: Pick<TestIdentity, "certPem" | "key">, options?: Partial<ClientOptions>): CertvaultClient;
+  /**
+   * Makes the server sync with its registry now: runs one registry poll (revocations, quarantines, a new CRL in the
+   * TLS context) that starts after this call, and resolves when it is done. After `await ca.revoke(x)` then
+   * `await server.syncRegistry()`, the server refuses x: no need to wait for the poll interval. In-process only.
+   */
+  syncRegistry(): Promise<void>;
   /** Closes the clients made by client(), every open connection, the listening socket and the database handle. */
   stop(): Promise<void>;
 }
@@ -136,6 +142,10 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
     ...(running.enrollUrl ? { enrollUrl: running.enrollUrl } : {}),
     revocationPollMs: config.revocationPollMs,
     running,
+    syncRegistry() {
+      if (stopped) return Promise.reject(new Error("certvault/testing: this test server is stopped"));
+      return running.syncRegistry();
+    },
     client(identity, options = {}) {
       if (stopped) throw new Error("certvault/testing: this test server is stopped");
       const c = new CertvaultClient({

@@ -12,6 +12,7 @@ import { openDatabase } from "../../store/db.js";
 import { curl } from "../helpers/curl.js";
 import { runCli, TempDirs } from "../helpers/cli.js";
 import { forgeAuditChain } from "../helpers/audit-forge.js";
+import { rowsIn } from "../helpers/db.js";
 
 describe("audit verify: anchored in signed checkpoints outside the database", function () {
   const tmp = new TempDirs();
@@ -29,7 +30,7 @@ describe("audit verify: anchored in signed checkpoints outside the database", fu
     for (let i = 0; i < 5; i++)
       expect((await curl(`${server.url}/v1/me`, { cacert: ca.paths.rootCert, id: alice })).status).to.equal(200);
     await server.stop(); // signs a last checkpoint over everything
-    entries = Number(((await ca.db("audit_entries").count({ n: "*" }).first()) as { n: number | string }).n);
+    entries = await rowsIn(ca.db, "audit_entries");
     const ship = tmp.make("certvault-ship-");
     pub = join(ship, "audit.pub");
     cpSync(join(ca.home, "audit", "audit.pub"), pub);

@@ -3,8 +3,9 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runCli, runProcess } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
 import { opensslOk } from "../helpers/openssl.js";
+import { sqlite3, sqlite3Count } from "../helpers/db.js";
 
 describe("audit: CA operations from the CLI", function () {
   this.timeout(60_000);
@@ -72,21 +73,9 @@ describe("audit: CA operations from the CLI", function () {
 
   it("refuses to issue when the audit log cannot be written, and the registry stays as it was", async function () {
     const db = join(home, "certvault.db");
-    const count = async (): Promise<string> =>
-      (
-        await runProcess("sqlite3", ["-cmd", ".timeout 5000", db, "SELECT count(*) FROM certificates"], {})
-      ).stdout.trim();
+    const count = (): Promise<number> => sqlite3Count(db, "SELECT count(*) FROM certificates");
     const before = await count();
-    await runProcess(
-      "sqlite3",
-      [
-        "-cmd",
-        ".timeout 5000",
-        db,
-        "CREATE TRIGGER no_audit BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'no'); END;",
-      ],
-      {},
-    );
+    await sqlite3(db, "CREATE TRIGGER no_audit BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'no'); END;");
     try {
       const r = await runCli(["ca", "issue", ...args, "--csr", join(dir, "r.csr"), "--profile", "client"]);
       expect(r.code).to.equal(1);
@@ -94,7 +83,7 @@ describe("audit: CA operations from the CLI", function () {
       expect(r.stdout).to.not.match(/BEGIN CERTIFICATE/);
       expect(await count()).to.equal(before);
     } finally {
-      await runProcess("sqlite3", ["-cmd", ".timeout 5000", db, "DROP TRIGGER no_audit;"], {});
+      await sqlite3(db, "DROP TRIGGER no_audit;");
     }
   });
 });

@@ -13,6 +13,7 @@ import { AuditLog } from "../../audit/audit-log.js";
 import { auditPaths, ensureAuditKey, fileAuditSigner } from "../../audit/audit-key.js";
 import { verifyAudit } from "../../audit/verify.js";
 import type { AuditEvent } from "../../audit/chain.js";
+import { rowsIn } from "../helpers/db.js";
 
 const event = (i: number): AuditEvent => ({
   time: new Date(Date.UTC(2026, 10, 23) + i),
@@ -61,12 +62,7 @@ describe("audit: checkpoint continuity", function () {
     let refused: unknown;
     await log.checkpoint().catch((err: unknown) => (refused = err));
     expect((refused as { code?: string } | undefined)?.code).to.equal("audit_chain_broken");
-    expect(
-      await db("audit_checkpoints")
-        .count({ n: "*" })
-        .first()
-        .then((r) => Number((r as { n: number | string }).n)),
-    ).to.equal(0);
+    expect(await rowsIn(db, "audit_checkpoints")).to.equal(0);
     expect((await verifyAudit(repo, paths())).ok).to.equal(false);
   });
 

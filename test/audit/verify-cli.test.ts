@@ -9,13 +9,10 @@ import { join } from "node:path";
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA } from "../../testing/index.js";
 import { curl } from "../helpers/curl.js";
-import { runCli, runProcess } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
+import { sqlite3 } from "../helpers/db.js";
 
-async function sqlite(dbFile: string, sql: string): Promise<string> {
-  const r = await runProcess("sqlite3", ["-cmd", ".timeout 5000", dbFile, sql], { timeoutMs: 20_000 });
-  if (r.code !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
-  return r.stdout.trim();
-}
+const sqlite = sqlite3;
 
 describe("audit verify, against sqlite3 tampering", function () {
   let ca: TestCA;

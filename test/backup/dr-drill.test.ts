@@ -16,12 +16,13 @@ import { MemoryTrustState } from "../../client-sdk/index.js";
 import type { CertvaultClient } from "../../client-sdk/index.js";
 import type { BackupManifest } from "../../store/backup-format.js";
 import { CRL_NUMBER_GAP } from "../../store/restore.js";
-import { TempDirs, runCli, runProcess } from "../helpers/cli.js";
+import { TempDirs, runCli } from "../helpers/cli.js";
 import { curl } from "../helpers/curl.js";
 import { opensslOk } from "../helpers/openssl.js";
 import { startServerProcess, stopServerProcess } from "../helpers/server-process.js";
 import type { ServerProcess } from "../helpers/server-process.js";
 import { Load, RUN, sdkClient } from "./load.js";
+import { sqlite3 } from "../helpers/db.js";
 
 const WRITERS = ["alice", "bob", "carol", "dave"];
 // Checkpoints during the load, so that the backup carries signed checkpoints for restore to check.
@@ -236,11 +237,8 @@ describe("disaster-recovery drill: backup under load, node destroyed, restore on
   });
 
   it("restore moved the CRL number past the lost node's: clients that saw its later CRLs accept the new node's", async function () {
-    const restored = await runProcess("sqlite3", [
-      join(newHome, "certvault.db"),
-      "SELECT value FROM ca_meta WHERE key = 'crl_number'",
-    ]);
-    const atBackup = Number(restored.stdout.trim()) - CRL_NUMBER_GAP - 1; // less the gap and the new node's first CRL
+    const restored = await sqlite3(join(newHome, "certvault.db"), "SELECT value FROM ca_meta WHERE key = 'crl_number'");
+    const atBackup = Number(restored) - CRL_NUMBER_GAP - 1; // less the gap and the new node's first CRL
     for (const n of WRITERS) expect(Number(trust.get(n)?.load().crlNumber), n).to.be.greaterThan(atBackup + 1); // without the gap: refused
     const me = await (clientsOn((node as ServerProcess).url).get("dave") as CertvaultClient).put(
       Buffer.from("after the restore"),

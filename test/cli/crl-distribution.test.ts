@@ -13,6 +13,7 @@ import { createTestCA } from "../../testing/index.js";
 import type { TestCA } from "../../testing/index.js";
 import { CLI_ENTRY, REPO_ROOT, TempDirs, cliEnv, runCli, runProcess } from "../helpers/cli.js";
 import { extensionBlock, openssl, opensslOk, x509Text } from "../helpers/openssl.js";
+import { eventually } from "../helpers/eventually.js";
 
 const CDP = "X509v3 CRL Distribution Points";
 
@@ -249,7 +250,7 @@ describe("CLI: CRL distribution point (ca init --crl-url, ca set-crl-url, server
       ]);
       expect(revoke.code, revoke.stderr).to.equal(0);
       // The server reissues its CRL when it sees the revocation (polling, ~1 s): awaited, bounded.
-      for (let i = 0; i < 100 && !(await lists()); i++) await new Promise((r) => setTimeout(r, 50));
+      await eventually(lists, { what: "the served CRL to list the victim" });
       expect(await lists(), "the served CRL lists the revoked serial").to.equal(true);
       const again = await openssl([
         "crl",

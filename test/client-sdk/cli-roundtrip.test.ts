@@ -11,6 +11,7 @@ import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestServer } from "../../testing/index.js";
 import { runCli, runProcess, cliEnv, CLI_ENTRY } from "../helpers/cli.js";
 import { openssl } from "../helpers/openssl.js";
+import { rowsIn } from "../helpers/db.js";
 
 describe("user CLI: keygen, issue, put, get", function () {
   let ca: TestCA;
@@ -154,7 +155,7 @@ describe("user CLI: keygen, issue, put, get", function () {
   });
 
   it("a wrong passphrase fails with exit 1 and a typed message, and sends nothing", async function () {
-    const before = Number(((await ca.db("records").count({ n: "*" }))[0] as { n: number }).n);
+    const before = await rowsIn(ca.db, "records");
     const wrong = join(ca.home, "wrong.txt");
     writeFileSync(wrong, "not the passphrase\n");
     const input = join(ca.home, "x.txt");
@@ -162,7 +163,7 @@ describe("user CLI: keygen, issue, put, get", function () {
     const r = await runCli(["put", "--profile", profile, "--passphrase-file", wrong, input]);
     expect(r.code).to.equal(1);
     expect(r.stderr).to.match(/wrong passphrase/);
-    const after = Number(((await ca.db("records").count({ n: "*" }))[0] as { n: number }).n);
+    const after = await rowsIn(ca.db, "records");
     expect(after).to.equal(before);
   });
 

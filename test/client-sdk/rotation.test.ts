@@ -153,7 +153,7 @@ describe("client SDK: key rotation", function () {
     expect(
       (await ca.db("certificates").where({ serial: other.serial }).first("status")) as { status: string },
     ).to.deep.equal({ status: "active" });
-    await new Promise((r) => setTimeout(r, 300));
+    await server.syncRegistry();
     const after = await server
       .client(oldId, { retries: 0 })
       .me()

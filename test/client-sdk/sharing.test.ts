@@ -14,6 +14,7 @@ import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { CertvaultClient, ServerError, UntrustedCertificateError } from "../../client-sdk/index.js";
 import { open, signGrant } from "../../envelope/index.js";
 import { opensslReadRecord, pemToDer } from "../helpers/openssl.js";
+import { rowsIn } from "../helpers/db.js";
 
 const codeOf = (p: Promise<unknown>): Promise<string | undefined> =>
   p.then(
@@ -73,14 +74,7 @@ describe("sharing", function () {
     const stored = (await ca.db("records").where({ id }).first("envelope")) as { envelope: Buffer };
     expect(() => open(new Uint8Array(stored.envelope), bob.key, bob.certPem)).to.throw();
     expect(new TextDecoder().decode(await owner.get(id))).to.equal("lab results, shared with Dr Bob");
-    expect(
-      await ca
-        .db("grants")
-        .where({ record_id: id })
-        .count({ n: "*" })
-        .first()
-        .then((r) => Number((r as { n: number | string }).n)),
-    ).to.equal(0);
+    expect(await rowsIn(ca.db, "grants", { record_id: id })).to.equal(0);
   });
 
   it("an owner's update keeps the record shared (SDK-sealed and server-sealed alike)", async function () {
@@ -114,7 +108,7 @@ describe("sharing", function () {
     await owner.share(id, "dana");
     await ca.revoke(dana1.serial, "keyCompromise"); // a stolen key of dana's: the directory no longer lists it
     const dana2 = await ca.issueClient("dana");
-    await new Promise((r) => setTimeout(r, 300)); // the server's registry poll
+    await server.syncRegistry(); // the server's registry poll, now
     await owner.unshare(id, "dana");
     const stored = (await ca.db("records").where({ id }).first("envelope")) as { envelope: Buffer };
     expect(

@@ -17,6 +17,8 @@ import type { ScratchDatabase } from "../../testing/scratch-db.js";
 import { RecordRepository } from "../../store/records.js";
 import { startServerProcess, stopServerProcess } from "../helpers/server-process.js";
 import type { ServerProcess } from "../helpers/server-process.js";
+import { eventually } from "../helpers/eventually.js";
+import { requireJudge } from "../helpers/judges.js";
 
 const PG = process.env.CERTVAULT_TEST_DB ?? process.env.CERTVAULT_TEST_PG;
 const THRESHOLD = 30;
@@ -53,10 +55,7 @@ describe("cluster: read budgets shared by two nodes and kept across a restart", 
   };
 
   before(async function () {
-    if (!PG) {
-      console.log("      (skipped: set CERTVAULT_TEST_DB or CERTVAULT_TEST_PG to a postgres:// URL; .ci/run does)");
-      this.skip();
-    }
+    requireJudge(this, "postgres");
     scratch = await createScratchDatabase(PG as string);
     ca = await createTestCA({ db: scratch.url });
     const config = join(ca.home, "anomaly.json");
@@ -89,11 +88,11 @@ describe("cluster: read budgets shared by two nodes and kept across a restart", 
     expect(served, "records served over both nodes").to.equal(THRESHOLD - 1);
     expect(refused).to.equal(403);
     // The refusal comes from the node's memory at once; the stored quarantine follows (polled for, at most 3 s).
-    let row: { rule: string } | undefined;
-    for (let i = 0; i < 60 && !row; i++) {
-      row = (await ca.db("quarantine").where({ identity: "mallory" }).first("rule")) as { rule: string } | undefined;
-      if (!row) await new Promise((r) => setTimeout(r, 50));
-    }
+    const row = await eventually(
+      async () =>
+        (await ca.db("quarantine").where({ identity: "mallory" }).first("rule")) as { rule: string } | undefined,
+      { what: "mallory's stored quarantine", timeoutMs: 3000 },
+    );
     expect(row?.rule).to.equal("bulk_read");
   });
 

@@ -14,6 +14,9 @@ import type { ScratchDatabase } from "../../testing/scratch-db.js";
 import { runCli } from "../helpers/cli.js";
 import { startServerProcess, stopServerProcess } from "../helpers/server-process.js";
 import type { ServerProcess } from "../helpers/server-process.js";
+import { eventually } from "../helpers/eventually.js";
+import { requireJudge } from "../helpers/judges.js";
+import { countRows } from "../helpers/db.js";
 
 const PG = process.env.CERTVAULT_TEST_DB ?? process.env.CERTVAULT_TEST_PG;
 
@@ -49,10 +52,7 @@ describe("cluster: two API nodes on one PostgreSQL", function () {
   };
 
   before(async function () {
-    if (!PG) {
-      console.log("      (skipped: set CERTVAULT_TEST_DB or CERTVAULT_TEST_PG to a postgres:// URL; .ci/run does)");
-      this.skip();
-    }
+    requireJudge(this, "postgres");
     scratch = await createScratchDatabase(PG as string);
     ca = await createTestCA({ db: scratch.url });
     a = await startServerProcess(ca); // one after the other: the first start writes the server's TLS certificate
@@ -90,7 +90,7 @@ describe("cluster: two API nodes on one PostgreSQL", function () {
     const r = await runCli(["ca", "revoke", ...ca.cliArgs, "--serial", eve.serial, "--reason", "keyCompromise"]);
     expect(r.code, r.stderr).to.equal(0);
     const revokedAt = Date.now();
-    while (closed.length < 2 && Date.now() - revokedAt < 1500) await new Promise((res) => setTimeout(res, 20));
+    await eventually(() => closed.length >= 2, { what: "both live connections closed", timeoutMs: 1500 });
     expect(closed, "live connections still open").to.have.length(2);
     for (const t of closed) expect(t - revokedAt).to.be.at.most(1000);
   });
@@ -114,15 +114,13 @@ describe("cluster: two API nodes on one PostgreSQL", function () {
         );
       }),
     );
-    const rows = (await ca
-      .db("audit_entries")
-      .whereIn(
+    const rows = await countRows(
+      ca.db("audit_entries").whereIn(
         "actor",
         writers.map((w) => w.name),
-      )
-      .count({ n: "*" })
-      .first()) as { n: string | number };
-    expect(Number(rows.n)).to.equal(4 * perWriter);
+      ),
+    );
+    expect(rows).to.equal(4 * perWriter);
     const verify = await runCli(["audit", "verify", ...ca.cliArgs]);
     expect(verify.code, verify.stderr).to.equal(0);
     const total = Number(/^ok (\d+) entries/.exec(verify.stdout)?.[1]);
@@ -138,10 +136,7 @@ describe("cluster: rate limits shared through PostgreSQL", function () {
   let b: ServerProcess;
 
   before(async function () {
-    if (!PG) {
-      console.log("      (skipped: set CERTVAULT_TEST_DB or CERTVAULT_TEST_PG to a postgres:// URL; .ci/run does)");
-      this.skip();
-    }
+    requireJudge(this, "postgres");
     scratch = await createScratchDatabase(PG as string);
     ca = await createTestCA({ db: scratch.url });
     const env = { CERTVAULT_RATE_LIMIT_STORE: "database", CERTVAULT_RATE_LIMIT_IDENTITY: "5/60" };

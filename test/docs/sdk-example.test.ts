@@ -11,6 +11,7 @@ import { pathToFileURL } from "node:url";
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestServer } from "../../testing/index.js";
 import { REPO_ROOT, runCli, runProcess } from "../helpers/cli.js";
+import { rowsIn } from "../helpers/db.js";
 
 // The example lives in a temp dir, outside this package: point --import at our tsx by path.
 const TSX_LOADER = pathToFileURL(join(REPO_ROOT, "node_modules", "tsx", "dist", "loader.mjs")).href;
@@ -82,6 +83,6 @@ describe("docs/sdk.md example", function () {
     expect(r.stdout).to.include("read back: blood pressure 120/80, 2026-11-23");
     expect(r.stdout).to.include(`listed ${id}`);
     expect(r.stdout).to.include("deleted: the server answers not_found");
-    expect(Number(((await ca.db("records").count({ n: "*" }).first()) as { n: number | string }).n)).to.equal(0);
+    expect(await rowsIn(ca.db, "records")).to.equal(0);
   });
 });

@@ -21,7 +21,7 @@ import { runCli } from "../helpers/cli.js";
 import { openssl } from "../helpers/openssl.js";
 import { startServerProcess, stopServerProcess } from "../helpers/server-process.js";
 import type { ServerProcess } from "../helpers/server-process.js";
-import { until } from "./load.js";
+import { eventually } from "../helpers/eventually.js";
 
 const PG = process.env.CERTVAULT_TEST_DB ?? process.env.CERTVAULT_TEST_PG;
 const CONNECTIONS = 32;
@@ -127,11 +127,17 @@ for (const backend of ["sqlite", "postgres"] as const) {
       const agent = new Agent({ ...opts, maxSockets: CONNECTIONS });
       agents.push(agent);
       const load = writeLoad(first.url, agent, alice);
-      await until(() => load.acked.size >= 300, 120_000, "300 records acknowledged before the kill");
+      await eventually(() => load.acked.size >= 300, {
+        what: "300 records acknowledged before the kill",
+        timeoutMs: 120_000,
+      });
       // SIGKILL to the server process itself (spawned by this test), with up to 32 uploads in flight.
       process.kill(first.child.pid as number, "SIGKILL");
       await load.stop();
-      await until(() => first.child.exitCode !== null || first.child.signalCode !== null, 10_000, "the server died");
+      await eventually(() => first.child.exitCode !== null || first.child.signalCode !== null, {
+        what: "the server died",
+        timeoutMs: 10_000,
+      });
       const acked = [...load.acked];
       const cut = load.statuses.filter((s) => s === -1).length;
       expect(cut, "uploads cut off by the kill (the kill came mid-run)").to.be.greaterThan(0);

@@ -62,20 +62,6 @@ export function agentFor(ca: TestCA, id: TestIdentity, maxSockets = 2): Agent {
   return new Agent({ keepAlive: true, maxSockets, ca: ca.rootPem, cert: id.certPem, key: id.keyPem });
 }
 
-/** Resolves once `cond()` holds, polling every `everyMs`; rejects with `what` after `timeoutMs`. */
-export async function until(
-  cond: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-  everyMs = 20,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
-
 export interface Load {
   answers: Answer[];
   /** Ids whose POST was answered 201, with the size sent. */

@@ -18,8 +18,9 @@ import { startServerProcess, stopServerProcess } from "../helpers/server-process
 import type { ServerProcess } from "../helpers/server-process.js";
 import { createTempPostgres, postgresBinDir } from "../helpers/temp-postgres.js";
 import type { TempPostgres } from "../helpers/temp-postgres.js";
-import { agentFor, call, startLoad, tally, until } from "./load.js";
+import { agentFor, call, startLoad, tally } from "./load.js";
 import type { Agent } from "node:https";
+import { eventually } from "../helpers/eventually.js";
 
 const REQUIRED = process.env.CERTVAULT_REQUIRE_FAULTS === "1";
 /** A request asked while the database is away is answered within the acquire bound plus this much. */
@@ -60,15 +61,17 @@ describe("faults: PostgreSQL stopped under load and started again", function () 
     agents.push(...ids.map((id) => agentFor(c, id)));
     const load = startLoad(s.url, agents, { workers: 2 });
     try {
-      await until(() => load.acknowledged.size >= 20, 30_000, "20 records acknowledged before the fault");
+      await eventually(() => load.acknowledged.size >= 20, {
+        what: "20 records acknowledged before the fault",
+        timeoutMs: 30_000,
+      });
 
       await db.stop();
       const stoppedAt = Date.now();
-      await until(
-        () => load.answers.filter((a) => a.start > stoppedAt).length >= 40,
-        30_000,
-        "40 answers while PostgreSQL is down",
-      );
+      await eventually(() => load.answers.filter((a) => a.start > stoppedAt).length >= 40, {
+        what: "40 answers while PostgreSQL is down",
+        timeoutMs: 30_000,
+      });
       const during = load.answers.filter((a) => a.start > stoppedAt);
       expect(
         during.every((a) => a.status === 503 && a.code === "database_unavailable"),
@@ -84,17 +87,15 @@ describe("faults: PostgreSQL stopped under load and started again", function () 
       await db.start();
       const startedAt = Date.now();
       // Recovery without a restart: fresh writes are acknowledged again (same server process).
-      await until(
-        () => load.answers.some((a) => a.start > startedAt && a.status === 201),
-        30_000,
-        "a write acknowledged after PostgreSQL is back",
-      );
+      await eventually(() => load.answers.some((a) => a.start > startedAt && a.status === 201), {
+        what: "a write acknowledged after PostgreSQL is back",
+        timeoutMs: 30_000,
+      });
       const recoveredAt = Date.now();
-      await until(
-        () => load.answers.filter((a) => a.start > recoveredAt).length >= 40,
-        30_000,
-        "40 answers after recovery",
-      );
+      await eventually(() => load.answers.filter((a) => a.start > recoveredAt).length >= 40, {
+        what: "40 answers after recovery",
+        timeoutMs: 30_000,
+      });
       const after = load.answers.filter((a) => a.start > recoveredAt);
       expect(
         after.every((a) => a.status >= 200 && a.status < 300),
@@ -129,7 +130,10 @@ describe("faults: PostgreSQL stopped under load and started again", function () 
     const r = await runCli(["ca", "revoke", ...c.cliArgs, "--serial", eve.serial, "--reason", "keyCompromise"]);
     expect(r.code, r.stderr).to.equal(0);
     const revokedAt = Date.now();
-    await until(() => closedAt > 0, 1500, "eve's live connection closed after the revocation");
+    await eventually(() => closedAt > 0, {
+      what: "eve's live connection closed after the revocation",
+      timeoutMs: 1500,
+    });
     expect(closedAt - revokedAt, "revocation to close (ms)").to.be.at.most(1000);
 
     // Nothing acknowledged is lost: every id answered 201 is stored (read from the database itself).

@@ -17,8 +17,9 @@ import { ACQUIRE_TIMEOUT_MS } from "../../store/db.js";
 import { TempDirs, runCli, runProcess } from "../helpers/cli.js";
 import { startServerProcess, stopServerProcess } from "../helpers/server-process.js";
 import type { ServerProcess } from "../helpers/server-process.js";
-import { agentFor, startLoad, tally, until } from "./load.js";
+import { agentFor, startLoad, tally } from "./load.js";
 import type { Answer, Load } from "./load.js";
+import { eventually } from "../helpers/eventually.js";
 
 const REQUIRED = process.env.CERTVAULT_REQUIRE_FAULTS === "1";
 const SLACK_MS = 2000;
@@ -92,7 +93,10 @@ describe("faults: SQLite storage", function () {
     const ids = await Promise.all(["alice", "bob"].map((n) => (ca as TestCA).issueClient(n)));
     agents.push(...ids.map((id) => agentFor(ca as TestCA, id)));
     const load = startLoad(srv.url, agents, { workers: 2, bytes: 2048 });
-    await until(() => load.acknowledged.size >= 20, 30_000, "20 records acknowledged before the fault");
+    await eventually(() => load.acknowledged.size >= 20, {
+      what: "20 records acknowledged before the fault",
+      timeoutMs: 30_000,
+    });
     return { ca, srv, load };
   }
 
@@ -112,24 +116,21 @@ describe("faults: SQLite storage", function () {
     try {
       expect(await tool("chattr", ["+i", ...locked])).to.equal(undefined);
       const at = Date.now();
-      await until(
+      await eventually(
         () => load.answers.filter((a) => a.start > at && a.code === "database_unavailable").length >= 20,
-        30_000,
-        "20 answers 503 database_unavailable",
+        { what: "20 answers 503 database_unavailable", timeoutMs: 30_000 },
       );
       expect(await tool("chattr", ["-i", ...locked])).to.equal(undefined);
       const back = Date.now();
-      await until(
-        () => load.answers.some((a) => a.start > back && a.status === 201),
-        30_000,
-        "a write acknowledged once the file is writable again",
-      );
+      await eventually(() => load.answers.some((a) => a.start > back && a.status === 201), {
+        what: "a write acknowledged once the file is writable again",
+        timeoutMs: 30_000,
+      });
       const resumed = Date.now();
-      await until(
-        () => load.answers.filter((a) => a.start > resumed).length >= 20,
-        30_000,
-        "20 answers after recovery",
-      );
+      await eventually(() => load.answers.filter((a) => a.start > resumed).length >= 20, {
+        what: "20 answers after recovery",
+        timeoutMs: 30_000,
+      });
       const after = load.answers.filter((a) => a.start > resumed);
       expect(
         after.every((a) => a.status >= 200 && a.status < 300),
@@ -165,25 +166,22 @@ describe("faults: SQLite storage", function () {
         closeSync(fd);
       }
       const at = Date.now();
-      await until(
-        () => load.answers.filter((a) => a.start > at && a.code === "storage_full").length >= 20,
-        30_000,
-        "20 answers 503 storage_full",
-      );
+      await eventually(() => load.answers.filter((a) => a.start > at && a.code === "storage_full").length >= 20, {
+        what: "20 answers 503 storage_full",
+        timeoutMs: 30_000,
+      });
       expect(await integrity(db), "integrity while full").to.equal("ok");
       rmSync(filler);
       const freed = Date.now();
-      await until(
-        () => load.answers.some((a) => a.start > freed && a.status === 201),
-        30_000,
-        "a write acknowledged once space returns",
-      );
+      await eventually(() => load.answers.some((a) => a.start > freed && a.status === 201), {
+        what: "a write acknowledged once space returns",
+        timeoutMs: 30_000,
+      });
       const resumed = Date.now();
-      await until(
-        () => load.answers.filter((a) => a.start > resumed).length >= 20,
-        30_000,
-        "20 answers after recovery",
-      );
+      await eventually(() => load.answers.filter((a) => a.start > resumed).length >= 20, {
+        what: "20 answers after recovery",
+        timeoutMs: 30_000,
+      });
       const after = load.answers.filter((a) => a.start > resumed);
       expect(
         after.every((a) => a.status >= 200 && a.status < 300),

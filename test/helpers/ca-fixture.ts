@@ -17,7 +17,7 @@ import { TEST_PASSPHRASE } from "../../testing/index.js";
 import type { TestCA } from "../../testing/index.js";
 import { testKeyPair } from "../../testing/key-cache.js";
 import { opensslOk } from "./openssl.js";
-import { runProcess } from "./cli.js";
+import { sqlite3, sqlite3Count } from "./db.js";
 
 export { TEST_PASSPHRASE };
 
@@ -152,9 +152,7 @@ export function breakCsrSignature(csrPem: string): string {
 
 /** Rows in the registry, read with the sqlite3 CLI (independent of knex). */
 export async function registryCount(dbFile: string): Promise<number> {
-  const r = await runProcess("sqlite3", ["-cmd", ".timeout 5000", dbFile, "SELECT count(*) FROM certificates;"]);
-  if (r.code !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
-  return Number(r.stdout.trim());
+  return sqlite3Count(dbFile, "SELECT count(*) FROM certificates;");
 }
 
 /** One column of one certificate row, via sqlite3. */
@@ -164,14 +162,7 @@ export async function registryField(
   column: "status" | "revocation_reason",
 ): Promise<string> {
   if (!/^[0-9a-f]+$/.test(serial)) throw new Error("bad serial");
-  const r = await runProcess("sqlite3", [
-    "-cmd",
-    ".timeout 5000",
-    dbFile,
-    `SELECT ${column} FROM certificates WHERE serial = '${serial}';`,
-  ]);
-  if (r.code !== 0) throw new Error(`sqlite3 failed: ${r.stderr}`);
-  return r.stdout.trim();
+  return sqlite3(dbFile, `SELECT ${column} FROM certificates WHERE serial = '${serial}';`);
 }
 
 /** Serial of a PEM certificate file as openssl prints it (upper-case hex) and in certvault's spelling (lower-case). */

@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { openssl } from "./openssl.js";
+import { rowsIn } from "./db.js";
 
 /** Answers a request itself (true) or lets the genuine server handle it (false). */
 export type Lie = (req: IncomingMessage, res: ServerResponse) => boolean | Promise<boolean>;
@@ -72,15 +73,6 @@ export function errorOf(p: Promise<unknown>): Promise<(Error & { code?: string }
   );
 }
 
-/** Bounded wait for an effect (the test server polls its registry every 100 ms). */
-export async function until(what: string, check: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 export async function storedEnvelope(ca: TestCA, id: string): Promise<Uint8Array> {
   const row = (await ca.db("records").where({ id }).first("envelope")) as { envelope: Buffer } | undefined;
   if (!row) throw new Error(`no record ${id} in the database`);
@@ -88,8 +80,7 @@ export async function storedEnvelope(ca: TestCA, id: string): Promise<Uint8Array
 }
 
 export async function recordCount(ca: TestCA, owner: string): Promise<number> {
-  const r = (await ca.db("records").where({ owner }).count({ n: "*" }).first()) as { n: number | string };
-  return Number(r.n);
+  return rowsIn(ca.db, "records", { owner });
 }
 
 /** `openssl cms -decrypt` of `envelope` with `who`'s key: exit code and whatever it wrote. */

@@ -14,8 +14,9 @@ import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { curl } from "../helpers/curl.js";
 import { pemToDer } from "../helpers/openssl.js";
-import { answerCrl, answerJson, codeOf, hijack, recordCount, until } from "../helpers/hostile.js";
+import { answerCrl, answerJson, codeOf, hijack, recordCount } from "../helpers/hostile.js";
 import type { Hijack } from "../helpers/hostile.js";
+import { eventually } from "../helpers/eventually.js";
 
 describe("hostile server: CRLs rolled back, foreign or stale (issue 15)", function () {
   this.timeout(60_000);
@@ -75,7 +76,7 @@ describe("hostile server: CRLs rolled back, foreign or stale (issue 15)", functi
     const state = new FileTrustState(join(alice.dir, "trust.json"));
     await client(state).put(text("before the phone was stolen"));
     await ca.revoke(phone.serial, "keyCompromise");
-    await until("the server's CRL lists the phone", async () => lists(await serverCrl(), phone.serial));
+    await eventually(async () => lists(await serverCrl(), phone.serial), { what: "the server's CRL lists the phone" });
     await client(state).put(text("after: the client sees the newer CRL"));
     const seen = BigInt(state.load().crlNumber ?? "-1");
     expect(

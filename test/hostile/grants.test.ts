@@ -10,7 +10,8 @@ import { isRecipient, signGrant } from "../../envelope/index.js";
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { curl } from "../helpers/curl.js";
-import { codeOf, opensslDecrypt, recordCount, storedEnvelope, until } from "../helpers/hostile.js";
+import { codeOf, opensslDecrypt, recordCount, storedEnvelope } from "../helpers/hostile.js";
+import { eventually } from "../helpers/eventually.js";
 
 describe("hostile database: injected grants and identity columns (issue 15)", function () {
   this.timeout(60_000);
@@ -113,9 +114,9 @@ describe("hostile database: injected grants and identity columns (issue 15)", fu
     const before = await recordCount(ca, "mallory");
     await ca.db("certificates").where({ serial: carol.serial }).update({ identity: "mallory" });
     // Once the server has re-read the registry, carol's certificate is refused rather than taken for mallory.
-    await until(
-      "the server refuses carol's certificate",
+    await eventually(
       async () => (await curl(`${server.url}/v1/me`, { cacert: rootFile(), id: carol })).status === 403,
+      { what: "the server refuses carol's certificate" },
     );
     const code = await codeOf(server.client(carol, { retries: 0 }).put(text("carol's secret")));
     expect(code).to.be.oneOf(["certificate_not_allowed", "identity_mismatch"]);
@@ -126,9 +127,9 @@ describe("hostile database: injected grants and identity columns (issue 15)", fu
   it("UPDATE certificates SET identity='alice' on mallory's serial: alice's put is not sealed to it, mallory cannot log in as alice", async function () {
     const mallory2 = await ca.issueClient("mallory");
     await ca.db("certificates").where({ serial: mallory2.serial }).update({ identity: "alice" });
-    await until(
-      "the server refuses mallory's certificate",
+    await eventually(
       async () => (await curl(`${server.url}/v1/me`, { cacert: rootFile(), id: mallory2 })).status === 403,
+      { what: "the server refuses mallory's certificate" },
     );
     const owner = server.client(alice, { retries: 0 });
     const id = await owner.put(text("alice's secret, after the row changed"));

@@ -11,8 +11,9 @@ import { x509 } from "../../keys/x509.js";
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { curl, json } from "../helpers/curl.js";
-import { answerJson, codeOf, hijack, opensslDecrypt, recordCount, storedEnvelope, until } from "../helpers/hostile.js";
+import { answerJson, codeOf, hijack, opensslDecrypt, recordCount, storedEnvelope } from "../helpers/hostile.js";
 import type { Hijack, Lie } from "../helpers/hostile.js";
+import { eventually } from "../helpers/eventually.js";
 
 describe("hostile server: a lying /v1/me and directory (issue 15)", function () {
   this.timeout(60_000);
@@ -58,15 +59,18 @@ describe("hostile server: a lying /v1/me and directory (issue 15)", function () 
 
   /** Waits until the real server's CRL (GET /v1/crl, as the SDK fetches it) lists `serial`. */
   async function untilServerCrlLists(serial: string): Promise<void> {
-    await until(`the server's CRL lists ${serial}`, async () => {
-      const r = await curl(`${server.url}/v1/crl`, { cacert: rootFile(), id: alice });
-      return (
-        r.status === 200 &&
-        new x509.X509Crl(new Uint8Array(r.body)).entries.some(
-          (e) => e.serialNumber.toLowerCase().replace(/^0+/, "") === serial,
-        )
-      );
-    });
+    await eventually(
+      async () => {
+        const r = await curl(`${server.url}/v1/crl`, { cacert: rootFile(), id: alice });
+        return (
+          r.status === 200 &&
+          new x509.X509Crl(new Uint8Array(r.body)).entries.some(
+            (e) => e.serialNumber.toLowerCase().replace(/^0+/, "") === serial,
+          )
+        );
+      },
+      { what: `the server's CRL lists ${serial}` },
+    );
   }
 
   /** Alice's put is refused with `code` before anything is written; no record of alice's or mallory's appears. */

@@ -15,7 +15,8 @@ import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { runCli } from "../helpers/cli.js";
 import { curl, json } from "../helpers/curl.js";
 import { opensslOk } from "../helpers/openssl.js";
-import { codeOf, recordCount, storedEnvelope, until } from "../helpers/hostile.js";
+import { codeOf, recordCount, storedEnvelope } from "../helpers/hostile.js";
+import { eventually } from "../helpers/eventually.js";
 
 describe("hostile server: a swapped recovery certificate (issue 15)", function () {
   this.timeout(120_000);
@@ -62,7 +63,7 @@ describe("hostile server: a swapped recovery certificate (issue 15)", function (
       "0",
     ]);
     expect(init.code, init.stderr).to.equal(0);
-    await until("the server names the recovery certificate", async () => (await named()) !== null);
+    await eventually(async () => (await named()) !== null, { what: "the server names the recovery certificate" });
     const first = (await named()) as string;
     const firstFp = await fingerprint();
 
@@ -91,7 +92,9 @@ describe("hostile server: a swapped recovery certificate (issue 15)", function (
       "0",
     ]);
     expect(replace.code, replace.stderr).to.equal(0);
-    await until("the server names the new recovery certificate", async () => ![null, first].includes(await named()));
+    await eventually(async () => ![null, first].includes(await named()), {
+      what: "the server names the new recovery certificate",
+    });
     const second = (await named()) as string;
     const secondFp = await fingerprint();
     expect(secondFp).to.not.equal(firstFp);

@@ -8,7 +8,8 @@ import { expect } from "chai";
 import { isRecipient, seal, signGrant, signRecord } from "../../envelope/index.js";
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { codeOf, opensslDecrypt, storedEnvelope, until } from "../helpers/hostile.js";
+import { codeOf, opensslDecrypt, storedEnvelope } from "../helpers/hostile.js";
+import { eventually } from "../helpers/eventually.js";
 
 describe("hostile database: what an attacker's review found (issue 15)", function () {
   this.timeout(120_000);
@@ -102,10 +103,13 @@ describe("hostile database: what an attacker's review found (issue 15)", functio
     await ca.revoke(stolen, "keyCompromise");
     const { curl } = await import("../helpers/curl.js");
     const { x509 } = await import("../../keys/x509.js");
-    await until("the server's CRL to list the stolen key", async () => {
-      const r = await curl(`${server.url}/v1/crl`, { cacert: ca.paths.rootCert, id: carol2 });
-      return new x509.X509Crl(new Uint8Array(r.body)).findRevoked(new x509.X509Certificate(stolen.certPem)) !== null;
-    });
+    await eventually(
+      async () => {
+        const r = await curl(`${server.url}/v1/crl`, { cacert: ca.paths.rootCert, id: carol2 });
+        return new x509.X509Crl(new Uint8Array(r.body)).findRevoked(new x509.X509Certificate(stolen.certPem)) !== null;
+      },
+      { what: "the server's CRL to list the stolen key" },
+    );
     await ca
       .db("grants")
       .insert({ record_id: id, grantee: "mallory", granted_at: Date.now(), statement: Buffer.from(statement) });

@@ -10,8 +10,9 @@ import { isRecipient } from "../../envelope/index.js";
 import { MemoryTrustState } from "../../client-sdk/index.js";
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { codeOf, opensslDecrypt, storedEnvelope, until } from "../helpers/hostile.js";
+import { codeOf, opensslDecrypt, storedEnvelope } from "../helpers/hostile.js";
 import { curl } from "../helpers/curl.js";
+import { eventually } from "../helpers/eventually.js";
 
 describe("hostile database: revocations and unshares turned back (issue 15)", function () {
   this.timeout(60_000);
@@ -41,18 +42,21 @@ describe("hostile database: revocations and unshares turned back (issue 15)", fu
     const trust = new MemoryTrustState();
     const client = server.client(laptop, { trustState: trust, crlMaxAgeMs: 0 });
     await ca.revoke(stolen.serial, "keyCompromise");
-    await until("the server's CRL to list the stolen certificate", () => crlLists(stolen.serial, laptop));
+    await eventually(() => crlLists(stolen.serial, laptop), {
+      what: "the server's CRL to list the stolen certificate",
+    });
     await client.put(text("seen the revocation")); // the client verifies that CRL and remembers what it revoked
     // The database writer: the row is active again. At the next revocation of anything the server signs a CRL
     // from the registry as it now reads (without it, with a higher number) and lists the certificate in /v1/me.
     await ca.db("certificates").where({ serial: stolen.serial }).update({ status: "active", revoked_at: null });
     const other = await ca.issueClient("someone-else");
     await ca.revoke(other.serial, "superseded");
-    await until(
-      "the server's CRL to leave it out",
-      async () => (await crlLists(other.serial, laptop)) && !(await crlLists(stolen.serial, laptop)),
-    );
-    await until("/v1/me to list it again", async () => (await client.me()).certificates.includes(stolen.certPem));
+    await eventually(async () => (await crlLists(other.serial, laptop)) && !(await crlLists(stolen.serial, laptop)), {
+      what: "the server's CRL to leave it out",
+    });
+    await eventually(async () => (await client.me()).certificates.includes(stolen.certPem), {
+      what: "/v1/me to list it again",
+    });
 
     expect(await codeOf(client.put(text("after the un-revocation")))).to.equal("untrusted_certificate");
     const ids = (await ca.db("records").where({ owner: "erin" }).pluck("id")) as string[];

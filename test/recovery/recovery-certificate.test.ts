@@ -13,6 +13,7 @@ import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { inspect, isRecipient } from "../../envelope/index.js";
 import { runCli } from "../helpers/cli.js";
 import { opensslOk } from "../helpers/openssl.js";
+import { eventually } from "../helpers/eventually.js";
 
 describe("the recovery certificate on disk is vetted by the server", function () {
   this.timeout(120_000);
@@ -72,15 +73,6 @@ describe("the recovery certificate on disk is vetted by the server", function ()
     expect(inspect(env).recipients.total).to.equal(aliceCerts + (recovery ? 1 : 0));
     if (recovery) expect(isRecipient(env, recovery)).to.equal(true);
     expect(await meRecovery(srv)).to.equal(recovery ?? null);
-  }
-
-  /** Bounded wait for an effect that arrives with the server's next registry poll (100 ms in tests). */
-  async function until(what: string, check: () => Promise<boolean>, ms = 5_000): Promise<void> {
-    const end = Date.now() + ms;
-    while (!(await check())) {
-      if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
   }
 
   /**
@@ -255,10 +247,9 @@ describe("the recovery certificate on disk is vetted by the server", function ()
     const current = readFileSync(recoveryFile(), "utf8");
     const serial = await activeRecoverySerial();
     await ca.revoke(serial, "keyCompromise");
-    await until(
-      "the server stops naming the revoked recovery certificate",
-      async () => (await meRecovery(server)) === null,
-    );
+    await eventually(async () => (await meRecovery(server)) === null, {
+      what: "the server stops naming the revoked recovery certificate",
+    });
     await expectSealedTo(server, undefined, [current]);
     const fresh = await startTestServer({ ca });
     try {

@@ -11,7 +11,9 @@ import { join } from "node:path";
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { RecordRepository } from "../../store/records.js";
-import { runCli, runProcess } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
+import { eventually } from "../helpers/eventually.js";
+import { countRows, sqlite3 } from "../helpers/db.js";
 
 interface Answer {
   status: number;
@@ -46,36 +48,16 @@ async function blockAuditInserts(ca: TestCA): Promise<() => Promise<void>> {
     };
   }
   const dbFile = join(ca.home, "certvault.db");
-  const block = await runProcess(
-    "sqlite3",
-    [
-      "-cmd",
-      ".timeout 5000",
-      dbFile,
-      "CREATE TRIGGER no_audit BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit disabled'); END;",
-    ],
-    { timeoutMs: 20_000 },
+  await sqlite3(
+    dbFile,
+    "CREATE TRIGGER no_audit BEFORE INSERT ON audit_entries BEGIN SELECT RAISE(ABORT, 'audit disabled'); END;",
   );
-  expect(block.code, block.stderr).to.equal(0);
   return async () => {
-    await runProcess("sqlite3", ["-cmd", ".timeout 5000", dbFile, "DROP TRIGGER no_audit;"], { timeoutMs: 20_000 });
+    await sqlite3(dbFile, "DROP TRIGGER no_audit;");
   };
 }
 
-/** Row count as a number (SQLite gives numbers, PostgreSQL strings). */
-async function count(q: { count(spec: { n: string }): { first(): Promise<unknown> } }): Promise<number> {
-  return Number(((await q.count({ n: "*" }).first()) as { n: number | string }).n);
-}
-
-/** Polls `get` until `done` holds (at most 3 s), then returns its last value. */
-async function eventually<T>(get: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
-  let v = await get();
-  for (let i = 0; i < 60 && !done(v); i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    v = await get();
-  }
-  return v;
-}
+const count = countRows;
 
 const code = (a: Answer): string | undefined =>
   (JSON.parse(a.body.toString()) as { error?: { code: string } }).error?.code;
@@ -167,10 +149,11 @@ describe("server: audit and abuse controls", function () {
     expect(refused?.status, `read ${read} records without being stopped`).to.equal(403);
     expect(code(refused as Answer)).to.equal("identity_quarantined");
     expect(read).to.be.below(400);
-    await eventually(
-      () => count(ca.db("quarantine").where({ identity: "mallory" })),
-      (n) => n > 0,
-    );
+    await eventually(() => count(ca.db("quarantine").where({ identity: "mallory" })), {
+      what: "mallory's stored quarantine",
+      until: (n) => n > 0,
+      timeoutMs: 3000,
+    });
     const q = await runCli(["quarantine", "list", ...ca.cliArgs, "--json"]);
     expect(q.code, q.stderr).to.equal(0);
     const listed = (JSON.parse(q.stdout) as { identity: string; rule: string; reason: string }[]).find(
@@ -191,13 +174,9 @@ describe("server: audit and abuse controls", function () {
 
     const rel = await runCli(["quarantine", "release", "mallory", ...ca.cliArgs]);
     expect(rel.code, rel.stderr).to.equal(0);
-    let back: Answer | undefined;
-    for (let i = 0; i < 30; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      back = await call(agent, `${server.url}/v1/me`);
-      if (back.status === 200) break;
-    }
-    expect(back?.status).to.equal(200);
+    await server.syncRegistry(); // the release reaches the server with its next registry poll: now
+    const back = await call(agent, `${server.url}/v1/me`);
+    expect(back.status).to.equal(200);
     expect(
       (await ca.db("audit_entries").where({ action: "quarantine.release" }).select("detail")).map(
         (r: { detail: string }) => JSON.parse(r.detail) as Record<string, string>,
@@ -241,7 +220,7 @@ describe("server: audit and abuse controls", function () {
     // The 403 comes from this node's memory at once; the stored quarantine (for the other nodes) follows.
     const rows = await eventually(
       async () => (await ca.db("quarantine").where({ identity: "guesser" }).select("rule")) as { rule: string }[],
-      (r) => r.length > 0,
+      { what: "guesser's stored quarantine", until: (r) => r.length > 0, timeoutMs: 3000 },
     );
     expect(rows.map((r) => r.rule)).to.deep.equal(["id_guessing"]);
   });

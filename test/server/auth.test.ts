@@ -148,14 +148,14 @@ describe("server: who gets in", function () {
     const erin = await ca.issueClient("erin");
     expect((await curl(`${server.url}/v1/me`, { cacert: rootFile, id: erin })).status).to.equal(200);
     await ca.revoke(erin.serial, "keyCompromise");
-    await new Promise((r) => setTimeout(r, 400));
+    await server.syncRegistry();
     await refusedAtHandshakeOrHttp(erin);
   });
 
   it("refuses a revoked certificate (handshake CRL or 403 certificate_revoked)", async function () {
     const bob = await ca.issueClient("bob");
     await ca.revoke(bob.serial, "keyCompromise");
-    await new Promise((r) => setTimeout(r, 400));
+    await server.syncRegistry();
     await refusedAtHandshakeOrHttp(bob);
   });
 

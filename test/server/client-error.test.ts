@@ -9,6 +9,7 @@ import { connect } from "node:tls";
 import { randomBytes } from "node:crypto";
 import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { eventually } from "../helpers/eventually.js";
 
 /** Everything the server sent until it closed the connection (which it must do within `ms`). */
 function exchange(server: TestServer, ca: TestCA, who: TestIdentity, bytes: Buffer): Promise<string> {
@@ -87,8 +88,7 @@ describe("server: bytes that are not HTTP after a complete request (clientError)
           .orderBy("seq")
           .select("status")) as { status: number }[]
       ).map((r) => Number(r.status));
-    for (let i = 0; i < 200 && (await answered()).length === 0; i++) await new Promise((r) => setTimeout(r, 25));
-    return answered();
+    return eventually(answered, { what: "an answered request in the audit trail", until: (s) => s.length > 0 });
   }
 
   async function postOk(body: Buffer): Promise<string> {

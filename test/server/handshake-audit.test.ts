@@ -18,6 +18,7 @@ import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { AuditRepository } from "../../store/audit.js";
 import type { AuditEntry } from "../../audit/chain.js";
 import { proxyV1, startBalancer } from "../helpers/proxy-protocol.js";
+import { eventually } from "../helpers/eventually.js";
 
 /** One TLS connection that sends a request at once; resolves with the bytes it got back once closed. */
 function attempt(server: TestServer, ca: TestCA, who: TestIdentity, port = server.port): Promise<number> {
@@ -59,16 +60,6 @@ function metrics(server: TestServer, ca: TestCA, ops: TestIdentity): Promise<str
 
 const fingerprint = (who: TestIdentity): string =>
   new X509Certificate(who.certPem).fingerprint256.replace(/:/g, "").toLowerCase();
-
-/** Polls until `done` holds (at most 5 s): audit entries and webhook posts arrive after the socket closed. */
-async function eventually<T>(get: () => Promise<T> | T, done: (v: T) => boolean): Promise<T> {
-  let v = await get();
-  for (let i = 0; i < 250 && !done(v); i++) {
-    await new Promise((r) => setTimeout(r, 20));
-    v = await get();
-  }
-  return v;
-}
 
 describe("server: handshake refusals are audited, limited and alerted", function () {
   this.timeout(120_000);
@@ -115,24 +106,27 @@ describe("server: handshake refusals are audited, limited and alerted", function
     const eve = await ca.issueClient("eve");
     await ca.revoke(eve, "keyCompromise");
     // Until the TLS context's CRL has it, the server refuses eve per request (403); wait for the handshake refusal.
-    await eventually(
-      () => attempt(server, ca, eve).then(() => byFingerprint(eve)),
-      (e) => e.length > 0,
-    );
+    await eventually(() => attempt(server, ca, eve).then(() => byFingerprint(eve)), {
+      what: "eve's first refusal in the audit trail",
+      until: (e) => e.length > 0,
+      timeoutMs: 5000,
+    });
     for (let i = (await byFingerprint(eve)).length; i < 5; i++) expect(await attempt(server, ca, eve)).to.equal(0);
-    const entries = await eventually(
-      () => byFingerprint(eve),
-      (e) => e.length >= 5,
-    );
+    const entries = await eventually(() => byFingerprint(eve), {
+      what: "five audit entries of eve's refusals",
+      until: (e) => e.length >= 5,
+      timeoutMs: 5000,
+    });
     expect(entries).to.have.length(5);
     for (const e of entries) {
       expect(e).to.include({ actor: "-", serial: eve.serial, source: "127.0.0.1", status: 0 });
       expect(e.detail).to.include({ reason: "revoked", code: "CERT_REVOKED" });
     }
-    const posted = await eventually(
-      () => alerts.filter((a) => a.rule === "revoked_certificate"),
-      (a) => a.length > 0,
-    );
+    const posted = await eventually(() => alerts.filter((a) => a.rule === "revoked_certificate"), {
+      what: "the revoked_certificate alert posted",
+      until: (a) => a.length > 0,
+      timeoutMs: 5000,
+    });
     expect(posted).to.have.length(1);
     expect(posted[0]).to.include({
       serial: eve.serial,
@@ -157,10 +151,11 @@ describe("server: handshake refusals are audited, limited and alerted", function
     ];
     for (const [who, reason] of cases) {
       expect(await attempt(server, ca, who)).to.equal(0);
-      const [entry] = await eventually(
-        () => byFingerprint(who),
-        (e) => e.length > 0,
-      );
+      const [entry] = await eventually(() => byFingerprint(who), {
+        what: "the refusal audited with its reason",
+        until: (e) => e.length > 0,
+        timeoutMs: 5000,
+      });
       expect(entry?.detail?.reason, reason).to.equal(reason);
       expect(entry?.source).to.equal("127.0.0.1");
     }
@@ -172,10 +167,11 @@ describe("server: handshake refusals are audited, limited and alerted", function
     const who = await foreign.issueClient("alice");
     const balancer = await startBalancer(server.port, proxyV1("203.0.113.99"));
     expect(await attempt(server, ca, who, balancer.port)).to.equal(0);
-    const [entry] = await eventually(
-      () => byFingerprint(who),
-      (e) => e.length > 0,
-    );
+    const [entry] = await eventually(() => byFingerprint(who), {
+      what: "the refusal audited with the balancer's client address",
+      until: (e) => e.length > 0,
+      timeoutMs: 5000,
+    });
     expect(entry?.source).to.equal("203.0.113.99");
     await balancer.close();
     await foreign.cleanup();
@@ -236,17 +232,19 @@ describe("server: handshake refusals are audited, limited and alerted", function
     await Promise.all(Array.from({ length: 8 }, worker));
     offset += 61_000; // the minute is over: the next refusal writes the summary
     expect(await attempt(server, ca, mallory)).to.equal(0);
-    const summary = await eventually(
-      () => refused("tls.refused.suppressed"),
-      (e) => e.length > 0,
-    );
+    const summary = await eventually(() => refused("tls.refused.suppressed"), {
+      what: "the suppressed-refusals summary entry",
+      until: (e) => e.length > 0,
+      timeoutMs: 5000,
+    });
     expect(summary).to.have.length(1);
     expect(summary[0]?.detail).to.include({ suppressed: 995, keys: 1 });
     expect(
-      await eventually(
-        () => byFingerprint(mallory),
-        (e) => e.length >= 6,
-      ),
+      await eventually(() => byFingerprint(mallory), {
+        what: "six audit entries of mallory's refusals",
+        until: (e) => e.length >= 6,
+        timeoutMs: 5000,
+      }),
     ).to.have.length(6);
     const text = await metrics(server, ca, ops);
     const value = (name: string): number =>

@@ -16,6 +16,7 @@ import { CertificateRepository } from "../../store/certificates.js";
 import { normalizeSerial } from "../../ca/serial.js";
 import { curl, json } from "../helpers/curl.js";
 import { openssl, opensslOk } from "../helpers/openssl.js";
+import { eventually } from "../helpers/eventually.js";
 
 type Cert = Pick<TestIdentity, "certPem" | "certPath" | "keyPath">;
 const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256.replace(/:/g, "").toLowerCase();
@@ -73,16 +74,6 @@ async function selfSigned(dir: string, cn: string): Promise<Cert> {
   return { certPem: readFileSync(certPath, "utf8"), certPath, keyPath };
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe("server: a hostile registry (issue 15)", function () {
   let ca: TestCA;
   let foreign: TestCA;
@@ -116,9 +107,9 @@ describe("server: a hostile registry (issue 15)", function () {
     planted.mallory = mallory.serial;
     // A real second certificate of alice: once /v1/me lists it, the server has re-read the registry, planted rows too.
     alice2 = await ca.issueClient("alice");
-    await until("the server to re-read the registry", async () =>
-      (await me(alice)).includes(fingerprint(alice2.certPem)) ? true : undefined,
-    );
+    await eventually(async () => ((await me(alice)).includes(fingerprint(alice2.certPem)) ? true : undefined), {
+      what: "the server to re-read the registry",
+    });
   });
   after(async function () {
     await server?.stop();

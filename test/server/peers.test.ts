@@ -13,6 +13,7 @@ import { x509 } from "../../keys/x509.js";
 import { curl } from "../helpers/curl.js";
 import { openssl } from "../helpers/openssl.js";
 import { runProcess } from "../helpers/cli.js";
+import { requireJudge } from "../helpers/judges.js";
 
 const REQUEST = "GET /v1/me HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
 
@@ -59,6 +60,7 @@ describe("server: independent TLS peers", function () {
   });
 
   it("refuses a certificate that openssl signed in the past (faketime) and that has since expired", async function () {
+    requireJudge(this, "faketime");
     const dir = join(ca.home, "faketime");
     mkdirSync(dir);
     const key = join(dir, "key.pem");

@@ -14,6 +14,8 @@ import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestServer } from "../../testing/index.js";
 import { RecordRepository } from "../../store/records.js";
 import { thresholdsFrom } from "../../abuse/rules.js";
+import { eventually } from "../helpers/eventually.js";
+import { rowsIn } from "../helpers/db.js";
 
 interface Answer {
   status: number;
@@ -46,12 +48,11 @@ async function seed(ca: TestCA, owner: string, n: number): Promise<string[]> {
 
 /** Polls the quarantine table until the identity is in it (at most 3 s); its rule, or undefined. */
 async function quarantinedFor(ca: TestCA, identity: string): Promise<string | undefined> {
-  for (let i = 0; i < 60; i++) {
-    const row = (await ca.db("quarantine").where({ identity }).first("rule")) as { rule: string } | undefined;
-    if (row) return row.rule;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return undefined;
+  const row = await eventually(
+    async () => (await ca.db("quarantine").where({ identity }).first("rule")) as { rule: string } | undefined,
+    { what: `${identity}'s stored quarantine`, timeoutMs: 3000 },
+  );
+  return row?.rule;
 }
 
 describe("server: read budgets reserved at admission", function () {
@@ -103,12 +104,8 @@ describe("server: read budgets reserved at admission", function () {
     for (const a of refused)
       expect(`${a.status} ${code(a)}`).to.be.oneOf(["403 identity_quarantined", "429 concurrency_limited"]);
     expect(await quarantinedFor(ca, "burst")).to.equal("bulk_read");
-    const audited = (await ca
-      .db("audit_entries")
-      .where({ actor: "burst", action: "records.get", status: 200 })
-      .count({ n: "*" })
-      .first()) as { n: unknown };
-    expect(Number(audited.n)).to.equal(served);
+    const audited = await rowsIn(ca.db, "audit_entries", { actor: "burst", action: "records.get", status: 200 });
+    expect(audited).to.equal(served);
   });
 
   it("over the concurrency cap (32 by default): 429 concurrency_limited with Retry-After: 1; the 32 in flight finish", async function () {

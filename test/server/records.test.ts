@@ -11,6 +11,7 @@ import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { curl, json } from "../helpers/curl.js";
 import { runProcess } from "../helpers/cli.js";
 import { openssl } from "../helpers/openssl.js";
+import { rowsIn } from "../helpers/db.js";
 
 describe("server: records", function () {
   let ca: TestCA;
@@ -31,8 +32,7 @@ describe("server: records", function () {
     await ca.cleanup();
   });
 
-  const countRecords = async (): Promise<number> =>
-    Number(((await ca.db("records").count({ n: "*" }))[0] as { n: number }).n);
+  const countRecords = (): Promise<number> => rowsIn(ca.db, "records");
 
   async function post(id: TestIdentity, data: Uint8Array | string, headers: string[] = []): Promise<string> {
     const r = await curl(`${server.url}/v1/records`, { cacert: rootFile, id, data, headers });

@@ -12,6 +12,9 @@ import { createTestCA, startTestServer } from "../../testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
 import { createScratchDatabase } from "../../testing/scratch-db.js";
 import type { ScratchDatabase } from "../../testing/scratch-db.js";
+import { eventually } from "../helpers/eventually.js";
+import { requireJudge } from "../helpers/judges.js";
+import { rowsIn } from "../helpers/db.js";
 
 const PG = process.env.CERTVAULT_TEST_DB ?? process.env.CERTVAULT_TEST_PG;
 
@@ -68,16 +71,7 @@ class RawClient {
   }
 }
 
-async function until(what: string, cond: () => Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-const recordsOf = async (ca: TestCA, owner: string): Promise<number> =>
-  Number(((await ca.db("records").where({ owner }).count({ n: "*" }).first()) as { n: number | string }).n);
+const recordsOf = (ca: TestCA, owner: string): Promise<number> => rowsIn(ca.db, "records", { owner });
 
 /** Headers and half of a 2,000-byte plaintext upload; the other half is sent by the test later. */
 async function startSlowUpload(
@@ -92,11 +86,11 @@ async function startSlowUpload(
   );
   client.write(body.subarray(0, 1000));
   // Authorised: the route has recorded the write's attempt, and now waits for the rest of the body.
-  await until(
-    "the upload's audited attempt",
+  await eventually(
     async () =>
       (await ca.db("audit_entries").where({ serial: who.serial, action: "records.create", status: 0 }).first("seq")) !==
       undefined,
+    { what: "the upload's audited attempt" },
   );
   return { client, rest: body.subarray(1000) };
 }
@@ -132,7 +126,7 @@ describe("server: a slow upload started before a revocation writes nothing after
     const { client, rest } = await startSlowUpload(server, ca, eve);
     await ca.revoke(eve.serial, "keyCompromise");
     // Observed: the server's CRL (reissued in the same poll that loads the revoked set) lists the serial.
-    await until("the server's CRL to list eve", () => crlLists(eve.serial));
+    await eventually(() => crlLists(eve.serial), { what: "the server's CRL to list eve" });
     client.write(rest);
     expect(await client.answer()).to.deep.equal({ status: 403, code: "certificate_revoked" });
     expect(await recordsOf(ca, "eve")).to.equal(0);
@@ -173,10 +167,7 @@ describe("server: the first registry poll fails at start (PostgreSQL)", function
   let scratch: ScratchDatabase | undefined;
   let ca: TestCA | undefined;
   before(function () {
-    if (!PG) {
-      console.log("      (skipped: set CERTVAULT_TEST_DB or CERTVAULT_TEST_PG to a postgres:// URL; .ci/run does)");
-      this.skip();
-    }
+    requireJudge(this, "postgres");
   });
   after(async function () {
     await ca?.cleanup();
@@ -212,7 +203,7 @@ describe("server: the first registry poll fails at start (PostgreSQL)", function
         expect(await once(alice)).to.deep.equal({ status: 503, code: "not_ready" });
       }
       await trx.rollback();
-      await until("the server to become ready", async () => (await once(alice)).status === 200);
+      await eventually(async () => (await once(alice)).status === 200, { what: "the server to become ready" });
       // Loaded: eve is refused in the handshake (the CRL is in the TLS context) or with 403.
       const refused = await once(eve).catch((err: Error) => ({ status: 0, code: err.message }));
       if (refused.status === 0) expect(refused.code).to.match(/revoked|alert|ECONNRESET|socket|closed/i);

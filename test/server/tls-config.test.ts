@@ -20,6 +20,7 @@ import { secureContextOptions } from "../../server/tls.js";
 import { rotateTicketKeys } from "../../server/ticket-keys.js";
 import { openssl } from "../helpers/openssl.js";
 import { runProcess } from "../helpers/cli.js";
+import { eventually } from "../helpers/eventually.js";
 
 const REQUEST = "GET /v1/me HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
 
@@ -340,7 +341,7 @@ describe("server: TLS configuration (openssl s_client)", function () {
         const text = await openssl(["crl", "-inform", "DER", "-in", crlFile, "-noout", "-text"]);
         return text.stdout.toLowerCase().includes(`serial number: ${mallory.serial}`);
       };
-      for (let i = 0; i < 100 && !(await listsMallory()); i++) await new Promise((r) => setTimeout(r, 50));
+      await eventually(listsMallory, { what: "the server's CRL to list mallory" });
       expect(await listsMallory(), "the server's CRL lists the revoked serial").to.equal(true);
       expect((await resume(after)).reused, "the rotated key survived the CRL refresh").to.equal(true);
       expect((await resume(before)).reused, "the original key did not come back").to.equal(false);
