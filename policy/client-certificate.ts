@@ -47,14 +47,14 @@ export function clientProfileProblem(cert: x509.X509Certificate): CertificatePro
   return undefined;
 }
 
-/** Within [notBefore, notAfter] at `now` (both ends included, as OpenSSL counts them). */
+/** Within [notBefore, notAfter] at `now` (both ends included, as OpenSSL counts them); dates or epoch ms. */
 export function validityProblem(
-  validity: { notBefore: Date; notAfter: Date },
-  now: Date,
+  validity: { readonly notBefore: Date | number; readonly notAfter: Date | number },
+  now: Date | number,
 ): CertificateProblem | undefined {
-  const t = now.getTime();
-  if (t < validity.notBefore.getTime()) return { code: "not_yet_valid", reason: "not yet valid" };
-  if (t > validity.notAfter.getTime()) return { code: "expired", reason: "expired" };
+  const t = +now;
+  if (t < +validity.notBefore) return { code: "not_yet_valid", reason: "not yet valid" };
+  if (t > +validity.notAfter) return { code: "expired", reason: "expired" };
   return undefined;
 }
 
