@@ -1,5 +1,5 @@
 /**
- * What vetting a registry certificate costs (server/certificate-vetting.ts): a first check (parse twice, verify the
+ * What vetting a registry certificate costs (policy/registry-certificate.ts): a first check (parse twice, verify the
  * intermediate's signature), a repeat with the parse cached per fingerprint, and a cached row object, against one
  * full mTLS handshake measured in the same run. Run: node --import tsx bench/vetting-cost.ts
  */
@@ -8,7 +8,7 @@ import { createServer } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { createTestCA } from "../testing/index.js";
-import { anchorsFromPem, certificateFacts, pemToDer, vetRegistryCertificate } from "../server/certificate-vetting.js";
+import { anchorsFromPem, certificateFacts, pemToDer, vetRegistryCertificate } from "../policy/registry-certificate.js";
 import { RegistryVetting } from "../server/registry-vetting.js";
 
 function perOp(n: number, fn: (i: number) => void): number {

@@ -17,6 +17,7 @@ const SOURCE_DIRS = [
   "envelope",
   "errors",
   "keys",
+  "policy",
   "recovery",
   "scripts",
   "server",

@@ -10,6 +10,7 @@ import { decryptPrivateKey, toSigningCryptoKey } from "../keys/encrypted-pkcs8.j
 import { keyTypeSpec } from "../keys/key-types.js";
 import type { KeyType } from "../keys/key-types.js";
 import type { Signer } from "./sign.js";
+import { judgeSpki } from "../policy/keys.js";
 
 export interface CaPaths {
   dir: string;
@@ -76,12 +77,14 @@ export function readCaCertificates(paths: CaPaths): CaCertificates {
   };
 }
 
-/** The key type of a CA certificate (the CA signs with the algorithm that fits its key). */
+/**
+ * The key type of a CA certificate, from the key table (policy/keys.ts): the CA signs with the algorithm that fits
+ * its key (ECDSA with the curve's hash; RSA with PKCS#1 v1.5 SHA-256, whatever its size).
+ */
 export function caKeyType(cert: x509.X509Certificate): KeyType {
-  const alg = cert.publicKey.algorithm as EcKeyAlgorithm & RsaHashedKeyAlgorithm;
-  if (alg.name === "ECDSA" && alg.namedCurve === "P-384") return "ec-p384";
-  if (alg.name === "ECDSA") return "ec-p256";
-  return "rsa-3072";
+  const key = judgeSpki(cert.publicKey.rawData);
+  if (!key.ok) throw new CaMissingError(`the CA certificate's key is not one certvault uses: ${key.reason}`);
+  return key.family === "EC" ? (key.curve.keyType as KeyType) : "rsa-3072";
 }
 
 /** Decrypts the intermediate key and returns the signer that issues certificates and CRLs. */

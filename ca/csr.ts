@@ -4,29 +4,11 @@
  * common name. Every refusal is a CsrRejectedError with a reason a person can act on.
  */
 import { x509 } from "../keys/x509.js";
-import { AsnConvert } from "@peculiar/asn1-schema";
-import { SubjectPublicKeyInfo } from "@peculiar/asn1-x509";
-import { RSAPublicKey } from "@peculiar/asn1-rsa";
-import { ECParameters } from "@peculiar/asn1-ecc";
+import { CSR_SIGNATURE_HASHES, type KeyVerdict, judgeSpki } from "../policy/keys.js";
 import { CsrRejectedError } from "../errors/index.js";
 import { identityProblem } from "./profiles.js";
 import type { KeyFamily } from "./profiles.js";
 
-const OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1";
-const OID_RSA = "1.2.840.113549.1.1.1";
-const ACCEPTED_CURVES: Record<string, string> = {
-  "1.2.840.10045.3.1.7": "P-256",
-  "1.3.132.0.34": "P-384",
-  "1.3.132.0.35": "P-521",
-};
-const KNOWN_CURVE_NAMES: Record<string, string> = {
-  "1.3.132.0.10": "secp256k1",
-  "1.2.840.10045.3.1.1": "P-192",
-  "1.3.132.0.33": "P-224",
-};
-const ACCEPTED_SIGNATURE_HASHES = new Set(["SHA-256", "SHA-384", "SHA-512"]);
-export const MIN_RSA_BITS = 2048;
-const MAX_RSA_BITS = 8192;
 const MAX_CSR_BYTES = 64 * 1024;
 
 export interface VettedCsr {
@@ -76,62 +58,16 @@ function derTlvLength(der: Uint8Array): number {
   return 2 + n + len;
 }
 
-function keyFamily(csr: x509.Pkcs10CertificateRequest): { family: KeyFamily; keyType: string } {
-  const spki = AsnConvert.parse(csr.publicKey.rawData, SubjectPublicKeyInfo);
-  const alg = spki.algorithm.algorithm;
-  if (alg === OID_EC_PUBLIC_KEY) {
-    const params = spki.algorithm.parameters;
-    // Named curves only: explicit domain parameters (a SEQUENCE instead of an OID) are refused.
-    let curveOid: string | undefined;
-    try {
-      curveOid = params ? AsnConvert.parse(params, ECParameters).namedCurve : undefined;
-    } catch {
-      curveOid = undefined;
-    }
-    if (curveOid === undefined)
-      throw new CsrRejectedError(
-        "EC key with explicit curve parameters: only named curves P-256, P-384, P-521 are accepted",
-      );
-    const curve = ACCEPTED_CURVES[curveOid];
-    if (!curve) {
-      const name = KNOWN_CURVE_NAMES[curveOid] ?? curveOid;
-      throw new CsrRejectedError(`unsupported EC curve ${name}: only P-256, P-384 and P-521 are accepted`);
-    }
-    return { family: "EC", keyType: `ec-${curve.toLowerCase().replace("-", "")}` };
-  }
-  if (alg === OID_RSA) {
-    const rsa = AsnConvert.parse(spki.subjectPublicKey, RSAPublicKey);
-    const modulus = Buffer.from(rsa.modulus);
-    const bits = bitLength(modulus);
-    if (bits < MIN_RSA_BITS)
-      throw new CsrRejectedError(`weak key: RSA-${bits} is below the minimum of ${MIN_RSA_BITS} bits`);
-    if (bits > MAX_RSA_BITS) throw new CsrRejectedError(`RSA-${bits} is above the maximum of ${MAX_RSA_BITS} bits`);
-    const e = Buffer.from(rsa.publicExponent);
-    const eLow = e[e.length - 1] ?? 0;
-    if ((eLow & 1) === 0 || (bitLength(e) <= 2 && eLow < 3))
-      throw new CsrRejectedError("RSA key with an invalid public exponent");
-    return { family: "RSA", keyType: `rsa-${bits}` };
-  }
-  throw new CsrRejectedError(
-    `unsupported key algorithm ${alg}: only EC (P-256, P-384, P-521) and RSA (>= 2048 bits) keys are accepted`,
-  );
-}
-
-/** keyFamily, with whatever the ASN.1 layer throws on a damaged key (found by fuzzing) turned into a refusal. */
+/** The CSR's key against the one key table (policy/keys.ts); never throws anything but a CsrRejectedError. */
 function readKeyFamily(csr: x509.Pkcs10CertificateRequest): { family: KeyFamily; keyType: string } {
+  let verdict: KeyVerdict;
   try {
-    return keyFamily(csr);
+    verdict = judgeSpki(csr.publicKey.rawData);
   } catch (err) {
-    if (err instanceof CsrRejectedError) throw err;
     throw new CsrRejectedError("the CSR's public key cannot be read", { cause: err });
   }
-}
-
-function bitLength(bigEndian: Buffer): number {
-  let i = 0;
-  while (i < bigEndian.length && bigEndian[i] === 0) i++;
-  if (i === bigEndian.length) return 0;
-  return (bigEndian.length - i - 1) * 8 + (32 - Math.clz32(bigEndian[i] ?? 0));
+  if (!verdict.ok) throw new CsrRejectedError(verdict.reason);
+  return { family: verdict.family, keyType: verdict.keyType };
 }
 
 function commonNameOf(csr: x509.Pkcs10CertificateRequest): string {
@@ -148,7 +84,7 @@ export async function vetCsr(input: Uint8Array | string): Promise<VettedCsr> {
   const csr = parseCsr(input);
   const { family, keyType } = readKeyFamily(csr);
   const hash = (csr.signatureAlgorithm as { hash?: { name?: string } }).hash?.name;
-  if (!hash || !ACCEPTED_SIGNATURE_HASHES.has(hash))
+  if (!hash || !CSR_SIGNATURE_HASHES.has(hash))
     throw new CsrRejectedError(`the CSR is signed with an unaccepted algorithm (${hash ?? "unknown"})`);
   let ok: boolean;
   try {

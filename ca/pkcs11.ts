@@ -14,6 +14,7 @@ import * as graphene from "graphene-pk11";
 import { Crypto as P11Crypto, CryptoKey as P11CryptoKey } from "node-webcrypto-p11";
 import { x509 } from "../keys/x509.js";
 import { keyTypeSpec } from "../keys/key-types.js";
+import { RSA_POLICY } from "../policy/keys.js";
 import type { KeyType } from "../keys/key-types.js";
 import { Pkcs11TokenError } from "../errors/index.js";
 import { caKeyType, readCaCertificates } from "./ca-files.js";
@@ -190,7 +191,7 @@ export class Pkcs11Token {
     const algorithm =
       spec.keyAlgorithm.name === "ECDSA"
         ? { ...spec.keyAlgorithm }
-        : { ...spec.keyAlgorithm, modulusLength: 3072, publicExponent: new Uint8Array([1, 0, 1]) };
+        : { ...spec.keyAlgorithm, modulusLength: RSA_POLICY.generatedBits, publicExponent: new Uint8Array([1, 0, 1]) };
     let keys: CryptoKeyPair;
     try {
       keys = (await this.p11.subtle.generateKey(

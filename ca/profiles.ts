@@ -4,10 +4,11 @@
  */
 import { isIP } from "node:net";
 import { UsageError } from "../errors/index.js";
+import { type KeyFamily, SEALING_USAGE } from "../policy/keys.js";
 
 export const PROFILES = ["client", "server"] as const;
 export type Profile = (typeof PROFILES)[number];
-export type KeyFamily = "EC" | "RSA";
+export type { KeyFamily } from "../policy/keys.js";
 
 export type KeyUsageName = "digitalSignature" | "keyEncipherment" | "keyAgreement" | "keyCertSign" | "cRLSign";
 export type ExtendedKeyUsageName = "clientAuth" | "serverAuth";
@@ -75,10 +76,13 @@ export function validity(now: Date, days: number, issuerNotAfter: Date): { notBe
   return { notBefore, notAfter: new Date(Math.min(wanted, issuerNotAfter.getTime())) };
 }
 
-/** Key usage of an end-entity certificate: EC keys agree keys (CMS ECDH), RSA keys encipher them (CMS OAEP). */
+/**
+ * Key usage of an end-entity certificate. Client: digitalSignature and the sealing usage of the key table
+ * (policy/keys.ts: EC keys agree keys for CMS ECDH, RSA keys encipher them for CMS OAEP), exactly what the client
+ * profile (policy/client-certificate.ts) demands at login and before sealing.
+ */
 export function leafKeyUsage(family: KeyFamily, profile: Profile): KeyUsageName[] {
-  if (profile === "client")
-    return family === "EC" ? ["digitalSignature", "keyAgreement"] : ["digitalSignature", "keyEncipherment"];
+  if (profile === "client") return ["digitalSignature", SEALING_USAGE[family]];
   return family === "EC" ? ["digitalSignature"] : ["digitalSignature", "keyEncipherment"];
 }
 

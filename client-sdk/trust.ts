@@ -8,6 +8,12 @@
 import { createHash } from "node:crypto";
 import { x509 } from "../keys/x509.js";
 import { UntrustedCertificateError } from "./errors.js";
+import {
+  type ProblemCode,
+  clientProfileProblem,
+  isCaCertificate,
+  validityProblem,
+} from "../policy/client-certificate.js";
 
 export interface TrustAnchors {
   root: x509.X509Certificate;
@@ -39,9 +45,8 @@ export function anchorsFromPem(pem: string): TrustAnchors {
   return { root, intermediates: certs.filter((c) => c !== root) };
 }
 
-function within(c: x509.X509Certificate, at: Date): boolean {
-  return c.notBefore.getTime() <= at.getTime() && at.getTime() <= c.notAfter.getTime();
-}
+/** Within its validity at `at` (policy/client-certificate.ts, the rule the server and the CA apply). */
+const within = (c: x509.X509Certificate, at: Date): boolean => validityProblem(c, at) === undefined;
 
 export async function issuedBy(
   child: x509.X509Certificate | x509.X509Crl,
@@ -55,10 +60,6 @@ export async function issuedBy(
   } catch {
     return false;
   }
-}
-
-function isCa(c: x509.X509Certificate): boolean {
-  return Boolean(c.getExtension(x509.BasicConstraintsExtension)?.ca);
 }
 
 const CACHE_CAP = 1000;
@@ -114,7 +115,7 @@ export async function issuerOf(
 ): Promise<x509.X509Certificate | undefined> {
   for (const candidate of [...anchors.intermediates, ...extra]) {
     if (
-      isCa(candidate) &&
+      isCaCertificate(candidate) &&
       within(candidate, at) &&
       (await issuedBy(leaf, candidate)) &&
       (await issuedBy(candidate, anchors.root))
@@ -124,27 +125,28 @@ export async function issuerOf(
   return undefined;
 }
 
-const EKU: Record<Purpose, string> = {
-  seal: x509.ExtendedKeyUsage.clientAuth,
-  "sign-client": x509.ExtendedKeyUsage.clientAuth,
-  "sign-server": x509.ExtendedKeyUsage.serverAuth,
-};
+/** Words for a refusal of the client profile (policy/client-certificate.ts), per what the certificate is relied on for. */
+function clientProblem(code: ProblemCode, reason: string, purpose: Purpose): string {
+  if (code === "ca_certificate") return "is a CA certificate";
+  if (code === "not_client") return "is not a client certificate";
+  if (code === "key_type") return `has a key certvault does not use (${reason})`;
+  return purpose === "seal" ? `may not be used to seal records (${reason})` : `may not be used to sign (${reason})`;
+}
 
+/**
+ * A user's certificate (to seal to, or whose signature to believe) must be of the client profile, the same rule the
+ * CA issues and the server admits (policy/). A server certificate: a leaf with EKU serverAuth and digitalSignature.
+ */
 function usageProblem(leaf: x509.X509Certificate, purpose: Purpose): string | undefined {
-  if (isCa(leaf)) return "is a CA certificate";
+  if (purpose !== "sign-server") {
+    const problem = clientProfileProblem(leaf);
+    return problem ? clientProblem(problem.code, problem.reason, purpose) : undefined;
+  }
+  if (isCaCertificate(leaf)) return "is a CA certificate";
   const eku = leaf.getExtension(x509.ExtendedKeyUsageExtension);
-  if (!eku || !eku.usages.includes(EKU[purpose]))
-    return purpose === "sign-server" ? "is not a server certificate" : "is not a client certificate";
+  if (!eku || !eku.usages.includes(x509.ExtendedKeyUsage.serverAuth)) return "is not a server certificate";
   const ku = leaf.getExtension(x509.KeyUsagesExtension);
-  const rsa = leaf.publicKey.algorithm.name.startsWith("RSA");
-  const needed =
-    purpose !== "seal"
-      ? x509.KeyUsageFlags.digitalSignature
-      : rsa
-        ? x509.KeyUsageFlags.keyEncipherment
-        : x509.KeyUsageFlags.keyAgreement;
-  if (!ku || (ku.usages & needed) === 0)
-    return purpose === "seal" ? "may not be used to seal records" : "may not be used to sign";
+  if (!ku || (ku.usages & x509.KeyUsageFlags.digitalSignature) === 0) return "may not be used to sign";
   return undefined;
 }
 

@@ -4,6 +4,13 @@
  * adding it here and to docs/envelope.md, nowhere else.
  */
 import { decodeOid, encodeOid, equalBytes, TAG, tlv } from "./der.js";
+import {
+  CURVES as POLICY_CURVES,
+  type Curve as PolicyCurve,
+  type CurveName,
+  RSA_POLICY,
+  curveByName,
+} from "../policy/keys.js";
 
 export interface Algorithm {
   readonly name: string;
@@ -44,23 +51,18 @@ export const RSA_ENCRYPTION = alg("rsaEncryption", "1.2.840.113549.1.1.1");
 export const SHA256 = alg("sha256", "2.16.840.1.101.3.4.2.1");
 export const MGF1 = alg("id-mgf1", "1.2.840.113549.1.1.8");
 export const SHA384 = alg("sha384", "2.16.840.1.101.3.4.2.2");
-export const RSA_MIN_BITS = 2048;
-export const RSA_MAX_BITS = 8192;
+export const SHA512 = alg("sha512", "2.16.840.1.101.3.4.2.3");
+export const RSA_MIN_BITS = RSA_POLICY.minBits;
+export const RSA_MAX_BITS = RSA_POLICY.maxBits;
 
-export type CurveName = "P-256" | "P-384";
+export type { CurveName } from "../policy/keys.js";
 
-export interface Curve extends Algorithm {
+/** An accepted curve (policy/keys.ts, the one table of key types) with its OID's DER, for byte-wise matching. */
+export interface Curve extends Algorithm, Omit<PolicyCurve, "oid" | "name"> {
   readonly name: CurveName;
-  /** Name for crypto.createECDH. */
-  readonly nodeName: string;
-  /** Bytes of one coordinate; an uncompressed point is 1 + 2 * coordinateBytes. */
-  readonly coordinateBytes: number;
 }
 
-export const CURVES: readonly Curve[] = [
-  { ...alg("P-256", "1.2.840.10045.3.1.7"), name: "P-256", nodeName: "prime256v1", coordinateBytes: 32 },
-  { ...alg("P-384", "1.3.132.0.34"), name: "P-384", nodeName: "secp384r1", coordinateBytes: 48 },
-];
+export const CURVES: readonly Curve[] = POLICY_CURVES.map((c) => ({ ...c, ...alg(c.name, c.oid), name: c.name }));
 
 /** Where a curve is known by its node name (KeyObject.asymmetricKeyDetails.namedCurve). */
 export function curveByNodeName(nodeName: string | undefined): Curve | undefined {
@@ -102,6 +104,7 @@ export const ORIGINATOR_ALG_ID = tlv(TAG.SEQUENCE, EC_PUBLIC_KEY.der);
 
 export const ECDSA_SHA256 = alg("ecdsa-with-SHA256", "1.2.840.10045.4.3.2");
 export const ECDSA_SHA384 = alg("ecdsa-with-SHA384", "1.2.840.10045.4.3.3");
+export const ECDSA_SHA512 = alg("ecdsa-with-SHA512", "1.2.840.10045.4.3.4");
 export const RSASSA_PSS = alg("id-RSASSA-PSS", "1.2.840.113549.1.1.10");
 
 /** CMS attributes (RFC 5652 11) and certvault's record binding (an OID under 2.25, ITU-T X.667: no registry needed). */
@@ -114,7 +117,7 @@ export const ATTR_GRANT_BINDING = alg("certvault-grantBinding", "2.25.3133512922
 
 export interface SignatureSuite {
   /** node:crypto hash name. */
-  readonly hash: "sha256" | "sha384";
+  readonly hash: "sha256" | "sha384" | "sha512";
   /** DER of the digest AlgorithmIdentifier (parameters absent, RFC 5754). */
   readonly digestAlgorithm: Uint8Array;
   /** DER of the signature AlgorithmIdentifier. */
@@ -136,7 +139,13 @@ const PSS_ALG_ID = tlv(
 );
 export { PSS_SALT_BYTES };
 
-/** The suite for a signer key: P-256 and RSA with SHA-256, P-384 with SHA-384 (matching strengths). */
+const DIGESTS = { sha256: SHA256, sha384: SHA384, sha512: SHA512 } as const;
+const ECDSA = { sha256: ECDSA_SHA256, sha384: ECDSA_SHA384, sha512: ECDSA_SHA512 } as const;
+
+/**
+ * The suite for a signer key: RSA with RSASSA-PSS SHA-256; EC with ECDSA and the curve's hash from the key table
+ * (P-256 SHA-256, P-384 SHA-384, P-521 SHA-512: matching strengths, RFC 5753 8).
+ */
 export function signatureSuite(kind: "ec" | "rsa", curve: CurveName | undefined): SignatureSuite {
   if (kind === "rsa")
     return {
@@ -145,25 +154,21 @@ export function signatureSuite(kind: "ec" | "rsa", curve: CurveName | undefined)
       signatureAlgorithm: PSS_ALG_ID,
       pss: true,
     };
-  if (curve === "P-384")
-    return {
-      hash: "sha384",
-      digestAlgorithm: tlv(TAG.SEQUENCE, SHA384.der),
-      signatureAlgorithm: tlv(TAG.SEQUENCE, ECDSA_SHA384.der),
-      pss: false,
-    };
+  const hash = curveByName(curve)?.hash ?? "sha256";
   return {
-    hash: "sha256",
-    digestAlgorithm: tlv(TAG.SEQUENCE, SHA256.der),
-    signatureAlgorithm: tlv(TAG.SEQUENCE, ECDSA_SHA256.der),
+    hash,
+    digestAlgorithm: tlv(TAG.SEQUENCE, DIGESTS[hash].der),
+    signatureAlgorithm: tlv(TAG.SEQUENCE, ECDSA[hash].der),
     pss: false,
   };
 }
 
 const KNOWN: readonly Algorithm[] = [
   SHA384,
+  SHA512,
   ECDSA_SHA256,
   ECDSA_SHA384,
+  ECDSA_SHA512,
   RSASSA_PSS,
   ATTR_CONTENT_TYPE,
   ATTR_MESSAGE_DIGEST,

@@ -8,20 +8,12 @@ import { AsnParser } from "@peculiar/asn1-schema";
 import {
   Certificate,
   KeyUsage,
-  KeyUsageFlags,
   SubjectKeyIdentifier,
   id_ce_keyUsage,
   id_ce_subjectKeyIdentifier,
 } from "@peculiar/asn1-x509";
-import {
-  type Curve,
-  CURVES,
-  EC_PUBLIC_KEY,
-  RSA_ENCRYPTION,
-  RSA_MAX_BITS,
-  RSA_MIN_BITS,
-  curveByOid,
-} from "./algorithms.js";
+import { type Curve, CURVES } from "./algorithms.js";
+import { SEALING_USAGE, judgeSpki, keyUsageAllowsSealing } from "../policy/keys.js";
 import { DerReader, TAG, integerContent, tlv } from "./der.js";
 import { InvalidCertificateError, KeyUsageError, UnsupportedKeyError } from "./errors.js";
 
@@ -119,7 +111,7 @@ function parseCertificate(input: Uint8Array, fingerprint: string): RecipientCert
   } catch (cause) {
     throw new InvalidCertificateError("certificate extension cannot be parsed", { cause });
   }
-  const key = importKey(parsed, spki);
+  const key = importKey(spki);
   return {
     der,
     fingerprint,
@@ -132,38 +124,23 @@ function parseCertificate(input: Uint8Array, fingerprint: string): RecipientCert
   };
 }
 
-function importKey(cert: Certificate, spki: Uint8Array): Pick<RecipientCert, "kind" | "publicKey" | "curve" | "point"> {
-  const { algorithm, parameters } = cert.tbsCertificate.subjectPublicKeyInfo.algorithm;
-  const params = parameters ? new Uint8Array(parameters) : undefined;
-  if (algorithm === EC_PUBLIC_KEY.oid) {
-    // Named curves only: explicit parameters never reach OpenSSL, which would accept some of them.
-    const curve = params && params[0] === TAG.OID ? curveByOid(params) : undefined;
-    if (!curve)
-      throw new UnsupportedKeyError(`EC keys must use a named curve: ${CURVES.map((c) => c.name).join(", ")}`);
-    const publicKey = publicKeyFrom(spki); // node checks the point is on the curve
-    const r = new DerReader(spki, invalid).enter(TAG.SEQUENCE, "subjectPublicKeyInfo");
-    r.read(TAG.SEQUENCE, "algorithm");
-    const encoded = r.readBitStringOctets("subjectPublicKey");
-    // Uncompressed, as the KARI's ECDH wants it; never via JWK export (see kari.ts).
-    const point =
-      encoded[0] === 4
-        ? new Uint8Array(encoded)
-        : new Uint8Array(ECDH.convertKey(encoded, curve.nodeName, undefined, undefined, "uncompressed") as Buffer);
-    if (point.length !== 1 + 2 * curve.coordinateBytes) throw invalid("EC public key has the wrong size");
-    return { kind: "ec", publicKey, curve, point };
-  }
-  if (algorithm === RSA_ENCRYPTION.oid) {
-    if (params && !(params.length === 2 && params[0] === TAG.NULL && params[1] === 0)) {
-      throw invalid("rsaEncryption parameters must be NULL");
-    }
-    const publicKey = publicKeyFrom(spki);
-    const bits = publicKey.asymmetricKeyDetails?.modulusLength ?? 0;
-    if (bits < RSA_MIN_BITS || bits > RSA_MAX_BITS) {
-      throw new UnsupportedKeyError(`RSA keys must have ${RSA_MIN_BITS} to ${RSA_MAX_BITS} bits, not ${bits}`);
-    }
-    return { kind: "rsa", publicKey };
-  }
-  throw new UnsupportedKeyError(`unsupported public key algorithm ${algorithm} (EC P-256/P-384 or RSA only)`);
+/** The key, judged by the one key table (policy/keys.ts): what the CA certifies and the server admits is sealable. */
+function importKey(spki: Uint8Array): Pick<RecipientCert, "kind" | "publicKey" | "curve" | "point"> {
+  const verdict = judgeSpki(spki);
+  if (!verdict.ok) throw new UnsupportedKeyError(verdict.reason);
+  const publicKey = publicKeyFrom(spki); // node checks an EC point is on the curve
+  if (verdict.family === "RSA") return { kind: "rsa", publicKey };
+  const curve = CURVES.find((c) => c.oid === verdict.curve.oid) as Curve;
+  const r = new DerReader(spki, invalid).enter(TAG.SEQUENCE, "subjectPublicKeyInfo");
+  r.read(TAG.SEQUENCE, "algorithm");
+  const encoded = r.readBitStringOctets("subjectPublicKey");
+  // Uncompressed, as the KARI's ECDH wants it; never via JWK export (see kari.ts).
+  const point =
+    encoded[0] === 4
+      ? new Uint8Array(encoded)
+      : new Uint8Array(ECDH.convertKey(encoded, curve.nodeName, undefined, undefined, "uncompressed") as Buffer);
+  if (point.length !== 1 + 2 * curve.coordinateBytes) throw invalid("EC public key has the wrong size");
+  return { kind: "ec", publicKey, curve, point };
 }
 
 function publicKeyFrom(spki: Uint8Array): KeyObject {
@@ -175,15 +152,11 @@ function publicKeyFrom(spki: Uint8Array): KeyObject {
 }
 
 /**
- * RFC 5280 4.2.1.3: when KeyUsage is present, EC recipients need keyAgreement and RSA recipients keyEncipherment.
- * A certificate without the extension is unrestricted and accepted.
+ * RFC 5280 4.2.1.3 (policy/keys.ts keyUsageAllowsSealing): when KeyUsage is present, EC recipients need keyAgreement
+ * and RSA recipients keyEncipherment. A certificate without the extension is unrestricted and accepted.
  */
 export function requireKeyUsage(cert: RecipientCert): void {
-  if (cert.keyUsage === undefined) return;
-  const needed = cert.kind === "ec" ? KeyUsageFlags.keyAgreement : KeyUsageFlags.keyEncipherment;
-  if ((cert.keyUsage & needed) === 0) {
-    throw new KeyUsageError(
-      `the certificate's KeyUsage does not allow ${cert.kind === "ec" ? "keyAgreement" : "keyEncipherment"}`,
-    );
-  }
+  const family = cert.kind === "ec" ? "EC" : "RSA";
+  if (!keyUsageAllowsSealing(cert.keyUsage, family))
+    throw new KeyUsageError(`the certificate's KeyUsage does not allow ${SEALING_USAGE[family]}`);
 }

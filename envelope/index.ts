@@ -1,6 +1,6 @@
 /**
  * certvault/envelope: records as CMS AuthEnvelopedData (RFC 5083) with AES-256-GCM, sealed to X.509 certificates
- * (EC P-256/P-384 through ECDH key agreement, RSA through RSAES-OAEP), readable by `openssl cms -decrypt`.
+ * (EC P-256/P-384/P-521 through ECDH key agreement, RSA through RSAES-OAEP), readable by `openssl cms -decrypt`.
  * Pure and synchronous: bytes and keys in, bytes out. The format is specified in docs/envelope.md.
  */
 import { type CertificateInput, loadCertificate } from "./certs.js";

@@ -1,35 +1,32 @@
 /**
- * The key types certvault makes and accepts for its own keys (CA, server, users): one registry, so the CLI, the CA
- * and the SDK agree on spelling and parameters.
+ * Making and naming certvault's own keys (CA, server, users): the `--key-type` spellings come from the one key table
+ * (policy/keys.ts), so the CLI, the CA and the SDK generate exactly the key types the CA certifies, the server admits
+ * and the envelope seals to. This module adds only the WebCrypto parameters to generate and sign with each.
  */
 import { webcrypto } from "node:crypto";
 import { UsageError } from "../errors/index.js";
+import { CURVES, DEFAULT_KEY_TYPE, KEY_TYPES, RSA_POLICY, type KeyType } from "../policy/keys.js";
 
-export const KEY_TYPES = ["ec-p256", "ec-p384", "rsa-3072"] as const;
-export type KeyType = (typeof KEY_TYPES)[number];
-export const DEFAULT_KEY_TYPE: KeyType = "ec-p256";
+export { DEFAULT_KEY_TYPE, KEY_TYPES, type KeyType };
 
 interface KeyTypeSpec {
   /** WebCrypto generation/import parameters for a signing key. */
   readonly keyAlgorithm: RsaHashedImportParams | EcKeyImportParams;
-  /** The signature algorithm a key of this type signs with. */
+  /** The signature algorithm a key of this type signs with (ECDSA with the curve's hash from the table). */
   readonly signingAlgorithm: AlgorithmIdentifier | EcdsaParams | RsaHashedImportParams;
 }
 
-const SPECS: Record<KeyType, KeyTypeSpec> = {
-  "ec-p256": {
-    keyAlgorithm: { name: "ECDSA", namedCurve: "P-256" },
-    signingAlgorithm: { name: "ECDSA", hash: "SHA-256" } as EcdsaParams,
-  },
-  "ec-p384": {
-    keyAlgorithm: { name: "ECDSA", namedCurve: "P-384" },
-    signingAlgorithm: { name: "ECDSA", hash: "SHA-384" } as EcdsaParams,
-  },
-  "rsa-3072": {
-    keyAlgorithm: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
-    signingAlgorithm: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as RsaHashedImportParams,
-  },
-};
+const WEBCRYPTO_HASH = { sha256: "SHA-256", sha384: "SHA-384", sha512: "SHA-512" } as const;
+const RSA_SIGNING = { name: "RSASSA-PKCS1-v1_5", hash: WEBCRYPTO_HASH[RSA_POLICY.hash] } as RsaHashedImportParams;
+
+function specOf(type: KeyType): KeyTypeSpec {
+  const curve = CURVES.find((c) => c.keyType === type);
+  if (!curve) return { keyAlgorithm: RSA_SIGNING, signingAlgorithm: RSA_SIGNING };
+  return {
+    keyAlgorithm: { name: "ECDSA", namedCurve: curve.name },
+    signingAlgorithm: { name: "ECDSA", hash: WEBCRYPTO_HASH[curve.hash] } as EcdsaParams,
+  };
+}
 
 export function parseKeyType(value: string | undefined): KeyType {
   if (value === undefined) return DEFAULT_KEY_TYPE;
@@ -38,24 +35,28 @@ export function parseKeyType(value: string | undefined): KeyType {
 }
 
 export function keyTypeSpec(type: KeyType): KeyTypeSpec {
-  return SPECS[type];
+  return specOf(type);
 }
 
 /** Generates an extractable signing key pair (extractable so that it can be written encrypted to disk). */
 export async function generateKeyPair(type: KeyType): Promise<CryptoKeyPair> {
-  const spec = SPECS[type];
+  const spec = specOf(type);
   const params =
     spec.keyAlgorithm.name === "ECDSA"
       ? spec.keyAlgorithm
-      : { ...spec.keyAlgorithm, modulusLength: 3072, publicExponent: new Uint8Array([1, 0, 1]) };
+      : {
+          ...spec.keyAlgorithm,
+          modulusLength: RSA_POLICY.generatedBits,
+          publicExponent: new Uint8Array([1, 0, 1]),
+        };
   return (await webcrypto.subtle.generateKey(params, true, ["sign", "verify"])) as CryptoKeyPair;
 }
 
 /** Tells the key type of an existing key (e.g. a CA key read from disk) from its WebCrypto algorithm. */
 export function keyTypeOf(key: CryptoKey): KeyType {
   const alg = key.algorithm as EcKeyAlgorithm & RsaHashedKeyAlgorithm;
-  if (alg.name === "ECDSA" && alg.namedCurve === "P-256") return "ec-p256";
-  if (alg.name === "ECDSA" && alg.namedCurve === "P-384") return "ec-p384";
-  if (alg.name === "RSASSA-PKCS1-v1_5" && alg.modulusLength === 3072) return "rsa-3072";
+  const curve = alg.name === "ECDSA" ? CURVES.find((c) => c.name === alg.namedCurve) : undefined;
+  if (curve) return curve.keyType;
+  if (alg.name === "RSASSA-PKCS1-v1_5" && alg.modulusLength === RSA_POLICY.generatedBits) return "rsa-3072";
   throw new UsageError(`unsupported key algorithm ${alg.name}`);
 }

@@ -6,7 +6,7 @@
  */
 import type { Next } from "koa";
 import type { TLSSocket } from "node:tls";
-import type { KeyObject, X509Certificate } from "node:crypto";
+import type { X509Certificate } from "node:crypto";
 import {
   CertificateNotAllowedError,
   CertificateRevokedError,
@@ -17,10 +17,19 @@ import {
 import { identityNameProblem } from "../ca/identity-name.js";
 import { normalizeSerial } from "../ca/serial.js";
 import { x509 } from "../keys/x509.js";
+import { type ProblemCode, clientProfileProblem, validityProblem } from "../policy/client-certificate.js";
 import type { ClientRegistry } from "./ports.js";
 import type { AppContext, AppMiddleware, AppState } from "./state.js";
 
-const OID_CLIENT_AUTH = "1.3.6.1.5.5.7.3.2";
+/** certificate_not_allowed messages per policy problem (the time-bound ones are checked per request, below). */
+const LOGIN_REFUSALS: Record<ProblemCode, (reason: string) => string> = {
+  ca_certificate: () => "a CA certificate cannot be used as a client certificate",
+  not_client: () => "the certificate is not for client authentication (EKU clientAuth missing)",
+  key_type: (reason) => `the certificate's key is not acceptable: ${reason}`,
+  key_usage: (reason) => `the certificate's ${reason}`,
+  not_yet_valid: () => "the certificate is not yet valid",
+  expired: () => "the certificate has expired",
+};
 
 export interface Caller {
   identity: string;
@@ -73,19 +82,12 @@ async function vetCertificate(
     vetted: new CertificateNotAllowedError(message),
     final: true,
   });
-  // Node's `cert.ca` is OpenSSL's X509_check_ca, which says "not a CA" for CA:TRUE without keyCertSign: read the
-  // basicConstraints extension itself.
+  // The client profile of the key table and client-certificate rules (policy/): the handshake accepts whatever key
+  // OpenSSL's security level allows (RSA-1024 included) and ignores KeyUsage beyond TLS; hold client certificates to
+  // exactly what the CA issues and the envelope seals to, so that whoever logs in can also store records.
   const parsed = new x509.X509Certificate(new Uint8Array(cert.raw));
-  const bc = parsed.getExtension(x509.BasicConstraintsExtension);
-  if (cert.ca || bc?.ca) return refused("a CA certificate cannot be used as a client certificate");
-  // The handshake accepts whatever key OpenSSL's security level allows (RSA-1024 included): hold client keys to
-  // what the CA issues for.
-  const weak = weakKeyReason(cert.publicKey);
-  if (weak) return refused(`the certificate's key is not acceptable: ${weak}`);
-  const eku = cert.keyUsage as string[] | undefined;
-  if (!eku || !eku.includes(OID_CLIENT_AUTH)) {
-    return refused("the certificate is not for client authentication (EKU clientAuth missing)");
-  }
+  const problem = clientProfileProblem(parsed);
+  if (problem) return refused(LOGIN_REFUSALS[problem.code](problem.reason));
   const serial = normalizeSerial(cert.serialNumber);
   const record = await watcher.certificate(serial);
   if (!record)
@@ -119,17 +121,6 @@ async function vetCertificate(
     pem: record.pem,
   };
   return { vetted: caller, final: true };
-}
-
-const ACCEPTED_CURVES = new Set(["prime256v1", "secp384r1", "secp521r1"]);
-
-function weakKeyReason(key: KeyObject): string | undefined {
-  const d = key.asymmetricKeyDetails;
-  if (key.asymmetricKeyType === "rsa")
-    return (d?.modulusLength ?? 0) < 2048 ? `RSA-${d?.modulusLength ?? 0} (at least 2048 bits)` : undefined;
-  if (key.asymmetricKeyType === "ec")
-    return d?.namedCurve && ACCEPTED_CURVES.has(d.namedCurve) ? undefined : `curve ${d?.namedCurve ?? "unknown"}`;
-  return `${key.asymmetricKeyType ?? "unknown"} keys are not issued by this CA`;
 }
 
 /**
@@ -166,9 +157,8 @@ export function authenticate(watcher: ClientRegistry, now: () => Date): AppMiddl
     const vetted = await pending;
     if (vetted instanceof Error) throw vetted;
     if (watcher.isRevoked(vetted.serial)) throw new CertificateRevokedError();
-    const t = now().getTime();
-    if (t < vetted.notBefore) throw new CertificateNotAllowedError("the certificate is not yet valid");
-    if (t > vetted.notAfter) throw new CertificateNotAllowedError("the certificate has expired");
+    const late = validityProblem(vetted, now());
+    if (late) throw new CertificateNotAllowedError(LOGIN_REFUSALS[late.code](late.reason));
     ctx.state.caller = vetted;
     ctx.state.recheck = () => stillAllowed(vetted, watcher, now);
     await next();

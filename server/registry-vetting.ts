@@ -1,6 +1,6 @@
 /**
  * The registry watcher's filter: of the rows it read, only those whose certificate passes vetRegistryCertificate
- * (certificate-vetting.ts) are ever sealed to, listed or used for a recipient check. A refused row is logged at warn
+ * (policy/registry-certificate.ts) are ever sealed to, listed or used for a recipient check. A refused row is logged at warn
  * (serial, identity, fingerprint, reason; never the PEM) and, when it lies about our CA (not an "unsealable" key),
  * audited as `registry.rejected`, once per certificate fingerprint and row.
  *
@@ -11,8 +11,8 @@
  */
 import type { Logger } from "pino";
 import type { AuditLog } from "../audit/audit-log.js";
-import { anchorsFromPem, certificateFacts, fingerprintOfDer, judge, pemToDer } from "./certificate-vetting.js";
-import type { CaAnchors, CertificateFacts, RegistryRow } from "./certificate-vetting.js";
+import { anchorsFromPem, certificateFacts, fingerprintOfDer, judge, pemToDer } from "../policy/registry-certificate.js";
+import type { CaAnchors, CertificateFacts, RegistryRow } from "../policy/registry-certificate.js";
 
 export interface Rejection {
   row: RegistryRow;

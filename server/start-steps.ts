@@ -23,7 +23,7 @@ import type { RecoveryCertificate } from "../recovery/recovery-certificate.js";
 import type { Foundations } from "./foundations.js";
 import { RegistryWatcher } from "./registry-watch.js";
 import { registryVetting } from "./registry-vetting.js";
-import { pemToDer } from "./certificate-vetting.js";
+import { pemToDer } from "../policy/registry-certificate.js";
 import { QuarantineList } from "./quarantine.js";
 import { ReadAdmission } from "./admission.js";
 import { RecordService } from "./services/records.js";

@@ -5,9 +5,13 @@
  * come from the pool (a "foreign" CA must really have keys of its own).
  */
 import { webcrypto } from "node:crypto";
+import { CURVES } from "../policy/keys.js";
 
-/** Leaf key types the kit makes: the CA's own three, plus RSA-2048 (accepted) and RSA-1024 (weak, for negative tests). */
-export const LEAF_KEY_TYPES = ["ec-p256", "ec-p384", "rsa-3072", "rsa-2048", "rsa-1024"] as const;
+/**
+ * Leaf key types the kit makes: the ones certvault generates (policy/keys.ts: every curve of the table, RSA-3072),
+ * plus RSA-2048 (accepted) and RSA-1024 (weak, for negative tests).
+ */
+export const LEAF_KEY_TYPES = ["ec-p256", "ec-p384", "ec-p521", "rsa-3072", "rsa-2048", "rsa-1024"] as const;
 export type LeafKeyType = (typeof LEAF_KEY_TYPES)[number];
 
 const POOL_SIZE = 4;
@@ -20,10 +24,13 @@ function generate(keyType: LeafKeyType): Promise<webcrypto.CryptoKeyPair> {
   switch (keyType) {
     case "ec-p256":
     case "ec-p384":
-      return subtle.generateKey({ name: "ECDSA", namedCurve: keyType === "ec-p384" ? "P-384" : "P-256" }, true, [
+    case "ec-p521": {
+      const namedCurve = CURVES.find((c) => c.keyType === keyType)?.name as string;
+      return subtle.generateKey({ name: "ECDSA", namedCurve }, true, [
         "sign",
         "verify",
       ]) as Promise<webcrypto.CryptoKeyPair>;
+    }
     case "rsa-3072":
     case "rsa-2048":
     case "rsa-1024":
@@ -49,7 +56,7 @@ function generate(keyType: LeafKeyType): Promise<webcrypto.CryptoKeyPair> {
  * test identities may share a key (tests about who owns which key should use EC identities).
  */
 export function testKeyPair(keyType: LeafKeyType): Promise<webcrypto.CryptoKeyPair> {
-  if (keyType === "ec-p256" || keyType === "ec-p384") return generate(keyType);
+  if (keyType.startsWith("ec-")) return generate(keyType);
   const i = next.get(keyType) ?? 0;
   next.set(keyType, (i + 1) % POOL_SIZE);
   const slot = `${keyType}#${i}`;

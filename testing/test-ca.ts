@@ -20,7 +20,7 @@ import { join, resolve } from "node:path";
 import { KeyObject, webcrypto } from "node:crypto";
 import { CertificateAuthority, cnName, initCa, registryRow } from "../ca/authority.js";
 import type { IssueRequest } from "../ca/authority.js";
-import { MIN_RSA_BITS } from "../ca/csr.js";
+import { RSA_POLICY } from "../policy/keys.js";
 import { readCrlUrl } from "../ca/crl-url.js";
 import { loadCaSigner } from "../ca/pkcs11-record.js";
 import { caPaths, readCaCertificates } from "../ca/ca-files.js";
@@ -172,7 +172,7 @@ function familyOf(keyType: string): KeyFamily {
 function isBent(o: IssueOptions, keyType: LeafKeyType): boolean {
   const broken = o.noEku || o.eku || o.caTrue || o.notBefore || o.notAfter || o.unregistered;
   // RSA under the CA's minimum (csr.ts) is the weak-key variant; every other leaf key type the CA certifies.
-  return Boolean(broken) || (keyType.startsWith("rsa-") && Number(keyType.slice(4)) < MIN_RSA_BITS);
+  return Boolean(broken) || (keyType.startsWith("rsa-") && Number(keyType.slice(4)) < RSA_POLICY.minBits);
 }
 
 function safeDirName(name: string): string {

@@ -27,6 +27,13 @@ const CASES = [
     pub: "id-ecPublicKey",
   },
   {
+    keyType: "ec-p521",
+    args: ["--key-type", "ec-p521"],
+    viaEnv: false,
+    sigAlg: "ecdsa-with-SHA512",
+    pub: "id-ecPublicKey",
+  },
+  {
     keyType: "rsa-3072",
     args: ["--key-type", "rsa-3072"],
     viaEnv: false,

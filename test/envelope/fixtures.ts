@@ -31,6 +31,7 @@ const KEY_ARGS = {
   p256: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
   p384: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-384"],
   p521: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-521"],
+  secp256k1: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:secp256k1"],
   p256explicit: ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-pkeyopt", "ec_param_enc:explicit"],
   rsa3072: ["-newkey", "rsa:3072"],
   rsa2048: ["-newkey", "rsa:2048"],
@@ -71,14 +72,15 @@ export class Fixtures {
   }
 
   /** The standard set: EC P-256 (two), P-384 and RSA-3072 recipients with the right KeyUsage. */
-  async standard(): Promise<{ p256: Identity; p256b: Identity; p384: Identity; rsa: Identity }> {
-    const [p256, p256b, p384, rsa] = await Promise.all([
+  async standard(): Promise<{ p256: Identity; p256b: Identity; p384: Identity; p521: Identity; rsa: Identity }> {
+    const [p256, p256b, p384, p521, rsa] = await Promise.all([
       this.identity("p256", "p256", "keyAgreement,digitalSignature"),
       this.identity("p256b", "p256", "keyAgreement"),
       this.identity("p384", "p384", "keyAgreement,digitalSignature"),
+      this.identity("p521", "p521", "keyAgreement,digitalSignature"),
       this.identity("rsa", "rsa3072", "keyEncipherment,digitalSignature"),
     ]);
-    return { p256, p256b, p384, rsa };
+    return { p256, p256b, p384, p521, rsa };
   }
 
   async write(name: string, bytes: Uint8Array): Promise<string> {

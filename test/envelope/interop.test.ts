@@ -6,25 +6,25 @@ import { referenceSeal } from "./reference.js";
 
 describe("envelope: interoperability with openssl cms", function () {
   let fx: Fixtures;
-  let p256: Identity, p256b: Identity, p384: Identity, rsa: Identity;
+  let p256: Identity, p256b: Identity, p384: Identity, p521: Identity, rsa: Identity;
   let all: Identity[];
 
   before(async function () {
     fx = await Fixtures.create();
-    ({ p256, p256b, p384, rsa } = await fx.standard());
-    all = [p256, p384, rsa];
+    ({ p256, p256b, p384, p521, rsa } = await fx.standard());
+    all = [p256, p384, p521, rsa];
   });
   after(async () => fx.cleanup());
 
-  for (const name of ["p256", "p384", "rsa"] as const) {
+  for (const name of ["p256", "p384", "p521", "rsa"] as const) {
     it(`certvault seals to ${name}, openssl cms -decrypt opens byte-identically`, async function () {
-      const who = { p256, p384, rsa }[name];
+      const who = { p256, p384, p521, rsa }[name];
       const pt = new Uint8Array(randomBytes(4096));
       expect(await fx.opensslDecrypt(seal(pt, [who.certPem]), who)).to.deep.equal(pt);
     });
 
     it(`openssl cms -encrypt -aes-256-gcm seals to ${name}, certvault opens`, async function () {
-      const who = { p256, p384, rsa }[name];
+      const who = { p256, p384, p521, rsa }[name];
       const pt = new Uint8Array(randomBytes(3000));
       const env = await fx.opensslEncrypt(pt, [who]);
       expect(open(env, who.key, who.certPem)).to.deep.equal(pt);
@@ -38,7 +38,7 @@ describe("envelope: interoperability with openssl cms", function () {
     }
   });
 
-  it("a mixed P-256 + P-384 + RSA message opens for each recipient, in certvault and in openssl", async function () {
+  it("a mixed P-256 + P-384 + P-521 + RSA message opens for each recipient, in certvault and in openssl", async function () {
     const pt = bytes("for three");
     const ours = seal(
       pt,
@@ -50,7 +50,7 @@ describe("envelope: interoperability with openssl cms", function () {
       expect(open(theirs, who.key, who.certPem)).to.deep.equal(pt);
       expect(await fx.opensslDecrypt(ours, who)).to.deep.equal(pt);
     }
-    expect(inspect(theirs).recipients).to.deep.equal({ total: 3, kari: 2, ktri: 1 });
+    expect(inspect(theirs).recipients).to.deep.equal({ total: 4, kari: 3, ktri: 1 });
   });
 
   it("two P-256 recipients sharing one ephemeral key both open in openssl", async function () {
@@ -76,7 +76,7 @@ describe("envelope: interoperability with openssl cms", function () {
 
   it("uses the ukm as entityUInfo in the KDF: openssl and certvault open a ukm envelope", async function () {
     const ukm = new Uint8Array(randomBytes(64));
-    for (const who of [p256, p384]) {
+    for (const who of [p256, p384, p521]) {
       const env = referenceSeal(bytes("with ukm"), [who], { ukm });
       expect(inspect(env).keyAgreements[0]?.ukmBytes).to.equal(64);
       expect(await fx.opensslDecrypt(env, who)).to.deep.equal(bytes("with ukm"));

@@ -167,7 +167,7 @@ describe("envelope: every defect gives its typed error", function () {
   });
   for (const [name, kind] of [
     ["rsa_1024", "rsa1024"],
-    ["p521", "p521"],
+    ["secp256k1", "secp256k1"],
     ["explicit_params", "p256explicit"],
     ["ed25519", "ed25519"],
   ] as const) {

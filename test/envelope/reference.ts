@@ -128,7 +128,9 @@ function recipientInfo(who: Identity, cek: Uint8Array, o: RefOptions): Uint8Arra
     return ser(new RecipientInfo({ ktri }));
   }
   const jwk = createPublicKey(who.certPem).export({ format: "jwk" });
-  const curve = jwk.crv === "P-256" ? "prime256v1" : "secp384r1";
+  const curve = ({ "P-256": "prime256v1", "P-384": "secp384r1", "P-521": "secp521r1" } as const)[
+    jwk.crv as "P-256" | "P-384" | "P-521"
+  ];
   const ecdh = createECDH(curve);
   const point = ecdh.generateKeys();
   const z = ecdh.computeSecret(

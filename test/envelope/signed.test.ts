@@ -13,12 +13,12 @@ const BINDING = { owner: "alice", id: "0123456789abcdef0123456789abcdef" };
 describe("envelope: signed records", function () {
   this.timeout(60_000);
   let fx: Fixtures;
-  let p256: Identity, p256b: Identity, p384: Identity, rsa: Identity;
+  let p256: Identity, p256b: Identity, p384: Identity, p521: Identity, rsa: Identity;
   let good: Uint8Array;
 
   before(async function () {
     fx = await Fixtures.create();
-    ({ p256, p256b, p384, rsa } = await fx.standard());
+    ({ p256, p256b, p384, p521, rsa } = await fx.standard());
     good = signRecord(PT, { key: p256.key, certificate: p256.certPem }, BINDING);
   });
   after(async () => fx.cleanup());
@@ -35,9 +35,9 @@ describe("envelope: signed records", function () {
     return new Uint8Array(out);
   };
 
-  for (const who of ["p256", "p384", "rsa"] as const) {
+  for (const who of ["p256", "p384", "p521", "rsa"] as const) {
     it(`a ${who} signer's record verifies here and with openssl cms -verify, binding and content intact`, async function () {
-      const id = { p256, p384, rsa }[who];
+      const id = { p256, p384, p521, rsa }[who];
       const sd = signRecord(PT, { key: id.key, certificate: id.certPem }, BINDING);
       const v = verifyRecordSignature(sd);
       expect(Buffer.from(v.content).toString()).to.equal("the signed record");

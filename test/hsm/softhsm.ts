@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type * as Graphene from "graphene-pk11";
+import type { KeyType } from "../../keys/key-types.js";
 
 const MODULE_CANDIDATES = [
   "/usr/lib/softhsm/libsofthsm2.so",
@@ -180,9 +181,10 @@ export async function makeProcessToken(module: string, prefix = "cv"): Promise<T
 }
 
 /** What a key type needs from the token: a key-pair generator of that size and the signature node-webcrypto-p11 uses. */
-const NEEDS: Record<"ec-p256" | "ec-p384" | "rsa-3072", { gen: string[]; sign: string; bits: number }> = {
+const NEEDS: Record<KeyType, { gen: string[]; sign: string; bits: number }> = {
   "ec-p256": { gen: ["EC_KEY_PAIR_GEN", "ECDSA_KEY_PAIR_GEN"], sign: "ECDSA", bits: 256 },
   "ec-p384": { gen: ["EC_KEY_PAIR_GEN", "ECDSA_KEY_PAIR_GEN"], sign: "ECDSA", bits: 384 },
+  "ec-p521": { gen: ["EC_KEY_PAIR_GEN", "ECDSA_KEY_PAIR_GEN"], sign: "ECDSA", bits: 521 },
   "rsa-3072": { gen: ["RSA_PKCS_KEY_PAIR_GEN"], sign: "SHA256_RSA_PKCS", bits: 3072 },
 };
 

@@ -137,11 +137,18 @@ describe("recovery init: hostile custodian sets", function () {
     await expectRefused([ann.certPath, server.certPath], "2", server.certPath, /client/);
   });
 
-  it("refuses a key the shares cannot be sealed to (P-521: our CA certifies it, the envelope does not seal to it)", async function () {
+  it("refuses a key the shares cannot be sealed to (RSA-1024: signed by our CA and registered, outside the key table)", async function () {
+    const weak = await ca.issueClient("pat", { keyType: "rsa-1024" });
+    await expectRefused([ann.certPath, weak.certPath], "2", weak.certPath, /key cannot be sealed to: .*RSA-1024/);
+  });
+
+  it("accepts a P-521 custodian: every key type the CA issues can hold a share", async function () {
     const key = join(ca.home, "p521.key");
     await opensslOk(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-521", "-out", key]);
-    const file = await issueForKey(key, "pat");
-    await expectRefused([ann.certPath, file], "2", file, /key/);
+    const file = await issueForKey(key, "pia");
+    const r = await init([ann.certPath, file], "2");
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stderr).to.include('"pia"');
   });
 
   it("refuses a threshold above the number of custodians (exit 1), and a threshold under 2 (usage, exit 2)", async function () {

@@ -1,18 +1,21 @@
 /**
- * Registry rows are not trusted: a database writer can insert or edit any of them. Before the server seals to a
- * certificate, lists it (GET /v1/me, the directory) or uses it for a recipient or grant check, the certificate in the
- * row is checked against the CA this server loaded from HOME/ca: signed by our intermediate (itself signed by our
- * root), serial and SHA-256 fingerprint equal to the row's columns, exactly one subject CN equal to the row's
- * identity, EKU clientAuth, not a CA, key usage that sealing needs (keyAgreement for EC, keyEncipherment for RSA),
- * within its own validity. A key the envelope cannot seal to (e.g. P-521, which may still log in) is left out too, as
- * "unsealable" rather than hostile. Revocation is the caller's filter (the registry watcher's revoked set).
+ * Is this registry row one of our CA's client certificates, telling the truth, usable now? One rule for the server
+ * (server/registry-vetting.ts: before it seals to a certificate, lists it in GET /v1/me or the directory, or uses it
+ * for a recipient or grant check) and for recovery (recovery/certificate-check.ts: each custodian, and the recovery
+ * certificate). Registry rows and files are not trusted: a database writer can insert or edit any row, anyone who can
+ * write HOME/ca could plant a file. So the certificate is checked against the CA this process loaded from HOME/ca:
+ * signed by our intermediate (itself signed by our root), serial and SHA-256 fingerprint equal to the row's columns,
+ * exactly one subject CN equal to the row's identity, the client profile (policy/client-certificate.ts: CA:FALSE,
+ * EKU clientAuth, a key of the table, the key usage sealing needs), within its own and the intermediate's validity.
+ * A genuine certificate whose key is not in the table (issued before a key type was dropped) is "unsealable" rather
+ * than hostile. Revocation and the row's status are the caller's filter (the revoked set, the recovery's lookup).
  *
  * vetRegistryCertificate() is pure; RegistryVetting caches the parse per SHA-256 fingerprint of the DER.
  */
 import { X509Certificate as NodeCertificate, createHash } from "node:crypto";
 import { x509 } from "../keys/x509.js";
 import { normalizeSerial } from "../ca/serial.js";
-import { RSA_MAX_BITS, RSA_MIN_BITS, curveByNodeName } from "../envelope/algorithms.js";
+import { clientProfileProblem, validityProblem } from "./client-certificate.js";
 import type { CertificateRecord } from "../store/certificates.js";
 
 /** The CA this server belongs to, as read from HOME/ca (root.crt, intermediate.crt). */
@@ -41,6 +44,9 @@ export interface CertificateFacts {
   notAfter: number;
 }
 
+/** The reason given when the certificate was not signed by our intermediate. */
+export const NOT_OURS = "not issued by this CA";
+
 const PEM = /^\s*-----BEGIN CERTIFICATE-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END CERTIFICATE-----\s*$/;
 
 /** Exactly one PEM block and nothing else: the DER checked here is the DER the envelope and the SDK will read. */
@@ -63,30 +69,6 @@ function issuedByUs(cert: NodeCertificate, ca: CaAnchors): boolean {
   }
 }
 
-function unsealableKey(cert: NodeCertificate): string | undefined {
-  const key = cert.publicKey;
-  const d = key.asymmetricKeyDetails;
-  if (key.asymmetricKeyType === "ec")
-    return curveByNodeName(d?.namedCurve)
-      ? undefined
-      : `the envelope cannot seal to EC curve ${d?.namedCurve ?? "(explicit parameters)"}`;
-  const bits = d?.modulusLength ?? 0;
-  if (key.asymmetricKeyType === "rsa")
-    return bits >= RSA_MIN_BITS && bits <= RSA_MAX_BITS ? undefined : `the envelope cannot seal to RSA-${bits}`;
-  return `the envelope cannot seal to ${key.asymmetricKeyType ?? "unknown"} keys`;
-}
-
-/** Client-certificate shape: CA:FALSE, EKU clientAuth, the key usage sealing needs. */
-function profileProblem(cert: x509.X509Certificate, rsa: boolean): string | undefined {
-  if (cert.getExtension(x509.BasicConstraintsExtension)?.ca) return "a CA certificate";
-  const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
-  if (!eku?.usages.includes(x509.ExtendedKeyUsage.clientAuth)) return "no EKU clientAuth";
-  const needed = rsa ? x509.KeyUsageFlags.keyEncipherment : x509.KeyUsageFlags.keyAgreement;
-  const ku = cert.getExtension(x509.KeyUsagesExtension);
-  if (!ku || (ku.usages & needed) === 0) return `key usage without ${rsa ? "keyEncipherment" : "keyAgreement"}`;
-  return undefined;
-}
-
 /** Parses and checks what does not depend on the row or the clock. Never throws. */
 export function certificateFacts(der: Uint8Array<ArrayBuffer>, ca: CaAnchors): CertificateFacts {
   const fingerprint = fingerprintOfDer(der);
@@ -106,11 +88,13 @@ export function certificateFacts(der: Uint8Array<ArrayBuffer>, ca: CaAnchors): C
     notBefore: parsed.notBefore.getTime(),
     notAfter: parsed.notAfter.getTime(),
   };
-  if (!issuedByUs(node, ca)) return { ...facts, problem: { kind: "hostile", reason: "not issued by this CA" } };
-  const shape = profileProblem(parsed, node.publicKey.asymmetricKeyType === "rsa");
-  if (shape) return { ...facts, problem: { kind: "hostile", reason: shape } };
-  const unsealable = unsealableKey(node);
-  return unsealable ? { ...facts, problem: { kind: "unsealable", reason: unsealable } } : facts;
+  if (!issuedByUs(node, ca)) return { ...facts, problem: { kind: "hostile", reason: NOT_OURS } };
+  const problem = clientProfileProblem(parsed);
+  if (!problem) return facts;
+  return {
+    ...facts,
+    problem: { kind: problem.code === "key_type" ? "unsealable" : "hostile", reason: problem.reason },
+  };
 }
 
 /** The cheap part: the row's columns against the facts, and the clock. */
@@ -123,8 +107,7 @@ export function judge(facts: CertificateFacts, row: RegistryRow, ca: CaAnchors, 
   if (facts.commonNames.length !== 1 || facts.commonNames[0] !== row.identity)
     return { ok: false, kind: "hostile", reason: "subject CN differs from the row's identity" };
   if (facts.problem) return { ok: false, ...facts.problem };
-  const t = now.getTime();
-  if (t < ca.validFrom || t > ca.validTo || t < facts.notBefore || t > facts.notAfter)
+  if (validityProblem({ notBefore: ca.validFrom, notAfter: ca.validTo }, now) || validityProblem(facts, now))
     return { ok: false, kind: "expired", reason: "outside its validity period" };
   return { ok: true, notBefore: facts.notBefore, notAfter: facts.notAfter };
 }
