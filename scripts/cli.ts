@@ -47,6 +47,8 @@ export interface Io {
   err(text: string): void;
   env: Readonly<Record<string, string | undefined>>;
   stdinIsTTY: boolean;
+  /** The clock every service a command calls is given (the wall clock here, at the edge). */
+  now(): Date;
 }
 
 export const processIo: Io = {
@@ -55,6 +57,7 @@ export const processIo: Io = {
   err: (t) => process.stderr.write(t),
   env: process.env,
   stdinIsTTY: Boolean(process.stdin.isTTY),
+  now: () => new Date(),
 };
 
 /** One JSON document; characters a terminal would act on (bidi, C1, U+2028...) are \u-escaped, still valid JSON. */
