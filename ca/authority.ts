@@ -15,7 +15,7 @@ import { generateKeyPair, keyTypeSpec } from "../keys/key-types.js";
 import type { KeyType } from "../keys/key-types.js";
 import { encryptCryptoKey } from "../keys/encrypted-pkcs8.js";
 import { writeFileAtomic, writeSecretFile } from "../keys/secret-file.js";
-import type { CertificateRecord, CertificateRepository, RevokeGuard } from "../store/certificates.js";
+import type { CertificateRecord, CertificateRepository, IssueGuard, RevokeGuard } from "../store/certificates.js";
 
 type NewCertificateRecord = Omit<CertificateRecord, "storedStatus" | "revokedAt" | "revocationReason">;
 import { caExists, ensureCaDir, readCaCertificates } from "./ca-files.js";
@@ -185,6 +185,8 @@ export interface IssueRequest {
   profile: Profile;
   days: number;
   sans?: string[];
+  /** Runs in the registry insert's transaction (store/certificates.ts IssueGuard); throwing stores nothing. */
+  guard?: IssueGuard;
 }
 
 /** The registry row of a certificate this CA signed (the CA's issue, and the test kit's broken-on-purpose ones). */
@@ -235,8 +237,12 @@ export class CertificateAuthority {
     return readCaCertificates(this.deps.paths);
   }
 
+  /** Loaded once; a failed load (a wrong passphrase, a token away) is forgotten so that the next call tries again. */
   private signer(): Promise<Signer> {
-    this.signerPromise ??= this.deps.signer();
+    this.signerPromise ??= this.deps.signer().catch((err: unknown) => {
+      this.signerPromise = undefined;
+      throw err;
+    });
     return this.signerPromise;
   }
 
@@ -250,10 +256,13 @@ export class CertificateAuthority {
     return this.deps.audit ? this.deps.audit.run({ action, detail }, op, outcome) : op();
   }
 
-  /** Issues from a CSR; nothing is written to the registry unless the CSR is accepted and the certificate signed. */
+  /**
+   * Issues from a CSR; nothing is written to the registry unless the CSR is accepted, the certificate signed and
+   * `guard` (if any) passes in the insert's transaction.
+   */
   async issueFromCsr(
     csrInput: Uint8Array | string,
-    opts: { profile: Profile; days: number; sans?: string[] },
+    opts: { profile: Profile; days: number; sans?: string[]; guard?: IssueGuard },
   ): Promise<IssuedCertificate> {
     return this.audited(
       "ca.issue",
@@ -306,7 +315,7 @@ export class CertificateAuthority {
     });
     const pem = cert.toString("pem") + "\n";
     const record = registryRow(serial, cert, req, now);
-    await this.deps.registry.insert(record);
+    await this.deps.registry.insert(record, req.guard);
     return { pem, record: { ...record, storedStatus: "active", revokedAt: null, revocationReason: null } };
   }
 

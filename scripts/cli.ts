@@ -22,7 +22,18 @@ export interface Parsed {
   positionals: string[];
 }
 
-export function parse(argv: string[], options: OptionSpec, opts: { positionals?: number } = {}): Parsed {
+/**
+ * `--help`/`-h` on a (sub)command: thrown by parse() before the command does anything (no prompt, no file, no
+ * database); main() prints `text`, or the command's help from the command table, on stdout and exits 0.
+ */
+export class HelpRequested extends Error {
+  constructor(readonly text?: string) {
+    super("help requested");
+  }
+}
+
+/** `help`: this (sub)command's own help text, printed for --help instead of its command group's. */
+export function parse(argv: string[], options: OptionSpec, opts: { positionals?: number; help?: string } = {}): Parsed {
   try {
     const { values, positionals } = parseArgs({
       args: argv,
@@ -30,12 +41,13 @@ export function parse(argv: string[], options: OptionSpec, opts: { positionals?:
       allowPositionals: true,
       strict: true,
     });
+    if (values.help === true) throw new HelpRequested(opts.help);
     if (opts.positionals !== undefined && positionals.length > opts.positionals) {
       throw new UsageError(`unexpected argument "${positionals[opts.positionals]}"`);
     }
     return { flags: values as Parsed["flags"], positionals };
   } catch (err) {
-    if (err instanceof UsageError) throw err;
+    if (err instanceof UsageError || err instanceof HelpRequested) throw err;
     throw new UsageError((err as Error).message);
   }
 }
@@ -47,6 +59,8 @@ export interface Io {
   err(text: string): void;
   env: Readonly<Record<string, string | undefined>>;
   stdinIsTTY: boolean;
+  /** The clock every service a command calls is given (the wall clock here, at the edge). */
+  now(): Date;
 }
 
 export const processIo: Io = {
@@ -55,6 +69,7 @@ export const processIo: Io = {
   err: (t) => process.stderr.write(t),
   env: process.env,
   stdinIsTTY: Boolean(process.stdin.isTTY),
+  now: () => new Date(),
 };
 
 /** One JSON document; characters a terminal would act on (bidi, C1, U+2028...) are \u-escaped, still valid JSON. */

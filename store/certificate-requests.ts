@@ -1,4 +1,5 @@
 /** Certificate requests made over the API (renewal): pending until an admin (or the auto policy) decides. */
+import type { Knex } from "knex";
 import type { Db } from "./db.js";
 import { toNumber } from "./db.js";
 
@@ -80,9 +81,18 @@ export class CertificateRequestRepository {
     await this.db("certificate_requests").where({ id }).update({ serial });
   }
 
-  /** Moves a pending request to its decision; false when it was not pending any more (someone decided first). */
-  async decide(id: string, status: "issued" | "rejected", serial: string | null, at: Date): Promise<boolean> {
-    const n = await this.db("certificate_requests")
+  /**
+   * Moves a pending request to its decision; false when it was not pending any more (someone decided first). In `on`
+   * (a transaction) the row stays locked until it ends: a concurrent claim waits, then finds it decided.
+   */
+  async decide(
+    id: string,
+    status: "issued" | "rejected",
+    serial: string | null,
+    at: Date,
+    on: Db | Knex.Transaction = this.db,
+  ): Promise<boolean> {
+    const n = await on("certificate_requests")
       .where({ id, status: "pending" })
       .update({ status, serial, decided_at: at.getTime() });
     return n > 0;

@@ -69,6 +69,11 @@ export type CrlEntry = Pick<CertificateRecord, "serial" | "revokedAt" | "revocat
 
 /** Runs first in a revocation's transaction; throwing refuses the revocation (nothing is written). */
 export type RevokeGuard = (trx: Knex.Transaction) => Promise<void>;
+/**
+ * Runs first in an issuance's transaction, given the new serial; throwing refuses the insert (nothing is written):
+ * a renewal approval claims its request here, so the certificate and the claim commit together or not at all.
+ */
+export type IssueGuard = (trx: Knex.Transaction, serial: string) => Promise<void>;
 
 export function statusAt(c: CertificateRecord, now: Date): CertificateStatus {
   if (c.storedStatus === "revoked") return "revoked";
@@ -81,8 +86,12 @@ const CRL_NUMBER = "crl_number";
 export class CertificateRepository {
   constructor(private readonly db: Db) {}
 
-  async insert(c: Omit<CertificateRecord, "storedStatus" | "revokedAt" | "revocationReason">): Promise<void> {
+  async insert(
+    c: Omit<CertificateRecord, "storedStatus" | "revokedAt" | "revocationReason">,
+    guard?: IssueGuard,
+  ): Promise<void> {
     await this.db.transaction(async (trx) => {
+      if (guard) await guard(trx, c.serial);
       await trx<Row>("certificates").insert({
         serial: c.serial,
         identity: c.identity,

@@ -17,7 +17,7 @@ export function cliActor(io: Io): string {
 }
 
 export function cliAudit(db: Db, io: Io): OperationAudit {
-  return operationAudit(new AuditRepository(db), cliActor(io));
+  return operationAudit(new AuditRepository(db), cliActor(io), () => io.now());
 }
 
 export function recordAdminEvent<T>(

@@ -77,11 +77,11 @@ async function verifyCommand(argv: string[], io: Io): Promise<number> {
 
 export async function backupCommand(argv: string[], io: Io): Promise<number> {
   if (argv[0] === "verify") return verifyCommand(argv.slice(1), io);
-  const { flags } = parse(argv, { out: { type: "string" }, force: { type: "boolean" } }, { positionals: 0 });
-  if (flags.help) {
-    io.out(BACKUP_HELP);
-    return 0;
-  }
+  const { flags } = parse(
+    argv,
+    { out: { type: "string" }, force: { type: "boolean" } },
+    { positionals: 0, help: BACKUP_HELP },
+  );
   const cfg = resolveCommon(flags, io.env);
   if (isPostgresUrl(cfg.db)) throw pgRefusal("backup");
   const out = resolve(requireString(flags, "out"));
@@ -116,11 +116,7 @@ async function finishRestore(cfg: CommonConfig, io: Io, from: string, r: Restore
 }
 
 export async function restoreCommand(argv: string[], io: Io): Promise<number> {
-  const { flags } = parse(argv, { from: { type: "string" } }, { positionals: 0 });
-  if (flags.help) {
-    io.out(BACKUP_HELP);
-    return 0;
-  }
+  const { flags } = parse(argv, { from: { type: "string" } }, { positionals: 0, help: BACKUP_HELP });
   const cfg = resolveCommon(flags, io.env);
   if (isPostgresUrl(cfg.db)) throw pgRefusal("restore");
   const from = resolve(requireString(flags, "from"));

@@ -32,12 +32,8 @@ export async function caTokenCommand(argv: string[], io: Io): Promise<number> {
   const { flags } = parse(
     argv,
     { name: { type: "string" }, ttl: { type: "string" }, revoke: { type: "string" }, list: { type: "boolean" } },
-    { positionals: 0 },
+    { positionals: 0, help: CA_TOKEN_HELP },
   );
-  if (flags.help) {
-    io.out(CA_TOKEN_HELP);
-    return 0;
-  }
   const modes = [flags.name !== undefined, flags.revoke !== undefined, flags.list === true].filter(Boolean).length;
   if (modes !== 1) throw new UsageError(`give exactly one of --name IDENTITY, --revoke ID or --list\n${CA_TOKEN_HELP}`);
   if (flags.ttl !== undefined && flags.name === undefined) throw new UsageError("--ttl goes with --name");

@@ -62,6 +62,7 @@ export async function withAuthority<T>(
       paths,
       registry: new CertificateRepository(db),
       audit: cliAudit(db, io),
+      now: () => io.now(),
       signer: async () => {
         loaded = await loadCaSigner(paths, {
           passphrase: () =>

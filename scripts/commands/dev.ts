@@ -20,6 +20,13 @@ import { parse } from "../cli.js";
 import type { Io } from "../cli.js";
 import { SERVER_OPTIONS, launch, runUntilSignal } from "./server.js";
 
+export const DEV_HELP = `usage: certvault dev [server options]   (what "npm start" runs)
+
+  On a fresh checkout: creates ./.certvault (or --home DIR) with a development CA whose passphrase is kept beside it
+  in HOME/ca/passphrase (development only), a demo client profile in HOME/demo, then starts the server (127.0.0.1,
+  port 8443 or PORT) and prints a curl command that works as printed. Takes the options of "certvault server --help".
+`;
+
 async function ensureDevHome(config: ServerConfig, io: Io): Promise<void> {
   const paths = caPaths(config.home);
   if (!existsSync(paths.rootCert)) {
@@ -67,7 +74,7 @@ function shellPath(p: string): string {
 }
 
 export async function devCommand(argv: string[], io: Io): Promise<number> {
-  const { flags } = parse(argv, SERVER_OPTIONS, { positionals: 0 });
+  const { flags } = parse(argv, SERVER_OPTIONS, { positionals: 0, help: DEV_HELP });
   const config = resolveServer(flags, io.env);
   await ensureDevHome(config, io);
   const demo = join(config.home, "demo");

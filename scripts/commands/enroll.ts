@@ -5,7 +5,7 @@
  * CERTVAULT_TOKEN (both keep it out of the process list).
  */
 import { mkdirSync, readFileSync } from "node:fs";
-import { resolveCommon } from "../../config/index.js";
+import { resolveEnroll } from "../../config/commands.js";
 import { parseKeyType } from "../../keys/key-types.js";
 import { enroll } from "../../client-sdk/enroll.js";
 import { normalizeFingerprint } from "../../client-sdk/trust-state.js";
@@ -26,7 +26,7 @@ export const ENROLL_HELP = `usage: certvault enroll --server ENROLL_URL (--token
   --out DIR       the new profile: key.pem (encrypted with your passphrase, 0600), cert.pem, ca.pem, config.json
 `;
 
-function tokenFrom(flags: Record<string, unknown>, io: Io): string {
+function tokenFrom(flags: Record<string, unknown>, tokenEnv: string | undefined): string {
   const given = [flags.token, flags["token-file"]].filter((v) => v !== undefined).length;
   if (given > 1) throw new UsageError("give either --token or --token-file, not both");
   if (typeof flags["token-file"] === "string") {
@@ -37,8 +37,7 @@ function tokenFrom(flags: Record<string, unknown>, io: Io): string {
     }
   }
   if (typeof flags.token === "string") return flags.token.trim();
-  const env = io.env.CERTVAULT_TOKEN;
-  if (env) return env.trim();
+  if (tokenEnv) return tokenEnv;
   throw new UsageError(
     `an enrollment token is required: --token-file F, env CERTVAULT_TOKEN or --token TOKEN\n${ENROLL_HELP}`,
   );
@@ -55,13 +54,9 @@ export async function enrollCommand(argv: string[], io: Io): Promise<number> {
       out: { type: "string" },
       "key-type": { type: "string" },
     },
-    { positionals: 0 },
+    { positionals: 0, help: ENROLL_HELP },
   );
-  if (flags.help) {
-    io.out(ENROLL_HELP);
-    return 0;
-  }
-  const cfg = resolveCommon(flags, io.env);
+  const cfg = resolveEnroll(flags, io.env);
   const server = requireString(flags, "server");
   const dir = requireString(flags, "out");
   let fingerprint: string;
@@ -70,7 +65,7 @@ export async function enrollCommand(argv: string[], io: Io): Promise<number> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  const token = tokenFrom(flags, io);
+  const token = tokenFrom(flags, cfg.tokenEnv);
   const keyType = parseKeyType(flags["key-type"] as string | undefined);
   const passphrase = await obtainPassphrase(cfg, io, { prompt: "New key passphrase: ", confirm: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -103,11 +103,7 @@ function parseIterations(raw: string | undefined): number {
 }
 
 export async function exportP12Command(argv: string[], io: Io): Promise<number> {
-  const { flags } = parse(argv, OPTIONS, { positionals: 0 });
-  if (flags.help) {
-    io.out(`${EXPORT_P12_USAGE}\n`);
-    return 0;
-  }
+  const { flags } = parse(argv, OPTIONS, { positionals: 0, help: `${EXPORT_P12_USAGE}\n` });
   const cfg = resolveCommon(flags, io.env);
   const paths = profilePaths(requireString(flags, "profile"));
   const out = requireString(flags, "out");

@@ -4,6 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import { resolveCommon } from "../../config/index.js";
+import type { CommonConfig } from "../../config/index.js";
+import { resolveRecovery } from "../../config/commands.js";
 import { UsageError } from "../../errors/index.js";
 import { writeSecretFile } from "../../keys/secret-file.js";
 import { open } from "../../envelope/index.js";
@@ -12,14 +14,13 @@ import { RecordRepository } from "../../store/records.js";
 import { RecoveryRequestRepository } from "../../store/recovery-requests.js";
 import { CertificateRepository } from "../../store/certificates.js";
 import { readRecoveryCert, readRecoveryPolicy, recoveryPaths } from "../../recovery/recovery-files.js";
-import { RecoveryFailedError, rebuildRecoveryKey, recoverRecords } from "../../recovery/recover.js";
-import { normalizeSerial } from "../../ca/serial.js";
-import { x509 } from "../../keys/x509.js";
+import { RecoveryService } from "../../recovery/recovery-service.js";
+import { waitHoursFor } from "../../recovery/waiting-period.js";
 import { parse, printJson, requireString } from "../cli.js";
 import type { Io } from "../cli.js";
 import { obtainPassphrase } from "../passphrase.js";
 import { withAuthority } from "./ca.js";
-import { cliActor, recordAdminEvent } from "./admin-audit.js";
+import { cliActor, cliAudit } from "./admin-audit.js";
 import { recoveryInit } from "./recovery-init.js";
 import { recoveryPinCommand } from "./user.js";
 import { safeForTerminal } from "../terminal.js";
@@ -44,6 +45,20 @@ export const RECOVERY_HELP = `usage: certvault recovery <command> [--home DIR] [
 usage: certvault recover --identity NAME --to-cert FILE --share FILE --share FILE... [--wait-hours N]
         with K opened shares, wraps every recoverable record of NAME for its new certificate (default wait: 24 h)
 `;
+
+function withRecovery<T>(cfg: CommonConfig, io: Io, fn: (recovery: RecoveryService) => Promise<T>): Promise<T> {
+  return withAuthority(cfg, io, (_ca, db) =>
+    fn(
+      new RecoveryService({
+        requests: new RecoveryRequestRepository(db),
+        registry: new CertificateRepository(db),
+        records: new RecordRepository(db),
+        audit: cliAudit(db, io),
+        now: () => io.now(),
+      }),
+    ),
+  );
+}
 
 function readFile(path: string, what: string): Buffer {
   try {
@@ -88,11 +103,7 @@ export async function recoveryCommand(argv: string[], io: Io): Promise<number> {
     const { flags } = parse(rest, { identity: { type: "string" } }, { positionals: 0 });
     const cfg = resolveCommon(flags, io.env);
     const identity = requireString(flags, "identity");
-    await withAuthority(cfg, io, (_ca, db) =>
-      recordAdminEvent(db, io, { action: "recovery.request", detail: { identity } }, () =>
-        new RecoveryRequestRepository(db).request(identity, cliActor(io), new Date()),
-      ),
-    );
+    await withRecovery(cfg, io, (recovery) => recovery.request(identity, cliActor(io)));
     io.out(
       `recovery of "${safeForTerminal(identity)}" requested; \`certvault recover\` may run once the waiting period has passed\n`,
     );
@@ -112,65 +123,17 @@ export async function recoverCommand(argv: string[], io: Io): Promise<number> {
     },
     { positionals: 0 },
   );
-  const cfg = resolveCommon(flags, io.env);
+  const cfg = resolveRecovery(flags, io.env);
   const identity = requireString(flags, "identity");
   const newCertPem = readFile(requireString(flags, "to-cert"), "the new certificate").toString("utf8");
-  const policy = readRecoveryPolicy(recoveryPaths(cfg.home));
-  const waitHours = Number(
-    (flags["wait-hours"] as string | undefined) ?? io.env.CERTVAULT_RECOVERY_WAIT_HOURS ?? policy.minWaitHours,
-  );
-  if (!Number.isFinite(waitHours) || waitHours < policy.minWaitHours) {
-    throw new UsageError(`--wait-hours cannot be shorter than the ${policy.minWaitHours} h fixed by \`recovery init\``);
-  }
+  const waitHours = waitHoursFor(cfg.waitHours, readRecoveryPolicy(recoveryPaths(cfg.home)));
   const recoveryCertPem = readRecoveryCert(recoveryPaths(cfg.home));
   if (!recoveryCertPem) throw new UsageError("recovery is not set up here: run `certvault recovery init` first");
   const shares = ((flags.share as string[] | undefined) ?? []).map((f) => new Uint8Array(readFile(f, "the share")));
   let result;
   try {
-    result = await withAuthority(cfg, io, async (_ca, db) =>
-      // Every attempt is audited, refused ones included (the checks run inside the audited operation).
-      recordAdminEvent(
-        db,
-        io,
-        { action: "recovery.recover", detail: { identity, shares: shares.length, waitHours } },
-        async () => {
-          const request = await new RecoveryRequestRepository(db).get(identity);
-          if (!request)
-            throw new RecoveryFailedError(
-              `no recovery request for "${identity}": run \`certvault recovery request --identity ${identity}\` first`,
-            );
-          const ready = request.requestedAt.getTime() + waitHours * 3_600_000;
-          if (Date.now() < ready)
-            throw new RecoveryFailedError(
-              `the waiting period for "${identity}" ends at ${new Date(ready).toISOString()}`,
-            );
-          const serial = normalizeSerial(new x509.X509Certificate(newCertPem).serialNumber);
-          const registered = await new CertificateRepository(db).get(serial);
-          // The registry's own copy, compared whole: a look-alike certificate copying the serial is refused.
-          if (
-            !registered ||
-            registered.identity !== identity ||
-            registered.storedStatus !== "active" ||
-            registered.pem.trim() !== newCertPem.trim()
-          ) {
-            throw new RecoveryFailedError(
-              `the new certificate is not an active certificate of "${identity}" in this CA's registry`,
-            );
-          }
-          const key = await rebuildRecoveryKey(shares, recoveryCertPem);
-          const r = await recoverRecords({
-            records: new RecordRepository(db),
-            identity,
-            recoveryKey: key,
-            recoveryCertPem,
-            newCertPem: registered.pem,
-            now: () => new Date(),
-          });
-          await new RecoveryRequestRepository(db).clear(identity);
-          return { ...r, toSerial: serial };
-        },
-        (r) => ({ rewrapped: r.rewrapped, skipped: r.skipped, notRecoverable: r.notRecoverable, toSerial: r.toSerial }),
-      ),
+    result = await withRecovery(cfg, io, (recovery) =>
+      recovery.recover({ identity, newCertPem, shares, waitHours, recoveryCertPem }),
     );
   } finally {
     for (const s of shares) s.fill(0);

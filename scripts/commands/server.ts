@@ -92,11 +92,7 @@ export async function launch(config: ServerConfig, io: Io): Promise<RunningServe
 }
 
 export async function serverCommand(argv: string[], io: Io): Promise<number> {
-  const { flags } = parse(argv, SERVER_OPTIONS, { positionals: 0 });
-  if (flags.help) {
-    io.out(SERVER_HELP);
-    return 0;
-  }
+  const { flags } = parse(argv, SERVER_OPTIONS, { positionals: 0, help: SERVER_HELP });
   const running = await launch(resolveServer(flags, io.env), io);
   return runUntilSignal(running);
 }

@@ -12,6 +12,7 @@ import {
 import type { CertvaultClient } from "../../client-sdk/index.js";
 import { UsageError } from "../../errors/index.js";
 import { resolveCommon } from "../../config/index.js";
+import { resolveClient } from "../../config/commands.js";
 import { parse, printJson, requireString } from "../cli.js";
 import type { Io } from "../cli.js";
 import { safeForTerminal as t, safeLines } from "../terminal.js";
@@ -28,11 +29,10 @@ async function withClient<T>(
   fn: (c: CertvaultClient, pos: string[], flags: Record<string, unknown>) => Promise<T>,
 ): Promise<T> {
   const { flags, positionals: pos } = parse(argv, { ...PROFILE_OPTS, ...extra }, { positionals });
-  const cfg = resolveCommon(flags, io.env);
+  const cfg = resolveClient(flags, io.env);
   const dir = requireString(flags, "profile");
-  const server = (flags.server as string | undefined) ?? io.env.CERTVAULT_SERVER;
   const client = await clientFromProfile(dir, {
-    ...(server ? { server } : {}),
+    ...(cfg.server ? { server: cfg.server } : {}),
     passphrase: () => obtainPassphrase(cfg, io, { prompt: "Key passphrase: " }),
   });
   try {

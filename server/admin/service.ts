@@ -1,14 +1,14 @@
 /**
  * What the console reads and does, over the same repositories and code paths as the CLI: `ca revoke` (the CA,
- * audited), `requests approve|reject` (ca/request-decisions.ts), `quarantine release` (server/quarantine.ts, over abuse/release.ts) and
+ * audited), `requests approve|reject` (ca/renewal-approval.ts), `quarantine release` (server/quarantine.ts, over abuse/release.ts) and
  * `audit verify` (audit/verify.ts), `ca token --revoke` (ca/enrollment.ts). Every operation is audited under the admin's identity. Views carry no PEM, no
  * key, no token, no record content: only the fields a page shows.
  */
 import { InvalidInputError } from "../../errors/index.js";
 import { REASONS } from "../../ca/reasons.js";
 import { parseDays } from "../../ca/profiles.js";
-import { approveRequest, rejectRequest } from "../../ca/request-decisions.js";
-import type { Decision } from "../../ca/request-decisions.js";
+import { RenewalApproval } from "../../ca/renewal-approval.js";
+import type { Decision } from "../../ca/renewal-approval.js";
 import { describeToken, revokeToken } from "../../ca/enrollment.js";
 import type { TokenView } from "../../ca/enrollment.js";
 import { TOKEN_ID_SHAPE } from "../../ca/enrollment-token.js";
@@ -82,16 +82,16 @@ export class ConsoleService {
 
   async decide(admin: string, id: string, decision: "approve" | "reject", daysInput?: string): Promise<Decision> {
     if (!/^[0-9a-f]{32}$/.test(id)) throw new InvalidInputError("the request id must be 32 hexadecimal digits");
-    const deps = {
+    const approval = new RenewalApproval({
       ca: this.deps.authorityFor(admin),
       requests: this.requests,
       registry: this.registry,
       audit: this.auditAs(admin),
       now: this.deps.now,
-    };
-    if (decision === "reject") return rejectRequest(deps, id);
+    });
+    if (decision === "reject") return approval.reject(id);
     const days = parseDays(daysInput === undefined || daysInput === "" ? undefined : daysInput, "client");
-    const result = await approveRequest(deps, id, days);
+    const result = await approval.approve(id, days);
     await this.deps.registry.poll();
     return result;
   }
