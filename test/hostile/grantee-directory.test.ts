@@ -79,7 +79,11 @@ describe("hostile server: the grantees' directory during update and unshare (iss
       },
       "untrusted_certificate",
     ],
-    ["a 500 answer", async () => (_req, res) => answerJson(res, { error: { code: "internal" } }, 500), "internal"],
+    [
+      "a 500 answer",
+      async () => (_req, res) => answerJson(res, { error: { code: "internal_error", message: "x" } }, 500),
+      "internal_error",
+    ],
     ["a hang-up", async () => (req) => (req.socket.destroy(), true), "connection_failed"],
   ];
 
