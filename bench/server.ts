@@ -14,6 +14,7 @@ import { createTestCA } from "../testing/index.js";
 import type { TestIdentity } from "../testing/index.js";
 import { median, table } from "./stats.js";
 import { rawPosts, sdkOps } from "./sdk.js";
+import { HandshakeRows } from "./handshakes.js";
 
 const KIB = 1024;
 const TEN_MIB = 10 * 1024 * 1024;
@@ -188,6 +189,15 @@ export async function benchServer(): Promise<void> {
     (await import("node:fs")).writeFileSync(chainFile, serverCert + ca.intermediatePem);
     const caBundle = join(ca.home, "bundle.pem");
     (await import("node:fs")).writeFileSync(caBundle, ca.rootPem + ca.intermediatePem);
+    // Full and resumed handshakes with a native client (openssl s_time), processes pinned beside this one.
+    const tls = new HandshakeRows({
+      certFile: id.certPath,
+      keyFile: id.keyPath,
+      caFile: caBundle,
+      procs: Number(process.env.BENCH_TLS_PROCS ?? 12),
+      seconds: 3,
+      ...(hasTaskset ? { cpu: "1" } : {}),
+    });
 
     for (let run = 0; run < RUNS; run++) {
       const bareArgs = [serverKey, chainFile, caBundle, ca.passphrase];
@@ -197,6 +207,7 @@ export async function benchServer(): Promise<void> {
       const b1sized = await load(`${bare.url}/me-sized`, id, ca.rootPem, {});
       const b2 = await load(`${bare.url}/`, id, ca.rootPem, { method: "POST", body });
       const b3 = await handshakes(bare.url, id, ca.rootPem, "/");
+      await tls.bare(bare.url, bare.child.pid as number);
       const raw1k = await rawPosts(`${bare.url}/`, id, ca.rootPem, KIB, 8, SECONDS);
       const raw10m = await rawPosts(`${bare.url}/`, id, ca.rootPem, TEN_MIB, 2, SECONDS);
       await stop(bare);
@@ -204,24 +215,23 @@ export async function benchServer(): Promise<void> {
       const k2 = await load(`${koa.url}/`, id, ca.rootPem, {});
       await stop(koa);
 
-      const server = await startPinned(
-        [
-          join(ROOT, "bin", "certvault.js"),
-          "server",
-          "--home",
-          ca.home,
-          "--port",
-          "0",
-          "--passphrase-file",
-          ca.passphraseFile,
-        ],
-        cvEnv,
-      );
+      const cvArgs = [
+        join(ROOT, "bin", "certvault.js"),
+        "server",
+        "--home",
+        ca.home,
+        "--port",
+        "0",
+        "--passphrase-file",
+        ca.passphraseFile,
+      ];
+      const server = await startPinned(cvArgs, cvEnv);
       // RSS first, on a fresh server (the target); again after the 10 MiB uploads below (what large bodies leave).
       const freshRss = await peakRss(server, () => load(`${server.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
       const c1 = await load(`${server.url}/v1/me`, id, ca.rootPem, {});
       const c2 = await load(`${server.url}/v1/records`, id, ca.rootPem, { method: "POST", body });
       const c3 = await handshakes(server.url, id, ca.rootPem, "/v1/me");
+      await tls.product(server.url, server.child.pid as number);
       // GET of a stored record (server-sealed 1 KiB) against the bare GET.
       const idRes = await fetchJson(server.url, id, ca.rootPem);
       const c4 = await load(`${server.url}/v1/records/${idRes}`, id, ca.rootPem, {});
@@ -229,6 +239,12 @@ export async function benchServer(): Promise<void> {
       const sdk10m = await sdkOps(server.url, id, ca.rootPem, TEN_MIB, 2, SECONDS);
       const usedRss = await peakRss(server, () => load(`${server.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
       await stop(server);
+      // The same server and uploads with glibc limited to 2 malloc arenas: the driver's thread-pool copies of each
+      // 10 MiB envelope otherwise stay in per-thread arenas once freed (docs/performance.md, "Memory").
+      const arenas = await startPinned(cvArgs, { ...cvEnv, MALLOC_ARENA_MAX: "2" });
+      await sdkOps(arenas.url, id, ca.rootPem, TEN_MIB, 2, SECONDS);
+      const arenaRss = await peakRss(arenas, () => load(`${arenas.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
+      await stop(arenas);
 
       // The audit trail, rate limits and anomaly rules: the same server with them on and off.
       const on = await startPinned([
@@ -265,6 +281,7 @@ export async function benchServer(): Promise<void> {
       add("SDK get 10 MiB vs raw POST (c=2)", "MB/s", (sdk10m.get * TEN_MIB) / 1e6, (raw10m * TEN_MIB) / 1e6);
       add("server RSS at 100 keep-alive conns (fresh)", "MB", freshRss, bareRss);
       add("the same after the 10 MiB uploads", "MB", usedRss, bareRss);
+      add("after the uploads, MALLOC_ARENA_MAX=2", "MB", arenaRss, bareRss);
     }
     console.log(`\nserver bench: ${RUNS} runs x ${SECONDS} s, server on CPU 0, load on CPU 1 (taskset: ${hasTaskset})`);
     table(
@@ -276,6 +293,7 @@ export async function benchServer(): Promise<void> {
         extra: r.unit === "req/s" ? `p99 ${median(r.cvP99)} ms vs ${median(r.bareP99)} ms` : "",
       })),
     );
+    tls.print();
   } finally {
     await ca.cleanup();
   }
