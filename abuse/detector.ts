@@ -4,6 +4,9 @@
  * I/O: `observe` returns the findings that are new (each rule fires at most once per identity per `windowMs`), and
  * the caller logs, alerts and quarantines.
  *
+ * The server uses abuse/shared-detector.ts (the same rules over counts shared by every node and kept across
+ * restarts); this one counts in one process only and stays as the reference the rule tests run against.
+ *
  * The counts are kept incrementally, each in a structure bounded by time and by a small multiple of its rule's
  * threshold, so that cheap requests cannot push the interesting ones out of view (as a capped list of raw events
  * would let them) and the work per request stays constant.

@@ -18,7 +18,10 @@ export interface AccessEvent {
   recordAgeMs?: number;
 }
 
-/** Rules over the in-memory window counts (abuse/detector.ts); daily_reads runs on the database counts (abuse/read-rules.ts). */
+/**
+ * Rules over window counts (the server keeps them in the database: abuse/shared-detector.ts; abuse/detector.ts is the
+ * in-memory reference); daily_reads runs on the database read counts (abuse/read-rules.ts).
+ */
 export type WindowRuleName = "volume" | "bulk_read" | "id_guessing" | "list_walk" | "stale_access" | "many_sources";
 export type RuleName = WindowRuleName | "daily_reads";
 export type Severity = "medium" | "high";

@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: every speed target, product beside its bare baseline in the same run, medians and ratios.
- * `npm run bench -- envelope`, `-- signing`, `-- server`, `-- cluster` or `-- hsm` runs one part; the cluster part needs
+ * `npm run bench -- envelope`, `-- signing`, `-- server`, `-- storage`, `-- cluster` or `-- hsm` runs one part; the cluster part needs
  * CERTVAULT_BENCH_PG=postgres://... and the hsm part SoftHSM2, and each says so when it is missing.
  */
 import { benchEnvelope } from "./envelope.js";
 import { benchSigning } from "./signing.js";
 import { benchServer } from "./server.js";
+import { benchStorage } from "./storage.js";
 import { benchCluster } from "./cluster.js";
 import { benchHsm } from "./hsm.js";
 
@@ -13,6 +14,7 @@ const parts: Record<string, () => Promise<void>> = {
   envelope: benchEnvelope,
   signing: benchSigning,
   server: benchServer,
+  storage: benchStorage,
   cluster: benchCluster,
   hsm: benchHsm,
 };

@@ -15,6 +15,7 @@ import type { TestIdentity } from "../testing/index.js";
 import { median, table } from "./stats.js";
 import { rawPosts, sdkOps } from "./sdk.js";
 import { HandshakeRows } from "./handshakes.js";
+import { seal } from "../envelope/index.js";
 
 const KIB = 1024;
 const TEN_MIB = 10 * 1024 * 1024;
@@ -36,11 +37,11 @@ interface Proc {
 }
 
 /** The load generator on the other core: otherwise it competes with the server it measures. */
-function pinSelf(): void {
+export function pinSelf(): void {
   if (hasTaskset) execFileSync("taskset", ["-p", "-c", "1", String(process.pid)], { stdio: "ignore" });
 }
 
-function buildCli(): void {
+export function buildCli(): void {
   execFileSync(
     process.execPath,
     [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", join(ROOT, "tsconfig.build.json")],
@@ -48,7 +49,7 @@ function buildCli(): void {
   );
 }
 
-function startPinned(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Proc> {
+export function startPinned(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Proc> {
   const cmd = hasTaskset ? "taskset" : process.execPath;
   const full = hasTaskset ? ["-c", "0", process.execPath, ...args] : args;
   const child = spawn(cmd, full, { cwd: ROOT, env, stdio: ["ignore", "pipe", "ignore"], detached: true });
@@ -63,7 +64,7 @@ function startPinned(args: string[], env: NodeJS.ProcessEnv = process.env): Prom
   });
 }
 
-function stop(p: Proc): Promise<void> {
+export function stop(p: Proc): Promise<void> {
   return new Promise((resolve) => {
     p.child.removeAllListeners("exit");
     p.child.once("exit", () => resolve());
@@ -71,18 +72,25 @@ function stop(p: Proc): Promise<void> {
   });
 }
 
-async function load(
+export async function load(
   url: string,
   id: TestIdentity,
   ca: string,
-  opts: { method?: "GET" | "POST"; body?: Buffer; connections?: number; onRunning?: () => void },
+  opts: {
+    method?: "GET" | "POST";
+    body?: Buffer | Uint8Array;
+    headers?: Record<string, string>;
+    connections?: number;
+    onRunning?: () => void;
+  },
 ): Promise<{ rps: number; p99: number }> {
   const result = await autocannon({
     url,
     connections: opts.connections ?? 50,
     duration: SECONDS,
     method: opts.method ?? "GET",
-    ...(opts.body ? { body: opts.body } : {}),
+    ...(opts.body ? { body: Buffer.from(opts.body) } : {}),
+    ...(opts.headers ? { headers: opts.headers } : {}),
     tlsOptions: { ca, cert: id.certPem, key: id.keyPem },
   } as autocannon.Options);
   return { rps: result.requests.average, p99: result.latency.p99 };
@@ -235,6 +243,8 @@ export async function benchServer(): Promise<void> {
       // GET of a stored record (server-sealed 1 KiB) against the bare GET.
       const idRes = await fetchJson(server.url, id, ca.rootPem);
       const c4 = await load(`${server.url}/v1/records/${idRes}`, id, ca.rootPem, {});
+      // What the SDK uploads: an envelope sealed on the client (the server checks its recipients, stores it).
+      const c5 = await load(`${server.url}/v1/records`, id, ca.rootPem, sealedPost(id));
       const sdk1k = await sdkOps(server.url, id, ca.rootPem, KIB, 8, SECONDS);
       const sdk10m = await sdkOps(server.url, id, ca.rootPem, TEN_MIB, 2, SECONDS);
       const usedRss = await peakRss(server, () => load(`${server.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
@@ -274,6 +284,8 @@ export async function benchServer(): Promise<void> {
       add("GET /v1/me, audit+limits+rules on vs off", "req/s", k1.rps, k0.rps, k1.p99, k0.p99);
       add("POST 1 KiB record, server-sealed (c=50)", "req/s", c2.rps, b2.rps, c2.p99, b2.p99);
       add("GET 1 KiB record envelope (c=50)", "req/s", c4.rps, b1.rps, c4.p99, b1.p99);
+      add("GET 1 KiB record vs GET /v1/me (c=50)", "req/s", c4.rps, c1.rps, c4.p99, c1.p99);
+      add("POST 1 KiB client-sealed vs GET /v1/me (c=50)", "req/s", c5.rps, c1.rps, c5.p99, c1.p99);
       add("new mTLS handshake + GET (c=20)", "conn/s", c3, b3);
       add("SDK put 1 KiB vs raw POST (c=8)", "ops/s", sdk1k.put, raw1k);
       add("SDK get 1 KiB vs raw POST (c=8)", "ops/s", sdk1k.get, raw1k);
@@ -299,7 +311,16 @@ export async function benchServer(): Promise<void> {
   }
 }
 
-async function fetchJson(url: string, id: TestIdentity, ca: string): Promise<string> {
+/** autocannon options for POSTs of one client-sealed 1 KiB envelope (the same bytes each time: a new record each). */
+export function sealedPost(id: TestIdentity): { method: "POST"; body: Uint8Array; headers: Record<string, string> } {
+  return {
+    method: "POST",
+    body: seal(Buffer.alloc(KIB, 0x63), [id.certPem]),
+    headers: { "content-type": "application/pkcs7-mime" },
+  };
+}
+
+export async function fetchJson(url: string, id: TestIdentity, ca: string): Promise<string> {
   const { request } = await import("node:https");
   return new Promise((resolve, reject) => {
     const req = request(`${url}/v1/records`, { method: "POST", ca, cert: id.certPem, key: id.keyPem }, (res) => {

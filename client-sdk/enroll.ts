@@ -27,7 +27,7 @@ import { createKeyAndCsr } from "./keygen.js";
 import { FileKeyStore } from "./keystore.js";
 import { profilePaths } from "./profile.js";
 import type { ProfilePaths } from "./profile.js";
-import { ConnectionError, ServerError } from "./errors.js";
+import { BadAnswerError, ConnectionError } from "./errors.js";
 import { expectOk } from "./transport.js";
 import { FileTrustState } from "./trust-state.js";
 import { RECOVERY_IDENTITY } from "../ca/profiles.js";
@@ -181,10 +181,10 @@ function checkAnswer(
     typeof a.server !== "string" ||
     typeof a.serial !== "string"
   ) {
-    throw new ServerError(502, "bad_answer", "the enrollment server's answer is not what certvault expects");
+    throw new BadAnswerError("the enrollment server's answer is not what certvault expects");
   }
   const bad = (why: string): never => {
-    throw new ServerError(502, "bad_answer", `the enrollment server's certificate is not usable: ${why}`);
+    throw new BadAnswerError(`the enrollment server's certificate is not usable: ${why}`);
   };
   const root = new X509Certificate(expected.rootPem);
   let leaf: X509Certificate;
@@ -285,7 +285,7 @@ export async function enroll(opts: EnrollOptions): Promise<EnrollResult> {
     try {
       answer = JSON.parse(res.body.toString("utf8")) as Answer;
     } catch {
-      throw new ServerError(502, "bad_answer", "the enrollment server's answer is not JSON");
+      throw new BadAnswerError("the enrollment server's answer is not JSON");
     }
     const checked = checkAnswer(answer, { identity: parsed.identity, csrPem, rootPem });
     writeFileAtomic(paths.cert, checked.certPem, { mode: 0o644 });

@@ -29,5 +29,8 @@ export {
   UntrustedGrantError,
   UntrustedCrlError,
   RecoveryPinError,
+  BadAnswerError,
 } from "./errors.js";
-export { BadPassphraseError } from "../errors/index.js";
+export { fromServerAnswer } from "./server-errors.js";
+export { BadPassphraseError, CertvaultError, RootPinMismatchError } from "../errors/index.js";
+export type { ErrorCode } from "../errors/index.js";

@@ -6,7 +6,8 @@ import { Agent, request } from "node:https";
 import type { IncomingMessage } from "node:http";
 import type { KeyObject } from "node:crypto";
 import type { TLSSocket } from "node:tls";
-import { ConnectionError, ServerError } from "./errors.js";
+import { ConnectionError } from "./errors.js";
+import { fromServerAnswer } from "./server-errors.js";
 
 export interface TransportOptions {
   server: string;
@@ -94,6 +95,12 @@ export class Transport {
           );
         },
       );
+      // The chain is noted when a connection's handshake completes, not at its first answer: a second connection may
+      // resume this one's session (no chain of its own) and be answered first (found by the 1-hour soak).
+      req.once("socket", (s: TLSSocket) => {
+        if (s.connecting || !s.encrypted) s.once("secureConnect", () => this.noteChain(s));
+        else this.noteChain(s);
+      });
       req.on("timeout", () => req.destroy(new Error("timed out")));
       req.on("error", (e) =>
         reject(new ConnectionError(`the connection to ${this.base.origin} failed: ${e.message}`, { cause: e })),
@@ -124,7 +131,7 @@ function isTrustFailure(err: ConnectionError): boolean {
   return /certificate|self[- ]signed|unable to verify/i.test(err.message);
 }
 
-/** Throws the server's JSON error as a ServerError (keeps its code), or returns the response. */
+/** Throws the server's JSON error rebuilt into its code's class (server-errors.ts), or returns the response. */
 export function expectOk(r: Response, ok: number[]): Response {
   if (ok.includes(r.status)) return r;
   let code = "server_error";
@@ -136,5 +143,6 @@ export function expectOk(r: Response, ok: number[]): Response {
   } catch {
     /* not JSON */
   }
-  throw new ServerError(r.status, code, message);
+  const retryAfter = r.headers["retry-after"];
+  throw fromServerAnswer(r.status, code, message, typeof retryAfter === "string" ? retryAfter : undefined);
 }

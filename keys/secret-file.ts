@@ -6,14 +6,9 @@
 import { closeSync, fsyncSync, linkSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
-import { CertvaultError } from "../errors/index.js";
+import { FileExistsError } from "../errors/index.js";
 
-export class FileExistsError extends CertvaultError {
-  static override readonly code: string = "file_exists";
-  constructor(path: string) {
-    super(`refusing to overwrite ${path}`, { status: 409 });
-  }
-}
+export { FileExistsError };
 
 export function writeFileAtomic(
   path: string,

@@ -12,18 +12,12 @@
  */
 import { X509Certificate as NodeCertificate, createHash } from "node:crypto";
 import { x509 } from "../keys/x509.js";
-import { CertvaultError } from "../errors/index.js";
+import { CertificateRefusedError } from "../errors/index.js";
 import { normalizeSerial } from "../ca/serial.js";
 import { loadCertificate } from "../envelope/certs.js";
 import type { CertificateRecord } from "../store/certificates.js";
 
-/** A certificate that may not be used here; the message says why (never key material). Exit 1: a refusal. */
-export class CertificateRefusedError extends CertvaultError {
-  static override readonly code: string = "certificate_refused";
-  constructor(message: string) {
-    super(message, { status: 400, exitCode: 1 });
-  }
-}
+export { CertificateRefusedError };
 
 export interface CheckContext {
   /** Our CA as loaded from HOME/ca (root.crt, intermediate.crt). */

@@ -7,17 +7,11 @@
  * checked before anything is issued or written.
  */
 import { RECOVERY_IDENTITY } from "../ca/profiles.js";
-import { CertvaultError, UsageError } from "../errors/index.js";
+import { CustodianRefusedError, UsageError } from "../errors/index.js";
 import { CertificateRefusedError, checkOurCertificate } from "./certificate-check.js";
 import type { CheckContext, CheckedCertificate } from "./certificate-check.js";
 
-/** A custodian set that would not need K people; exit 1, naming the certificate. */
-export class CustodianRefusedError extends CertvaultError {
-  static override readonly code: string = "custodian_refused";
-  constructor(message: string) {
-    super(message, { status: 400, exitCode: 1 });
-  }
-}
+export { CustodianRefusedError };
 
 export interface CustodianInput {
   pem: string;

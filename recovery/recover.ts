@@ -8,15 +8,10 @@ import type { KeyObject } from "node:crypto";
 import { combine } from "shamir-secret-sharing";
 import { addRecipients, isRecipient } from "../envelope/index.js";
 import { x509 } from "../keys/x509.js";
-import { CertvaultError, UsageError } from "../errors/index.js";
+import { RecoveryFailedError, UsageError } from "../errors/index.js";
 import type { RecordRepository } from "../store/records.js";
 
-export class RecoveryFailedError extends CertvaultError {
-  static override readonly code: string = "recovery_failed";
-  constructor(message: string) {
-    super(message, { exitCode: 1 });
-  }
-}
+export { RecoveryFailedError };
 
 export interface RecoveryResult {
   rewrapped: number;

@@ -14,7 +14,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Server } from "node:https";
 import type { Duplex } from "node:stream";
 import { HSTS_HEADER } from "./hsts.js";
-import { errorBody } from "./errors.js";
+import { errorBody, httpAnswer } from "./errors.js";
 import {
   ExpectationFailedError,
   HeadersTooLargeError,
@@ -46,9 +46,10 @@ const ANSWERS: Record<string, () => CertvaultError> = {
 /** A complete HTTP/1.1 answer written straight onto the socket (no ServerResponse owns it). */
 export function rawErrorAnswer(errorCode: string | undefined): string {
   const e = (errorCode !== undefined ? ANSWERS[errorCode]?.() : undefined) ?? new MalformedRequestError();
-  const body = JSON.stringify(errorBody(e));
+  const answer = httpAnswer(e);
+  const body = JSON.stringify(answer.body);
   return [
-    `HTTP/1.1 ${e.status} ${STATUS_CODES[e.status] ?? ""}`,
+    `HTTP/1.1 ${answer.status} ${STATUS_CODES[answer.status] ?? ""}`,
     "Content-Type: application/json; charset=utf-8",
     `Content-Length: ${Buffer.byteLength(body)}`,
     `Strict-Transport-Security: ${HSTS_HEADER}`,

@@ -19,7 +19,7 @@ import {
 } from "../errors/index.js";
 import type { AuditLog } from "../audit/audit-log.js";
 import type { AuditEvent } from "../audit/chain.js";
-import type { Detector } from "../abuse/detector.js";
+import type { SharedDetector } from "../abuse/shared-detector.js";
 import type { AccessAction, Finding } from "../abuse/rules.js";
 import { normalizeSerial } from "../ca/serial.js";
 import type { Caller } from "./auth.js";
@@ -35,7 +35,8 @@ export interface Quarantines {
 
 export interface ControlsDeps {
   audit: AuditLog;
-  detector: Detector;
+  /** The window rules over counts shared by every node (abuse/shared-detector.ts). */
+  detector: Pick<SharedDetector, "observe">;
   quarantines: Quarantines;
   metrics: Metrics;
   log: Logger;
@@ -185,22 +186,22 @@ export function auditTrail(deps: ControlsDeps) {
       throw new AuditUnavailableError();
     }
     deps.metrics.requests.inc({ action, status: String(status) });
-    if (caller) observe(deps, ctx, caller, kind, status, event);
+    if (caller) await observe(deps, ctx, caller, kind, status, event);
     if (failure) throw failure;
   };
 }
 
-function observe(
+async function observe(
   deps: ControlsDeps,
   ctx: Context,
   caller: Caller,
   kind: AccessAction,
   status: number,
   event: AuditEvent,
-): void {
+): Promise<void> {
   const updatedAt = ctx.state.recordUpdatedAt as Date | undefined;
   const body = ctx.body as { next?: unknown } | undefined;
-  const findings = deps.detector.observe(caller.identity, {
+  const findings = await deps.detector.observe(caller.identity, caller.serial, {
     time: event.time.getTime(),
     source: event.source ?? "unknown",
     action: kind,
@@ -215,7 +216,12 @@ function observe(
 }
 
 /** Logs, counts and sends each finding to the alert webhook; a high one quarantines the identity (once per node). */
-export function reportFindings(deps: ControlsDeps, caller: Caller, findings: readonly Finding[], time: Date): void {
+export function reportFindings(
+  deps: ControlsDeps,
+  caller: { identity: string; serial: string | null },
+  findings: readonly Finding[],
+  time: Date,
+): void {
   for (const f of findings) {
     deps.metrics.alerts.inc({ rule: f.rule, severity: f.severity });
     const alert = {

@@ -41,7 +41,7 @@ import type { AppendAudit } from "../ca/enrollment.js";
 import { parseToken } from "../ca/enrollment-token.js";
 import type { EnrollmentTokenRepository } from "../store/enrollment-tokens.js";
 import { secureContextOptions } from "./tls.js";
-import { errorBody } from "./errors.js";
+import { errorBody, httpAnswer } from "./errors.js";
 import { handleClientErrors } from "./client-error.js";
 import { HSTS_HEADER } from "./hsts.js";
 
@@ -235,7 +235,7 @@ export function enrollmentHandler(deps: EnrollmentDeps): (req: IncomingMessage, 
               actor: err.actor,
               source,
               action: "enroll.refused",
-              status: e.status,
+              status: httpAnswer(e).status,
               detail: { ...err.detail, code: e.code },
             });
           } catch {
@@ -255,18 +255,19 @@ export function enrollmentHandler(deps: EnrollmentDeps): (req: IncomingMessage, 
               actor: "-",
               source,
               action: "enroll.refused",
-              status: e.status,
+              status: httpAnswer(e).status,
               detail: { code: e.code },
             })
             .catch(() => {
               e = new AuditUnavailableError();
             });
         }
-        send(res, e.status, errorBody(e), {
+        const answer = httpAnswer(e);
+        send(res, answer.status, answer.body, {
           ...(e instanceof RateLimitedError ? { "retry-after": String(e.retryAfterSeconds) } : {}),
-          ...(e.status === 413 ? { connection: "close" } : {}),
+          ...(answer.status === 413 ? { connection: "close" } : {}),
         });
-        finish(e.status);
+        finish(answer.status);
       },
     );
   };

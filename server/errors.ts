@@ -1,14 +1,34 @@
 /**
- * The one place where errors become HTTP: a CertvaultError keeps its status and code; a database that is down or full
- * becomes 503 database_unavailable / storage_full with Retry-After (the mapping of driver errors is
- * errors/storage-faults.ts, applied by asCertvaultError); anything else is logged and answered as a generic 500, so
- * no stack, SQL or key material ever reaches a client.
+ * The one place where errors become HTTP: a CertvaultError answers with its code and the registry's status
+ * (errors/registry.ts); a database that is down or full becomes 503 database_unavailable / storage_full with
+ * Retry-After (the mapping of driver errors is errors/storage-faults.ts, applied by asCertvaultError); anything else is
+ * logged and answered as a generic 500. As in koa, only a message below 500 reaches the client: a 5xx answer carries
+ * the registry's fixed text for its code, so no stack, SQL, path or key material ever does. The koa app, the
+ * enrollment listener and the raw parser answers (client-error.ts) all answer through httpAnswer.
  */
 import type { Context, Next } from "koa";
-import { CertvaultError, DatabaseUnavailableError, StorageFullError, asCertvaultError } from "../errors/index.js";
+import {
+  CertvaultError,
+  DatabaseUnavailableError,
+  StorageFullError,
+  asCertvaultError,
+  publicMessage,
+} from "../errors/index.js";
+import type { ErrorCode } from "../errors/index.js";
 
-export function errorBody(e: CertvaultError): { error: { code: string; message: string } } {
-  return { error: { code: e.code, message: e.message } };
+export interface ErrorBody {
+  error: { code: ErrorCode; message: string };
+}
+
+/** Status and body for `e`. An SDK-side error (no HTTP status) that reaches the server is a bug: a 500. */
+export function httpAnswer(e: CertvaultError): { status: number; body: ErrorBody } {
+  if (e.status === null)
+    return { status: 500, body: { error: { code: "internal_error", message: publicMessage("internal_error") } } };
+  return { status: e.status, body: { error: { code: e.code, message: e.expose ? e.message : publicMessage(e.code) } } };
+}
+
+export function errorBody(e: CertvaultError): ErrorBody {
+  return httpAnswer(e).body;
 }
 
 type Log = { error(o: object, m: string): void; warn(o: object, m: string): void } | undefined;
@@ -42,6 +62,12 @@ function logFailure(ctx: Context, err: unknown, e: CertvaultError): void {
   );
 }
 
+/** The message a 5xx answer did not carry goes to the log, so the operator still learns what failed. */
+function logHidden(ctx: Context, e: CertvaultError): void {
+  const log = ctx.state.log as Log;
+  log?.error({ requestId: ctx.state.requestId as string | undefined, code: e.code, message: e.message }, "refused");
+}
+
 export async function errorMapper(ctx: Context, next: Next): Promise<void> {
   try {
     await next();
@@ -49,14 +75,20 @@ export async function errorMapper(ctx: Context, next: Next): Promise<void> {
     const e = asCertvaultError(err);
     // A driver error, whether it arrives raw or already wrapped (the audit trail wraps before rethrowing).
     const raw = err instanceof CertvaultError ? err.cause : err;
-    if (raw !== undefined && !(raw instanceof CertvaultError) && (!(err instanceof CertvaultError) || e.status >= 500))
+    const answer = httpAnswer(e);
+    if (
+      raw !== undefined &&
+      !(raw instanceof CertvaultError) &&
+      (!(err instanceof CertvaultError) || answer.status >= 500)
+    )
       logFailure(ctx, raw, e);
-    ctx.status = e.status;
-    ctx.body = errorBody(e);
+    else if (answer.status >= 500 && answer.body.error.message !== e.message) logHidden(ctx, e);
+    ctx.status = answer.status;
+    ctx.body = answer.body;
     // RateLimitedError and its kin, DatabaseUnavailableError, StorageFullError
     const retryAfter = (e as { retryAfterSeconds?: unknown }).retryAfterSeconds;
     if (typeof retryAfter === "number") ctx.set("Retry-After", String(retryAfter));
     // After a refused upload the rest of the body is still on the wire: close rather than parse it as a request.
-    if (e.status === 413) ctx.set("Connection", "close");
+    if (answer.status === 413) ctx.set("Connection", "close");
   }
 }

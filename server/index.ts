@@ -33,18 +33,21 @@ import { auditPaths, openAuditSigner } from "../audit/audit-key.js";
 import { AuditRepository } from "../store/audit.js";
 import { operationAudit } from "../audit/audited-operation.js";
 import { QuarantineRepository } from "../store/quarantine.js";
-import { Detector } from "../abuse/detector.js";
+import { SharedDetector } from "../abuse/shared-detector.js";
+import { RuleCounters } from "../store/rule-counters.js";
 import { ReadCounters } from "../store/read-counters.js";
 import { ReadAdmission } from "./admission.js";
 import { Metrics } from "./metrics.js";
 import { auditChainAlarm } from "./audit-alarm.js";
 import { listenForRegistryChanges } from "../store/notify.js";
 import { createLimiter } from "../store/rate-limits.js";
-import type { Quarantines } from "./controls.js";
+import { reportFindings } from "./controls.js";
+import type { ControlsDeps, Quarantines } from "./controls.js";
 import { secureContextOptions, tlsOptions } from "./tls.js";
 import type { TlsMaterial } from "./tls.js";
 import { recordsUrlFor, startEnrollmentListener } from "./enrollment.js";
 import type { EnrollmentListener } from "./enrollment.js";
+import { drainOnClose } from "./graceful-close.js";
 import { handleClientErrors } from "./client-error.js";
 import { acceptProxyProtocol } from "./proxy-protocol.js";
 import { refuseUnauthorized } from "./handshake-gate.js";
@@ -121,7 +124,14 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     onChainState: auditChainAlarm({ metrics, log, alertWebhook: config.alertWebhook, now }),
   });
   const quarantineRepo = new QuarantineRepository(db);
-  const detector = new Detector(config.anomaly);
+  const ruleCounters = new RuleCounters(db, config.anomaly);
+  const detector = new SharedDetector(ruleCounters, config.anomaly, {
+    now: () => now().getTime(),
+    // What its timer flush finds is reported as a request's findings are (`controls` exists before the first tick).
+    onFindings: (identity, serial, findings, time) =>
+      reportFindings(controls, { identity, serial }, findings, new Date(time)),
+    onError: (err) => log.warn({ err: (err as Error).message }, "shared rule counts not stored; counted on this node"),
+  });
   const readCounters = new ReadCounters(db, config.anomaly);
   const reads = new ReadAdmission(readCounters, config.anomaly);
   const sweeper = setInterval(() => {
@@ -129,6 +139,9 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     readCounters
       .sweep(now().getTime())
       .catch((err: unknown) => log.warn({ err: (err as Error).message }, "read counter sweep failed"));
+    ruleCounters
+      .sweep(now().getTime())
+      .catch((err: unknown) => log.warn({ err: (err as Error).message }, "rule counter sweep failed"));
   }, 60_000);
   sweeper.unref();
 
@@ -201,6 +214,17 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       });
     },
   };
+  const controls: ControlsDeps = {
+    audit,
+    detector,
+    reads,
+    quarantines,
+    metrics,
+    log,
+    now,
+    alertWebhook: config.alertWebhook,
+    adminIdentities: config.adminIdentities,
+  };
   const app = buildApp({
     log,
     now,
@@ -261,17 +285,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     ...(opts.controls === false
       ? {}
       : {
-          controls: {
-            audit,
-            detector,
-            reads,
-            quarantines,
-            metrics,
-            log,
-            now,
-            alertWebhook: config.alertWebhook,
-            adminIdentities: config.adminIdentities,
-          },
+          controls,
         }),
   });
   server = createServer(
@@ -280,6 +294,8 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   );
   // Bytes that are not HTTP after a complete request: its answer still leaves (Node's default would drop it).
   handleClientErrors(server);
+  // On close(), answers still to be written end their connections (graceful-close.ts).
+  const drain = drainOnClose(server);
   // Behind trusted balancers: their PROXY header is read before TLS and names the client (proxy-protocol.ts).
   if (config.trustedProxies.length > 0)
     acceptProxyProtocol(server, {
@@ -317,23 +333,27 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     db,
     async close() {
       closing = true;
+      drain.begin();
       await enrollment?.close();
       await crlListener?.close();
-      await watcher.stop();
-      clearInterval(sweeper);
-      tickets.stop();
-      await unlisten();
       await new Promise<void>((done) => {
         server.close(() => done());
         server.closeIdleConnections();
         // In-flight requests get a grace period, then whatever is left is cut.
         setTimeout(() => server.closeAllConnections(), 10_000).unref();
       });
+      // Revocations stay watched until nothing is served: notifications off first, then the watcher (whose stop()
+      // awaits a poll in flight), then the database.
+      await unlisten();
+      await watcher.stop();
+      clearInterval(sweeper);
+      tickets.stop();
       await handshakes.close();
       await audit
         .close()
         .catch((err: unknown) => log.error({ err: (err as Error).message }, "final audit checkpoint failed"));
       await auditSigner.close?.();
+      await detector.close();
       await db.destroy();
     },
   };

@@ -221,7 +221,7 @@ function isConflict(err: unknown): boolean {
   const e = err as { code?: string; message?: string };
   // Another writer took the same seq (unique key) or holds the lock; anything else (a trigger, a full disk) is final.
   return (
-    e.code === "SQLITE_BUSY" ||
+    String(e.code ?? "").startsWith("SQLITE_BUSY") ||
     e.code === "23505" ||
     /UNIQUE constraint failed: audit_entries|SQLITE_BUSY/.test(e.message ?? "")
   );

@@ -7,25 +7,28 @@ import knexFactory from "knex";
 import { existsSync } from "node:fs";
 import type { Db } from "./db.js";
 import { toNumber } from "./db.js";
+import type { SqliteHandle } from "./sqlite.js";
 import { GENESIS_HASH } from "../audit/chain.js";
-
-interface RawConn {
-  run(sql: string, cb: (err: Error | null) => void): void;
-}
 
 /** A knex handle on an existing SQLite file: one connection, waits on locks, never creates the file, no migration. */
 export function openSqliteFile(path: string): Db {
   if (!existsSync(path)) throw new Error(`no SQLite database at ${path}`);
   return knexFactory({
-    client: "sqlite3",
+    client: "better-sqlite3",
     connection: { filename: path },
     useNullAsDefault: true,
     compileSqlOnError: false,
     pool: {
       min: 1,
       max: 1,
-      afterCreate(conn: RawConn, done: (err: Error | null, conn: unknown) => void) {
-        conn.run("PRAGMA busy_timeout = 5000", (err) => done(err, conn));
+      // The backup runs in the CLI, where blocking its own event loop while the server holds the lock is harmless.
+      afterCreate(conn: SqliteHandle, done: (err: Error | null, conn: unknown) => void) {
+        try {
+          conn.pragma("busy_timeout = 5000");
+          done(null, conn);
+        } catch (err) {
+          done(err as Error, conn);
+        }
       },
     },
   });

@@ -7,6 +7,9 @@ import type { Knex } from "knex";
 import type { Db } from "./db.js";
 import { notifyRegistryChange } from "./notify.js";
 import { toNumber } from "./db.js";
+import { sqliteStatement } from "./sqlite.js";
+
+const STATUS_SQL = "SELECT status FROM certificates WHERE serial = ? LIMIT 1";
 
 export type CertificateStatus = "active" | "revoked" | "expired";
 
@@ -110,6 +113,12 @@ export class CertificateRepository {
 
   /** The stored status of one certificate, read now (one column, no cache); null when there is no such row. */
   async storedStatus(serial: string): Promise<"active" | "revoked" | null> {
+    // Every upload reads it (server/auth.ts recheckCaller); prepared on SQLite: 5-43 us against 68-120 us through the
+    // query builder (in-process, 5,000 awaited calls, this machine under load).
+    const prepared = await sqliteStatement<{ status: "active" | "revoked" } | undefined>(this.db, "get", STATUS_SQL, [
+      serial,
+    ]);
+    if (prepared) return prepared.value ? prepared.value.status : null;
     const row = (await this.db("certificates").where({ serial }).first("status")) as
       { status: "active" | "revoked" } | undefined;
     return row ? row.status : null;

@@ -7,6 +7,15 @@ import type { Knex } from "knex";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { migrationSource } from "./migrations.js";
+import {
+  BUSY_BUDGET_MS,
+  busyPause,
+  configureConnection,
+  isBusy,
+  retryBusyStatements,
+  sqliteStatement,
+} from "./sqlite.js";
+import type { SqliteHandle } from "./sqlite.js";
 
 export type Db = Knex;
 
@@ -34,62 +43,52 @@ export async function openDatabase(target: string): Promise<Db> {
   } else {
     mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
     db = knexFactory({
-      client: "sqlite3",
+      client: "better-sqlite3",
       connection: { filename: target },
       // Errors carry the SQL with placeholders, never the bound values (identities, ciphertext, audit fields).
       compileSqlOnError: false,
       useNullAsDefault: true,
       acquireConnectionTimeout: ACQUIRE_TIMEOUT_MS,
-      // One connection: SQLite serialises writers anyway, and a single handle keeps transactions simple.
+      // One connection: SQLite serialises writers anyway, and a single handle keeps transactions simple. Pragmas
+      // (WAL, a short busy_timeout, synchronous = NORMAL): store/sqlite.ts says what each means here.
       pool: {
         min: 1,
         max: 1,
-        afterCreate(
-          conn: { run(sql: string, cb: (err: Error | null) => void): void },
-          done: (err: Error | null, conn: unknown) => void,
-        ) {
-          // WAL lets the CLI write (revoke) while a server reads; busy_timeout waits instead of failing on a lock.
-          conn.run("PRAGMA journal_mode = WAL", (e1) => {
-            if (e1) return done(e1, conn);
-            conn.run("PRAGMA busy_timeout = 5000", (e2) => {
-              if (e2) return done(e2, conn);
-              // NORMAL in WAL mode: a commit survives a crash of the process but not necessarily of the machine, and
-              // costs no fsync; the audit trail commits on every request, and with FULL the disk's fsync latency would
-              // cap the request rate. PostgreSQL is the choice where power-loss durability of the last writes matters.
-              conn.run("PRAGMA synchronous = NORMAL", (e3) => {
-                if (e3) return done(e3, conn);
-                conn.run("PRAGMA foreign_keys = ON", (e4) => done(e4, conn));
-              });
-            });
-          });
+        afterCreate(conn: SqliteHandle, done: (err: Error | null, conn: unknown) => void) {
+          try {
+            configureConnection(conn);
+            done(null, conn);
+          } catch (err) {
+            done(err as Error, conn);
+          }
         },
       },
     });
+    retryBusyStatements(db);
+    retryBusyTransactions(db);
   }
-  if (!isPostgresUrl(target)) retryBusyTransactions(db);
   await db.migrate.latest({ migrationSource, tableName: "knex_migrations" });
   return db;
 }
 
-const BUSY_ATTEMPTS = 5;
-
 /**
  * A deferred SQLite transaction that has read cannot become a writer once another process (the CLI's `ca revoke`,
  * a backup) committed since its snapshot: SQLITE_BUSY at once, which busy_timeout does not wait out
- * (SQLITE_BUSY_SNAPSHOT; the soak saw it as one 503 in 15,000 operations). Every transaction is run again from its
- * start, up to 5 times with a short jittered pause: their bodies only read and write this database (store/*.ts),
- * so a rerun is the same transaction on a newer snapshot.
+ * (SQLITE_BUSY_SNAPSHOT; the soak saw it as one 503 in 15,000 operations); and a statement that waited BUSY_WAIT_MS
+ * for the lock gives up with SQLITE_BUSY too. Every transaction is run again from its start after a short jittered
+ * pause, until BUSY_BUDGET_MS have passed: their bodies only read and write this database (store/*.ts), so a rerun is
+ * the same transaction on a newer snapshot.
  */
 function retryBusyTransactions(db: Knex): void {
   const original = db.transaction.bind(db) as (fn?: unknown, config?: unknown) => unknown;
   const retrying = async (fn: unknown, config: unknown): Promise<unknown> => {
+    const start = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
         return await (original(fn, config) as Promise<unknown>);
       } catch (err) {
-        if (attempt >= BUSY_ATTEMPTS || !String((err as { code?: unknown }).code ?? "").startsWith("SQLITE_BUSY"))
-          throw err;
-        await new Promise((r) => setTimeout(r, 5 * attempt + Math.random() * 10));
+        if (!isBusy(err) || Date.now() - start >= BUSY_BUDGET_MS) throw err;
+        await busyPause(attempt);
       }
     }
   };
@@ -106,26 +105,10 @@ export function toNumber(v: unknown): number {
   return typeof v === "number" ? v : Number(v);
 }
 
-interface SqliteConnection {
-  run(sql: string, bindings: readonly unknown[], cb: (err: Error | null) => void): void;
-}
-
 /**
- * Runs one statement on SQLite's pooled connection without the query builder: for the audit append, the one write
- * on every request, where knex's per-query machinery cost as much as the insert (about 70 us a statement). Returns
- * false on PostgreSQL, where the caller goes through knex as usual.
+ * Runs one statement on SQLite's pooled connection without the query builder (store/sqlite.ts sqliteStatement): for
+ * the audit append, the one write on every request. Returns false on PostgreSQL, where the caller goes through knex.
  */
 export async function sqliteRun(db: Db, sql: string, bindings: readonly unknown[]): Promise<boolean> {
-  if (db.client.config.client !== "sqlite3") return false;
-  const client = db.client as {
-    acquireConnection(): Promise<SqliteConnection>;
-    releaseConnection(c: SqliteConnection): Promise<void>;
-  };
-  const conn = await client.acquireConnection();
-  try {
-    await new Promise<void>((resolve, reject) => conn.run(sql, bindings, (err) => (err ? reject(err) : resolve())));
-  } finally {
-    await client.releaseConnection(conn);
-  }
-  return true;
+  return (await sqliteStatement(db, "run", sql, bindings)) !== undefined;
 }

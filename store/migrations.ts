@@ -4,6 +4,7 @@
  */
 import type { Knex } from "knex";
 import { readCountersMigration } from "./migrations-read-counters.js";
+import { ruleCountersMigration } from "./migrations-rule-counters.js";
 
 interface Migration {
   up(db: Knex): Promise<void>;
@@ -182,6 +183,7 @@ const MIGRATIONS: Record<string, Migration> = {
     },
   },
   "010_read_counters": readCountersMigration,
+  "011_rule_counters": ruleCountersMigration,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

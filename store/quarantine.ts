@@ -3,6 +3,7 @@ import type { Db } from "./db.js";
 import { toNumber } from "./db.js";
 import { bumpRevision } from "./certificates.js";
 import { ReadCounters } from "./read-counters.js";
+import { RuleCounters } from "./rule-counters.js";
 
 export interface Quarantine {
   identity: string;
@@ -36,6 +37,7 @@ export class QuarantineRepository {
       const n = await trx("quarantine").where({ identity }).delete();
       // Its read counts go too (every node's, as they are shared): else the next read would trip the same rule again.
       if (n > 0) await ReadCounters.forget(trx, identity);
+      if (n > 0) await RuleCounters.forget(trx, identity);
       if (n > 0) await bumpRevision(trx);
       return n > 0;
     });

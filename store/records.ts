@@ -4,6 +4,30 @@
  */
 import type { Db } from "./db.js";
 import { toNumber } from "./db.js";
+import { sqliteStatement } from "./sqlite.js";
+
+type Found = { envelope: Uint8Array; updatedAt: Date; version: number } | null;
+type EnvelopeRow = Pick<Row, "envelope" | "updated_at" | "version">;
+
+function found(row: EnvelopeRow | undefined): Found {
+  return row?.envelope
+    ? {
+        envelope: new Uint8Array(row.envelope),
+        updatedAt: new Date(toNumber(row.updated_at)),
+        version: toNumber(row.version),
+      }
+    : null;
+}
+
+// The statements of every record GET and POST, prepared once on SQLite (store/sqlite.ts). Measured in-process on this
+// machine under load (better-sqlite3, 1.3 KB envelope, 5,000 awaited calls): getReadable 250-320 us through the
+// query builder (its nested orWhereExists is costly to build and compile), 23-41 us prepared.
+const READABLE_SQL =
+  "SELECT envelope, updated_at, version FROM records WHERE id = ? AND (owner = ? OR EXISTS " +
+  "(SELECT 1 FROM grants WHERE grants.record_id = records.id AND grantee = ?)) LIMIT 1";
+const OWNED_SQL = "SELECT envelope, updated_at, version FROM records WHERE owner = ? AND id = ? LIMIT 1";
+const INSERT_SQL =
+  "INSERT INTO records (id, owner, envelope, size, created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, 1)";
 
 export interface RecordMeta {
   id: string;
@@ -48,10 +72,13 @@ export class RecordRepository {
   }
 
   async insert(p: { id: string; owner: string; envelope: Uint8Array; now: Date }): Promise<void> {
+    const envelope = Buffer.from(p.envelope.buffer, p.envelope.byteOffset, p.envelope.byteLength);
+    const t = p.now.getTime();
+    if (await sqliteStatement(this.db, "run", INSERT_SQL, [p.id, p.owner, envelope, envelope.byteLength, t, t])) return;
     await this.db("records").insert({
       id: p.id,
       owner: p.owner,
-      envelope: Buffer.from(p.envelope.buffer, p.envelope.byteOffset, p.envelope.byteLength),
+      envelope,
       size: p.envelope.byteLength,
       created_at: p.now.getTime(),
       updated_at: p.now.getTime(),
@@ -59,41 +86,33 @@ export class RecordRepository {
     });
   }
 
-  async getEnvelope(
-    owner: string,
-    id: string,
-  ): Promise<{ envelope: Uint8Array; updatedAt: Date; version: number } | null> {
-    const row = (await this.db<Row>("records").where({ owner, id }).first("envelope", "updated_at", "version")) as
-      Pick<Row, "envelope" | "updated_at" | "version"> | undefined;
-    return row?.envelope
-      ? {
-          envelope: new Uint8Array(row.envelope),
-          updatedAt: new Date(toNumber(row.updated_at)),
-          version: toNumber(row.version),
-        }
-      : null;
+  async getEnvelope(owner: string, id: string): Promise<Found> {
+    const prepared = await sqliteStatement<EnvelopeRow | undefined>(this.db, "get", OWNED_SQL, [owner, id]);
+    if (prepared) return found(prepared.value);
+    return found(
+      (await this.db<Row>("records").where({ owner, id }).first("envelope", "updated_at", "version")) as
+        EnvelopeRow | undefined,
+    );
   }
 
   /** A record the identity may read: its own, or one shared with it (the rule is in the query, not after it). */
-  async getReadable(
-    identity: string,
-    id: string,
-  ): Promise<{ envelope: Uint8Array; updatedAt: Date; version: number } | null> {
-    const row = (await this.db<Row>("records")
-      .where({ id })
-      .andWhere((q) => {
-        void q
-          .where({ owner: identity })
-          .orWhereExists(this.db("grants").whereRaw("grants.record_id = records.id").andWhere({ grantee: identity }));
-      })
-      .first("envelope", "updated_at", "version")) as Pick<Row, "envelope" | "updated_at" | "version"> | undefined;
-    return row?.envelope
-      ? {
-          envelope: new Uint8Array(row.envelope),
-          updatedAt: new Date(toNumber(row.updated_at)),
-          version: toNumber(row.version),
-        }
-      : null;
+  async getReadable(identity: string, id: string): Promise<Found> {
+    const prepared = await sqliteStatement<EnvelopeRow | undefined>(this.db, "get", READABLE_SQL, [
+      id,
+      identity,
+      identity,
+    ]);
+    if (prepared) return found(prepared.value);
+    return found(
+      (await this.db<Row>("records")
+        .where({ id })
+        .andWhere((q) => {
+          void q
+            .where({ owner: identity })
+            .orWhereExists(this.db("grants").whereRaw("grants.record_id = records.id").andWhere({ grantee: identity }));
+        })
+        .first("envelope", "updated_at", "version")) as EnvelopeRow | undefined,
+    );
   }
 
   /** The identities a record of `owner` is shared with. */

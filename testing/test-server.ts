@@ -124,7 +124,7 @@ export async function startTestServer(opts: TestServerOptions): Promise<TestServ
       clients.clear();
       running.server.closeAllConnections();
       await untilDatabaseIdle(running);
-      // close() stops the registry watcher synchronously, before its first await: no poll can start after the check.
+      // close() stops listening, then the registry watcher (awaiting a poll in flight), then the database.
       await running.close();
     })();
     return stopped;

@@ -134,7 +134,8 @@ export function mountConsole(router: Router, deps: ConsoleDeps, admins: readonly
         ctx.status = 303;
         ctx.redirect(`${back}?done=${done}`);
       } catch (err) {
-        if (!(err instanceof CertvaultError) || err.status >= 500) throw err;
+        // Only a message a client may see (below 500); anything else goes to the error mapper.
+        if (!(err instanceof CertvaultError) || !err.expose || err.status === null) throw err;
         ctx.status = err.status;
         send(ctx, frame(ctx, back, title, err.message), html`<p><a href="${back}">Back to ${title}</a></p>`);
       }

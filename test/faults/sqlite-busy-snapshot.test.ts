@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase } from "../../store/db.js";
 import type { Db } from "../../store/db.js";
+import { BUSY_WAIT_MS } from "../../store/sqlite.js";
 
 describe("SQLite: a transaction that loses its snapshot to another writer is run again (SQLITE_BUSY_SNAPSHOT)", function () {
   let dir: string;
@@ -39,5 +40,39 @@ describe("SQLite: a transaction that loses its snapshot to another writer is run
     const keys = (await cli("ca_meta").pluck("key")) as string[];
     expect(keys).to.include.members(["written-by-the-cli", "written-by-the-server-run-2"]);
     expect(keys).to.not.include("written-by-the-server-run-1");
+  });
+
+  it("waits out another connection's 300 ms write lock without blocking the event loop for more than a few busy_timeouts", async function () {
+    // Another writer's transaction holds the write lock for 300 ms (as a long `ca` operation or a migration would).
+    let locked!: () => void;
+    const lockTaken = new Promise<void>((r) => (locked = r));
+    const released = cli.transaction(async (trx) => {
+      await trx("ca_meta").insert({ key: "the-other-writer", value: 1 });
+      locked();
+      await new Promise((r) => setTimeout(r, 300));
+    });
+    await lockTaken;
+    let longest = 0;
+    let last = Date.now();
+    const probe = setInterval(() => {
+      longest = Math.max(longest, Date.now() - last);
+      last = Date.now();
+    }, 5);
+    try {
+      const started = Date.now();
+      await server("ca_meta").insert({ key: "written-while-locked", value: 1 });
+      await server.transaction(async (trx) => {
+        await trx("ca_meta").insert({ key: "written-in-a-transaction", value: 1 });
+      });
+      expect(Date.now() - started, "the write waited for the lock").to.be.at.least(250);
+    } finally {
+      clearInterval(probe);
+      await released;
+    }
+    // better-sqlite3's own default (a 5 s busy_timeout) would stall the loop for the whole 300 ms.
+    expect(longest, "longest event-loop stall (ms)").to.be.below(5 * BUSY_WAIT_MS);
+    expect(
+      await cli("ca_meta").whereIn("key", ["written-while-locked", "written-in-a-transaction"]).pluck("key"),
+    ).to.have.length(2);
   });
 });

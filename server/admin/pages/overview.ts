@@ -63,60 +63,25 @@ async function load(svc: ConsoleService): Promise<Overview> {
 
 function countTable(caption: string, head: string, rows: Counts, empty: string): Html {
   if (rows.length === 0) return html`<p>${empty}</p>`;
-  return html`<table>
-    <caption class="skip">
-      ${caption}
-    </caption>
-    <thead>
-      <tr>
-        <th scope="col">${head}</th>
-        <th scope="col">Count</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${rows.map(
-        ([k, n]) =>
-          html`<tr>
-            <td>${k}</td>
-            <td>${n}</td>
-          </tr>`,
-      )}
-    </tbody>
-  </table>`;
+  return html`<table><caption class="skip">${caption}</caption><thead><tr><th scope="col">${head}</th><th scope="col">Count</th></tr></thead>
+<tbody>${rows.map(([k, n]) => html`<tr><td>${k}</td><td>${n}</td></tr>`)}</tbody></table>`;
 }
 
 export async function overviewBody(svc: ConsoleService, csrf: string): Promise<Html> {
   const o = await load(svc);
   const cp = o.checkpoint;
   return html`<div class="cards">
-      <section class="card" aria-labelledby="h-req">
-        <h2 id="h-req">Requests since this server started</h2>
-        ${countTable("Requests by status", "Status", o.requests, "No requests yet.")}
-      </section>
-      <section class="card" aria-labelledby="h-ref">
-        <h2 id="h-ref">Refusals in the last 24 hours, by reason</h2>
-        ${countTable("Refusals by reason", "Reason", o.refusals, "No refusals.")}
-      </section>
-      <section class="card" aria-labelledby="h-al">
-        <h2 id="h-al">Anomaly alerts since this server started</h2>
-        ${countTable("Alerts by rule", "Rule", o.alerts, "No alerts.")}
-      </section>
-      <section class="card" aria-labelledby="h-q">
-        <h2 id="h-q">Now</h2>
-        <p>
-          <a href="/admin/quarantines">Quarantined identities: <strong>${o.quarantines}</strong></a>
-        </p>
-        <p>
-          <a href="/admin/requests">Renewal requests waiting: <strong>${o.pending}</strong></a>
-        </p>
-      </section>
-    </div>
-    <section aria-labelledby="h-audit">
-      <h2 id="h-audit">Audit chain</h2>
-      <p>
-        Entries: <strong>${o.tail}</strong>.
-        ${cp ? html`Last signed checkpoint: entry ${cp.seq} at <time datetime="${isoTime(cp.time)}">${isoTime(cp.time)}</time>, signature <span class="${cp.genuine ? "status-ok" : "status-bad"}">${cp.genuine ? "valid" : "NOT valid"}</span>.` : "No signed checkpoint yet."}
-      </p>
-      ${verifyOutcome(o.lastVerify)} ${verifyForm(csrf)}
-    </section>`;
+<section class="card" aria-labelledby="h-req"><h2 id="h-req">Requests since this server started</h2>${countTable("Requests by status", "Status", o.requests, "No requests yet.")}</section>
+<section class="card" aria-labelledby="h-ref"><h2 id="h-ref">Refusals in the last 24 hours, by reason</h2>${countTable("Refusals by reason", "Reason", o.refusals, "No refusals.")}</section>
+<section class="card" aria-labelledby="h-al"><h2 id="h-al">Anomaly alerts since this server started</h2>${countTable("Alerts by rule", "Rule", o.alerts, "No alerts.")}</section>
+<section class="card" aria-labelledby="h-q"><h2 id="h-q">Now</h2>
+<p><a href="/admin/quarantines">Quarantined identities: <strong>${o.quarantines}</strong></a></p>
+<p><a href="/admin/requests">Renewal requests waiting: <strong>${o.pending}</strong></a></p></section>
+</div>
+<section aria-labelledby="h-audit"><h2 id="h-audit">Audit chain</h2>
+<p>Entries: <strong>${o.tail}</strong>.
+${cp ? html`Last signed checkpoint: entry ${cp.seq} at <time datetime="${isoTime(cp.time)}">${isoTime(cp.time)}</time>, signature <span class="${cp.genuine ? "status-ok" : "status-bad"}">${cp.genuine ? "valid" : "NOT valid"}</span>.` : "No signed checkpoint yet."}</p>
+${verifyOutcome(o.lastVerify)}
+${verifyForm(csrf)}
+</section>`;
 }

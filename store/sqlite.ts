@@ -1,0 +1,123 @@
+/**
+ * SQLite through knex's `better-sqlite3` client: statements run synchronously on the main thread, in microseconds for
+ * the small indexed reads and writes of a request (node-sqlite3 ran each on the libuv pool: three thread hand-offs and
+ * 120-200 us of CPU per SELECT). What that changes, and how this file keeps it correct:
+ *
+ * - **Waiting for a lock blocks the event loop.** The CLI (`ca revoke`), a backup and other servers write the same
+ *   file from other processes. SQLite's busy handler sleeps inside the statement, so `busy_timeout` is kept short
+ *   (BUSY_WAIT_MS, the most one statement may stall every request of this process) and the rest of the wait is done
+ *   here, asynchronously: a statement outside a transaction that still finds the lock taken is run again after a
+ *   pause, and a whole transaction is rerun from its start (db.ts), until BUSY_BUDGET_MS have passed. SQLITE_BUSY
+ *   means the statement changed nothing, so a rerun is safe.
+ * - **Durability.** WAL with `synchronous = NORMAL`: a write is acknowledged once its commit is in the WAL file (the
+ *   operating system's page cache), with no fsync per commit. It survives `kill -9` or a crash of the server process
+ *   (test/faults/crash-durability.test.ts), not necessarily a power loss or kernel crash, which can lose the last
+ *   commits before a checkpoint (the database stays consistent). PostgreSQL is the choice where that matters.
+ */
+import type { Knex } from "knex";
+
+/** The subset of a better-sqlite3 Database this code uses (the package ships no types). */
+export interface SqliteHandle {
+  pragma(source: string): unknown;
+  prepare(sql: string): SqliteStatement;
+  readonly inTransaction: boolean;
+}
+
+export interface SqliteStatement {
+  get(bindings: readonly unknown[]): unknown;
+  all(bindings: readonly unknown[]): unknown[];
+  run(bindings: readonly unknown[]): { changes: number };
+}
+
+/**
+ * How long one statement waits inside SQLite for another process's lock, blocking this process meanwhile. 20 ms: a
+ * revocation or an audit batch of another process holds the write lock for well under 1 ms (measured: a 50-row audit
+ * INSERT commits in ~0.3 ms), so most waits end within it; longer ones are waited out in BUSY_RETRY pauses.
+ */
+export const BUSY_WAIT_MS = 20;
+/** The whole wait for a lock before the request fails with 503 database_unavailable (as the old 5 s busy_timeout). */
+export const BUSY_BUDGET_MS = 5_000;
+
+export function isBusy(err: unknown): boolean {
+  return String((err as { code?: unknown }).code ?? "").startsWith("SQLITE_BUSY");
+}
+
+/** A jittered pause before attempt `attempt + 1`: 2-5 ms growing to 50 ms. */
+export function busyPause(attempt: number): Promise<void> {
+  const ms = Math.min(50, 2 * attempt) + Math.random() * 3;
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The pragmas of every connection of the server's database, busy_timeout first (the rest may need the lock). */
+export function configureConnection(conn: SqliteHandle): void {
+  conn.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
+  conn.pragma("journal_mode = WAL");
+  conn.pragma("synchronous = NORMAL");
+  conn.pragma("foreign_keys = ON");
+}
+
+type QueryFn = (conn: SqliteHandle, obj: unknown) => Promise<unknown>;
+
+/**
+ * Statements outside a transaction that find the lock taken are run again after a pause, within BUSY_BUDGET_MS. Inside
+ * a transaction the error goes up: the transaction is rolled back and rerun from its start (db.ts).
+ */
+export function retryBusyStatements(db: Knex): void {
+  const client = db.client as { _query: QueryFn };
+  const original = client._query.bind(client);
+  client._query = (conn, obj) => withBusyRetry(conn, () => original(conn, obj));
+}
+
+async function withBusyRetry<T>(conn: SqliteHandle, run: () => T | Promise<T>): Promise<T> {
+  const start = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (err) {
+      if (!isBusy(err) || conn.inTransaction || Date.now() - start >= BUSY_BUDGET_MS) throw err;
+      await busyPause(attempt);
+    }
+  }
+}
+
+const statements = new WeakMap<SqliteHandle, Map<string, SqliteStatement>>();
+
+function prepared(conn: SqliteHandle, sql: string): SqliteStatement {
+  let cache = statements.get(conn);
+  if (!cache) statements.set(conn, (cache = new Map()));
+  let st = cache.get(sql);
+  if (!st) cache.set(sql, (st = conn.prepare(sql)));
+  return st;
+}
+
+interface Pool {
+  acquireConnection(): Promise<SqliteHandle>;
+  releaseConnection(c: SqliteHandle): Promise<void>;
+}
+
+export function isSqlite(db: Knex | Knex.Transaction): boolean {
+  return db.client.config.client === "better-sqlite3";
+}
+
+/**
+ * One statement on SQLite's pooled connection, prepared once per connection, without the query builder; `undefined`
+ * on PostgreSQL (the caller goes through knex). For the statements of every request: knex's builder, compiler and
+ * runner cost more than the statement itself (measured in store/records.ts). `undefined` on a transaction handle too.
+ */
+export async function sqliteStatement<T>(
+  db: Knex,
+  mode: "get" | "run",
+  sql: string,
+  bindings: readonly unknown[],
+): Promise<{ value: T } | undefined> {
+  // A transaction handle goes through knex: its statements must run on the transaction's connection.
+  if (!isSqlite(db) || (db as Knex.Transaction).isTransaction) return undefined;
+  const pool = db.client as unknown as Pool;
+  const conn = await pool.acquireConnection();
+  try {
+    const st = prepared(conn, sql);
+    return { value: (await withBusyRetry(conn, () => (mode === "get" ? st.get(bindings) : st.run(bindings)))) as T };
+  } finally {
+    await pool.releaseConnection(conn);
+  }
+}
