@@ -52,7 +52,10 @@ export function buildCli(): void {
 export function startPinned(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Proc> {
   const cmd = hasTaskset ? "taskset" : process.execPath;
   const full = hasTaskset ? ["-c", "0", process.execPath, ...args] : args;
-  const child = spawn(cmd, full, { cwd: ROOT, env, stdio: ["ignore", "pipe", "ignore"], detached: true });
+  const child = spawn(cmd, full, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  // The last of what it said on stderr, for the error when it exits early.
+  let err = "";
+  child.stderr?.on("data", (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
   return new Promise((resolve, reject) => {
     let out = "";
     child.stdout?.on("data", (b: Buffer) => {
@@ -60,7 +63,7 @@ export function startPinned(args: string[], env: NodeJS.ProcessEnv = process.env
       const m = /listening on (https:\/\/\S+)/.exec(out);
       if (m?.[1]) resolve({ child, url: m[1].replace("localhost", "127.0.0.1") });
     });
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}: ${err}`)));
   });
 }
 
@@ -249,8 +252,8 @@ export async function benchServer(): Promise<void> {
       const sdk10m = await sdkOps(server.url, id, ca.rootPem, TEN_MIB, 2, SECONDS);
       const usedRss = await peakRss(server, () => load(`${server.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
       await stop(server);
-      // The same server and uploads with glibc limited to 2 malloc arenas: the driver's thread-pool copies of each
-      // 10 MiB envelope otherwise stay in per-thread arenas once freed (docs/performance.md, "Memory").
+      // The same server and uploads with glibc limited to 2 malloc arenas: what freed copies of the 10 MiB envelopes
+      // that malloc keeps in per-thread arenas add (docs/performance.md, "Memory after the 10 MiB uploads").
       const arenas = await startPinned(cvArgs, { ...cvEnv, MALLOC_ARENA_MAX: "2" });
       await sdkOps(arenas.url, id, ca.rootPem, TEN_MIB, 2, SECONDS);
       const arenaRss = await peakRss(arenas, () => load(`${arenas.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
