@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { tlsOptions } from "../server/tls.js";
 
-const [, , keyFile, certFile, caFile, passphrase] = process.argv;
+const [, , keyFile, certFile, caFile, passphrase, crlFiles] = process.argv;
 const ME_SIZED = JSON.stringify({
   identity: "bench",
   serial: "0".repeat(32),
@@ -21,7 +21,8 @@ const server = createServer(
     passphrase: passphrase as string,
     cert: readFileSync(certFile as string, "utf8"),
     ca: readFileSync(caFile as string, "utf8"),
-    crl: [],
+    // Optional: the CRLs certvault loads (comma-separated files), to price revocation checking in the handshake.
+    crl: crlFiles ? crlFiles.split(",").map((f) => readFileSync(f, "utf8")) : [],
   }),
   (req, res) => {
     if (req.method === "POST") {

@@ -14,6 +14,7 @@ import { createTestCA } from "../testing/index.js";
 import type { TestIdentity } from "../testing/index.js";
 import { median, table } from "./stats.js";
 import { rawPosts, sdkOps } from "./sdk.js";
+import { HandshakeRows } from "./handshakes.js";
 import { seal } from "../envelope/index.js";
 
 const KIB = 1024;
@@ -51,7 +52,10 @@ export function buildCli(): void {
 export function startPinned(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Proc> {
   const cmd = hasTaskset ? "taskset" : process.execPath;
   const full = hasTaskset ? ["-c", "0", process.execPath, ...args] : args;
-  const child = spawn(cmd, full, { cwd: ROOT, env, stdio: ["ignore", "pipe", "ignore"], detached: true });
+  const child = spawn(cmd, full, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  // The last of what it said on stderr, for the error when it exits early.
+  let err = "";
+  child.stderr?.on("data", (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
   return new Promise((resolve, reject) => {
     let out = "";
     child.stdout?.on("data", (b: Buffer) => {
@@ -59,7 +63,7 @@ export function startPinned(args: string[], env: NodeJS.ProcessEnv = process.env
       const m = /listening on (https:\/\/\S+)/.exec(out);
       if (m?.[1]) resolve({ child, url: m[1].replace("localhost", "127.0.0.1") });
     });
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}`)));
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}: ${err}`)));
   });
 }
 
@@ -196,6 +200,15 @@ export async function benchServer(): Promise<void> {
     (await import("node:fs")).writeFileSync(chainFile, serverCert + ca.intermediatePem);
     const caBundle = join(ca.home, "bundle.pem");
     (await import("node:fs")).writeFileSync(caBundle, ca.rootPem + ca.intermediatePem);
+    // Full and resumed handshakes with a native client (openssl s_time), processes pinned beside this one.
+    const tls = new HandshakeRows({
+      certFile: id.certPath,
+      keyFile: id.keyPath,
+      caFile: caBundle,
+      procs: Number(process.env.BENCH_TLS_PROCS ?? 12),
+      seconds: 3,
+      ...(hasTaskset ? { cpu: "1" } : {}),
+    });
 
     for (let run = 0; run < RUNS; run++) {
       const bareArgs = [serverKey, chainFile, caBundle, ca.passphrase];
@@ -205,6 +218,7 @@ export async function benchServer(): Promise<void> {
       const b1sized = await load(`${bare.url}/me-sized`, id, ca.rootPem, {});
       const b2 = await load(`${bare.url}/`, id, ca.rootPem, { method: "POST", body });
       const b3 = await handshakes(bare.url, id, ca.rootPem, "/");
+      await tls.bare(bare.url, bare.child.pid as number);
       const raw1k = await rawPosts(`${bare.url}/`, id, ca.rootPem, KIB, 8, SECONDS);
       const raw10m = await rawPosts(`${bare.url}/`, id, ca.rootPem, TEN_MIB, 2, SECONDS);
       await stop(bare);
@@ -212,24 +226,23 @@ export async function benchServer(): Promise<void> {
       const k2 = await load(`${koa.url}/`, id, ca.rootPem, {});
       await stop(koa);
 
-      const server = await startPinned(
-        [
-          join(ROOT, "bin", "certvault.js"),
-          "server",
-          "--home",
-          ca.home,
-          "--port",
-          "0",
-          "--passphrase-file",
-          ca.passphraseFile,
-        ],
-        cvEnv,
-      );
+      const cvArgs = [
+        join(ROOT, "bin", "certvault.js"),
+        "server",
+        "--home",
+        ca.home,
+        "--port",
+        "0",
+        "--passphrase-file",
+        ca.passphraseFile,
+      ];
+      const server = await startPinned(cvArgs, cvEnv);
       // RSS first, on a fresh server (the target); again after the 10 MiB uploads below (what large bodies leave).
       const freshRss = await peakRss(server, () => load(`${server.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
       const c1 = await load(`${server.url}/v1/me`, id, ca.rootPem, {});
       const c2 = await load(`${server.url}/v1/records`, id, ca.rootPem, { method: "POST", body });
       const c3 = await handshakes(server.url, id, ca.rootPem, "/v1/me");
+      await tls.product(server.url, server.child.pid as number);
       // GET of a stored record (server-sealed 1 KiB) against the bare GET.
       const idRes = await fetchJson(server.url, id, ca.rootPem);
       const c4 = await load(`${server.url}/v1/records/${idRes}`, id, ca.rootPem, {});
@@ -239,6 +252,12 @@ export async function benchServer(): Promise<void> {
       const sdk10m = await sdkOps(server.url, id, ca.rootPem, TEN_MIB, 2, SECONDS);
       const usedRss = await peakRss(server, () => load(`${server.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
       await stop(server);
+      // The same server and uploads with glibc limited to 2 malloc arenas: what freed copies of the 10 MiB envelopes
+      // that malloc keeps in per-thread arenas add (docs/performance.md, "Memory after the 10 MiB uploads").
+      const arenas = await startPinned(cvArgs, { ...cvEnv, MALLOC_ARENA_MAX: "2" });
+      await sdkOps(arenas.url, id, ca.rootPem, TEN_MIB, 2, SECONDS);
+      const arenaRss = await peakRss(arenas, () => load(`${arenas.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
+      await stop(arenas);
 
       // The audit trail, rate limits and anomaly rules: the same server with them on and off.
       const on = await startPinned([
@@ -277,6 +296,7 @@ export async function benchServer(): Promise<void> {
       add("SDK get 10 MiB vs raw POST (c=2)", "MB/s", (sdk10m.get * TEN_MIB) / 1e6, (raw10m * TEN_MIB) / 1e6);
       add("server RSS at 100 keep-alive conns (fresh)", "MB", freshRss, bareRss);
       add("the same after the 10 MiB uploads", "MB", usedRss, bareRss);
+      add("after the uploads, MALLOC_ARENA_MAX=2", "MB", arenaRss, bareRss);
     }
     console.log(`\nserver bench: ${RUNS} runs x ${SECONDS} s, server on CPU 0, load on CPU 1 (taskset: ${hasTaskset})`);
     table(
@@ -288,6 +308,7 @@ export async function benchServer(): Promise<void> {
         extra: r.unit === "req/s" ? `p99 ${median(r.cvP99)} ms vs ${median(r.bareP99)} ms` : "",
       })),
     );
+    tls.print();
   } finally {
     await ca.cleanup();
   }
