@@ -43,8 +43,15 @@ export function trackRequest(socket: TLSSocket, res: { once(event: "close", cb: 
 }
 
 function closeWhenIdle(socket: TLSSocket): void {
-  if ((inFlight.get(socket) ?? 0) === 0) socket.destroy();
-  else socket.once("certvault:idle", () => socket.destroy());
+  // end(), not destroy(): an answer that has just finished may still sit in the TLS socket's buffer, and destroy()
+  // dropped it (the answer to a certificate's own revocation became a hang-up, seen in CI). The peer gets that answer,
+  // then close_notify and FIN; one second later the connection is cut whatever the peer does.
+  const close = (): void => {
+    socket.end();
+    setTimeout(() => socket.destroy(), 1000).unref();
+  };
+  if ((inFlight.get(socket) ?? 0) === 0) close();
+  else socket.once("certvault:idle", close);
 }
 
 export class RegistryWatcher implements ClientRegistry, CertificateDirectory, CrlSource, RegistryRefresh {
