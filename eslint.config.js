@@ -21,7 +21,7 @@ export default tseslint.config(
     languageOptions: { globals: { process: "readonly", console: "readonly", Buffer: "readonly" } },
   },
   {
-    files: ["config/**", "scripts/**", "bench/**", "test/**", "testing/**", "bin/**", "eslint.config.js"],
+    files: ["src/config/**", "src/cli/**", "bench/**", "test/**", "src/testing/**", "bin/**", "eslint.config.js"],
     rules: { "no-restricted-properties": "off" },
   },
 );

@@ -5,7 +5,7 @@
 import { createServer } from "node:https";
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { tlsOptions } from "../server/tls.js";
+import { tlsOptions } from "../src/server/tls/tls.js";
 
 const [, , keyFile, certFile, caFile, passphrase, crlFiles] = process.argv;
 const ME_SIZED = JSON.stringify({

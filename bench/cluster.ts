@@ -6,9 +6,9 @@
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:https";
 import autocannon from "autocannon";
-import { createTestCA } from "../testing/index.js";
-import type { TestCA, TestIdentity } from "../testing/index.js";
-import { createScratchDatabase } from "../testing/scratch-db.js";
+import { createTestCA } from "../src/testing/index.js";
+import type { TestCA, TestIdentity } from "../src/testing/index.js";
+import { createScratchDatabase } from "../src/testing/scratch-db.js";
 import { median } from "./stats.js";
 import { startServerProcess, stopServerProcess } from "../test/helpers/server-process.js";
 

@@ -4,9 +4,9 @@
  * quarantined; reachable only from here). Rate limits are set far above the load so that the limiter runs on every
  * request without refusing any.
  */
-import { resolveServer } from "../config/index.js";
-import { startServer } from "../server/index.js";
-import type { Controls } from "../server/controls.js";
+import { resolveServer } from "../src/config/index.js";
+import { startServer } from "../src/server/index.js";
+import type { Controls } from "../src/server/controls.js";
 import { readFileSync } from "node:fs";
 
 const [, , home, passphraseFile, mode] = process.argv;

@@ -18,7 +18,7 @@ import {
   webcrypto,
 } from "node:crypto";
 import { pathToFileURL } from "node:url";
-import { addRecipients, open, seal } from "../envelope/index.js";
+import { addRecipients, open, seal } from "../src/envelope/index.js";
 import { Fixtures } from "../test/envelope/fixtures.js";
 
 const KIB = new Uint8Array(randomBytes(1024));

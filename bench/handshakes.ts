@@ -137,7 +137,7 @@ export class HandshakeRows {
     const full13 = await run("new", { www: "/v1/me" });
     const resumed13 = await run("reuse", { www: "/v1/me" });
     this.add("TLS 1.3 resumed + GET /v1/me vs full + GET", resumed13, full13, "full");
-    // The request line "GET / x HTTP/1.0" is refused by Node's HTTP parser (400, server/client-error.ts): the client
+    // The request line "GET / x HTTP/1.0" is refused by Node's HTTP parser (400, server/tls/client-error.ts): the client
     // reads, so it gets its TLS 1.3 ticket, and the connection costs the handshake and little else (no Koa, no audit).
     const fullBare13 = await run("new", { www: "/ x" });
     const resumedBare13 = await run("reuse", { www: "/ x" });

@@ -5,7 +5,7 @@
  * Run: node --import tsx bench/kit.ts, or `npm run bench -- kit`.
  */
 import { pathToFileURL } from "node:url";
-import { createTestCA } from "../testing/index.js";
+import { createTestCA } from "../src/testing/index.js";
 import { median } from "./stats.js";
 
 const RUNS = 5;

@@ -7,7 +7,7 @@ import Koa from "koa";
 import { createServer } from "node:https";
 import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { tlsOptions } from "../server/tls.js";
+import { tlsOptions } from "../src/server/tls/tls.js";
 
 const [, , keyFile, certFile, caFile, passphrase] = process.argv;
 const pem = "x".repeat(620);

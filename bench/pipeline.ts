@@ -10,8 +10,8 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import autocannon from "autocannon";
-import { createTestCA } from "../testing/index.js";
-import type { TestIdentity } from "../testing/index.js";
+import { createTestCA } from "../src/testing/index.js";
+import type { TestIdentity } from "../src/testing/index.js";
 import { median } from "./stats.js";
 
 const ROOT = join(import.meta.dirname, "..");

@@ -11,8 +11,8 @@ import Koa from "koa";
 import Router from "@koa/router";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { resolveServer } from "../config/index.js";
-import { startServer } from "../server/index.js";
+import { resolveServer } from "../src/config/index.js";
+import { startServer } from "../src/server/index.js";
 
 type Mw = (ctx: unknown, next: () => Promise<unknown>) => unknown;
 const MAX_SAMPLES = 100_000;

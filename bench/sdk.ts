@@ -6,8 +6,8 @@
  */
 import { createPrivateKey, randomBytes } from "node:crypto";
 import { Agent, request } from "node:https";
-import { CertvaultClient } from "../client-sdk/index.js";
-import type { TestIdentity } from "../testing/index.js";
+import { CertvaultClient } from "../src/client-sdk/index.js";
+import type { TestIdentity } from "../src/testing/index.js";
 
 async function forSeconds(seconds: number, concurrency: number, op: () => Promise<void>): Promise<number> {
   const end = Date.now() + seconds * 1000;

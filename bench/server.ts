@@ -10,12 +10,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import autocannon from "autocannon";
-import { createTestCA } from "../testing/index.js";
-import type { TestIdentity } from "../testing/index.js";
+import { createTestCA } from "../src/testing/index.js";
+import type { TestIdentity } from "../src/testing/index.js";
 import { median, table } from "./stats.js";
 import { rawPosts, sdkOps } from "./sdk.js";
 import { HandshakeRows } from "./handshakes.js";
-import { seal } from "../envelope/index.js";
+import { seal } from "../src/envelope/index.js";
 
 const KIB = 1024;
 const TEN_MIB = 10 * 1024 * 1024;

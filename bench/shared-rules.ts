@@ -1,6 +1,6 @@
 /**
  * What the window rules cost per request: the in-memory Detector (before issue 16's shared counts) against the
- * SharedDetector over a real database (abuse/shared-detector.ts), for the same stream: 50 identities, 20,000
+ * SharedDetector over a real database (anomaly/shared-detector.ts), for the same stream: 50 identities, 20,000
  * requests one after another (reads, 1% continued list pages, 0.2% 404s: each of those flushes at once, K = 1; one address each), 5 ms apart on
  * the injected clock. SQLite in a temp dir; PostgreSQL too when CERTVAULT_TEST_DB names a server.
  * Run: node --import tsx bench/shared-rules.ts
@@ -9,14 +9,14 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { Detector } from "../abuse/detector.js";
-import { SharedDetector } from "../abuse/shared-detector.js";
-import { DEFAULT_THRESHOLDS } from "../abuse/rules.js";
-import type { AccessEvent } from "../abuse/rules.js";
-import { openDatabase } from "../store/db.js";
-import type { Db } from "../store/db.js";
-import { RuleCounters } from "../store/rule-counters.js";
-import { createScratchDatabase, testDatabaseServer } from "../testing/scratch-db.js";
+import { Detector } from "../src/anomaly/detector.js";
+import { SharedDetector } from "../src/anomaly/shared-detector.js";
+import { DEFAULT_THRESHOLDS } from "../src/anomaly/rules.js";
+import type { AccessEvent } from "../src/anomaly/rules.js";
+import { openDatabase } from "../src/store/db.js";
+import type { Db } from "../src/store/db.js";
+import { RuleCounters } from "../src/store/rule-counters.js";
+import { createScratchDatabase, testDatabaseServer } from "../src/testing/scratch-db.js";
 
 const N = 20_000;
 const T0 = Date.UTC(2026, 0, 5, 9);

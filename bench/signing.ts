@@ -12,14 +12,14 @@
  */
 import { createHash, randomBytes, sign, verify } from "node:crypto";
 import { pathToFileURL } from "node:url";
-import { openContent, seal, signRecord, verifyRecordSignature } from "../envelope/index.js";
-import type { RecordSigner } from "../envelope/index.js";
-import { x509 } from "../keys/x509.js";
-import { RevocationList } from "../client-sdk/crl.js";
-import { type TrustContext, verifyRecord } from "../client-sdk/record-trust.js";
-import { MemoryTrustState } from "../client-sdk/trust-state.js";
-import { anchorsFromPem } from "../client-sdk/trust.js";
-import { type TestIdentity, createTestCA } from "../testing/index.js";
+import { openContent, seal, signRecord, verifyRecordSignature } from "../src/envelope/index.js";
+import type { RecordSigner } from "../src/envelope/index.js";
+import { x509 } from "../src/x509/x509.js";
+import { RevocationList } from "../src/client-sdk/crl.js";
+import { type TrustContext, verifyRecord } from "../src/client-sdk/record-trust.js";
+import { MemoryTrustState } from "../src/client-sdk/trust-state.js";
+import { anchorsFromPem } from "../src/client-sdk/trust.js";
+import { type TestIdentity, createTestCA } from "../src/testing/index.js";
 import { median } from "./stats.js";
 
 const RUNS = 7;

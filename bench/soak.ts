@@ -10,9 +10,9 @@ import { randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { Agent, request } from "node:https";
-import { CertvaultClient } from "../client-sdk/index.js";
-import { createTestCA } from "../testing/index.js";
-import type { TestCA, TestIdentity } from "../testing/index.js";
+import { CertvaultClient } from "../src/client-sdk/index.js";
+import { createTestCA } from "../src/testing/index.js";
+import type { TestCA, TestIdentity } from "../src/testing/index.js";
 import { startServerProcess, stopServerProcess } from "../test/helpers/server-process.js";
 import { fromMetrics, percentile, procStats, verdicts } from "./soak-sampler.js";
 import type { Sample } from "./soak-sampler.js";
@@ -138,7 +138,7 @@ async function revocation(n: number): Promise<void> {
     // The contract's 1 s is asserted by test/server/revocation.test.ts; here a late refusal under load is reported
     // (and counted) as a finding, and only one that never comes (30 s) fails the soak. Two 2-minute runs saw the
     // revocation made at the run's end accepted for over 5 s: it overlapped the server's stop, which stopped watching
-    // revocations first and kept a busy keep-alive connection open (fixed: server/graceful-close.ts, and the run
+    // revocations first and kept a busy keep-alive connection open (fixed: server/lifecycle/graceful-close.ts, and the run
     // now awaits its last revocation before stopping the server).
     const revokedAt = Date.now();
     for (;;) {

@@ -6,9 +6,9 @@
  * after are compared under the same machine load. CERTVAULT_BENCH_PG=postgres://... adds the same rows on PostgreSQL.
  */
 import { join } from "node:path";
-import { createTestCA } from "../testing/index.js";
-import type { TestCA, TestIdentity } from "../testing/index.js";
-import { createScratchDatabase } from "../testing/scratch-db.js";
+import { createTestCA } from "../src/testing/index.js";
+import type { TestCA, TestIdentity } from "../src/testing/index.js";
+import { createScratchDatabase } from "../src/testing/scratch-db.js";
 import { median, table } from "./stats.js";
 import { buildCli, fetchJson, load, pinSelf, sealedPost, startPinned, stop } from "./server.js";
 

@@ -7,9 +7,14 @@ import { connect } from "node:tls";
 import { createServer } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
-import { createTestCA } from "../testing/index.js";
-import { anchorsFromPem, certificateFacts, pemToDer, vetRegistryCertificate } from "../policy/registry-certificate.js";
-import { RegistryVetting } from "../server/registry-vetting.js";
+import { createTestCA } from "../src/testing/index.js";
+import {
+  anchorsFromPem,
+  certificateFacts,
+  pemToDer,
+  vetRegistryCertificate,
+} from "../src/policy/registry-certificate.js";
+import { RegistryVetting } from "../src/server/revocation/registry-vetting.js";
 
 function perOp(n: number, fn: (i: number) => void): number {
   for (let i = 0; i < Math.min(n, 200); i++) fn(i);

@@ -7,23 +7,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { dirname, join } from "node:path";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const built = join(root, "dist", "scripts", "certvault.js");
-const SOURCE_DIRS = [
-  "abuse",
-  "audit",
-  "ca",
-  "client-sdk",
-  "config",
-  "envelope",
-  "errors",
-  "keys",
-  "policy",
-  "recovery",
-  "scripts",
-  "server",
-  "store",
-  "testing",
-];
+const built = join(root, "dist", "cli", "certvault.js");
 
 function newestSource() {
   let newest = 0;
@@ -40,7 +24,7 @@ function newestSource() {
       else if (e.name.endsWith(".ts")) newest = Math.max(newest, statSync(p).mtimeMs);
     }
   };
-  for (const d of SOURCE_DIRS) walk(join(root, d));
+  walk(join(root, "src"));
   return newest;
 }
 
@@ -50,5 +34,5 @@ if (useBuilt) {
 } else {
   const { register } = await import("tsx/esm/api");
   register({ tsconfig: join(root, "tsconfig.json") });
-  await import(pathToFileURL(join(root, "scripts", "certvault.ts")).href);
+  await import(pathToFileURL(join(root, "src", "cli", "certvault.ts")).href);
 }

@@ -1,22 +1,22 @@
 /**
- * The read rules (abuse/read-rules.ts) and their database counts (store/read-counters.ts, through ReadAdmission) on a
+ * The read rules (anomaly/read-rules.ts) and their database counts (store/read-counters.ts, through ReadAdmission) on a
  * real database (SQLite; PostgreSQL too with CERTVAULT_TEST_DB) with an injected clock: daily_reads is judged against
  * the identity's own history (a steady 100 a day for a week allows 300, not 1,000 or 40), re-reads are not new
  * reads, windows roll, and a release forgets the counts. Failed before the change: there was no daily rule and no
- * database count (abuse/read-rules.ts and store/read-counters.ts did not exist).
+ * database count (anomaly/read-rules.ts and store/read-counters.ts did not exist).
  */
 import { expect } from "chai";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase } from "../../store/db.js";
-import type { Db } from "../../store/db.js";
-import { ReadCounters } from "../../store/read-counters.js";
-import { QuarantineRepository } from "../../store/quarantine.js";
-import { ReadAdmission } from "../../server/admission.js";
-import { dailyLimit, readFindings } from "../../abuse/read-rules.js";
-import { DEFAULT_THRESHOLDS, thresholdsFrom } from "../../abuse/rules.js";
-import { createScratchDatabase, testDatabaseServer } from "../../testing/scratch-db.js";
+import { openDatabase } from "../../src/store/db.js";
+import type { Db } from "../../src/store/db.js";
+import { ReadCounters } from "../../src/store/read-counters.js";
+import { QuarantineRepository } from "../../src/store/quarantine.js";
+import { ReadAdmission } from "../../src/server/middleware/admission.js";
+import { dailyLimit, readFindings } from "../../src/anomaly/read-rules.js";
+import { DEFAULT_THRESHOLDS, thresholdsFrom } from "../../src/anomaly/rules.js";
+import { createScratchDatabase, testDatabaseServer } from "../../src/testing/scratch-db.js";
 
 const T0 = Date.UTC(2026, 10, 23, 0, 0, 0);
 const MIN = 60_000;

@@ -1,9 +1,9 @@
 /** The anomaly rules and the detector, without a server: scripted event streams with a fake clock. */
 import { expect } from "chai";
 import fc from "fast-check";
-import { DEFAULT_THRESHOLDS, evaluate, thresholdsFrom } from "../../abuse/rules.js";
-import type { AccessEvent, Thresholds } from "../../abuse/rules.js";
-import { Detector } from "../../abuse/detector.js";
+import { DEFAULT_THRESHOLDS, evaluate, thresholdsFrom } from "../../src/anomaly/rules.js";
+import type { AccessEvent, Thresholds } from "../../src/anomaly/rules.js";
+import { Detector } from "../../src/anomaly/detector.js";
 
 const T0 = Date.UTC(2026, 10, 23, 9, 0, 0);
 const MIN = 60_000;

@@ -1,5 +1,5 @@
 /**
- * The window rules' shared counts (abuse/shared-detector.ts over store/rule-counters.ts) on a real database (SQLite;
+ * The window rules' shared counts (anomaly/shared-detector.ts over store/rule-counters.ts) on a real database (SQLite;
  * PostgreSQL too with CERTVAULT_TEST_DB), two detectors standing for two nodes, an injected clock: the stated
  * overshoot bound holds (one node exact, two within N x (K - 1)), distinct addresses are counted once across nodes,
  * a count only another node's timer flush completes is still reported, and the sweep deletes old windows. Failed
@@ -9,14 +9,14 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase } from "../../store/db.js";
-import type { Db } from "../../store/db.js";
-import { RuleCounters } from "../../store/rule-counters.js";
-import { SharedDetector } from "../../abuse/shared-detector.js";
-import type { SharedDetectorOptions } from "../../abuse/shared-detector.js";
-import { thresholdsFrom } from "../../abuse/rules.js";
-import type { AccessEvent, Finding } from "../../abuse/rules.js";
-import { createScratchDatabase, testDatabaseServer } from "../../testing/scratch-db.js";
+import { openDatabase } from "../../src/store/db.js";
+import type { Db } from "../../src/store/db.js";
+import { RuleCounters } from "../../src/store/rule-counters.js";
+import { SharedDetector } from "../../src/anomaly/shared-detector.js";
+import type { SharedDetectorOptions } from "../../src/anomaly/shared-detector.js";
+import { thresholdsFrom } from "../../src/anomaly/rules.js";
+import type { AccessEvent, Finding } from "../../src/anomaly/rules.js";
+import { createScratchDatabase, testDatabaseServer } from "../../src/testing/scratch-db.js";
 
 const T0 = Date.UTC(2026, 10, 23, 9, 0, 0);
 // volumeMin 100: K = 5 for volume, so two nodes may overshoot by 2 x 4 = 8; sources 3: K = 1.

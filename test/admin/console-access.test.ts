@@ -5,9 +5,9 @@
  * cross-site fetch) changes nothing and is audited as refused; the same POST done right does change things.
  */
 import { expect } from "chai";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { QuarantineRepository } from "../../store/quarantine.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { QuarantineRepository } from "../../src/store/quarantine.js";
 import { call, errorCode, openSession, postForm } from "./helpers.js";
 import { rowsIn } from "../helpers/db.js";
 

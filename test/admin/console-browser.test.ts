@@ -10,11 +10,11 @@ import { createServer } from "node:http";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { DEFAULT_THRESHOLDS } from "../../abuse/rules.js";
-import { caPaths } from "../../ca/ca-files.js";
-import { FileKeyStore, createKeyAndCsr } from "../../client-sdk/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { DEFAULT_THRESHOLDS } from "../../src/anomaly/rules.js";
+import { caPaths } from "../../src/ca/ca-files.js";
+import { FileKeyStore, createKeyAndCsr } from "../../src/client-sdk/index.js";
 import { BrowserDriver, CHROMIUM, requireBrowser } from "./browser.js";
 import { artifactsDir, call, errorCode } from "./helpers.js";
 

@@ -7,8 +7,8 @@
  */
 import { readFileSync } from "node:fs";
 import { expect } from "chai";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 import { runCli } from "../helpers/cli.js";
 import { makeCsr } from "../helpers/ca-fixture.js";
 import { enrollRequest, makeToken } from "../enroll/helpers.js";

@@ -6,7 +6,7 @@ import { Agent, request } from "node:https";
 import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { TestCA, TestIdentity } from "../../testing/index.js";
+import type { TestCA, TestIdentity } from "../../src/testing/index.js";
 
 export interface Answer {
   status: number;

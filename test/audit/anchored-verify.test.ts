@@ -6,9 +6,9 @@
 import { expect } from "chai";
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA } from "../../testing/index.js";
-import { openDatabase } from "../../store/db.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
+import { openDatabase } from "../../src/store/db.js";
 import { curl } from "../helpers/curl.js";
 import { runCli, TempDirs } from "../helpers/cli.js";
 import { forgeAuditChain } from "../helpers/audit-forge.js";

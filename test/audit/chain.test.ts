@@ -2,9 +2,9 @@
 import { expect } from "chai";
 import fc from "fast-check";
 import { generateKeyPairSync } from "node:crypto";
-import { GENESIS_HASH, link, verifyChain } from "../../audit/chain.js";
-import type { AuditEntry, AuditEvent } from "../../audit/chain.js";
-import { checkpointVerifier, signCheckpoint } from "../../audit/audit-key.js";
+import { GENESIS_HASH, link, verifyChain } from "../../src/audit/chain.js";
+import type { AuditEntry, AuditEvent } from "../../src/audit/chain.js";
+import { checkpointVerifier, signCheckpoint } from "../../src/audit/audit-key.js";
 
 const keys = generateKeyPairSync("ec", { namedCurve: "P-256" });
 const check = checkpointVerifier(keys.publicKey);

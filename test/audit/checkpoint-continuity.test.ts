@@ -6,13 +6,13 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase } from "../../store/db.js";
-import type { Db } from "../../store/db.js";
-import { AuditRepository } from "../../store/audit.js";
-import { AuditLog } from "../../audit/audit-log.js";
-import { auditPaths, ensureAuditKey, fileAuditSigner } from "../../audit/audit-key.js";
-import { verifyAudit } from "../../audit/verify.js";
-import type { AuditEvent } from "../../audit/chain.js";
+import { openDatabase } from "../../src/store/db.js";
+import type { Db } from "../../src/store/db.js";
+import { AuditRepository } from "../../src/store/audit.js";
+import { AuditLog } from "../../src/audit/audit-log.js";
+import { auditPaths, ensureAuditKey, fileAuditSigner } from "../../src/audit/audit-key.js";
+import { verifyAudit } from "../../src/audit/verify.js";
+import type { AuditEvent } from "../../src/audit/chain.js";
 import { rowsIn } from "../helpers/db.js";
 
 const event = (i: number): AuditEvent => ({

@@ -7,13 +7,13 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase } from "../../store/db.js";
-import type { Db } from "../../store/db.js";
-import { AuditRepository } from "../../store/audit.js";
-import { AuditLog } from "../../audit/audit-log.js";
-import { auditPaths, ensureAuditKey, fileAuditSigner } from "../../audit/audit-key.js";
-import type { AuditEvent } from "../../audit/chain.js";
-import type { AuditChainBrokenError } from "../../errors/index.js";
+import { openDatabase } from "../../src/store/db.js";
+import type { Db } from "../../src/store/db.js";
+import { AuditRepository } from "../../src/store/audit.js";
+import { AuditLog } from "../../src/audit/audit-log.js";
+import { auditPaths, ensureAuditKey, fileAuditSigner } from "../../src/audit/audit-key.js";
+import type { AuditEvent } from "../../src/audit/chain.js";
+import type { AuditChainBrokenError } from "../../src/errors/index.js";
 
 const event = (i: number): AuditEvent => ({
   time: new Date(Date.UTC(2026, 10, 23) + i),

@@ -3,10 +3,10 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase } from "../../store/db.js";
-import { AuditRepository } from "../../store/audit.js";
-import { AuditLog } from "../../audit/audit-log.js";
-import { verifyChain } from "../../audit/chain.js";
+import { openDatabase } from "../../src/store/db.js";
+import { AuditRepository } from "../../src/store/audit.js";
+import { AuditLog } from "../../src/audit/audit-log.js";
+import { verifyChain } from "../../src/audit/chain.js";
 
 describe("audit: concurrent writers", function () {
   this.timeout(60_000);

@@ -3,9 +3,9 @@
  * each record's content carrying a unique marker, with the instant its write was acknowledged.
  */
 import { randomBytes } from "node:crypto";
-import { CertvaultClient } from "../../client-sdk/index.js";
-import type { MemoryTrustState } from "../../client-sdk/index.js";
-import type { TestCA, TestIdentity } from "../../testing/index.js";
+import { CertvaultClient } from "../../src/client-sdk/index.js";
+import type { MemoryTrustState } from "../../src/client-sdk/index.js";
+import type { TestCA, TestIdentity } from "../../src/testing/index.js";
 
 export interface Written {
   id: string;

@@ -7,8 +7,8 @@ import { expect } from "chai";
 import { cpSync, existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA } from "../../testing/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
 import { TempDirs, runCli } from "../helpers/cli.js";
 import { curl } from "../helpers/curl.js";
 

@@ -8,13 +8,13 @@ import { expect } from "chai";
 import { closeSync, existsSync, mkdtempSync, openSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA } from "../../testing/index.js";
-import { createBackup, sha256File } from "../../store/backup.js";
-import { extractBackup, writeBackupStream } from "../../store/backup-format.js";
-import { openSqliteFile } from "../../store/backup-sqlite.js";
-import { restoreBackup } from "../../store/restore.js";
-import { auditPaths } from "../../audit/audit-key.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
+import { createBackup, sha256File } from "../../src/store/backup.js";
+import { extractBackup, writeBackupStream } from "../../src/store/backup-format.js";
+import { openSqliteFile } from "../../src/store/backup-sqlite.js";
+import { restoreBackup } from "../../src/store/restore.js";
+import { auditPaths } from "../../src/audit/audit-key.js";
 
 describe("restore refuses a snapshot whose schema certvault did not make", function () {
   this.timeout(60_000);

@@ -7,13 +7,13 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { CRLNumber, id_ce_cRLNumber } from "@peculiar/asn1-x509";
-import { x509 } from "../../keys/x509.js";
-import { REASONS } from "../../ca/reasons.js";
-import type { ReasonName } from "../../ca/reasons.js";
-import type { TestCA } from "../../testing/index.js";
+import { x509 } from "../../src/x509/x509.js";
+import { REASONS } from "../../src/ca/reasons.js";
+import type { ReasonName } from "../../src/ca/reasons.js";
+import type { TestCA } from "../../src/testing/index.js";
 import { ecPublicKey, openAuthority } from "../helpers/ca-fixture.js";
 import { backendCa, BACKENDS, keysIn } from "../helpers/ca-backend.js";
-import type { Signer } from "../../ca/sign.js";
+import type { Signer } from "../../src/ca/sign.js";
 import { opensslOk } from "../helpers/openssl.js";
 
 const OPENSSL_REASON: Record<ReasonName, string> = {

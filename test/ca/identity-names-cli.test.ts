@@ -6,11 +6,11 @@
 import { expect } from "chai";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createTestCA } from "../../testing/index.js";
-import type { TestCA } from "../../testing/index.js";
+import { createTestCA } from "../../src/testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
 import { inParallel, runCli } from "../helpers/cli.js";
 import { opensslOk } from "../helpers/openssl.js";
-import { x509 } from "../../keys/x509.js";
+import { x509 } from "../../src/x509/x509.js";
 
 const HOSTILE: [string, string][] = [
   ["ali\u202Ece", "RIGHT-TO-LEFT OVERRIDE"],

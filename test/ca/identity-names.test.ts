@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 import fc from "fast-check";
-import { identityProblem, MAX_IDENTITY_LENGTH, RECOVERY_IDENTITY } from "../../ca/profiles.js";
+import { identityProblem, MAX_IDENTITY_LENGTH, RECOVERY_IDENTITY } from "../../src/ca/profiles.js";
 
 const ACCEPTED: [string, string][] = [
   ["alice", "plain ASCII"],

@@ -14,7 +14,7 @@ import { TEST_PASSPHRASE } from "../helpers/ca-fixture.js";
 import { pkcs11ToolOrSkip } from "../hsm/softhsm.js";
 import type { TokenRef } from "../hsm/softhsm.js";
 import { tokenPrivateKeys, tokenPublicKeyPem } from "../hsm/pkcs11-tool.js";
-import type { Pkcs11Record } from "../../ca/pkcs11-record.js";
+import type { Pkcs11Record } from "../../src/ca/pkcs11-record.js";
 
 /** One `ca init` run, as the before hooks of init.test.ts leave it. */
 export interface InitRun {

@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { inParallel, runCli, TempDirs } from "../helpers/cli.js";
-import type { TestCA } from "../../testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
 import type { CaHome } from "../helpers/ca-fixture.js";
 import { backendCa, BACKENDS, CA_FILES, keysIn, tokenInitArgs } from "../helpers/ca-backend.js";
 import type { BackendCa } from "../helpers/ca-backend.js";

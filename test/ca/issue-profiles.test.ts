@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { inParallel, runCli, TempDirs } from "../helpers/cli.js";
 import type { RunResult } from "../helpers/cli.js";
 import { extensionBlock, openssl, opensslOk, x509Text } from "../helpers/openssl.js";
-import type { TestCA } from "../../testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
 import { certDates, certSerial, makeCsr } from "../helpers/ca-fixture.js";
 import type { CaHome, CsrKind } from "../helpers/ca-fixture.js";
 import { backendCa, BACKENDS, keysIn } from "../helpers/ca-backend.js";

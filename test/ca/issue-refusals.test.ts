@@ -10,12 +10,12 @@ import { join } from "node:path";
 import { inParallel, runCli, TempDirs } from "../helpers/cli.js";
 import type { RunResult } from "../helpers/cli.js";
 import { openssl } from "../helpers/openssl.js";
-import type { TestCA } from "../../testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
 import { breakCsrSignature, makeCsr, pemToDer, registryCount } from "../helpers/ca-fixture.js";
 import type { CaHome } from "../helpers/ca-fixture.js";
 import { backendCa, BACKENDS, keysIn } from "../helpers/ca-backend.js";
-import { vetCsr } from "../../ca/csr.js";
-import { CsrRejectedError } from "../../errors/index.js";
+import { vetCsr } from "../../src/ca/csr.js";
+import { CsrRejectedError } from "../../src/errors/index.js";
 
 interface Case {
   name: string;

@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import { inParallel, runCli } from "../helpers/cli.js";
 import type { RunResult } from "../helpers/cli.js";
-import type { TestCA } from "../../testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
 import type { CaHome } from "../helpers/ca-fixture.js";
 import { backendCa, BACKENDS, keysIn } from "../helpers/ca-backend.js";
 

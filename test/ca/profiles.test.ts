@@ -1,7 +1,7 @@
 /** The pure certificate profiles (ca/profiles.ts): validity window, key usage per key family and profile, SANs. */
 import { expect } from "chai";
 import fc from "fast-check";
-import { x509 } from "../../keys/x509.js";
+import { x509 } from "../../src/x509/x509.js";
 import {
   BACKDATE_MS,
   DEFAULT_DAYS,
@@ -13,8 +13,8 @@ import {
   parseProfile,
   rootShape,
   validity,
-} from "../../ca/profiles.js";
-import { UsageError } from "../../errors/index.js";
+} from "../../src/ca/profiles.js";
+import { UsageError } from "../../src/errors/index.js";
 
 const DAY = 86_400_000;
 const date = fc.date({

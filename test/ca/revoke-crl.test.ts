@@ -7,7 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCli, TempDirs } from "../helpers/cli.js";
 import { extensionBlock, openssl, opensslOk, x509Text } from "../helpers/openssl.js";
-import type { TestCA } from "../../testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
 import { certSerial, registryField } from "../helpers/ca-fixture.js";
 import type { CaHome } from "../helpers/ca-fixture.js";
 import { backendCa, BACKENDS, keysIn } from "../helpers/ca-backend.js";

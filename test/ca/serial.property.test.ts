@@ -1,8 +1,8 @@
 /** Certificate serials (ca/serial.ts): random, positive, at least 64 bits, unique; user spellings normalise to one form. */
 import { expect } from "chai";
 import fc from "fast-check";
-import { normalizeSerial, randomSerial } from "../../ca/serial.js";
-import { UsageError } from "../../errors/index.js";
+import { normalizeSerial, randomSerial } from "../../src/ca/serial.js";
+import { UsageError } from "../../src/errors/index.js";
 
 describe("ca/serial", () => {
   it("randomSerial: any 16 random bytes give a positive 128-bit DER integer with no leading zero byte", () => {

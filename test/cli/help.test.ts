@@ -1,5 +1,5 @@
 /**
- * `--help` on every command and subcommand of the CLI's command table (scripts/main.ts COMMANDS) prints its help on
+ * `--help` on every command and subcommand of the CLI's command table (cli/main.ts COMMANDS) prints its help on
  * stdout and exits 0, doing nothing else: stdin not a terminal (closed, for the ones run as a process), and a
  * passphrase in the environment, so that a command that
  * went ahead instead (`ca init --help` used to make a CA; `dev --help` a CA and a server) would succeed and leave files
@@ -8,15 +8,15 @@
 import { expect } from "chai";
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Io } from "../../scripts/cli.js";
+import type { Io } from "../../src/cli/command-io.js";
 import { TempDirs, inParallel, runCli } from "../helpers/cli.js";
 import type { RunResult } from "../helpers/cli.js";
 
 const dirs = new TempDirs();
 const PASSPHRASE = "a passphrase that must not be used";
 // Imported dynamically: main() loads the commands with import(), and a static import here would be required as
-// CommonJS by mocha under tsx, giving scripts/cli.ts two instances (HelpRequested would not be recognised).
-const { COMMANDS, main } = await import("../../scripts/main.js");
+// CommonJS by mocha under tsx, giving cli/command-io.ts two instances (HelpRequested would not be recognised).
+const { COMMANDS, main } = await import("../../src/cli/main.js");
 
 /** Every `NAME` and `NAME SUB` of the command table. */
 function invocations(): string[][] {

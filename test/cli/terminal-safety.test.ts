@@ -1,5 +1,5 @@
 /**
- * What the CLI prints from the database, a certificate or the server reaches the terminal escaped (scripts/terminal.ts):
+ * What the CLI prints from the database, a certificate or the server reaches the terminal escaped (cli/terminal.ts):
  * a database writer plants ESC sequences, bidi overrides, C1 controls and line separators in rows that `requests list`,
  * `quarantine list` and `ca list`/`ca show` print; a hostile server answers with them in its error message. None of them
  * may reach stdout or stderr raw; they show as `\u{XXXX}`, and --json stays valid JSON with the same values.
@@ -10,10 +10,10 @@ import type { Server } from "node:https";
 import type { AddressInfo } from "node:net";
 import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createTestCA } from "../../testing/index.js";
-import type { TestCA } from "../../testing/index.js";
+import { createTestCA } from "../../src/testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
 import { runCli } from "../helpers/cli.js";
-import { FileKeyStore } from "../../client-sdk/keystore.js";
+import { FileKeyStore } from "../../src/client-sdk/keystore.js";
 
 /** Clear screen, set the window title, ring the bell, right-to-left override, isolate, line separator, C1 CSI. */
 const EVIL = "\x1b[2J\x1b]0;owned\x07 \u202Eevil\u2066 \u2028\u009B31m";

@@ -1,7 +1,7 @@
-/** scripts/terminal.ts on its own: what is escaped, what is kept, and that the JSON stays the same JSON. */
+/** cli/terminal.ts on its own: what is escaped, what is kept, and that the JSON stays the same JSON. */
 import { expect } from "chai";
 import fc from "fast-check";
-import { safeForTerminal, safeLines, terminalSafeJson } from "../../scripts/terminal.js";
+import { safeForTerminal, safeLines, terminalSafeJson } from "../../src/cli/terminal.js";
 
 const RAW_UNSAFE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
 

@@ -5,10 +5,10 @@
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
-import { isRecipient } from "../../envelope/index.js";
+import { isRecipient } from "../../src/envelope/index.js";
 import { join } from "node:path";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestServer } from "../../testing/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestServer } from "../../src/testing/index.js";
 import { runCli, runProcess, cliEnv, CLI_ENTRY } from "../helpers/cli.js";
 import { openssl } from "../helpers/openssl.js";
 import { rowsIn } from "../helpers/db.js";

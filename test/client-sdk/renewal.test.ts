@@ -6,9 +6,9 @@
 import { expect } from "chai";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestServer } from "../../testing/index.js";
-import { FileKeyStore, ServerError, createKeyAndCsr } from "../../client-sdk/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestServer } from "../../src/testing/index.js";
+import { FileKeyStore, ServerError, createKeyAndCsr } from "../../src/client-sdk/index.js";
 import { runCli } from "../helpers/cli.js";
 import { openssl } from "../helpers/openssl.js";
 import { rowsIn } from "../helpers/db.js";

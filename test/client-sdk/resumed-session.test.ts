@@ -14,11 +14,11 @@ import type { TLSSocket } from "node:tls";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ServerResponse } from "node:http";
-import { Transport } from "../../client-sdk/transport.js";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA } from "../../testing/index.js";
-import { decryptPrivateKey } from "../../keys/encrypted-pkcs8.js";
-import { x509 } from "../../keys/x509.js";
+import { Transport } from "../../src/client-sdk/transport.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
+import { decryptPrivateKey } from "../../src/keys/encrypted-pkcs8.js";
+import { x509 } from "../../src/x509/x509.js";
 
 describe("SDK transport: the server's chain is known before any answer, resumed sessions included", function () {
   this.timeout(30_000);

@@ -6,14 +6,14 @@
 import { expect } from "chai";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { open, inspect, verifyRecordSignature } from "../../envelope/index.js";
-import { parseEnvelope } from "../../envelope/frame.js";
-import { resolveLimits } from "../../envelope/options.js";
-import type { RotationProgress } from "../../client-sdk/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { open, inspect, verifyRecordSignature } from "../../src/envelope/index.js";
+import { parseEnvelope } from "../../src/envelope/frame.js";
+import { resolveLimits } from "../../src/envelope/options.js";
+import type { RotationProgress } from "../../src/client-sdk/index.js";
 import { openssl, opensslReadRecord } from "../helpers/openssl.js";
-import { thresholdsFrom } from "../../abuse/rules.js";
+import { thresholdsFrom } from "../../src/anomaly/rules.js";
 
 const COUNT = 1000;
 
@@ -129,7 +129,7 @@ describe("client SDK: key rotation", function () {
   it("finally the old certificate revokes itself, and only itself", async function () {
     const other = await ca.issueClient("alice");
     const oldClient = server.client(oldId, { retries: 0 });
-    const { ServerError } = await import("../../client-sdk/index.js");
+    const { ServerError } = await import("../../src/client-sdk/index.js");
     // A certificate cannot revoke another one, not even of its own identity (a stolen key could lock the owner out).
     const { request, Agent } = await import("node:https");
     const agent = new Agent({ ca: ca.rootPem, cert: oldId.certPem, key: oldId.keyPem });

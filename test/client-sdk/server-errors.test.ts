@@ -5,10 +5,10 @@
  * known code with another status than the registry's, stays a plain ServerError.
  */
 import { expect } from "chai";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { ServerError, UntrustedRecordError } from "../../client-sdk/index.js";
-import { DatabaseUnavailableError, NotFoundError, PayloadTooLargeError } from "../../errors/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { ServerError, UntrustedRecordError } from "../../src/client-sdk/index.js";
+import { DatabaseUnavailableError, NotFoundError, PayloadTooLargeError } from "../../src/errors/index.js";
 import { answerJson, errorOf, hijack } from "../helpers/hostile.js";
 import type { Hijack } from "../helpers/hostile.js";
 

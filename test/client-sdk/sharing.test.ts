@@ -9,10 +9,10 @@ import { join } from "node:path";
 import { createServer } from "node:https";
 import type { Server } from "node:https";
 import type { AddressInfo } from "node:net";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { CertvaultClient, ServerError, UntrustedCertificateError } from "../../client-sdk/index.js";
-import { open, signGrant } from "../../envelope/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { CertvaultClient, ServerError, UntrustedCertificateError } from "../../src/client-sdk/index.js";
+import { open, signGrant } from "../../src/envelope/index.js";
 import { opensslReadRecord, pemToDer } from "../helpers/openssl.js";
 import { rowsIn } from "../helpers/db.js";
 
@@ -151,7 +151,7 @@ describe("sharing", function () {
       const foreign = await ca.foreign();
       const mallory = await foreign.issueClient("bob"); // the right name, the wrong CA
       const srv = (await import("node:fs")).readFileSync(join(ca.home, "server", "server.crt"), "utf8");
-      const { decryptPrivateKey } = await import("../../keys/encrypted-pkcs8.js");
+      const { decryptPrivateKey } = await import("../../src/keys/encrypted-pkcs8.js");
       const key = decryptPrivateKey(
         (await import("node:fs")).readFileSync(join(ca.home, "server", "server.key"), "utf8"),
         ca.passphrase,

@@ -9,10 +9,10 @@ import type { AddressInfo } from "node:net";
 import { createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { CertvaultClient, UntrustedCertificateError } from "../../client-sdk/index.js";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { decryptPrivateKey } from "../../keys/encrypted-pkcs8.js";
+import { CertvaultClient, UntrustedCertificateError } from "../../src/client-sdk/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { decryptPrivateKey } from "../../src/keys/encrypted-pkcs8.js";
 import { pemToDer } from "../helpers/openssl.js";
 import type { IncomingMessage, ServerResponse } from "node:http";
 

@@ -7,10 +7,10 @@
 import { expect } from "chai";
 import { Agent, request } from "node:https";
 import type { TLSSocket } from "node:tls";
-import { createTestCA } from "../../testing/index.js";
-import type { TestCA, TestIdentity } from "../../testing/index.js";
-import { createScratchDatabase } from "../../testing/scratch-db.js";
-import type { ScratchDatabase } from "../../testing/scratch-db.js";
+import { createTestCA } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity } from "../../src/testing/index.js";
+import { createScratchDatabase } from "../../src/testing/scratch-db.js";
+import type { ScratchDatabase } from "../../src/testing/scratch-db.js";
 import { runCli } from "../helpers/cli.js";
 import { startServerProcess, stopServerProcess } from "../helpers/server-process.js";
 import type { ServerProcess } from "../helpers/server-process.js";

@@ -8,8 +8,8 @@ import { expect } from "chai";
 import { copyFileSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestServer } from "../../testing/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestServer } from "../../src/testing/index.js";
 import { REPO_ROOT, runCli, runProcess } from "../helpers/cli.js";
 import { rowsIn } from "../helpers/db.js";
 

@@ -103,8 +103,8 @@ describe("docs/testing.md example", function () {
         experimentalDecorators: true,
         types: ["node", "mocha"],
         paths: {
-          "certvault/testing": [join(REPO_ROOT, "testing", "index.ts")],
-          "certvault/client-sdk": [join(REPO_ROOT, "client-sdk", "index.ts")],
+          "certvault/testing": [join(REPO_ROOT, "src", "testing", "index.ts")],
+          "certvault/client-sdk": [join(REPO_ROOT, "src", "client-sdk", "index.ts")],
         },
       },
       files: ["vault.test.ts"],

@@ -6,8 +6,8 @@
 import { expect } from "chai";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestServer } from "../../testing/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestServer } from "../../src/testing/index.js";
 import { runCli } from "../helpers/cli.js";
 import { auditSince, auditTail, listedSerials, makeToken } from "./helpers.js";
 

@@ -6,7 +6,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { request } from "node:https";
 import { expect } from "chai";
-import type { TestCA } from "../../testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
 import { CLI_ENTRY, REPO_ROOT, cliEnv, runCli } from "../helpers/cli.js";
 
 export interface EnrollServer {

@@ -4,8 +4,8 @@
  */
 import { expect } from "chai";
 import { connect } from "node:tls";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestServer } from "../../testing/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestServer } from "../../src/testing/index.js";
 
 describe("enrollment listener: HSTS and malformed bytes", function () {
   this.timeout(60_000);

@@ -8,9 +8,9 @@ import { expect } from "chai";
 import { X509Certificate, createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestServer } from "../../testing/index.js";
-import { isRecipient } from "../../envelope/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestServer } from "../../src/testing/index.js";
+import { isRecipient } from "../../src/envelope/index.js";
 import { runCli } from "../helpers/cli.js";
 import { makeToken } from "./helpers.js";
 

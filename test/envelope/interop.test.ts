@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { expect } from "chai";
-import { inspect, open, recipientsOf, seal } from "../../envelope/index.js";
+import { inspect, open, recipientsOf, seal } from "../../src/envelope/index.js";
 import { Fixtures, type Identity, bytes } from "./fixtures.js";
 import { referenceSeal } from "./reference.js";
 

@@ -6,10 +6,10 @@ import { createECDH, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { expect } from "chai";
 import { AsnParser } from "@peculiar/asn1-schema";
 import { ContentInfo } from "@peculiar/asn1-cms";
-import { AuthEnvelopedData } from "../../envelope/asn1.js";
-import { CertvaultError } from "../../errors/index.js";
-import * as E from "../../envelope/index.js";
-import { open, seal } from "../../envelope/index.js";
+import { AuthEnvelopedData } from "../../src/envelope/asn1.js";
+import { CertvaultError } from "../../src/errors/index.js";
+import * as E from "../../src/envelope/index.js";
+import { open, seal } from "../../src/envelope/index.js";
 import { Fixtures, type Identity, bytes, run, thrown } from "./fixtures.js";
 import { OIDS, type RefOptions, oid, originatorWith, referenceSeal, tlv } from "./reference.js";
 

@@ -5,8 +5,8 @@
  */
 import { expect } from "chai";
 import fc from "fast-check";
-import { CertvaultError } from "../../errors/index.js";
-import { inspect, open, recipientsOf, seal } from "../../envelope/index.js";
+import { CertvaultError } from "../../src/errors/index.js";
+import { inspect, open, recipientsOf, seal } from "../../src/envelope/index.js";
 import { Fixtures, type Identity, bytes } from "./fixtures.js";
 
 const PT = bytes("property-tested plaintext, long enough to span a few AES blocks");

@@ -28,7 +28,7 @@ import {
   id_ce_subjectKeyIdentifier,
 } from "@peculiar/asn1-x509";
 import { RsaEsOaepParams } from "@peculiar/asn1-rsa";
-import { EccCmsSharedInfo, GcmParameters } from "../../envelope/asn1.js";
+import { EccCmsSharedInfo, GcmParameters } from "../../src/envelope/asn1.js";
 import type { Identity } from "./fixtures.js";
 
 export const OIDS = {

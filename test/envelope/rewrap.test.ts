@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { AsnParser, AsnConvert } from "@peculiar/asn1-schema";
 import { ContentInfo } from "@peculiar/asn1-cms";
-import { AuthEnvelopedData } from "../../envelope/asn1.js";
+import { AuthEnvelopedData } from "../../src/envelope/asn1.js";
 import {
   DecryptionFailedError,
   LastRecipientError,
@@ -13,7 +13,7 @@ import {
   recipientsOf,
   removeRecipients,
   seal,
-} from "../../envelope/index.js";
+} from "../../src/envelope/index.js";
 import { Fixtures, type Identity, bytes, thrown } from "./fixtures.js";
 
 const ber = { berOptions: { parseEmbedded: false } };
@@ -106,7 +106,7 @@ describe("envelope: addRecipients / removeRecipients", function () {
 describe("envelope: addRecipients without the content check", function () {
   it("wraps the right key (the new recipient opens it), and a wrong opening key still fails rather than wrapping a decoy", async function () {
     const { Fixtures } = await import("./fixtures.js");
-    const { seal, open, addRecipients } = await import("../../envelope/index.js");
+    const { seal, open, addRecipients } = await import("../../src/envelope/index.js");
     const fx = await Fixtures.create();
     try {
       const { p256, rsa } = await fx.standard();

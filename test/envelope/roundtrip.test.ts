@@ -2,8 +2,8 @@ import { randomBytes } from "node:crypto";
 import { expect } from "chai";
 import { AsnConvert, AsnParser } from "@peculiar/asn1-schema";
 import { ContentInfo } from "@peculiar/asn1-cms";
-import { AuthEnvelopedData, GcmParameters } from "../../envelope/asn1.js";
-import { inspect, isRecipient, open, recipientsOf, seal } from "../../envelope/index.js";
+import { AuthEnvelopedData, GcmParameters } from "../../src/envelope/asn1.js";
+import { inspect, isRecipient, open, recipientsOf, seal } from "../../src/envelope/index.js";
 import { Fixtures, type Identity, bytes } from "./fixtures.js";
 
 describe("envelope: seal and open", function () {

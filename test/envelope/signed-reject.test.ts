@@ -6,8 +6,8 @@
  * nothing is re-signed. (@peculiar/asn1-schema cannot be used here: it re-encodes the binding's 2.25 OID wrongly.)
  */
 import { expect } from "chai";
-import * as E from "../../envelope/index.js";
-import { signRecord, verifyRecordSignature } from "../../envelope/index.js";
+import * as E from "../../src/envelope/index.js";
+import { signRecord, verifyRecordSignature } from "../../src/envelope/index.js";
 import { Fixtures, type Identity, bytes, thrown } from "./fixtures.js";
 
 const BINDING = { owner: "alice", id: "0123456789abcdef0123456789abcdef" };

@@ -3,8 +3,8 @@
  * exactly that shape. One test per defect, named after it (docs/envelope.md "Signed records", must-reject list).
  */
 import { expect } from "chai";
-import * as E from "../../envelope/index.js";
-import { openContent, seal, signRecord, verifyRecordSignature } from "../../envelope/index.js";
+import * as E from "../../src/envelope/index.js";
+import { openContent, seal, signRecord, verifyRecordSignature } from "../../src/envelope/index.js";
 import { Fixtures, type Identity, bytes, run, thrown } from "./fixtures.js";
 
 const PT = bytes("the signed record");

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { expect } from "chai";
-import { InvalidOriginatorKeyError, DecryptionFailedError, open } from "../../envelope/index.js";
+import { InvalidOriginatorKeyError, DecryptionFailedError, open } from "../../src/envelope/index.js";
 import { Fixtures, type Identity, bytes, thrown } from "./fixtures.js";
 import { originatorWith, referenceSeal } from "./reference.js";
 

@@ -6,9 +6,9 @@
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ERRORS, errorSpec } from "../../errors/index.js";
-import type { ErrorCode, ErrorScope } from "../../errors/index.js";
-import { ERROR_CLASSES } from "../../client-sdk/server-errors.js";
+import { ERRORS, errorSpec } from "../../src/errors/index.js";
+import type { ErrorCode, ErrorScope } from "../../src/errors/index.js";
+import { ERROR_CLASSES } from "../../src/client-sdk/server-errors.js";
 import { REPO_ROOT } from "../helpers/cli.js";
 
 interface Row {

@@ -18,11 +18,11 @@ import {
   RouteNotFoundError,
   ServiceUnavailableError,
   errorSpec,
-} from "../../errors/index.js";
-import type { ErrorCode } from "../../errors/index.js";
-import { ERROR_CLASSES } from "../../client-sdk/server-errors.js";
-import { UntrustedRecordError } from "../../client-sdk/index.js";
-import { errorMapper, httpAnswer } from "../../server/errors.js";
+} from "../../src/errors/index.js";
+import type { ErrorCode } from "../../src/errors/index.js";
+import { ERROR_CLASSES } from "../../src/client-sdk/server-errors.js";
+import { UntrustedRecordError } from "../../src/client-sdk/index.js";
+import { errorMapper, httpAnswer } from "../../src/server/errors.js";
 import { runProcess } from "../helpers/cli.js";
 
 const CODES = Object.keys(ERRORS) as ErrorCode[];

@@ -4,7 +4,7 @@
  * test can inject a fault under load and then judge each answer by when it was asked.
  */
 import { Agent, request } from "node:https";
-import type { TestCA, TestIdentity } from "../../testing/index.js";
+import type { TestCA, TestIdentity } from "../../src/testing/index.js";
 
 export interface Answer {
   method: string;

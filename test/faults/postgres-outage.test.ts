@@ -10,9 +10,9 @@
  */
 import { expect } from "chai";
 import type { TLSSocket } from "node:tls";
-import { createTestCA } from "../../testing/index.js";
-import type { TestCA } from "../../testing/index.js";
-import { ACQUIRE_TIMEOUT_MS } from "../../store/db.js";
+import { createTestCA } from "../../src/testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
+import { ACQUIRE_TIMEOUT_MS } from "../../src/store/db.js";
 import { runCli } from "../helpers/cli.js";
 import { startServerProcess, stopServerProcess } from "../helpers/server-process.js";
 import type { ServerProcess } from "../helpers/server-process.js";

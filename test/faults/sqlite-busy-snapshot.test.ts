@@ -8,9 +8,9 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase } from "../../store/db.js";
-import type { Db } from "../../store/db.js";
-import { BUSY_WAIT_MS } from "../../store/sqlite.js";
+import { openDatabase } from "../../src/store/db.js";
+import type { Db } from "../../src/store/db.js";
+import { BUSY_WAIT_MS } from "../../src/store/sqlite.js";
 
 describe("SQLite: a transaction that loses its snapshot to another writer is run again (SQLITE_BUSY_SNAPSHOT)", function () {
   let dir: string;

@@ -10,10 +10,10 @@
 import { expect } from "chai";
 import { closeSync, openSync, rmSync, writeSync } from "node:fs";
 import { join } from "node:path";
-import { createTestCA } from "../../testing/index.js";
-import type { TestCA } from "../../testing/index.js";
+import { createTestCA } from "../../src/testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
 import type { Agent } from "node:https";
-import { ACQUIRE_TIMEOUT_MS } from "../../store/db.js";
+import { ACQUIRE_TIMEOUT_MS } from "../../src/store/db.js";
 import { TempDirs, runCli, runProcess } from "../helpers/cli.js";
 import { startServerProcess, stopServerProcess } from "../helpers/server-process.js";
 import type { ServerProcess } from "../helpers/server-process.js";

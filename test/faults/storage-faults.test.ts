@@ -4,8 +4,8 @@
  * SQLITE_IOERR, pg's 57P01 and "Connection terminated", net's ECONNREFUSED, knex's pool timeout).
  */
 import { expect } from "chai";
-import { DatabaseUnavailableError, StorageFullError, asCertvaultError } from "../../errors/index.js";
-import { storageFault } from "../../errors/storage-faults.js";
+import { DatabaseUnavailableError, StorageFullError, asCertvaultError } from "../../src/errors/index.js";
+import { storageFault } from "../../src/errors/storage-faults.js";
 
 function err(props: Record<string, unknown>, message = "x"): Error {
   return Object.assign(new Error(message), props);

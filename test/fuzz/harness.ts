@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import fc from "fast-check";
-import { CertvaultError } from "../../errors/index.js";
+import { CertvaultError } from "../../src/errors/index.js";
 import type { World } from "./world.js";
 
 export const REGRESSIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), "regressions");

@@ -7,11 +7,11 @@ import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { createTestCA, startTestServer, TEST_KDF_ITERATIONS } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { seal, signGrant, signRecord } from "../../envelope/index.js";
-import { encryptPkcs8 } from "../../keys/encrypted-pkcs8.js";
-import { thresholdsFrom } from "../../abuse/rules.js";
+import { createTestCA, startTestServer, TEST_KDF_ITERATIONS } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { seal, signGrant, signRecord } from "../../src/envelope/index.js";
+import { encryptPkcs8 } from "../../src/keys/encrypted-pkcs8.js";
+import { thresholdsFrom } from "../../src/anomaly/rules.js";
 import { derOf } from "./mutate.js";
 
 const run = promisify(execFile);

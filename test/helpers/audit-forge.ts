@@ -5,9 +5,9 @@
  */
 import { cpSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Db } from "../../store/db.js";
-import { AuditRepository } from "../../store/audit.js";
-import type { AuditEvent } from "../../audit/chain.js";
+import type { Db } from "../../src/store/db.js";
+import { AuditRepository } from "../../src/store/audit.js";
+import type { AuditEvent } from "../../src/audit/chain.js";
 
 export async function forgeAuditChain(db: Db, removeSeq: number): Promise<{ before: number; after: number }> {
   const repo = new AuditRepository(db);

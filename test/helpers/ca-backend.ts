@@ -8,9 +8,9 @@
  * there they fail. A key type the token cannot make is skipped with the token's own reason (its mechanism list).
  */
 import { existsSync } from "node:fs";
-import { createTestCA } from "../../testing/index.js";
-import type { TestCA, TestCAOptions } from "../../testing/index.js";
-import type { KeyType } from "../../keys/key-types.js";
+import { createTestCA } from "../../src/testing/index.js";
+import type { TestCA, TestCAOptions } from "../../src/testing/index.js";
+import type { KeyType } from "../../src/keys/key-types.js";
 import { keyTypeGap, makeProcessToken, skipBecause, softHsmOrSkip } from "../hsm/softhsm.js";
 import type { TokenRef } from "../hsm/softhsm.js";
 import { cliHome } from "./ca-fixture.js";

@@ -7,15 +7,15 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { CertificateAuthority } from "../../ca/authority.js";
-import type { CaPaths } from "../../ca/ca-files.js";
-import { openDatabase } from "../../store/db.js";
-import type { Db } from "../../store/db.js";
-import { CertificateRepository } from "../../store/certificates.js";
-import type { Signer } from "../../ca/sign.js";
-import { TEST_PASSPHRASE } from "../../testing/index.js";
-import type { TestCA } from "../../testing/index.js";
-import { testKeyPair } from "../../testing/key-cache.js";
+import { CertificateAuthority } from "../../src/ca/authority.js";
+import type { CaPaths } from "../../src/ca/ca-files.js";
+import { openDatabase } from "../../src/store/db.js";
+import type { Db } from "../../src/store/db.js";
+import { CertificateRepository } from "../../src/store/certificates.js";
+import type { Signer } from "../../src/ca/sign.js";
+import { TEST_PASSPHRASE } from "../../src/testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
+import { testKeyPair } from "../../src/testing/key-cache.js";
 import { opensslOk } from "./openssl.js";
 import { sqlite3, sqlite3Count } from "./db.js";
 

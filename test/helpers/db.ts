@@ -4,7 +4,7 @@
  */
 import { createRequire } from "node:module";
 import type { Knex } from "knex";
-import type { Db } from "../../store/db.js";
+import type { Db } from "../../src/store/db.js";
 import { runProcess } from "./cli.js";
 import { judgeOrFallback } from "./judges.js";
 

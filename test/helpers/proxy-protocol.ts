@@ -5,7 +5,7 @@
  */
 import { connect, createServer, isIPv4 } from "node:net";
 import type { AddressInfo, Socket } from "node:net";
-import { V2_SIGNATURE } from "../../server/proxy-header.js";
+import { V2_SIGNATURE } from "../../src/server/tls/proxy-header.js";
 
 export function proxyV1(client: string, port = 40000): Buffer {
   const family = isIPv4(client) ? "TCP4" : "TCP6";

@@ -4,7 +4,7 @@
  */
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import type { TestCA } from "../../testing/index.js";
+import type { TestCA } from "../../src/testing/index.js";
 import { CLI_ENTRY, REPO_ROOT, cliEnv } from "./cli.js";
 
 export interface ServerProcess {

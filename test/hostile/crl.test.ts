@@ -6,12 +6,12 @@
  */
 import { expect } from "chai";
 import { join } from "node:path";
-import { FileTrustState, MemoryTrustState } from "../../client-sdk/index.js";
-import type { TrustState } from "../../client-sdk/index.js";
-import { x509 } from "../../keys/x509.js";
-import { crlNumberOf } from "../../client-sdk/crl.js";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { FileTrustState, MemoryTrustState } from "../../src/client-sdk/index.js";
+import type { TrustState } from "../../src/client-sdk/index.js";
+import { x509 } from "../../src/x509/x509.js";
+import { crlNumberOf } from "../../src/client-sdk/crl.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 import { curl } from "../helpers/curl.js";
 import { pemToDer } from "../helpers/openssl.js";
 import { answerCrl, answerJson, codeOf, hijack, recordCount } from "../helpers/hostile.js";

@@ -6,10 +6,10 @@
  * The server lies through hijack() (root on the API node); its database, TLS and CRL stay the real ones.
  */
 import { expect } from "chai";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { UntrustedCertificateError } from "../../client-sdk/index.js";
-import type { CertvaultClient } from "../../client-sdk/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { UntrustedCertificateError } from "../../src/client-sdk/index.js";
+import type { CertvaultClient } from "../../src/client-sdk/index.js";
 import { answerJson, codeOf, errorOf, hijack } from "../helpers/hostile.js";
 import type { Lie } from "../helpers/hostile.js";
 

@@ -6,9 +6,9 @@
  */
 import { expect } from "chai";
 import { join } from "node:path";
-import { isRecipient, signGrant } from "../../envelope/index.js";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { isRecipient, signGrant } from "../../src/envelope/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 import { curl } from "../helpers/curl.js";
 import { codeOf, opensslDecrypt, recordCount, storedEnvelope } from "../helpers/hostile.js";
 import { eventually } from "../helpers/eventually.js";

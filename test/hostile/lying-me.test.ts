@@ -6,10 +6,10 @@
  */
 import { expect } from "chai";
 import { join } from "node:path";
-import { isRecipient } from "../../envelope/index.js";
-import { x509 } from "../../keys/x509.js";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { isRecipient } from "../../src/envelope/index.js";
+import { x509 } from "../../src/x509/x509.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 import { curl, json } from "../helpers/curl.js";
 import { answerJson, codeOf, hijack, opensslDecrypt, recordCount, storedEnvelope } from "../helpers/hostile.js";
 import type { Hijack, Lie } from "../helpers/hostile.js";

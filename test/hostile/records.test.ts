@@ -7,14 +7,14 @@
 import { expect } from "chai";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { openContent, seal, signRecord } from "../../envelope/index.js";
-import { decryptPrivateKey } from "../../keys/encrypted-pkcs8.js";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { openContent, seal, signRecord } from "../../src/envelope/index.js";
+import { decryptPrivateKey } from "../../src/keys/encrypted-pkcs8.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 import { curl, json } from "../helpers/curl.js";
 import { opensslOk } from "../helpers/openssl.js";
 import { errorOf, storedEnvelope } from "../helpers/hostile.js";
-import type { CertvaultClient } from "../../client-sdk/index.js";
+import type { CertvaultClient } from "../../src/client-sdk/index.js";
 
 describe("hostile database: forged and swapped records (issue 15)", function () {
   this.timeout(60_000);

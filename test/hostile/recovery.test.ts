@@ -8,10 +8,10 @@
  */
 import { expect } from "chai";
 import { join } from "node:path";
-import { MemoryTrustState } from "../../client-sdk/index.js";
-import { isRecipient } from "../../envelope/index.js";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { MemoryTrustState } from "../../src/client-sdk/index.js";
+import { isRecipient } from "../../src/envelope/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 import { runCli } from "../helpers/cli.js";
 import { curl, json } from "../helpers/curl.js";
 import { opensslOk } from "../helpers/openssl.js";

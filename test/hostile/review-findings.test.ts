@@ -5,9 +5,9 @@
  * compromise. Each is refused, and the attacker's key opens nothing.
  */
 import { expect } from "chai";
-import { isRecipient, seal, signGrant, signRecord } from "../../envelope/index.js";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { isRecipient, seal, signGrant, signRecord } from "../../src/envelope/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 import { codeOf, opensslDecrypt, storedEnvelope } from "../helpers/hostile.js";
 import { eventually } from "../helpers/eventually.js";
 
@@ -102,7 +102,7 @@ describe("hostile database: what an attacker's review found (issue 15)", functio
     );
     await ca.revoke(stolen, "keyCompromise");
     const { curl } = await import("../helpers/curl.js");
-    const { x509 } = await import("../../keys/x509.js");
+    const { x509 } = await import("../../src/x509/x509.js");
     await eventually(
       async () => {
         const r = await curl(`${server.url}/v1/crl`, { cacert: ca.paths.rootCert, id: carol2 });

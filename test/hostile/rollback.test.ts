@@ -5,11 +5,11 @@
  * (A client that never saw them cannot know: docs/threat-model.md says so.)
  */
 import { expect } from "chai";
-import { x509 } from "../../keys/x509.js";
-import { isRecipient } from "../../envelope/index.js";
-import { MemoryTrustState } from "../../client-sdk/index.js";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { x509 } from "../../src/x509/x509.js";
+import { isRecipient } from "../../src/envelope/index.js";
+import { MemoryTrustState } from "../../src/client-sdk/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 import { codeOf, opensslDecrypt, storedEnvelope } from "../helpers/hostile.js";
 import { curl } from "../helpers/curl.js";
 import { eventually } from "../helpers/eventually.js";

@@ -13,13 +13,13 @@ import { curl } from "../helpers/curl.js";
 import { backendCa } from "../helpers/ca-backend.js";
 import type { BackendCa } from "../helpers/ca-backend.js";
 import { startServerProcess, stopServerProcess } from "../helpers/server-process.js";
-import type { Pkcs11Record } from "../../ca/pkcs11-record.js";
-import type { TestIdentity } from "../../testing/index.js";
+import type { Pkcs11Record } from "../../src/ca/pkcs11-record.js";
+import type { TestIdentity } from "../../src/testing/index.js";
 import { hasPkcs11Tool, makeSoftHsmToken, pkcs11ToolOrSkip, softHsmOrSkip } from "./softhsm.js";
 import type { SoftHsmToken, TokenRef } from "./softhsm.js";
 import { tokenPrivateKeys, tokenPublicKeyPem } from "./pkcs11-tool.js";
 import { openssl } from "../helpers/openssl.js";
-import { checkpointMessage } from "../../audit/chain.js";
+import { checkpointMessage } from "../../src/audit/chain.js";
 
 describe("audit checkpoints signed by a key in the CA's PKCS#11 token (SoftHSM2)", function () {
   this.timeout(120_000);

@@ -6,11 +6,11 @@
  */
 import { expect } from "chai";
 import * as graphene from "graphene-pk11";
-import { initCa } from "../../ca/authority.js";
-import { caPaths } from "../../ca/ca-files.js";
-import { buildCrl } from "../../ca/crl.js";
-import { loadCaSigner } from "../../ca/pkcs11-record.js";
-import type { Signer } from "../../ca/sign.js";
+import { initCa } from "../../src/ca/authority.js";
+import { caPaths } from "../../src/ca/ca-files.js";
+import { buildCrl } from "../../src/ca/crl.js";
+import { loadCaSigner } from "../../src/ca/pkcs11-record.js";
+import type { Signer } from "../../src/ca/sign.js";
 import { TempDirs } from "../helpers/cli.js";
 import { makeProcessToken, softHsmOrSkip } from "./softhsm.js";
 import type { TokenRef } from "./softhsm.js";

@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type * as Graphene from "graphene-pk11";
-import type { KeyType } from "../../keys/key-types.js";
+import type { KeyType } from "../../src/keys/key-types.js";
 
 const MODULE_CANDIDATES = [
   "/usr/lib/softhsm/libsofthsm2.so",

@@ -7,9 +7,9 @@
 import { expect } from "chai";
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createTestCA } from "../../testing/index.js";
-import type { TestCA, TestIdentity } from "../../testing/index.js";
-import { RECOVERY_IDENTITY } from "../../ca/profiles.js";
+import { createTestCA } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity } from "../../src/testing/index.js";
+import { RECOVERY_IDENTITY } from "../../src/ca/profiles.js";
 import { runCli } from "../helpers/cli.js";
 import { opensslOk } from "../helpers/openssl.js";
 

@@ -7,12 +7,12 @@
 import { expect } from "chai";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { inspect } from "../../envelope/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { inspect } from "../../src/envelope/index.js";
 import { runCli } from "../helpers/cli.js";
 import { openssl, pemToDer } from "../helpers/openssl.js";
-import { MemoryTrustState } from "../../client-sdk/index.js";
+import { MemoryTrustState } from "../../src/client-sdk/index.js";
 import { X509Certificate, createHash } from "node:crypto";
 
 describe("recovery of a lost key (2 of 3 custodians)", function () {
@@ -155,7 +155,7 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
     try {
       const fake = await foreign.issueClient("certvault-recovery");
       const { createServer } = await import("node:https");
-      const { decryptPrivateKey } = await import("../../keys/encrypted-pkcs8.js");
+      const { decryptPrivateKey } = await import("../../src/keys/encrypted-pkcs8.js");
       const key = decryptPrivateKey(readFileSync(join(ca.home, "server", "server.key"), "utf8"), ca.passphrase).export({
         format: "pem",
         type: "pkcs8",
@@ -186,7 +186,7 @@ describe("recovery of a lost key (2 of 3 custodians)", function () {
         },
       );
       await new Promise<void>((r) => evil.listen(0, "127.0.0.1", () => r()));
-      const { CertvaultClient, MemoryTrustState } = await import("../../client-sdk/index.js");
+      const { CertvaultClient, MemoryTrustState } = await import("../../src/client-sdk/index.js");
       const url = `https://127.0.0.1:${(evil.address() as { port: number }).port}`;
       // Pinning it is refused (it does not chain to our root), and a client that pinned ours refuses the swap.
       const fresh = new CertvaultClient({

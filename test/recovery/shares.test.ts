@@ -2,8 +2,8 @@
 import { expect } from "chai";
 import { generateKeyPairSync } from "node:crypto";
 import { split } from "shamir-secret-sharing";
-import { createTestCA } from "../../testing/index.js";
-import { rebuildRecoveryKey } from "../../recovery/recover.js";
+import { createTestCA } from "../../src/testing/index.js";
+import { rebuildRecoveryKey } from "../../src/recovery/recover.js";
 
 describe("recovery: rebuilding the key from shares", function () {
   it("needs the threshold: 3 of 5 rebuild it; 2 of them, or shares of two sets mixed, are refused with recovery_failed", async function () {

@@ -8,9 +8,9 @@ import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:https";
 import { join } from "node:path";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { RecordRepository } from "../../store/records.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { RecordRepository } from "../../src/store/records.js";
 import { runCli } from "../helpers/cli.js";
 import { eventually } from "../helpers/eventually.js";
 import { countRows, sqlite3 } from "../helpers/db.js";
@@ -163,7 +163,7 @@ describe("server: audit and abuse controls", function () {
     expect(listed?.reason).to.match(/distinct records read/);
     expect((await auditRows("mallory", "records.get")).filter((r) => r.status === 200)).to.have.length(read);
     expect(await auditRows("certvault", "quarantine.add")).to.have.length(1);
-    // The read that crossed the threshold was refused in its route, before the record was sent (server/admission.ts):
+    // The read that crossed the threshold was refused in its route, before the record was sent (server/middleware/admission.ts):
     // it is audited as that read, with the refusal's code.
     const refusedRow = (await ca
       .db("audit_entries")

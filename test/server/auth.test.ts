@@ -5,8 +5,8 @@
 import { expect } from "chai";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestServer } from "../../testing/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestServer } from "../../src/testing/index.js";
 import { curl, json } from "../helpers/curl.js";
 
 describe("server: who gets in", function () {
@@ -124,9 +124,9 @@ describe("server: who gets in", function () {
   it("admits a certificate refused as unknown once the registry knows it (that refusal is not kept)", async function () {
     const late = await ca.issueClient("late", { unregistered: true });
     expect((await curl(`${server.url}/v1/me`, { cacert: rootFile, id: late })).status).to.equal(403);
-    const { x509 } = await import("../../keys/x509.js");
+    const { x509 } = await import("../../src/x509/x509.js");
     const cert = new x509.X509Certificate(late.certPem);
-    const { CertificateRepository } = await import("../../store/certificates.js");
+    const { CertificateRepository } = await import("../../src/store/certificates.js");
     await new CertificateRepository(ca.db).insert({
       serial: late.serial,
       identity: "late",

@@ -7,8 +7,8 @@
 import { expect } from "chai";
 import { connect } from "node:tls";
 import { randomBytes } from "node:crypto";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 import { eventually } from "../helpers/eventually.js";
 
 /** Everything the server sent until it closed the connection (which it must do within `ms`). */

@@ -6,8 +6,8 @@
 import { expect } from "chai";
 import { connect } from "node:tls";
 import type { TLSSocket } from "node:tls";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 
 const LIMIT = 16 * 1024 * 1024;
 

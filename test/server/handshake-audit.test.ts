@@ -13,10 +13,10 @@ import type { AddressInfo } from "node:net";
 import { connect } from "node:tls";
 import { request } from "node:https";
 import { X509Certificate } from "node:crypto";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { AuditRepository } from "../../store/audit.js";
-import type { AuditEntry } from "../../audit/chain.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { AuditRepository } from "../../src/store/audit.js";
+import type { AuditEntry } from "../../src/audit/chain.js";
 import { proxyV1, startBalancer } from "../helpers/proxy-protocol.js";
 import { eventually } from "../helpers/eventually.js";
 

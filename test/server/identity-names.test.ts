@@ -4,8 +4,8 @@
  * it without the CA's check) gets 403 `identity_not_allowed` and no data. curl is the client.
  */
 import { expect } from "chai";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 import { curl, json } from "../helpers/curl.js";
 
 describe("server: identity names outside the safe set", function () {

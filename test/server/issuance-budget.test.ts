@@ -7,13 +7,13 @@
 import { expect } from "chai";
 import { Agent, request } from "node:https";
 import { webcrypto } from "node:crypto";
-import { x509, nodeCrypto } from "../../keys/x509.js";
-import { generateKeyPair } from "../../keys/key-types.js";
-import { toPem } from "../../keys/pem.js";
-import { CertificateAuthority } from "../../ca/authority.js";
-import { CertificateRepository } from "../../store/certificates.js";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestServer } from "../../testing/index.js";
+import { x509, nodeCrypto } from "../../src/x509/x509.js";
+import { generateKeyPair } from "../../src/keys/key-types.js";
+import { toPem } from "../../src/x509/pem.js";
+import { CertificateAuthority } from "../../src/ca/authority.js";
+import { CertificateRepository } from "../../src/store/certificates.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestServer } from "../../src/testing/index.js";
 import { rowsIn } from "../helpers/db.js";
 
 interface Cred {

@@ -5,11 +5,11 @@
 import { expect } from "chai";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestServer } from "../../testing/index.js";
-import { CertificateRepository } from "../../store/certificates.js";
-import { fingerprintOf } from "../../ca/authority.js";
-import { x509 } from "../../keys/x509.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestServer } from "../../src/testing/index.js";
+import { CertificateRepository } from "../../src/store/certificates.js";
+import { fingerprintOf } from "../../src/ca/authority.js";
+import { x509 } from "../../src/x509/x509.js";
 import { curl } from "../helpers/curl.js";
 import { openssl } from "../helpers/openssl.js";
 import { runProcess } from "../helpers/cli.js";

@@ -7,12 +7,12 @@
  */
 import { expect } from "chai";
 import { request } from "node:https";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { AuditRepository } from "../../store/audit.js";
-import { resolveServer } from "../../config/index.js";
-import { UsageError } from "../../errors/index.js";
-import { V2_SIGNATURE } from "../../server/proxy-header.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { AuditRepository } from "../../src/store/audit.js";
+import { resolveServer } from "../../src/config/index.js";
+import { UsageError } from "../../src/errors/index.js";
+import { V2_SIGNATURE } from "../../src/server/tls/proxy-header.js";
 import { proxyV1, proxyV2, rawExchange, startBalancer } from "../helpers/proxy-protocol.js";
 import type { TestBalancer } from "../helpers/proxy-protocol.js";
 

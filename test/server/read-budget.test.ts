@@ -10,10 +10,10 @@
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:https";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestServer } from "../../testing/index.js";
-import { RecordRepository } from "../../store/records.js";
-import { thresholdsFrom } from "../../abuse/rules.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestServer } from "../../src/testing/index.js";
+import { RecordRepository } from "../../src/store/records.js";
+import { thresholdsFrom } from "../../src/anomaly/rules.js";
 import { eventually } from "../helpers/eventually.js";
 import { rowsIn } from "../helpers/db.js";
 

@@ -6,8 +6,8 @@ import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 import { curl, json } from "../helpers/curl.js";
 import { runProcess } from "../helpers/cli.js";
 import { openssl } from "../helpers/openssl.js";
@@ -237,7 +237,7 @@ describe("server: records", function () {
   });
 
   it("accepts an envelope sealed to a certificate of the caller issued a moment ago (before the server's next poll)", async function () {
-    const { seal } = await import("../../envelope/index.js");
+    const { seal } = await import("../../src/envelope/index.js");
     const { request, Agent } = await import("node:https");
     const owner = await ca.issueClient("quick");
     const agent = new Agent({ keepAlive: true, ca: ca.rootPem, cert: owner.certPem, key: owner.keyPem });

@@ -5,8 +5,8 @@
 import { expect } from "chai";
 import { Agent, request } from "node:https";
 import type { TLSSocket } from "node:tls";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 import { runCli } from "../helpers/cli.js";
 import { eventually } from "../helpers/eventually.js";
 

@@ -7,9 +7,9 @@
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:https";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestServer } from "../../testing/index.js";
-import { RecordRepository } from "../../store/records.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestServer } from "../../src/testing/index.js";
+import { RecordRepository } from "../../src/store/records.js";
 
 function get(agent: Agent, url: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
@@ -68,7 +68,7 @@ describe("server: the anomaly rules see the route's own outcome", function () {
     const cursor = (JSON.parse(first.body) as { next: string | null }).next;
     expect(cursor, "a second page exists").to.be.a("string");
     expect(await listWalkAlerts(ops)).to.equal(0);
-    // Threshold: 20 continued pages within the window (abuse/rules.ts DEFAULT_THRESHOLDS.listPages).
+    // Threshold: 20 continued pages within the window (anomaly/rules.ts DEFAULT_THRESHOLDS.listPages).
     for (let i = 0; i < 25; i++) {
       const page = await get(walker, `${server.url}/v1/records?limit=1&cursor=${cursor}&cursor=${cursor}`);
       expect(page.status).to.equal(200);

@@ -8,8 +8,8 @@
  */
 import { expect } from "chai";
 import { connect } from "node:tls";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 
 type Version = "TLSv1.2" | "TLSv1.3";
 

@@ -2,7 +2,7 @@
  * The window rules' counts are one count across nodes and restarts (issue 16): two server nodes over ONE database
  * (the same SQLite file, or one PostgreSQL database with CERTVAULT_TEST_DB), each with its own process state, on an
  * injected clock held still so that no window rolls mid-test. Requests alternated over both nodes trip id_guessing,
- * list_walk and volume at the threshold they have on one node, within the margin abuse/shared-detector.ts states
+ * list_walk and volume at the threshold they have on one node, within the margin anomaly/shared-detector.ts states
  * (0 for id_guessing and list_walk, N x (K - 1) = 2 for volume at volumeMin 40, K = 2); a node restarted mid-run keeps
  * the count. All failed before the change (each node counted alone, in memory): about twice the threshold was
  * answered over two nodes, and the restarted node started again from zero.
@@ -10,10 +10,10 @@
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:https";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
-import { RecordRepository } from "../../store/records.js";
-import { thresholdsFrom } from "../../abuse/rules.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { RecordRepository } from "../../src/store/records.js";
+import { thresholdsFrom } from "../../src/anomaly/rules.js";
 
 interface Answer {
   status: number;

@@ -2,7 +2,7 @@
  * A graceful stop (SIGTERM: RunningServer.close()) drains what is in flight, and serves nothing unwatched while it does.
  *
  * Found by the soak (issue 19): a revocation made as the server began to stop was not refused for 5-10 s. close()
- * stopped the registry watcher first; a kept-alive connection busy at that moment was answered with
+ * stopped the revocation watcher first; a kept-alive connection busy at that moment was answered with
  * `Connection: keep-alive` and then kept open (a client sending every 100 ms never leaves it idle for the 5 s
  * keep-alive timeout), so a revoked certificate went on being served, unwatched, until the 10 s cut.
  */
@@ -10,8 +10,8 @@ import { expect } from "chai";
 import { connect as tcpConnect } from "node:net";
 import { connect } from "node:tls";
 import type { TLSSocket } from "node:tls";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 
 /** Our own TLS socket, so that the test decides when each byte of a body leaves. */
 function open(server: TestServer, ca: TestCA, who: TestIdentity): Promise<TLSSocket> {

@@ -9,15 +9,15 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { initCa } from "../../ca/authority.js";
-import { caPaths } from "../../ca/ca-files.js";
-import { ServerError } from "../../client-sdk/index.js";
-import { createTestCA, startTestServer, TEST_PASSPHRASE } from "../../testing/index.js";
-import { testKeyPair } from "../../testing/key-cache.js";
-import type { TestCA } from "../../testing/index.js";
+import { initCa } from "../../src/ca/authority.js";
+import { caPaths } from "../../src/ca/ca-files.js";
+import { ServerError } from "../../src/client-sdk/index.js";
+import { createTestCA, startTestServer, TEST_PASSPHRASE } from "../../src/testing/index.js";
+import { testKeyPair } from "../../src/testing/key-cache.js";
+import type { TestCA } from "../../src/testing/index.js";
 import { pino } from "pino";
-import { resolveServer } from "../../config/index.js";
-import { startServer } from "../../server/index.js";
+import { resolveServer } from "../../src/config/index.js";
+import { startServer } from "../../src/server/index.js";
 import { REPO_ROOT } from "../helpers/cli.js";
 import { extensionBlock, openssl, opensslOk, x509Text } from "../helpers/openssl.js";
 import { eventually } from "../helpers/eventually.js";
@@ -478,7 +478,8 @@ describe("certvault/testing: the kit", function () {
           const path = join(dir, entry.name);
           const rel = relative(REPO_ROOT, path);
           if (entry.isDirectory()) {
-            if (["node_modules", "dist", "testing", "test", "bench", ".git", ".certvault"].includes(rel)) continue;
+            if (["node_modules", "dist", join("src", "testing"), "test", "bench", ".git", ".certvault"].includes(rel))
+              continue;
             walk(path);
           } else if (
             /\.(ts|js|mjs)$/.test(entry.name) &&

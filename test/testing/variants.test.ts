@@ -6,9 +6,9 @@
  */
 import { expect } from "chai";
 import { join } from "node:path";
-import { ConnectionError, ServerError } from "../../client-sdk/index.js";
-import { createTestCA, startTestServer } from "../../testing/index.js";
-import type { IssueOptions, TestCA, TestIdentity, TestServer } from "../../testing/index.js";
+import { ConnectionError, ServerError } from "../../src/client-sdk/index.js";
+import { createTestCA, startTestServer } from "../../src/testing/index.js";
+import type { IssueOptions, TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 import { curl } from "../helpers/curl.js";
 import { extensionBlock, openssl, opensslOk, x509Text } from "../helpers/openssl.js";
 
@@ -258,7 +258,7 @@ describe("certvault/testing: broken variants are what they claim and the server 
       expect((refused as Error | undefined)?.message).to.match(/RSA-1024 is below the minimum of 2048/);
     });
 
-    // Node 20's default OpenSSL security level accepts 1024-bit RSA in the handshake; server/auth.ts refuses it.
+    // Node 20's default OpenSSL security level accepts 1024-bit RSA in the handshake; server/middleware/auth.ts refuses it.
     it("the server refuses it", async function () {
       await expectRefused(id);
     });

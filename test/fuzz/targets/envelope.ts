@@ -12,10 +12,10 @@ import {
   readGrant,
   recipientsOf,
   verifyRecordSignature,
-} from "../../../envelope/index.js";
-import { verifyGrant, verifyRecord } from "../../../client-sdk/record-trust.js";
-import type { TrustContext } from "../../../client-sdk/record-trust.js";
-import { anchorsFromPem } from "../../../client-sdk/trust.js";
+} from "../../../src/envelope/index.js";
+import { verifyGrant, verifyRecord } from "../../../src/client-sdk/record-trust.js";
+import type { TrustContext } from "../../../src/client-sdk/record-trust.js";
+import { anchorsFromPem } from "../../../src/client-sdk/trust.js";
 import { type FuzzTarget, PropertyViolation, refusedOr } from "../harness.js";
 import { type Mutation, applyMutation, mutation } from "../mutate.js";
 import { ADMIN, PLAINTEXTS, USER } from "../world.js";

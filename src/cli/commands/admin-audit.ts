@@ -1,0 +1,31 @@
+/** The CLI's audit identity: the operating-system user running the command. */
+import { userInfo } from "node:os";
+import { AuditRepository } from "../../store/audit.js";
+import type { Db } from "../../store/db.js";
+import { operationAudit } from "../../audit/audited-operation.js";
+import type { AuditDetail, OperationAudit } from "../../audit/audited-operation.js";
+import type { Io } from "../command-io.js";
+
+export function cliActor(io: Io): string {
+  let user = io.env.USER ?? "unknown";
+  try {
+    user = userInfo().username;
+  } catch {
+    /* no passwd entry: keep $USER */
+  }
+  return `cli:${user}`;
+}
+
+export function cliAudit(db: Db, io: Io): OperationAudit {
+  return operationAudit(new AuditRepository(db), cliActor(io), () => io.now());
+}
+
+export function recordAdminEvent<T>(
+  db: Db,
+  io: Io,
+  what: { action: string; detail?: AuditDetail },
+  op: () => Promise<T>,
+  outcome?: (result: T) => AuditDetail,
+): Promise<T> {
+  return cliAudit(db, io).run(what, op, outcome);
+}
