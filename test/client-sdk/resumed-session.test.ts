@@ -17,6 +17,7 @@ import type { ServerResponse } from "node:http";
 import { Transport } from "../../src/client-sdk/transport.js";
 import { createTestCA, startTestServer } from "../../src/testing/index.js";
 import type { TestCA } from "../../src/testing/index.js";
+import { eventually } from "../helpers/eventually.js";
 import { decryptPrivateKey } from "../../src/keys/encrypted-pkcs8.js";
 import { x509 } from "../../src/x509/x509.js";
 
@@ -84,10 +85,7 @@ describe("SDK transport: the server's chain is known before any answer, resumed 
       await arrived; // the first connection's handshake is done: its answer is held
       // Await the effect (no sleep): the client has stored the first connection's session ticket.
       const cache = (transport as unknown as { agent: { _sessionCache: { list: string[] } } }).agent._sessionCache;
-      for (let i = 0; cache.list.length === 0; i++) {
-        if (i > 500) throw new Error("no session ticket cached after 5 s");
-        await new Promise((r) => setTimeout(r, 10));
-      }
+      await eventually(() => cache.list.length > 0, { what: "the client's cached session ticket", timeoutMs: 5000 });
       const fast = await transport.send("GET", "/fast");
       expect(fast.status).to.equal(200);
       // The second connection resumed the first one's session: no chain of its own to note.

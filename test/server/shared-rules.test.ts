@@ -12,6 +12,7 @@ import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:https";
 import { createTestCA, startTestServer } from "../../src/testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { eventually } from "../helpers/eventually.js";
 import { RecordRepository } from "../../src/store/records.js";
 import { thresholdsFrom } from "../../src/anomaly/rules.js";
 
@@ -32,15 +33,13 @@ function call(agent: Agent, url: string): Promise<Answer> {
   });
 }
 
-/** Polls the quarantine table until the identity is in it (at most 3 s). */
+/** The identity's quarantine row once it is there (at most 3 s); undefined if it never comes. */
 async function quarantineOf(ca: TestCA, identity: string): Promise<{ rule: string; reason: string } | undefined> {
-  for (let i = 0; i < 60; i++) {
-    const row = (await ca.db("quarantine").where({ identity }).first("rule", "reason")) as
-      { rule: string; reason: string } | undefined;
-    if (row) return row;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return undefined;
+  const row = (): Promise<{ rule: string; reason: string } | undefined> =>
+    ca.db("quarantine").where({ identity }).first("rule", "reason");
+  return eventually(row, { what: `a quarantine of ${identity}`, timeoutMs: 3000, intervalMs: 50 }).catch(
+    () => undefined,
+  );
 }
 
 describe("server: window rules shared by two nodes on one database and kept across a restart", function () {

@@ -12,6 +12,7 @@ import { connect } from "node:tls";
 import type { TLSSocket } from "node:tls";
 import { createTestCA, startTestServer } from "../../src/testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
+import { eventually } from "../helpers/eventually.js";
 
 /** Our own TLS socket, so that the test decides when each byte of a body leaves. */
 function open(server: TestServer, ca: TestCA, who: TestIdentity): Promise<TLSSocket> {
@@ -52,16 +53,12 @@ function oneAnswer(socket: TLSSocket): Promise<{ head: string; closed: Promise<v
 
 /** Resolves once the listening socket refuses new TCP connections (close() has begun). */
 async function untilNotListening(port: number): Promise<void> {
-  const deadline = Date.now() + 5000;
-  for (;;) {
-    const refused = await new Promise<boolean>((resolve) => {
+  const refused = (): Promise<boolean> =>
+    new Promise<boolean>((resolve) => {
       const s = tcpConnect({ host: "127.0.0.1", port }, () => (s.destroy(), resolve(false)));
       s.once("error", () => resolve(true));
     });
-    if (refused) return;
-    if (Date.now() > deadline) throw new Error("the server still accepts connections 5 s after close()");
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await eventually(refused, { what: "the listening socket to refuse new connections after close()", timeoutMs: 5000 });
 }
 
 const uploadHead = (length: number): string =>
