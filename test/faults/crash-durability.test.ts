@@ -1,5 +1,5 @@
 /**
- * `kill -9` of the server under concurrent writes (issue 17): 32 keep-alive connections upload client-sealed 1 KiB
+ * `kill -9` of the server under concurrent writes (issue 17): 50 keep-alive connections (the issue's c=50) upload client-sealed 1 KiB
  * records (what the SDK sends) to a `certvault server` process, which is killed with SIGKILL mid-run and started
  * again on the same database. Every record whose 201 the client received must be there and open, with the
  * envelope code (every one) and with `openssl cms` (a sample), to exactly the bytes sent; its audit entry must be
@@ -24,7 +24,7 @@ import type { ServerProcess } from "../helpers/server-process.js";
 import { eventually } from "../helpers/eventually.js";
 
 const PG = process.env.CERTVAULT_TEST_DB ?? process.env.CERTVAULT_TEST_PG;
-const CONNECTIONS = 32;
+const CONNECTIONS = 50;
 
 interface Upload {
   status: number;
@@ -121,7 +121,8 @@ for (const backend of ["sqlite", "postgres"] as const) {
       const anomaly = join(c.home, "anomaly.json");
       const limits = ["distinctRecords", "notFound", "volumeMin", "listPages", "dayRecordsMin", "dayRecordsMax"];
       writeFileSync(anomaly, JSON.stringify(Object.fromEntries(limits.map((k) => [k, 1_000_000]))));
-      const env = { CERTVAULT_ANOMALY_CONFIG: anomaly };
+      // And the per-identity cap on requests in flight (default 32) above the 50 connections of one identity.
+      const env = { CERTVAULT_ANOMALY_CONFIG: anomaly, CERTVAULT_MAX_CONCURRENT_REQUESTS: String(CONNECTIONS * 2) };
       const first = await startServerProcess(c, env);
       servers.push(first);
       const agent = new Agent({ ...opts, maxSockets: CONNECTIONS });
@@ -131,7 +132,7 @@ for (const backend of ["sqlite", "postgres"] as const) {
         what: "300 records acknowledged before the kill",
         timeoutMs: 120_000,
       });
-      // SIGKILL to the server process itself (spawned by this test), with up to 32 uploads in flight.
+      // SIGKILL to the server process itself (spawned by this test), with up to CONNECTIONS (50) uploads in flight.
       process.kill(first.child.pid as number, "SIGKILL");
       await load.stop();
       await eventually(() => first.child.exitCode !== null || first.child.signalCode !== null, {
