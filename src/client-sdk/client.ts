@@ -7,83 +7,26 @@
  * that lies can neither redirect a record to another key nor pass off a forged or swapped one.
  */
 import { randomBytes } from "node:crypto";
-import type { KeyObject } from "node:crypto";
 import { openContent, seal, signGrant, signRecord } from "../envelope/index.js";
-import { ServerError, UntrustedCertificateError, UntrustedGrantError } from "./errors.js";
 import { rotateRecords, shareRecord, unshareRecord } from "./key-lifecycle.js";
 import type { LifecycleClient, RotationProgress } from "./key-lifecycle.js";
 import { x509 } from "../x509/x509.js";
 import { Transport, expectOk } from "./transport.js";
 import type { TransportOptions } from "./transport.js";
-import { anchorsFromPem, verifyLeaf } from "./trust.js";
+import { anchorsFromPem } from "./trust.js";
 import type { TrustAnchors } from "./trust.js";
 import { MemoryTrustState, normalizeFingerprint } from "./trust-state.js";
-import type { TrustState } from "./trust-state.js";
 import { Verifier } from "./verifier.js";
+import { directoryCertificates, granteeCertificates, listedGrants, trustedGrantees } from "./grantees.js";
+import type { GranteeReads } from "./grantees.js";
+import { certificateRequest, requestCertificate } from "./certificate-requests.js";
+import type { RequestChecks } from "./certificate-requests.js";
+import type { CertificateRequestView, ClientOptions, Me, ReadOptions, RecordInfo, RecordPage } from "./client-types.js";
 import type { OpenedRecord, RecordKind } from "./record-trust.js";
 
-export interface Me {
-  identity: string;
-  serial: string;
-  notAfter: string;
-  certificates: string[];
-  /** The recovery certificate every record is also sealed to, once the admins have set recovery up. */
-  recovery?: string | null;
-}
-
-export interface RecordInfo {
-  id: string;
-  size: number;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface RecordPage {
-  records: RecordInfo[];
-  next: string | null;
-}
-
-export interface CertificateRequestView {
-  id: string;
-  status: "pending" | "issued" | "rejected";
-  serial?: string;
-  /** PEM, once issued; verified against the pinned root before it is returned. */
-  certificate?: string;
-}
-
+export type { CertificateRequestView, ClientOptions, Me, ReadOptions, RecordInfo, RecordPage } from "./client-types.js";
 export type { RotationProgress } from "./key-lifecycle.js";
 export type { OpenedRecord, RecordKind } from "./record-trust.js";
-
-/** How get()/openRecord() judge a record; defaults: server-sealed records accepted, unsigned ones refused. */
-export interface ReadOptions {
-  /** Whose record it must be: the caller's own identity unless reading a record someone shared with the caller. */
-  owner?: string;
-  /** Accept records the server sealed from a plaintext upload (signed by the server's certificate). */
-  acceptServerSealed?: boolean;
-  /** Accept records with no signature at all (stored before signed records existed). Never for untrusted servers. */
-  acceptUnsigned?: boolean;
-}
-
-export interface ClientOptions {
-  /** https://host:port of the certvault server. */
-  server: string;
-  /** PEM of the CA root to trust (ca.pem); may also hold the issuing intermediate. */
-  caPem: string;
-  /** The user's certificate (PEM). */
-  certPem: string;
-  /** The user's private key, decrypted in memory (see FileKeyStore). */
-  key: KeyObject;
-  timeoutMs?: number;
-  retries?: number;
-  /** Highest CRL number seen and the pinned recovery fingerprint (a profile keeps them in DIR/trust.json). */
-  trustState?: TrustState;
-  /** The clock for validity, CRL freshness and signing times (default: the real one). */
-  clock?: () => Date;
-  /** How long a verified CRL is used before it is fetched again (default 5 s). */
-  crlMaxAgeMs?: number;
-  /** Defaults for get()/openRecord(); see ReadOptions. */
-  read?: Omit<ReadOptions, "owner">;
-}
 
 const CMS = "application/pkcs7-mime";
 
@@ -97,6 +40,8 @@ export class CertvaultClient {
   private readonly anchors: TrustAnchors;
   private readonly verifier: Verifier;
   private readonly clock: () => Date;
+  /** What the sharing reads (grantees.ts) and certificate requests (certificate-requests.ts) use of this client. */
+  private readonly deps: GranteeReads & RequestChecks;
 
   constructor(private readonly opts: ClientOptions) {
     this.anchors = anchorsFromPem(opts.caPem);
@@ -123,6 +68,7 @@ export class CertvaultClient {
       fetchCrl: async () => new Uint8Array(expectOk(await this.transport.send("GET", "/v1/crl"), [200]).body),
       serverHost: new URL(opts.server).hostname,
     });
+    this.deps = { transport: this.transport, verifier: this.verifier, anchors: this.anchors, clock: this.clock };
   }
 
   /** The caller's identity: the CN of its own certificate, never the server's word. */
@@ -187,7 +133,9 @@ export class CertvaultClient {
    */
   async update(id: string, data: Uint8Array, opts: { ifVersion?: number } = {}): Promise<number> {
     // A shared record stays shared with the grantees the owner signed grants for (verified here), and no one else.
-    const theirs = (await Promise.all((await this.trustedGrantees(id)).map((g) => this.granteeCertificates(g)))).flat();
+    const theirs = (
+      await Promise.all((await this.trustedGrantees(id)).map((g) => granteeCertificates(this.deps, g)))
+    ).flat();
     const envelope = await this.sealRecord(id, data, [...(await this.recipients()), ...theirs]);
     const headers: Record<string, string> = {
       "content-type": CMS,
@@ -257,7 +205,7 @@ export class CertvaultClient {
   async unshare(id: string, identity: string): Promise<void> {
     const keep = [...(await this.recipients())];
     for (const g of await this.trustedGrantees(id))
-      if (g !== identity) keep.push(...(await this.granteeCertificates(g)));
+      if (g !== identity) keep.push(...(await granteeCertificates(this.deps, g)));
     await unshareRecord(this.lifecycle(), id, identity, keep);
     this.verifier.noteUnshare(id, identity);
   }
@@ -270,16 +218,7 @@ export class CertvaultClient {
 
   /** The identities a record of this identity is shared with, as the server lists them (unverified: see trustedGrantees). */
   async grantees(id: string): Promise<string[]> {
-    return (await this.grants(id)).map((g) => g.grantee);
-  }
-
-  private async grants(id: string): Promise<{ grantee: string; statement: string | null }[]> {
-    const r = expectOk(await this.transport.send("GET", `/v1/records/${encodeURIComponent(id)}/grants`), [200]);
-    const body = JSON.parse(r.body.toString("utf8")) as {
-      grantees: string[];
-      grants?: { grantee: string; statement: string | null }[];
-    };
-    return body.grants ?? body.grantees.map((grantee) => ({ grantee, statement: null }));
+    return (await listedGrants(this.transport, id)).map((g) => g.grantee);
   }
 
   /**
@@ -287,27 +226,7 @@ export class CertvaultClient {
    * (a row a database writer inserted, one signed by someone else or for another record) is an UntrustedGrantError.
    */
   async trustedGrantees(id: string): Promise<string[]> {
-    const out: string[] = [];
-    for (const g of await this.grants(id)) {
-      const named = await this.verifier.grantee(
-        g.statement === null ? new Uint8Array(0) : new Uint8Array(Buffer.from(g.statement, "base64")),
-        id,
-      );
-      if (named !== g.grantee)
-        throw new UntrustedGrantError(`the server lists a grant to ${g.grantee} whose statement names ${named}`);
-      out.push(named);
-    }
-    return out;
-  }
-
-  /** A grantee's certificates, verified; none when the grantee has no active certificate left (the directory's 404). */
-  private async granteeCertificates(identity: string): Promise<string[]> {
-    try {
-      return await this.directory(identity);
-    } catch (err) {
-      if (err instanceof ServerError && err.code === "not_found") return [];
-      throw err;
-    }
+    return trustedGrantees(this.deps, id);
   }
 
   /** What the lifecycle operations need of this client, without reaching into its fields. */
@@ -391,44 +310,17 @@ export class CertvaultClient {
    * admin decides; then poll with certificateRequest(id).
    */
   async requestCertificate(csrPem: string): Promise<CertificateRequestView> {
-    const r = expectOk(
-      await this.transport.send("POST", "/v1/certificates", new TextEncoder().encode(csrPem), {
-        "content-type": "application/pkcs10",
-      }),
-      [201, 202],
-    );
-    return this.checkedView(JSON.parse(r.body.toString("utf8")) as CertificateRequestView, csrPem);
+    return requestCertificate(this.deps, csrPem);
   }
 
   /** A request's status; with the CSR, an issued certificate is also checked to be for that CSR's key. */
   async certificateRequest(id: string, csrPem?: string): Promise<CertificateRequestView> {
-    const r = expectOk(await this.transport.send("GET", `/v1/certificates/requests/${encodeURIComponent(id)}`), [200]);
-    return this.checkedView(JSON.parse(r.body.toString("utf8")) as CertificateRequestView, csrPem);
-  }
-
-  private async checkedView(view: CertificateRequestView, csrPem?: string): Promise<CertificateRequestView> {
-    if (!view.certificate) return view;
-    const cert = new x509.X509Certificate(view.certificate);
-    await verifyLeaf(cert, this.anchors, {
-      purpose: "seal",
-      identity: this.identity,
-      at: this.clock(),
-      revoked: await this.verifier.revoked(),
-    });
-    if (csrPem !== undefined) {
-      const asked = Buffer.from(new x509.Pkcs10CertificateRequest(csrPem).publicKey.rawData);
-      if (!asked.equals(Buffer.from(cert.publicKey.rawData)))
-        throw new UntrustedCertificateError("the certificate the server returned is not for the key of this request");
-    }
-    return view;
+    return certificateRequest(this.deps, id, csrPem);
   }
 
   /** Another identity's active certificates from the server's directory, each verified here against the pinned root. */
   async directory(identity: string): Promise<string[]> {
-    const r = expectOk(await this.transport.send("GET", `/v1/directory/${encodeURIComponent(identity)}`), [200]);
-    const body = JSON.parse(r.body.toString("utf8")) as { identity: string; certificates: string[] };
-    for (const pem of body.certificates) await this.verifier.sealable(pem, identity);
-    return body.certificates;
+    return directoryCertificates(this.deps, identity);
   }
 
   async delete(id: string): Promise<void> {
