@@ -78,7 +78,7 @@ export async function openAuditSigner(
   const rec = existsSync(paths.key) ? undefined : readPkcs11Record(caPaths(home));
   if (!rec) return fileAuditSigner(ensureAuditKey(paths, opts.passphrase));
   const expected = readAuditPublicKey(paths);
-  const signer = await (await import("../ca/pkcs11.js")).loadPkcs11AuditSigner(rec, opts.pkcs11, expected);
+  const signer = await (await import("../ca/pkcs11-signers.js")).loadPkcs11AuditSigner(rec, opts.pkcs11, expected);
   if (!expected) {
     try {
       mkdirSync(paths.dir, { recursive: true, mode: 0o700 });

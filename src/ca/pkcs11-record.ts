@@ -89,6 +89,6 @@ export async function loadCaSigner(
   opts: { passphrase: () => Promise<string>; pkcs11?: Pkcs11Options | undefined },
 ): Promise<Signer> {
   const rec = readPkcs11Record(paths);
-  if (rec) return (await import("./pkcs11.js")).loadPkcs11Signer(paths, rec, opts.pkcs11);
+  if (rec) return (await import("./pkcs11-signers.js")).loadPkcs11Signer(paths, rec, opts.pkcs11);
   return loadIntermediateSigner(paths, await opts.passphrase());
 }
