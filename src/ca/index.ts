@@ -1,5 +1,6 @@
 /** certvault/ca: the certificate authority as a library (what `certvault ca` runs). */
-export { CertificateAuthority, initCa, fingerprintOf, cnName } from "./authority.js";
+export { CertificateAuthority, fingerprintOf, cnName } from "./authority.js";
+export { initCa } from "./ca-init.js";
 export type { AuthorityDeps, IssuedCertificate } from "./authority.js";
 export { caPaths, caExists, readCaCertificates, loadIntermediateSigner } from "./ca-files.js";
 export type { CaPaths, CaCertificates } from "./ca-files.js";

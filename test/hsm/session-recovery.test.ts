@@ -6,7 +6,7 @@
  */
 import { expect } from "chai";
 import * as graphene from "graphene-pk11";
-import { initCa } from "../../src/ca/authority.js";
+import { initCa } from "../../src/ca/ca-init.js";
 import { caPaths } from "../../src/ca/ca-files.js";
 import { buildCrl } from "../../src/ca/crl.js";
 import { loadCaSigner } from "../../src/ca/pkcs11-record.js";

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { initCa } from "../../src/ca/authority.js";
+import { initCa } from "../../src/ca/ca-init.js";
 import { caPaths } from "../../src/ca/ca-files.js";
 import { ServerError } from "../../src/client-sdk/index.js";
 import { createTestCA, startTestServer, TEST_PASSPHRASE } from "../../src/testing/index.js";

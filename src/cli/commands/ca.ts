@@ -2,7 +2,8 @@
 import { readFileSync } from "node:fs";
 import { resolveCommon } from "../../config/index.js";
 import type { CommonConfig } from "../../config/index.js";
-import { CertificateAuthority, initCa } from "../../ca/authority.js";
+import { CertificateAuthority } from "../../ca/authority.js";
+import { initCa } from "../../ca/ca-init.js";
 import { caExists, caPaths } from "../../ca/ca-files.js";
 import { loadCaSigner, obtainPkcs11Pin } from "../../ca/pkcs11-record.js";
 import type { Signer } from "../../ca/sign.js";
