@@ -28,7 +28,11 @@ export interface RecordPage {
 
 export interface CertificateRequestView {
   id: string;
-  status: "pending" | "issued" | "rejected";
+  /**
+   * "issuing": an auto-policy issuance still under way; "failed": one that never got its certificate (ask again).
+   * Only "issued" comes with a certificate.
+   */
+  status: "pending" | "issuing" | "issued" | "rejected" | "failed";
   serial?: string;
   /** PEM, once issued; verified against the pinned root before it is returned. */
   certificate?: string;

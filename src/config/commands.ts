@@ -1,7 +1,8 @@
 /**
  * Configuration of the user's and the recovery commands, read here at the edge like the rest (flags > CERTVAULT_*
- * environment > defaults) and passed down: the commands in scripts/ read no environment variable themselves.
+ * environment > defaults) and passed down: the commands in cli/commands/ read no environment variable themselves.
  */
+import { userInfo } from "node:os";
 import { UsageError } from "../errors/index.js";
 import { resolveCommon } from "./index.js";
 import type { CommonConfig, Env } from "./index.js";
@@ -45,6 +46,18 @@ export interface EnrollConfig extends CommonConfig {
 
 export function resolveEnroll(flags: Flags, env: Env): EnrollConfig {
   return { ...resolveCommon(flags, env), tokenEnv: nonEmpty(env.CERTVAULT_TOKEN?.trim()) };
+}
+
+/**
+ * The admin a CLI command's audit entries name ("cli:NAME"): the operating-system user running it, else $USER (no
+ * passwd entry, e.g. an arbitrary uid in a container), else "unknown".
+ */
+export function adminUser(env: Env, osUser: () => string = () => userInfo().username): string {
+  try {
+    return osUser();
+  } catch {
+    return env.USER ?? "unknown";
+  }
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

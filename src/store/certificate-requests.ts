@@ -1,9 +1,13 @@
-/** Certificate requests made over the API (renewal): pending until an admin (or the auto policy) decides. */
+/**
+ * Certificate requests made over the API (renewal): pending until an admin decides; under the auto policy the row is
+ * a reservation ("issuing", no serial) that turns "issued" with its serial only in the transaction that stores the
+ * certificate (store/issuance-budget.ts claim). A request never reads "issued" without a certificate.
+ */
 import type { Knex } from "knex";
 import type { Db } from "./db.js";
 import { toNumber } from "./db.js";
 
-export type RequestStatus = "pending" | "issued" | "rejected";
+export type RequestStatus = "pending" | "issuing" | "issued" | "rejected";
 
 export interface CertificateRequest {
   id: string;
@@ -75,10 +79,6 @@ export class CertificateRequestRepository {
     const q = this.db<Row>("certificate_requests").orderBy("created_at", "asc");
     if (status) void q.where({ status });
     return ((await q) as Row[]).map(fromRow);
-  }
-
-  async setSerial(id: string, serial: string): Promise<void> {
-    await this.db("certificate_requests").where({ id }).update({ serial });
   }
 
   /**

@@ -6,7 +6,11 @@
  *
  * - Renewal requests (POST /v1/certificates): the request rows themselves are the count; a request is reserved (its
  *   row inserted) before anything is signed, so concurrent requests cannot all pass one check.
- * - Active certificates under auto-approval: active registry rows plus reservations still being issued.
+ * - Active certificates under auto-approval: active registry rows plus reservations still being issued ("issuing"
+ *   rows younger than RESERVATION_MS; an older one can no longer be claimed). The claim (reservation -> issued, with the
+ *   serial) runs in the certificate's insert transaction under the same identity lock, so a count never sees the
+ *   certificate and its reservation both gone (or both there) half-way.
+ *   A reservation left behind (a node died mid-issue, or its release failed) keeps counting toward the renewal budget.
  * - Self-revocations: revocations with reason "superseded" of the identity's certificates in the window.
  */
 import type { Knex } from "knex";
@@ -19,7 +23,10 @@ export interface Budget {
   seconds: number;
 }
 
-/** A reservation not turned into a certificate within this long (a node that died mid-issue) stops counting. */
+/**
+ * A reservation not turned into a certificate within this long (a node that died mid-issue) stops counting toward the
+ * active cap, can no longer be claimed, and reads "failed" to its requester.
+ */
 export const RESERVATION_MS = 10 * 60_000;
 
 export type Refusal =
@@ -86,7 +93,10 @@ export class IssuanceBudget {
     });
   }
 
-  /** Active client certificates of the identity now, plus issued-status reservations whose certificate is not in yet. */
+  /**
+   * Active client certificates of the identity now, plus fresh reservations whose certificate is not in yet (also
+   * "issued" rows without a serial: reservations made before the "issuing" status existed).
+   */
   private async activeCount(trx: Knex.Transaction, identity: string, now: Date): Promise<number> {
     const t = now.getTime();
     const certs = await trx("certificates")
@@ -96,7 +106,8 @@ export class IssuanceBudget {
       .count({ n: "*" })
       .first();
     const inFlight = await trx("certificate_requests")
-      .where({ identity, status: "issued" })
+      .where({ identity })
+      .whereIn("status", ["issuing", "issued"])
       .whereNull("serial")
       .andWhere("created_at", ">", t - RESERVATION_MS)
       .count({ n: "*" })
@@ -104,9 +115,26 @@ export class IssuanceBudget {
     return toNumber((certs as { n: unknown }).n) + toNumber((inFlight as { n: unknown }).n);
   }
 
+  /**
+   * For CertificateAuthority.issueFromCsr's guard (the certificate's insert transaction): turns the reservation `id`
+   * "issued" with `serial`. False when it is not a fresh "issuing" reservation any more (released, or older than
+   * RESERVATION_MS: it stopped counting toward the active cap, so it must not become a certificate either). Takes the
+   * identity's lock, as reserveRequest does: on PostgreSQL a count between the certificate's insert and the claim
+   * would otherwise see neither (two statements, each its own snapshot) and let one more certificate past the cap.
+   */
+  async claim(trx: Knex.Transaction, identity: string, id: string, serial: string, now: Date): Promise<boolean> {
+    await lockIdentity(trx, "issuance", identity);
+    const n = await trx("certificate_requests")
+      .where({ id, identity, status: "issuing" })
+      .whereNull("serial")
+      .andWhere("created_at", ">", now.getTime() - RESERVATION_MS)
+      .update({ status: "issued", serial, decided_at: now.getTime() });
+    return n > 0;
+  }
+
   /** A reservation whose issuance failed: removed, so that it counts against neither budget. */
   async release(id: string): Promise<void> {
-    await this.db("certificate_requests").where({ id }).whereNull("serial").delete();
+    await this.db("certificate_requests").where({ id, status: "issuing" }).whereNull("serial").delete();
   }
 
   /**

@@ -112,7 +112,7 @@ const MIGRATIONS: Record<string, Migration> = {
         t.string("identity", 256).notNullable().index();
         t.text("csr").notNullable(); // PEM; public material only
         t.string("requested_by", 64).notNullable(); // serial of the certificate that asked
-        t.string("status", 16).notNullable(); // pending | issued | rejected
+        t.string("status", 16).notNullable(); // pending | issuing (an auto-policy reservation) | issued | rejected
         t.string("serial", 64); // of the certificate issued
         t.bigInteger("created_at").notNullable();
         t.bigInteger("decided_at");

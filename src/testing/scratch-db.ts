@@ -5,17 +5,17 @@
  */
 import { randomBytes } from "node:crypto";
 import knexFactory from "knex";
-import { isPostgresUrl } from "../store/db.js";
+import { kitEnvironment, testDatabaseServer as fromEnv } from "../config/test-kit.js";
+import type { Env } from "../config/index.js";
 
 export interface ScratchDatabase {
   url: string;
   drop(): Promise<void>;
 }
 
-/** The PostgreSQL server tests should use, if any (read once, here at the kit's edge). */
-export function testDatabaseServer(): string | undefined {
-  const url = process.env.CERTVAULT_TEST_DB;
-  return url && isPostgresUrl(url) ? url : undefined;
+/** The PostgreSQL server tests should use, if any: CERTVAULT_TEST_DB of `env` (default: this process's, config/test-kit.ts). */
+export function testDatabaseServer(env: Env = kitEnvironment()): string | undefined {
+  return fromEnv(env);
 }
 
 export async function createScratchDatabase(serverUrl: string): Promise<ScratchDatabase> {

@@ -8,6 +8,7 @@ import { request } from "node:https";
 import { expect } from "chai";
 import type { TestCA } from "../../src/testing/index.js";
 import { CLI_ENTRY, REPO_ROOT, cliEnv, runCli } from "../helpers/cli.js";
+import { tableNames } from "../helpers/db.js";
 
 export interface EnrollServer {
   child: ChildProcess;
@@ -138,17 +139,20 @@ export async function auditTail(ca: TestCA): Promise<number> {
   return Number(row?.m ?? 0);
 }
 
-/** Every row of every table, as text (for "the token is nowhere in the database"). */
+/** A column's value as text: bytes as latin1 (so that bytes of a secret are found), JSON and dates spelled out. */
+function cellText(v: unknown): string {
+  if (Buffer.isBuffer(v)) return v.toString("latin1");
+  if (v instanceof Date) return v.toISOString();
+  if (v !== null && typeof v === "object") return JSON.stringify(v);
+  return String(v);
+}
+
+/** Every row of every table, as text (for "the token is nowhere in the database"); SQLite or PostgreSQL. */
 export async function dumpDatabase(ca: TestCA): Promise<string> {
-  const tables = (await ca.db.raw("SELECT name FROM sqlite_master WHERE type = 'table'")) as { name: string }[];
   let text = "";
-  for (const { name } of tables) {
+  for (const name of await tableNames(ca.db)) {
     const rows = (await ca.db(name).select("*")) as Record<string, unknown>[];
-    for (const r of rows)
-      text +=
-        Object.values(r)
-          .map((v) => (Buffer.isBuffer(v) ? v.toString("latin1") : String(v)))
-          .join("\t") + "\n";
+    for (const r of rows) text += Object.values(r).map(cellText).join("\t") + "\n";
   }
   return text;
 }

@@ -31,6 +31,21 @@ export function rowsIn(db: Db, table: string, where: Record<string, unknown> = {
 }
 
 /**
+ * The names of the database's tables, asked of the database itself (not of the product's migrations, so that a table
+ * nobody listed is found too): sqlite_master on SQLite, information_schema on PostgreSQL (the connection's schema).
+ */
+export async function tableNames(db: Db): Promise<string[]> {
+  const q =
+    db.client.config.client === "pg"
+      ? db("information_schema.tables")
+          .where({ table_type: "BASE TABLE" })
+          .andWhereRaw("table_schema = current_schema()")
+          .pluck("table_name")
+      : db("sqlite_master").where({ type: "table" }).pluck("name");
+  return ((await q) as string[]).sort();
+}
+
+/**
  * Runs one SQL statement on a SQLite file with the sqlite3 CLI (not the product's knex: an insider's write access, or
  * a second opinion); its stdout, trimmed. Without the CLI (a fresh machine; CI requires it: judges.ts) the statement
  * runs through better-sqlite3 (a connection of its own), and a query's rows come back in the same shape.

@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import type { TestCA } from "../../src/testing/index.js";
 import { CLI_ENTRY, REPO_ROOT, cliEnv } from "./cli.js";
+import { eventually } from "./eventually.js";
 
 export interface ServerProcess {
   child: ChildProcess;
@@ -40,11 +41,35 @@ export function startServerProcess(ca: TestCA, env: Record<string, string> = {})
   });
 }
 
-export function stopServerProcess(p: ServerProcess): Promise<void> {
-  return new Promise((resolve) => {
-    p.child.removeAllListeners("exit");
-    if (p.child.exitCode !== null) return resolve();
-    p.child.once("exit", () => resolve());
-    if (p.child.pid) process.kill(-p.child.pid, "SIGTERM");
+/** Sends `signal` to the process group `pgid`; false when the group is empty (every member already gone). */
+function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ESRCH") return false;
+    throw err;
+  }
+}
+
+/**
+ * SIGTERM to the server's process group, then waits for the server to exit and for the group to be empty. Also for a
+ * server that is already gone (a test SIGKILLed it: exitCode stays null, signalCode is set, and no exit will come
+ * again): what it left in its group (tsx's esbuild, say) is stopped and awaited just the same.
+ */
+export async function stopServerProcess(p: ServerProcess): Promise<void> {
+  const { child } = p;
+  child.removeAllListeners("exit");
+  const exited =
+    child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const pgid = child.pid;
+  if (pgid === undefined) return exited; // never started: nothing to signal
+  signalGroup(pgid, "SIGTERM");
+  await exited;
+  await eventually(() => !signalGroup(pgid, 0), {
+    what: `the server's process group ${pgid} to be empty`,
+    timeoutMs: 30_000,
   });
 }

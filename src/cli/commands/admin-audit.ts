@@ -1,19 +1,13 @@
 /** The CLI's audit identity: the operating-system user running the command. */
-import { userInfo } from "node:os";
 import { AuditRepository } from "../../store/audit.js";
 import type { Db } from "../../store/db.js";
 import { operationAudit } from "../../audit/audited-operation.js";
 import type { AuditDetail, OperationAudit } from "../../audit/audited-operation.js";
+import { adminUser } from "../../config/commands.js";
 import type { Io } from "../command-io.js";
 
 export function cliActor(io: Io): string {
-  let user = io.env.USER ?? "unknown";
-  try {
-    user = userInfo().username;
-  } catch {
-    /* no passwd entry: keep $USER */
-  }
-  return `cli:${user}`;
+  return `cli:${adminUser(io.env)}`;
 }
 
 export function cliAudit(db: Db, io: Io): OperationAudit {

@@ -229,7 +229,7 @@ export async function renewCommand(argv: string[], io: Io): Promise<number> {
         io.out(
           `${t(view.status)} ${t(view.id)}${view.status === "pending" ? "  (an admin approves it with: certvault requests approve ID)" : ""}\n`,
         );
-      return view.status === "rejected" ? 1 : 0;
+      return view.status === "rejected" || view.status === "failed" ? 1 : 0;
     },
   );
 }

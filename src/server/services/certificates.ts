@@ -3,6 +3,12 @@
  * under the "auto" policy, or the request waits for an admin (`certvault requests approve ID`) under "manual", the
  * default: a stolen key that could mint its own successor would outlive its revocation. Either way an identity's
  * requests and self-revocations are budgeted per window and the caps hold under concurrency (store/issuance-budget.ts).
+ *
+ * Under "auto" the request is claimed only once its certificate exists (as an admin's approval is:
+ * ca/renewal-approval.ts): the reservation row reads "issuing" until the transaction that stores the certificate
+ * turns it "issued" with its serial. A reservation left behind (a failed issuance whose release failed too, a node that
+ * died mid-issue) never reads "issued": its requester sees "issuing", then "failed" once it is RESERVATION_MS old, when
+ * it can no longer be claimed; it keeps spending the renewal budget.
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -17,6 +23,7 @@ import { DEFAULT_DAYS } from "../../ca/profiles.js";
 import type { CertificateAuthority } from "../../ca/authority.js";
 import type { CertificateRepository } from "../../store/certificates.js";
 import type { CertificateRequest, CertificateRequestRepository } from "../../store/certificate-requests.js";
+import { RESERVATION_MS } from "../../store/issuance-budget.js";
 import type { Budget, IssuanceBudget } from "../../store/issuance-budget.js";
 import type { Caller } from "../middleware/auth.js";
 
@@ -29,7 +36,8 @@ const spell = (b: Budget): string => `${b.points} per ${b.seconds} s`;
 
 export interface RequestView {
   id: string;
-  status: CertificateRequest["status"];
+  /** "failed": an auto-policy reservation that never got its certificate and no longer can (ask again). */
+  status: CertificateRequest["status"] | "failed";
   serial?: string;
   certificate?: string;
 }
@@ -61,10 +69,10 @@ export class CertificateService {
     };
     // Auto-approval still caps what one key can mint: a stolen key must not fill the identity with certificates
     // (each would become a recipient of server-sealed records). The row is the reservation: inserted (budget and
-    // caps checked under the identity's lock) before anything is signed.
+    // caps checked under the identity's lock) before anything is signed, as "issuing" until its certificate exists.
     const auto = this.policy === "auto";
     const refusal = await this.budget.reserveRequest(
-      { ...base, status: auto ? "issued" : "pending", serial: null },
+      { ...base, status: auto ? "issuing" : "pending", serial: null },
       base.createdAt,
       auto,
     );
@@ -79,12 +87,21 @@ export class CertificateService {
     if (!auto) return { id, status: "pending" };
     let issued;
     try {
-      issued = await this.ca.issueFromCsr(body, { profile: "client", days: DEFAULT_DAYS.client });
+      issued = await this.ca.issueFromCsr(body, {
+        profile: "client",
+        days: DEFAULT_DAYS.client,
+        // The claim, in the certificate's insert transaction: both are stored, or neither.
+        guard: async (trx, serial) => {
+          if (!(await this.budget.claim(trx, caller.identity, id, serial, this.now())))
+            throw new ConflictError(`certificate request ${id} was not issued in time; ask again`);
+        },
+      });
     } catch (err) {
-      await this.budget.release(id);
+      // The caller learns of the issuance's failure, not of the clean-up's: a reservation left behind reads
+      // "issuing", then "failed", never "issued".
+      await this.budget.release(id).catch(() => undefined);
       throw err;
     }
-    await this.requests.setSerial(id, issued.record.serial);
     return { id, status: "issued", serial: issued.record.serial, certificate: issued.pem };
   }
 
@@ -108,8 +125,15 @@ export class CertificateService {
   async status(caller: Caller, id: string): Promise<RequestView> {
     const r = /^[0-9a-f]{32}$/.test(id) ? await this.requests.getFor(caller.identity, id) : null;
     if (!r) throw new NotFoundError();
-    if (r.status !== "issued" || !r.serial) return { id, status: r.status };
-    const cert = await this.registry.get(r.serial);
-    return { id, status: "issued", serial: r.serial, ...(cert ? { certificate: cert.pem } : {}) };
+    if (r.status === "issued" && r.serial) {
+      const cert = await this.registry.get(r.serial);
+      return { id, status: "issued", serial: r.serial, ...(cert ? { certificate: cert.pem } : {}) };
+    }
+    // A reservation without its certificate (also an "issued" row without a serial, from before "issuing" existed).
+    if (r.status === "issuing" || r.status === "issued") {
+      const fresh = r.createdAt.getTime() > this.now().getTime() - RESERVATION_MS;
+      return { id, status: fresh ? "issuing" : "failed" };
+    }
+    return { id, status: r.status };
   }
 }
