@@ -9,6 +9,8 @@ import type { RecordService } from "../services/records.js";
 import { MAX_GRANT_BYTES } from "../../envelope/index.js";
 import { createOnly, identityParam, ifMatch, mediaType, query } from "../request-input.js";
 import type { RouteSpec } from "../route-runner.js";
+import type { Caller } from "../middleware/auth.js";
+import type { RouteContext } from "../state.js";
 
 type Handle = RouteSpec["handle"];
 
@@ -44,27 +46,30 @@ export function recordHandlers(records: RecordService, maxRecordBytes: number): 
       ctx.body = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
       return { recordUpdatedAt: updatedAt };
     },
-    async put(ctx, c) {
-      const body = await readBody(ctx, maxRecordBytes);
-      const id = ctx.params.id ?? "";
-      if (createOnly(ctx)) {
-        // Create under an id the client chose (the SDK signs the id into the record before it seals it).
-        await records.createAt(c, id, body, mediaType(ctx));
-        ctx.status = 201;
-        ctx.set("ETag", '"1"');
-        ctx.body = { id, version: 1 };
-        return;
-      }
-      const version = await records.replace(c, id, body, mediaType(ctx), ifMatch(ctx));
-      ctx.set("ETag", `"${version}"`);
-      ctx.body = { id, version };
-    },
+    put: (ctx, c) => put(records, maxRecordBytes, ctx, c),
     async delete(ctx, c) {
       await records.delete(c, ctx.params.id ?? "");
       ctx.status = 204;
     },
     ...sharingHandlers(records),
   };
+}
+
+/** PUT /v1/records/:id: replace under If-Match, or (If-None-Match: *) create at this id. */
+async function put(records: RecordService, maxBytes: number, ctx: RouteContext, c: Caller): Promise<void> {
+  const body = await readBody(ctx, maxBytes);
+  const id = ctx.params.id ?? "";
+  if (createOnly(ctx)) {
+    // Create under an id the client chose (the SDK signs the id into the record before it seals it).
+    await records.createAt(c, id, body, mediaType(ctx));
+    ctx.status = 201;
+    ctx.set("ETag", '"1"');
+    ctx.body = { id, version: 1 };
+    return;
+  }
+  const version = await records.replace(c, id, body, mediaType(ctx), ifMatch(ctx));
+  ctx.set("ETag", `"${version}"`);
+  ctx.body = { id, version };
 }
 
 /**
