@@ -1,6 +1,7 @@
 /**
- * Starting and stopping the records server, composed of the named steps of start-steps.ts: open the foundations,
- * watch the registry, build the controls and the app, listen; then the optional enrollment and CRL listeners.
+ * Starting and stopping the records server, composed of the named steps of lifecycle/: open the foundations
+ * (foundations.ts), watch the registry (watch-registry.ts), build the controls and the app (start-steps.ts), listen
+ * (listen.ts); then the optional enrollment and CRL listeners.
  * SIGTERM handling lives with the CLI; `close()` here stops in the reverse order: stop accepting, drain, stop hearing
  * of registry changes, stop the watcher, then close the audit log and the database.
  */
@@ -18,8 +19,11 @@ import { startCrlPublishing } from "./listeners/crl-listener.js";
 import type { CrlListener } from "./listeners/crl-listener.js";
 import { openFoundations } from "./lifecycle/foundations.js";
 import type { Foundations } from "./lifecycle/foundations.js";
-import { appFor, buildControls, crlInto, listen, watchRegistry } from "./lifecycle/start-steps.js";
-import type { Listening, RegistryState } from "./lifecycle/start-steps.js";
+import { appFor, buildControls } from "./lifecycle/start-steps.js";
+import { watchRegistry } from "./lifecycle/watch-registry.js";
+import type { RegistryState } from "./lifecycle/watch-registry.js";
+import { crlInto, listen } from "./lifecycle/listen.js";
+import type { Listening } from "./lifecycle/listen.js";
 
 export interface RunningServer {
   url: string;

@@ -77,6 +77,19 @@ export async function openFoundations(
     ca: certs.rootPem + certs.intermediatePem,
     crl: [],
   };
+  const { auditSigner, audit, metrics } = await openAudit(config, db, passphrase, now, log);
+  const base = { config, passphrase, now, log, paths, certs, db, registry, ca, authorityFor, identity, serverKey };
+  return { ...base, material, auditSigner, audit, metrics };
+}
+
+/** The audit log with its checkpoint signer, and the metrics its chain alarm counts in. */
+async function openAudit(
+  config: ServerConfig,
+  db: Foundations["db"],
+  passphrase: string,
+  now: () => Date,
+  log: Logger,
+): Promise<Pick<Foundations, "auditSigner" | "audit" | "metrics">> {
   // Checkpoints are signed in the CA's token when the CA is in one (its key made there on first start), else with
   // HOME/audit/audit.key; an existing audit.key is always kept.
   const auditSigner = await openAuditSigner(config.home, { passphrase, pkcs11: config.pkcs11 });
@@ -90,6 +103,5 @@ export async function openFoundations(
     // A refusal to sign is a broken (or unanchored) chain: a metric and an alert, not only the log line above.
     onChainState: auditChainAlarm({ metrics, log, alertWebhook: config.alertWebhook, now }),
   });
-  const base = { config, passphrase, now, log, paths, certs, db, registry, ca, authorityFor, identity, serverKey };
-  return { ...base, material, auditSigner, audit, metrics };
+  return { auditSigner, audit, metrics };
 }

@@ -13,77 +13,27 @@
  * unused. Otherwise the token is claimed atomically and the CA issues through the same path as `certvault ca issue`
  * (CertificateAuthority.issueFromCsr: every CSR rule, audited as ca.issue). Every attempt is audited before it is
  * answered (`enroll.issue` or `enroll.refused`), never with the token; the request body is never logged.
+ *
+ * Here: the listener, its answers, its log line and the audit of refusals; what one request does is enroll-request.ts.
  */
 import { createServer } from "node:https";
 import type { Server } from "node:https";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Logger } from "pino";
-import { RateLimiterRes } from "rate-limiter-flexible";
-import type { RateLimiterAbstract } from "rate-limiter-flexible";
-import {
-  AuditUnavailableError,
-  CsrRejectedError,
-  InvalidInputError,
-  InvalidTokenError,
-  PayloadTooLargeError,
-  RateLimitedError,
-  RouteNotFoundError,
-  ServiceUnavailableError,
-  asCertvaultError,
-} from "../../errors/index.js";
+import { AuditUnavailableError, RateLimitedError, RouteNotFoundError, asCertvaultError } from "../../errors/index.js";
 import type { CertvaultError } from "../../errors/index.js";
-import type { CertificateAuthority } from "../../ca/authority.js";
-import { vetCsr } from "../../ca/csr.js";
-import { DEFAULT_DAYS } from "../../ca/profiles.js";
-import { auditExpiredTokens, checkToken } from "../../ca/enrollment.js";
-import type { AppendAudit } from "../../ca/enrollment.js";
-import { parseToken } from "../../ca/enrollment-token.js";
-import type { EnrollmentTokenRepository } from "../../store/enrollment-tokens.js";
+import { auditExpiredTokens } from "../../ca/enrollment.js";
 import { secureContextOptions } from "../tls/tls.js";
 import { errorBody, httpAnswer } from "../errors.js";
 import { handleClientErrors } from "../tls/client-error.js";
 import { HSTS_HEADER } from "../middleware/hsts.js";
+import { Refusal, enroll } from "./enroll-request.js";
+import type { EnrollmentDeps } from "./enroll-request.js";
+
+export type { EnrollmentAnswer, EnrollmentDeps } from "./enroll-request.js";
 
 export const ENROLL_PATH = "/v1/enroll";
-const MAX_BODY_BYTES = 70 * 1024;
 const EXPIRY_SWEEP_MS = 60_000;
-
-export interface EnrollmentDeps {
-  tokens: EnrollmentTokenRepository;
-  ca: CertificateAuthority;
-  audit: AppendAudit;
-  log: Logger;
-  now: () => Date;
-  limiters: { source?: RateLimiterAbstract; token?: RateLimiterAbstract };
-  rootPem: string;
-  intermediatePem: string;
-  /** The mutual-TLS URL for records, told to the client (config.json); `hostHeader` is how it reached us. */
-  recordsUrl: (hostHeader: string | undefined) => string;
-  /** The vetted recovery certificate, if recovery is set up: the new profile pins it (the client checks it chains). */
-  recovery?: () => Promise<string | undefined>;
-}
-
-export interface EnrollmentAnswer {
-  identity: string;
-  serial: string;
-  certificate: string;
-  chain: string[];
-  root: string;
-  server: string;
-  recovery: string | null;
-}
-
-/** One refusal: the error the caller sees, and what the audit trail records. */
-class Refusal extends Error {
-  constructor(
-    readonly error: CertvaultError,
-    readonly detail: Record<string, string>,
-    readonly actor = "-",
-  ) {
-    super(error.message);
-  }
-}
 
 function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -97,103 +47,57 @@ function send(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(text);
 }
 
-async function readJson(req: IncomingMessage): Promise<{ token: string; csr: string }> {
-  const declared = Number(req.headers["content-length"] ?? NaN);
-  if (Number.isFinite(declared) && declared > MAX_BODY_BYTES)
-    throw new PayloadTooLargeError(`the body exceeds ${MAX_BODY_BYTES} bytes`);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > MAX_BODY_BYTES) throw new PayloadTooLargeError(`the body exceeds ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk);
+/**
+ * Every refused attempt is audited (`enroll.refused`) before it is answered: a Refusal with what it knows of the
+ * token, any other error (rate limit, body) with its code alone. The error to answer: AuditUnavailableError when the
+ * audit entry could not be written.
+ */
+async function auditRefusal(deps: EnrollmentDeps, err: unknown, source: string): Promise<CertvaultError> {
+  if (err instanceof Refusal) {
+    const e = err.error;
+    try {
+      await deps.audit({
+        time: deps.now(),
+        actor: err.actor,
+        source,
+        action: "enroll.refused",
+        status: httpAnswer(e).status,
+        detail: { ...err.detail, code: e.code },
+      });
+      return e;
+    } catch {
+      return new AuditUnavailableError();
+    }
   }
-  let parsed: unknown;
+  const e = asCertvaultError(err);
+  if (e.code === "internal_error")
+    deps.log.error({ err: { name: (err as Error).name, message: (err as Error).message } }, "enrollment failed");
+  // Refused before a token was looked at (rate limit, body): still one audit entry per attempt.
   try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    await deps.audit({
+      time: deps.now(),
+      actor: "-",
+      source,
+      action: "enroll.refused",
+      status: httpAnswer(e).status,
+      detail: { code: e.code },
+    });
+    return e;
   } catch {
-    throw new InvalidInputError('the body must be JSON {"token": "...", "csr": "PEM"}');
+    return new AuditUnavailableError();
   }
-  const p = parsed as { token?: unknown; csr?: unknown } | null;
-  if (!p || typeof p.token !== "string" || typeof p.csr !== "string")
-    throw new InvalidInputError('the body must be JSON {"token": "...", "csr": "PEM"}');
-  return { token: p.token, csr: p.csr };
 }
 
-async function consume(limiter: RateLimiterAbstract | undefined, key: string): Promise<void> {
-  if (!limiter) return;
-  try {
-    await limiter.consume(key, 1);
-  } catch (err) {
-    if (!(err instanceof RateLimiterRes)) throw new ServiceUnavailableError("the rate limiter is unavailable");
-    throw new RateLimitedError(Math.max(1, Math.ceil(err.msBeforeNext / 1000)));
-  }
+function sendError(res: ServerResponse, e: CertvaultError): number {
+  const answer = httpAnswer(e);
+  send(res, answer.status, answer.body, {
+    ...(e instanceof RateLimitedError ? { "retry-after": String(e.retryAfterSeconds) } : {}),
+    ...(answer.status === 413 ? { connection: "close" } : {}),
+  });
+  return answer.status;
 }
 
 export function enrollmentHandler(deps: EnrollmentDeps): (req: IncomingMessage, res: ServerResponse) => void {
-  const enroll = async (req: IncomingMessage, source: string): Promise<EnrollmentAnswer> => {
-    await consume(deps.limiters.source, source);
-    const body = await readJson(req);
-    // Per token id (the caller's claim, when the token is well-formed): guessing the secret of one token is slow too.
-    await consume(deps.limiters.token, parseToken(body.token)?.id ?? "malformed");
-    const now = deps.now();
-    const check = await checkToken(deps.tokens, body.token, now);
-    if (!check.ok) {
-      if (check.reason === "expired") await auditExpiredTokens(deps.tokens, deps.audit, "certvault", now);
-      // The id of a real token only (an unknown one is the caller's text); the reason for the admin, not the caller.
-      throw new Refusal(new InvalidTokenError(), {
-        reason: check.reason,
-        ...(check.row ? { tokenId: check.row.id, identity: check.row.identity } : {}),
-      });
-    }
-    const { row } = check;
-    const who = { tokenId: row.id, identity: row.identity };
-    let cn: string;
-    try {
-      cn = (await vetCsr(body.csr)).commonName;
-    } catch (err) {
-      const e = asCertvaultError(err);
-      throw new Refusal(e, { ...who, reason: "csr_rejected" }, row.identity);
-    }
-    if (cn !== row.identity) {
-      throw new Refusal(
-        new CsrRejectedError("the CSR's CN is not the identity this token was issued for"),
-        { ...who, reason: "identity_mismatch" },
-        row.identity,
-      );
-    }
-    if (!(await deps.tokens.claim(row.id, row.tokenHash, now))) {
-      // Another enrollment took it between the check and now.
-      throw new Refusal(new InvalidTokenError(), { ...who, reason: "used" });
-    }
-    let issued;
-    try {
-      issued = await deps.ca.issueFromCsr(body.csr, { profile: "client", days: DEFAULT_DAYS.client });
-    } catch (err) {
-      await deps.tokens.release(row.id, now).catch(() => undefined);
-      throw new Refusal(asCertvaultError(err), { ...who, reason: "issue_failed" }, row.identity);
-    }
-    await deps.tokens.setSerial(row.id, issued.record.serial);
-    await deps.audit({
-      time: deps.now(),
-      actor: row.identity,
-      serial: issued.record.serial,
-      source,
-      action: "enroll.issue",
-      status: 201,
-      detail: who,
-    });
-    return {
-      identity: row.identity,
-      serial: issued.record.serial,
-      certificate: issued.pem,
-      chain: [deps.intermediatePem],
-      root: deps.rootPem,
-      server: deps.recordsUrl(req.headers.host),
-      recovery: (await deps.recovery?.()) ?? null,
-    };
-  };
-
   return (req, res) => {
     const started = process.hrtime.bigint();
     const source = req.socket.remoteAddress ?? "unknown";
@@ -215,60 +119,16 @@ export function enrollmentHandler(deps: EnrollmentDeps): (req: IncomingMessage, 
         );
     };
     if (req.method !== "POST" || !known) {
-      const e = new RouteNotFoundError();
-      send(res, 404, errorBody(e), { connection: "close" });
+      send(res, 404, errorBody(new RouteNotFoundError()), { connection: "close" });
       finish(404);
       return;
     }
-    enroll(req, source).then(
+    enroll(deps, req, source).then(
       (answer) => {
         send(res, 201, answer);
         finish(201);
       },
-      async (err: unknown) => {
-        let e: CertvaultError;
-        if (err instanceof Refusal) {
-          e = err.error;
-          try {
-            await deps.audit({
-              time: deps.now(),
-              actor: err.actor,
-              source,
-              action: "enroll.refused",
-              status: httpAnswer(e).status,
-              detail: { ...err.detail, code: e.code },
-            });
-          } catch {
-            e = new AuditUnavailableError();
-          }
-        } else {
-          e = asCertvaultError(err);
-          if (e.code === "internal_error")
-            deps.log.error(
-              { err: { name: (err as Error).name, message: (err as Error).message } },
-              "enrollment failed",
-            );
-          // Refused before a token was looked at (rate limit, body): still one audit entry per attempt.
-          await deps
-            .audit({
-              time: deps.now(),
-              actor: "-",
-              source,
-              action: "enroll.refused",
-              status: httpAnswer(e).status,
-              detail: { code: e.code },
-            })
-            .catch(() => {
-              e = new AuditUnavailableError();
-            });
-        }
-        const answer = httpAnswer(e);
-        send(res, answer.status, answer.body, {
-          ...(e instanceof RateLimitedError ? { "retry-after": String(e.retryAfterSeconds) } : {}),
-          ...(answer.status === 413 ? { connection: "close" } : {}),
-        });
-        finish(answer.status);
-      },
+      async (err: unknown) => finish(sendError(res, await auditRefusal(deps, err, source))),
     );
   };
 }
@@ -280,17 +140,16 @@ export interface EnrollmentListener {
   close(): Promise<void>;
 }
 
-/**
- * Starts the enrollment listener on host:port (0: a free port), presenting `certPem` + intermediate + root.
- * Sweeps expired unused tokens into the audit trail at start and every minute.
- */
-export async function startEnrollmentListener(opts: {
+interface ListenerOptions {
   host: string;
   port: number;
   keyPem: string;
   certPem: string;
   deps: EnrollmentDeps;
-}): Promise<EnrollmentListener> {
+}
+
+/** Server-auth TLS only (no client certificate asked for), presenting `certPem` + intermediate + root. */
+function enrollmentServer(opts: ListenerOptions): Server {
   const { deps } = opts;
   const server = createServer(
     {
@@ -313,6 +172,11 @@ export async function startEnrollmentListener(opts: {
   );
   // As on the API listener: bytes that are not HTTP get a JSON error (a request in flight still gets its answer).
   handleClientErrors(server);
+  return server;
+}
+
+/** Sweeps expired unused tokens into the audit trail now and every minute; returns the timer. */
+function sweepExpiredTokens(deps: EnrollmentDeps): NodeJS.Timeout {
   const sweep = (): void =>
     void auditExpiredTokens(deps.tokens, deps.audit, "certvault", deps.now()).catch((err: unknown) =>
       deps.log.error({ err: (err as Error).message }, "enrollment token expiry sweep failed"),
@@ -320,6 +184,16 @@ export async function startEnrollmentListener(opts: {
   sweep();
   const timer = setInterval(sweep, EXPIRY_SWEEP_MS);
   timer.unref();
+  return timer;
+}
+
+/**
+ * Starts the enrollment listener on host:port (0: a free port), presenting `certPem` + intermediate + root.
+ * Sweeps expired unused tokens into the audit trail at start and every minute.
+ */
+export async function startEnrollmentListener(opts: ListenerOptions): Promise<EnrollmentListener> {
+  const server = enrollmentServer(opts);
+  const timer = sweepExpiredTokens(opts.deps);
   await new Promise<void>((resolveListen, reject) => {
     server.once("error", reject);
     server.listen(opts.port, opts.host, () => resolveListen());

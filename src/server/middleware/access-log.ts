@@ -1,14 +1,14 @@
 /**
  * The first step of every request: a request id (X-Request-Id), the request counted on its connection until its
- * answer is written (revocation/revocation-watch.ts trackRequest: a revoked certificate's connection closes once idle), and one
- * log line at the end. Never a body, a key or a query string (cursors are harmless, but the rule is simpler without
- * exceptions).
+ * answer is written (revocation/revoked-connections.ts trackRequest: a revoked certificate's connection closes once
+ * idle), and one log line at the end. Never a body, a key or a query string (cursors are harmless, but the rule is
+ * simpler without exceptions).
  */
 import type { Next } from "koa";
 import { randomUUID } from "node:crypto";
 import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
-import { trackRequest } from "../revocation/revocation-watch.js";
+import { trackRequest } from "../revocation/revoked-connections.js";
 import type { AppContext, AppMiddleware } from "../state.js";
 
 export function accessLog(log: Logger): AppMiddleware {

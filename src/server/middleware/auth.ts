@@ -72,6 +72,22 @@ async function vetSocket(socket: TLSSocket, watcher: ClientRegistry, cache: Vett
   return vetted;
 }
 
+/** Why the registry row's identity and the certificate's CNs cannot make a caller, if they cannot. */
+function identityRefusal(identity: string, cns: string[]): Error | undefined {
+  // A name outside the safe set (a certificate issued before the rule, or a registry row a database writer changed)
+  // never becomes a caller: it would reach logs, the audit trail and other users' terminals.
+  const unsafe = [identity, ...cns].map(identityNameProblem).find((p) => p !== undefined);
+  if (unsafe)
+    return new IdentityNotAllowedError(
+      `the certificate's identity is not an acceptable name (${unsafe}); ask the administrator for a certificate with a new name`,
+    );
+  // The identity is the certificate's own CN: a registry row whose identity column says otherwise (a database writer's
+  // UPDATE) never makes one identity's certificate log in as another.
+  if (cns.length !== 1 || cns[0] !== identity)
+    return new CertificateNotAllowedError("the certificate's subject does not match its registry record");
+  return undefined;
+}
+
 /** `final`: the outcome cannot change for this certificate (everything but "not in the registry yet"). */
 async function vetCertificate(
   cert: X509Certificate,
@@ -96,23 +112,8 @@ async function vetCertificate(
     return refused("the certificate is not in this CA's registry");
   // The stored status, whatever the in-memory revoked set says (a poll that failed, a row changed without a revision).
   if (record.storedStatus !== "active") return { vetted: new CertificateRevokedError(), final: true };
-  // A name outside the safe set (a certificate issued before the rule, or a registry row a database writer changed)
-  // never becomes a caller: it would reach logs, the audit trail and other users' terminals.
-  const unsafe = [record.identity, ...parsed.subjectName.getField("CN")]
-    .map(identityNameProblem)
-    .find((p) => p !== undefined);
-  if (unsafe)
-    return {
-      vetted: new IdentityNotAllowedError(
-        `the certificate's identity is not an acceptable name (${unsafe}); ask the administrator for a certificate with a new name`,
-      ),
-      final: true,
-    };
-  // The identity is the certificate's own CN: a registry row whose identity column says otherwise (a database writer's
-  // UPDATE) never makes one identity's certificate log in as another.
-  const cns = parsed.subjectName.getField("CN");
-  if (cns.length !== 1 || cns[0] !== record.identity)
-    return refused("the certificate's subject does not match its registry record");
+  const nameRefused = identityRefusal(record.identity, parsed.subjectName.getField("CN"));
+  if (nameRefused) return { vetted: nameRefused, final: true };
   const caller: Caller = {
     identity: record.identity,
     serial,

@@ -1,12 +1,13 @@
 /**
  * The server's view of the CA registry, kept current by polling one counter (the registry revision, bumped by every
  * issue and revoke, from any process). On a change it reloads the revoked set (serials only: the per-request check
- * is a Set lookup), forgets cached certificate look-ups, issues a fresh CRL into the TLS context, and destroys open
- * connections that authenticated with a now-revoked certificate. `ready` stays false until one poll has loaded the
+ * is a Set lookup), forgets cached certificate look-ups, issues a fresh CRL into the TLS context, and closes open
+ * connections that authenticated with a now-revoked certificate (revoked-connections.ts: once idle). `ready` stays false until one poll has loaded the
  * revoked set, what `onChange` loads (the quarantines, quarantine.ts) and a CRL: until then the server admits nobody
  * (auth.ts), rather than everybody with an empty revoked set. It implements the ports of ports.ts.
  */
 import type { TLSSocket } from "node:tls";
+import { RevokedConnections } from "./revoked-connections.js";
 import type { CertificateRecord, CertificateRepository } from "../../store/certificates.js";
 import type { CertificateAuthority } from "../../ca/authority.js";
 import { crlPem } from "../../x509/pem.js";
@@ -26,40 +27,12 @@ export interface WatchOptions {
   vetting: Pick<RegistryVetting, "usable">;
 }
 
-const inFlight = new WeakMap<TLSSocket, number>();
-
-/**
- * Counts a request on its connection until its answer is written: a connection whose certificate is revoked is
- * closed at once when idle, and right after the answer in flight otherwise (that request was authorised when it
- * started; cutting it would only turn e.g. the answer to a certificate's own revocation into a hang-up).
- */
-export function trackRequest(socket: TLSSocket, res: { once(event: "close", cb: () => void): unknown }): void {
-  inFlight.set(socket, (inFlight.get(socket) ?? 0) + 1);
-  res.once("close", () => {
-    const n = (inFlight.get(socket) ?? 1) - 1;
-    inFlight.set(socket, n);
-    if (n === 0) socket.emit("certvault:idle");
-  });
-}
-
-function closeWhenIdle(socket: TLSSocket): void {
-  // end(), not destroy(): an answer that has just finished may still sit in the TLS socket's buffer, and destroy()
-  // dropped it (the answer to a certificate's own revocation became a hang-up, seen in CI). The peer gets that answer,
-  // then close_notify and FIN; one second later the connection is cut whatever the peer does.
-  const close = (): void => {
-    socket.end();
-    setTimeout(() => socket.destroy(), 1000).unref();
-  };
-  if ((inFlight.get(socket) ?? 0) === 0) close();
-  else socket.once("certvault:idle", close);
-}
-
 export class RevocationWatcher implements ClientRegistry, CertificateDirectory, CrlSource, RegistryRefresh {
   private revision = -1;
   private revoked = new Set<string>();
   private bySerial = new Map<string, CertificateRecord>();
   private byIdentity = new Map<string, CertificateRecord[]>();
-  private readonly sockets = new Map<string, Set<TLSSocket>>();
+  private readonly connections = new RevokedConnections();
   private timer: NodeJS.Timeout | undefined;
   private inflight: Promise<void> | undefined;
   private pollAgain = false;
@@ -157,14 +130,7 @@ export class RevocationWatcher implements ClientRegistry, CertificateDirectory, 
   }
 
   track(serial: string, socket: TLSSocket): void {
-    let set = this.sockets.get(serial);
-    if (!set) this.sockets.set(serial, (set = new Set()));
-    set.add(socket);
-    socket.once("close", () => {
-      set.delete(socket);
-      if (set.size === 0 && this.sockets.get(serial) === set) this.sockets.delete(serial);
-    });
-    if (this.revoked.has(serial)) socket.destroy();
+    this.connections.track(serial, socket, this.revoked.has(serial));
   }
 
   /**
@@ -204,9 +170,7 @@ export class RevocationWatcher implements ClientRegistry, CertificateDirectory, 
         this.bySerial = new Map();
         this.byIdentity = new Map();
         this.revision = revision;
-        for (const serial of this.revoked) {
-          for (const s of this.sockets.get(serial) ?? []) closeWhenIdle(s);
-        }
+        this.connections.close(this.revoked);
       }
       if (crlStale || this.crlRevision !== this.revision) await this.reissueCrl();
       this.loaded = true;

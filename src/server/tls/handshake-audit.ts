@@ -11,13 +11,14 @@
  * A revoked certificate tried REVOKED_ALERT_AT times within ten minutes raises one alert per fingerprint and window
  * (log at warn, certvault_anomaly_alerts_total{rule="revoked_certificate"}, and the alert webhook as anomalies do).
  * Memory: at most MAX_KEYS keys per window in each map; further keys are suppressed (and counted), never grown.
+ * The reason a refusal is counted under, from OpenSSL's code, is refusal-reasons.ts.
  */
 import type { Logger } from "pino";
 import { Counter } from "prom-client";
 import type { AuditLog } from "../../audit/audit-log.js";
-import { normalizeSerial } from "../../ca/serial.js";
 import type { Metrics } from "../metrics.js";
 import type { RefusedHandshake } from "./handshake-gate.js";
+import { refusalReason, serialOf } from "./refusal-reasons.js";
 
 export const WINDOW_MS = 60_000;
 export const PER_KEY_PER_WINDOW = 5;
@@ -25,29 +26,6 @@ export const GLOBAL_PER_WINDOW = 60;
 export const REVOKED_WINDOW_MS = 600_000;
 export const REVOKED_ALERT_AT = 3;
 const MAX_KEYS = 10_000;
-
-export type RefusalReason =
-  "revoked" | "expired" | "not_yet_valid" | "untrusted" | "wrong_usage" | "no_certificate" | "other";
-
-const REASONS: Record<string, RefusalReason> = {
-  CERT_REVOKED: "revoked",
-  CERT_HAS_EXPIRED: "expired",
-  CERT_NOT_YET_VALID: "not_yet_valid",
-  UNABLE_TO_GET_ISSUER_CERT: "untrusted",
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "untrusted",
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "untrusted",
-  CERT_SIGNATURE_FAILURE: "untrusted",
-  SELF_SIGNED_CERT_IN_CHAIN: "untrusted",
-  DEPTH_ZERO_SELF_SIGNED_CERT: "untrusted",
-  CERT_UNTRUSTED: "untrusted",
-  CERT_REJECTED: "untrusted",
-  INVALID_PURPOSE: "wrong_usage",
-};
-
-export function refusalReason(r: RefusedHandshake): RefusalReason {
-  if (!r.certificate) return "no_certificate";
-  return (r.code !== undefined ? REASONS[r.code] : undefined) ?? "other";
-}
 
 export interface HandshakeAuditDeps {
   audit: AuditLog;
@@ -204,14 +182,5 @@ export class HandshakeRefusals {
         "a handshake refusal could not be audited",
       );
     });
-  }
-}
-
-/** A presented certificate's serial in our spelling; a foreign one may be anything, so it may also be none. */
-function serialOf(raw: string): string | null {
-  try {
-    return normalizeSerial(raw);
-  } catch {
-    return null;
   }
 }
