@@ -16,7 +16,7 @@ import {
   PreconditionFailedError,
   ServiceUnavailableError,
 } from "../../errors/index.js";
-import { isRecipient, readGrant, recipientsOf, seal, signRecord } from "../../envelope/index.js";
+import { isRecipient, readGrant, recipientsOf, sealSignedRecord } from "../../envelope/index.js";
 import type { RecordSigner } from "../../envelope/index.js";
 import type { RecordMeta, RecordRepository } from "../../store/records.js";
 import type { CertificateDirectory } from "../ports.js";
@@ -113,10 +113,14 @@ export class RecordService {
     }
     if (certs.length === 0)
       throw new ServiceUnavailableError("the caller's identity has no active certificate to seal to");
-    const signed = signRecord(body, this.signer, { owner: caller.identity, id }, { now: this.now() });
-    return seal(signed, [...certs.map((c) => c.pem), ...alsoFor, ...(recovery ? [recovery] : [])], {
-      contentType: "signed-data",
-    });
+    // Signed and sealed in one pass: no SignedData copy of the body in between (10 MiB less per 10 MiB upload).
+    return sealSignedRecord(
+      body,
+      this.signer,
+      { owner: caller.identity, id },
+      [...certs.map((c) => c.pem), ...alsoFor, ...(recovery ? [recovery] : [])],
+      { now: this.now() },
+    );
   }
 
   async create(caller: Caller, body: Uint8Array, contentType: string): Promise<string> {
