@@ -7,8 +7,10 @@
  *
  * `npx tsx bench/memory.ts [--no-build]`. Environment: MEM_ENV="K=V ..." adds to the server's (MALLOC_ARENA_MAX=2, ...);
  * MEM_ROOT runs the compiled server of another (built) checkout, for a before/after in one session; MEM_OPS the count
- * of each kind of operation (default 16); MEM_SECONDS the length of each 100-connection load (default 5).
+ * of each kind of operation (default 16); MEM_TRIM=1 calls malloc_trim(0) in the server at the end (gdb), to show how
+ * much of what is left is free memory that glibc keeps.
  */
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { Agent, request } from "node:https";
@@ -72,13 +74,16 @@ async function probe(pid: number, file: string, gc: boolean): Promise<string> {
   );
 }
 
-async function times(count: number, concurrency: number, op: (i: number) => Promise<void>): Promise<void> {
+/** `count` operations, `concurrency` at a time; returns the wall time per operation in ms. */
+async function times(count: number, concurrency: number, op: (i: number) => Promise<void>): Promise<number> {
   let next = 0;
+  const start = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (next < count) await op(next++);
     }),
   );
+  return Math.round((performance.now() - start) / count);
 }
 
 function post(url: string, agent: Agent, body: Uint8Array): Promise<void> {
@@ -146,15 +151,15 @@ async function main(): Promise<void> {
       const ids: string[] = [];
       const agent = new Agent({ keepAlive: true, ca: ca.rootPem, cert: id.certPem, key: id.keyPem });
       const uploads = await peakDuring(pid, async () => {
-        await times(OPS, 2, async () => void ids.push(await client.put(data)));
-        await show(`after ${OPS} SDK puts`);
-        await times(OPS, 2, async (i) => {
+        const put = await times(OPS, 2, async () => void ids.push(await client.put(data)));
+        await show(`after ${OPS} SDK puts (${put} ms each)`);
+        const get = await times(OPS, 2, async (i) => {
           const back = await client.get(ids[i % ids.length] as string);
-          if (back.byteLength !== TEN_MIB) throw new Error("wrong size");
+          if (!Buffer.from(back).equals(data)) throw new Error("SDK get returned other bytes");
         });
-        await show(`after ${OPS} SDK gets`);
-        await times(OPS, 2, () => post(server.url, agent, data));
-        await show(`after ${OPS} server-sealed POSTs`);
+        await show(`after ${OPS} SDK gets (${get} ms each)`);
+        const posted = await times(OPS, 2, () => post(server.url, agent, data));
+        await show(`after ${OPS} server-sealed POSTs (${posted} ms each)`);
       });
       client.close();
       agent.destroy();
@@ -162,7 +167,14 @@ async function main(): Promise<void> {
       await show("after the second load");
       await show("after a full GC", true);
       const kept = status(pid).rss;
-      console.log(`ROW fresh ${fresh} used ${used} uploadsPeak ${uploads} afterGc ${kept}`);
+      // What of that is free memory that malloc keeps: malloc_trim(0) in the server, through gdb (MEM_TRIM=1).
+      let trimmed = "";
+      if (process.env.MEM_TRIM === "1") {
+        execFileSync("gdb", ["-p", String(pid), "-batch", "-ex", "call (int)malloc_trim(0)"], { stdio: "ignore" });
+        await show("after malloc_trim(0)");
+        trimmed = ` afterTrim ${status(pid).rss}`;
+      }
+      console.log(`ROW fresh ${fresh} used ${used} uploadsPeak ${uploads} afterGc ${kept}${trimmed}`);
     } finally {
       await stop(server);
     }

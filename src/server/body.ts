@@ -89,6 +89,28 @@ class BodyBuffer {
   }
 }
 
+/** From this size up, a body gets pages of its own from the OS instead of memory from malloc (below). */
+const OWN_PAGES_BYTES = 1024 * 1024;
+type ResizableBuffer = ArrayBuffer & { readonly resizable?: boolean; resize?(n: number): void };
+const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer;
+
+/**
+ * A large body sits in a resizable ArrayBuffer: V8 maps its pages itself, outside glibc's malloc, and gives them back
+ * to the OS when it is collected or released (releaseBody), where memory freed through malloc stays in the process.
+ * Measured (issue 17, bench/memory.ts): after 10 MiB uploads and a full GC, glibc kept 30-60 MB of freed buffers in
+ * its main heap (malloc_trim(0) through gdb gave them back).
+ */
 function ownBuffer(n: number): Uint8Array {
+  if (n >= OWN_PAGES_BYTES) return new Uint8Array(new Resizable(n, { maxByteLength: n }), 0, n);
   return new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
+}
+
+/**
+ * Gives a large body's pages back to the OS now, rather than at the next full GC: for the one that consumes the body
+ * (the record service, once the record is stored). Afterwards every view of it is empty. A no-op for anything
+ * readBody did not allocate so.
+ */
+export function releaseBody(body: Uint8Array): void {
+  const b = body.buffer as ResizableBuffer;
+  if (b.resizable === true && b.byteLength >= OWN_PAGES_BYTES) b.resize?.(0);
 }
