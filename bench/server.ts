@@ -252,9 +252,16 @@ export async function benchServer(): Promise<void> {
       const sdk10m = await sdkOps(server.url, id, ca.rootPem, TEN_MIB, 2, SECONDS);
       const usedRss = await peakRss(server, () => load(`${server.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
       await stop(server);
-      // The same server and uploads with glibc limited to 2 malloc arenas: what freed copies of the 10 MiB envelopes
-      // that malloc keeps in per-thread arenas add (docs/performance.md, "Memory after the 10 MiB uploads").
-      const arenas = await startPinned(cvArgs, { ...cvEnv, MALLOC_ARENA_MAX: "2" });
+      // The same server and uploads with glibc's thresholds fixed at 1 MiB: what freed memory that malloc keeps in its
+      // main heap adds (the 10 MiB copies of SQLite and better-sqlite3, TLS buffers). MALLOC_ARENA_MAX=2, measured here
+      // before, stopped mattering once statements left the thread pool (better-sqlite3): 157-171 MB against 167-208.
+      // bench/memory.ts (issue 17, 2 runs each, load 2.5-6): 163-167 MB with these against 183-204 MB without; with
+      // malloc_trim(0) after a full GC the server is back at 135-142 MB (fresh: 123-136 MB).
+      const arenas = await startPinned(cvArgs, {
+        ...cvEnv,
+        MALLOC_MMAP_THRESHOLD_: "1048576",
+        MALLOC_TRIM_THRESHOLD_: "1048576",
+      });
       await sdkOps(arenas.url, id, ca.rootPem, TEN_MIB, 2, SECONDS);
       const arenaRss = await peakRss(arenas, () => load(`${arenas.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
       await stop(arenas);
@@ -296,7 +303,7 @@ export async function benchServer(): Promise<void> {
       add("SDK get 10 MiB vs raw POST (c=2)", "MB/s", (sdk10m.get * TEN_MIB) / 1e6, (raw10m * TEN_MIB) / 1e6);
       add("server RSS at 100 keep-alive conns (fresh)", "MB", freshRss, bareRss);
       add("the same after the 10 MiB uploads", "MB", usedRss, bareRss);
-      add("after the uploads, MALLOC_ARENA_MAX=2", "MB", arenaRss, bareRss);
+      add("after the uploads, MALLOC_MMAP/TRIM_THRESHOLD_=1 MiB", "MB", arenaRss, bareRss);
     }
     console.log(`\nserver bench: ${RUNS} runs x ${SECONDS} s, server on CPU 0, load on CPU 1 (taskset: ${hasTaskset})`);
     table(

@@ -8,24 +8,31 @@ import { DecryptionFailedError } from "./errors.js";
 // Chunks small enough to stay in cache while copied into the output, large enough to amortise the calls.
 const CHUNK = 256 * 1024;
 
-/** Encrypts `plaintext` into `out` at `offset` (exactly plaintext.length bytes) and returns the tag. */
+/**
+ * Encrypts `plaintext` (one buffer, or consecutive parts of it) into `out` at `offset` (exactly its length in bytes)
+ * and returns the tag.
+ */
 export function encryptContent(
   cek: Uint8Array,
   nonce: Uint8Array,
-  plaintext: Uint8Array,
+  plaintext: Uint8Array | readonly Uint8Array[],
   out: Uint8Array,
   offset: number,
 ): Buffer {
   const cipher = createCipheriv("aes-256-gcm", cek, nonce, { authTagLength: GCM_TAG_BYTES });
   let at = offset;
-  for (let i = 0; i < plaintext.length; i += CHUNK) {
-    const chunk = cipher.update(plaintext.subarray(i, Math.min(plaintext.length, i + CHUNK)));
-    out.set(chunk, at);
-    at += chunk.length;
+  let length = 0;
+  for (const part of plaintext instanceof Uint8Array ? [plaintext] : plaintext) {
+    length += part.length;
+    for (let i = 0; i < part.length; i += CHUNK) {
+      const chunk = cipher.update(part.subarray(i, Math.min(part.length, i + CHUNK)));
+      out.set(chunk, at);
+      at += chunk.length;
+    }
   }
   const last = cipher.final();
   out.set(last, at);
-  if (at + last.length - offset !== plaintext.length) throw new Error("GCM output length mismatch");
+  if (at + last.length - offset !== length) throw new Error("GCM output length mismatch");
   return cipher.getAuthTag();
 }
 

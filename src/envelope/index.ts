@@ -15,7 +15,7 @@ export type { RecipientId, RecipientKind, RecipientSelector } from "./recipients
 export type { EnvelopeInfo, AlgorithmName } from "./inspect.js";
 export type { CurveName, ContentKind } from "./algorithms.js";
 export { DEFAULT_MAX_ENVELOPE_BYTES, DEFAULT_MAX_RECIPIENTS, DEFAULT_MAX_RECIPIENT_INFOS_BYTES } from "./options.js";
-export { seal } from "./seal.js";
+export { seal, sealSignedRecord } from "./seal.js";
 export { open, openContent } from "./open.js";
 export { signRecord } from "./signed.js";
 export type { RecordBinding, RecordSigner, SignaturePurpose } from "./signed.js";

@@ -11,6 +11,7 @@ import { gcmAlgorithm, layoutEnvelope } from "./frame.js";
 import { buildKari } from "./kari.js";
 import { buildKtri } from "./ktri.js";
 import { type EnvelopeOptions, type Limits, requireBytes, resolveLimits } from "./options.js";
+import { type RecordBinding, type RecordSigner, type SignaturePurpose, signedRecordParts } from "./signed.js";
 
 /** Loads, checks (key type, KeyUsage) and de-duplicates (by fingerprint) recipient certificates. */
 export function loadRecipients(inputs: readonly CertificateInput[]): RecipientCert[] {
@@ -54,11 +55,37 @@ export function seal(
   opts?: EnvelopeOptions & { contentType?: ContentKind },
 ): Uint8Array {
   requireBytes(plaintext, "plaintext");
+  return sealParts([plaintext], recipients, opts);
+}
+
+/**
+ * seal(signRecord(content, signer, binding, signOpts), recipients, {...opts, contentType: "signed-data"}), the same
+ * bytes, without the SignedData laid out whole in between: its parts (content itself among them) go through the
+ * cipher straight into the envelope. What the server does with a plaintext upload: a 10 MiB record no longer makes a
+ * 10 MiB SignedData copy on the way (measured, issue 17, bench/memory.ts: one 10 MiB buffer less per upload in flight
+ * and per upload's garbage, and one 10 MiB copy less of CPU).
+ */
+export function sealSignedRecord(
+  content: Uint8Array,
+  signer: RecordSigner,
+  binding: RecordBinding,
+  recipients: readonly CertificateInput[],
+  opts?: EnvelopeOptions & { now?: Date; purpose?: SignaturePurpose },
+): Uint8Array {
+  const parts = signedRecordParts(content, signer, binding, opts);
+  return sealParts(parts, recipients, { ...opts, contentType: "signed-data" });
+}
+
+function sealParts(
+  parts: readonly Uint8Array[],
+  recipients: readonly CertificateInput[],
+  opts?: EnvelopeOptions & { contentType?: ContentKind },
+): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
   const limits = resolveLimits(opts);
-  if (plaintext.length > limits.maxEnvelopeBytes) {
-    throw new EnvelopeTooLargeError(
-      `plaintext of ${plaintext.length} bytes exceeds the limit of ${limits.maxEnvelopeBytes}`,
-    );
+  if (length > limits.maxEnvelopeBytes) {
+    throw new EnvelopeTooLargeError(`plaintext of ${length} bytes exceeds the limit of ${limits.maxEnvelopeBytes}`);
   }
   const certs = loadRecipients(recipients);
   if (certs.length === 0) throw new EnvelopeUsageError("at least one recipient is required");
@@ -67,8 +94,8 @@ export function seal(
   try {
     const nonce = randomBytes(GCM_NONCE_BYTES);
     const infos = wrapForRecipients(certs, cek);
-    const layout = layoutEnvelope(infos, gcmAlgorithm(nonce), plaintext.length, limits, opts?.contentType ?? "data");
-    const tag = encryptContent(cek, nonce, plaintext, layout.out, layout.contentOffset);
+    const layout = layoutEnvelope(infos, gcmAlgorithm(nonce), length, limits, opts?.contentType ?? "data");
+    const tag = encryptContent(cek, nonce, parts, layout.out, layout.contentOffset);
     layout.out.set(tag, layout.macOffset);
     return layout.out;
   } finally {

@@ -97,6 +97,28 @@ export function signRecord(
   binding: RecordBinding,
   opts: { now?: Date; purpose?: SignaturePurpose } = {},
 ): Uint8Array {
+  const parts = signedRecordParts(content, signer, binding, opts);
+  let total = 0;
+  for (const p of parts) total += p.length;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * signRecord's bytes as consecutive parts, `content` itself (not a copy) among them: what sealSignedRecord (seal.ts)
+ * encrypts without ever laying the SignedData out whole.
+ */
+export function signedRecordParts(
+  content: Uint8Array,
+  signer: RecordSigner,
+  binding: RecordBinding,
+  opts: { now?: Date; purpose?: SignaturePurpose } = {},
+): Uint8Array[] {
   requireBytes(content, "content");
   const key = requirePrivateKey(signer.key);
   const cert = loadCertificate(signer.certificate);
@@ -138,7 +160,7 @@ function layoutSignedData(
   digestAlgorithm: Uint8Array,
   certificates: Uint8Array,
   signerInfos: Uint8Array,
-): Uint8Array {
+): Uint8Array[] {
   const octets = header(TAG.OCTET_STRING, content.length);
   const explicitContent = header(0xa0, octets.length + content.length);
   const encapBody = CT_DATA.der.length + explicitContent.length + octets.length + content.length;
@@ -166,10 +188,5 @@ function layoutSignedData(
     explicitContent,
     octets,
   ]);
-  const out = new Uint8Array(head.length + content.length + certificates.length + signerInfos.length);
-  out.set(head, 0);
-  out.set(content, head.length);
-  out.set(certificates, head.length + content.length);
-  out.set(signerInfos, head.length + content.length + certificates.length);
-  return out;
+  return [head, content, certificates, signerInfos];
 }

@@ -9,10 +9,22 @@ import { sqliteStatement } from "./sqlite.js";
 type Found = { envelope: Uint8Array; updatedAt: Date; version: number } | null;
 type EnvelopeRow = Pick<Row, "envelope" | "updated_at" | "version">;
 
+/**
+ * The driver's Buffer, viewed rather than copied when it owns its memory: better-sqlite3 copies each BLOB into a
+ * Buffer of its own, and pg's bytea parser (Buffer.from(hex)) does for all but small values, which may sit in node's
+ * shared pool of small Buffers and are copied (callers may use `.buffer`). `new Uint8Array(row.envelope)` copied a
+ * 10 MiB envelope once more on every GET: a third 10 MiB copy per read in flight (issue 17, bench/memory.ts).
+ */
+function bytes(b: Buffer | Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.buffer.byteLength === b.byteLength
+    ? new Uint8Array(b.buffer, 0, b.byteLength)
+    : new Uint8Array(b);
+}
+
 function found(row: EnvelopeRow | undefined): Found {
   return row?.envelope
     ? {
-        envelope: new Uint8Array(row.envelope),
+        envelope: bytes(row.envelope),
         updatedAt: new Date(toNumber(row.updated_at)),
         version: toNumber(row.version),
       }

@@ -55,6 +55,31 @@ describe("envelope: signed records", function () {
     });
   }
 
+  it("sealSignedRecord seals exactly signRecord's bytes (no SignedData copy in between), for several recipients", async function () {
+    const now = new Date("2026-12-02T10:00:00Z");
+    const big = new Uint8Array(3 * 256 * 1024 + 17).map((_, i) => i % 251);
+    for (const content of [PT, big]) {
+      const signer = { key: rsa.key, certificate: rsa.certPem };
+      const env = E.sealSignedRecord(content, signer, BINDING, [p256b.certPem, p384.certPem], { now });
+      const expected = signRecord(content, signer, BINDING, { now });
+      for (const id of [p256b, p384]) {
+        const opened = openContent(env, id.key, id.certPem);
+        expect(opened.contentType).to.equal("signed-data");
+        // The same bytes but for the RSA-PSS signature at the very end (salted: it differs on every signing).
+        expect(opened.content.length).to.equal(expected.length);
+        const same = expected.length - 512;
+        expect(Buffer.from(opened.content.subarray(0, same)).equals(Buffer.from(expected.subarray(0, same)))).to.equal(
+          true,
+        );
+        expect(Buffer.from(verifyRecordSignature(opened.content).content).equals(Buffer.from(content))).to.equal(true);
+      }
+      if (content === PT) {
+        const inner = await fx.opensslDecrypt(env, p256b);
+        expect(Buffer.from(verifyRecordSignature(inner).content).toString()).to.equal("the signed record");
+      }
+    }
+  });
+
   it("re-wrapping keeps the inner content type and the signature", function () {
     const env = seal(good, [p256.certPem], { contentType: "signed-data" });
     const wider = E.addRecipients(env, p256.key, p256.certPem, [rsa.certPem]);

@@ -16,11 +16,12 @@ import {
   PreconditionFailedError,
   ServiceUnavailableError,
 } from "../../errors/index.js";
-import { isRecipient, readGrant, recipientsOf, seal, signRecord } from "../../envelope/index.js";
+import { isRecipient, readGrant, recipientsOf, sealSignedRecord } from "../../envelope/index.js";
 import type { RecordSigner } from "../../envelope/index.js";
 import type { RecordMeta, RecordRepository } from "../../store/records.js";
 import type { CertificateDirectory } from "../ports.js";
 import type { Caller } from "../middleware/auth.js";
+import { releaseBody } from "../body.js";
 
 export const CMS_MEDIA_TYPE = "application/pkcs7-mime";
 // Lower-case hex, not base64url: an id may never start with "-", which a command line would take for an option.
@@ -113,17 +114,33 @@ export class RecordService {
     }
     if (certs.length === 0)
       throw new ServiceUnavailableError("the caller's identity has no active certificate to seal to");
-    const signed = signRecord(body, this.signer, { owner: caller.identity, id }, { now: this.now() });
-    return seal(signed, [...certs.map((c) => c.pem), ...alsoFor, ...(recovery ? [recovery] : [])], {
-      contentType: "signed-data",
-    });
+    // Signed and sealed in one pass: no SignedData copy of the body in between (10 MiB less per 10 MiB upload).
+    return sealSignedRecord(
+      body,
+      this.signer,
+      { owner: caller.identity, id },
+      [...certs.map((c) => c.pem), ...alsoFor, ...(recovery ? [recovery] : [])],
+      { now: this.now() },
+    );
   }
 
+  /**
+   * create, createAt and replace consume `body`: once the record is stored (or refused), a large body read by
+   * readBody and the envelope sealed here give their pages back to the OS (body.ts releaseBody), not at the next GC.
+   */
   async create(caller: Caller, body: Uint8Array, contentType: string): Promise<string> {
-    const id = newRecordId();
-    const envelope = await this.envelopeFor(caller, id, body, contentType);
-    await this.repo.insert({ id, owner: caller.identity, envelope, now: this.now() });
-    return id;
+    try {
+      const id = newRecordId();
+      const envelope = await this.envelopeFor(caller, id, body, contentType);
+      try {
+        await this.repo.insert({ id, owner: caller.identity, envelope, now: this.now() });
+      } finally {
+        releaseBody(envelope);
+      }
+      return id;
+    } finally {
+      releaseBody(body);
+    }
   }
 
   /**
@@ -131,15 +148,37 @@ export class RecordService {
    * can name the id before it seals. An id anybody holds already is refused (412), whoever holds it.
    */
   async createAt(caller: Caller, id: string, body: Uint8Array, contentType: string): Promise<void> {
-    checkId(id);
-    const envelope = await this.envelopeFor(caller, id, body, contentType);
-    if (!(await this.repo.insertNew({ id, owner: caller.identity, envelope, now: this.now() }))) {
-      throw new PreconditionFailedError("a record with this id exists already: choose another id");
+    try {
+      checkId(id);
+      const envelope = await this.envelopeFor(caller, id, body, contentType);
+      let stored: boolean;
+      try {
+        stored = await this.repo.insertNew({ id, owner: caller.identity, envelope, now: this.now() });
+      } finally {
+        releaseBody(envelope);
+      }
+      if (!stored) throw new PreconditionFailedError("a record with this id exists already: choose another id");
+    } finally {
+      releaseBody(body);
     }
   }
 
   /** Replaces a record; with `ifVersion`, only if nobody wrote it since that version. Returns the new version. */
   async replace(
+    caller: Caller,
+    id: string,
+    body: Uint8Array,
+    contentType: string,
+    ifVersion?: number,
+  ): Promise<number> {
+    try {
+      return await this.replaceWith(caller, id, body, contentType, ifVersion);
+    } finally {
+      releaseBody(body);
+    }
+  }
+
+  private async replaceWith(
     caller: Caller,
     id: string,
     body: Uint8Array,
@@ -158,7 +197,13 @@ export class RecordService {
       .map((c) => c.pem);
     const envelope = await this.envelopeFor(caller, id, body, contentType, theirs);
     const expectedVersion = ifVersion ?? current;
-    if (!(await this.repo.replace({ id, owner: caller.identity, envelope, now: this.now(), expectedVersion }))) {
+    let replaced: boolean;
+    try {
+      replaced = await this.repo.replace({ id, owner: caller.identity, envelope, now: this.now(), expectedVersion });
+    } finally {
+      releaseBody(envelope);
+    }
+    if (!replaced) {
       if ((await this.repo.version(caller.identity, id)) === null) throw new NotFoundError();
       // Without If-Match the caller asked for "last write wins" of its own request, yet a concurrent write slipped
       // in between: report it rather than overwrite something the caller never saw.
