@@ -25,6 +25,8 @@ const TEN_MIB = 10 * 1024 * 1024;
 const ROOT = join(import.meta.dirname, "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+/** openssl s_time processes in parallel for the handshake rows. */
+const TLS_PROCS = Number(process.env.BENCH_TLS_PROCS ?? 12);
 const hasTaskset = (() => {
   try {
     return readFileSync("/usr/bin/taskset").length > 0;
@@ -238,7 +240,7 @@ export async function benchServer(): Promise<void> {
       sdkPut: "SDK put 1 KiB vs raw PUT of the same envelope",
       sdkGet: "SDK get 1 KiB vs raw GET of the same envelope",
       controls: "GET /v1/me, controls on vs off",
-      full: "full mTLS handshakes vs bare (s_time -new x PROCS)",
+      full: `full mTLS handshakes vs bare (s_time -new x ${TLS_PROCS})`,
       resumed: "TLS 1.3 resumption vs full handshakes, same client",
       resumedBare: "  ceiling: the same on bare node:https",
       resumed12: "TLS 1.2 resumption vs full handshakes",
@@ -266,7 +268,7 @@ export async function benchServer(): Promise<void> {
       certFile: id.certPath,
       keyFile: id.keyPath,
       caFile: caBundle,
-      procs: Number(process.env.BENCH_TLS_PROCS ?? 12),
+      procs: TLS_PROCS,
       seconds: 3,
       ...(hasTaskset ? { cpu: "1" } : {}),
     });
