@@ -242,9 +242,9 @@ export async function benchServer(): Promise<void> {
       controls: "GET /v1/me, controls on vs off",
       full: `full mTLS handshakes vs bare (s_time -new x ${TLS_PROCS})`,
       resumed: "TLS 1.3 resumption vs full handshakes, same client",
-      resumedBare: "  ceiling: the same on bare node:https",
+      resumedBare: "  ceiling: TLS 1.3 on bare node:https",
       resumed12: "TLS 1.2 resumption vs full handshakes",
-      resumed12Bare: "  ceiling: the same on bare node:https",
+      resumed12Bare: "  ceiling: TLS 1.2 on bare node:https",
       rssFresh: "server RSS at 100 keep-alive conns, fresh",
       rssUsed: "server RSS at 100 conns after the 10 MiB uploads",
     } as const;

@@ -33,11 +33,13 @@ export class Targets {
   /** Declares a ratio row (in print order); `times`: print the ratio as "Nx" (default: from 1.5x up), else as %. */
   ratio(name: string, baseName: string, unit: string, atLeast: number, opts: { times?: boolean } = {}): void {
     const times = opts.times ?? atLeast >= 1.5;
+    if (this.rows.has(name)) throw new Error(`target row "${name}" declared twice`);
     this.rows.set(name, { kind: "ratio", name, baseName, unit, atLeast, times, pairs: [], note: "" });
   }
 
   /** Declares an absolute row: met when the median is below `below`. */
   ceiling(name: string, unit: string, below: number): void {
+    if (this.rows.has(name)) throw new Error(`target row "${name}" declared twice`);
     this.rows.set(name, { kind: "ceiling", name, unit, below, values: [], note: "" });
   }
 
