@@ -41,6 +41,13 @@ const server = createServer(
     res.end(body);
   },
 );
+// A request line the parser refuses (the handshake rows send "GET / x HTTP/1.0"): a 400, then the connection ends
+// cleanly, as certvault's server/tls/client-error.ts does. Node's default writes the 400 and destroys the socket at
+// once, so the client may see a reset instead, and s_time saves no TLS 1.3 session to resume.
+server.on("clientError", (_err, socket) => {
+  if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+  else socket.destroy();
+});
 server.listen(0, "127.0.0.1", () => {
   process.stdout.write(`listening on https://127.0.0.1:${(server.address() as AddressInfo).port}\n`);
 });

@@ -113,9 +113,21 @@ interface Row {
   baseName: string;
 }
 
+/** Row names, for the bench's summary of issue 17's targets. */
+export const HANDSHAKE_ROWS = {
+  full: "full mTLS handshakes, s_time -new",
+  resumed13: "TLS 1.3 resumed vs full, request line refused",
+  resumed13Bare: "ceiling: the same on bare node:https",
+  resumed13Get: "TLS 1.3 resumed + GET /v1/me vs full + GET",
+  resumed13GetBare: "ceiling: resumed + GET / vs full, bare",
+  resumed12: "TLS 1.2 resumed vs full handshake",
+  resumed12Bare: "ceiling: TLS 1.2 resumed vs full, bare",
+} as const;
+
 /**
  * The handshake rows of the server bench: full handshakes of certvault against the bare server, and resumed against
- * full handshakes of certvault itself (same client). Collected over the bench's runs, printed as medians.
+ * full handshakes with the same client, on certvault and (the ceiling: what Node 20 and its OpenSSL allow with these
+ * TLS settings) on the bare node:https server. Collected over the bench's runs, printed as medians.
  */
 export class HandshakeRows {
   private readonly rows = new Map<string, Row>();
@@ -123,28 +135,56 @@ export class HandshakeRows {
 
   constructor(private readonly common: Common) {}
 
-  /** On the bare server: full handshakes, the baseline of the first row. */
+  private run(
+    url: string,
+    serverPid: number,
+    mode: "new" | "reuse",
+    more: Partial<STimeOptions> = {},
+  ): Promise<SessionStats> {
+    return sTime({ ...this.common, url, serverPid, mode, ...more });
+  }
+
+  /**
+   * On the bare server: full handshakes, the baseline of the first row; then resumed against full handshakes with the
+   * same client and requests as on certvault. The bare server has no clientError handler: Node's default answers the
+   * refused request line with a 400 and destroys the socket, as certvault's (server/tls/client-error.ts) does.
+   */
   async bare(url: string, serverPid: number): Promise<void> {
-    this.bareFull = await sTime({ ...this.common, url, serverPid, mode: "new" });
+    const R = HANDSHAKE_ROWS;
+    this.bareFull = await this.run(url, serverPid, "new");
+    const full13 = await this.run(url, serverPid, "new", { www: "/ x" });
+    const resumed13 = await this.run(url, serverPid, "reuse", { www: "/ x" });
+    this.add(R.resumed13Bare, resumed13, full13, "full");
+    const full13Get = await this.run(url, serverPid, "new", { www: "/" });
+    const resumed13Get = await this.run(url, serverPid, "reuse", { www: "/" });
+    this.add(R.resumed13GetBare, resumed13Get, full13Get, "full");
+    const full12 = await this.run(url, serverPid, "new", { tls12: true });
+    const resumed12 = await this.run(url, serverPid, "reuse", { tls12: true });
+    this.add(R.resumed12Bare, resumed12, full12, "full");
   }
 
   /** On certvault, after bare() in the same run. */
   async product(url: string, serverPid: number): Promise<void> {
-    const run = (mode: "new" | "reuse", more: Partial<STimeOptions> = {}): Promise<SessionStats> =>
-      sTime({ ...this.common, url, serverPid, mode, ...more });
-    const full = await run("new");
-    if (this.bareFull) this.add("full mTLS handshakes, s_time -new", full, this.bareFull, "bare");
-    const full13 = await run("new", { www: "/v1/me" });
-    const resumed13 = await run("reuse", { www: "/v1/me" });
-    this.add("TLS 1.3 resumed + GET /v1/me vs full + GET", resumed13, full13, "full");
+    const R = HANDSHAKE_ROWS;
+    const full = await this.run(url, serverPid, "new");
+    if (this.bareFull) this.add(R.full, full, this.bareFull, "bare");
+    const full13 = await this.run(url, serverPid, "new", { www: "/v1/me" });
+    const resumed13 = await this.run(url, serverPid, "reuse", { www: "/v1/me" });
+    this.add(R.resumed13Get, resumed13, full13, "full");
     // The request line "GET / x HTTP/1.0" is refused by Node's HTTP parser (400, server/tls/client-error.ts): the client
     // reads, so it gets its TLS 1.3 ticket, and the connection costs the handshake and little else (no Koa, no audit).
-    const fullBare13 = await run("new", { www: "/ x" });
-    const resumedBare13 = await run("reuse", { www: "/ x" });
-    this.add("TLS 1.3 resumed vs full, request line refused", resumedBare13, fullBare13, "full");
-    const full12 = await run("new", { tls12: true });
-    const resumed12 = await run("reuse", { tls12: true });
-    this.add("TLS 1.2 resumed vs full handshake", resumed12, full12, "full");
+    const fullBare13 = await this.run(url, serverPid, "new", { www: "/ x" });
+    const resumedBare13 = await this.run(url, serverPid, "reuse", { www: "/ x" });
+    this.add(R.resumed13, resumedBare13, fullBare13, "full");
+    const full12 = await this.run(url, serverPid, "new", { tls12: true });
+    const resumed12 = await this.run(url, serverPid, "reuse", { tls12: true });
+    this.add(R.resumed12, resumed12, full12, "full");
+  }
+
+  /** Per run: the product's and the baseline's figures of row `name` (empty when it was not measured). */
+  runs(name: string): { product: SessionStats; base: SessionStats }[] {
+    const row = this.rows.get(name);
+    return row ? row.product.map((product, i) => ({ product, base: row.base[i] as SessionStats })) : [];
   }
 
   print(): void {
@@ -154,25 +194,28 @@ export class HandshakeRows {
       "(CPU: the server's CPU time per connection, and its CPU use during the run: near 100 % = server-bound)",
     );
     const us = (xs: SessionStats[], f: (s: SessionStats) => number): number => Math.round(median(xs.map(f)));
+    const order = Object.values(HANDSHAKE_ROWS) as string[];
     table(
-      [...this.rows.values()].map((r) => ({
-        name: r.name,
-        unit: "conn/s",
-        product: median(r.product.map((s) => s.perSec)),
-        bare: median(r.base.map((s) => s.perSec)),
-        base: r.baseName,
-        extra:
-          `CPU ${us(r.product, (s) => s.cpuUs)} vs ${us(r.base, (s) => s.cpuUs)} µs/conn ` +
-          `(per CPU-second: ${Math.round(
-            (100 * us(r.base, (s) => s.cpuUs)) /
-              Math.max(
-                1,
-                us(r.product, (s) => s.cpuUs),
-              ),
-          )} %), ` +
-          `busy ${us(r.product, (s) => s.cpuPct)} / ${us(r.base, (s) => s.cpuPct)} %, ` +
-          `resumed ${us(r.product, (s) => 100 * s.reused)} %`,
-      })),
+      [...this.rows.values()]
+        .sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name))
+        .map((r) => ({
+          name: r.name,
+          unit: "conn/s",
+          product: median(r.product.map((s) => s.perSec)),
+          bare: median(r.base.map((s) => s.perSec)),
+          base: r.baseName,
+          extra:
+            `CPU ${us(r.product, (s) => s.cpuUs)} vs ${us(r.base, (s) => s.cpuUs)} µs/conn ` +
+            `(per CPU-second: ${Math.round(
+              (100 * us(r.base, (s) => s.cpuUs)) /
+                Math.max(
+                  1,
+                  us(r.product, (s) => s.cpuUs),
+                ),
+            )} %), ` +
+            `busy ${us(r.product, (s) => s.cpuPct)} / ${us(r.base, (s) => s.cpuPct)} %, ` +
+            `resumed ${us(r.product, (s) => 100 * s.reused)} %`,
+        })),
     );
   }
 

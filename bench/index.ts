@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every speed target, product beside its bare baseline in the same run, medians and ratios.
  * `npm run bench -- envelope`, `-- signing`, `-- server`, `-- storage`, `-- cluster`, `-- hsm`, `-- pipeline` (the cost
- * of each step of the request path) or `-- kit` (the test kit's speed) runs one part; the cluster part needs
+ * of each step of the request path), `-- kit` (the test kit's speed) or `-- resumption` (TLS resumption against full
+ * handshakes, certvault beside bare node:https) runs one part; the cluster part needs
  * CERTVAULT_BENCH_PG=postgres://... and the hsm part SoftHSM2, and each says so when it is missing.
  */
 import { benchEnvelope } from "./envelope.js";
@@ -12,6 +13,7 @@ import { benchCluster } from "./cluster.js";
 import { benchHsm } from "./hsm.js";
 import { benchPipeline } from "./pipeline.js";
 import { benchKit } from "./kit.js";
+import { benchResumption } from "./resumption.js";
 
 const parts: Record<string, () => Promise<void>> = {
   envelope: benchEnvelope,
@@ -22,6 +24,7 @@ const parts: Record<string, () => Promise<void>> = {
   hsm: benchHsm,
   pipeline: benchPipeline,
   kit: benchKit,
+  resumption: benchResumption,
 };
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 for (const name of wanted) {

@@ -1,12 +1,16 @@
 /**
  * SDK throughput against raw HTTP: `put`/`get` through CertvaultClient (sealing and opening on the client, plus the
- * GET /v1/me that `put` does to learn the recipients) against plain keep-alive POSTs of the same bytes to the bare
- * echo server. Reads cycle over a few records, as a client re-reading its own data does (not a bulk export, which the
- * anomaly rules would rightly stop).
+ * GET /v1/me that `put` does to learn the recipients) against plain keep-alive requests from this process:
+ * - rawRecordOps (issue 17's baseline): the SDK's own requests with the same envelope bytes to the same certvault
+ *   server, PUT /v1/records/NEW-ID (If-None-Match: *) and GET /v1/records/ID, so that the ratio is what the SDK
+ *   itself costs (sealing, signing, the GET /v1/me before each put, opening and verifying);
+ * - rawPosts: POSTs of as many bytes to the bare echo server (what HTTPS alone allows).
+ * Reads cycle over a few records, as a client re-reading its own data does (not a bulk export, which the anomaly
+ * rules would rightly stop).
  */
 import { createPrivateKey, randomBytes } from "node:crypto";
 import { Agent, request } from "node:https";
-import { CertvaultClient } from "../src/client-sdk/index.js";
+import { CertvaultClient, newRecordId } from "../src/client-sdk/index.js";
 import type { TestIdentity } from "../src/testing/index.js";
 
 async function forSeconds(seconds: number, concurrency: number, op: () => Promise<void>): Promise<number> {
@@ -77,5 +81,64 @@ export async function sdkOps(
     return { put, get };
   } finally {
     client.close();
+  }
+}
+
+/** One keep-alive request; resolves with the status once the answer is read, rejects on an unexpected status. */
+function send(
+  agent: Agent,
+  url: string,
+  method: string,
+  body: Uint8Array | undefined,
+  headers: Record<string, string>,
+  expect: number,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const req = request(url, { method, agent, headers }, (res) => {
+      res.resume();
+      res.on("end", () =>
+        res.statusCode === expect ? resolve() : reject(new Error(`${method} ${url}: ${res.statusCode}`)),
+      );
+    });
+    req.on("error", reject);
+    req.end(body ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : undefined);
+  });
+}
+
+/**
+ * The SDK's requests without the SDK: records of `size` bytes are put once through the SDK, then the same envelope
+ * bytes are PUT under new ids (what `put` sends) and the stored envelopes are fetched (what `get` fetches) with a
+ * plain keep-alive Agent, `concurrency` at a time. Returns requests per second for each.
+ */
+export async function rawRecordOps(
+  url: string,
+  id: TestIdentity,
+  caPem: string,
+  size: number,
+  concurrency: number,
+  seconds: number,
+): Promise<{ put: number; get: number }> {
+  const client = new CertvaultClient({ server: url, caPem, certPem: id.certPem, key: createPrivateKey(id.keyPem) });
+  const agent = new Agent({ keepAlive: true, ca: caPem, cert: id.certPem, key: id.keyPem });
+  try {
+    const data = randomBytes(size);
+    const ids = await Promise.all(Array.from({ length: 8 }, () => client.put(data)));
+    const envelope = await client.getEnvelope(ids[0] as string);
+    const headers = {
+      "content-type": "application/pkcs7-mime",
+      "if-none-match": "*",
+      "content-length": String(envelope.byteLength),
+    };
+    const put = await forSeconds(seconds, concurrency, () =>
+      send(agent, `${url}/v1/records/${newRecordId()}`, "PUT", envelope, headers, 201),
+    );
+    let i = 0;
+    const get = await forSeconds(seconds, concurrency, () =>
+      send(agent, `${url}/v1/records/${ids[i++ % ids.length] as string}`, "GET", undefined, {}, 200),
+    );
+    return { put, get };
+  } finally {
+    client.close();
+    agent.destroy();
   }
 }

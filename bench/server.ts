@@ -7,14 +7,16 @@
 import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:tls";
 import autocannon from "autocannon";
 import { createTestCA } from "../src/testing/index.js";
 import type { TestIdentity } from "../src/testing/index.js";
 import { median, table } from "./stats.js";
-import { rawPosts, sdkOps } from "./sdk.js";
-import { HandshakeRows } from "./handshakes.js";
+import { rawPosts, rawRecordOps, sdkOps } from "./sdk.js";
+import { HANDSHAKE_ROWS, HandshakeRows } from "./handshakes.js";
+import { Targets } from "./targets.js";
 import { seal } from "../src/envelope/index.js";
 
 const KIB = 1024;
@@ -23,6 +25,8 @@ const TEN_MIB = 10 * 1024 * 1024;
 const ROOT = join(import.meta.dirname, "..");
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+/** openssl s_time processes in parallel for the handshake rows. */
+const TLS_PROCS = Number(process.env.BENCH_TLS_PROCS ?? 12);
 const hasTaskset = (() => {
   try {
     return readFileSync("/usr/bin/taskset").length > 0;
@@ -72,6 +76,21 @@ export function stop(p: Proc): Promise<void> {
     p.child.removeAllListeners("exit");
     p.child.once("exit", () => resolve());
     if (p.child.pid) process.kill(-p.child.pid, "SIGTERM");
+  });
+}
+
+/** Runs a bench script to its end on the server's core (CPU 0); returns what it printed. */
+function runPinned(args: string[]): Promise<string> {
+  const cmd = hasTaskset ? "taskset" : process.execPath;
+  const full = hasTaskset ? ["-c", "0", process.execPath, ...args] : args;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, full, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (b: Buffer) => (out += b.toString()));
+    child.stderr.on("data", (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve(out) : reject(new Error(`${args.join(" ")}: ${code} ${err}`))));
   });
 }
 
@@ -156,7 +175,15 @@ async function peakRss(p: Proc, work: () => Promise<unknown>): Promise<number> {
   return peak;
 }
 
+/** The 1, 5 and 15-minute load averages: figures from a busy host are not a quiet one's. */
+function loadAverage(): string {
+  return loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+}
+
 export async function benchServer(): Promise<void> {
+  const loadStart = loadAverage();
   pinSelf();
   buildCli();
   const ca = await createTestCA();
@@ -198,14 +225,50 @@ export async function benchServer(): Promise<void> {
     await stop(cv);
     const chainFile = join(ca.home, "server", "chain.pem");
     (await import("node:fs")).writeFileSync(chainFile, serverCert + ca.intermediatePem);
+    const intermediateFile = join(ca.home, "intermediate.pem");
+    (await import("node:fs")).writeFileSync(intermediateFile, ca.intermediatePem);
     const caBundle = join(ca.home, "bundle.pem");
     (await import("node:fs")).writeFileSync(caBundle, ca.rootPem + ca.intermediatePem);
     // Full and resumed handshakes with a native client (openssl s_time), processes pinned beside this one.
+    // Issue 17's table, filled run by run (the memory rows from `rows` at the end).
+    const targets = new Targets();
+    const T = {
+      koa: "keep-alive GET /v1/me, all controls on, vs minimal Koa app",
+      record: "keep-alive GET of a 1 KiB record vs GET /v1/me",
+      sealedPost: "POST 1 KiB client-sealed record vs GET /v1/me",
+      serverSeal: "POST 1 KiB plaintext, server-sealed, vs sealing alone",
+      sdkPut: "SDK put 1 KiB vs raw PUT of the same envelope",
+      sdkGet: "SDK get 1 KiB vs raw GET of the same envelope",
+      controls: "GET /v1/me, controls on vs off",
+      full: `full mTLS handshakes vs bare (s_time -new x ${TLS_PROCS})`,
+      resumed: "TLS 1.3 resumption vs full handshakes, same client",
+      resumedBare: "  ceiling: TLS 1.3 on bare node:https",
+      resumed12: "TLS 1.2 resumption vs full handshakes",
+      resumed12Bare: "  ceiling: TLS 1.2 on bare node:https",
+      rssFresh: "server RSS at 100 keep-alive conns, fresh",
+      rssUsed: "server RSS at 100 conns after the 10 MiB uploads",
+    } as const;
+    targets.ratio(T.koa, "Koa", "req/s", 0.8);
+    targets.ratio(T.record, "/v1/me", "req/s", 0.8);
+    targets.ratio(T.sealedPost, "/v1/me", "req/s", 0.6);
+    targets.ratio(T.serverSeal, "seal", "/s", 0.7);
+    targets.ratio(T.sdkPut, "raw", "ops/s", 0.5);
+    targets.ratio(T.sdkGet, "raw", "ops/s", 0.7);
+    targets.ratio(T.controls, "off", "req/s", 0.9);
+    // Handshakes per second of the server's CPU (its CPU time per connection, inverted): the clients share one core
+    // and cannot keep the server's core busy, so the wall-clock rate is the client's; it goes in the note.
+    targets.ratio(T.full, "bare", "/CPU-s", 0.85);
+    targets.ratio(T.resumed, "full", "/CPU-s", 3);
+    targets.ratio(T.resumedBare, "full", "/CPU-s", 0, { times: true });
+    targets.ratio(T.resumed12, "full", "/CPU-s", 3);
+    targets.ratio(T.resumed12Bare, "full", "/CPU-s", 0, { times: true });
+    targets.ceiling(T.rssFresh, "MB", 200);
+    targets.ceiling(T.rssUsed, "MB", 200);
     const tls = new HandshakeRows({
       certFile: id.certPath,
       keyFile: id.keyPath,
       caFile: caBundle,
-      procs: Number(process.env.BENCH_TLS_PROCS ?? 12),
+      procs: TLS_PROCS,
       seconds: 3,
       ...(hasTaskset ? { cpu: "1" } : {}),
     });
@@ -225,6 +288,19 @@ export async function benchServer(): Promise<void> {
       const koa = await startPinned(["--import", "tsx", join(ROOT, "bench", "koa-server.ts"), ...bareArgs]);
       const k2 = await load(`${koa.url}/`, id, ca.rootPem, {});
       await stop(koa);
+      // Sealing alone, on the server's core while no server runs: the baseline of the server-sealed POST.
+      const sealOut = await runPinned([
+        "--import",
+        "tsx",
+        join(ROOT, "bench", "seal-alone.ts"),
+        serverKey,
+        ca.passphrase,
+        join(ca.home, "server", "server.crt"),
+        intermediateFile,
+        id.certPath,
+        String(SECONDS),
+      ]);
+      const sealAlone = Number(/seals\/s ([\d.]+)/.exec(sealOut)?.[1] ?? 0);
 
       const cvArgs = [
         join(ROOT, "bin", "certvault.js"),
@@ -249,6 +325,7 @@ export async function benchServer(): Promise<void> {
       // What the SDK uploads: an envelope sealed on the client (the server checks its recipients, stores it).
       const c5 = await load(`${server.url}/v1/records`, id, ca.rootPem, sealedPost(id));
       const sdk1k = await sdkOps(server.url, id, ca.rootPem, KIB, 8, SECONDS);
+      const raw1kRecords = await rawRecordOps(server.url, id, ca.rootPem, KIB, 8, SECONDS);
       const sdk10m = await sdkOps(server.url, id, ca.rootPem, TEN_MIB, 2, SECONDS);
       const usedRss = await peakRss(server, () => load(`${server.url}/v1/me`, id, ca.rootPem, { connections: 100 }));
       await stop(server);
@@ -299,6 +376,16 @@ export async function benchServer(): Promise<void> {
       add("new mTLS handshake + GET (c=20)", "conn/s", c3, b3);
       add("SDK put 1 KiB vs raw POST (c=8)", "ops/s", sdk1k.put, raw1k);
       add("SDK get 1 KiB vs raw POST (c=8)", "ops/s", sdk1k.get, raw1k);
+      add("SDK put 1 KiB vs raw PUT of its envelope (c=8)", "ops/s", sdk1k.put, raw1kRecords.put);
+      add("SDK get 1 KiB vs raw GET of its envelope (c=8)", "ops/s", sdk1k.get, raw1kRecords.get);
+      add("POST 1 KiB server-sealed vs sealing alone", "/s", c2.rps, sealAlone);
+      targets.add(T.koa, c1.rps, k2.rps);
+      targets.add(T.record, c4.rps, c1.rps);
+      targets.add(T.sealedPost, c5.rps, c1.rps);
+      targets.add(T.serverSeal, c2.rps, sealAlone);
+      targets.add(T.sdkPut, sdk1k.put, raw1kRecords.put);
+      targets.add(T.sdkGet, sdk1k.get, raw1kRecords.get);
+      targets.add(T.controls, k1.rps, k0.rps);
       add("SDK put 10 MiB vs raw POST (c=2)", "MB/s", (sdk10m.put * TEN_MIB) / 1e6, (raw10m * TEN_MIB) / 1e6);
       add("SDK get 10 MiB vs raw POST (c=2)", "MB/s", (sdk10m.get * TEN_MIB) / 1e6, (raw10m * TEN_MIB) / 1e6);
       add("server RSS at 100 keep-alive conns (fresh)", "MB", freshRss, bareRss);
@@ -316,6 +403,28 @@ export async function benchServer(): Promise<void> {
       })),
     );
     tls.print();
+    // The handshake rows of issue 17's table, from the per-run s_time figures.
+    const perCpuSecond = (cpuUs: number): number => (cpuUs > 0 ? 1e6 / cpuUs : 0);
+    const fromTls = (target: string, row: string): void => {
+      const runs = tls.runs(row);
+      for (const r of runs) targets.add(target, perCpuSecond(r.product.cpuUs), perCpuSecond(r.base.cpuUs));
+      if (runs.length === 0) return;
+      const rate = median(runs.map((r) => (r.base.perSec > 0 ? r.product.perSec / r.base.perSec : 0)));
+      const busy = median(runs.map((r) => Math.max(r.product.cpuPct, r.base.cpuPct)));
+      targets.note(target, `wall-clock rate ratio ${rate.toFixed(2)}, server busy <= ${Math.round(busy)} %`);
+    };
+    fromTls(T.full, HANDSHAKE_ROWS.full);
+    fromTls(T.resumed, HANDSHAKE_ROWS.resumed13);
+    fromTls(T.resumedBare, HANDSHAKE_ROWS.resumed13Bare);
+    fromTls(T.resumed12, HANDSHAKE_ROWS.resumed12);
+    fromTls(T.resumed12Bare, HANDSHAKE_ROWS.resumed12Bare);
+    // The memory rows, as the table above measured them (peak RSS during 100 keep-alive connections).
+    for (const v of rows["server RSS at 100 keep-alive conns (fresh)"]?.cv ?? []) targets.add(T.rssFresh, v);
+    for (const v of rows["the same after the 10 MiB uploads"]?.cv ?? []) targets.add(T.rssUsed, v);
+    targets.print(
+      `issue 17's targets: ${RUNS} runs x ${SECONDS} s, medians of same-run ratios; load average (1/5/15 min) ` +
+        `at the start ${loadStart}, at the end ${loadAverage()}`,
+    );
   } finally {
     await ca.cleanup();
   }
