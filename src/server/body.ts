@@ -28,55 +28,42 @@ export async function readBody(ctx: AppContext, limit: number): Promise<Uint8Arr
   return body.finish();
 }
 
-/** Bodies up to this size get their buffer at the first chunk: a client that declares it and sends little pins little. */
-const EAGER_BYTES = 64 * 1024;
-/** A larger declared body gets its buffer once this share of it has arrived: what a liar can pin is 8x what it sent. */
-const EAGER_SHARE = 8;
-
 /**
  * The body in one buffer of its own (never the shared pool of small Buffers: callers may use `.buffer`), with one
- * copy of the bytes alive at a time where the length is declared. Each chunk (16 KiB, read off the TLS socket) is
- * copied into the buffer as it arrives and dropped: the chunks of a 10 MiB upload no longer wait, all 640 of them, for
- * the last one before being copied into the result. Chunks that arrive before the buffer is allocated (EAGER_SHARE),
- * and chunked uploads without a Content-Length, are kept and copied once at the end.
+ * copy of the bytes alive at a time where a large length is declared: its buffer (pages of its own, see ownBuffer)
+ * grows as the bytes arrive, each chunk (16 KiB, read off the TLS socket) copied in and dropped, so what a client
+ * pins is what it sent, whatever it declared. Smaller bodies and chunked uploads without a Content-Length are kept
+ * as chunks and copied once at the end.
  *
  * Measured (issue 17, bench/memory.ts): `new Uint8Array(Buffer.concat(...))` copied a 10 MiB body twice and held three
- * copies at once (the chunks, the concatenation, the copy); joining once held two; copying as it arrives holds one
- * (and 1/8 of the chunks), 10 MiB less per 10 MiB upload in flight.
+ * copies at once (the chunks, the concatenation, the copy); joining once held two; copying as it arrives holds one,
+ * 10 MiB less per 10 MiB upload in flight.
  */
 class BodyBuffer {
   total = 0;
-  private out: Uint8Array | undefined;
   private chunks: Buffer[] = [];
+  /** A declared body of OWN_PAGES_BYTES or more: reserved up to its declared length, grown (committed) per chunk. */
+  private readonly grown: ResizableBuffer | undefined;
 
-  constructor(private readonly declared: number | undefined) {}
+  constructor(private readonly declared: number | undefined) {
+    if (declared !== undefined && declared >= OWN_PAGES_BYTES)
+      this.grown = new Resizable(0, { maxByteLength: declared }) as ResizableBuffer;
+  }
 
   add(chunk: Buffer): void {
-    const declared = this.declared;
-    if (declared !== undefined && this.total + chunk.length > declared)
+    if (this.declared !== undefined && this.total + chunk.length > this.declared)
       throw new MalformedRequestError("the request body is longer than its Content-Length");
-    if (this.out === undefined) {
-      if (declared === undefined || (declared > EAGER_BYTES && (this.total + chunk.length) * EAGER_SHARE < declared)) {
-        this.chunks.push(chunk);
-        this.total += chunk.length;
-        return;
-      }
-      this.out = ownBuffer(declared);
-      let at = 0;
-      for (const c of this.chunks) {
-        this.out.set(c, at);
-        at += c.length;
-      }
-      this.chunks = [];
-    }
-    this.out.set(chunk, this.total);
+    if (this.grown) {
+      this.grown.resize?.(this.total + chunk.length);
+      new Uint8Array(this.grown, this.total, chunk.length).set(chunk);
+    } else this.chunks.push(chunk);
     this.total += chunk.length;
   }
 
   finish(): Uint8Array {
-    if (this.out !== undefined) {
-      if (this.total !== this.out.length) throw new MalformedRequestError("the request body did not arrive whole");
-      return this.out;
+    if (this.grown) {
+      if (this.total !== this.declared) throw new MalformedRequestError("the request body did not arrive whole");
+      return new Uint8Array(this.grown, 0, this.total);
     }
     const out = ownBuffer(this.total);
     let at = 0;
