@@ -1,7 +1,9 @@
 /**
  * Running the certvault CLI as a user would: a child process with its own environment and --home, no stdin (so it is
- * never interactive), stdout, stderr and exit status captured. Runs the TypeScript sources (CERTVAULT_FROM_SOURCE=1),
- * never a possibly stale dist/. Also temp-dir helpers that clean up after themselves.
+ * never interactive), stdout, stderr and exit status captured. bin/certvault.js picks what runs: the compiled dist/ when
+ * it is newer than every source (as after `npm ci`, which builds it: 0.3-0.45 s less per run than tsx, measured on
+ * `ca list`, `audit verify` and `keygen`), else the sources through tsx, never a stale dist/. Also temp-dir helpers
+ * that clean up after themselves.
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -75,11 +77,10 @@ export function runProcess(
   });
 }
 
-/** The environment a CLI run gets: the parent's minus every CERTVAULT_* variable, plus CERTVAULT_FROM_SOURCE=1 and `extra`. */
+/** The environment a CLI run gets: the parent's minus every CERTVAULT_* variable, plus `extra`. */
 export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("CERTVAULT_")) env[k] = v;
-  env.CERTVAULT_FROM_SOURCE = "1";
   for (const [k, v] of Object.entries(extra)) {
     if (v === undefined) delete env[k];
     else env[k] = v;
