@@ -1,5 +1,5 @@
 /** Prometheus metrics (prom-client), one registry per server so that several servers can share a process. */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export class Metrics {
   readonly registry = new Registry();
@@ -39,6 +39,13 @@ export class Metrics {
   readonly auditCheckpointRefusals = new Counter({
     name: "certvault_audit_checkpoint_refusals_total",
     help: "Audit checkpoints this node refused to sign over a broken or unanchored chain",
+    registers: [this.registry],
+  });
+
+  readonly auditBatch = new Histogram({
+    name: "certvault_audit_batch_entries",
+    help: "Audit entries per commit (group commit: concurrent requests share one)",
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 500],
     registers: [this.registry],
   });
 

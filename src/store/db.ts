@@ -13,6 +13,7 @@ import {
   configureConnection,
   isBusy,
   retryBusyStatements,
+  trackIdleConnection,
   sqliteStatement,
 } from "./sqlite.js";
 import type { SqliteHandle } from "./sqlite.js";
@@ -65,6 +66,7 @@ export async function openDatabase(target: string): Promise<Db> {
       },
     });
     retryBusyStatements(db);
+    trackIdleConnection(db);
     retryBusyTransactions(db);
   }
   await db.migrate.latest({ migrationSource, tableName: "knex_migrations" });

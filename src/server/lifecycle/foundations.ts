@@ -99,6 +99,7 @@ async function openAudit(
     checkpointEvery: config.auditCheckpointEvery,
     checkpointMs: config.auditCheckpointMs,
     now,
+    onBatch: (entries) => metrics.auditBatch.observe(entries),
     onError: (err) => log.error({ err: (err as Error).message }, "audit checkpoint failed"),
     // A refusal to sign is a broken (or unanchored) chain: a metric and an alert, not only the log line above.
     onChainState: auditChainAlarm({ metrics, log, alertWebhook: config.alertWebhook, now }),

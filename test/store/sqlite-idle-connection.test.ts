@@ -1,0 +1,81 @@
+/**
+ * store/sqlite.ts runs a hot statement on SQLite's one connection at once when nobody holds it
+ * (trackIdleConnection). The attack on that shortcut: a statement that lands inside another caller's open
+ * transaction would be rolled back with it, or commit that transaction's half-done writes early. These tests hold a
+ * transaction open across awaits, run statements meanwhile, and check that each ran outside it.
+ */
+import { expect } from "chai";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openDatabase } from "../../src/store/db.js";
+import type { Db } from "../../src/store/db.js";
+import { sqliteStatement } from "../../src/store/sqlite.js";
+
+const INSERT = "INSERT INTO ca_meta (key, value) VALUES (?, ?)";
+const SELECT = "SELECT value FROM ca_meta WHERE key = ?";
+
+describe("SQLite: a statement run on the idle connection never joins another caller's transaction", function () {
+  let dir: string;
+  let db: Db;
+
+  beforeEach(async function () {
+    dir = mkdtempSync(join(tmpdir(), "certvault-idle-"));
+    db = await openDatabase(join(dir, "certvault.db"));
+  });
+  afterEach(async function () {
+    await db?.destroy();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("a statement issued while a transaction is open waits for it, and survives its rollback", async function () {
+    let inside!: () => void;
+    const opened = new Promise<void>((r) => (inside = r));
+    let finish!: () => void;
+    const held = new Promise<void>((r) => (finish = r));
+    const trx = db
+      .transaction(async (t) => {
+        await t("ca_meta").insert({ key: "in-the-transaction", value: 1 });
+        inside();
+        await held;
+        throw new Error("roll back");
+      })
+      .catch((err: unknown) => err);
+    await opened;
+    // Issued while the transaction holds the connection: it must not run on it now.
+    let done = false;
+    const outside = sqliteStatement(db, "run", INSERT, ["outside-the-transaction", 2]).then(() => (done = true));
+    await new Promise((r) => setImmediate(r));
+    expect(done, "the statement ran while the transaction held the connection").to.equal(false);
+    finish();
+    expect(String(await trx)).to.match(/roll back/);
+    await outside;
+    const keys = (await db("ca_meta").pluck("key")) as string[];
+    expect(keys, "the statement's row survives the other caller's rollback").to.include("outside-the-transaction");
+    expect(keys).to.not.include("in-the-transaction");
+  });
+
+  it("runs at once on the idle connection (no hop through the pool), and reads what it wrote", async function () {
+    // Synchronously: the promise is already settled when a microtask later the value is read.
+    const write = sqliteStatement(db, "run", INSERT, ["idle", 7]);
+    let settled = false;
+    void write.then(() => (settled = true));
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(settled, "the statement went through the pool instead of the idle connection").to.equal(true);
+    const read = await sqliteStatement<{ value: number } | undefined>(db, "get", SELECT, ["idle"]);
+    expect(read?.value?.value).to.equal(7);
+  });
+
+  it("after the pool is destroyed, a statement fails instead of running on the closed connection", async function () {
+    await db.destroy();
+    let err: unknown;
+    try {
+      await sqliteStatement(db, "get", SELECT, ["idle"]);
+    } catch (e) {
+      err = e;
+    }
+    expect(err, "a statement ran after destroy").to.be.instanceOf(Error);
+    expect(String(err)).to.not.match(/database connection is not open/);
+  });
+});
