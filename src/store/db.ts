@@ -7,6 +7,7 @@ import type { Knex } from "knex";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { migrationSource } from "./migrations.js";
+import { SAFETY_AUTOCHECKPOINT_PAGES, startWalCheckpointer } from "./wal-checkpointer.js";
 import {
   BUSY_BUDGET_MS,
   busyPause,
@@ -30,7 +31,15 @@ export function isPostgresUrl(target: string): boolean {
  */
 export const ACQUIRE_TIMEOUT_MS = 5_000;
 
-export async function openDatabase(target: string): Promise<Db> {
+export interface OpenOptions {
+  /**
+   * The server's database: SQLite's WAL checkpoints run on a worker thread (store/wal-checkpointer.ts), stopped by
+   * db.destroy(); `onError` hears a checkpoint that failed (once per kind of error).
+   */
+  walCheckpointer?: { onError(code: string): void };
+}
+
+export async function openDatabase(target: string, opts: OpenOptions = {}): Promise<Db> {
   let db: Knex;
   if (isPostgresUrl(target)) {
     db = knexFactory({
@@ -57,7 +66,7 @@ export async function openDatabase(target: string): Promise<Db> {
         max: 1,
         afterCreate(conn: SqliteHandle, done: (err: Error | null, conn: unknown) => void) {
           try {
-            configureConnection(conn);
+            configureConnection(conn, opts.walCheckpointer ? SAFETY_AUTOCHECKPOINT_PAGES : undefined);
             done(null, conn);
           } catch (err) {
             done(err as Error, conn);
@@ -70,7 +79,21 @@ export async function openDatabase(target: string): Promise<Db> {
     retryBusyTransactions(db);
   }
   await db.migrate.latest({ migrationSource, tableName: "knex_migrations" });
+  if (opts.walCheckpointer && !isPostgresUrl(target)) checkpointInWorker(db, target, opts.walCheckpointer.onError);
   return db;
+}
+
+/** Starts the worker once the file exists (after the migrations); db.destroy() stops it first. */
+function checkpointInWorker(db: Knex, file: string, onError: (code: string) => void): void {
+  const checkpointer = startWalCheckpointer(file, { onError });
+  const destroy = db.destroy.bind(db) as () => Promise<void>;
+  Object.defineProperty(db, "destroy", {
+    value: async () => {
+      await checkpointer.close();
+      await destroy();
+    },
+    configurable: true,
+  });
 }
 
 /**

@@ -48,12 +48,17 @@ export function busyPause(attempt: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** The pragmas of every connection of the server's database, busy_timeout first (the rest may need the lock). */
-export function configureConnection(conn: SqliteHandle): void {
+/**
+ * The pragmas of every connection of the server's database, busy_timeout first (the rest may need the lock).
+ * `autocheckpointPages`: where a worker checkpoints the WAL (wal-checkpointer.ts), this connection does so itself
+ * only past that many pages; otherwise SQLite's default, 1,000.
+ */
+export function configureConnection(conn: SqliteHandle, autocheckpointPages?: number): void {
   conn.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
   conn.pragma("journal_mode = WAL");
   conn.pragma("synchronous = NORMAL");
   conn.pragma("foreign_keys = ON");
+  if (autocheckpointPages !== undefined) conn.pragma(`wal_autocheckpoint = ${autocheckpointPages}`);
 }
 
 type QueryFn = (conn: SqliteHandle, obj: unknown) => Promise<unknown>;

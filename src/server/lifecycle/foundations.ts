@@ -53,7 +53,12 @@ export async function openFoundations(
 ): Promise<Foundations> {
   const paths = caPaths(config.home);
   const certs = readCaCertificates(paths);
-  const db = await openDatabase(config.db);
+  const db = await openDatabase(config.db, {
+    walCheckpointer: {
+      onError: (code) =>
+        log.error({ code }, "SQLite WAL checkpoint failed (the server checkpoints by itself past 10,000 pages)"),
+    },
+  });
   const registry = new CertificateRepository(db);
   // In a PKCS#11 token when HOME/ca/pkcs11.json says so (PIN from config.pkcs11), else the encrypted key file.
   const signer = await loadCaSigner(paths, { passphrase: async () => passphrase, pkcs11: config.pkcs11 });
