@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import type { Knex } from "knex";
 import type { Db } from "./db.js";
 import { toNumber } from "./db.js";
+import { sqliteTransaction } from "./sqlite.js";
 import type { Thresholds } from "../anomaly/rules.js";
 
 export type CounterName = "volume" | "volume_w" | "not_found" | "pages" | "stale" | "sources";
@@ -57,6 +58,31 @@ export type CountView = CountBatch;
 /** Identities per transaction: keeps the bindings far under SQLite's limit. */
 const CHUNK = 50;
 
+interface CountRow {
+  identity: string;
+  counter: string;
+  bucket: unknown;
+  n: unknown;
+}
+
+/** The upsert of a chunk's events: the same SQL on SQLite and PostgreSQL. */
+function upsertOf(batch: CountBatch, identities: readonly string[]): { upsert: string; values: (string | number)[] } {
+  const values: (string | number)[] = [];
+  for (const identity of identities)
+    for (const [counter, buckets] of batch.get(identity) ?? [])
+      for (const [bucket, n] of buckets) values.push(identity, counter, bucket, n);
+  const upsert = `INSERT INTO rule_counts (identity, counter, bucket, n) VALUES ${Array(values.length / 4)
+    .fill("(?, ?, ?, ?)")
+    .join(", ")}
+         ON CONFLICT (identity, counter, bucket) DO UPDATE SET n = rule_counts.n + excluded.n`;
+  return { upsert, values };
+}
+
+/** Every counter row of `n` identities (SQLite's prepared path). */
+function selectOf(n: number): string {
+  return `SELECT identity, counter, bucket, n FROM rule_counts WHERE identity IN (${Array(n).fill("?").join(", ")})`;
+}
+
 export class RuleCounters {
   readonly specs: Record<CounterName, CounterSpec>;
   constructor(
@@ -76,7 +102,19 @@ export class RuleCounters {
     const view: CountView = new Map(identities.map((id) => [id, new Map()]));
     for (let i = 0; i < identities.length; i += CHUNK) {
       const chunk = identities.slice(i, i + CHUNK);
-      const rows = await this.db.transaction((trx) => this.addChunk(trx, batch, chunk));
+      const { upsert, values } = upsertOf(batch, chunk);
+      // At once on SQLite's idle connection (store/sqlite.ts sqliteTransaction), else through knex, which waits.
+      const rows =
+        sqliteTransaction(this.db, (statement) => {
+          if (values.length > 0) statement("run", upsert, values);
+          return statement("all", selectOf(chunk.length), chunk) as CountRow[];
+        }) ??
+        (await this.db.transaction(async (trx) => {
+          if (values.length > 0) await trx.raw(upsert, values);
+          return (await trx("rule_counts")
+            .select("identity", "counter", "bucket", "n")
+            .whereIn("identity", chunk)) as CountRow[];
+        }));
       for (const r of rows) {
         const counter = r.counter as CounterName;
         const spec = this.specs[counter];
@@ -90,26 +128,6 @@ export class RuleCounters {
       }
     }
     return view;
-  }
-
-  private async addChunk(
-    trx: Knex.Transaction,
-    batch: CountBatch,
-    identities: string[],
-  ): Promise<{ identity: string; counter: string; bucket: unknown; n: unknown }[]> {
-    const values: (string | number)[] = [];
-    for (const identity of identities)
-      for (const [counter, buckets] of batch.get(identity) ?? [])
-        for (const [bucket, n] of buckets) values.push(identity, counter, bucket, n);
-    if (values.length > 0)
-      await trx.raw(
-        `INSERT INTO rule_counts (identity, counter, bucket, n) VALUES ${Array(values.length / 4)
-          .fill("(?, ?, ?, ?)")
-          .join(", ")}
-         ON CONFLICT (identity, counter, bucket) DO UPDATE SET n = rule_counts.n + excluded.n`,
-        values,
-      );
-    return trx("rule_counts").select("identity", "counter", "bucket", "n").whereIn("identity", identities);
   }
 
   /**

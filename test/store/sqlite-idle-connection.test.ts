@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase } from "../../src/store/db.js";
 import type { Db } from "../../src/store/db.js";
-import { sqliteStatement } from "../../src/store/sqlite.js";
+import { sqliteStatement, sqliteTransaction } from "../../src/store/sqlite.js";
 
 const INSERT = "INSERT INTO ca_meta (key, value) VALUES (?, ?)";
 const SELECT = "SELECT value FROM ca_meta WHERE key = ?";
@@ -77,5 +77,67 @@ describe("SQLite: a statement run on the idle connection never joins another cal
     }
     expect(err, "a statement ran after destroy").to.be.instanceOf(Error);
     expect(String(err)).to.not.match(/database connection is not open/);
+  });
+
+  describe("sqliteTransaction", function () {
+    it("runs its statements at once in one transaction, and commits them", async function () {
+      const n = sqliteTransaction(db, (statement) => {
+        statement("run", INSERT, ["a", 1]);
+        statement("run", INSERT, ["b", 2]);
+        return (statement("all", "SELECT key FROM ca_meta WHERE key IN (?, ?)", ["a", "b"]) as unknown[]).length;
+      });
+      expect(n, "ran through the fallback instead").to.equal(2);
+      expect(((await db("ca_meta").pluck("key")) as string[]).sort()).to.include.members(["a", "b"]);
+    });
+
+    it("a body that throws leaves nothing written, and the connection usable", async function () {
+      expect(() =>
+        sqliteTransaction(db, (statement) => {
+          statement("run", INSERT, ["half", 1]);
+          throw new Error("in the middle");
+        }),
+      ).to.throw("in the middle");
+      expect((await db("ca_meta").pluck("key")) as string[]).to.not.include("half");
+      await db("ca_meta").insert({ key: "after", value: 1 });
+    });
+
+    it("declines while a knex transaction of this process holds the connection (nothing runs inside it)", async function () {
+      let inside!: () => void;
+      const opened = new Promise<void>((r) => (inside = r));
+      let finish!: () => void;
+      const held = new Promise<void>((r) => (finish = r));
+      const trx = db.transaction(async (t) => {
+        await t("ca_meta").insert({ key: "theirs", value: 1 });
+        inside();
+        await held;
+      });
+      await opened;
+      expect(sqliteTransaction(db, (statement) => statement("run", INSERT, ["mine", 1]))).to.equal(undefined);
+      finish();
+      await trx;
+      expect((await db("ca_meta").pluck("key")) as string[]).to.not.include("mine");
+    });
+
+    it("declines, writing nothing, while another process's connection holds the write lock", async function () {
+      const other = await openDatabase(join(dir, "certvault.db"));
+      try {
+        let locked!: () => void;
+        const lockTaken = new Promise<void>((r) => (locked = r));
+        let release!: () => void;
+        const held = new Promise<void>((r) => (release = r));
+        const theirs = other.transaction(async (t) => {
+          await t("ca_meta").insert({ key: "the-other-writer", value: 1 });
+          locked();
+          await held;
+        });
+        await lockTaken;
+        expect(sqliteTransaction(db, (statement) => statement("run", INSERT, ["blocked", 1]))).to.equal(undefined);
+        release();
+        await theirs;
+        expect((await db("ca_meta").pluck("key")) as string[]).to.not.include("blocked");
+      } finally {
+        await other.destroy();
+      }
+    });
   });
 });
