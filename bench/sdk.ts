@@ -108,7 +108,8 @@ function send(
 /**
  * The SDK's requests without the SDK: records of `size` bytes are put once through the SDK, then the same envelope
  * bytes are PUT under new ids (what `put` sends) and the stored envelopes are fetched (what `get` fetches) with a
- * plain keep-alive Agent, `concurrency` at a time. Returns requests per second for each.
+ * plain keep-alive Agent, `concurrency` at a time; `mePut`: a GET /v1/me then that PUT, the two requests of an SDK
+ * put. Returns operations per second for each.
  */
 export async function rawRecordOps(
   url: string,
@@ -117,7 +118,7 @@ export async function rawRecordOps(
   size: number,
   concurrency: number,
   seconds: number,
-): Promise<{ put: number; get: number }> {
+): Promise<{ put: number; get: number; mePut: number }> {
   const client = new CertvaultClient({ server: url, caPem, certPem: id.certPem, key: createPrivateKey(id.keyPem) });
   const agent = new Agent({ keepAlive: true, ca: caPem, cert: id.certPem, key: id.keyPem });
   try {
@@ -136,7 +137,12 @@ export async function rawRecordOps(
     const get = await forSeconds(seconds, concurrency, () =>
       send(agent, `${url}/v1/records/${ids[i++ % ids.length] as string}`, "GET", undefined, {}, 200),
     );
-    return { put, get };
+    // Both requests of an SDK put (GET /v1/me for the recipients, then the PUT), without its crypto: its ceiling.
+    const mePut = await forSeconds(seconds, concurrency, async () => {
+      await send(agent, `${url}/v1/me`, "GET", undefined, {}, 200);
+      await send(agent, `${url}/v1/records/${newRecordId()}`, "PUT", envelope, headers, 201);
+    });
+    return { put, get, mePut };
   } finally {
     client.close();
     agent.destroy();
