@@ -94,8 +94,8 @@ export class AuditLog {
         );
         const last = entries[entries.length - 1];
         if (last) this.tail = { seq: last.seq, hash: last.hash };
-        this.opts.onBatch?.(batch.length);
         for (const p of batch) p.resolve();
+        this.opts.onBatch?.(batch.length);
         this.sinceCheckpoint += batch.length;
       } catch (err) {
         this.tail = undefined;

@@ -55,15 +55,23 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const log = opts.log ?? pino({ level: config.logLevel, base: { svc: "certvault" } }, pino.destination(2));
   const f = await openFoundations(config, opts.passphrase, now, log);
   let server: Server | undefined = undefined;
-  const registry = await watchRegistry(
-    f,
-    crlInto(f, () => server),
-  );
-  if (f.certs.rootCrlPem === undefined)
-    log.warn(`${f.paths.rootCrl} is missing: the TLS handshake will not check CRLs (requests still do)`);
-  const real = buildControls(f, registry);
-  const app = appFor(f, registry, opts.controls ? opts.controls(real) : real);
-  const listening = await listen(f, registry, app);
+  let registry: RegistryState | undefined;
+  let listening: Listening;
+  try {
+    registry = await watchRegistry(
+      f,
+      crlInto(f, () => server),
+    );
+    if (f.certs.rootCrlPem === undefined)
+      log.warn(`${f.paths.rootCrl} is missing: the TLS handshake will not check CRLs (requests still do)`);
+    const real = buildControls(f, registry);
+    const app = appFor(f, registry, opts.controls ? opts.controls(real) : real);
+    listening = await listen(f, registry, app);
+  } catch (err) {
+    // Nothing is listening yet: stop what did start, so that a failed start leaves no timer, worker or connection.
+    await abandonStart(f, registry);
+    throw err;
+  }
   server = listening.server;
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const side: SideListeners = {};
@@ -84,6 +92,20 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   if (side.enrollment) running.enrollUrl = side.enrollment.url;
   if (side.crl) running.crlUrl = side.crl.url;
   return running;
+}
+
+async function abandonStart(f: Foundations, r: RegistryState | undefined): Promise<void> {
+  const quietly = (p: Promise<unknown> | undefined): Promise<unknown> | undefined => p?.catch(() => undefined);
+  if (r) {
+    r.quarantine.close();
+    await quietly(r.unlisten());
+    await quietly(r.watcher.stop());
+    r.stopSweeper();
+    await quietly(r.detector.close());
+  }
+  await quietly(f.audit.close());
+  await quietly(f.auditSigner.close?.());
+  await quietly(f.db.destroy());
 }
 
 interface SideListeners {

@@ -5,7 +5,7 @@
 import knexFactory from "knex";
 import type { Knex } from "knex";
 import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import { migrationSource } from "./migrations.js";
 import { SAFETY_AUTOCHECKPOINT_PAGES, startWalCheckpointer } from "./wal-checkpointer.js";
 import {
@@ -14,7 +14,6 @@ import {
   configureConnection,
   isBusy,
   retryBusyStatements,
-  trackIdleConnection,
   sqliteStatement,
 } from "./sqlite.js";
 import type { SqliteHandle } from "./sqlite.js";
@@ -75,11 +74,12 @@ export async function openDatabase(target: string, opts: OpenOptions = {}): Prom
       },
     });
     retryBusyStatements(db);
-    trackIdleConnection(db);
     retryBusyTransactions(db);
   }
   await db.migrate.latest({ migrationSource, tableName: "knex_migrations" });
-  if (opts.walCheckpointer && !isPostgresUrl(target)) checkpointInWorker(db, target, opts.walCheckpointer.onError);
+  // An in-memory database is the connection's own: another connection would open an empty one.
+  if (opts.walCheckpointer && !isPostgresUrl(target) && target !== ":memory:")
+    checkpointInWorker(db, resolve(target), opts.walCheckpointer.onError);
   return db;
 }
 

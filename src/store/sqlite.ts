@@ -15,6 +15,7 @@
  *   commits before a checkpoint (the database stays consistent). PostgreSQL is the choice where that matters.
  */
 import type { Knex } from "knex";
+import { WAL_SIZE_LIMIT_BYTES } from "./wal-checkpointer.js";
 
 /** The subset of a better-sqlite3 Database this code uses (the package ships no types). */
 export interface SqliteHandle {
@@ -58,7 +59,10 @@ export function configureConnection(conn: SqliteHandle, autocheckpointPages?: nu
   conn.pragma("journal_mode = WAL");
   conn.pragma("synchronous = NORMAL");
   conn.pragma("foreign_keys = ON");
-  if (autocheckpointPages !== undefined) conn.pragma(`wal_autocheckpoint = ${autocheckpointPages}`);
+  if (autocheckpointPages !== undefined) {
+    conn.pragma(`wal_autocheckpoint = ${autocheckpointPages}`);
+    conn.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+  }
 }
 
 type QueryFn = (conn: SqliteHandle, obj: unknown) => Promise<unknown>;
@@ -100,51 +104,38 @@ interface Pool {
   releaseConnection(c: SqliteHandle): Promise<void>;
 }
 
-/** What trackIdleConnection knows of the pool's one connection. */
-interface Idle {
-  /** acquireConnection calls not yet released: waiting for the connection, or holding it (a transaction). */
-  inUse: number;
-  /** The connection last released; `open` is better-sqlite3's own flag (false once the pool destroyed it). */
-  conn: (SqliteHandle & { readonly open?: boolean }) | undefined;
+/** The part of tarn's pool (knex's `client.pool`) that tells whether its one connection is free. */
+interface TarnPool {
+  destroyed: boolean;
+  free: { resource: SqliteHandle & { readonly open?: boolean } }[];
+  numUsed(): number;
+  numPendingAcquires(): number;
+  numPendingValidations(): number;
+  numPendingCreates(): number;
 }
-
-const idle = new WeakMap<object, Idle>();
 
 /**
- * Notes when SQLite's one pooled connection is idle, so that sqliteStatement can run a statement on it at once
- * instead of through the pool. Every query, transaction and migration of knex takes the connection through the
- * client's acquireConnection and gives it back through releaseConnection, so `inUse === 0` means nobody holds it or
- * waits for it. A statement run then is synchronous: nothing else can take the connection before it ends, and it can
- * never land inside another caller's open transaction (test/store/sqlite-idle-connection.test.ts). What it saves: tarn's
- * acquire (a PendingOperation with its 5 s timeout timer, two promise chains) and release, 5-10 us of CPU per
- * statement (measured: 50,000 acquire+release pairs alone, against ~5 us for a whole indexed SELECT on this path).
+ * SQLite's one pooled connection when nobody holds it or waits for it, so that a statement can run on it at once
+ * instead of through the pool. Every query, transaction and migration of knex takes the connection from tarn's
+ * pool, and tarn moves it between its `free` and `used` lists synchronously (acquire, release, and the hand-over to
+ * a waiting acquire inside release), so its own counts are exact at every moment; nothing here counts on its own
+ * (a counter of ours drifted: knex's stream() releases twice). A statement run then is synchronous: nothing else can
+ * take the connection before it ends, and it can never land inside another caller's transaction
+ * (test/store/sqlite-idle-connection.test.ts). What it saves: tarn's acquire (a PendingOperation with its 5 s
+ * timeout timer, two promise chains) and release, 5-10 us of CPU per statement (measured: 50,000 acquire+release
+ * pairs alone, against ~5 us for a whole indexed SELECT on this path).
  */
-export function trackIdleConnection(db: Knex): void {
-  const client = db.client as unknown as Pool;
-  const state: Idle = { inUse: 0, conn: undefined };
-  idle.set(client, state);
-  const acquire = client.acquireConnection.bind(client);
-  const release = client.releaseConnection.bind(client);
-  client.acquireConnection = async () => {
-    state.inUse++;
-    state.conn = undefined;
-    try {
-      return await acquire();
-    } catch (err) {
-      state.inUse--;
-      throw err;
-    }
-  };
-  client.releaseConnection = (conn) => {
-    state.inUse--;
-    if (state.inUse === 0) state.conn = conn;
-    return release(conn);
-  };
-}
-
 function idleConnection(db: Knex): SqliteHandle | undefined {
-  const state = idle.get(db.client as object);
-  const conn = state?.inUse === 0 ? state.conn : undefined;
+  const pool = (db.client as { pool?: TarnPool }).pool;
+  if (
+    !pool ||
+    pool.destroyed ||
+    pool.free.length !== 1 ||
+    pool.numUsed() + pool.numPendingAcquires() + pool.numPendingValidations() + pool.numPendingCreates() !== 0
+  )
+    return undefined;
+  const conn = pool.free[0]?.resource;
+  // `open` is better-sqlite3's own flag; a connection inside a transaction is never idle, whoever left it so.
   return conn?.open === true && !conn.inTransaction ? conn : undefined;
 }
 
@@ -156,7 +147,7 @@ export function isSqlite(db: Knex | Knex.Transaction): boolean {
  * One statement on SQLite's one connection, prepared once per connection, without the query builder; `undefined`
  * on PostgreSQL (the caller goes through knex). For the statements of every request: knex's builder, compiler and
  * runner cost more than the statement itself (measured in store/records.ts). `undefined` on a transaction handle too.
- * When the connection is idle the statement runs on it at once (trackIdleConnection); when it is held, or the lock
+ * When the connection is idle the statement runs on it at once (idleConnection); when it is held, or the lock
  * is taken by another process, through the pool, waiting as retryBusyStatements does.
  */
 export async function sqliteStatement<T>(

@@ -2,7 +2,11 @@
  * store/sqlite.ts runs a hot statement on SQLite's one connection at once when nobody holds it
  * (trackIdleConnection). The attack on that shortcut: a statement that lands inside another caller's open
  * transaction would be rolled back with it, or commit that transaction's half-done writes early. These tests hold a
- * transaction open across awaits, run statements meanwhile, and check that each ran outside it.
+ * transaction open across awaits, run statements meanwhile, and check that each ran outside it. Two guards stand
+ * between a statement and a held connection, on purpose: tarn's own counts (used, waiting) and better-sqlite3's
+ * `inTransaction`. Either one alone keeps these tests green; with both removed (the connection taken from tarn's
+ * `used` list) the first test fails, checked. The counts alone also keep a statement off a connection in the middle
+ * of a knex stream, which `inTransaction` does not see.
  */
 import { expect } from "chai";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -53,6 +57,47 @@ describe("SQLite: a statement run on the idle connection never joins another cal
     const keys = (await db("ca_meta").pluck("key")) as string[];
     expect(keys, "the statement's row survives the other caller's rollback").to.include("outside-the-transaction");
     expect(keys).to.not.include("in-the-transaction");
+  });
+
+  it("a statement issued as one transaction hands the connection to another that waits for it never joins the second", async function () {
+    const gate = (): { opened: Promise<void>; open: () => void } => {
+      let open!: () => void;
+      const opened = new Promise<void>((r) => (open = r));
+      return { opened, open };
+    };
+    const firstIn = gate();
+    const firstGo = gate();
+    const secondIn = gate();
+    const secondGo = gate();
+    const first = db.transaction(async (t) => {
+      await t("ca_meta").insert({ key: "first", value: 1 });
+      firstIn.open();
+      await firstGo.opened;
+    });
+    await firstIn.opened;
+    // The second waits in the pool for the connection the first holds.
+    const second = db
+      .transaction(async (t) => {
+        await t("ca_meta").insert({ key: "second", value: 1 });
+        secondIn.open();
+        await secondGo.opened;
+        throw new Error("roll back the second");
+      })
+      .catch((err: unknown) => err);
+    firstGo.open();
+    await first;
+    await secondIn.opened;
+    // The connection went straight from the first to the second: not idle for a moment.
+    let done = false;
+    const outside = sqliteStatement(db, "run", INSERT, ["between-the-two", 3]).then(() => (done = true));
+    await new Promise((r) => setImmediate(r));
+    expect(done, "the statement ran while the second transaction held the connection").to.equal(false);
+    secondGo.open();
+    expect(String(await second)).to.match(/roll back the second/);
+    await outside;
+    const keys = (await db("ca_meta").pluck("key")) as string[];
+    expect(keys).to.include.members(["first", "between-the-two"]);
+    expect(keys).to.not.include("second");
   });
 
   it("runs at once on the idle connection (no hop through the pool), and reads what it wrote", async function () {

@@ -6,6 +6,7 @@ import type { KeyObject } from "node:crypto";
 import type { Logger } from "pino";
 import type { ServerConfig } from "../../config/index.js";
 import { openDatabase } from "../../store/db.js";
+import { SAFETY_AUTOCHECKPOINT_PAGES } from "../../store/wal-checkpointer.js";
 import type { Db } from "../../store/db.js";
 import { CertificateRepository } from "../../store/certificates.js";
 import { CertificateAuthority } from "../../ca/authority.js";
@@ -51,14 +52,34 @@ export async function openFoundations(
   now: () => Date,
   log: Logger,
 ): Promise<Foundations> {
+  // Read first: a HOME that is not a CA's fails here, before a database file is made in it.
   const paths = caPaths(config.home);
   const certs = readCaCertificates(paths);
   const db = await openDatabase(config.db, {
     walCheckpointer: {
       onError: (code) =>
-        log.error({ code }, "SQLite WAL checkpoint failed (the server checkpoints by itself past 10,000 pages)"),
+        log.error(
+          { code },
+          `SQLite WAL checkpoint on the worker failed (the server's connection checkpoints by itself past ${SAFETY_AUTOCHECKPOINT_PAGES} pages)`,
+        ),
     },
   });
+  try {
+    return await foundationsOn({ db, paths, certs }, config, passphrase, now, log);
+  } catch (err) {
+    // A wrong passphrase or PIN, a missing file: nothing else holds the database (or its checkpoint worker) yet.
+    await db.destroy().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function foundationsOn(
+  { db, paths, certs }: Pick<Foundations, "db" | "paths" | "certs">,
+  config: ServerConfig,
+  passphrase: string,
+  now: () => Date,
+  log: Logger,
+): Promise<Foundations> {
   const registry = new CertificateRepository(db);
   // In a PKCS#11 token when HOME/ca/pkcs11.json says so (PIN from config.pkcs11), else the encrypted key file.
   const signer = await loadCaSigner(paths, { passphrase: async () => passphrase, pkcs11: config.pkcs11 });
