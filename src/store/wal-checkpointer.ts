@@ -15,8 +15,8 @@
  * nearly every frame, and that checkpoint is mostly its two fsyncs. Measured (server-sealed 1 KiB POSTs at c=50,
  * average of the record INSERT): 177-191 us with SQLite's default (1,000 pages, no worker), 114 us at 2,000 pages
  * with the worker, 97 us at 4,000, 85 us at 10,000, where the WAL grew to ~40 MB (the review of this change measured
- * 39.3 MB against 3.9 MB without the worker). At 4,000 pages the WAL peaks at 16-27 MB (the server's checkpoint is
- * skipped while the worker's runs, one at a time); test/store/wal-checkpointer.test.ts holds it under twice the
+ * 39.3 MB against 3.9 MB without the worker). At 4,000 pages the WAL peaks at 16-33 MB (the server's checkpoint is
+ * skipped while the worker's runs, one at a time); test/store/wal-checkpointer.test.ts holds it under 2.25 times the
  * threshold under sustained writes. A worker that dies is logged; the server then checkpoints every 4,000 pages
  * on its own, as SQLite would every 1,000. The worker's code is plain JavaScript run with `eval`, so that it needs no
  * loader (the server runs from dist/ or from the sources through tsx).
