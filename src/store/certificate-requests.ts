@@ -6,8 +6,22 @@
 import type { Knex } from "knex";
 import type { Db } from "./db.js";
 import { toNumber } from "./db.js";
+import { RESERVATION_MS } from "./issuance-budget.js";
 
 export type RequestStatus = "pending" | "issuing" | "issued" | "rejected";
+/** What a request's status says to anyone who reads it (the API, the console, `certvault requests list`). */
+export type ShownStatus = RequestStatus | "failed";
+
+/**
+ * The one rule for showing a request: a reservation (an "issuing" row, or an "issued" one without a serial, from
+ * before "issuing" existed) older than RESERVATION_MS failed (its node died, or its release failed) and can no longer
+ * be claimed; everything else as stored.
+ */
+export function shownStatus(r: Pick<CertificateRequest, "status" | "serial" | "createdAt">, now: Date): ShownStatus {
+  if (r.status === "issuing" || (r.status === "issued" && !r.serial))
+    return r.createdAt.getTime() > now.getTime() - RESERVATION_MS ? "issuing" : "failed";
+  return r.status;
+}
 
 export interface CertificateRequest {
   id: string;

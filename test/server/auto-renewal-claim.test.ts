@@ -19,6 +19,7 @@ import { IssuanceBudget, RESERVATION_MS } from "../../src/store/issuance-budget.
 import { CertificateService } from "../../src/server/services/certificates.js";
 import type { Caller } from "../../src/server/middleware/auth.js";
 import { countRows } from "../helpers/db.js";
+import { runCli } from "../helpers/cli.js";
 
 const LIMITS = {
   renewal: { points: 100, seconds: 86_400 },
@@ -150,5 +151,26 @@ describe("server auto-renewal: a request reads issued only with its certificate"
     expect(rows).to.deep.equal([{ id: view.id, status: "issued", serial: view.serial }]);
     const again = await svc.status(callerOf(dave), view.id);
     expect(again).to.deep.equal(view);
+  });
+
+  it("`certvault requests list` shows a stale reservation as failed, as the API does, and a fresh one as issuing", async function () {
+    const base = { csr: "-", requested_by: "1", serial: null, decided_at: null };
+    await ca.db("certificate_requests").insert([
+      {
+        ...base,
+        id: "a".repeat(32),
+        identity: "erin",
+        status: "issuing",
+        created_at: Date.now() - RESERVATION_MS - 60_000,
+      },
+      { ...base, id: "b".repeat(32), identity: "erin", status: "issuing", created_at: Date.now() },
+    ]);
+    const r = await runCli(["requests", "list", "--all", "--json", ...ca.cliArgs]);
+    expect(r.code, r.stderr).to.equal(0);
+    const shown = (JSON.parse(r.stdout) as { id: string; status: string }[]).filter((v) => /^[ab]{32}$/.test(v.id));
+    expect(shown.map((v) => [v.id[0], v.status]).sort()).to.deep.equal([
+      ["a", "failed"],
+      ["b", "issuing"],
+    ]);
   });
 });

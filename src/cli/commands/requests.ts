@@ -2,7 +2,7 @@
 import { resolveCommon } from "../../config/index.js";
 import type { CommonConfig } from "../../config/index.js";
 import { UsageError } from "../../errors/index.js";
-import { CertificateRequestRepository } from "../../store/certificate-requests.js";
+import { CertificateRequestRepository, shownStatus } from "../../store/certificate-requests.js";
 import { CertificateRepository } from "../../store/certificates.js";
 import { parseDays } from "../../ca/profiles.js";
 import { RenewalApproval } from "../../ca/renewal-approval.js";
@@ -40,7 +40,7 @@ async function listCommand(argv: string[], io: Io): Promise<number> {
   const view = rows.map((r) => ({
     id: r.id,
     identity: r.identity,
-    status: r.status,
+    status: shownStatus(r, io.now()),
     requestedBy: r.requestedBy,
     createdAt: r.createdAt.toISOString(),
     serial: r.serial,

@@ -23,7 +23,7 @@ import { DEFAULT_DAYS } from "../../ca/profiles.js";
 import type { CertificateAuthority } from "../../ca/authority.js";
 import type { CertificateRepository } from "../../store/certificates.js";
 import type { CertificateRequest, CertificateRequestRepository } from "../../store/certificate-requests.js";
-import { RESERVATION_MS } from "../../store/issuance-budget.js";
+import { shownStatus } from "../../store/certificate-requests.js";
 import type { Budget, IssuanceBudget } from "../../store/issuance-budget.js";
 import type { Caller } from "../middleware/auth.js";
 
@@ -129,11 +129,8 @@ export class CertificateService {
       const cert = await this.registry.get(r.serial);
       return { id, status: "issued", serial: r.serial, ...(cert ? { certificate: cert.pem } : {}) };
     }
-    // A reservation without its certificate (also an "issued" row without a serial, from before "issuing" existed).
-    if (r.status === "issuing" || r.status === "issued") {
-      const fresh = r.createdAt.getTime() > this.now().getTime() - RESERVATION_MS;
-      return { id, status: fresh ? "issuing" : "failed" };
-    }
-    return { id, status: r.status };
+    // A reservation without its certificate: "issuing", then "failed" once stale (store/certificate-requests.ts).
+    const status = shownStatus(r, this.now());
+    return status === "issuing" || status === "failed" ? { id, status } : { id, status: r.status };
   }
 }

@@ -3,6 +3,7 @@ import { html, isoTime } from "../html.js";
 import type { Html } from "../html.js";
 import { csrfField, field } from "../layout.js";
 import { DEFAULT_DAYS } from "../../../ca/profiles.js";
+import { shownStatus } from "../../../store/certificate-requests.js";
 import type { CertificateRequest } from "../../../store/certificate-requests.js";
 import type { ConsoleService } from "../service.js";
 
@@ -19,6 +20,7 @@ ${field(days, "Days", html`<input id="${days}" name="days" type="number" min="1"
 
 export async function requestsBody(svc: ConsoleService, csrf: string): Promise<Html> {
   const all = await svc.requests.list();
+  const now = svc.deps.now();
   const pending = all.filter((r) => r.status === "pending");
   const decided = all
     .filter((r) => r.status !== "pending")
@@ -37,7 +39,7 @@ ${
   decided.length === 0
     ? html`<p>None.</p>`
     : html`<div class="table-wrap"><table><thead><tr><th scope="col">Request</th><th scope="col">Identity</th><th scope="col">Status</th><th scope="col">Certificate</th><th scope="col">Decided (UTC)</th></tr></thead>
-<tbody>${decided.map((r) => html`<tr><td class="mono">${r.id}</td><td>${r.identity}</td><td>${r.status}</td><td class="mono">${r.serial ?? ""}</td><td>${isoTime(r.decidedAt)}</td></tr>`)}</tbody></table></div>`
+<tbody>${decided.map((r) => html`<tr><td class="mono">${r.id}</td><td>${r.identity}</td><td>${shownStatus(r, now)}</td><td class="mono">${r.serial ?? ""}</td><td>${isoTime(r.decidedAt)}</td></tr>`)}</tbody></table></div>`
 }
 </section>`;
 }
