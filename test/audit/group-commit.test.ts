@@ -6,21 +6,10 @@
  * (certvault_audit_batch_entries) and from the table.
  */
 import { expect } from "chai";
-import { Agent, request } from "node:https";
+import { Agent } from "node:https";
 import { createTestCA, startTestServer } from "../../src/testing/index.js";
 import type { TestCA, TestServer } from "../../src/testing/index.js";
-
-function get(agent: Agent, url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent }, (res) => {
-      let body = "";
-      res.on("data", (c: Buffer) => (body += c.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+import { getText as get } from "../helpers/https.js";
 
 function metric(body: string, name: string): number {
   const m = new RegExp(`^${name} (\\d+)$`, "m").exec(body);

@@ -6,22 +6,11 @@
  */
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
-import { Agent, request } from "node:https";
+import { Agent } from "node:https";
 import { createTestCA, startTestServer } from "../../src/testing/index.js";
 import type { TestCA, TestServer } from "../../src/testing/index.js";
 import { RecordRepository } from "../../src/store/records.js";
-
-function get(agent: Agent, url: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent }, (res) => {
-      let body = "";
-      res.on("data", (c: Buffer) => (body += c.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+import { getText as get } from "../helpers/https.js";
 
 describe("server: the anomaly rules see the route's own outcome", function () {
   this.timeout(120_000);

@@ -9,29 +9,13 @@
  */
 import { expect } from "chai";
 import { randomBytes } from "node:crypto";
-import { Agent, request } from "node:https";
+import { Agent } from "node:https";
 import { createTestCA, startTestServer } from "../../src/testing/index.js";
 import type { TestCA, TestIdentity, TestServer } from "../../src/testing/index.js";
 import { eventually } from "../helpers/eventually.js";
 import { RecordRepository } from "../../src/store/records.js";
 import { thresholdsFrom } from "../../src/anomaly/rules.js";
-
-interface Answer {
-  status: number;
-  body: string;
-}
-
-function call(agent: Agent, url: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { agent }, (res) => {
-      let body = "";
-      res.on("data", (c: Buffer) => (body += c.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
+import { getText as call } from "../helpers/https.js";
 
 /** The identity's quarantine row once it is there (at most 3 s); undefined if it never comes. */
 async function quarantineOf(ca: TestCA, identity: string): Promise<{ rule: string; reason: string } | undefined> {

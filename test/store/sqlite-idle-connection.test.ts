@@ -19,6 +19,37 @@ import { sqliteStatement, sqliteTransaction } from "../../src/store/sqlite.js";
 const INSERT = "INSERT INTO ca_meta (key, value) VALUES (?, ?)";
 const SELECT = "SELECT value FROM ca_meta WHERE key = ?";
 
+/** A promise opened from outside. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((r) => (open = r));
+  return { opened, open };
+}
+
+/**
+ * A knex transaction of `on` that inserts `key`, then holds its connection until release(), which ends it (rolled
+ * back with `rollBack`) and gives what the transaction settled with (the error when rolled back).
+ */
+async function holdTransaction(on: Db, key: string, rollBack = false): Promise<{ release(): Promise<unknown> }> {
+  const inside = gate();
+  const go = gate();
+  const done = on
+    .transaction(async (t) => {
+      await t("ca_meta").insert({ key, value: 1 });
+      inside.open();
+      await go.opened;
+      if (rollBack) throw new Error("roll back");
+    })
+    .catch((err: unknown) => err);
+  await inside.opened;
+  return {
+    release: () => {
+      go.open();
+      return done;
+    },
+  };
+}
+
 describe("SQLite: a statement run on the idle connection never joins another caller's transaction", function () {
   let dir: string;
   let db: Db;
@@ -33,26 +64,13 @@ describe("SQLite: a statement run on the idle connection never joins another cal
   });
 
   it("a statement issued while a transaction is open waits for it, and survives its rollback", async function () {
-    let inside!: () => void;
-    const opened = new Promise<void>((r) => (inside = r));
-    let finish!: () => void;
-    const held = new Promise<void>((r) => (finish = r));
-    const trx = db
-      .transaction(async (t) => {
-        await t("ca_meta").insert({ key: "in-the-transaction", value: 1 });
-        inside();
-        await held;
-        throw new Error("roll back");
-      })
-      .catch((err: unknown) => err);
-    await opened;
+    const held = await holdTransaction(db, "in-the-transaction", true);
     // Issued while the transaction holds the connection: it must not run on it now.
     let done = false;
     const outside = sqliteStatement(db, "run", INSERT, ["outside-the-transaction", 2]).then(() => (done = true));
     await new Promise((r) => setImmediate(r));
     expect(done, "the statement ran while the transaction held the connection").to.equal(false);
-    finish();
-    expect(String(await trx)).to.match(/roll back/);
+    expect(String(await held.release())).to.match(/roll back/);
     await outside;
     const keys = (await db("ca_meta").pluck("key")) as string[];
     expect(keys, "the statement's row survives the other caller's rollback").to.include("outside-the-transaction");
@@ -60,11 +78,6 @@ describe("SQLite: a statement run on the idle connection never joins another cal
   });
 
   it("a statement issued as one transaction hands the connection to another that waits for it never joins the second", async function () {
-    const gate = (): { opened: Promise<void>; open: () => void } => {
-      let open!: () => void;
-      const opened = new Promise<void>((r) => (open = r));
-      return { opened, open };
-    };
     const firstIn = gate();
     const firstGo = gate();
     const secondIn = gate();
@@ -147,38 +160,18 @@ describe("SQLite: a statement run on the idle connection never joins another cal
     });
 
     it("declines while a knex transaction of this process holds the connection (nothing runs inside it)", async function () {
-      let inside!: () => void;
-      const opened = new Promise<void>((r) => (inside = r));
-      let finish!: () => void;
-      const held = new Promise<void>((r) => (finish = r));
-      const trx = db.transaction(async (t) => {
-        await t("ca_meta").insert({ key: "theirs", value: 1 });
-        inside();
-        await held;
-      });
-      await opened;
+      const held = await holdTransaction(db, "theirs");
       expect(sqliteTransaction(db, (statement) => statement("run", INSERT, ["mine", 1]))).to.equal(undefined);
-      finish();
-      await trx;
+      expect(await held.release(), "the holding transaction failed").to.equal(undefined);
       expect((await db("ca_meta").pluck("key")) as string[]).to.not.include("mine");
     });
 
     it("declines, writing nothing, while another process's connection holds the write lock", async function () {
       const other = await openDatabase(join(dir, "certvault.db"));
       try {
-        let locked!: () => void;
-        const lockTaken = new Promise<void>((r) => (locked = r));
-        let release!: () => void;
-        const held = new Promise<void>((r) => (release = r));
-        const theirs = other.transaction(async (t) => {
-          await t("ca_meta").insert({ key: "the-other-writer", value: 1 });
-          locked();
-          await held;
-        });
-        await lockTaken;
+        const held = await holdTransaction(other, "the-other-writer");
         expect(sqliteTransaction(db, (statement) => statement("run", INSERT, ["blocked", 1]))).to.equal(undefined);
-        release();
-        await theirs;
+        expect(await held.release(), "the other writer's transaction failed").to.equal(undefined);
         expect((await db("ca_meta").pluck("key")) as string[]).to.not.include("blocked");
       } finally {
         await other.destroy();
