@@ -3,6 +3,7 @@
  * (revocation/revocation-watch.ts, which keeps revocation and CRLs) and by the quarantine (anomaly/quarantine.ts). Services and
  * middleware name what they use, not the class that caches it.
  */
+import type { TLSSocket } from "node:tls";
 import type { CertificateRecord } from "../store/certificates.js";
 
 /** What authentication (auth.ts) needs of the registry. */
@@ -14,6 +15,8 @@ export interface ClientRegistry {
   certificate(serial: string): Promise<CertificateRecord | null>;
   /** The stored status read now from the registry (not the cache); null when there is no such row. */
   storedStatus(serial: string): Promise<"active" | "revoked" | null>;
+  /** The serial a connection presented: its revocation ends the connection (once idle). */
+  identify(serial: string, socket: TLSSocket): void;
 }
 
 /** Active, vetted certificates of an identity: for sealing, the directory and GET /v1/me. */

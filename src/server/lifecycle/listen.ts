@@ -7,7 +7,6 @@ import type { Server } from "node:https";
 import type { TLSSocket } from "node:tls";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type Koa from "koa";
-import { normalizeSerial } from "../../ca/serial.js";
 import type { Foundations } from "./foundations.js";
 import type { RegistryState } from "./watch-registry.js";
 import { drainOnClose } from "./graceful-close.js";
@@ -45,10 +44,8 @@ function continueWhenItFits(server: Server, maxBytes: number): void {
 /** Admitted sockets are tracked by serial (a revocation closes them); refused handshakes are audited. */
 function handshakeHooks(f: Foundations, r: RegistryState, server: Server): HandshakeRefusals {
   const { config, log, metrics } = f;
-  server.on("secureConnection", (socket: TLSSocket) => {
-    const cert = socket.getPeerX509Certificate();
-    if (cert) r.watcher.track(normalizeSerial(cert.serialNumber), socket);
-  });
+  // Not its certificate: reading it costs ~350 us per connection (server/tls/peer-serial.ts); auth.ts reads it once.
+  server.on("secureConnection", (socket: TLSSocket) => r.watcher.admit(socket));
   // Last of the secureConnection listeners: a client that is not authorized is refused (and audited) before them all.
   const handshakes = new HandshakeRefusals({
     audit: f.audit,

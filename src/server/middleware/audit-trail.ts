@@ -9,7 +9,7 @@ import type { TLSSocket } from "node:tls";
 import type { CertvaultError } from "../../errors/index.js";
 import { AuditUnavailableError, asCertvaultError } from "../../errors/index.js";
 import type { AuditEvent } from "../../audit/chain.js";
-import { normalizeSerial } from "../../ca/serial.js";
+import { peerSerial } from "../tls/peer-serial.js";
 import type { Caller } from "./auth.js";
 import { sourceOf } from "../controls.js";
 import type { Controls } from "../controls.js";
@@ -23,21 +23,12 @@ function printable(text: string): string {
   return text.replace(/[^\x20-\x7e]/g, "?").slice(0, 256);
 }
 
-function peerSerial(ctx: AppContext): string | null {
-  try {
-    const cert = (ctx.req.socket as TLSSocket).getPeerX509Certificate();
-    return cert ? normalizeSerial(cert.serialNumber) : null;
-  } catch {
-    return null;
-  }
-}
-
 function entryOf(deps: Controls, ctx: AppContext, route: RouteNote, failure: CertvaultError | undefined): AuditEvent {
   const caller = ctx.state.caller;
   return {
     time: deps.now(),
     actor: caller?.identity ?? "-",
-    serial: caller?.serial ?? peerSerial(ctx),
+    serial: caller?.serial ?? peerSerial(ctx.req.socket as TLSSocket),
     source: sourceOf(ctx),
     action: route.action,
     recordId: route.recordId ?? null,

@@ -62,8 +62,10 @@ class VettedCache {
 }
 
 async function vetSocket(socket: TLSSocket, watcher: ClientRegistry, cache: VettedCache): Promise<Vetted> {
+  // The connection's first request: the one read of its certificate (~350 us, server/tls/peer-serial.ts).
   const cert = socket.getPeerX509Certificate();
   if (!socket.authorized || !cert) return new ClientCertificateRequiredError();
+  watcher.identify(normalizeSerial(cert.serialNumber), socket);
   const fingerprint = cert.fingerprint256.replace(/:/g, "").toLowerCase();
   const known = cache.get(fingerprint);
   if (known) return known;

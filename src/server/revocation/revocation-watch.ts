@@ -129,8 +129,14 @@ export class RevocationWatcher implements ClientRegistry, CertificateDirectory, 
     );
   }
 
-  track(serial: string, socket: TLSSocket): void {
-    this.connections.track(serial, socket, this.revoked.has(serial));
+  /** A connection past the handshake gate (lifecycle/listen.ts); its certificate is not read here (peer-serial.ts). */
+  admit(socket: TLSSocket): void {
+    this.connections.admit(socket);
+  }
+
+  /** The serial a connection authenticated with, from its first request (auth.ts): a revocation of it closes the connection. */
+  identify(serial: string, socket: TLSSocket): void {
+    this.connections.identify(serial, socket, this.revoked.has(serial));
   }
 
   /**

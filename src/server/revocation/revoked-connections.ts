@@ -1,9 +1,10 @@
 /**
  * Open connections by the serial of the certificate they authenticated with, so that a revocation closes them
- * (RevocationWatcher holds one), and each connection's requests in flight (trackRequest, from access-log.ts): a
+ * (RevocationWatcher holds one; the serial is learnt lazily, peer-serial.ts), and each connection's requests in flight (trackRequest, from access-log.ts): a
  * revoked certificate's connection is ended once idle, never under an answer still being written.
  */
 import type { TLSSocket } from "node:tls";
+import { peerSerial } from "../tls/peer-serial.js";
 
 const inFlight = new WeakMap<TLSSocket, number>();
 
@@ -35,21 +36,43 @@ function closeWhenIdle(socket: TLSSocket): void {
 
 export class RevokedConnections {
   private readonly sockets = new Map<string, Set<TLSSocket>>();
+  /** Admitted sockets whose certificate nothing has read yet (no request so far): see peer-serial.ts for why. */
+  private readonly unidentified = new Set<TLSSocket>();
 
-  /** Tracks an admitted socket by its serial until it closes; one whose serial is already revoked is destroyed. */
-  track(serial: string, socket: TLSSocket, revoked: boolean): void {
+  constructor(private readonly serialOf: (socket: TLSSocket) => string | null = peerSerial) {}
+
+  /** An admitted socket, tracked until it closes; its serial is learnt from its first request (identify) or read here when a revocation needs it. */
+  admit(socket: TLSSocket): void {
+    this.unidentified.add(socket);
+    socket.once("close", () => this.unidentified.delete(socket));
+  }
+
+  /**
+   * The serial a socket authenticated with (authentication read it for the connection's first request). One whose
+   * serial is already revoked is ended once idle: its answer in flight (a refusal) is written first.
+   */
+  identify(serial: string, socket: TLSSocket, revoked: boolean): void {
+    this.unidentified.delete(socket);
+    if (socket.destroyed) return; // its "close" has been emitted or is on its way: nothing to track
+
     let set = this.sockets.get(serial);
     if (!set) this.sockets.set(serial, (set = new Set()));
+    if (set.has(socket)) return;
     set.add(socket);
     socket.once("close", () => {
       set.delete(socket);
       if (set.size === 0 && this.sockets.get(serial) === set) this.sockets.delete(serial);
     });
-    if (revoked) socket.destroy();
+    if (revoked) closeWhenIdle(socket);
   }
 
-  /** Ends, once idle, every open connection of a revoked serial. */
-  close(revoked: Iterable<string>): void {
+  /** Ends, once idle, every open connection of a revoked serial, reading the serials of those that sent no request. */
+  close(revoked: ReadonlySet<string>): void {
+    for (const socket of [...this.unidentified]) {
+      const serial = socket.destroyed ? null : this.serialOf(socket);
+      if (serial === null) this.unidentified.delete(socket);
+      else this.identify(serial, socket, false);
+    }
     for (const serial of revoked) {
       for (const s of this.sockets.get(serial) ?? []) closeWhenIdle(s);
     }
