@@ -11,8 +11,10 @@
 import { createPrivateKey, randomBytes } from "node:crypto";
 import { Agent, request } from "node:https";
 import { CertvaultClient, newRecordId } from "../src/client-sdk/index.js";
+import { openContent, seal, signRecord, verifyRecordSignature } from "../src/envelope/index.js";
 import type { TestIdentity } from "../src/testing/index.js";
 
+/** Operations per second of `op` run `concurrency` at a time for `seconds`. */
 async function forSeconds(seconds: number, concurrency: number, op: () => Promise<void>): Promise<number> {
   const end = Date.now() + seconds * 1000;
   let n = 0;
@@ -105,6 +107,60 @@ function send(
   });
 }
 
+/** As forSeconds, and this process's CPU time per operation (µs, user + system): the client's share of each. */
+async function withClientCpu(
+  seconds: number,
+  concurrency: number,
+  op: () => Promise<void>,
+): Promise<{ perSec: number; cpuUs: number }> {
+  const before = process.cpuUsage();
+  const perSec = await forSeconds(seconds, concurrency, op);
+  const used = process.cpuUsage(before);
+  return { perSec, cpuUs: perSec > 0 ? (used.user + used.system) / (perSec * seconds) : 0 };
+}
+
+/**
+ * The SDK's cryptography alone, on this process's core, per second: for a get, opening the envelope (ECDH, key
+ * unwrap, AES-GCM) and verifying the record's signature (ECDSA); for a put, signing it and sealing it to `recipients`.
+ * With the client's CPU per raw request, these bound what the SDK can reach on one client core (sdkCeiling).
+ */
+export function sdkCrypto(
+  envelope: Uint8Array,
+  id: TestIdentity,
+  chain: string,
+  size: number,
+  seconds: number,
+): { openVerify: number; signSeal: number } {
+  const key = createPrivateKey(id.keyPem);
+  const data = randomBytes(size);
+  const timed = (op: () => void): number => {
+    const end = Date.now() + seconds * 1000;
+    let n = 0;
+    for (; Date.now() < end; n++) op();
+    return n / seconds;
+  };
+  const openVerify = timed(() => {
+    const opened = openContent(envelope, key, id.certPem);
+    verifyRecordSignature(opened.content);
+  });
+  const signer = { key, certificate: id.certPem, chain: [chain] };
+  const signSeal = timed(() => {
+    const signed = signRecord(data, signer, { owner: id.name, id: newRecordId() });
+    seal(signed, [id.certPem], { contentType: "signed-data" });
+  });
+  return { openVerify, signSeal };
+}
+
+/**
+ * What the SDK could reach on one client core: each operation costs the client its raw requests' CPU (measured
+ * here, in the raw runs) plus its cryptography alone, one after the other; and it is never faster than the raw
+ * requests themselves (the server's side).
+ */
+export function sdkCeiling(raw: { perSec: number; cpuUs: number }, cryptoPerSec: number): number {
+  if (cryptoPerSec <= 0 || raw.perSec <= 0) return 0;
+  return Math.min(raw.perSec, 1e6 / (raw.cpuUs + 1e6 / cryptoPerSec));
+}
+
 /**
  * The SDK's requests without the SDK: records of `size` bytes are put once through the SDK, then the same envelope
  * bytes are PUT under new ids (what `put` sends) and the stored envelopes are fetched (what `get` fetches) with a
@@ -118,7 +174,12 @@ export async function rawRecordOps(
   size: number,
   concurrency: number,
   seconds: number,
-): Promise<{ put: number; get: number; mePut: number }> {
+): Promise<{
+  put: number;
+  get: { perSec: number; cpuUs: number };
+  mePut: { perSec: number; cpuUs: number };
+  envelope: Uint8Array;
+}> {
   const client = new CertvaultClient({ server: url, caPem, certPem: id.certPem, key: createPrivateKey(id.keyPem) });
   const agent = new Agent({ keepAlive: true, ca: caPem, cert: id.certPem, key: id.keyPem });
   try {
@@ -134,15 +195,15 @@ export async function rawRecordOps(
       send(agent, `${url}/v1/records/${newRecordId()}`, "PUT", envelope, headers, 201),
     );
     let i = 0;
-    const get = await forSeconds(seconds, concurrency, () =>
+    const get = await withClientCpu(seconds, concurrency, () =>
       send(agent, `${url}/v1/records/${ids[i++ % ids.length] as string}`, "GET", undefined, {}, 200),
     );
     // Both requests of an SDK put (GET /v1/me for the recipients, then the PUT), without its crypto: its ceiling.
-    const mePut = await forSeconds(seconds, concurrency, async () => {
+    const mePut = await withClientCpu(seconds, concurrency, async () => {
       await send(agent, `${url}/v1/me`, "GET", undefined, {}, 200);
       await send(agent, `${url}/v1/records/${newRecordId()}`, "PUT", envelope, headers, 201);
     });
-    return { put, get, mePut };
+    return { put, get, mePut, envelope };
   } finally {
     client.close();
     agent.destroy();
