@@ -59,7 +59,11 @@ export async function rawPosts(
   }
 }
 
-/** SDK put and get of `size`-byte records; returns operations per second for each. */
+/**
+ * SDK put and get of `size`-byte records; returns operations per second for each. `warmSeconds` of unmeasured puts
+ * and gets first: a cold client put ~250 ops/s in its first 5 s and ~650 in its third (V8 optimising the SDK's
+ * code and the server's PUT path as they run), as bench/server.ts warms every server.
+ */
 export async function sdkOps(
   url: string,
   id: TestIdentity,
@@ -67,10 +71,16 @@ export async function sdkOps(
   size: number,
   concurrency: number,
   seconds: number,
+  warmSeconds = 0,
 ): Promise<{ put: number; get: number }> {
   const client = new CertvaultClient({ server: url, caPem, certPem: id.certPem, key: createPrivateKey(id.keyPem) });
   const data = randomBytes(size);
   try {
+    if (warmSeconds > 0) {
+      const warmId = await client.put(data);
+      await forSeconds(warmSeconds / 2, concurrency, async () => void (await client.put(data)));
+      await forSeconds(warmSeconds / 2, concurrency, async () => void (await client.get(warmId)));
+    }
     const put = await forSeconds(seconds, concurrency, async () => {
       await client.put(data);
     });
