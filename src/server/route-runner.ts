@@ -27,14 +27,15 @@ export interface RouteSpec {
 
 /** The route's declared action and kind, and the record id its path names (when well-formed). */
 function note(spec: RouteSpec): RouterMiddleware<AppState> {
-  return async function route(ctx, next) {
+  // Not async: nothing to do after the rest (middleware/hsts.ts says why).
+  return function route(ctx, next) {
     const id = ctx.params.id;
     ctx.state.route = {
       action: spec.action,
       kind: spec.kind,
       ...(id !== undefined && RECORD_ID.test(id) ? { recordId: id } : {}),
     };
-    await next();
+    return next();
   };
 }
 

@@ -42,6 +42,8 @@ export interface Caller {
 /** Outcome of vetting a connection's certificate: a caller, or the error every request on it gets. */
 type Vetted = Caller | Error;
 const perSocket = new WeakMap<TLSSocket, Promise<Vetted>>();
+/** The same outcomes once settled: read without a turn of the microtask queue. */
+const settled = new WeakMap<TLSSocket, Vetted>();
 
 /**
  * Vetting outcomes per certificate (SHA-256 of its DER), so that a client reconnecting with the same certificate is
@@ -145,25 +147,35 @@ async function stillAllowed(caller: Caller, watcher: ClientRegistry, now: () => 
 
 export function authenticate(watcher: ClientRegistry, now: () => Date): AppMiddleware {
   const cache = new VettedCache();
-  return async function auth(ctx: AppContext, next: Next): Promise<void> {
-    // Until the registry, the revoked set and the CRL are loaded once, nobody is admitted (an empty set admits all).
-    if (!watcher.ready) {
-      ctx.set("Retry-After", "1");
-      throw new NotReadyError();
-    }
-    const socket = ctx.req.socket as TLSSocket;
-    let pending = perSocket.get(socket);
-    if (!pending) {
-      pending = vetSocket(socket, watcher, cache);
-      perSocket.set(socket, pending);
-    }
-    const vetted = await pending;
+  const admit = (ctx: AppContext, vetted: Vetted): void => {
     if (vetted instanceof Error) throw vetted;
     if (watcher.isRevoked(vetted.serial)) throw new CertificateRevokedError();
     const late = validityProblem(vetted, now());
     if (late) throw new CertificateNotAllowedError(LOGIN_REFUSALS[late.code](late.reason));
     ctx.state.caller = vetted;
     ctx.state.recheck = () => stillAllowed(vetted, watcher, now);
-    await next();
+  };
+  // Not async: a connection's later requests find its outcome settled and go on without awaiting (hsts.ts says why).
+  return function auth(ctx: AppContext, next: Next): Promise<void> {
+    // Until the registry, the revoked set and the CRL are loaded once, nobody is admitted (an empty set admits all).
+    if (!watcher.ready) {
+      ctx.set("Retry-After", "1");
+      throw new NotReadyError();
+    }
+    const socket = ctx.req.socket as TLSSocket;
+    const known = settled.get(socket);
+    if (known) {
+      admit(ctx, known);
+      return next();
+    }
+    let pending = perSocket.get(socket);
+    if (!pending) {
+      pending = vetSocket(socket, watcher, cache).then((v) => (settled.set(socket, v), v));
+      perSocket.set(socket, pending);
+    }
+    return pending.then((vetted) => {
+      admit(ctx, vetted);
+      return next();
+    });
   };
 }

@@ -6,8 +6,9 @@ import { callerOf } from "../state.js";
 import type { AppContext, AppMiddleware } from "../state.js";
 
 export function quarantineGate(q: Pick<Quarantine, "isQuarantined">): AppMiddleware {
-  return async function gate(ctx: AppContext, next: Next): Promise<void> {
+  // Not async (hsts.ts says why); a refusal thrown here reaches errors.ts as a rejection (koa-compose catches it).
+  return function gate(ctx: AppContext, next: Next): Promise<void> {
     if (q.isQuarantined(callerOf(ctx).identity)) throw new IdentityQuarantinedError();
-    await next();
+    return next();
   };
 }
