@@ -74,7 +74,7 @@ describe("server: revocation from another process", function () {
     }
   });
 
-  // Nothing reads a connection's certificate at the handshake (it costs ~350 us: server/tls/peer-serial.ts); the
+  // Nothing reads a connection's certificate at the handshake (it costs ~150-350 us: server/tls/peer-certificate.ts); the
   // serial of a connection that has sent no request is read when a revocation needs it.
   it("closes a connection that has sent no request yet when its certificate is revoked", async function () {
     const mallory = await ca.issueClient("mallory");

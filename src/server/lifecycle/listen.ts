@@ -44,7 +44,7 @@ function continueWhenItFits(server: Server, maxBytes: number): void {
 /** Admitted sockets are tracked by serial (a revocation closes them); refused handshakes are audited. */
 function handshakeHooks(f: Foundations, r: RegistryState, server: Server): HandshakeRefusals {
   const { config, log, metrics } = f;
-  // Not its certificate: reading it costs ~350 us per connection (server/tls/peer-serial.ts); auth.ts reads it once.
+  // Not its certificate: reading it costs ~150-350 us per connection (server/tls/peer-certificate.ts); auth.ts reads it once.
   server.on("secureConnection", (socket: TLSSocket) => r.watcher.admit(socket));
   // Last of the secureConnection listeners: a client that is not authorized is refused (and audited) before them all.
   const handshakes = new HandshakeRefusals({

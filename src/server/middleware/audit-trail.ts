@@ -9,7 +9,7 @@ import type { TLSSocket } from "node:tls";
 import type { CertvaultError } from "../../errors/index.js";
 import { AuditUnavailableError, asCertvaultError } from "../../errors/index.js";
 import type { AuditEvent } from "../../audit/chain.js";
-import { peerSerial } from "../tls/peer-serial.js";
+import { peerSerial } from "../tls/peer-certificate.js";
 import type { Caller } from "./auth.js";
 import { sourceOf } from "../controls.js";
 import type { Controls } from "../controls.js";

@@ -129,7 +129,7 @@ export class RevocationWatcher implements ClientRegistry, CertificateDirectory, 
     );
   }
 
-  /** A connection past the handshake gate (lifecycle/listen.ts); its certificate is not read here (peer-serial.ts). */
+  /** A connection past the handshake gate (lifecycle/listen.ts); its certificate is not read here (peer-certificate.ts). */
   admit(socket: TLSSocket): void {
     this.connections.admit(socket);
   }

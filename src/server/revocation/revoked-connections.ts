@@ -1,10 +1,10 @@
 /**
  * Open connections by the serial of the certificate they authenticated with, so that a revocation closes them
- * (RevocationWatcher holds one; the serial is learnt lazily, peer-serial.ts), and each connection's requests in flight (trackRequest, from access-log.ts): a
+ * (RevocationWatcher holds one; the serial is learnt lazily, peer-certificate.ts), and each connection's requests in flight (trackRequest, from access-log.ts): a
  * revoked certificate's connection is ended once idle, never under an answer still being written.
  */
 import type { TLSSocket } from "node:tls";
-import { peerSerial } from "../tls/peer-serial.js";
+import { peerSerial } from "../tls/peer-certificate.js";
 
 const inFlight = new WeakMap<TLSSocket, number>();
 
@@ -36,7 +36,7 @@ function closeWhenIdle(socket: TLSSocket): void {
 
 export class RevokedConnections {
   private readonly sockets = new Map<string, Set<TLSSocket>>();
-  /** Admitted sockets whose certificate nothing has read yet (no request so far): see peer-serial.ts for why. */
+  /** Admitted sockets whose certificate nothing has read yet (no request so far): see peer-certificate.ts for why. */
   private readonly unidentified = new Set<TLSSocket>();
 
   constructor(private readonly serialOf: (socket: TLSSocket) => string | null = peerSerial) {}
