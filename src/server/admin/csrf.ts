@@ -10,12 +10,13 @@ import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Context } from "koa";
 import type { TLSSocket } from "node:tls";
 import { CsrfRejectedError } from "../../errors/index.js";
+import { peerCertificate } from "../tls/peer-certificate.js";
 
 export const SESSION_COOKIE = "__Host-certvault-console";
 const NONCE = /^[0-9a-f]{32}$/;
 
 function fingerprint(ctx: Context): string {
-  const cert = (ctx.req.socket as TLSSocket).getPeerX509Certificate();
+  const cert = peerCertificate(ctx.req.socket as TLSSocket);
   if (!cert) throw new CsrfRejectedError("no client certificate on this connection");
   return cert.fingerprint256;
 }
