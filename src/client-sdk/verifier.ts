@@ -31,6 +31,18 @@ export interface MeClaim {
  * every put fingerprinted each listed certificate). Whether the bytes are a certificate is for the checks that use it.
  */
 export function fingerprintOfPem(pem: string): string {
+  const known = fingerprints.get(pem);
+  if (known !== undefined) return known;
+  const fp = computeFingerprint(pem);
+  fingerprints.set(pem, fp);
+  if (fingerprints.size > 256) fingerprints.delete(fingerprints.keys().next().value as string);
+  return fp;
+}
+
+/** Fingerprints by PEM text: every put compares the PEMs of GET /v1/me with the pinned ones. */
+const fingerprints = new Map<string, string>();
+
+function computeFingerprint(pem: string): string {
   const body = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem)?.[1];
   if (body === undefined)
     throw new UntrustedCertificateError("the server listed something that is not a PEM certificate");
