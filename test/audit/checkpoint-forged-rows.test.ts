@@ -34,7 +34,7 @@ describe("audit: the checkpoint signer against rows a database writer made up", 
       signing: { key: fileAuditSigner(ensureAuditKey(paths(), "audit test passphrase")), paths: paths() },
       checkpointEvery: 1_000_000,
     });
-  const plant = (seq: unknown, hash: string) =>
+  const plant = (seq: string | number, hash: string) =>
     db.raw(
       "INSERT INTO audit_entries (seq, time, actor, action, status, prev_hash, hash) VALUES (?, 0, 'mallory', 'x', 200, ?, ?)",
       [seq, "0".repeat(64), hash],

@@ -178,7 +178,12 @@ export class RevocationWatcher implements ClientRegistry, CertificateDirectory, 
         this.revision = revision;
         this.connections.close(this.revoked);
       }
-      if (crlStale || this.crlRevision !== this.revision) await this.reissueCrl();
+      if (crlStale || this.crlRevision !== this.revision) {
+        await this.reissueCrl();
+        // Again once the TLS context has the new CRL: a full handshake admitted under the old one in between (and not
+        // read at its handshake, lifecycle/listen.ts) is read and ended now.
+        this.connections.close(this.revoked);
+      }
       this.loaded = true;
     } catch (err) {
       this.opts.onError(err);
