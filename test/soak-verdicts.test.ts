@@ -1,0 +1,36 @@
+/**
+ * The soak's verdicts (bench/soak-sampler.ts), on sample series: the heap's floor must read flat for a GC sawtooth
+ * without growth, and as growth for a leak. The first series is CI's 2-minute soak of 2026-12-02 18:14 UTC (after its
+ * 1-minute warm-up), which the verdict then read as 6.4 MB/min of growth (floors of thirds: 24.0 -> 28.3 MB) while
+ * its lowest samples stayed at 24-25 MB throughout.
+ */
+import { expect } from "chai";
+import { verdicts } from "../bench/soak-sampler.js";
+import type { Sample } from "../bench/soak-sampler.js";
+
+const CI_HEAP_MB = [42.3, 24.0, 31.7, 25.2, 35.0, 32.3, 28.4, 27.1, 24.4, 32.8, 28.3, 35.4, 34.4];
+
+function series(heap: readonly number[]): Sample[] {
+  return heap.map((heapMb, i) => ({
+    t: 1 + i / 12,
+    rssMb: 138,
+    fds: 39,
+    heapMb,
+    loopP99Ms: 15,
+    p99Ms: 50,
+    ops: 124,
+  }));
+}
+
+const heapVerdict = (heap: readonly number[]) => verdicts(series(heap), 1).find((v) => v.what === "heap used (floor)");
+
+describe("soak verdicts: the heap's floor", function () {
+  it("CI's sawtooth without growth reads flat", function () {
+    expect(heapVerdict(CI_HEAP_MB)?.flat, heapVerdict(CI_HEAP_MB)?.value).to.equal(true);
+  });
+
+  it("the same sawtooth on a floor rising 12 MB a minute reads as growth", function () {
+    const leaking = CI_HEAP_MB.map((mb, i) => mb + i);
+    expect(heapVerdict(leaking)?.flat, heapVerdict(leaking)?.value).to.equal(false);
+  });
+});
