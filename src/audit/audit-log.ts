@@ -199,7 +199,7 @@ export class AuditLog {
    * (lo, lo + CONTINUITY_SLICE], so that no row of any value falls between two), checking each one's link and
    * hash, with a turn of the event loop between slices: under load the signer checks ~3,000 entries a second, which
    * held the event loop for 25-50 ms at once (reading them through knex, then hashing; seen as the p99 of
-   * GET /v1/me). The cost per entry, measured on this machine: ~3-5 us to read (raw rows, store/audit.ts range) and
+   * GET /v1/me). The cost per entry, measured on this machine: ~3-5 us to read (raw rows, store/audit.ts between) and
    * ~3-5 us to hash again.
    */
   private async continuesFrom(from: { seq: number; hash: string }, toSeq: number): Promise<string | { hash: string }> {

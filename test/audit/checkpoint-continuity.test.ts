@@ -28,11 +28,23 @@ describe("audit: checkpoint continuity", function () {
   let db: Db;
   let repo: AuditRepository;
   const paths = () => auditPaths(dir);
-  const signingLog = (checkpointEvery?: number): AuditLog =>
-    new AuditLog(repo, {
+  const signingLog = (checkpointEvery?: number, r: AuditRepository = repo): AuditLog =>
+    new AuditLog(r, {
       signing: { key: fileAuditSigner(ensureAuditKey(paths(), "audit test passphrase")), paths: paths() },
       ...(checkpointEvery === undefined ? {} : { checkpointEvery }),
     });
+
+  /** A row a database writer inserts with a sequence number of its choosing (SQLite's column takes any value). */
+  const plant = (seq: string | number, hash: string) =>
+    db.raw(
+      "INSERT INTO audit_entries (seq, time, actor, action, status, prev_hash, hash) VALUES (?, 0, 'mallory', 'x', 200, ?, ?)",
+      [seq, "0".repeat(64), hash],
+    );
+  const refusal = async (log: AuditLog): Promise<string | undefined> => {
+    let refused: unknown;
+    await log.checkpoint().catch((err: unknown) => (refused = err));
+    return (refused as { code?: string } | undefined)?.code;
+  };
 
   beforeEach(async function () {
     dir = mkdtempSync(join(tmpdir(), "certvault-cp-"));
@@ -114,6 +126,63 @@ describe("audit: checkpoint continuity", function () {
       expect(await rowsIn(db, "audit_checkpoints")).to.equal(0);
     });
   }
+
+  // Rows a database writer made up (found by the attack review of the sliced check): a TEXT seq (it sorts above every
+  // number and read back as NaN, which once switched the check off), a REAL one between two slices, and a tail row
+  // changed between its read and its check. Each failed before the fix; each must be refused, with nothing signed.
+  it("a TEXT seq row (tail seq NaN) is refused, and cannot unlock signing a rewritten chain", async function () {
+    const log = signingLog(1_000_000);
+    for (let i = 0; i < 10; i++) await log.append(event(i));
+    await log.checkpoint(); // signed {10, h10}
+    await plant("x", "a".repeat(64)); // sorts above every number: tail() -> seq NaN
+    const first = await refusal(log);
+    const signedNaN = await rowsIn(db, "audit_checkpoints");
+    // Now rewrite history (entry 3 deleted, everything re-hashed, checkpoints deleted) and ask again.
+    await db("audit_entries").where({ seq: "x" }).delete();
+    await forge();
+    await log.append(event(99));
+    const second = await refusal(log);
+    expect({ first, second, signedNaN, forgedCheckpoints: await rowsIn(db, "audit_checkpoints") }).to.deep.equal({
+      first: "audit_chain_broken",
+      second: "audit_chain_broken",
+      signedNaN: 1,
+      forgedCheckpoints: 0,
+    });
+  });
+
+  it("a REAL seq row just after a slice boundary is refused", async function () {
+    const log = signingLog(1_000_000);
+    await Promise.all(Array.from({ length: 1200 }, (_, i) => log.append(event(i))));
+    await plant(500.5, "b".repeat(64)); // between range(1,500) and range(501,1000)
+    expect(await refusal(log)).to.equal("audit_chain_broken");
+  });
+
+  it("the hash signed is the one the check ended on (a row changed after the tail read)", async function () {
+    // A writer who changes entry N between the signer's tail read and its range reads (simulated deterministically).
+    class Racy extends AuditRepository {
+      armed = false;
+      override async tail(q?: Parameters<AuditRepository["tail"]>[0]) {
+        const t = await super.tail(q);
+        if (this.armed) {
+          this.armed = false;
+          await db("audit_entries").where({ seq: t.seq }).update({ hash: genuine });
+        }
+        return t;
+      }
+    }
+    let genuine = "";
+    const racy = new Racy(db);
+    const log = signingLog(1_000_000, racy);
+    await Promise.all(Array.from({ length: 1200 }, (_, i) => log.append(event(i))));
+    genuine = ((await db("audit_entries").where({ seq: 1200 }).first("hash")) as { hash: string }).hash;
+    await db("audit_entries")
+      .where({ seq: 1200 })
+      .update({ hash: "c".repeat(64) });
+    racy.armed = true;
+    await log.checkpoint().catch(() => undefined);
+    const signed = (await db("audit_checkpoints").select("seq", "hash")) as { seq: number; hash: string }[];
+    expect(signed.filter((c) => c.hash !== genuine)).to.deep.equal([]);
+  });
 
   it("an honest chain keeps being signed, across restarts", async function () {
     const first = signingLog();

@@ -39,8 +39,6 @@ export class RevokedConnections {
   /** Admitted sockets whose certificate nothing has read yet (no request so far): see peer-certificate.ts for why. */
   private readonly unidentified = new Set<TLSSocket>();
 
-  constructor(private readonly serialOf: (socket: TLSSocket) => string | null = peerSerial) {}
-
   /** An admitted socket, tracked until it closes; its serial is learnt from its first request (identify) or read here when a revocation needs it. */
   admit(socket: TLSSocket): void {
     this.unidentified.add(socket);
@@ -69,7 +67,7 @@ export class RevokedConnections {
   /** Ends, once idle, every open connection of a revoked serial, reading the serials of those that sent no request. */
   close(revoked: ReadonlySet<string>): void {
     for (const socket of [...this.unidentified]) {
-      const serial = socket.destroyed ? null : this.serialOf(socket);
+      const serial = socket.destroyed ? null : peerSerial(socket);
       if (serial === null) this.unidentified.delete(socket);
       else this.identify(serial, socket, false);
     }
