@@ -5,6 +5,7 @@
 import type { Db } from "./db.js";
 import { toNumber } from "./db.js";
 import { sqliteStatement } from "./sqlite.js";
+import { SqliteWriteGroup } from "./write-group.js";
 
 type Found = { envelope: Uint8Array; updatedAt: Date; version: number } | null;
 type EnvelopeRow = Pick<Row, "envelope" | "updated_at" | "version">;
@@ -68,7 +69,12 @@ function meta(r: Row): RecordMeta {
 }
 
 export class RecordRepository {
-  constructor(private readonly db: Db) {}
+  /** New records' INSERTs, group-committed on SQLite (write-group.ts). */
+  private readonly inserts: SqliteWriteGroup;
+
+  constructor(private readonly db: Db) {
+    this.inserts = new SqliteWriteGroup(db);
+  }
 
   /** Inserts a record under an id nobody holds; false when the id is taken (by anyone: ids are global). */
   async insertNew(p: { id: string; owner: string; envelope: Uint8Array; now: Date }): Promise<boolean> {
@@ -86,7 +92,8 @@ export class RecordRepository {
   async insert(p: { id: string; owner: string; envelope: Uint8Array; now: Date }): Promise<void> {
     const envelope = Buffer.from(p.envelope.buffer, p.envelope.byteOffset, p.envelope.byteLength);
     const t = p.now.getTime();
-    if (await sqliteStatement(this.db, "run", INSERT_SQL, [p.id, p.owner, envelope, envelope.byteLength, t, t])) return;
+    const grouped = this.inserts.run(INSERT_SQL, [p.id, p.owner, envelope, envelope.byteLength, t, t]);
+    if (grouped) return grouped;
     await this.db("records").insert({
       id: p.id,
       owner: p.owner,

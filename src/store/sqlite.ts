@@ -202,11 +202,15 @@ export type SyncStatement = (mode: "get" | "all" | "run", sql: string, bindings:
  * all synchronous, so nothing else can use the connection meanwhile. `undefined` when it cannot run so (PostgreSQL,
  * a transaction handle, the connection held by a knex caller, or the write lock taken by another process, in which
  * case nothing was written): the caller then runs the same work through knex's transaction, which waits. The body
- * must not await. For the anomaly rules' counter flushes (store/rule-counters.ts): through knex, a flush's four
+ * must not await; `open()` tells whether the transaction is still open (a failed statement can end it: SQLite rolls
+ * back the whole transaction on some errors, and a trigger's RAISE(ROLLBACK) does). For the anomaly rules' counter flushes (store/rule-counters.ts): through knex, a flush's four
  * statements (BEGIN, upsert, select, COMMIT) cost ~23 us of CPU per request at c=50 (knex's runner and a fresh
  * prepare of each statement), more than the statements themselves.
  */
-export function sqliteTransaction<T>(db: Knex, body: (statement: SyncStatement) => T): T | undefined {
+export function sqliteTransaction<T>(
+  db: Knex,
+  body: (statement: SyncStatement, open: () => boolean) => T,
+): T | undefined {
   if (!isSqlite(db) || (db as Knex.Transaction).isTransaction) return undefined;
   const conn = idleConnection(db);
   if (!conn) return undefined;
@@ -217,10 +221,13 @@ export function sqliteTransaction<T>(db: Knex, body: (statement: SyncStatement) 
     throw err;
   }
   try {
-    const result = body((mode, sql, bindings) => {
-      const st = prepared(conn, sql);
-      return mode === "get" ? st.get(bindings) : mode === "all" ? st.all(bindings) : st.run(bindings);
-    });
+    const result = body(
+      (mode, sql, bindings) => {
+        const st = prepared(conn, sql);
+        return mode === "get" ? st.get(bindings) : mode === "all" ? st.all(bindings) : st.run(bindings);
+      },
+      () => conn.inTransaction,
+    );
     prepared(conn, "COMMIT").run([]);
     return result;
   } catch (err) {
