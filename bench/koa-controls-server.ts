@@ -22,7 +22,13 @@ import type { AppState } from "../src/server/state.js";
 const [, , home, passphraseFile, keyFile, certFile, caFile] = process.argv;
 const passphrase = readFileSync(passphraseFile as string, "utf8").trim();
 const config = resolveServer(
-  { home, port: "0", "rate-limit-identity": "100000000/60", "rate-limit-source": "100000000/60", "max-concurrent-requests": "100000" },
+  {
+    home,
+    port: "0",
+    "rate-limit-identity": "100000000/60",
+    "rate-limit-source": "100000000/60",
+    "max-concurrent-requests": "100000",
+  },
   { CERTVAULT_LOG_LEVEL: "warn" },
 );
 let c: Controls | undefined;
@@ -38,7 +44,13 @@ app.use((ctx, next) => {
   let caller = callers.get(socket);
   if (!caller) {
     const cert = socket.getPeerCertificate();
-    caller = { identity: "bench", serial: cert.serialNumber.toLowerCase(), notBefore: 0, notAfter: Date.parse(cert.valid_to), pem };
+    caller = {
+      identity: "bench",
+      serial: cert.serialNumber.toLowerCase(),
+      notBefore: 0,
+      notAfter: Date.parse(cert.valid_to),
+      pem,
+    };
     callers.set(socket, caller);
   }
   ctx.state.caller = caller;
@@ -48,13 +60,28 @@ app.use(rateLimit(controls.limiters.identity, "identity", controls.metrics));
 app.use(concurrencyCap(controls.maxConcurrentRequests, controls.metrics));
 app.use((ctx) => {
   ctx.state.route = { action: "me", kind: "other" };
-  ctx.body = { identity: "bench", serial: "0".repeat(32), notAfter: new Date().toISOString(), certificates: [pem], recovery: null };
+  ctx.body = {
+    identity: "bench",
+    serial: "0".repeat(32),
+    notAfter: new Date().toISOString(),
+    certificates: [pem],
+    recovery: null,
+  };
 });
 const server = createServer(
-  tlsOptions({ key: readFileSync(keyFile as string), passphrase, cert: readFileSync(certFile as string, "utf8"), ca: readFileSync(caFile as string, "utf8"), crl: [] }),
+  tlsOptions({
+    key: readFileSync(keyFile as string),
+    passphrase,
+    cert: readFileSync(certFile as string, "utf8"),
+    ca: readFileSync(caFile as string, "utf8"),
+    crl: [],
+  }),
   app.callback(),
 );
 server.listen(0, "127.0.0.1", () => {
   process.stdout.write(`listening on https://127.0.0.1:${(server.address() as AddressInfo).port}\n`);
 });
-process.on("SIGTERM", () => server.close(() => void running.close().then(() => process.exit(0))));
+process.on("SIGTERM", () => {
+  server.close(() => void running.close().then(() => process.exit(0)));
+  server.closeAllConnections();
+});

@@ -246,6 +246,8 @@ export async function benchServer(): Promise<void> {
     const targets = new Targets();
     const T = {
       koa: "keep-alive GET /v1/me, all controls on, vs minimal Koa app",
+      koaControls: "  breakdown: minimal Koa app + the controls alone",
+      koaOff: "  breakdown: GET /v1/me, controls off, vs minimal Koa",
       record: "keep-alive GET of a 1 KiB record vs GET /v1/me",
       sealedPost: "POST 1 KiB client-sealed record vs GET /v1/me",
       serverSeal: "POST 1 KiB plaintext, server-sealed, vs sealing alone",
@@ -265,6 +267,11 @@ export async function benchServer(): Promise<void> {
       rssUsed: "server RSS at 100 conns after the 10 MiB uploads",
     } as const;
     targets.ratio(T.koa, "Koa", "req/s", 0.8);
+    // Where the gap to Koa lies: the controls (audit entry, limits, rules, cap) on a Koa app that does nothing else
+    // (bench/koa-controls-server.ts), and certvault without them (cv-server.ts "off"): routing, authentication, the
+    // access log, the handler.
+    targets.ratio(T.koaControls, "Koa", "req/s", 0, { role: "breakdown" });
+    targets.ratio(T.koaOff, "Koa", "req/s", 0, { role: "breakdown" });
     targets.ratio(T.record, "/v1/me", "req/s", 0.8);
     targets.ratio(T.sealedPost, "/v1/me", "req/s", 0.6);
     targets.ratio(T.serverSeal, "seal", "/s", 0.7);
@@ -314,6 +321,17 @@ export async function benchServer(): Promise<void> {
       await warm(`${koa.url}/`, id, ca.rootPem);
       const k2 = await load(`${koa.url}/`, id, ca.rootPem, {});
       await stop(koa);
+      const koaControls = await startPinned([
+        "--import",
+        "tsx",
+        join(ROOT, "bench", "koa-controls-server.ts"),
+        ca.home,
+        ca.passphraseFile,
+        ...bareArgs.slice(0, 3),
+      ]);
+      await warm(`${koaControls.url}/`, id, ca.rootPem);
+      const k3 = await load(`${koaControls.url}/`, id, ca.rootPem, {});
+      await stop(koaControls);
       // Sealing alone, on the server's core while no server runs: the baseline of the server-sealed POST.
       const sealOut = await runPinned([
         "--import",
@@ -410,6 +428,8 @@ export async function benchServer(): Promise<void> {
       add("SDK get 1 KiB vs raw GET of its envelope (c=8)", "ops/s", sdk1k.get, raw1kRecords.get.perSec);
       add("POST 1 KiB server-sealed vs sealing alone", "/s", c2.rps, sealAlone);
       targets.add(T.koa, c1.rps, k2.rps);
+      targets.add(T.koaControls, k3.rps, k2.rps);
+      targets.add(T.koaOff, k0.rps, k2.rps);
       targets.add(T.record, c4.rps, c1.rps);
       targets.add(T.sealedPost, c5.rps, c1.rps);
       targets.add(T.serverSeal, c2.rps, sealAlone);

@@ -14,6 +14,8 @@ interface RatioRow {
   /** The target as a fraction of the baseline (0.8 = 80 %; 3 = 3x); 0: no target (a ceiling shown beside one). */
   atLeast: number;
   times: boolean;
+  /** What the target column says of a row without a target: "ceiling" (default) or "breakdown" (a part of a row). */
+  role: string;
   pairs: { product: number; base: number }[];
   note: string;
 }
@@ -31,10 +33,17 @@ export class Targets {
   private readonly rows = new Map<string, RatioRow | CeilingRow>();
 
   /** Declares a ratio row (in print order); `times`: print the ratio as "Nx" (default: from 1.5x up), else as %. */
-  ratio(name: string, baseName: string, unit: string, atLeast: number, opts: { times?: boolean } = {}): void {
+  ratio(
+    name: string,
+    baseName: string,
+    unit: string,
+    atLeast: number,
+    opts: { times?: boolean; role?: "ceiling" | "breakdown" } = {},
+  ): void {
     const times = opts.times ?? atLeast >= 1.5;
     if (this.rows.has(name)) throw new Error(`target row "${name}" declared twice`);
-    this.rows.set(name, { kind: "ratio", name, baseName, unit, atLeast, times, pairs: [], note: "" });
+    const role = opts.role ?? "ceiling";
+    this.rows.set(name, { kind: "ratio", name, baseName, unit, atLeast, times, role, pairs: [], note: "" });
   }
 
   /** Declares an absolute row: met when the median is below `below`. */
@@ -69,7 +78,11 @@ export class Targets {
         }
         const ratio = median(ok.map((p) => p.product / p.base));
         const target =
-          row.atLeast === 0 ? "(ceiling)" : row.times ? `>= ${row.atLeast}x` : `>= ${Math.round(100 * row.atLeast)} %`;
+          row.atLeast === 0
+            ? `(${row.role})`
+            : row.times
+              ? `>= ${row.atLeast}x`
+              : `>= ${Math.round(100 * row.atLeast)} %`;
         lines.push([
           row.name,
           `${fmt(median(ok.map((p) => p.base)))} ${row.unit} (${row.baseName})`,
