@@ -8,9 +8,11 @@ import { expect } from "chai";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openDatabase } from "../../src/store/db.js";
+import { ACQUIRE_TIMEOUT_MS, openDatabase } from "../../src/store/db.js";
 import type { Db } from "../../src/store/db.js";
 import { RecordRepository } from "../../src/store/records.js";
+import { BUSY_BUDGET_MS } from "../../src/store/sqlite.js";
+import { releaseBody } from "../../src/server/body.js";
 
 const now = new Date("2026-12-02T12:00:00Z");
 
@@ -126,5 +128,52 @@ describe("SQLite: new records of one turn commit together (write-group.ts)", fun
     } finally {
       await other.destroy();
     }
+  });
+
+  it("a batch that meets a long lock fails each create within one wait of its own, not one wait after another", async function () {
+    this.timeout(30_000);
+    const other = await openDatabase(join(dir, "certvault.db"));
+    try {
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let inside!: () => void;
+      const held = new Promise<void>((r) => (inside = r));
+      const holder = other.transaction(async (t) => {
+        await t("ca_meta").insert({ key: "the-other-writer", value: 1 });
+        inside();
+        await released;
+      });
+      await held;
+      const start = Date.now();
+      const failedAfter = (n: number): Promise<number> =>
+        create(repo, n).then(
+          () => -1,
+          () => Date.now() - start,
+        );
+      const times = await Promise.all([1, 2, 3].map(failedAfter));
+      release();
+      await holder;
+      // Each waits at most as any statement does: for the connection (ACQUIRE_TIMEOUT_MS), then for the lock
+      // (BUSY_BUDGET_MS); the one holding the connection for the lock, the others in the pool's queue. One after
+      // another (the first version), the k-th failed after k budgets: 5, 10, 15 s.
+      const bound = ACQUIRE_TIMEOUT_MS + BUSY_BUDGET_MS + 1_500;
+      for (const t of times) expect(t).to.be.within(Math.min(ACQUIRE_TIMEOUT_MS, BUSY_BUDGET_MS) - 500, bound);
+      expect(await ids(db)).to.deep.equal([]);
+    } finally {
+      await other.destroy();
+    }
+  });
+
+  it("a create whose body was released before its batch ran is refused, never stored empty", async function () {
+    // What readBody gives a large body: pages of its own, which releaseBody gives back (every view is empty after).
+    const big = 2 * 1024 * 1024;
+    const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer;
+    const body = new Uint8Array(new Resizable(big, { maxByteLength: big }), 0, big).fill(7);
+    const pending = repo.insertNew({ id: id(9), owner: "alice", envelope: body, now });
+    releaseBody(body); // the same turn: before the batch binds it
+    let refused: unknown;
+    await pending.catch((err: unknown) => (refused = err));
+    expect((refused as Error | undefined)?.message).to.match(/released before it ran/);
+    expect(await ids(db)).to.deep.equal([]);
   });
 });
