@@ -366,6 +366,9 @@ export async function benchServer(): Promise<void> {
       await tls.product(server.url, server.child.pid as number);
       // GET of a stored record (server-sealed 1 KiB) against the bare GET.
       const idRes = await fetchJson(server.url, id, ca.rootPem);
+      // GET /v1/me again in the server's state of the moment (after the uploads and handshakes above): the targets
+      // compare with c1, this row tells whether that state, rather than the endpoint, moved the record GET's ratio.
+      const c1again = await load(`${server.url}/v1/me`, id, ca.rootPem, {});
       const c4 = await load(`${server.url}/v1/records/${idRes}`, id, ca.rootPem, {});
       // What the SDK uploads: an envelope sealed on the client (the server checks its recipients, stores it).
       const c5 = await load(`${server.url}/v1/records`, id, ca.rootPem, sealedPost(id));
@@ -420,6 +423,7 @@ export async function benchServer(): Promise<void> {
       add("POST 1 KiB record, server-sealed (c=50)", "req/s", c2.rps, b2.rps, c2.p99, b2.p99);
       add("GET 1 KiB record envelope (c=50)", "req/s", c4.rps, b1.rps, c4.p99, b1.p99);
       add("GET 1 KiB record vs GET /v1/me (c=50)", "req/s", c4.rps, c1.rps, c4.p99, c1.p99);
+      add("GET 1 KiB record vs GET /v1/me just before it", "req/s", c4.rps, c1again.rps, c4.p99, c1again.p99);
       add("POST 1 KiB client-sealed vs GET /v1/me (c=50)", "req/s", c5.rps, c1.rps, c5.p99, c1.p99);
       add("new mTLS handshake + GET (c=20)", "conn/s", c3, b3);
       add("SDK put 1 KiB vs raw POST (c=8)", "ops/s", sdk1k.put, raw1k);
