@@ -33,7 +33,15 @@ export async function createScratchDatabase(serverUrl: string): Promise<ScratchD
     async drop() {
       const a = knexFactory({ client: "pg", connection: serverUrl, pool: { min: 0, max: 1 } });
       try {
-        await a.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        try {
+          await a.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+        } catch (err) {
+          // FORCE must be allowed to signal every backend on the database, and an autovacuum worker that has just
+          // started there is the superuser's: 42501 for a role without pg_signal_backend (seen in CI). A plain DROP
+          // stops autovacuum workers itself (and waits for them a little), so it takes over.
+          if ((err as { code?: string }).code !== "42501") throw err;
+          await a.raw(`DROP DATABASE IF EXISTS ${name}`);
+        }
       } finally {
         await a.destroy();
       }
