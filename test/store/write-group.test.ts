@@ -42,6 +42,26 @@ async function walFrames(db: Db): Promise<number> {
   return rows[0]?.log ?? -1;
 }
 
+/** Another connection's write transaction, held open until release() commits it. */
+async function holdWriteLock(other: Db): Promise<{ release(): Promise<void> }> {
+  let release!: () => void;
+  const released = new Promise<void>((r) => (release = r));
+  let inside!: () => void;
+  const held = new Promise<void>((r) => (inside = r));
+  const holder = other.transaction(async (t) => {
+    await t("ca_meta").insert({ key: "the-other-writer", value: 1 });
+    inside();
+    await released;
+  });
+  await held;
+  return {
+    release: async () => {
+      release();
+      await holder;
+    },
+  };
+}
+
 describe("SQLite: new records of one turn commit together (write-group.ts)", function () {
   let dir: string;
   let db: Db;
@@ -109,20 +129,10 @@ describe("SQLite: new records of one turn commit together (write-group.ts)", fun
   it("while another connection holds the write lock, the batch waits for it instead of failing", async function () {
     const other = await openDatabase(join(dir, "certvault.db"));
     try {
-      let release!: () => void;
-      const released = new Promise<void>((r) => (release = r));
-      let inside!: () => void;
-      const held = new Promise<void>((r) => (inside = r));
-      const holder = other.transaction(async (t) => {
-        await t("ca_meta").insert({ key: "the-other-writer", value: 1 });
-        inside();
-        await released;
-      });
-      await held;
+      const lock = await holdWriteLock(other);
       const pending = outcomes([create(repo, 1), create(repo, 2)]);
       await new Promise((r) => setTimeout(r, 30)); // longer than one statement's busy wait (BUSY_WAIT_MS)
-      release();
-      await holder;
+      await lock.release();
       expect(await pending).to.deep.equal(["stored", "stored"]);
       expect(await ids(db)).to.deep.equal([id(1), id(2)]);
     } finally {
@@ -134,16 +144,7 @@ describe("SQLite: new records of one turn commit together (write-group.ts)", fun
     this.timeout(30_000);
     const other = await openDatabase(join(dir, "certvault.db"));
     try {
-      let release!: () => void;
-      const released = new Promise<void>((r) => (release = r));
-      let inside!: () => void;
-      const held = new Promise<void>((r) => (inside = r));
-      const holder = other.transaction(async (t) => {
-        await t("ca_meta").insert({ key: "the-other-writer", value: 1 });
-        inside();
-        await released;
-      });
-      await held;
+      const lock = await holdWriteLock(other);
       const start = Date.now();
       const failedAfter = (n: number): Promise<number> =>
         create(repo, n).then(
@@ -151,8 +152,7 @@ describe("SQLite: new records of one turn commit together (write-group.ts)", fun
           () => Date.now() - start,
         );
       const times = await Promise.all([1, 2, 3].map(failedAfter));
-      release();
-      await holder;
+      await lock.release();
       // Each waits at most as any statement does: for the connection (ACQUIRE_TIMEOUT_MS), then for the lock
       // (BUSY_BUDGET_MS); the one holding the connection for the lock, the others in the pool's queue. One after
       // another (the first version), the k-th failed after k budgets: 5, 10, 15 s.
