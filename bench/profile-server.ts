@@ -3,16 +3,17 @@
  * keeps its self time (its own time minus the time inside next()), for bench/pipeline.ts. Wall-clock time, measured
  * at one request at a time, so that it is the step's own work and waits (a database write), not queueing; the
  * median per request, so that a preemption by another process on a shared machine does not count. The router's own
- * step includes the route steps (they run inside it, not through its next()): the report subtracts them. It works
- * on any version of the server (it wraps Koa's use and the router's register), so the same file measures a
- * checkout before and after a change. SIGUSR1 resets the counts; SIGUSR2 prints them as one JSON line.
+ * step includes the route steps (they run inside it, not through its next()): the report subtracts them. It wraps
+ * Koa's use and the route table's add (server/route-table.ts), so the same file measures checkouts before and after
+ * a change to the steps; a checkout from before session 11 (@koa/router) has its own copy, which wraps the router's
+ * register. SIGUSR1 resets the counts; SIGUSR2 prints them as one JSON line.
  */
 import Koa from "koa";
-import Router from "@koa/router";
 import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { resolveServer } from "../src/config/index.js";
 import { startServer } from "../src/server/index.js";
+import { RouteTable } from "../src/server/route-table.js";
 
 type Mw = (ctx: unknown, next: () => Promise<unknown>) => unknown;
 const MAX_SAMPLES = 100_000;
@@ -44,13 +45,11 @@ const use = Koa.prototype.use;
 Koa.prototype.use = function (this: Koa, fn: Mw) {
   return use.call(this, timed(`app ${appStep++} ${fn.name || "anonymous"}`, fn) as Parameters<typeof use>[0]);
 } as typeof use;
-const register = Router.prototype.register;
-Router.prototype.register = function (this: Router, path: unknown, methods: string[], middleware: Mw | Mw[]) {
-  const list = Array.isArray(middleware) ? middleware : [middleware];
-  const label = `${methods.join(",")} ${String(path)}`;
-  const wrapped = list.map((fn, i) => timed(`route ${label} ${i} ${fn.name || "anonymous"}`, fn));
-  return register.call(this, path as string, methods, wrapped as Parameters<typeof register>[2]);
-} as typeof register;
+const add = RouteTable.prototype.add;
+RouteTable.prototype.add = function (this: RouteTable, method: string, path: string, steps: Mw[]) {
+  const wrapped = steps.map((fn, i) => timed(`route ${method} ${path} ${i} ${fn.name || "anonymous"}`, fn));
+  return add.call(this, method as Parameters<typeof add>[0], path, wrapped as Parameters<typeof add>[2]);
+} as typeof add;
 
 const [, , home, passphraseFile] = process.argv;
 const config = resolveServer(

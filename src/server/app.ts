@@ -10,7 +10,8 @@
  *   quarantine-gate.ts a quarantined identity stops here
  *   rate-limit.ts      per identity
  *   concurrency-cap.ts requests of one identity in flight on this node
- *   routes.ts          the route table: note the route, write-ahead.ts, guards, the handler (a service), read-budget.ts
+ *   routes.ts          the route table (route-table.ts matches; 405 with Allow for a wrong method): note the route,
+ *                      write-ahead.ts, guards, the handler (a service), read-budget.ts
  * Costs per step for GET /v1/me: see the comments in each file and docs/performance.md.
  */
 import Koa from "koa";
@@ -22,12 +23,12 @@ import { rateLimit } from "./middleware/rate-limit.js";
 import { authenticate } from "./middleware/auth.js";
 import { quarantineGate } from "./middleware/quarantine-gate.js";
 import { concurrencyCap } from "./middleware/concurrency-cap.js";
-import { buildRouter } from "./routes.js";
+import { buildRoutes } from "./routes.js";
 import type { RouteDeps } from "./routes.js";
 import type { Controls } from "./controls.js";
 import type { ClientRegistry } from "./ports.js";
 import type { AppMiddleware, AppState } from "./state.js";
-import { MethodNotAllowedError, RouteNotFoundError } from "../errors/index.js";
+import { RouteNotFoundError } from "../errors/index.js";
 import type { Logger } from "pino";
 
 export interface AppDeps extends RouteDeps {
@@ -41,7 +42,7 @@ export interface AppDeps extends RouteDeps {
 
 export function buildApp(deps: AppDeps): Koa<AppState> {
   const c = deps.controls;
-  const router = buildRouter(deps, c);
+  const routes = buildRoutes(deps, c);
   const app = new Koa<AppState>();
   app.silent = true;
   app.use(hsts);
@@ -53,14 +54,7 @@ export function buildApp(deps: AppDeps): Koa<AppState> {
   app.use(quarantineGate(c.quarantine));
   app.use(rateLimit(c.limiters.identity, "identity", c.metrics));
   app.use(concurrencyCap(c.maxConcurrentRequests, c.metrics));
-  app.use(router.routes());
-  app.use(
-    router.allowedMethods({
-      throw: true,
-      methodNotAllowed: () => new MethodNotAllowedError(),
-      notImplemented: () => new MethodNotAllowedError(),
-    }),
-  );
+  app.use(routes.routes());
   app.use(noRoute);
   return app;
 }

@@ -1,20 +1,23 @@
 /**
  * How one entry of the route table (routes.ts) runs: note the route's declared action and kind (state.route), the
  * write's attempt entry (write-ahead.ts; not for GET), the route's guards, the handler, whose outcome joins
- * state.route, and for a record read the read budget (read-budget.ts). Then the route ends.
+ * state.route, and for a record read the read budget (read-budget.ts). Then the route ends: the table runs a route's
+ * steps without a next (route-table.ts), so nothing after them runs, not another route nor the 404 of app.ts.
  */
-import type Router from "@koa/router";
-import type { RouterMiddleware } from "@koa/router";
+import type { Middleware } from "koa";
 import type { AccessAction } from "../anomaly/rules.js";
 import type { Caller } from "./middleware/auth.js";
 import { callerOf } from "./state.js";
 import type { AppMiddleware, AppState, RouteContext, RouteOutcome } from "./state.js";
+import type { RouteMethod, RouteTable } from "./route-table.js";
+
+type RouteStep = Middleware<AppState, RouteContext>;
 
 /** Only a well-formed id goes into the audit trail: the path is the caller's text. */
 const RECORD_ID = /^[0-9a-f]{32}$/;
 
 export interface RouteSpec {
-  method: "GET" | "POST" | "PUT" | "DELETE" | "ALL";
+  method: RouteMethod;
   path: string | string[];
   /** The action its audit entries name. */
   action: string;
@@ -26,7 +29,7 @@ export interface RouteSpec {
 }
 
 /** The route's declared action and kind, and the record id its path names (when well-formed). */
-function note(spec: RouteSpec): RouterMiddleware<AppState> {
+function note(spec: RouteSpec): RouteStep {
   // Not async: nothing to do after the rest (middleware/hsts.ts says why).
   return function route(ctx, next) {
     const id = ctx.params.id;
@@ -39,7 +42,7 @@ function note(spec: RouteSpec): RouterMiddleware<AppState> {
   };
 }
 
-function run(spec: RouteSpec): RouterMiddleware<AppState> {
+function run(spec: RouteSpec): RouteStep {
   return async function handler(ctx, next) {
     const outcome = await spec.handle(ctx, callerOf(ctx));
     const route = ctx.state.route;
@@ -48,18 +51,13 @@ function run(spec: RouteSpec): RouterMiddleware<AppState> {
   };
 }
 
-/** The end of a route: nothing after it (not the next matching route, nor the 404 of app.ts). */
-const END: RouterMiddleware<AppState> = () => undefined;
-
-export function mount(router: Router<AppState>, spec: RouteSpec, attempt: AppMiddleware, budget: AppMiddleware): void {
-  const steps: RouterMiddleware<AppState>[] = [
+export function mount(table: RouteTable, spec: RouteSpec, attempt: AppMiddleware, budget: AppMiddleware): void {
+  const steps: RouteStep[] = [
     note(spec),
     ...(spec.method === "GET" ? [] : [attempt]),
     ...(spec.guards ?? []),
     run(spec),
     ...(spec.kind === "get" ? [budget] : []),
-    END,
   ];
-  if (spec.method === "ALL") router.all(spec.path, ...steps);
-  else router.register(spec.path, [spec.method], steps);
+  for (const path of typeof spec.path === "string" ? [spec.path] : spec.path) table.add(spec.method, path, steps);
 }

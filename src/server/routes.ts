@@ -5,13 +5,12 @@
  * (RouteOutcome); nothing reads the answer back. How an entry runs (its route steps: write-ahead, guards, handler,
  * read budget) is route-runner.ts.
  */
-import Router from "@koa/router";
 import type { RecordService } from "./services/records.js";
 import type { CertificateService } from "./services/certificates.js";
 import type { Controls } from "./controls.js";
 import type { CertificateDirectory, CrlSource } from "./ports.js";
-import type { AppState } from "./state.js";
 import { mount } from "./route-runner.js";
+import { RouteTable } from "./route-table.js";
 import type { RouteSpec } from "./route-runner.js";
 import { requireAdmin } from "./middleware/admin-gate.js";
 import { writeAhead } from "./middleware/write-ahead.js";
@@ -95,12 +94,11 @@ function operatorRoutes(deps: RouteDeps, controls: Controls): RouteSpec[] {
   return [metrics, ...(deps.console ? consoleRoutes(deps.console, admin) : [])];
 }
 
-export function buildRouter(deps: RouteDeps, controls: Controls): Router<AppState> {
-  // Strict and case-sensitive: one spelling per endpoint, the one the audit trail names. One router for every
-  // endpoint: each router a request passes costs a matching pass.
-  const router = new Router<AppState>({ strict: true, sensitive: true });
+export function buildRoutes(deps: RouteDeps, controls: Controls): RouteTable {
+  // Strict and case-sensitive: one spelling per endpoint, the one the audit trail names (route-table.ts).
+  const table = new RouteTable();
   const attempt = writeAhead(controls);
   const budget = readBudget(controls);
-  for (const spec of [...apiRoutes(deps), ...operatorRoutes(deps, controls)]) mount(router, spec, attempt, budget);
-  return router;
+  for (const spec of [...apiRoutes(deps), ...operatorRoutes(deps, controls)]) mount(table, spec, attempt, budget);
+  return table;
 }

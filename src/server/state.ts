@@ -4,7 +4,6 @@
  * query string to learn what a route did: the route says so here (RouteNote).
  */
 import type { Middleware, ParameterizedContext } from "koa";
-import type { RouterContext } from "@koa/router";
 import type { Logger } from "pino";
 import type { AccessAction } from "../anomaly/rules.js";
 import { ClientCertificateRequiredError } from "../errors/index.js";
@@ -50,7 +49,7 @@ export interface AppState {
 export type AppContext = ParameterizedContext<AppState>;
 export type AppMiddleware = Middleware<AppState>;
 /** A request's context inside a route (path parameters known). */
-export type RouteContext = RouterContext<AppState>;
+export type RouteContext = AppContext & { params: Readonly<Record<string, string | undefined>> };
 
 /** The authenticated caller; a route reached without one (never, as auth runs first) fails closed. */
 export function callerOf(ctx: { state: AppState }): Caller {
