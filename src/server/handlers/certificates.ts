@@ -9,6 +9,7 @@ import type { RecordService } from "../services/records.js";
 import type { CertificateDirectory, CrlSource } from "../ports.js";
 import { identityParam } from "../request-input.js";
 import type { RouteSpec } from "../route-runner.js";
+import { JSON_TYPE, MeAnswers } from "./me-answer.js";
 
 type Handle = RouteSpec["handle"];
 
@@ -51,16 +52,13 @@ export function directoryHandlers(
   records: RecordService,
   crl: CrlSource,
 ): DirectoryHandlers {
+  const answers = new MeAnswers();
   return {
     async me(ctx, c) {
       const certs = await directory.activeCertificates(c.identity);
-      ctx.body = {
-        identity: c.identity,
-        serial: c.serial,
-        notAfter: new Date(c.notAfter).toISOString(),
-        certificates: certs.map((r) => r.pem),
-        recovery: (await records.recovery()) ?? null,
-      };
+      const recovery = (await records.recovery()) ?? null;
+      ctx.set("Content-Type", JSON_TYPE);
+      ctx.body = answers.body(c, certs, recovery);
     },
     // The certificate directory: anyone's active certificates (public material), for sealing to them. The SDK
     // verifies every one against the pinned root before it seals to it.
