@@ -56,6 +56,7 @@ function compile(path: string): Route["pattern"] {
 }
 
 function decode(raw: string): string {
+  if (!raw.includes("%")) return raw;
   try {
     return decodeURIComponent(raw);
   } catch {

@@ -102,6 +102,7 @@ describe("server: the route table", function () {
     expect(plain.status).to.equal(200);
     expect(a.status).to.equal(200);
     expect(a.body).to.equal(plain.body);
+    expect(a.headers["content-type"]).to.equal("application/pkcs7-mime");
     // A slash inside the parameter stays inside it (escaped, it is not a separator) and is no record id.
     const b = await send(alice, "GET", `/v1/records/${id.slice(0, 16)}%2F${id.slice(16)}`);
     expect(b.status).to.equal(400);

@@ -42,7 +42,8 @@ export function recordHandlers(records: RecordService, maxRecordBytes: number): 
     async get(ctx, c) {
       const { envelope, updatedAt, version } = await records.get(c, ctx.params.id ?? "");
       ctx.set("ETag", `"${version}"`);
-      ctx.type = CMS_MEDIA_TYPE;
+      // The header itself: Koa's `type` setter looks the type up and asks for a charset (~1 us per GET, session 11).
+      ctx.set("Content-Type", CMS_MEDIA_TYPE);
       ctx.body = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
       return { recordUpdatedAt: updatedAt };
     },
