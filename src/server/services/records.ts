@@ -3,7 +3,7 @@
  * dropped; client-sealed uploads are checked (they parse, within limits, and one recipient is a certificate of the
  * caller) and stored as sent. Ownership is part of every query (store/records.ts).
  */
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import {
   ConflictError,
   InvalidGrantError,
@@ -29,8 +29,22 @@ const ID_PATTERN = /^[0-9a-f]{32}$/;
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
 
+/**
+ * 128 random bits from the CSPRNG, taken from a pool filled 256 ids at a time (as Node's randomUUID does): one
+ * randomBytes(16) per id cost ~3.6 us per upload under load (a job object per call; CPU profile, session 11).
+ */
+const ID_POOL = Buffer.alloc(16 * 256);
+let idPoolAt = ID_POOL.length;
+
 export function newRecordId(): string {
-  return randomBytes(16).toString("hex");
+  if (idPoolAt === ID_POOL.length) {
+    randomFillSync(ID_POOL);
+    idPoolAt = 0;
+  }
+  const id = ID_POOL.toString("hex", idPoolAt, idPoolAt + 16);
+  ID_POOL.fill(0, idPoolAt, idPoolAt + 16);
+  idPoolAt += 16;
+  return id;
 }
 
 export function checkId(id: string): string {
