@@ -22,6 +22,13 @@ function bytes(b: Buffer | Uint8Array): Uint8Array {
     : new Uint8Array(b);
 }
 
+/** The columns of READABLE_SQL and OWNED_SQL, in order, as the driver's raw mode returns them (store/sqlite.ts "row"). */
+type EnvelopeTuple = [Buffer | Uint8Array, number | string, number];
+
+function foundTuple(t: EnvelopeTuple | undefined): Found {
+  return found(t && { envelope: t[0], updated_at: t[1], version: t[2] });
+}
+
 function found(row: EnvelopeRow | undefined): Found {
   return row?.envelope
     ? {
@@ -106,8 +113,8 @@ export class RecordRepository {
   }
 
   async getEnvelope(owner: string, id: string): Promise<Found> {
-    const prepared = await sqliteStatement<EnvelopeRow | undefined>(this.db, "get", OWNED_SQL, [owner, id]);
-    if (prepared) return found(prepared.value);
+    const prepared = await sqliteStatement<EnvelopeTuple | undefined>(this.db, "row", OWNED_SQL, [owner, id]);
+    if (prepared) return foundTuple(prepared.value);
     return found(
       (await this.db<Row>("records").where({ owner, id }).first("envelope", "updated_at", "version")) as
         EnvelopeRow | undefined,
@@ -116,12 +123,12 @@ export class RecordRepository {
 
   /** A record the identity may read: its own, or one shared with it (the rule is in the query, not after it). */
   async getReadable(identity: string, id: string): Promise<Found> {
-    const prepared = await sqliteStatement<EnvelopeRow | undefined>(this.db, "get", READABLE_SQL, [
+    const prepared = await sqliteStatement<EnvelopeTuple | undefined>(this.db, "row", READABLE_SQL, [
       id,
       identity,
       identity,
     ]);
-    if (prepared) return found(prepared.value);
+    if (prepared) return foundTuple(prepared.value);
     return found(
       (await this.db<Row>("records")
         .where({ id })

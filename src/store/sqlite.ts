@@ -155,7 +155,7 @@ export function isSqlite(db: Knex | Knex.Transaction): boolean {
  */
 export async function sqliteStatement<T>(
   db: Knex,
-  mode: "get" | "run" | "rows",
+  mode: "get" | "row" | "run" | "rows",
   sql: string,
   bindings: readonly unknown[],
 ): Promise<{ value: T } | undefined> {
@@ -181,15 +181,18 @@ export async function sqliteStatement<T>(
 
 /**
  * "rows": every row, as arrays (raw mode). For reads of many rows: better-sqlite3 builds a named object per row
- * slowly; 3,000 audit entries took 19-37 ms as objects and 7-14 ms as arrays on this machine.
+ * slowly; 3,000 audit entries took 19-37 ms as objects and 7-14 ms as arrays on this machine. "row": the first row as
+ * an array, for a hot single-row read: building the named object was 35 % of a record GET's SELECT under load
+ * (perf, session 11; the SELECT itself 36 %, releasing its read lock 18 %).
  */
 function runPrepared<T>(
   conn: SqliteHandle,
-  mode: "get" | "run" | "rows",
+  mode: "get" | "row" | "run" | "rows",
   sql: string,
   bindings: readonly unknown[],
 ): T {
   if (mode === "rows") return prepared(conn, sql, true).all(bindings) as T;
+  if (mode === "row") return prepared(conn, sql, true).get(bindings) as T;
   const st = prepared(conn, sql);
   return (mode === "get" ? st.get(bindings) : st.run(bindings)) as T;
 }
