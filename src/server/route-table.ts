@@ -34,6 +34,8 @@ interface Route {
 const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
 /** A literal segment: unreserved characters only (RFC 3986), so that it is its own expression but for '.'. */
 const LITERAL = /^[A-Za-z0-9._~-]*$/;
+/** A parameter (`:name`) or the rest (`*name`): the whole segment, a plain name (`/:id.json` is refused, not a name). */
+const PARAMETER = /^[:*][A-Za-z_$][A-Za-z0-9_$]*$/;
 
 function serves(route: Route, method: string): boolean {
   return route.method === method || route.method === "ALL" || (method === "HEAD" && route.method === "GET");
@@ -45,6 +47,7 @@ function compile(path: string): Route["pattern"] {
   const names: string[] = [];
   const parts = segments.map((s, i) => {
     if (s.startsWith(":") || s.startsWith("*")) {
+      if (!PARAMETER.test(s)) throw new Error(`route parameter not a plain name: ${path}`);
       if (s.startsWith("*") && i !== segments.length - 1) throw new Error(`'*' only last: ${path}`);
       names.push(s.slice(1));
       return s.startsWith(":") ? "([^/]+)" : "([^]+)";
@@ -53,6 +56,11 @@ function compile(path: string): Route["pattern"] {
     return s.replaceAll(".", "\\.");
   });
   return names.length > 0 ? { re: new RegExp(`^/${parts.join("/")}$`), names } : undefined;
+}
+
+/** Koa's ctx.path is null for a request target without a path (`GET foo://bar`): no route's. */
+function pathOf(ctx: AppContext): string {
+  return (ctx.path as string | null) ?? "";
 }
 
 function decode(raw: string): string {
@@ -79,7 +87,8 @@ export class RouteTable {
       this.patterns.push(route);
       return;
     }
-    const earlier = this.patterns.find((p) => p.pattern?.re.test(path) && (p.method === method || p.method === "ALL"));
+    const overlaps = (p: Route): boolean => p.method === method || p.method === "ALL" || method === "ALL";
+    const earlier = this.patterns.find((p) => p.pattern?.re.test(path) && overlaps(p));
     if (earlier) throw new Error(`route ${method} ${path} would be taken by the earlier ${earlier.path}`);
     const list = this.literal.get(path);
     if (list) list.push(route);
@@ -90,7 +99,7 @@ export class RouteTable {
   routes(): Middleware<AppState> {
     return (ctx, next) => {
       const method = ctx.method;
-      const path = ctx.path;
+      const path = pathOf(ctx);
       const rc = ctx as RouteContext;
       for (const route of this.literal.get(path) ?? []) {
         if (!serves(route, method)) continue;
@@ -112,7 +121,7 @@ export class RouteTable {
 
   /** No route serves this method here: 405 with Allow where the path exists under others, else on to the 404. */
   private refuse(ctx: AppContext, next: () => Promise<unknown>): Promise<unknown> {
-    const path = ctx.path;
+    const path = pathOf(ctx);
     const here = [...(this.literal.get(path) ?? []), ...this.patterns.filter((r) => r.pattern?.re.test(path))];
     if (here.length === 0) return next();
     const allow = new Set<string>();

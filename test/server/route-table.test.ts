@@ -6,6 +6,7 @@
  */
 import { expect } from "chai";
 import { request, Agent } from "node:https";
+import { connect } from "node:tls";
 import type { IncomingHttpHeaders } from "node:http";
 import { createTestCA, startTestServer } from "../../src/testing/index.js";
 import type { TestCA, TestServer } from "../../src/testing/index.js";
@@ -58,21 +59,78 @@ describe("server: the route table", function () {
     return (JSON.parse(a.body) as { error?: { code?: string } }).error?.code;
   }
 
-  it("a method the path does not serve: 405 method_not_allowed with Allow, and nothing runs", async function () {
-    for (const [method, path, allow] of [
+  it("a method the path does not serve: 405 method_not_allowed with Allow; no route step runs, the refusal is audited", async function () {
+    const id = await ca.issueClient("wrongmethod");
+    const agent = new Agent({ keepAlive: true, ca: ca.rootPem, cert: id.certPem, key: id.keyPem });
+    const cases = [
       ["PATCH", "/v1/me", "GET, HEAD"],
       ["POST", "/v1/me", "GET, HEAD"],
       ["OPTIONS", "/v1/me", "GET, HEAD"],
       ["PUT", "/v1/records", "POST, GET, HEAD"],
       ["PATCH", `/v1/records/${"a".repeat(32)}`, "GET, HEAD, PUT, DELETE"],
+    ] as const;
+    try {
+      for (const [method, path, allow] of cases) {
+        const a = await send(agent, method, path);
+        expect(a.status, `${method} ${path}`).to.equal(405);
+        expect(code(a)).to.equal("method_not_allowed");
+        expect(a.headers.allow, `${method} ${path}`).to.equal(allow);
+      }
+    } finally {
+      agent.destroy();
+    }
+    // One entry per request, each the plain "request" of no route (no write-ahead attempt, no route's action).
+    const rows = (await ca
+      .db("audit_entries")
+      .where({ actor: "wrongmethod" })
+      .select("action", "status", "detail")) as {
+      action: string;
+      status: number;
+      detail: string;
+    }[];
+    expect(rows.map((r) => [r.action, r.status])).to.deep.equal(cases.map(() => ["request", 405]));
+    expect(rows.map((r) => JSON.parse(r.detail) as { method: string; path: string })).to.deep.equal(
+      cases.map(([method, path]) => ({ method, path, code: "method_not_allowed" })),
+    );
+  });
+
+  it("a request target without a path (GET foo://bar) is 404 and audited, not a 500 without an entry", async function () {
+    const id = await ca.issueClient("nopath");
+    const url = new URL(server.url);
+    const head = await new Promise<string>((resolve, reject) => {
+      const s = connect(
+        { host: url.hostname, port: Number(url.port), ca: ca.rootPem, cert: id.certPem, key: id.keyPem },
+        () => s.write(`GET foo://bar HTTP/1.1\r\nHost: ${url.host}\r\nConnection: close\r\n\r\n`),
+      );
+      let t = "";
+      s.setEncoding("latin1");
+      s.on("data", (d: string) => (t += d));
+      s.on("close", () => resolve(t.split("\r\n")[0] ?? ""));
+      s.on("error", reject);
+    });
+    expect(head).to.equal("HTTP/1.1 404 Not Found");
+    const rows = (await ca.db("audit_entries").where({ actor: "nopath" }).select("action", "status")) as unknown[];
+    expect(rows).to.deep.equal([{ action: "request", status: 404 }]);
+  });
+
+  it("a non-admin is refused on every console path and method, and on /metrics", async function () {
+    for (const [method, path] of [
+      ["POST", "/admin/certificates/revoke"],
+      ["GET", "/admin/certificates/revoke"],
+      ["OPTIONS", "/admin/"],
+      ["HEAD", "/admin/certificates"],
+      ["DELETE", "/admin/console.css"],
+      ["GET", "/admin"],
+      ["GET", "/metrics"],
     ] as const) {
       const a = await send(alice, method, path);
-      expect(a.status, `${method} ${path}`).to.equal(405);
-      expect(code(a)).to.equal("method_not_allowed");
-      expect(a.headers.allow, `${method} ${path}`).to.equal(allow);
+      expect(a.status, `${method} ${path}`).to.equal(403);
+      if (method !== "HEAD") expect(code(a), `${method} ${path}`).to.equal("admin_required");
     }
-    const list = await send(alice, "GET", "/v1/records");
-    expect(JSON.parse(list.body)).to.have.property("records").that.deep.equals([]);
+    // The path's methods are no secret (GET /metrics answers 403 admin_required): a wrong one is 405 before the gate.
+    const post = await send(alice, "POST", "/metrics");
+    expect(post.status).to.equal(405);
+    expect(post.headers.allow).to.equal("GET, HEAD");
   });
 
   it("one spelling per endpoint: encoded, doubled, cased or slashed variants are 404", async function () {
@@ -127,11 +185,14 @@ describe("server: the route table", function () {
     const all = new RouteTable();
     all.add("ALL", "/admin/*rest", []);
     expect(() => all.add("GET", "/admin/page", [])).to.throw(/would be taken/);
+    const any = new RouteTable();
+    any.add("GET", "/x/:id", []);
+    expect(() => any.add("ALL", "/x/y", [])).to.throw(/would be taken by the earlier \/x\/:id/);
   });
 
   it("a path segment that is not a plain literal or a parameter is refused when built", function () {
     const t = new RouteTable();
-    for (const bad of ["v1/me", "/v1/(me)?", "/v1/*rest/more", "/v1/me{x}"])
+    for (const bad of ["v1/me", "/v1/(me)?", "/v1/*rest/more", "/v1/me{x}", "/f/:id.json", "/g/:", "/h/:a:b", "/i/*"])
       expect(() => t.add("GET", bad, []), bad).to.throw();
   });
 });

@@ -37,7 +37,11 @@ function entryOf(deps: Controls, ctx: AppContext, route: RouteNote, failure: Cer
     // A request no route took is described by its method and path (printable ASCII only, bounded): ids, never content.
     detail:
       route === UNROUTED
-        ? { method: ctx.method, path: printable(ctx.path), ...(failure ? { code: failure.code } : {}) }
+        ? {
+            method: ctx.method,
+            path: printable((ctx.path as string | null) ?? ""),
+            ...(failure ? { code: failure.code } : {}),
+          }
         : failure
           ? { code: failure.code }
           : null,
