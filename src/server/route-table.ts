@@ -18,6 +18,7 @@
 import compose from "koa-compose";
 import type { Middleware } from "koa";
 import { MethodNotAllowedError } from "../errors/index.js";
+import { requestPath } from "./state.js";
 import type { AppContext, AppState, RouteContext } from "./state.js";
 
 export type RouteMethod = "GET" | "POST" | "PUT" | "DELETE" | "ALL";
@@ -26,9 +27,17 @@ type Steps = (ctx: RouteContext) => Promise<unknown>;
 interface Route {
   method: RouteMethod;
   path: string;
-  /** For a path with parameters: its expression and parameter names. */
-  pattern?: { re: RegExp; names: string[] };
   run: Steps;
+}
+
+/** A route whose path has parameters: its expression and parameter names. */
+interface PatternRoute extends Route {
+  pattern: Pattern;
+}
+
+interface Pattern {
+  re: RegExp;
+  names: string[];
 }
 
 const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
@@ -41,7 +50,7 @@ function serves(route: Route, method: string): boolean {
   return route.method === method || route.method === "ALL" || (method === "HEAD" && route.method === "GET");
 }
 
-function compile(path: string): Route["pattern"] {
+function compile(path: string): Pattern | undefined {
   if (!path.startsWith("/")) throw new Error(`route path must start with '/': ${path}`);
   const segments = path.slice(1).split("/");
   const names: string[] = [];
@@ -58,11 +67,6 @@ function compile(path: string): Route["pattern"] {
   return names.length > 0 ? { re: new RegExp(`^/${parts.join("/")}$`), names } : undefined;
 }
 
-/** Koa's ctx.path is null for a request target without a path (`GET foo://bar`): no route's. */
-function pathOf(ctx: AppContext): string {
-  return (ctx.path as string | null) ?? "";
-}
-
 function decode(raw: string): string {
   if (!raw.includes("%")) return raw;
   try {
@@ -76,21 +80,21 @@ export class RouteTable {
   /** Literal paths: path -> its routes in table order. */
   private readonly literal = new Map<string, Route[]>();
   /** Paths with parameters, in table order. */
-  private readonly patterns: Route[] = [];
+  private readonly patterns: PatternRoute[] = [];
 
   /** Adds a route; its steps end it (nothing after them runs, not the 404). */
   add(method: RouteMethod, path: string, steps: Middleware<AppState, RouteContext>[]): void {
     const run = compose(steps) as unknown as Steps;
     const pattern = compile(path);
-    const route: Route = { method, path, run, ...(pattern ? { pattern } : {}) };
     if (pattern) {
-      this.patterns.push(route);
+      this.patterns.push({ method, path, run, pattern });
       return;
     }
     const overlaps = (p: Route): boolean => p.method === method || p.method === "ALL" || method === "ALL";
-    const earlier = this.patterns.find((p) => p.pattern?.re.test(path) && overlaps(p));
+    const earlier = this.patterns.find((p) => p.pattern.re.test(path) && overlaps(p));
     if (earlier) throw new Error(`route ${method} ${path} would be taken by the earlier ${earlier.path}`);
     const list = this.literal.get(path);
+    const route: Route = { method, path, run };
     if (list) list.push(route);
     else this.literal.set(path, [route]);
   }
@@ -100,7 +104,7 @@ export class RouteTable {
     // Named `dispatch`, as @koa/router's step was: bench/pipeline.ts subtracts the route steps from it by that name.
     const dispatch: Middleware<AppState> = (ctx, next) => {
       const method = ctx.method;
-      const path = pathOf(ctx);
+      const path = requestPath(ctx);
       const rc = ctx as RouteContext;
       for (const route of this.literal.get(path) ?? []) {
         if (!serves(route, method)) continue;
@@ -109,10 +113,10 @@ export class RouteTable {
       }
       for (const route of this.patterns) {
         if (!serves(route, method)) continue;
-        const m = route.pattern?.re.exec(path);
+        const m = route.pattern.re.exec(path);
         if (!m) continue;
         const params: Record<string, string> = {};
-        route.pattern?.names.forEach((name, i) => (params[name] = decode(m[i + 1] ?? "")));
+        route.pattern.names.forEach((name, i) => (params[name] = decode(m[i + 1] ?? "")));
         rc.params = params;
         return route.run(rc);
       }
@@ -123,8 +127,8 @@ export class RouteTable {
 
   /** No route serves this method here: 405 with Allow where the path exists under others, else on to the 404. */
   private refuse(ctx: AppContext, next: () => Promise<unknown>): Promise<unknown> {
-    const path = pathOf(ctx);
-    const here = [...(this.literal.get(path) ?? []), ...this.patterns.filter((r) => r.pattern?.re.test(path))];
+    const path = requestPath(ctx);
+    const here = [...(this.literal.get(path) ?? []), ...this.patterns.filter((r) => r.pattern.re.test(path))];
     if (here.length === 0) return next();
     const allow = new Set<string>();
     for (const r of here) for (const m of r.method === "GET" ? ["GET", "HEAD"] : [r.method]) allow.add(m);

@@ -51,6 +51,11 @@ export type AppMiddleware = Middleware<AppState>;
 /** A request's context inside a route (path parameters known). */
 export type RouteContext = AppContext & { params: Readonly<Record<string, string | undefined>> };
 
+/** The request's raw path: Koa's ctx.path is null for a request target without one (`GET foo://bar`). */
+export function requestPath(ctx: AppContext): string {
+  return (ctx.path as string | null) ?? "";
+}
+
 /** The authenticated caller; a route reached without one (never, as auth runs first) fails closed. */
 export function callerOf(ctx: { state: AppState }): Caller {
   const caller = ctx.state.caller;

@@ -14,6 +14,7 @@ import type { Caller } from "./auth.js";
 import { sourceOf } from "../controls.js";
 import type { Controls } from "../controls.js";
 import { reportFindings } from "./findings.js";
+import { requestPath } from "../state.js";
 import type { AppContext, AppMiddleware, RouteNote } from "../state.js";
 
 /** A request refused before routing (or taken by no route). */
@@ -39,7 +40,7 @@ function entryOf(deps: Controls, ctx: AppContext, route: RouteNote, failure: Cer
       route === UNROUTED
         ? {
             method: ctx.method,
-            path: printable((ctx.path as string | null) ?? ""),
+            path: printable(requestPath(ctx)),
             ...(failure ? { code: failure.code } : {}),
           }
         : failure
