@@ -4,7 +4,7 @@
  */
 import "reflect-metadata";
 import * as graphene from "graphene-pk11";
-import { Pkcs11TokenError } from "../errors/index.js";
+import { CertvaultError, Pkcs11TokenError } from "../errors/index.js";
 
 const CKR_CRYPTOKI_ALREADY_INITIALIZED = 0x191;
 const modules = new Map<string, graphene.Module>();
@@ -51,6 +51,20 @@ export function sessionLost(err: unknown): boolean {
   return /CKR_(DEVICE_ERROR|DEVICE_MEMORY|DEVICE_REMOVED|SESSION_CLOSED|SESSION_HANDLE_INVALID|TOKEN_NOT_PRESENT|USER_NOT_LOGGED_IN|OBJECT_HANDLE_INVALID|KEY_HANDLE_INVALID)/.test(
     String((err as Error)?.message ?? ""),
   );
+}
+
+/**
+ * A PKCS#11 failure that is not a lost session, as a token error naming the token and the PKCS#11 function (pkcs11js
+ * puts it in `method`): a bare "CKR_GENERAL_ERROR" does not say which call failed. For example, a SoftHSM2 token
+ * whose storage directory is removed under a running signer fails its next signature in C_GetTokenInfo with
+ * CKR_GENERAL_ERROR (test/hsm/token-vanished.test.ts). Anything else passes through unchanged.
+ */
+export function tokenFailure(label: string, err: unknown): unknown {
+  if (err instanceof CertvaultError) return err;
+  const e = err as { code?: unknown; method?: unknown; message?: unknown } | null;
+  if (typeof e?.code !== "number" || !/^CKR_\w+$/.test(String(e.message))) return err;
+  const method = typeof e.method === "string" && e.method !== "" ? e.method : "a PKCS#11 call";
+  return new Pkcs11TokenError(`token "${label}": ${method} failed with ${String(e.message)}`, { cause: err });
 }
 
 export interface OpenOptions {

@@ -17,7 +17,7 @@ import { RSA_POLICY } from "../policy/keys.js";
 import type { KeyType } from "../keys/key-types.js";
 import { Pkcs11TokenError } from "../errors/index.js";
 import type { Pkcs11KeyRef } from "./pkcs11-record.js";
-import { openSession, sessionLost } from "./pkcs11-session.js";
+import { openSession, sessionLost, tokenFailure } from "./pkcs11-session.js";
 import type { OpenOptions } from "./pkcs11-session.js";
 
 /**
@@ -49,9 +49,13 @@ export class Pkcs11Token {
         try {
           return await this.p11.subtle.sign(algorithm, this.current.get(key) ?? key, data);
         } catch (err) {
-          if (this.closed || !sessionLost(err)) throw err;
-          await this.reopen();
-          return this.p11.subtle.sign(algorithm, this.current.get(key) ?? key, data);
+          if (this.closed || !sessionLost(err)) throw tokenFailure(this.label, err);
+          try {
+            await this.reopen();
+            return await this.p11.subtle.sign(algorithm, this.current.get(key) ?? key, data);
+          } catch (again) {
+            throw tokenFailure(this.label, again);
+          }
         }
       });
       this.tail = run.catch(() => undefined);
