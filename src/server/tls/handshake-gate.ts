@@ -15,6 +15,7 @@ import type { Server } from "node:https";
 import type { TLSSocket } from "node:tls";
 import type { X509Certificate } from "node:crypto";
 import { clientAddress } from "./proxy-protocol.js";
+import { peerCertificate } from "./peer-certificate.js";
 
 export interface RefusedHandshake {
   /** OpenSSL's verification result as Node names it (CERT_REVOKED, CERT_HAS_EXPIRED, ...); undefined: none given. */
@@ -34,7 +35,8 @@ function authorizationCode(socket: TLSSocket): string | undefined {
 function admitted(socket: TLSSocket): boolean {
   if (!socket.authorized) return false;
   // A full handshake is authorized only with a verified certificate; a resumed one may have had none (see above).
-  return !socket.isSessionReused() || socket.getPeerX509Certificate() !== undefined;
+  // Read once per socket (peer-certificate.ts): the resumed session's handshake hook and first request reuse it.
+  return !socket.isSessionReused() || peerCertificate(socket) !== undefined;
 }
 
 /** Installs the gate in front of every `secureConnection` listener the server has now: call it after adding them. */
