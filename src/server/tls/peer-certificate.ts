@@ -21,11 +21,11 @@ import { normalizeSerial } from "../../ca/serial.js";
 
 export interface PeerCertificate {
   /** DER */
-  raw: Buffer;
+  readonly raw: Buffer;
   /** Hex, as Node spells it (normalizeSerial makes it ours). */
-  serialNumber: string;
+  readonly serialNumber: string;
   /** Colon-separated upper-case hex. */
-  fingerprint256: string;
+  readonly fingerprint256: string;
 }
 
 const read = new WeakMap<TLSSocket, PeerCertificate>();
@@ -49,7 +49,28 @@ function fromPeer(socket: TLSSocket): PeerCertificate | undefined {
 }
 
 function fromX509(x: X509Certificate | undefined): PeerCertificate | undefined {
-  return x && { raw: x.raw, serialNumber: x.serialNumber, fingerprint256: x.fingerprint256 };
+  return x && new ResumedPeer(x);
+}
+
+/**
+ * A resumed session's certificate, each field read from Node's X509Certificate when first asked for (CPU profile of
+ * TLS 1.3 resumptions: raw ~7 us, fingerprint256 ~4 us, serialNumber ~2 us). The handshake hook needs only the
+ * serial; a request's auth the fingerprint, and the DER only for a certificate it has not vetted yet.
+ */
+class ResumedPeer implements PeerCertificate {
+  private der: Buffer | undefined;
+  private serial: string | undefined;
+  private fingerprint: string | undefined;
+  constructor(private readonly x: X509Certificate) {}
+  get raw(): Buffer {
+    return (this.der ??= this.x.raw);
+  }
+  get serialNumber(): string {
+    return (this.serial ??= this.x.serialNumber);
+  }
+  get fingerprint256(): string {
+    return (this.fingerprint ??= this.x.fingerprint256);
+  }
 }
 
 export function peerSerial(socket: TLSSocket): string | null {
