@@ -2,7 +2,8 @@
  * server/tls/peer-certificate.ts reads a full handshake's client certificate with getPeerCertificate() and a resumed
  * one's with getPeerX509Certificate() (cheaper there: ~15-20 against ~90 us), once per socket. Both ways must give
  * exactly the fields Node's getPeerCertificate() gives (DER, serial, SHA-256 fingerprint: auth.ts, the revocation
- * watcher and the console's CSRF check key on them), for TLS 1.2 and 1.3, and a second read must be the first.
+ * watcher and the console's CSRF check key on them), for TLS 1.2 and 1.3, and a second read must be the first. Two
+ * identities take turns, so that a read kept for the wrong socket (or for the process) gives itself away.
  */
 import { execFileSync } from "node:child_process";
 import { once } from "node:events";
@@ -29,14 +30,16 @@ describe("peer certificate: read once per socket, the cheaper way for resumed se
   this.timeout(30_000);
   const tmp = new TempDirs();
   let ca: TestCA;
-  let who: TestIdentity;
+  let alice: TestIdentity;
+  let bob: TestIdentity;
   let server: Server;
   let port: number;
   const seen: Seen[] = [];
 
   before(async () => {
     ca = await createTestCA();
-    who = await ca.issueClient("alice");
+    alice = await ca.issueClient("alice");
+    bob = await ca.issueClient("bob");
     const dir = tmp.make();
     const [key, cert] = [join(dir, "server.key"), join(dir, "server.crt")];
     execFileSync("openssl", [
@@ -76,7 +79,11 @@ describe("peer certificate: read once per socket, the cheaper way for resumed se
   });
 
   /** One connection; resolves with the session to resume once the server ended it. */
-  function connectOnce(version: "TLSv1.2" | "TLSv1.3", session?: Buffer): Promise<Buffer | undefined> {
+  function connectOnce(
+    who: TestIdentity,
+    version: "TLSv1.2" | "TLSv1.3",
+    session?: Buffer,
+  ): Promise<Buffer | undefined> {
     return new Promise((resolve, reject) => {
       let ticket: Buffer | undefined;
       const s = connect({
@@ -97,24 +104,30 @@ describe("peer certificate: read once per socket, the cheaper way for resumed se
     });
   }
 
+  const der = (who: TestIdentity) => Buffer.from(who.certPem.replace(/-----[^-]+-----|\s/g, ""), "base64");
+
   for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
-    it(`${version}: full and resumed connections give Node's DER, serial and fingerprint, read once`, async () => {
+    it(`${version}: full and resumed connections give Node's DER, serial and fingerprint, each its own, read once`, async () => {
       seen.length = 0;
-      const session = await connectOnce(version);
-      expect(session, "the server handed out a session").to.not.equal(undefined);
-      await connectOnce(version, session);
-      expect(seen.map((s) => s.reused)).to.deep.equal([false, true]);
-      for (const s of seen) {
-        expect(s.ours, `reused: ${s.reused}`).to.not.equal(undefined);
-        expect(s.ours?.raw.equals(s.node.raw)).to.equal(true);
-        expect(s.ours?.raw.equals(Buffer.from(who.certPem.replace(/-----[^-]+-----|\s/g, ""), "base64"))).to.equal(
-          true,
-        );
-        expect(s.ours?.serialNumber).to.equal(s.node.serialNumber);
-        expect(s.ours?.fingerprint256).to.equal(s.node.fingerprint256);
-        expect(s.serial).to.equal(normalizeSerial(s.node.serialNumber));
-        expect(s.again).to.equal(s.ours);
-      }
+      const aliceSession = await connectOnce(alice, version);
+      const bobSession = await connectOnce(bob, version);
+      expect(aliceSession, "the server handed out a session").to.not.equal(undefined);
+      expect(bobSession, "the server handed out a session").to.not.equal(undefined);
+      await connectOnce(alice, version, aliceSession);
+      await connectOnce(bob, version, bobSession);
+      expect(seen.map((s) => s.reused)).to.deep.equal([false, false, true, true]);
+      const expected = [alice, bob, alice, bob];
+      seen.forEach((s, i) => {
+        const who = expected[i] as TestIdentity;
+        const what = `connection ${i + 1} (${who === alice ? "alice" : "bob"}, reused: ${s.reused})`;
+        expect(s.ours, what).to.not.equal(undefined);
+        expect(s.ours?.raw.equals(der(who)), what).to.equal(true);
+        expect(s.ours?.raw.equals(s.node.raw), what).to.equal(true);
+        expect(s.ours?.serialNumber, what).to.equal(s.node.serialNumber);
+        expect(s.ours?.fingerprint256, what).to.equal(s.node.fingerprint256);
+        expect(s.serial, what).to.equal(normalizeSerial(s.node.serialNumber));
+        expect(s.again, what).to.equal(s.ours);
+      });
     });
   }
 });
