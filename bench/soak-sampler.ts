@@ -9,8 +9,6 @@ export interface Sample {
   /** Minutes since the start of the run. */
   t: number;
   rssMb: number;
-  /** The lowest RSS read (every 0.5 s) during the interval that ended here: the trough a 5 s sample may miss. */
-  rssLowMb?: number;
   fds: number;
   heapMb: number;
   loopP99Ms: number;
@@ -49,8 +47,8 @@ export interface Verdict {
 }
 
 /**
- * The bounds, after warm-up (the first `warmupMin` minutes are left out): the growth of RSS's and the heap's floors
- * (in a run too short for a trend, their peaks against warm-up's and under ceilings), the spread of open fds, the
+ * The bounds, after warm-up (the first `warmupMin` minutes are left out): the growth of RSS's peaks and the heap's
+ * floors (in a run too short for a trend, their peaks against warm-up's and under ceilings), the spread of open fds, the
  * worst event-loop p99, and the p99 latency of the last third against the first third of the run.
  */
 export const BOUNDS = {
@@ -74,10 +72,13 @@ export const BOUNDS = {
  * collections rises between full ones). A measured minute may hold a single ramp and no drop, and then no statistic
  * inside it tells a leak. On 2-minute runs without one: RSS read 10.4 MB/min by a least-squares slope and 34.4 MB/min
  * by its floors of halves (CI, bf85be9 and c2436c7), and the heap's floor 8.2 MB/min (here, 22.3 -> 26.4 MB, a ramp
- * after a full collection at 0.83 min); soak-verdicts.test.ts. From TREND_MIN measured minutes each half holds full
- * collections, and the floors of halves tell a trend. A shorter run only catches a leak that lifts the peak past
- * warm-up's by more than a ramp (RSS rose up to 14 MB, the heap up to 9 MB past warm-up's peak on runs without one),
- * i.e. one of tens of MB a minute.
+ * after a full collection at 0.83 min); soak-verdicts.test.ts. From TREND_MIN measured minutes the halves are compared:
+ * - the heap by its floors (each half holds full collections);
+ * - RSS by its peaks: its drops come with the collections that free external buffers, and those may stop. CI's first
+ *   7-minute soak (16f790a) had three drops to 101-106 MB in the first half and none after 3.5 min, RSS level at
+ *   133-140 MB: its floors read 5.9 MB/min, its peaks 140.7 -> 139.6 MB. A leak lifts the peaks.
+ * A shorter run only catches a leak that lifts the peak past warm-up's by more than a ramp (RSS rose up to 14 MB, the
+ * heap up to 9 MB past warm-up's peak on runs without one), i.e. one of tens of MB a minute.
  */
 export const TREND_MIN = 5;
 
@@ -85,8 +86,9 @@ const f1 = (n: number) => n.toFixed(1);
 
 interface Measure {
   what: string;
-  low: (x: Sample) => number;
-  high: (x: Sample) => number;
+  value: (x: Sample) => number;
+  /** What the halves of a long run compare: their lowest or their highest value. */
+  trend: "floor" | "peak";
   perMinBound: number;
   peakMargin: number;
   ceiling: number;
@@ -94,11 +96,11 @@ interface Measure {
 
 /** A short run's verdict: the peak after warm-up against warm-up's peak (when there was a warm-up) and a ceiling. */
 function peakVerdict(m: Measure, s: readonly Sample[], warm: readonly Sample[], measured: number): Verdict {
-  const peak = Math.max(...s.map(m.high));
-  const warmPeak = warm.length ? Math.max(...warm.map(m.high)) : undefined;
+  const peak = Math.max(...s.map(m.value));
+  const warmPeak = warm.length ? Math.max(...warm.map(m.value)) : undefined;
   const limit = Math.min(m.ceiling, warmPeak === undefined ? Infinity : warmPeak + m.peakMargin);
   return {
-    what: `${m.what} (peak)`,
+    what: `${m.what} (peak vs warm-up)`,
     value: `${f1(peak)} MB${warmPeak === undefined ? "" : ` (warm-up's ${f1(warmPeak)})`}; a trend needs ${TREND_MIN} measured minutes, this run measured ${f1(measured)}`,
     bound: `< ${f1(limit)} MB (warm-up's peak + ${m.peakMargin}, at most ${m.ceiling})`,
     flat: peak < limit,
@@ -106,19 +108,19 @@ function peakVerdict(m: Measure, s: readonly Sample[], warm: readonly Sample[], 
 }
 
 /**
- * One memory measure: from TREND_MIN measured minutes, its floor (the lowest value) in the last half of the run
+ * One memory measure: from TREND_MIN measured minutes, its floor or peak (Measure.trend) in the last half of the run
  * after warm-up minus that in the first half, per minute between their midpoints; before, peakVerdict.
  */
 function memoryVerdict(m: Measure, s: readonly Sample[], warm: readonly Sample[]): Verdict {
   const measured = Math.max(0.1, (s.at(-1)?.t ?? 0) - (s[0]?.t ?? 0));
   if (measured < TREND_MIN) return peakVerdict(m, s, warm, measured);
   const half = Math.max(1, Math.floor(s.length / 2));
-  const floor = (xs: readonly Sample[]) => Math.min(...xs.map(m.low));
-  const from = floor(s.slice(0, half));
-  const to = floor(s.slice(-half));
+  const pick = (xs: readonly Sample[]) => (m.trend === "floor" ? Math.min : Math.max)(...xs.map(m.value));
+  const from = pick(s.slice(0, half));
+  const to = pick(s.slice(-half));
   const perMin = (to - from) / (measured / 2);
   return {
-    what: `${m.what} (floor)`,
+    what: `${m.what} (${m.trend}s of halves)`,
     value: `${f1(perMin)} MB/min (${f1(from)} -> ${f1(to)} MB)`,
     bound: `< ${f1(m.perMinBound)} MB/min`,
     flat: perMin < m.perMinBound,
@@ -142,16 +144,16 @@ export function verdicts(samples: readonly Sample[], warmupMin: number): Verdict
   const warm = samples.filter((x) => x.t < warmupMin);
   const rss: Measure = {
     what: "RSS",
-    low: (x) => x.rssLowMb ?? x.rssMb,
-    high: (x) => x.rssMb,
+    value: (x) => x.rssMb,
+    trend: "peak",
     perMinBound: BOUNDS.rssMbPerMin,
     peakMargin: BOUNDS.rssPeakMarginMb,
     ceiling: BOUNDS.rssCeilingMb,
   };
   const heap: Measure = {
     what: "heap used",
-    low: (x) => x.heapMb,
-    high: (x) => x.heapMb,
+    value: (x) => x.heapMb,
+    trend: "floor",
     perMinBound: BOUNDS.heapMbPerMin,
     peakMargin: BOUNDS.heapPeakMarginMb,
     ceiling: BOUNDS.heapCeilingMb,

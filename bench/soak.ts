@@ -180,7 +180,7 @@ const samples: Sample[] = [];
 let windowLat: number[] = [];
 let inFlight = 0;
 console.log(`soak: ${minutes} min at ${rate} ops/s, server pid ${pid}, ${dbTarget ? "PostgreSQL" : "SQLite"}`);
-console.log("   min   RSS MB  low MB  heap MB  fds  loop p99 ms  req p99 ms  ops");
+console.log("   min   RSS MB  heap MB  fds  loop p99 ms  req p99 ms  ops");
 const pacer = setInterval(() => {
   if (inFlight > rate * 5) return void count("skipped (backlog)");
   inFlight++;
@@ -209,33 +209,24 @@ const revoker = setInterval(() => {
   revocations.add(r);
   void r.finally(() => revocations.delete(r));
 }, 20_000);
-// RSS is also read every 0.5 s between samples: its lowest value per interval is the trough a sample may miss.
-let rssLow = Infinity;
-const rssWatch = setInterval(() => {
-  rssLow = Math.min(rssLow, procStats(pid).rssMb);
-}, 500);
 while (Date.now() < end && errors.length < 20) {
   await new Promise((r) => setTimeout(r, SAMPLE_MS));
   const m = fromMetrics(await metrics());
-  const proc = procStats(pid);
   const s: Sample = {
     t: (Date.now() - started) / 60_000,
-    ...proc,
-    rssLowMb: Math.min(rssLow, proc.rssMb),
+    ...procStats(pid),
     ...m,
     p99Ms: percentile(windowLat, 99),
     ops: windowLat.length,
   };
   windowLat = [];
-  rssLow = Infinity;
   samples.push(s);
   console.log(
-    `${s.t.toFixed(2).padStart(6)} ${s.rssMb.toFixed(1).padStart(8)} ${(s.rssLowMb ?? NaN).toFixed(1).padStart(7)} ${s.heapMb.toFixed(1).padStart(8)} ${String(s.fds).padStart(4)} ${s.loopP99Ms.toFixed(1).padStart(12)} ${s.p99Ms.toFixed(1).padStart(11)} ${String(s.ops).padStart(4)}`,
+    `${s.t.toFixed(2).padStart(6)} ${s.rssMb.toFixed(1).padStart(8)} ${s.heapMb.toFixed(1).padStart(8)} ${String(s.fds).padStart(4)} ${s.loopP99Ms.toFixed(1).padStart(12)} ${s.p99Ms.toFixed(1).padStart(11)} ${String(s.ops).padStart(4)}`,
   );
 }
 clearInterval(pacer);
 clearInterval(revoker);
-clearInterval(rssWatch);
 // A revocation started at the run's end is seen through before the server stops (it used to overlap the stop).
 await Promise.all(revocations);
 while (inFlight > 0) await new Promise((r) => setTimeout(r, 50));
