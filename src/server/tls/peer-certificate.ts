@@ -10,6 +10,8 @@
  *   OpenSSL 3.0's decoders), and takes it out of the socket's chain, so a second call costs ~8 us; ~30 us for a client
  *   that sends no chain.
  * - getPeerCertificate(): ~150-200 us for the same fields (raw, serialNumber, fingerprint256).
+ * Again on 2026-12-03, 600 full TLS 1.2 handshakes: getPeerCertificate() ~80-87 us, getPeerX509Certificate() with
+ * serial and fingerprint ~185-190 us: the same order.
  * A resumed session has no chain to copy, and there the order flips (TLS 1.2, medians over 600 resumptions):
  * getPeerX509Certificate() with those three fields ~15-20 us, getPeerCertificate() ~90-95 us (it builds every field,
  * with three fingerprints). So a full handshake's certificate is read with getPeerCertificate(), a resumed one's with
