@@ -138,8 +138,9 @@ for (const backend of ["sqlite", "postgres"] as const) {
       });
       await load.ended();
       const acked = [...load.acked];
+      // One -1 per loop, by construction (a loop ends only on a failed upload): the kill came while every loop was
+      // waiting on an upload. Not asserted, since it cannot fail; printed below.
       const cut = load.statuses.filter((s) => s === -1).length;
-      expect(cut, "every loop ran into the kill").to.equal(CONNECTIONS);
       expect(
         load.statuses.every((s) => s === 201 || s === -1),
         `statuses: ${[...new Set(load.statuses)].join(",")}`,
