@@ -109,7 +109,7 @@ async function main(): Promise<void> {
       (process.env.MEM_ENV ?? "")
         .split(/\s+/)
         .filter(Boolean)
-        .map((kv) => kv.split("=") as [string, string]),
+        .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
     );
     const server = await startPinned(
       [

@@ -22,6 +22,7 @@ import {
   UnsupportedAlgorithmError,
   UnsupportedFeatureError,
 } from "./errors.js";
+import { ownBuffer } from "../policy/memory.js";
 import type { Limits } from "./options.js";
 import { type RecipientInfo, parseRecipientInfo, recipientCount } from "./recipient-infos.js";
 
@@ -121,9 +122,6 @@ export function parseEnvelope(bytes: Uint8Array, limits: Limits): ParsedEnvelope
   return { contentType, recipientInfos, contentAlgorithm, nonce, encryptedContent, mac, size: bytes.length };
 }
 
-const OWN_PAGES_BYTES = 1024 * 1024;
-const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer;
-
 export interface Layout {
   /** The whole envelope; the content window and the mac are to be filled by the caller. */
   readonly out: Uint8Array;
@@ -171,12 +169,9 @@ export function layoutEnvelope(
     contentAlgorithm,
     contentHeader,
   ]);
-  // Never pooled: the result's .buffer must hold only this envelope. A large one in pages of its own (a resizable
-  // ArrayBuffer, outside malloc), which go back to the OS when it is collected (issue 17, server/body.ts).
-  const out =
-    total >= OWN_PAGES_BYTES
-      ? new Uint8Array(new Resizable(total, { maxByteLength: total }), 0, total)
-      : new Uint8Array(Buffer.allocUnsafeSlow(total).buffer, 0, total);
+  // Never pooled: the result's .buffer must hold only this envelope. A large one in pages of its own, outside malloc,
+  // which go back to the OS when it is collected (issue 17, policy/memory.ts).
+  const out = ownBuffer(total);
   out.set(head, 0);
   const macOffset = head.length + contentLength + mac.length;
   out.set(mac, macOffset - mac.length);

@@ -4,6 +4,8 @@
  * certificate is checked for revocation again (auth.ts recheckCaller), before the handler writes anything.
  */
 import { MalformedRequestError, PayloadTooLargeError } from "../errors/index.js";
+import { growableBuffer, ownBuffer, OWN_PAGES_BYTES, releaseOwnPages } from "../policy/memory.js";
+import type { ResizableBuffer } from "../policy/memory.js";
 import { recheckCaller } from "./middleware/auth.js";
 import type { AppContext } from "./state.js";
 
@@ -30,7 +32,7 @@ export async function readBody(ctx: AppContext, limit: number): Promise<Uint8Arr
 
 /**
  * The body in one buffer of its own (never the shared pool of small Buffers: callers may use `.buffer`), with one
- * copy of the bytes alive at a time where a large length is declared: its buffer (pages of its own, see ownBuffer)
+ * copy of the bytes alive at a time where a large length is declared: its buffer (pages of its own, policy/memory.ts)
  * grows as the bytes arrive, each chunk (16 KiB, read off the TLS socket) copied in and dropped, so what a client
  * pins is what it sent, whatever it declared. Smaller bodies and chunked uploads without a Content-Length are kept
  * as chunks and copied once at the end.
@@ -46,8 +48,7 @@ class BodyBuffer {
   private readonly grown: ResizableBuffer | undefined;
 
   constructor(private readonly declared: number | undefined) {
-    if (declared !== undefined && declared >= OWN_PAGES_BYTES)
-      this.grown = new Resizable(0, { maxByteLength: declared }) as ResizableBuffer;
+    if (declared !== undefined && declared >= OWN_PAGES_BYTES) this.grown = growableBuffer(declared);
   }
 
   add(chunk: Buffer): void {
@@ -76,28 +77,8 @@ class BodyBuffer {
   }
 }
 
-/** From this size up, a body gets pages of its own from the OS instead of memory from malloc (below). */
-const OWN_PAGES_BYTES = 1024 * 1024;
-type ResizableBuffer = ArrayBuffer & { readonly resizable?: boolean; resize?(n: number): void };
-const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer;
-
 /**
- * A large body sits in a resizable ArrayBuffer: V8 maps its pages itself, outside glibc's malloc, and gives them back
- * to the OS when it is collected or released (releaseBody), where memory freed through malloc stays in the process.
- * Measured (issue 17, bench/memory.ts): after 10 MiB uploads and a full GC, glibc kept 30-60 MB of freed buffers in
- * its main heap (malloc_trim(0) through gdb gave them back).
+ * Gives a large body's pages back to the OS now, rather than at the next full GC (policy/memory.ts): for the one that
+ * consumes the body (the record service, once the record is stored). Afterwards every view of it is empty.
  */
-function ownBuffer(n: number): Uint8Array {
-  if (n >= OWN_PAGES_BYTES) return new Uint8Array(new Resizable(n, { maxByteLength: n }), 0, n);
-  return new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
-}
-
-/**
- * Gives a large body's pages back to the OS now, rather than at the next full GC: for the one that consumes the body
- * (the record service, once the record is stored). Afterwards every view of it is empty. A no-op for anything
- * readBody did not allocate so.
- */
-export function releaseBody(body: Uint8Array): void {
-  const b = body.buffer as ResizableBuffer;
-  if (b.resizable === true && b.byteLength >= OWN_PAGES_BYTES) b.resize?.(0);
-}
+export const releaseBody = releaseOwnPages;

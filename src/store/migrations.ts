@@ -4,6 +4,7 @@
  */
 import type { Knex } from "knex";
 import { readCountersMigration } from "./migrations-read-counters.js";
+import { recordChunksMigration } from "./migrations-record-chunks.js";
 import { ruleCountersMigration } from "./migrations-rule-counters.js";
 
 interface Migration {
@@ -184,6 +185,7 @@ const MIGRATIONS: Record<string, Migration> = {
   },
   "010_read_counters": readCountersMigration,
   "011_rule_counters": ruleCountersMigration,
+  "012_record_chunks": recordChunksMigration,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

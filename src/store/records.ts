@@ -2,13 +2,25 @@
  * Records: sealed envelopes and their metadata. Every query that reads or changes a record names its owner in the
  * WHERE clause, so one identity can never reach another's rows, whatever the caller passes as id.
  */
+import type { Knex } from "knex";
 import type { Db } from "./db.js";
 import { toNumber } from "./db.js";
+import {
+  CHUNK_INSERT_SQL,
+  ChunksInconsistentError,
+  OWNED_CHUNKS_SQL,
+  READABLE_CHUNKS_SQL,
+  assemble,
+  chunksOf,
+  isChunked,
+  tupleOf,
+} from "./record-chunks.js";
+import type { ChunkRowObject, ChunkTuple } from "./record-chunks.js";
 import { sqliteStatement } from "./sqlite.js";
 import { SqliteWriteGroup } from "./write-group.js";
 
 type Found = { envelope: Uint8Array; updatedAt: Date; version: number } | null;
-type EnvelopeRow = Pick<Row, "envelope" | "updated_at" | "version">;
+type EnvelopeRow = Pick<Row, "envelope" | "updated_at" | "version" | "chunks">;
 
 /**
  * The driver's Buffer, viewed rather than copied when it owns its memory: better-sqlite3 copies each BLOB into a
@@ -23,11 +35,15 @@ function bytes(b: Buffer | Uint8Array): Uint8Array {
 }
 
 /** The columns of READABLE_SQL and OWNED_SQL, in order, as the driver's raw mode returns them (store/sqlite.ts "row"). */
-type EnvelopeTuple = [Buffer | Uint8Array, number | string, number];
+type EnvelopeTuple = [Buffer | Uint8Array, number | string, number, number];
 
-function foundTuple(t: EnvelopeTuple | undefined): Found {
-  return found(t && { envelope: t[0], updated_at: t[1], version: t[2] });
+function rowOf(t: EnvelopeTuple | undefined): EnvelopeRow | undefined {
+  return t && { envelope: t[0], updated_at: t[1], version: t[2], chunks: t[3] };
 }
+
+/** A chunked record read again from the start at most this often when it changed between its two statements. */
+const CHUNKED_READ_ATTEMPTS = 3;
+const EMPTY = Buffer.alloc(0);
 
 function found(row: EnvelopeRow | undefined): Found {
   return row?.envelope
@@ -43,11 +59,19 @@ function found(row: EnvelopeRow | undefined): Found {
 // machine under load (better-sqlite3, 1.3 KB envelope, 5,000 awaited calls): getReadable 250-320 us through the
 // query builder (its nested orWhereExists is costly to build and compile), 23-41 us prepared.
 const READABLE_SQL =
-  "SELECT envelope, updated_at, version FROM records WHERE id = ? AND (owner = ? OR EXISTS " +
+  "SELECT envelope, updated_at, version, chunks FROM records WHERE id = ? AND (owner = ? OR EXISTS " +
   "(SELECT 1 FROM grants WHERE grants.record_id = records.id AND grantee = ?)) LIMIT 1";
-const OWNED_SQL = "SELECT envelope, updated_at, version FROM records WHERE owner = ? AND id = ? LIMIT 1";
+const OWNED_SQL = "SELECT envelope, updated_at, version, chunks FROM records WHERE owner = ? AND id = ? LIMIT 1";
 const INSERT_SQL =
   "INSERT INTO records (id, owner, envelope, size, created_at, updated_at, version) VALUES (?, ?, ?, ?, ?, ?, 1)";
+
+interface Replacement {
+  id: string;
+  owner: string;
+  envelope: Uint8Array;
+  now: Date;
+  expectedVersion?: number;
+}
 
 export interface RecordMeta {
   id: string;
@@ -64,6 +88,7 @@ interface Row {
   created_at: number | string;
   updated_at: number | string;
   version: number;
+  chunks: number | string;
 }
 
 function meta(r: Row): RecordMeta {
@@ -97,6 +122,7 @@ export class RecordRepository {
   }
 
   async insert(p: { id: string; owner: string; envelope: Uint8Array; now: Date }): Promise<void> {
+    if (isChunked(p.envelope.byteLength)) return this.insertChunked(p);
     const envelope = Buffer.from(p.envelope.buffer, p.envelope.byteOffset, p.envelope.byteLength);
     const t = p.now.getTime();
     const grouped = this.inserts.run(INSERT_SQL, [p.id, p.owner, envelope, envelope.byteLength, t, t]);
@@ -112,33 +138,80 @@ export class RecordRepository {
     });
   }
 
+  /** A record of `owner`. */
   async getEnvelope(owner: string, id: string): Promise<Found> {
-    const prepared = await sqliteStatement<EnvelopeTuple | undefined>(this.db, "row", OWNED_SQL, [owner, id]);
-    if (prepared) return foundTuple(prepared.value);
-    return found(
-      (await this.db<Row>("records").where({ owner, id }).first("envelope", "updated_at", "version")) as
-        EnvelopeRow | undefined,
-    );
+    return this.whole(id, OWNED_CHUNKS_SQL, [owner, id], async () => {
+      const prepared = await sqliteStatement<EnvelopeTuple | undefined>(this.db, "row", OWNED_SQL, [owner, id]);
+      if (prepared) return rowOf(prepared.value);
+      return (await this.db<Row>("records")
+        .where({ owner, id })
+        .first("envelope", "updated_at", "version", "chunks")) as EnvelopeRow | undefined;
+    });
   }
 
   /** A record the identity may read: its own, or one shared with it (the rule is in the query, not after it). */
   async getReadable(identity: string, id: string): Promise<Found> {
-    const prepared = await sqliteStatement<EnvelopeTuple | undefined>(this.db, "row", READABLE_SQL, [
-      id,
-      identity,
-      identity,
-    ]);
-    if (prepared) return foundTuple(prepared.value);
-    return found(
-      (await this.db<Row>("records")
+    return this.whole(id, READABLE_CHUNKS_SQL, [id, identity, identity], async () => {
+      const prepared = await sqliteStatement<EnvelopeTuple | undefined>(this.db, "row", READABLE_SQL, [
+        id,
+        identity,
+        identity,
+      ]);
+      if (prepared) return rowOf(prepared.value);
+      return (await this.db<Row>("records")
         .where({ id })
         .andWhere((q) => {
           void q
             .where({ owner: identity })
             .orWhereExists(this.db("grants").whereRaw("grants.record_id = records.id").andWhere({ grantee: identity }));
         })
-        .first("envelope", "updated_at", "version")) as EnvelopeRow | undefined,
-    );
+        .first("envelope", "updated_at", "version", "chunks")) as EnvelopeRow | undefined;
+    });
+  }
+
+  /**
+   * The record `row()` finds, its chunks read by `chunksSql` (the same rule, one statement) when it has any. Such a
+   * record changed between the two statements when its chunks are gone: it is read again from the start.
+   */
+  private async whole(
+    id: string,
+    chunksSql: string,
+    bindings: readonly string[],
+    row: () => Promise<EnvelopeRow | undefined>,
+  ): Promise<Found> {
+    for (let attempt = 0; attempt < CHUNKED_READ_ATTEMPTS; attempt++) {
+      const r = await row();
+      if (!r || toNumber(r.chunks) === 0) return found(r);
+      const assembled = assemble(id, await this.chunkRows(chunksSql, bindings));
+      if (assembled) return assembled;
+    }
+    throw new ChunksInconsistentError(id, "are missing");
+  }
+
+  private async chunkRows(sql: string, bindings: readonly string[]): Promise<ChunkTuple[]> {
+    const prepared = await sqliteStatement<ChunkTuple[]>(this.db, "rows", sql, bindings);
+    if (prepared) return prepared.value;
+    const result = (await this.db.raw(sql, bindings)) as ChunkRowObject[] | { rows: ChunkRowObject[] };
+    return (Array.isArray(result) ? result : result.rows).map(tupleOf);
+  }
+
+  /** A large envelope: the record's row and its chunks in one transaction (record-chunks.ts). */
+  private async insertChunked(p: { id: string; owner: string; envelope: Uint8Array; now: Date }): Promise<void> {
+    const chunks = chunksOf(p.envelope);
+    const t = p.now.getTime();
+    await this.db.transaction(async (trx) => {
+      await trx("records").insert({
+        id: p.id,
+        owner: p.owner,
+        envelope: EMPTY,
+        size: p.envelope.byteLength,
+        created_at: t,
+        updated_at: t,
+        version: 1,
+        chunks: chunks.length,
+      });
+      await insertChunks(trx, p.id, 1, chunks);
+    });
   }
 
   /** The identities a record of `owner` is shared with. */
@@ -195,28 +268,43 @@ export class RecordRepository {
    * Replaces the envelope; with `expectedVersion`, only if the record still has that version (compare-and-swap, so
    * a concurrent writer is never silently overwritten). Returns false when nothing matched.
    */
-  async replace(p: {
-    id: string;
-    owner: string;
-    envelope: Uint8Array;
-    now: Date;
-    expectedVersion?: number;
-  }): Promise<boolean> {
-    const n = await this.db("records")
-      .where({ owner: p.owner, id: p.id, ...(p.expectedVersion === undefined ? {} : { version: p.expectedVersion }) })
+  async replace(p: Replacement): Promise<boolean> {
+    const chunks = isChunked(p.envelope.byteLength) ? chunksOf(p.envelope) : [];
+    // A small record replacing a small one: one statement, as before chunks. Anything else (or a record that turns
+    // out to be chunked: `chunks = 0` matched nothing) in a transaction that replaces its chunks too.
+    if (chunks.length === 0 && (await this.replaceRow(this.db, p, [], { chunks: 0 })) > 0) return true;
+    return this.db.transaction(async (trx) => {
+      if ((await this.replaceRow(trx, p, chunks)) === 0) return false;
+      // The replaced version's chunks go in the same transaction; the new ones carry the new version.
+      await trx("record_chunks").where({ record_id: p.id }).delete();
+      if (chunks.length > 0) {
+        const row = (await trx("records").where({ id: p.id }).first("version")) as { version: number | string };
+        await insertChunks(trx, p.id, toNumber(row.version), chunks);
+      }
+      return true;
+    });
+  }
+
+  /** The UPDATE of a replacement: the rows it changed (0 or 1). */
+  private replaceRow(db: Knex, p: Replacement, chunks: readonly Buffer[], where: object = {}): Promise<number> {
+    const version = p.expectedVersion === undefined ? {} : { version: p.expectedVersion };
+    const bytes = Buffer.from(p.envelope.buffer, p.envelope.byteOffset, p.envelope.byteLength);
+    return db("records")
+      .where({ owner: p.owner, id: p.id, ...version, ...where })
       .update({
-        envelope: Buffer.from(p.envelope.buffer, p.envelope.byteOffset, p.envelope.byteLength),
+        envelope: chunks.length > 0 ? EMPTY : bytes,
         size: p.envelope.byteLength,
+        chunks: chunks.length,
         updated_at: p.now.getTime(),
         version: this.db.raw("version + 1"),
       });
-    return n > 0;
   }
 
   async delete(owner: string, id: string): Promise<boolean> {
     return this.db.transaction(async (trx) => {
       const n = await trx("records").where({ owner, id }).delete();
       if (n > 0) await trx("grants").where({ record_id: id }).delete();
+      if (n > 0) await trx("record_chunks").where({ record_id: id }).delete();
       return n > 0;
     });
   }
@@ -233,5 +321,22 @@ export class RecordRepository {
     }
     const rows = (await q.orderBy([{ column: "created_at" }, { column: "id" }]).limit(limit)) as Row[];
     return rows.map(meta);
+  }
+}
+
+/**
+ * A chunked envelope's rows, one statement each (one 64 KiB value bound at a time: record-chunks.ts). A chunk is never
+ * empty, unless the buffer under it was released meanwhile (server/body.ts releaseBody empties every view): then the
+ * transaction fails, and nothing of the record is stored.
+ */
+async function insertChunks(
+  trx: Knex.Transaction,
+  id: string,
+  version: number,
+  chunks: readonly Buffer[],
+): Promise<void> {
+  for (let seq = 0; seq < chunks.length; seq++) {
+    if (chunks[seq]!.byteLength === 0) throw new Error("a record's bytes were released before they were written");
+    await trx.raw(CHUNK_INSERT_SQL, [id, version, seq, chunks[seq]!]);
   }
 }

@@ -73,10 +73,14 @@ export function errorOf(p: Promise<unknown>): Promise<(Error & { code?: string }
   );
 }
 
+/** The envelope the database holds for `id`: its row's, or its chunks joined (store/record-chunks.ts). */
 export async function storedEnvelope(ca: TestCA, id: string): Promise<Uint8Array> {
-  const row = (await ca.db("records").where({ id }).first("envelope")) as { envelope: Buffer } | undefined;
+  const row = (await ca.db("records").where({ id }).first("envelope", "chunks")) as
+    { envelope: Buffer; chunks: number } | undefined;
   if (!row) throw new Error(`no record ${id} in the database`);
-  return new Uint8Array(row.envelope);
+  if (Number(row.chunks) === 0) return new Uint8Array(row.envelope);
+  const chunks = (await ca.db("record_chunks").where({ record_id: id }).orderBy("seq").pluck("bytes")) as Buffer[];
+  return new Uint8Array(Buffer.concat(chunks));
 }
 
 export async function recordCount(ca: TestCA, owner: string): Promise<number> {

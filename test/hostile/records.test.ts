@@ -5,6 +5,7 @@
  * as alice's: a typed error and no bytes. A genuine server-sealed upload is told apart and can be refused.
  */
 import { expect } from "chai";
+import { randomBytes } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { openContent, seal, signRecord } from "../../src/envelope/index.js";
@@ -230,5 +231,38 @@ describe("hostile database: forged and swapped records (issue 15)", function () 
     const strict = server.client(alice, { retries: 0, read: { acceptServerSealed: false } });
     expect((await errorOf(strict.get(id)))?.code).to.equal("server_sealed_record");
     expect((await strict.openRecord(await strict.put(text("signed by alice")))).kind).to.equal("owner-signed");
+  });
+
+  it("a large record's chunks reordered, taken from another record or lost: a typed error and no bytes (store/record-chunks.ts)", async function () {
+    const big = (tag: string): Uint8Array => Buffer.concat([Buffer.from(tag), randomBytes(2 * 1024 * 1024)]);
+    const [plainA, plainB] = [big("large record A"), big("large record B")];
+    const a = await owner.put(plainA);
+    const b = await owner.put(plainB);
+    const chunks = (id: string): Promise<{ seq: number; bytes: Buffer }[]> =>
+      ca.db("record_chunks").where({ record_id: id }).orderBy("seq").select("seq", "bytes");
+    const setChunk = async (id: string, seq: number, bytes: Buffer): Promise<void> => {
+      expect(await ca.db("record_chunks").where({ record_id: id, seq }).update({ bytes })).to.equal(1);
+    };
+    const [ofA, ofB] = [await chunks(a), await chunks(b)];
+    expect(ofA.length).to.be.above(32); // stored in chunks, or this test proves nothing
+    // Two of A's chunks swapped: the server cannot tell, the SDK must (the content's tag no longer verifies).
+    await setChunk(a, 3, ofA[4]!.bytes);
+    await setChunk(a, 4, ofA[3]!.bytes);
+    const swapped = await errorOf(owner.get(a));
+    expect(swapped?.code, String(swapped?.message)).to.equal("decryption_failed");
+    // One of B's chunks in A's place (same length): the same.
+    await setChunk(a, 3, ofA[3]!.bytes);
+    await setChunk(a, 4, ofB[4]!.bytes);
+    expect((await errorOf(owner.get(a)))?.code).to.equal("decryption_failed");
+    // A chunk lost: the server refuses to hand out what is left (500, nothing of the record) and keeps serving.
+    await ca.db("record_chunks").where({ record_id: a, seq: 4 }).delete();
+    const lost = await curl(`${server.url}/v1/records/${a}`, { cacert: rootFile(), id: alice });
+    expect(lost.status).to.equal(500);
+    expect(json(lost).error?.code).to.equal("internal_error");
+    expect(lost.body.toString()).to.not.include("record");
+    expect(Buffer.from(await owner.get(b)).equals(plainB)).to.equal(true);
+    // Put back, A opens again: the refusals above were the chunks' doing.
+    await ca.db("record_chunks").insert({ record_id: a, seq: 4, version: 1, bytes: ofA[4]!.bytes });
+    expect(Buffer.from(await owner.get(a)).equals(plainA)).to.equal(true);
   });
 });

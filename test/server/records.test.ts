@@ -125,11 +125,12 @@ describe("server: records", function () {
   it("never writes a record's plaintext to the database files", async function () {
     const marker = `PLAINTEXT-MARKER-${randomBytes(12).toString("hex")}`;
     await post(alice, marker.repeat(20));
+    await post(alice, marker.repeat(40_000)); // 1.6 MB: stored in chunks (store/record-chunks.ts)
     if (ca.dbTarget.startsWith("postgres")) {
       // PostgreSQL: ask the server itself, over every column that holds bytes or text.
       const hits = await ca.db.raw(
-        "SELECT (SELECT count(*) FROM records WHERE position(?::bytea in envelope) > 0) + (SELECT count(*) FROM audit_entries WHERE concat_ws(' ', actor, action, record_id, detail) LIKE ?) AS n",
-        [Buffer.from(marker), `%${marker}%`],
+        "SELECT (SELECT count(*) FROM records WHERE position(?::bytea in envelope) > 0) + (SELECT count(*) FROM record_chunks WHERE position(?::bytea in bytes) > 0) + (SELECT count(*) FROM audit_entries WHERE concat_ws(' ', actor, action, record_id, detail) LIKE ?) AS n",
+        [Buffer.from(marker), Buffer.from(marker), `%${marker}%`],
       );
       expect(Number((hits as { rows: { n: string }[] }).rows[0]?.n)).to.equal(0);
       return;
@@ -368,10 +369,16 @@ describe("server: records", function () {
     expect(me.status).to.equal(200);
   });
 
-  it("accepts a body of exactly 16 MiB", async function () {
+  it("accepts a body of exactly 16 MiB, stored in chunks, and openssl cms opens the fetched envelope byte-identically", async function () {
     const big = join(alice.dir, "exact.bin");
-    writeFileSync(big, Buffer.alloc(16 * 1024 * 1024, 0x62));
+    const plaintext = randomBytes(16 * 1024 * 1024);
+    writeFileSync(big, plaintext);
     const r = await curl(`${server.url}/v1/records`, { cacert: rootFile, id: alice, dataFile: big });
     expect(r.status).to.equal(201);
+    const id = json(r).id as string;
+    expect(await rowsIn(ca.db, "record_chunks", { record_id: id })).to.equal(257); // 256 x 64 KiB and the overhead
+    const got = await curl(`${server.url}/v1/records/${id}`, { cacert: rootFile, id: alice });
+    expect(got.status).to.equal(200);
+    expect(Buffer.compare(await openWithOpenssl(got.body, alice), plaintext)).to.equal(0);
   });
 });

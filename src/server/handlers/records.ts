@@ -7,6 +7,7 @@ import { readBody } from "../body.js";
 import { CMS_MEDIA_TYPE, parseLimit } from "../services/records.js";
 import type { RecordService } from "../services/records.js";
 import { MAX_GRANT_BYTES } from "../../envelope/index.js";
+import { OWN_PAGES_BYTES, releaseOwnPages } from "../../policy/memory.js";
 import { createOnly, identityParam, ifMatch, mediaType, query } from "../request-input.js";
 import type { RouteSpec } from "../route-runner.js";
 import type { Caller } from "../middleware/auth.js";
@@ -45,6 +46,9 @@ export function recordHandlers(records: RecordService, maxRecordBytes: number): 
       // The header itself: Koa's `type` setter looks the type up and asks for a charset (~1 us per GET, session 11).
       ctx.set("Content-Type", CMS_MEDIA_TYPE);
       ctx.body = Buffer.from(envelope.buffer, envelope.byteOffset, envelope.byteLength);
+      // A large envelope's pages go back to the OS once its answer is written (every byte handed to TLS), not at the
+      // next full GC (policy/memory.ts). Small ones come from malloc and skip the listener (GET is a hot path).
+      if (envelope.byteLength >= OWN_PAGES_BYTES) ctx.res.once("finish", () => releaseOwnPages(envelope));
       return { recordUpdatedAt: updatedAt };
     },
     put: (ctx, c) => put(records, maxRecordBytes, ctx, c),
