@@ -18,7 +18,9 @@
  */
 import { CertvaultError } from "../errors/index.js";
 import { ownBuffer } from "../policy/memory.js";
+import type { Knex } from "knex";
 import { toNumber } from "./db.js";
+import { sqliteStatement } from "./sqlite.js";
 
 /** Envelopes of this size or more are stored in chunks (the size from which they get pages of their own). */
 export const CHUNKED_FROM_BYTES = 1024 * 1024;
@@ -37,7 +39,7 @@ export function chunksOf(envelope: Uint8Array): Buffer[] {
   return out;
 }
 
-export const CHUNK_INSERT_SQL = "INSERT INTO record_chunks (record_id, version, seq, bytes) VALUES (?, ?, ?, ?)";
+const CHUNK_INSERT_SQL = "INSERT INTO record_chunks (record_id, version, seq, bytes) VALUES (?, ?, ?, ?)";
 
 const CHUNK_COLUMNS =
   "SELECT c.seq, c.bytes, r.updated_at, r.version, r.size, r.chunks FROM records r " +
@@ -53,7 +55,7 @@ export const OWNED_CHUNKS_SQL = CHUNK_COLUMNS + "WHERE r.owner = ? AND r.id = ? 
 /** One row of the statements above, as arrays in column order (SQLite's raw mode) or objects (PostgreSQL). */
 export type ChunkTuple = [number | string, Buffer | Uint8Array, number | string, number | string, number, number];
 
-export interface ChunkRowObject {
+interface ChunkRowObject {
   seq: number | string;
   bytes: Buffer | Uint8Array;
   updated_at: number | string;
@@ -62,7 +64,7 @@ export interface ChunkRowObject {
   chunks: number | string;
 }
 
-export function tupleOf(r: ChunkRowObject): ChunkTuple {
+function tupleOf(r: ChunkRowObject): ChunkTuple {
   return [r.seq, r.bytes, r.updated_at, r.version, toNumber(r.size), toNumber(r.chunks)];
 }
 
@@ -100,4 +102,29 @@ export function assemble(id: string, rows: readonly ChunkTuple[]): Assembled | n
   }
   if (at !== size) throw new ChunksInconsistentError(id, `hold ${at} bytes, not ${size}`);
   return { envelope: out, updatedAt: new Date(toNumber(updatedAt)), version: toNumber(version) };
+}
+
+/** The rows of READABLE_CHUNKS_SQL or OWNED_CHUNKS_SQL: one statement, so one snapshot, on either database. */
+export async function chunkRows(db: Knex, sql: string, bindings: readonly string[]): Promise<ChunkTuple[]> {
+  const prepared = await sqliteStatement<ChunkTuple[]>(db, "rows", sql, bindings);
+  if (prepared) return prepared.value;
+  const result = (await db.raw(sql, bindings)) as ChunkRowObject[] | { rows: ChunkRowObject[] };
+  return (Array.isArray(result) ? result : result.rows).map(tupleOf);
+}
+
+/**
+ * A chunked envelope's rows, one statement each (one 64 KiB value bound at a time: record-chunks.ts). A chunk is never
+ * empty, unless the buffer under it was released meanwhile (server/body.ts releaseBody empties every view): then the
+ * transaction fails, and nothing of the record is stored.
+ */
+export async function insertChunks(
+  trx: Knex.Transaction,
+  id: string,
+  version: number,
+  chunks: readonly Buffer[],
+): Promise<void> {
+  for (let seq = 0; seq < chunks.length; seq++) {
+    if (chunks[seq]!.byteLength === 0) throw new Error("a record's bytes were released before they were written");
+    await trx.raw(CHUNK_INSERT_SQL, [id, version, seq, chunks[seq]!]);
+  }
 }

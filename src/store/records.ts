@@ -6,16 +6,15 @@ import type { Knex } from "knex";
 import type { Db } from "./db.js";
 import { toNumber } from "./db.js";
 import {
-  CHUNK_INSERT_SQL,
   ChunksInconsistentError,
   OWNED_CHUNKS_SQL,
   READABLE_CHUNKS_SQL,
   assemble,
+  chunkRows,
   chunksOf,
+  insertChunks,
   isChunked,
-  tupleOf,
 } from "./record-chunks.js";
-import type { ChunkRowObject, ChunkTuple } from "./record-chunks.js";
 import { sqliteStatement } from "./sqlite.js";
 import { SqliteWriteGroup } from "./write-group.js";
 
@@ -182,17 +181,10 @@ export class RecordRepository {
     for (let attempt = 0; attempt < CHUNKED_READ_ATTEMPTS; attempt++) {
       const r = await row();
       if (!r || toNumber(r.chunks) === 0) return found(r);
-      const assembled = assemble(id, await this.chunkRows(chunksSql, bindings));
+      const assembled = assemble(id, await chunkRows(this.db, chunksSql, bindings));
       if (assembled) return assembled;
     }
     throw new ChunksInconsistentError(id, "are missing");
-  }
-
-  private async chunkRows(sql: string, bindings: readonly string[]): Promise<ChunkTuple[]> {
-    const prepared = await sqliteStatement<ChunkTuple[]>(this.db, "rows", sql, bindings);
-    if (prepared) return prepared.value;
-    const result = (await this.db.raw(sql, bindings)) as ChunkRowObject[] | { rows: ChunkRowObject[] };
-    return (Array.isArray(result) ? result : result.rows).map(tupleOf);
   }
 
   /** A large envelope: the record's row and its chunks in one transaction (record-chunks.ts). */
@@ -321,22 +313,5 @@ export class RecordRepository {
     }
     const rows = (await q.orderBy([{ column: "created_at" }, { column: "id" }]).limit(limit)) as Row[];
     return rows.map(meta);
-  }
-}
-
-/**
- * A chunked envelope's rows, one statement each (one 64 KiB value bound at a time: record-chunks.ts). A chunk is never
- * empty, unless the buffer under it was released meanwhile (server/body.ts releaseBody empties every view): then the
- * transaction fails, and nothing of the record is stored.
- */
-async function insertChunks(
-  trx: Knex.Transaction,
-  id: string,
-  version: number,
-  chunks: readonly Buffer[],
-): Promise<void> {
-  for (let seq = 0; seq < chunks.length; seq++) {
-    if (chunks[seq]!.byteLength === 0) throw new Error("a record's bytes were released before they were written");
-    await trx.raw(CHUNK_INSERT_SQL, [id, version, seq, chunks[seq]!]);
   }
 }

@@ -131,6 +131,25 @@ for (const backend of PG ? ["SQLite", "PostgreSQL"] : ["SQLite"]) {
       expect(await rowsIn(db, "record_chunks")).to.equal(0);
     });
 
+    it("a large envelope written before migration 012 (in its row) still reads whole, and is chunked when replaced", async function () {
+      const old = randomBytes(2 * MIB);
+      const t = now.getTime();
+      await db("records").insert({
+        id: id(1),
+        owner: "alice",
+        envelope: old,
+        size: old.length,
+        created_at: t,
+        updated_at: t,
+      });
+      expect(await stored(db, 1)).to.deep.equal({ inRow: 2 * MIB, chunks: 0, rows: 0 });
+      expect(Buffer.from((await repo.getReadable("alice", id(1)))!.envelope).equals(old)).to.equal(true);
+      const next = randomBytes(2 * MIB);
+      expect(await repo.replace({ id: id(1), owner: "alice", envelope: next, now, expectedVersion: 1 })).to.equal(true);
+      expect(await stored(db, 1)).to.deep.equal({ inRow: 0, chunks: 32, rows: 32 });
+      expect(Buffer.from((await repo.getReadable("alice", id(1)))!.envelope).equals(next)).to.equal(true);
+    });
+
     it("deleting a chunked record deletes its chunks, and only its own", async function () {
       await repo.insert({ id: id(1), owner: "alice", envelope: randomBytes(2 * MIB), now });
       await repo.insert({ id: id(2), owner: "alice", envelope: randomBytes(2 * MIB), now });
