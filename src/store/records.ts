@@ -139,38 +139,47 @@ export class RecordRepository {
 
   /** A record of `owner`. */
   async getEnvelope(owner: string, id: string): Promise<Found> {
-    return this.whole(id, OWNED_CHUNKS_SQL, [owner, id], async () => {
-      const prepared = await sqliteStatement<EnvelopeTuple | undefined>(this.db, "row", OWNED_SQL, [owner, id]);
-      if (prepared) return rowOf(prepared.value);
-      return (await this.db<Row>("records")
-        .where({ owner, id })
-        .first("envelope", "updated_at", "version", "chunks")) as EnvelopeRow | undefined;
-    });
+    const row = (): Promise<EnvelopeRow | undefined> => this.ownedRow(owner, id);
+    const r = await row();
+    return !r || toNumber(r.chunks) === 0 ? found(r) : this.whole(id, OWNED_CHUNKS_SQL, [owner, id], row);
   }
 
   /** A record the identity may read: its own, or one shared with it (the rule is in the query, not after it). */
   async getReadable(identity: string, id: string): Promise<Found> {
-    return this.whole(id, READABLE_CHUNKS_SQL, [id, identity, identity], async () => {
-      const prepared = await sqliteStatement<EnvelopeTuple | undefined>(this.db, "row", READABLE_SQL, [
-        id,
-        identity,
-        identity,
-      ]);
-      if (prepared) return rowOf(prepared.value);
-      return (await this.db<Row>("records")
-        .where({ id })
-        .andWhere((q) => {
-          void q
-            .where({ owner: identity })
-            .orWhereExists(this.db("grants").whereRaw("grants.record_id = records.id").andWhere({ grantee: identity }));
-        })
-        .first("envelope", "updated_at", "version", "chunks")) as EnvelopeRow | undefined;
-    });
+    // The hot path (a record GET) is the first statement alone, as before chunks: one prepared SELECT on SQLite.
+    const r = await this.readableRow(identity, id);
+    if (!r || toNumber(r.chunks) === 0) return found(r);
+    return this.whole(id, READABLE_CHUNKS_SQL, [id, identity, identity], () => this.readableRow(identity, id));
+  }
+
+  private async ownedRow(owner: string, id: string): Promise<EnvelopeRow | undefined> {
+    const prepared = await sqliteStatement<EnvelopeTuple | undefined>(this.db, "row", OWNED_SQL, [owner, id]);
+    if (prepared) return rowOf(prepared.value);
+    return (await this.db<Row>("records").where({ owner, id }).first("envelope", "updated_at", "version", "chunks")) as
+      EnvelopeRow | undefined;
+  }
+
+  private async readableRow(identity: string, id: string): Promise<EnvelopeRow | undefined> {
+    const prepared = await sqliteStatement<EnvelopeTuple | undefined>(this.db, "row", READABLE_SQL, [
+      id,
+      identity,
+      identity,
+    ]);
+    if (prepared) return rowOf(prepared.value);
+    return (await this.db<Row>("records")
+      .where({ id })
+      .andWhere((q) => {
+        void q
+          .where({ owner: identity })
+          .orWhereExists(this.db("grants").whereRaw("grants.record_id = records.id").andWhere({ grantee: identity }));
+      })
+      .first("envelope", "updated_at", "version", "chunks")) as EnvelopeRow | undefined;
   }
 
   /**
-   * The record `row()` finds, its chunks read by `chunksSql` (the same rule, one statement) when it has any. Such a
-   * record changed between the two statements when its chunks are gone: it is read again from the start.
+   * A chunked record whose row was just read: its chunks, read by `chunksSql` (the row's rule again, one statement,
+   * one snapshot). When they are gone the record changed between the two statements (deleted, or rewritten small):
+   * its row is read again (`row`), at most CHUNKED_READ_ATTEMPTS times in all.
    */
   private async whole(
     id: string,
@@ -178,13 +187,13 @@ export class RecordRepository {
     bindings: readonly string[],
     row: () => Promise<EnvelopeRow | undefined>,
   ): Promise<Found> {
-    for (let attempt = 0; attempt < CHUNKED_READ_ATTEMPTS; attempt++) {
-      const r = await row();
-      if (!r || toNumber(r.chunks) === 0) return found(r);
+    for (let attempt = 1; ; attempt++) {
       const assembled = assemble(id, await chunkRows(this.db, chunksSql, bindings));
       if (assembled) return assembled;
+      if (attempt === CHUNKED_READ_ATTEMPTS) throw new ChunksInconsistentError(id, "are missing");
+      const r = await row();
+      if (!r || toNumber(r.chunks) === 0) return found(r);
     }
-    throw new ChunksInconsistentError(id, "are missing");
   }
 
   /** A large envelope: the record's row and its chunks in one transaction (record-chunks.ts). */
