@@ -44,14 +44,19 @@ function rowOf(t: EnvelopeTuple | undefined): EnvelopeRow | undefined {
 const CHUNKED_READ_ATTEMPTS = 3;
 const EMPTY = Buffer.alloc(0);
 
-function found(row: EnvelopeRow | undefined): Found {
-  return row?.envelope
-    ? {
-        envelope: bytes(row.envelope),
-        updatedAt: new Date(toNumber(row.updated_at)),
-        version: toNumber(row.version),
-      }
-    : null;
+/**
+ * A record kept in its row. Its envelope is never empty (a CMS envelope has bytes): an empty one is the row of a
+ * chunked record whose count the database set to 0 (or NULL), refused rather than answered as a record of no bytes
+ * (found by the attack review).
+ */
+function found(id: string, row: EnvelopeRow | undefined): Found {
+  if (!row?.envelope) return null;
+  if (row.envelope.byteLength === 0) throw new ChunksInconsistentError(id, "are missing: its row holds no bytes");
+  return {
+    envelope: bytes(row.envelope),
+    updatedAt: new Date(toNumber(row.updated_at)),
+    version: toNumber(row.version),
+  };
 }
 
 // The statements of every record GET and POST, prepared once on SQLite (store/sqlite.ts). Measured in-process on this
@@ -141,14 +146,14 @@ export class RecordRepository {
   async getEnvelope(owner: string, id: string): Promise<Found> {
     const row = (): Promise<EnvelopeRow | undefined> => this.ownedRow(owner, id);
     const r = await row();
-    return !r || toNumber(r.chunks) === 0 ? found(r) : this.whole(id, OWNED_CHUNKS_SQL, [owner, id], row);
+    return !r || toNumber(r.chunks) === 0 ? found(id, r) : this.whole(id, OWNED_CHUNKS_SQL, [owner, id], row);
   }
 
   /** A record the identity may read: its own, or one shared with it (the rule is in the query, not after it). */
   async getReadable(identity: string, id: string): Promise<Found> {
     // The hot path (a record GET) is the first statement alone, as before chunks: one prepared SELECT on SQLite.
     const r = await this.readableRow(identity, id);
-    if (!r || toNumber(r.chunks) === 0) return found(r);
+    if (!r || toNumber(r.chunks) === 0) return found(id, r);
     return this.whole(id, READABLE_CHUNKS_SQL, [id, identity, identity], () => this.readableRow(identity, id));
   }
 
@@ -192,7 +197,7 @@ export class RecordRepository {
       if (assembled) return assembled;
       if (attempt === CHUNKED_READ_ATTEMPTS) throw new ChunksInconsistentError(id, "are missing");
       const r = await row();
-      if (!r || toNumber(r.chunks) === 0) return found(r);
+      if (!r || toNumber(r.chunks) === 0) return found(id, r);
     }
   }
 
