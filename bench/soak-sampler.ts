@@ -127,6 +127,26 @@ function memoryVerdict(m: Measure, s: readonly Sample[], warm: readonly Sample[]
   };
 }
 
+/** RSS is compared by its peaks and the heap by its floors (TREND_MIN says why). */
+const MEASURES: readonly Measure[] = [
+  {
+    what: "RSS",
+    value: (x) => x.rssMb,
+    trend: "peak",
+    perMinBound: BOUNDS.rssMbPerMin,
+    peakMargin: BOUNDS.rssPeakMarginMb,
+    ceiling: BOUNDS.rssCeilingMb,
+  },
+  {
+    what: "heap used",
+    value: (x) => x.heapMb,
+    trend: "floor",
+    perMinBound: BOUNDS.heapMbPerMin,
+    peakMargin: BOUNDS.heapPeakMarginMb,
+    ceiling: BOUNDS.heapCeilingMb,
+  },
+];
+
 export function verdicts(samples: readonly Sample[], warmupMin: number): Verdict[] {
   const s = samples.filter((x) => x.t >= warmupMin);
   const third = Math.max(1, Math.floor(s.length / 3));
@@ -142,25 +162,8 @@ export function verdicts(samples: readonly Sample[], warmupMin: number): Verdict
     50,
   );
   const warm = samples.filter((x) => x.t < warmupMin);
-  const rss: Measure = {
-    what: "RSS",
-    value: (x) => x.rssMb,
-    trend: "peak",
-    perMinBound: BOUNDS.rssMbPerMin,
-    peakMargin: BOUNDS.rssPeakMarginMb,
-    ceiling: BOUNDS.rssCeilingMb,
-  };
-  const heap: Measure = {
-    what: "heap used",
-    value: (x) => x.heapMb,
-    trend: "floor",
-    perMinBound: BOUNDS.heapMbPerMin,
-    peakMargin: BOUNDS.heapPeakMarginMb,
-    ceiling: BOUNDS.heapCeilingMb,
-  };
   return [
-    memoryVerdict(rss, s, warm),
-    memoryVerdict(heap, s, warm),
+    ...MEASURES.map((m) => memoryVerdict(m, s, warm)),
     {
       what: "open fds",
       value: `${Math.min(...fds)}..${Math.max(...fds)}`,

@@ -4,7 +4,7 @@
  * certificate is checked for revocation again (auth.ts recheckCaller), before the handler writes anything.
  */
 import { MalformedRequestError, PayloadTooLargeError } from "../errors/index.js";
-import { growableBuffer, ownBuffer, OWN_PAGES_BYTES, releaseOwnPages } from "../policy/memory.js";
+import { growableBuffer, ownBuffer, OWN_PAGES_BYTES } from "../policy/memory.js";
 import type { ResizableBuffer } from "../policy/memory.js";
 import { recheckCaller } from "./middleware/auth.js";
 import type { AppContext } from "./state.js";
@@ -76,9 +76,3 @@ class BodyBuffer {
     return out;
   }
 }
-
-/**
- * Gives a large body's pages back to the OS now, rather than at the next full GC (policy/memory.ts): for the one that
- * consumes the body (the record service, once the record is stored). Afterwards every view of it is empty.
- */
-export const releaseBody = releaseOwnPages;

@@ -118,8 +118,8 @@ export async function chunkRows(db: Knex, sql: string, bindings: readonly string
 }
 
 /**
- * A chunked envelope's rows, one statement each (one 64 KiB value bound at a time: record-chunks.ts). A chunk is never
- * empty, unless the buffer under it was released meanwhile (server/body.ts releaseBody empties every view): then the
+ * A chunked envelope's rows, one statement each (one 64 KiB value bound at a time). A chunk is never empty, unless
+ * the buffer under it was released meanwhile (policy/memory.ts releaseOwnPages empties every view): then the
  * transaction fails, and nothing of the record is stored.
  */
 export async function insertChunks(

@@ -46,7 +46,7 @@ const EMPTY = Buffer.alloc(0);
 
 /**
  * A record kept in its row. Its envelope is never empty (a CMS envelope has bytes): an empty one is the row of a
- * chunked record whose count the database set to 0 (or NULL), refused rather than answered as a record of no bytes
+ * chunked record whose count the database set to 0, refused rather than answered as a record of no bytes
  * (found by the attack review).
  */
 function found(id: string, row: EnvelopeRow | undefined): Found {

@@ -24,7 +24,7 @@ import { isSqlite, sqliteStatement, sqliteTransaction } from "./sqlite.js";
 interface Pending {
   sql: string;
   bindings: readonly unknown[];
-  /** The bound bytes when queued: a buffer released meanwhile (server/body.ts releaseBody) is refused, not stored. */
+  /** The bound bytes when queued: a buffer released meanwhile (policy/memory.ts releaseOwnPages) is refused. */
   bytes: number;
   resolve: () => void;
   reject: (err: unknown) => void;

@@ -13,7 +13,7 @@ import { openDatabase } from "../../src/store/db.js";
 import type { Db } from "../../src/store/db.js";
 import { CHUNK_BYTES, CHUNKED_FROM_BYTES, ChunksInconsistentError } from "../../src/store/record-chunks.js";
 import { RecordRepository } from "../../src/store/records.js";
-import { releaseBody } from "../../src/server/body.js";
+import { releaseOwnPages } from "../../src/policy/memory.js";
 import { createScratchDatabase } from "../../src/testing/scratch-db.js";
 import type { ScratchDatabase } from "../../src/testing/scratch-db.js";
 import { rowsIn } from "../helpers/db.js";
@@ -129,7 +129,7 @@ for (const backend of PG ? ["SQLite", "PostgreSQL"] : ["SQLite"]) {
       const Resizable = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer;
       const body = new Uint8Array(new Resizable(big, { maxByteLength: big }), 0, big).fill(7);
       const pending = repo.insertNew({ id: id(9), owner: "alice", envelope: body, now });
-      releaseBody(body); // the same turn: before the transaction binds the first chunk
+      releaseOwnPages(body); // the same turn: before the transaction binds the first chunk
       expect(String(await errorOf(pending))).to.match(/released before they were written/);
       expect(await rowsIn(db, "records")).to.equal(0);
       expect(await rowsIn(db, "record_chunks")).to.equal(0);

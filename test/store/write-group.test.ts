@@ -13,7 +13,7 @@ import type { Db } from "../../src/store/db.js";
 import { RecordRepository } from "../../src/store/records.js";
 import { BUSY_BUDGET_MS } from "../../src/store/sqlite.js";
 import { SqliteWriteGroup } from "../../src/store/write-group.js";
-import { releaseBody } from "../../src/server/body.js";
+import { releaseOwnPages } from "../../src/policy/memory.js";
 
 const now = new Date("2026-12-02T12:00:00Z");
 
@@ -166,7 +166,7 @@ describe("SQLite: new records of one turn commit together (write-group.ts)", fun
   });
 
   it("a create whose body was released before its batch ran is refused, never stored empty", async function () {
-    // What readBody gives a large body: pages of its own, which releaseBody gives back (every view is empty after).
+    // What readBody gives a large body: pages of its own, which releaseOwnPages gives back (every view empty after).
     // Bodies that large are stored in chunks, outside the group (record-chunks.test.ts has their own such test), so
     // the group is driven directly here: its guard stays for whatever it is handed.
     const big = 2 * 1024 * 1024;
@@ -175,7 +175,7 @@ describe("SQLite: new records of one turn commit together (write-group.ts)", fun
     const group = new SqliteWriteGroup(db);
     const sql = "INSERT INTO records (id, owner, envelope, size, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)";
     const pending = group.run(sql, [id(9), "alice", Buffer.from(body.buffer, 0, big), big, 0, 0]);
-    releaseBody(body); // the same turn: before the batch binds it
+    releaseOwnPages(body); // the same turn: before the batch binds it
     let refused: unknown;
     await pending!.catch((err: unknown) => (refused = err));
     expect((refused as Error | undefined)?.message).to.match(/released before it ran/);

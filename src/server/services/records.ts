@@ -21,7 +21,7 @@ import type { RecordSigner } from "../../envelope/index.js";
 import type { RecordMeta, RecordRepository } from "../../store/records.js";
 import type { CertificateDirectory } from "../ports.js";
 import type { Caller } from "../middleware/auth.js";
-import { releaseBody } from "../body.js";
+import { releaseOwnPages } from "../../policy/memory.js";
 
 export const CMS_MEDIA_TYPE = "application/pkcs7-mime";
 // Lower-case hex, not base64url: an id may never start with "-", which a command line would take for an option.
@@ -140,7 +140,8 @@ export class RecordService {
 
   /**
    * create, createAt and replace consume `body`: once the record is stored (or refused), a large body read by
-   * readBody and the envelope sealed here give their pages back to the OS (body.ts releaseBody), not at the next GC.
+   * readBody and the envelope sealed here give their pages back to the OS (policy/memory.ts releaseOwnPages), not
+   * at the next GC.
    */
   async create(caller: Caller, body: Uint8Array, contentType: string): Promise<string> {
     try {
@@ -149,11 +150,11 @@ export class RecordService {
       try {
         await this.repo.insert({ id, owner: caller.identity, envelope, now: this.now() });
       } finally {
-        releaseBody(envelope);
+        releaseOwnPages(envelope);
       }
       return id;
     } finally {
-      releaseBody(body);
+      releaseOwnPages(body);
     }
   }
 
@@ -169,11 +170,11 @@ export class RecordService {
       try {
         stored = await this.repo.insertNew({ id, owner: caller.identity, envelope, now: this.now() });
       } finally {
-        releaseBody(envelope);
+        releaseOwnPages(envelope);
       }
       if (!stored) throw new PreconditionFailedError("a record with this id exists already: choose another id");
     } finally {
-      releaseBody(body);
+      releaseOwnPages(body);
     }
   }
 
@@ -188,7 +189,7 @@ export class RecordService {
     try {
       return await this.replaceWith(caller, id, body, contentType, ifVersion);
     } finally {
-      releaseBody(body);
+      releaseOwnPages(body);
     }
   }
 
@@ -215,7 +216,7 @@ export class RecordService {
     try {
       replaced = await this.repo.replace({ id, owner: caller.identity, envelope, now: this.now(), expectedVersion });
     } finally {
-      releaseBody(envelope);
+      releaseOwnPages(envelope);
     }
     if (!replaced) {
       if ((await this.repo.version(caller.identity, id)) === null) throw new NotFoundError();
