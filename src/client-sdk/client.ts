@@ -6,8 +6,8 @@
  * signature, signer and binding verify (record-trust.ts): the server never sees plaintext, and a server or database
  * that lies can neither redirect a record to another key nor pass off a forged or swapped one.
  */
-import { randomBytes } from "node:crypto";
 import { openContent, seal, signGrant, signRecord } from "../envelope/index.js";
+import { newRecordId } from "../policy/record-id.js";
 import { rotateRecords, shareRecord, unshareRecord } from "./key-lifecycle.js";
 import type { LifecycleClient, RotationProgress } from "./key-lifecycle.js";
 import { x509 } from "../x509/x509.js";
@@ -30,10 +30,8 @@ export type { OpenedRecord, RecordKind } from "./record-trust.js";
 
 const CMS = "application/pkcs7-mime";
 
-/** 128 random bits, lower-case hex, as the server's own ids: chosen here so that the signature can name the id. */
-export function newRecordId(): string {
-  return randomBytes(16).toString("hex");
-}
+/** The id of a new record (policy/record-id.ts): chosen here, so that the record's signature can name it. */
+export { newRecordId };
 
 export class CertvaultClient {
   private readonly transport: Transport;

@@ -7,14 +7,12 @@
 import type { Middleware } from "koa";
 import type { AccessAction } from "../anomaly/rules.js";
 import type { Caller } from "./middleware/auth.js";
+import { isRecordId } from "../policy/record-id.js";
 import { callerOf } from "./state.js";
 import type { AppMiddleware, AppState, RouteContext, RouteOutcome } from "./state.js";
 import type { RouteMethod, RouteTable } from "./route-table.js";
 
 type RouteStep = Middleware<AppState, RouteContext>;
-
-/** Only a well-formed id goes into the audit trail: the path is the caller's text. */
-const RECORD_ID = /^[0-9a-f]{32}$/;
 
 export interface RouteSpec {
   method: RouteMethod;
@@ -28,7 +26,10 @@ export interface RouteSpec {
   handle(ctx: RouteContext, caller: Caller): Promise<RouteOutcome | void> | RouteOutcome | void;
 }
 
-/** The route's declared action and kind, and the record id its path names (when well-formed). */
+/**
+ * The route's declared action and kind, and the record id its path names when well-formed: only such an id goes into
+ * the audit trail, since the path is the caller's text.
+ */
 function note(spec: RouteSpec): RouteStep {
   // Not async: nothing to do after the rest (middleware/hsts.ts says why).
   return function route(ctx, next) {
@@ -36,7 +37,7 @@ function note(spec: RouteSpec): RouteStep {
     ctx.state.route = {
       action: spec.action,
       kind: spec.kind,
-      ...(id !== undefined && RECORD_ID.test(id) ? { recordId: id } : {}),
+      ...(id !== undefined && isRecordId(id) ? { recordId: id } : {}),
     };
     return next();
   };

@@ -3,7 +3,6 @@
  * dropped; client-sealed uploads are checked (they parse, within limits, and one recipient is a certificate of the
  * caller) and stored as sent. Ownership is part of every query (store/records.ts).
  */
-import { randomFillSync } from "node:crypto";
 import {
   ConflictError,
   InvalidGrantError,
@@ -22,33 +21,14 @@ import type { RecordMeta, RecordRepository } from "../../store/records.js";
 import type { CertificateDirectory } from "../ports.js";
 import type { Caller } from "../middleware/auth.js";
 import { releaseOwnPages } from "../../policy/memory.js";
+import { isRecordId, newRecordId } from "../../policy/record-id.js";
 
 export const CMS_MEDIA_TYPE = "application/pkcs7-mime";
-// Lower-case hex, not base64url: an id may never start with "-", which a command line would take for an option.
-const ID_PATTERN = /^[0-9a-f]{32}$/;
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
 
-/**
- * 128 random bits from the CSPRNG, taken from a pool filled 256 ids at a time (as Node's randomUUID does): one
- * randomBytes(16) per id cost ~3.6 us per upload under load (a job object per call; CPU profile, session 11).
- */
-const ID_POOL = Buffer.alloc(16 * 256);
-let idPoolAt = ID_POOL.length;
-
-export function newRecordId(): string {
-  if (idPoolAt === ID_POOL.length) {
-    randomFillSync(ID_POOL);
-    idPoolAt = 0;
-  }
-  const id = ID_POOL.toString("hex", idPoolAt, idPoolAt + 16);
-  ID_POOL.fill(0, idPoolAt, idPoolAt + 16);
-  idPoolAt += 16;
-  return id;
-}
-
 export function checkId(id: string): string {
-  if (!ID_PATTERN.test(id)) throw new InvalidIdError();
+  if (!isRecordId(id)) throw new InvalidIdError();
   return id;
 }
 
