@@ -103,14 +103,18 @@ for (const dialect of ["sqlite", "postgres"] as const) {
       const a = node();
       let found: (f: Finding[]) => void = () => undefined;
       const reported = new Promise<Finding[]>((resolve) => (found = resolve));
-      const b = node({ flushMs: 20, onFindings: (_id, _serial, f) => found(f) });
+      // 200 ms: b's three observes (one database round trip) end long before its first timer flush.
+      const b = node({ flushMs: 200, onFindings: (_id, _serial, f) => found(f) });
       // a's 100 do not exceed 100; its close sends the last of them (a stop flushes what is pending).
       for (let i = 0; i < 100; i++) expect(await a.observe("split", "01", me(T0 + i))).to.deep.equal([]);
       await a.close();
-      // b's own view (3) is far from 100; its timer flush reads the shared 103.
+      // b's own view (3) is far from 100; its timer flush reads the shared count: 103 once all three are counted, or
+      // 101-102 should the timer still fire while an observe waits for the database (a 20 ms timer could, and parallel
+      // test workers make that wait longer: found by review). Either way the timer reports what no node saw alone.
       for (let i = 0; i < 3; i++) expect(await b.observe("split", "01", me(T0 + 100 + i))).to.deep.equal([]);
       const f = await reported;
-      expect(f.map((x) => [x.rule, x.value])).to.deep.equal([["volume", 103]]);
+      expect(f.map((x) => x.rule)).to.deep.equal(["volume"]);
+      expect(f[0]?.value).to.be.within(101, 103);
     });
 
     it("the sweep deletes windows that have passed, and keeps the current ones", async function () {

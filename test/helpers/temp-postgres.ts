@@ -3,7 +3,7 @@
  * can stop and start the database without touching the cluster other tests use. Run as the `postgres` user when this
  * process is root (initdb refuses root). Binaries from /usr/lib/postgresql/<version>/bin (Debian) or PATH.
  */
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { chownSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,15 +36,33 @@ export function postgresBinDir(): string | undefined {
   }
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * A free port below the kernel's ephemeral range (ip_local_port_range, 32768-60999 by default). The outage test stops
+ * the cluster and starts it again on the same port; a port from listen(0) could go to another test file's server or
+ * client in between, since mocha runs two files at once (found by review). Nothing takes a port below that range
+ * unless it asks for that port.
+ */
+async function freePort(): Promise<number> {
+  let low = 32768;
+  try {
+    low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0]) || low;
+  } catch {
+    /* not Linux: the default */
+  }
+  const from = Math.max(1024, low - 12000);
+  for (let i = 0; i < 50; i++) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port in ${from}..${low - 1}`);
 }
 
 export async function createTempPostgres(bin: string): Promise<TempPostgres> {
